@@ -1,0 +1,41 @@
+//! Docker Engine API models shared by the server, the client and the CLI.
+//!
+//! The request and response bodies are the generated models of the Engine API
+//! (`bollard-stubs`), so Pier speaks exactly the JSON that Docker's own clients
+//! expect; this crate adds the few things the generated models do not carry.
+
+pub use bollard_stubs::models;
+
+use serde::{Deserialize, Serialize};
+
+/// The API version Pier advertises (`/version` `ApiVersion`).
+pub const API_VERSION: &str = "1.43";
+/// The oldest API version Pier accepts in a `/v1.xx/` path prefix.
+pub const MIN_API_VERSION: &str = "1.24";
+/// Version of the Pier engine itself.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The body of every error response, as Docker sends it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub message: String,
+}
+
+/// Compares two API versions like `1.41` numerically, part by part.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    parse(a).cmp(&parse(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert_eq!(compare_versions("1.9", "1.24"), Ordering::Less);
+        assert_eq!(compare_versions("1.43", "1.43"), Ordering::Equal);
+        assert_eq!(compare_versions("1.44", "1.43"), Ordering::Greater);
+    }
+}
