@@ -1,1 +1,23 @@
-//! pier-sys
+//! The OS boundary: the only Pier crate allowed `unsafe`. Every unsafe block is
+//! small and carries a SAFETY note; callers get safe functions returning
+//! `io::Result` with the path or operation named in the error.
+
+mod fdpass;
+mod mount;
+mod process;
+mod tty;
+
+pub use fdpass::{recv_fd, send_fd};
+pub use mount::{bind_mount, mount_overlay, unmount};
+pub use process::{
+    exit_immediately, fork_single_threaded, redirect_fd, run_in_child, set_child_subreaper,
+    thread_count, Forked,
+};
+pub use tty::{get_winsize, set_winsize};
+
+#[doc(hidden)]
+pub mod testing {
+    //! Entry points used by tests to exercise fallbacks on kernels that would not
+    //! take them on their own.
+    pub use crate::mount::mount_overlay_legacy;
+}

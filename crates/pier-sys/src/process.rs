@@ -1,0 +1,128 @@
+//! Process helpers: fork in a single-threaded process, subreaper, run-in-child.
+
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+/// Which side of a fork we are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Parent(Pid),
+    Child,
+}
+
+/// Number of threads of this process, from /proc/self/stat.
+pub fn thread_count() -> io::Result<usize> {
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| io::Error::new(e.kind(), format!("read /proc/self/stat: {e}")))?;
+    // Field 20 (num_threads); the command name in field 2 may contain spaces, so
+    // count from the closing parenthesis.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))?;
+    rest.split_whitespace()
+        .nth(17)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other("malformed /proc/self/stat"))
+}
+
+/// fork(2), refused unless this process has exactly one thread.
+///
+/// With one thread the child is a full copy with no lock held by a vanished thread,
+/// so it may allocate and run ordinary Rust code.
+pub fn fork_single_threaded() -> io::Result<Forked> {
+    let n = thread_count()?;
+    if n != 1 {
+        return Err(io::Error::other(format!(
+            "refusing to fork: process has {n} threads"
+        )));
+    }
+    // SAFETY: checked above that we are the only thread, so the child inherits no
+    // lock held by another thread and may run arbitrary code.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { child }) => Ok(Forked::Parent(child)),
+        Ok(nix::unistd::ForkResult::Child) => Ok(Forked::Child),
+        Err(e) => Err(io::Error::new(
+            io::Error::from(e).kind(),
+            format!("fork: {e}"),
+        )),
+    }
+}
+
+/// Ends the current process at once, without running destructors or atexit
+/// handlers (for forked children, whose buffers belong to the parent).
+pub fn exit_immediately(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// Runs `f` in a forked child and returns the bytes it produced and its wait status.
+///
+/// Used to keep heavy work (and the memory it touches) out of a long-lived small
+/// process. The process must be single-threaded.
+pub fn run_in_child<F: FnOnce() -> Vec<u8>>(f: F) -> io::Result<(Vec<u8>, WaitStatus)> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("pipe: {e}")))?;
+    match fork_single_threaded()? {
+        Forked::Child => {
+            drop(r);
+            let out = f();
+            let mut file = std::fs::File::from(w);
+            let code = if file.write_all(&out).is_ok() { 0 } else { 1 };
+            exit_immediately(code)
+        }
+        Forked::Parent(pid) => {
+            drop(w);
+            let mut out = Vec::new();
+            let res = std::fs::File::from(r).read_to_end(&mut out);
+            let status = loop {
+                match waitpid(pid, None) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    other => break other,
+                }
+            }
+            .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("waitpid: {e}")))?;
+            res.map_err(|e| io::Error::new(e.kind(), format!("read child result: {e}")))?;
+            Ok((out, status))
+        }
+    }
+}
+
+/// Makes this process the reaper of orphaned descendants (PR_SET_CHILD_SUBREAPER).
+pub fn set_child_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("set child subreaper: {e}"),
+        )
+    })
+}
+
+/// Points fd `target` (0, 1 or 2 usually) at `fd`, keeping `fd` open too.
+pub fn redirect_fd(fd: &OwnedFd, target: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    nix::unistd::dup2(fd.as_raw_fd(), target)
+        .map(|_| ())
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("dup2 to {target}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_count_is_positive() {
+        assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn run_in_child_refused_when_threaded() {
+        // The test harness runs tests on threads, so we are never single-threaded here.
+        if thread_count().unwrap() > 1 {
+            assert!(run_in_child(Vec::new).is_err());
+        }
+    }
+}
