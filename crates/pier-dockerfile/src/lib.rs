@@ -1,1 +1,11 @@
-//! pier-dockerfile
+//! Dockerfile parser and shell-word expander for Pier's builder.
+//!
+//! No I/O: everything takes text and returns data. [`parse`] gives the raw
+//! node tree (what BuildKit calls the AST), [`Dockerfile::instructions`]
+//! types it, [`Dockerfile::stages`] splits it into build stages, and the
+//! [`shell`] module expands variables the way BuildKit does.
+
+mod quote;
+pub mod shell;
+
+pub use shell::{expand_with_refs, expand_word, expand_words, ExpandError, Expansion, Lexer};

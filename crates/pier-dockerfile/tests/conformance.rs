@@ -1,0 +1,116 @@
+//! Data-driven conformance against BuildKit's own test material in
+//! /work/shared/conformance (see its README for the formats).
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+
+use pier_dockerfile::Lexer;
+
+fn root() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance/frontend/dockerfile");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "!!!!!!!! CONFORMANCE DATA MISSING: {} not found; conformance test NOT run !!!!!!!!",
+            dir.display()
+        );
+        None
+    }
+}
+
+fn read(path: &PathBuf) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+#[test]
+fn shell_env_var_table() {
+    let Some(root) = root() else { return };
+    let text = read(&root.join("shell/envVarTest"));
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("PWD", "/home"),
+        ("SHELL", "bash"),
+        ("KOREAN", "한국어"),
+        ("NULL", ""),
+    ]);
+    let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+    let lex = Lexer::new('\\');
+    let (mut passed, mut skipped, mut failures) = (0, 0, Vec::new());
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.trim().split('|').collect();
+        assert_eq!(fields.len(), 3, "bad table line {}: {line:?}", n + 1);
+        let (platform, source, expected) = (fields[0].trim(), fields[1].trim(), fields[2].trim());
+        if platform == "W" {
+            skipped += 1;
+            continue;
+        }
+        let got = lex.process_word(source, &lookup);
+        let ok = match (&got, expected) {
+            (Err(_), "error") => true,
+            (Ok(w), e) => e != "error" && w == e,
+            _ => false,
+        };
+        if ok {
+            passed += 1;
+        } else {
+            failures.push(format!(
+                "line {}: {source:?} want {expected:?} got {got:?}",
+                n + 1
+            ));
+        }
+    }
+    eprintln!(
+        "envVarTest: {passed} passed, {} failed, {skipped} skipped (windows)",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(passed > 100);
+}
+
+#[test]
+fn shell_words_table() {
+    let Some(root) = root() else { return };
+    let text = read(&root.join("shell/wordsTest"));
+    let mut env: HashMap<String, String> = HashMap::new();
+    let lex = Lexer::new('\\');
+    let (mut passed, mut failures) = (0, Vec::new());
+    for (n, line) in text.lines().enumerate() {
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("ENV ") {
+            let rest = rest.trim_start_matches(' ');
+            let (k, v) = rest.split_once('=').unwrap_or((rest, ""));
+            env.insert(k.to_string(), v.to_string());
+            continue;
+        }
+        let fields: Vec<&str> = line.split('|').collect();
+        assert_eq!(fields.len(), 2, "bad table line {}: {line:?}", n + 1);
+        let input = fields[0].trim();
+        let expected: Vec<String> = fields[1]
+            .trim_start_matches(' ')
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        let lookup = |k: &str| env.get(k).cloned();
+        let got = lex
+            .process_words(input, &lookup)
+            .unwrap_or_else(|_| vec!["error".to_string()]);
+        if got == expected {
+            passed += 1;
+        } else {
+            failures.push(format!(
+                "line {}: {input:?} want {expected:?} got {got:?}",
+                n + 1
+            ));
+        }
+    }
+    eprintln!("wordsTest: {passed} passed, {} failed", failures.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(passed > 20);
+}
