@@ -5,7 +5,17 @@
 //! types it, [`Dockerfile::stages`] splits it into build stages, and the
 //! [`shell`] module expands variables the way BuildKit does.
 
+mod directives;
+mod error;
+mod heredoc;
+mod line_parsers;
+mod node;
+mod parser;
 mod quote;
 pub mod shell;
 
+pub use error::{ParseError, ParseErrorKind};
+pub use heredoc::parse_heredoc;
+pub use node::{chomp_heredoc_content, Directive, Dockerfile, Heredoc, Node, Warning};
+pub use parser::{parse, parse_bytes};
 pub use shell::{expand_with_refs, expand_word, expand_words, ExpandError, Expansion, Lexer};

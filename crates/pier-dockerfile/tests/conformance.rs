@@ -114,3 +114,82 @@ fn shell_words_table() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(passed > 20);
 }
+
+fn case_dirs(dir: &PathBuf) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[test]
+fn parser_testfiles_dump() {
+    let Some(root) = root() else { return };
+    let (mut passed, mut failures) = (0, Vec::new());
+    for dir in case_dirs(&root.join("parser/testfiles")) {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let src = fs::read(dir.join("Dockerfile")).expect("read Dockerfile");
+        let want = read(&dir.join("result"));
+        match pier_dockerfile::parse_bytes(&src) {
+            Ok(df) => {
+                let got = df.dump() + "\n";
+                if got == want {
+                    passed += 1;
+                } else {
+                    failures.push(format!("{name}:\n--- want\n{want}--- got\n{got}"));
+                }
+            }
+            Err(e) => failures.push(format!("{name}: parse error: {e}")),
+        }
+    }
+    eprintln!(
+        "parser testfiles: {passed} passed, {} failed",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(passed >= 30);
+}
+
+#[test]
+fn parser_testfiles_negative() {
+    let Some(root) = root() else { return };
+    let (mut passed, mut failures) = (0, Vec::new());
+    for dir in case_dirs(&root.join("parser/testfiles-negative")) {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let src = fs::read(dir.join("Dockerfile")).expect("read Dockerfile");
+        match pier_dockerfile::parse_bytes(&src) {
+            Err(e) => {
+                eprintln!("  {name}: {e}");
+                passed += 1;
+            }
+            Ok(df) => failures.push(format!("{name}: parsed, want error:\n{}", df.dump())),
+        }
+    }
+    eprintln!(
+        "parser testfiles-negative: {passed} failed as expected, {} wrongly parsed",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(passed >= 4);
+}
+
+#[test]
+fn parser_testfile_line_numbers() {
+    let Some(root) = root() else { return };
+    let src = read(&root.join("parser/testfile-line/Dockerfile"));
+    let df = pier_dockerfile::parse(&src).expect("parse testfile-line");
+    let got: Vec<(usize, usize)> = df
+        .nodes
+        .iter()
+        .map(|n| (n.start_line, n.end_line))
+        .collect();
+    // Expectations from BuildKit's TestParseIncludesLineNumbers.
+    assert_eq!(got, vec![(5, 5), (11, 12), (17, 31)]);
+    eprintln!(
+        "testfile-line: {} instructions with correct start/end lines",
+        got.len()
+    );
+}
