@@ -85,7 +85,16 @@ pub struct Proc {
     pub cmdline: String,
 }
 
-pub fn procs_of(root: &Path, cgroup_name: &str) -> Vec<Proc> {
+/// The inode of a network namespace file (`/run/netns/NAME` or `/proc/PID/ns/net`).
+pub fn netns_inode(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).ok().map(|m| m.ino())
+}
+
+/// Processes of a test: command line or cwd naming `root`, a cgroup path containing
+/// `cgroup_name`, or (when given) membership of the test's network namespace, which
+/// shims inherit from the daemon whatever their command line says.
+pub fn procs_of(root: &Path, cgroup_name: &str, netns: Option<u64>) -> Vec<Proc> {
     let root_s = root.to_string_lossy().into_owned();
     let me = std::process::id() as i32;
     let mut found = Vec::new();
@@ -109,7 +118,9 @@ pub fn procs_of(root: &Path, cgroup_name: &str) -> Vec<Proc> {
                 .nth(2)
                 .is_some_and(|p| p.split('/').any(|c| c == cgroup_name))
         });
-        if mentions_root(&cmdline, &root_s) || mentions_root(&cwd, &root_s) || in_cgroup {
+        let in_netns = netns.is_some() && netns == netns_inode(&base.join("ns/net"));
+        if mentions_root(&cmdline, &root_s) || mentions_root(&cwd, &root_s) || in_cgroup || in_netns
+        {
             let status = read_lossy(base.join("stat"));
             // Zombies are gone already; their parent (or init) reaps them.
             if status
@@ -126,10 +137,10 @@ pub fn procs_of(root: &Path, cgroup_name: &str) -> Vec<Proc> {
 }
 
 /// SIGKILLs every process of the test (except `spare`) until none are left or 10 s pass.
-pub fn kill_procs(root: &Path, cgroup_name: &str, spare: &[i32]) -> Vec<Proc> {
+pub fn kill_procs(root: &Path, cgroup_name: &str, netns: Option<u64>, spare: &[i32]) -> Vec<Proc> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left: Vec<Proc> = procs_of(root, cgroup_name)
+        let left: Vec<Proc> = procs_of(root, cgroup_name, netns)
             .into_iter()
             .filter(|p| !spare.contains(&p.pid))
             .collect();

@@ -383,6 +383,32 @@ impl TestDaemon {
         c
     }
 
+    fn netns_inode(&self) -> Option<u64> {
+        cleanup::netns_inode(&Path::new("/run/netns").join(&self.netns))
+    }
+
+    /// Starts a daemon and imports `busybox:latest` into it.
+    pub fn with_busybox() -> Self {
+        let d = Self::start();
+        d.import_busybox();
+        d
+    }
+
+    /// Like [`TestDaemon::with_busybox`], holding the global lock exclusively.
+    pub fn serial_with_busybox() -> Self {
+        let d = Self::start_serial();
+        d.import_busybox();
+        d
+    }
+
+    /// The host pid of a running container's main process (`State.Pid`).
+    pub fn container_pid(&self, ctr: &str) -> i32 {
+        let v = self.inspect(ctr);
+        let pid = v["State"]["Pid"].as_i64().unwrap_or(0);
+        assert!(pid > 0, "container {ctr} has no pid: {}", v["State"]);
+        pid as i32
+    }
+
     /// SIGKILLs the daemon (not its shims or containers) and reaps it.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -417,7 +443,7 @@ impl TestDaemon {
     /// Processes of this test other than the daemon: shims and container processes.
     pub fn leftover_procs(&self) -> Vec<cleanup::Proc> {
         let daemon = self.daemon_pid();
-        cleanup::procs_of(&self.root, &self.cgroup_parent)
+        cleanup::procs_of(&self.root, &self.cgroup_parent, self.netns_inode())
             .into_iter()
             .filter(|p| Some(p.pid) != daemon)
             .collect()
@@ -469,9 +495,10 @@ impl Drop for TestDaemon {
                 self.log_tail(60)
             );
         }
+        let ns = self.netns_inode();
         self.kill9();
         let mut problems = Vec::new();
-        let left = cleanup::kill_procs(&self.root, &self.cgroup_parent, &[]);
+        let left = cleanup::kill_procs(&self.root, &self.cgroup_parent, ns, &[]);
         if !left.is_empty() {
             problems.push(format!("processes survive SIGKILL: {left:?}"));
         }
@@ -497,6 +524,66 @@ impl Drop for TestDaemon {
             eprintln!("pier-tests cleanup of {}: {}", self.id, problems.join("; "));
         }
     }
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a host pid is alive.
+pub fn alive(pid: i32) -> bool {
+    pid_alive(pid)
+}
+
+/// Reads a cgroup file of a process: `v1_file` in its `controller` hierarchy (cgroup
+/// v1), else `v2_file` in its unified cgroup. `None` when neither exists.
+pub fn cgroup_value(pid: i32, controller: &str, v1_file: &str, v2_file: &str) -> Option<String> {
+    let info = fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mount_of = |want_v2: bool| -> Option<PathBuf> {
+        mounts.lines().find_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            let mut f = post.split(' ');
+            let fstype = f.next()?;
+            let opts = f.nth(1).unwrap_or("");
+            let ok = if want_v2 {
+                fstype == "cgroup2"
+            } else {
+                fstype == "cgroup" && opts.split(',').any(|o| o == controller)
+            };
+            ok.then(|| PathBuf::from(pre.split(' ').nth(4).unwrap_or("")))
+        })
+    };
+    for line in info.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let path = path.trim_start_matches('/');
+        if ctrls.split(',').any(|c| c == controller) {
+            if let Some(m) = mount_of(false) {
+                if let Ok(v) = fs::read_to_string(m.join(path).join(v1_file)) {
+                    return Some(v.trim().to_string());
+                }
+            }
+        }
+        if ctrls.is_empty() {
+            if let Some(m) = mount_of(true) {
+                if let Ok(v) = fs::read_to_string(m.join(path).join(v2_file)) {
+                    return Some(v.trim().to_string());
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Short (12 hex digit) form of a container or image id.

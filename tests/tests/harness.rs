@@ -51,9 +51,19 @@ fn drop_removes_processes_mounts_cgroups_netns_and_dirs() {
     let d = TestDaemon::start_with_bin_dir(bin.clone());
     let (root, cg, ns) = (d.root.clone(), d.cgroup_parent.clone(), d.netns.clone());
     assert!(netns_exists(&ns));
-    assert_eq!(cleanup::mounts_under(&root).len(), 2, "fake daemon mounts two tmpfs");
-    assert!(!d.leftover_procs().is_empty(), "the fake container process is seen");
-    assert!(!cleanup::cgroup_children(&cg).is_empty(), "the fake container cgroup is seen");
+    assert_eq!(
+        cleanup::mounts_under(&root).len(),
+        2,
+        "fake daemon mounts two tmpfs"
+    );
+    assert!(
+        !d.leftover_procs().is_empty(),
+        "the fake container process is seen"
+    );
+    assert!(
+        !cleanup::cgroup_children(&cg).is_empty(),
+        "the fake container cgroup is seen"
+    );
     let r = d.http("GET", "/_ping", None, b"");
     assert_eq!((r.status, r.text().as_str()), (200, "OK"));
     // assert_clean must notice the mess (it panics; catch it).
@@ -63,14 +73,14 @@ fn drop_removes_processes_mounts_cgroups_netns_and_dirs() {
         d.assert_clean()
     }));
     let msg = caught.expect_err("assert_clean passed on a dirty daemon");
-    let msg = msg
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
-    assert!(msg.contains("mounts: [") && msg.contains("sleep 1000"), "{msg}");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("mounts: [") && msg.contains("sleep 1000"),
+        "{msg}"
+    );
     drop(d);
     assert!(cleanup::mounts_under(&root).is_empty());
-    assert!(cleanup::procs_of(&root, &cg).is_empty());
+    assert!(cleanup::procs_of(&root, &cg, None).is_empty());
     assert!(cleanup::cgroup_dirs(&cg).is_empty());
     assert!(!netns_exists(&ns));
     assert!(!root.exists());
@@ -86,10 +96,18 @@ fn busybox_rootfs_is_deterministic_and_complete() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&list.stdout);
-    for want in ["./bin/busybox", "./bin/sh -> busybox", "./etc/passwd", "./tmp/", "./proc/"] {
+    for want in [
+        "./bin/busybox",
+        "./bin/sh -> busybox",
+        "./etc/passwd",
+        "./tmp/",
+        "./proc/",
+    ] {
         assert!(text.contains(want), "{want} missing from rootfs:\n{text}");
     }
-    assert!(text.lines().any(|l| l.starts_with("drwxrwxrwt") && l.ends_with("./tmp/")));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("drwxrwxrwt") && l.ends_with("./tmp/")));
     let again = format!("{}.again", tar.display());
     let st = std::process::Command::new("bash")
         .arg(pier_tests::repo_root().join("scripts/mk-busybox-rootfs.sh"))

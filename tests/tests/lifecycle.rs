@@ -1,0 +1,170 @@
+//! Detached containers: ps, logs, stop, wait, rm, exec.
+
+use std::time::{Duration, Instant};
+
+use pier_tests::{short, wait_until, OutputExt, TestDaemon};
+
+fn is_full_id(s: &str) -> bool {
+    s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[test]
+fn detached_ps_logs_stop_rm() {
+    let d = TestDaemon::with_busybox();
+    let id = d.pier_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; exec sleep 1000",
+    ]);
+    let id = id.trim().to_string();
+    assert!(is_full_id(&id), "run -d prints the full id, got {id:?}");
+
+    let ps = d.pier_ok(&["ps"]);
+    let row = ps
+        .lines()
+        .find(|l| l.starts_with(short(&id)))
+        .unwrap_or_else(|| panic!("{} not in ps:\n{ps}", short(&id)));
+    assert!(
+        row.contains("Up") && row.ends_with("web") && row.contains("busybox"),
+        "{row}"
+    );
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert_eq!(d.pier_ok(&["ps", "-q"]).trim(), short(&id));
+    assert_eq!(d.pier_ok(&["ps", "-q", "--no-trunc"]).trim(), id);
+
+    assert!(
+        wait_until(Duration::from_secs(5), || d.pier_ok(&["logs", "web"])
+            == "started\n"),
+        "logs: {:?}",
+        d.pier(&["logs", "web"]).describe()
+    );
+    let v = d.inspect("web");
+    assert_eq!(v["Id"], id.as_str());
+    assert_eq!(v["Name"], "/web");
+    assert_eq!(v["State"]["Running"], true);
+
+    // A running container cannot be removed without -f.
+    let o = d.pier(&["rm", "web"]);
+    assert_ne!(o.code(), 0, "{}", o.describe());
+
+    // sleep as pid 1 ignores SIGTERM: stop kills it after the timeout.
+    let t = Instant::now();
+    assert_eq!(d.pier_ok(&["stop", "-t", "2", "web"]).trim(), "web");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    let v = d.inspect(&id);
+    assert_eq!(v["State"]["Running"], false);
+    assert_eq!(v["State"]["ExitCode"], 137);
+    assert!(!d.pier_ok(&["ps"]).contains(short(&id)));
+    let all = d.pier_ok(&["ps", "-a"]);
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with(short(&id)) && l.contains("Exited (137)")),
+        "{all}"
+    );
+
+    // A process that handles SIGTERM stops at once, with its own exit code.
+    let id2 = d.pier_ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; echo ready; while true; do sleep 0.1; done",
+    ]);
+    let id2 = id2.trim().to_string();
+    assert!(wait_until(Duration::from_secs(5), || d
+        .pier_ok(&["logs", &id2])
+        .contains("ready")));
+    let t = Instant::now();
+    d.pier_ok(&["stop", "-t", "30", &id2]);
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(d.inspect(&id2)["State"]["ExitCode"], 0);
+
+    assert_eq!(d.pier_ok(&["rm", "web"]).trim(), "web");
+    d.pier_ok(&["rm", &id2]);
+    assert!(d.pier_ok(&["ps", "-aq"]).trim().is_empty());
+    let o = d.pier(&["logs", "web"]);
+    assert_ne!(o.code(), 0, "logs of a removed container: {}", o.describe());
+    d.assert_clean();
+}
+
+#[test]
+fn wait_and_start_and_rm_force() {
+    let d = TestDaemon::with_busybox();
+    let id = d.pier_ok(&["run", "-d", "busybox", "sh", "-c", "echo once; exit 5"]);
+    let id = id.trim().to_string();
+    assert_eq!(d.pier_ok(&["wait", &id]).trim(), "5");
+    // Restarting an exited container runs it again and appends to its log.
+    d.pier_ok(&["start", &id]);
+    assert_eq!(d.pier_ok(&["wait", &id]).trim(), "5");
+    assert_eq!(d.pier_ok(&["logs", &id]), "once\nonce\n");
+
+    // Death by signal reads as 128 + the signal number.
+    let k = d.pier_ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let k = k.trim().to_string();
+    d.pier_ok(&["kill", &k]);
+    assert_eq!(d.pier_ok(&["wait", &k]).trim(), "137");
+    d.pier_ok(&["rm", &k]);
+
+    let run = d.pier_ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let run = run.trim().to_string();
+    let pid = d.container_pid(&run);
+    d.pier_ok(&["rm", "-f", &run]);
+    assert!(wait_until(Duration::from_secs(5), || !pier_tests::alive(
+        pid
+    )));
+    d.pier_ok(&["rm", &id]);
+    d.assert_clean();
+}
+
+#[test]
+fn exec_output_exit_code_and_settings() {
+    let d = TestDaemon::with_busybox();
+    let id = d.pier_ok(&["run", "-d", "busybox", "sleep", "1000"]);
+    let id = id.trim().to_string();
+
+    let o = d.pier(&["exec", &id, "sh", "-c", "echo out; echo err >&2; exit 4"]);
+    assert_eq!(o.code(), 4, "{}", o.describe());
+    assert_eq!(o.out(), "out\n");
+    assert_eq!(o.err(), "err\n");
+
+    let out = d.pier_ok(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "app",
+        &id,
+        "sh",
+        "-c",
+        "echo $X $(pwd) $(id -u)",
+    ]);
+    assert_eq!(out, "1 /tmp 1000\n");
+
+    // exec joins the container's namespaces: it sees pid 1 as the container's sleep.
+    assert_eq!(d.pier_ok(&["exec", &id, "cat", "/proc/1/comm"]), "sleep\n");
+    // Input reaches an exec started with -i.
+    let o = d.pier_input(
+        &["exec", "-i", &id, "cat"],
+        pier_tests::Input::Bytes(b"piped\n"),
+    );
+    assert_eq!(o.out(), "piped\n", "{}", o.describe());
+
+    d.pier_ok(&["stop", "-t", "0", &id]);
+    let o = d.pier(&["exec", &id, "true"]);
+    assert_ne!(o.code(), 0, "{}", o.describe());
+    assert!(o.err().contains("is not running"), "{}", o.describe());
+    d.pier_ok(&["rm", &id]);
+    d.assert_clean();
+}
