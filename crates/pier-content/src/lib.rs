@@ -1,1 +1,21 @@
-//! pier-content
+//! Content store (an OCI image layout of blobs by digest), layer compression, and image
+//! archive formats (`docker save`/`load`/`import`).
+//!
+//! ```text
+//! root/oci-layout, root/index.json
+//! root/blobs/sha256/<hex>     committed blobs, verified before the rename
+//! root/ingest/                writes in progress; leftovers removed by cleanup_ingest
+//! ```
+
+pub mod archive;
+pub mod compression;
+mod error;
+mod store;
+
+pub use archive::{
+    import_rootfs, layer_diff_id, read_docker_archive, write_docker_archive, write_oci_layout,
+    ImageToSave, LayerRef, LoadedImage,
+};
+pub use compression::{decompress, media_types, Compression};
+pub use error::{ContentError, Result};
+pub use store::{BlobWriter, ContentStore, DEFAULT_READ_LIMIT};
