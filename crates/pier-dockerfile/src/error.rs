@@ -104,6 +104,8 @@ pub enum ParseErrorKind {
     InvalidSecurity(String),
     #[error("no build stage in current context")]
     NoStage,
+    #[error("duplicate stage name {}", go_quote(.0))]
+    DuplicateStageName(String),
 }
 
 fn suggestion_suffix(s: &Option<String>) -> String {
@@ -115,7 +117,6 @@ fn suggestion_suffix(s: &Option<String>) -> String {
 
 /// BuildKit's `suggest.Search`: the closest option by Levenshtein distance
 /// (below 3), or None when `val` already is an option.
-#[allow(dead_code)] // used by the instruction layer
 pub(crate) fn suggest(val: &str, options: &[&str], case_sensitive: bool) -> Option<String> {
     let norm = |s: &str| {
         if case_sensitive {
