@@ -130,6 +130,12 @@ impl Dockerfile {
             .map(|d| d.value.as_str())
     }
 
+    /// A lexer using this file's escape character, for expanding
+    /// instruction arguments.
+    pub fn lexer(&self) -> crate::shell::Lexer {
+        crate::shell::Lexer::new(self.escape)
+    }
+
     /// The frontend image named by `# syntax=`.
     pub fn syntax(&self) -> Option<&str> {
         self.directive("syntax")

@@ -193,3 +193,33 @@ fn parser_testfile_line_numbers() {
         got.len()
     );
 }
+
+/// Every prefix of every BuildKit test Dockerfile must parse or fail
+/// cleanly (no panics), and so must typing and expanding what parsed.
+#[test]
+fn no_panics_on_truncated_inputs() {
+    let Some(root) = root() else { return };
+    let mut inputs = 0;
+    for sub in ["parser/testfiles", "parser/testfiles-negative"] {
+        for dir in case_dirs(&root.join(sub)) {
+            let src =
+                String::from_utf8_lossy(&fs::read(dir.join("Dockerfile")).unwrap()).to_string();
+            let cuts: Vec<usize> = src
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([src.len()])
+                .collect();
+            for &cut in &cuts {
+                inputs += 1;
+                let text = &src[..cut];
+                if let Ok(df) = pier_dockerfile::parse(text) {
+                    let _ = df.stages();
+                }
+                let none = |_: &str| None;
+                let _ = Lexer::new('\\').process(text, &none);
+                let _ = Lexer::new('`').process(text, &none);
+            }
+        }
+    }
+    eprintln!("truncation sweep: {inputs} inputs without panic");
+}

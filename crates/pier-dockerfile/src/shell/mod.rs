@@ -141,6 +141,18 @@ pub fn expand_with_refs(word: &str, env: Env<'_>, escape: char) -> Result<Expans
     Lexer::new(escape).process(word, env)
 }
 
+/// Expands a COPY/ADD heredoc body whose delimiter was unquoted, as
+/// BuildKit does: variables and `\` escapes are processed, quotes are
+/// ordinary characters. (RUN heredoc bodies are not expanded; the shell
+/// running them does that.)
+pub fn expand_heredoc(content: &str, env: Env<'_>) -> Result<Expansion, ExpandError> {
+    Lexer {
+        skip_process_quotes: true,
+        ..Lexer::new('\\')
+    }
+    .process(content, env)
+}
+
 /// Accumulates fields while expanding.
 #[derive(Default)]
 struct Words {

@@ -158,3 +158,11 @@ fn error_names_input() {
         "failed to process \"he${PWD\": syntax error: missing '}'"
     );
 }
+
+#[test]
+fn heredoc_bodies_keep_quotes() {
+    let env = |k: &str| (k == "X").then(|| "1".to_string());
+    let e = expand_heredoc("echo \"$X\" '$X' \\$X\n", &env).unwrap();
+    assert_eq!(e.result, "echo \"1\" '1' $X\n");
+    assert_eq!(e.matched.len(), 1);
+}
