@@ -212,6 +212,8 @@ impl TestDaemon {
         for dir in [&d.data_root, &d.exec_root] {
             fs::create_dir_all(dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         }
+        // scripts/clean-test-leftovers.sh sweeps roots whose owner died without Drop.
+        let _ = fs::write(d.root.join("owner.pid"), std::process::id().to_string());
         d.sh(&["ip", "netns", "add", &d.netns]);
         d.sh(&["ip", "-n", &d.netns, "link", "set", "lo", "up"]);
         d.spawn();

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# clean-test-leftovers.sh — remove the roots, mounts, cgroups, netns and processes of
+# test daemons (/tmp/pier-test-*) and bench daemons (/tmp/pier-bench-*) whose owning
+# process is gone (a test binary killed before its cleanup ran). Live ones are kept.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+n=0
+for root in /tmp/pier-test-* /tmp/pier-bench-*; do
+  [ -d "$root" ] || continue
+  owner=$(cat "$root/owner.pid" 2>/dev/null || echo "")
+  if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then continue; fi
+  id=${root##*-}
+  case "$root" in
+    /tmp/pier-test-*)  "$here/cleanup-root.sh" "$root" "pier-test-$id" "pier-t-$id" ;;
+    /tmp/pier-bench-*) "$here/cleanup-root.sh" "$root" "pier-bench-$id" "pier-b-$id" ;;
+  esac
+  n=$((n + 1))
+done
+# Namespaces whose root is already gone.
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^pier-[tb]-'); do
+  id=${ns#pier-?-}
+  [ -d "/tmp/pier-test-$id" ] || [ -d "/tmp/pier-bench-$id" ] || { ip netns del "$ns"; n=$((n + 1)); }
+done
+[ "$n" -gt 0 ] && echo "clean-test-leftovers: cleaned $n leftover(s)" >&2
+exit 0
