@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# setup.sh — from a fresh Debian 12 machine to a running Pier and a demo app.
+#   1. Debian packages (build tools, busybox-static, iptables/nftables, registry, ...)
+#   2. Rust (through the machine's rustup) if cargo is missing
+#   3. build Pier (release) and install pier + pier-shim into /usr/local/bin
+#   4. start the daemon if needed, import busybox:latest
+#   5. build examples/hello, run it with a published port, and show it answering
+# Idempotent: run it again to rebuild and redeploy.
+#   CARGO_TARGET_DIR (default /var/cache/pier/target)   HELLO_PORT (default 8080)
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+say()  { printf '\n[setup] %s\n' "$*"; }
+skip() { printf '[setup] SKIP: %s\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh installs packages and runs the engine: run it as root" >&2
+  exit 1
+fi
+
+# ------------------------------------------------------------------ 1. packages
+PKGS=(build-essential pkg-config libseccomp-dev busybox-static iptables nftables
+      iproute2 docker-registry mmdebstrap docker.io skopeo jq hyperfine curl util-linux)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update
+  apt-get install -y --no-install-recommends "${missing[@]}"
+else
+  say "Debian packages: all present"
+fi
+
+# ---------------------------------------------------------------------- 2. Rust
+if ! command -v cargo >/dev/null && [ -f "$HOME/.cargo/env" ]; then . "$HOME/.cargo/env"; fi
+if ! command -v cargo >/dev/null; then
+  if command -v rustup >/dev/null; then
+    say "installing the stable Rust toolchain with rustup"
+    rustup toolchain install stable --profile minimal
+    rustup default stable
+  else
+    echo "setup.sh: no cargo and no rustup on this machine; install Rust first" >&2
+    exit 1
+  fi
+fi
+
+# --------------------------------------------------------------- 3. build Pier
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/cache/pier/target}
+say "cargo build --release (target $CARGO_TARGET_DIR)"
+cargo build --release -p pier -p pier-shim
+for b in pier pier-shim; do
+  install -m 0755 "$CARGO_TARGET_DIR/release/$b" "/usr/local/bin/$b.new"
+  mv -f "/usr/local/bin/$b.new" "/usr/local/bin/$b"
+done
+say "installed $(command -v pier) and $(command -v pier-shim)"
+
+# ------------------------------------------------------ 4. daemon and busybox
+# The CLI starts the daemon on demand; when it cannot (or an old daemon from a
+# previous install is running), start one here so the rest of the script works.
+sock=/run/pier/pier.sock
+pinged() { curl -fsS --max-time 2 --unix-socket "$sock" http://pier/_ping >/dev/null 2>&1; }
+if pinged && [ -f /run/pier/setup-daemon.pid ] && \
+   ! cmp -s /usr/local/bin/pier "/proc/$(cat /run/pier/setup-daemon.pid)/exe" 2>/dev/null; then
+  say "restarting the daemon started by an earlier setup.sh (new binary)"
+  kill "$(cat /run/pier/setup-daemon.pid)" 2>/dev/null || true
+  for _ in $(seq 50); do pinged || break; sleep 0.2; done
+fi
+pier version >/dev/null 2>&1 || true
+if ! pinged; then
+  mkdir -p /run/pier /var/log
+  say "starting pier daemon (log /var/log/pier-daemon.log)"
+  nohup setsid pier daemon >>/var/log/pier-daemon.log 2>&1 </dev/null &
+  echo $! > /run/pier/setup-daemon.pid
+  for _ in $(seq 100); do pinged && break; sleep 0.1; done
+  pinged || { echo "pier daemon did not come up:" >&2; tail -20 /var/log/pier-daemon.log >&2; exit 1; }
+fi
+say "daemon answers on $sock"
+if pier image inspect busybox:latest >/dev/null 2>&1; then
+  say "busybox:latest already present"
+else
+  say "importing busybox:latest from Debian's busybox-static"
+  PIER=pier scripts/mk-busybox-image.sh
+fi
+pier run --rm busybox echo "busybox runs: hello from a container"
+
+# ------------------------------------------------------------- 5. demo app
+port=${HELLO_PORT:-8080}
+pier rm -f hello >/dev/null 2>&1 || true
+image=hello
+if pier build --help >/dev/null 2>&1 && pier build -t hello examples/hello; then
+  say "built image hello from examples/hello/Dockerfile"
+else
+  skip "pier build is not available yet; running the same app from busybox instead"
+  image=busybox
+fi
+app=()
+[ "$image" = busybox ] && app=(sh -c 'mkdir -p /www && echo "<h1>Hello from a Pier container</h1>" > /www/index.html && exec httpd -f -v -p 8080 -h /www')
+if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+  skip "port $port is in use on this host; set HELLO_PORT to publish elsewhere"
+  published=0
+elif pier run -d --name hello -p "$port:8080" "$image" "${app[@]}" >/dev/null; then
+  published=1
+else
+  skip "publishing ports (-p) is not available yet; running without -p"
+  pier rm -f hello >/dev/null 2>&1 || true
+  published=0
+fi
+[ "$published" = 1 ] || pier run -d --name hello "$image" "${app[@]}" >/dev/null
+if [ "$published" = 1 ]; then
+  ok=0
+  for _ in $(seq 50); do
+    if body=$(curl -fsS --max-time 2 "http://127.0.0.1:$port/"); then ok=1; break; fi
+    sleep 0.1
+  done
+  if [ $ok = 1 ]; then
+    say "http://127.0.0.1:$port/ answers:"; echo "$body"
+  else
+    echo "[setup] the app does not answer on port $port; pier logs hello:" >&2
+    pier logs hello >&2 || true
+    exit 1
+  fi
+else
+  say "the app answers inside its container:"
+  for _ in $(seq 30); do
+    pier exec hello wget -qO- http://127.0.0.1:8080/ 2>/dev/null && break
+    sleep 0.2
+  done
+fi
+cat <<MSG
+
+[setup] done. Try:
+  pier ps                     # the hello container
+  pier logs hello             # httpd's access log
+  pier rm -f hello            # stop and remove it
+  ./test.sh                   # the full test suite
+MSG
