@@ -57,24 +57,30 @@ done
 say "installed $(command -v pier) and $(command -v pier-shim)"
 
 # ------------------------------------------------------ 4. daemon and busybox
-# The CLI starts the daemon on demand; when it cannot (or an old daemon from a
-# previous install is running), start one here so the rest of the script works.
+# The CLI starts the daemon on demand. A daemon still running a replaced binary
+# (its /proc/PID/exe reads "(deleted)") is stopped so the new one takes over; its
+# containers live on under their shims.
 sock=/run/pier/pier.sock
 pinged() { curl -fsS --max-time 2 --unix-socket "$sock" http://pier/_ping >/dev/null 2>&1; }
-if pinged && [ -f /run/pier/setup-daemon.pid ] && \
-   ! cmp -s /usr/local/bin/pier "/proc/$(cat /run/pier/setup-daemon.pid)/exe" 2>/dev/null; then
-  say "restarting the daemon started by an earlier setup.sh (new binary)"
-  kill "$(cat /run/pier/setup-daemon.pid)" 2>/dev/null || true
-  for _ in $(seq 50); do pinged || break; sleep 0.2; done
-fi
-pier version >/dev/null 2>&1 || true
+for pid in $(pgrep -x pier || true); do
+  cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)
+  case "$cmd" in *" daemon"*) ;; *) continue ;; esac
+  case "$cmd" in *"/tmp/pier-"*) continue ;; esac   # test and bench daemons
+  if readlink "/proc/$pid/exe" | grep -q '(deleted)'; then
+    say "restarting the pier daemon (pid $pid) on the new binary"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+done
 if ! pinged; then
-  mkdir -p /run/pier /var/log
-  say "starting pier daemon (log /var/log/pier-daemon.log)"
-  nohup setsid pier daemon >>/var/log/pier-daemon.log 2>&1 </dev/null &
-  echo $! > /run/pier/setup-daemon.pid
+  pier version >/dev/null 2>&1 || true   # autostart
+fi
+if ! pinged; then
+  mkdir -p /run/pier /var/log/pier
+  say "starting pier daemon (log /var/log/pier/daemon.log)"
+  nohup setsid pier daemon >>/var/log/pier/daemon.log 2>&1 </dev/null &
   for _ in $(seq 100); do pinged && break; sleep 0.1; done
-  pinged || { echo "pier daemon did not come up:" >&2; tail -20 /var/log/pier-daemon.log >&2; exit 1; }
+  pinged || { echo "pier daemon did not come up:" >&2; tail -20 /var/log/pier/daemon.log >&2; exit 1; }
 fi
 say "daemon answers on $sock"
 if pier image inspect busybox:latest >/dev/null 2>&1; then
