@@ -1,1 +1,373 @@
-//! pier-snapshot
+//! Layer snapshots and container root filesystems on overlayfs.
+//!
+//! ```text
+//! root/snapshots/<chain-id hex>/fs        one layer unpacked, whiteouts as overlayfs wants
+//! root/snapshots/<chain-id hex>/parent    parent chain ID (absent for a base layer)
+//! root/snapshots/.tmp-*                   unpacks in progress; removed by cleanup()
+//! root/containers/<key>/{upper,work,merged}
+//! root/empty                              the lower of a container with no image layers
+//! ```
+//!
+//! Like containerd's snapshotters this crate describes mounts; it does not mount.
+//! Reference counting and garbage collection belong to the metadata layer.
+
+mod apply;
+mod changes;
+mod error;
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use pier_reference::{chain_id, Digest};
+
+pub use changes::{export_tar, usage, Change, ChangeKind};
+pub use error::{Result, SnapshotError};
+
+use error::io_err;
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+const TMP_PREFIX: &str = ".tmp-";
+
+/// What to mount for a container root: `mount -t overlay overlay -o <options()> target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlayMount {
+    /// Topmost first, as `lowerdir=` wants them.
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+    pub target: PathBuf,
+}
+
+impl OverlayMount {
+    /// The overlay mount data. Long stacks may pass the kernel's one-page limit for
+    /// mount data; callers with many layers should use the new mount API (`fsconfig`
+    /// with `lowerdir+`), which has no such limit.
+    pub fn options(&self) -> String {
+        let lowers: Vec<String> = self.lowers.iter().map(|p| escape(p)).collect();
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lowers.join(":"),
+            escape(&self.upper),
+            escape(&self.work)
+        )
+    }
+}
+
+/// overlayfs splits options on `,` and lower dirs on `:`; both may be escaped with `\`.
+fn escape(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshotter {
+    root: PathBuf,
+}
+
+impl Snapshotter {
+    /// Opens (creating if needed) the snapshot tree at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Snapshotter> {
+        let root = root.into();
+        for d in ["snapshots", "containers", "empty"] {
+            let p = root.join(d);
+            fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
+        }
+        Ok(Snapshotter { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Removes unpacks interrupted by a crash. Call at start-up. Returns how many.
+    pub fn cleanup(&self) -> Result<usize> {
+        let dir = self.root.join("snapshots");
+        let mut n = 0;
+        for ent in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
+            let ent = ent.map_err(io_err("read directory", &dir))?;
+            if ent.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                let p = ent.path();
+                fs::remove_dir_all(&p).map_err(io_err("remove", &p))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn snapshot_dir(&self, chain: &Digest) -> PathBuf {
+        self.root.join("snapshots").join(chain.hex())
+    }
+
+    /// The unpacked layer directory of a snapshot (exists or not).
+    pub fn path(&self, chain: &Digest) -> PathBuf {
+        self.snapshot_dir(chain).join("fs")
+    }
+
+    pub fn exists(&self, chain: &Digest) -> bool {
+        self.path(chain).is_dir()
+    }
+
+    /// Unpacks an uncompressed layer tar on top of `parent` (a chain ID) and returns the
+    /// new chain ID. Idempotent: an existing snapshot is reused without reading `layer`.
+    /// The stream must hash to `diff_id`, or nothing is kept.
+    pub fn apply_layer(
+        &self,
+        parent: Option<&Digest>,
+        layer: impl Read,
+        diff_id: &Digest,
+    ) -> Result<Digest> {
+        let chain = match parent {
+            None => diff_id.clone(),
+            Some(p) => {
+                if !self.exists(p) {
+                    return Err(SnapshotError::NotFound(p.to_string()));
+                }
+                chain_id(&[p.clone(), diff_id.clone()])
+            }
+        };
+        if self.exists(&chain) {
+            return Ok(chain);
+        }
+        let tmp = self.root.join("snapshots").join(format!(
+            "{TMP_PREFIX}{}-{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let res = self.unpack_into(&tmp, parent, layer, diff_id, &chain);
+        if res.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
+        }
+        res.map(|()| chain)
+    }
+
+    fn unpack_into(
+        &self,
+        tmp: &Path,
+        parent: Option<&Digest>,
+        layer: impl Read,
+        diff_id: &Digest,
+        chain: &Digest,
+    ) -> Result<()> {
+        let fs_dir = tmp.join("fs");
+        fs::create_dir_all(&fs_dir).map_err(io_err("create directory", &fs_dir))?;
+        apply::unpack(&fs_dir, layer, diff_id)?;
+        if let Some(p) = parent {
+            let f = tmp.join("parent");
+            fs::write(&f, p.as_str()).map_err(io_err("write", &f))?;
+        }
+        let f = tmp.join("diff_id");
+        fs::write(&f, diff_id.as_str()).map_err(io_err("write", &f))?;
+        let dest = self.snapshot_dir(chain);
+        match fs::rename(tmp, &dest) {
+            Ok(()) => Ok(()),
+            // Someone else unpacked the same chain meanwhile: theirs is as good.
+            Err(_) if self.exists(chain) => {
+                let _ = fs::remove_dir_all(tmp);
+                Ok(())
+            }
+            Err(e) => Err(io_err("rename into", &dest)(e)),
+        }
+    }
+
+    /// The parent chain ID of a snapshot.
+    pub fn parent(&self, chain: &Digest) -> Result<Option<Digest>> {
+        if !self.exists(chain) {
+            return Err(SnapshotError::NotFound(chain.to_string()));
+        }
+        let f = self.snapshot_dir(chain).join("parent");
+        match fs::read_to_string(&f) {
+            Ok(s) => s.trim().parse().map(Some).map_err(|e| {
+                SnapshotError::Layer(format!("corrupt parent file {}: {e}", f.display()))
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", &f)(e)),
+        }
+    }
+
+    /// Layer directories of `chain` and its ancestors, topmost first.
+    pub fn lowers(&self, chain: &Digest) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut cur = Some(chain.clone());
+        while let Some(c) = cur {
+            if out.len() > 500 {
+                return Err(SnapshotError::Layer(format!(
+                    "parent chain of {chain} loops"
+                )));
+            }
+            cur = self.parent(&c)?;
+            out.push(self.path(&c));
+        }
+        Ok(out)
+    }
+
+    /// Every snapshot's chain ID.
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let dir = self.root.join("snapshots");
+        let mut out = Vec::new();
+        for ent in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
+            let ent = ent.map_err(io_err("read directory", &dir))?;
+            if let Some(d) = ent
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_sha256_hex(n).ok())
+            {
+                out.push(d);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes a snapshot that no other snapshot builds on.
+    pub fn remove(&self, chain: &Digest) -> Result<()> {
+        if !self.exists(chain) {
+            return Err(SnapshotError::NotFound(chain.to_string()));
+        }
+        for other in self.list()? {
+            if &other != chain && self.parent(&other)?.as_ref() == Some(chain) {
+                return Err(SnapshotError::InUse(
+                    chain.to_string(),
+                    format!("snapshot {other} is its child"),
+                ));
+            }
+        }
+        // Rename first so a crash mid-delete leaves a temp dir for cleanup(), not a
+        // half-empty snapshot that looks whole.
+        let dir = self.snapshot_dir(chain);
+        let doomed = self.root.join("snapshots").join(format!(
+            "{TMP_PREFIX}rm-{}-{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
+        fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))
+    }
+
+    fn container_dir(&self, key: &str) -> Result<PathBuf> {
+        let ok = !key.is_empty()
+            && key != "."
+            && key != ".."
+            && key.len() <= 255
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !ok {
+            return Err(SnapshotError::InvalidKey(key.to_string()));
+        }
+        Ok(self.root.join("containers").join(key))
+    }
+
+    /// Creates (or finds again) a container's writable layer over `parent` and returns
+    /// the overlay to mount. With no parent the only lower is an empty directory.
+    pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<OverlayMount> {
+        let dir = self.container_dir(key)?;
+        let lowers = match parent {
+            Some(p) => self.lowers(p)?,
+            None => vec![self.root.join("empty")],
+        };
+        for d in ["upper", "work", "merged"] {
+            let p = dir.join(d);
+            fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
+        }
+        let pf = dir.join("parent");
+        match parent {
+            Some(p) => fs::write(&pf, p.as_str()).map_err(io_err("write", &pf))?,
+            None => {
+                let _ = fs::remove_file(&pf);
+            }
+        }
+        Ok(OverlayMount {
+            lowers,
+            upper: dir.join("upper"),
+            work: dir.join("work"),
+            target: dir.join("merged"),
+        })
+    }
+
+    /// The overlay of a container prepared earlier (e.g. after a daemon restart).
+    pub fn mounts(&self, key: &str) -> Result<OverlayMount> {
+        let dir = self.container_dir(key)?;
+        if !dir.join("upper").is_dir() {
+            return Err(SnapshotError::NotFound(key.to_string()));
+        }
+        let parent = self.container_parent(key)?;
+        self.prepare(key, parent.as_ref())
+    }
+
+    /// The image top layer (chain ID) a container was prepared on.
+    pub fn container_parent(&self, key: &str) -> Result<Option<Digest>> {
+        let pf = self.container_dir(key)?.join("parent");
+        match fs::read_to_string(&pf) {
+            Ok(s) => s.trim().parse().map(Some).map_err(|e| {
+                SnapshotError::Layer(format!("corrupt parent file {}: {e}", pf.display()))
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("read", &pf)(e)),
+        }
+    }
+
+    /// Deletes a container's layer. Its root must be unmounted first.
+    pub fn remove_container(&self, key: &str) -> Result<()> {
+        let dir = self.container_dir(key)?;
+        if !dir.exists() {
+            return Err(SnapshotError::NotFound(key.to_string()));
+        }
+        let merged = dir.join("merged");
+        if is_mount_point(&merged)? {
+            return Err(SnapshotError::InUse(
+                key.to_string(),
+                format!("{} is still mounted", merged.display()),
+            ));
+        }
+        fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))
+    }
+
+    /// The upper (writable) directory of a container.
+    pub fn upper(&self, key: &str) -> Result<PathBuf> {
+        Ok(self.container_dir(key)?.join("upper"))
+    }
+
+    /// What changed in a container relative to its image, as `docker diff` shows it.
+    pub fn diff(&self, key: &str, parent: Option<&Digest>) -> Result<Vec<Change>> {
+        let upper = self.upper(key)?;
+        if !upper.is_dir() {
+            return Err(SnapshotError::NotFound(key.to_string()));
+        }
+        let lowers = match parent {
+            Some(p) => self.lowers(p)?,
+            None => Vec::new(),
+        };
+        changes::changes(&upper, &lowers)
+    }
+
+    /// Writes the container's changes as an OCI layer tar (whiteouts as `.wh.` files)
+    /// and returns its diff ID, for `docker commit`.
+    pub fn write_diff_tar(&self, key: &str, writer: impl Write) -> Result<Digest> {
+        let upper = self.upper(key)?;
+        if !upper.is_dir() {
+            return Err(SnapshotError::NotFound(key.to_string()));
+        }
+        changes::write_tar(&upper, writer, true)
+    }
+}
+
+fn is_mount_point(p: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = fs::symlink_metadata(p) else {
+        return Ok(false);
+    };
+    let parent = p.parent().unwrap_or(Path::new("/"));
+    let pm = fs::symlink_metadata(parent).map_err(io_err("stat", parent))?;
+    Ok(m.dev() != pm.dev() || m.ino() == pm.ino())
+}

@@ -1,0 +1,536 @@
+//! Unpacking, containment against hostile layers, and real overlay mounts (we run as
+//! root on the dev VM; mount tests skip themselves otherwise).
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use pier_reference::Digest;
+
+use super::*;
+use crate::changes::{is_opaque, is_whiteout};
+
+/// Builds tars entry by entry, including the hostile names the tar crate refuses.
+#[derive(Default)]
+struct TarBuf {
+    b: Option<tar::Builder<Vec<u8>>>,
+}
+
+impl TarBuf {
+    fn new() -> Self {
+        TarBuf {
+            b: Some(tar::Builder::new(Vec::new())),
+        }
+    }
+
+    fn raw(
+        &mut self,
+        kind: tar::EntryType,
+        name: &str,
+        link: Option<&str>,
+        data: &[u8],
+        mode: u32,
+    ) -> &mut Self {
+        let mut h = tar::Header::new_gnu();
+        assert!(name.len() < 100);
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(mode);
+        h.set_uid(1000);
+        h.set_gid(1001);
+        h.set_mtime(1_000_000_000);
+        if let Some(l) = link {
+            h.set_link_name_literal(l).unwrap();
+        }
+        h.set_cksum();
+        self.b.as_mut().unwrap().append(&h, data).unwrap();
+        self
+    }
+
+    fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
+        self.raw(tar::EntryType::Regular, name, None, data, 0o640)
+    }
+
+    fn dir(&mut self, name: &str) -> &mut Self {
+        self.raw(tar::EntryType::Directory, name, None, b"", 0o751)
+    }
+
+    fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.raw(tar::EntryType::Symlink, name, Some(target), b"", 0o777)
+    }
+
+    fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.raw(tar::EntryType::Link, name, Some(target), b"", 0o644)
+    }
+
+    fn xattr_file(&mut self, name: &str, key: &str, value: &[u8]) -> &mut Self {
+        let rec = crate::changes::pax_record(&format!("SCHILY.xattr.{key}"), value);
+        self.raw(tar::EntryType::XHeader, "PaxHeaders/x", None, &rec, 0o644);
+        self.file(name, b"with xattr")
+    }
+
+    fn finish(&mut self) -> (Vec<u8>, Digest) {
+        let v = self.b.take().unwrap().into_inner().unwrap();
+        let d = Digest::sha256(&v);
+        (v, d)
+    }
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    s: Snapshotter,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Snapshotter::open(dir.path().join("snap")).unwrap();
+        fs::create_dir(dir.path().join("outside")).unwrap();
+        fs::write(dir.path().join("outside/secret"), b"secret").unwrap();
+        Env { dir, s }
+    }
+
+    fn outside(&self) -> PathBuf {
+        self.dir.path().join("outside")
+    }
+
+    /// The outside directory still holds exactly the one untouched file.
+    fn assert_outside_untouched(&self) {
+        let names: Vec<_> = fs::read_dir(self.outside())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["secret"]);
+        let m = fs::metadata(self.outside().join("secret")).unwrap();
+        assert_eq!(m.nlink(), 1);
+        assert_eq!(fs::read(self.outside().join("secret")).unwrap(), b"secret");
+    }
+
+    fn apply(&self, parent: Option<&Digest>, t: &mut TarBuf) -> Result<Digest> {
+        let (bytes, d) = t.finish();
+        self.s.apply_layer(parent, &bytes[..], &d)
+    }
+
+    fn no_temp_left(&self) {
+        let tmp: Vec<_> = fs::read_dir(self.s.root().join("snapshots"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(".tmp-"))
+            .collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
+    }
+}
+
+#[test]
+fn unpack_preserves_metadata() {
+    let env = Env::new();
+    let mut t = TarBuf::new();
+    t.dir("etc/")
+        .file("etc/passwd", b"root:x:0:0\n")
+        .raw(tar::EntryType::Regular, "bin/su", None, b"su", 0o4755)
+        .symlink("etc/link", "/etc/passwd")
+        .hardlink("etc/hard", "etc/passwd")
+        .raw(tar::EntryType::Fifo, "run/fifo", None, b"", 0o600)
+        .raw(tar::EntryType::Char, "dev/null", None, b"", 0o666)
+        .xattr_file("etc/x", "user.pier", b"yes");
+    let chain = env.apply(None, &mut t).unwrap();
+    let fs_dir = env.s.path(&chain);
+
+    let m = fs::metadata(fs_dir.join("etc/passwd")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o640);
+    assert_eq!((m.uid(), m.gid()), (1000, 1001));
+    assert_eq!(m.mtime(), 1_000_000_000);
+    assert_eq!(m.nlink(), 2, "hardlink shares the inode");
+    // chmod after chown keeps setuid
+    let su = fs::metadata(fs_dir.join("bin/su")).unwrap();
+    assert_eq!(su.permissions().mode() & 0o7777, 0o4755);
+    let d = fs::metadata(fs_dir.join("etc")).unwrap();
+    assert_eq!(d.permissions().mode() & 0o7777, 0o751);
+    assert_eq!(d.mtime(), 1_000_000_000, "dir mtime set after its children");
+    assert_eq!(
+        fs::read_link(fs_dir.join("etc/link")).unwrap(),
+        Path::new("/etc/passwd")
+    );
+    let l = fs::symlink_metadata(fs_dir.join("etc/link")).unwrap();
+    assert_eq!((l.uid(), l.mtime()), (1000, 1_000_000_000));
+    assert!(fs::symlink_metadata(fs_dir.join("run/fifo"))
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    assert!(fs::symlink_metadata(fs_dir.join("dev/null"))
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    let mut buf = [0u8; 16];
+    let n = rustix::fs::getxattr(fs_dir.join("etc/x"), "user.pier", &mut buf[..]).unwrap();
+    assert_eq!(&buf[..n], b"yes");
+    env.no_temp_left();
+}
+
+#[test]
+fn whiteouts_become_overlay_whiteouts() {
+    let env = Env::new();
+    let mut t = TarBuf::new();
+    t.file("a/.wh.gone", b"")
+        .file("b/.wh..wh..opq", b"")
+        .file("b/new", b"n")
+        .file("c/.wh..wh.plnk", b"");
+    let chain = env.apply(None, &mut t).unwrap();
+    let fs_dir = env.s.path(&chain);
+    assert!(is_whiteout(
+        &fs::symlink_metadata(fs_dir.join("a/gone")).unwrap()
+    ));
+    assert!(!fs_dir.join("a/.wh.gone").exists());
+    assert!(is_opaque(&fs_dir.join("b")));
+    assert!(!fs_dir.join("b/.wh..wh..opq").exists());
+    assert!(fs_dir.join("b/new").is_file());
+    assert!(!fs_dir.join("c/.wh..wh.plnk").exists());
+}
+
+#[test]
+fn chain_ids_parents_and_lowers() {
+    let env = Env::new();
+    let c1 = env.apply(None, TarBuf::new().file("one", b"1")).unwrap();
+    let (l2, d2) = TarBuf::new().file("two", b"2").finish();
+    let c2 = env.s.apply_layer(Some(&c1), &l2[..], &d2).unwrap();
+    assert_eq!(
+        c1,
+        Digest::sha256(&TarBuf::new().file("one", b"1").finish().0)
+    );
+    assert_eq!(c2, pier_reference::chain_id(&[c1.clone(), d2.clone()]));
+    assert_eq!(env.s.parent(&c2).unwrap(), Some(c1.clone()));
+    assert_eq!(env.s.parent(&c1).unwrap(), None);
+    assert_eq!(
+        env.s.lowers(&c2).unwrap(),
+        vec![env.s.path(&c2), env.s.path(&c1)]
+    );
+    // Idempotent.
+    assert_eq!(env.s.apply_layer(Some(&c1), &l2[..], &d2).unwrap(), c2);
+    let mut all = vec![c1.clone(), c2.clone()];
+    all.sort();
+    assert_eq!(env.s.list().unwrap(), all);
+    // A parent with children stays.
+    assert!(matches!(env.s.remove(&c1), Err(SnapshotError::InUse(..))));
+    env.s.remove(&c2).unwrap();
+    env.s.remove(&c1).unwrap();
+    assert!(env.s.list().unwrap().is_empty());
+    assert!(env.s.remove(&c1).unwrap_err().is_not_found());
+    let missing = Digest::sha256(b"nope");
+    assert!(env
+        .s
+        .apply_layer(Some(&missing), &l2[..], &d2)
+        .unwrap_err()
+        .is_not_found());
+}
+
+#[test]
+fn diff_id_mismatch_keeps_nothing() {
+    let env = Env::new();
+    let (bytes, _) = TarBuf::new().file("f", b"x").finish();
+    let wrong = Digest::sha256(b"other");
+    let err = env.s.apply_layer(None, &bytes[..], &wrong).unwrap_err();
+    assert!(matches!(err, SnapshotError::DiffIdMismatch { .. }), "{err}");
+    assert!(!env.s.exists(&wrong));
+    env.no_temp_left();
+}
+
+#[test]
+fn cleanup_removes_half_unpacks() {
+    let env = Env::new();
+    fs::create_dir_all(env.s.root().join("snapshots/.tmp-1-1/fs/x")).unwrap();
+    assert_eq!(env.s.cleanup().unwrap(), 1);
+    env.no_temp_left();
+}
+
+// ---- hostile layers: nothing may land outside the snapshot ----
+
+#[test]
+fn dotdot_is_refused() {
+    let env = Env::new();
+    for name in ["../evil", "a/../../evil", "./../outside/secret"] {
+        let err = env
+            .apply(None, TarBuf::new().file(name, b"pwned"))
+            .unwrap_err();
+        assert!(matches!(err, SnapshotError::Breakout(_)), "{name}: {err}");
+        assert!(
+            err.to_string().contains("outside of the layer root"),
+            "{err}"
+        );
+        assert!(err.is_invalid_layer());
+    }
+    env.assert_outside_untouched();
+    env.no_temp_left();
+    assert!(!env.dir.path().join("evil").exists());
+    assert!(!env.s.root().join("evil").exists());
+}
+
+#[test]
+fn absolute_paths_are_contained() {
+    let env = Env::new();
+    let abs = format!("{}/pwned", env.outside().display());
+    let chain = env.apply(None, TarBuf::new().file(&abs, b"pwned")).unwrap();
+    env.assert_outside_untouched();
+    assert!(env
+        .s
+        .path(&chain)
+        .join(abs.trim_start_matches('/'))
+        .is_file());
+}
+
+#[test]
+fn write_through_symlink_stays_inside() {
+    let env = Env::new();
+    let out = env.outside().display().to_string();
+    // Absolute and relative symlinks out, then writes through them.
+    for target in [out.clone(), format!("../../../../../../../../..{out}")] {
+        let mut t = TarBuf::new();
+        t.symlink("link", &target)
+            .file("link/pwned", b"pwned")
+            .file("link/secret", b"over");
+        let res = env.apply(None, &mut t);
+        env.assert_outside_untouched();
+        if let Ok(c) = res {
+            // Docker-like containment: the write went to the same path inside the root.
+            let inside = env.s.path(&c).join(out.trim_start_matches('/'));
+            assert!(inside.join("pwned").is_file());
+        } else {
+            assert!(res.unwrap_err().to_string().contains("dangling symlink"));
+        }
+    }
+    // A symlinked directory that exists inside the root is followed, inside.
+    let mut t = TarBuf::new();
+    t.dir("real/")
+        .symlink("alias", "/real")
+        .file("alias/f", b"ok");
+    let c = env.apply(None, &mut t).unwrap();
+    assert!(env.s.path(&c).join("real/f").is_file());
+    env.assert_outside_untouched();
+}
+
+#[test]
+fn replacing_a_symlink_does_not_write_its_target() {
+    let env = Env::new();
+    let secret = format!("{}/secret", env.outside().display());
+    let mut t = TarBuf::new();
+    t.symlink("victim", &secret).file("victim", b"overwritten");
+    let c = env.apply(None, &mut t).unwrap();
+    assert_eq!(
+        fs::read(env.s.path(&c).join("victim")).unwrap(),
+        b"overwritten"
+    );
+    env.assert_outside_untouched();
+}
+
+#[test]
+fn hardlink_escapes_fail() {
+    let env = Env::new();
+    let secret = format!("{}/secret", env.outside().display());
+    let err = env
+        .apply(None, TarBuf::new().hardlink("h", "../../../outside/secret"))
+        .unwrap_err();
+    assert!(matches!(err, SnapshotError::Breakout(_)), "{err}");
+    // Absolute: resolved inside the root, where there is no such file.
+    assert!(env
+        .apply(None, TarBuf::new().hardlink("h", &secret))
+        .is_err());
+    // Through a symlinked directory pointing out.
+    let mut t = TarBuf::new();
+    t.symlink("d", &env.outside().display().to_string())
+        .hardlink("h", "d/secret");
+    assert!(env.apply(None, &mut t).is_err());
+    env.assert_outside_untouched();
+    env.no_temp_left();
+}
+
+#[test]
+fn whiteouts_through_symlinks_stay_inside() {
+    let env = Env::new();
+    let out = env.outside().display().to_string();
+    for last in [".wh.secret", ".wh..wh..opq"] {
+        let mut t = TarBuf::new();
+        t.symlink("d", &out).file(&format!("d/{last}"), b"");
+        let _ = env.apply(None, &mut t);
+        env.assert_outside_untouched();
+        assert!(!is_opaque(&env.outside()));
+    }
+}
+
+#[test]
+fn container_keys_are_validated() {
+    let env = Env::new();
+    for bad in ["", "..", "a/b", "../x", "a b"] {
+        assert!(
+            matches!(env.s.prepare(bad, None), Err(SnapshotError::InvalidKey(_))),
+            "{bad:?}"
+        );
+    }
+    let m = env.s.prepare("c1", None).unwrap();
+    assert_eq!(m.lowers, vec![env.s.root().join("empty")]);
+    assert!(m.upper.is_dir() && m.work.is_dir() && m.target.is_dir());
+    assert_eq!(env.s.mounts("c1").unwrap(), m);
+    env.s.remove_container("c1").unwrap();
+    assert!(env.s.remove_container("c1").unwrap_err().is_not_found());
+}
+
+#[test]
+fn usage_counts_hardlinks_once() {
+    let env = Env::new();
+    let mut t = TarBuf::new();
+    t.file("a", &[0u8; 1000])
+        .hardlink("b", "a")
+        .file("c", &[0u8; 24]);
+    let c = env.apply(None, &mut t).unwrap();
+    assert_eq!(usage(&env.s.path(&c)).unwrap(), 1024);
+}
+
+// ---- real overlay mounts ----
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Unmounts on drop, so a failing assertion leaves no mount behind.
+struct Mounted(PathBuf);
+
+impl Mounted {
+    fn new(m: &OverlayMount) -> Mounted {
+        let st = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &m.options()])
+            .arg(&m.target)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -o {}", m.options());
+        Mounted(m.target.clone())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn overlay_honours_whiteouts_and_diff_round_trips() {
+    if !is_root() {
+        eprintln!("not root; skipping overlay test");
+        return;
+    }
+    let env = Env::new();
+    let base = env
+        .apply(
+            None,
+            TarBuf::new()
+                .file("a/keep", b"keep")
+                .file("a/gone", b"gone")
+                .file("b/old", b"old")
+                .file("etc/conf", b"v1"),
+        )
+        .unwrap();
+    let top = env
+        .apply(
+            Some(&base),
+            TarBuf::new()
+                .file("a/.wh.gone", b"")
+                .file("b/.wh..wh..opq", b"")
+                .file("b/new", b"new"),
+        )
+        .unwrap();
+
+    let m = env.s.prepare("ctr", Some(&top)).unwrap();
+    {
+        let _mnt = Mounted::new(&m);
+        let root = &m.target;
+        assert_eq!(fs::read(root.join("a/keep")).unwrap(), b"keep");
+        assert!(
+            !root.join("a/gone").exists(),
+            "whiteout hides the lower file"
+        );
+        assert!(
+            !root.join("b/old").exists(),
+            "opaque dir hides lower entries"
+        );
+        assert!(root.join("b/new").exists());
+        assert!(matches!(
+            env.s.remove_container("ctr"),
+            Err(SnapshotError::InUse(..))
+        ));
+
+        // The container changes things.
+        fs::write(root.join("etc/conf"), b"v2").unwrap();
+        fs::write(root.join("added"), b"+").unwrap();
+        fs::remove_file(root.join("a/keep")).unwrap();
+        fs::create_dir(root.join("newdir")).unwrap();
+        fs::write(root.join("newdir/f"), b"f").unwrap();
+
+        let mut exported = Vec::new();
+        export_tar(root, &mut exported).unwrap();
+        let names = tar_names(&exported);
+        assert!(names.contains(&"etc/conf".to_string()), "{names:?}");
+        assert!(!names
+            .iter()
+            .any(|n| n.contains(".wh.") || n == "a/keep" || n == "a/gone"));
+    }
+
+    let changes: Vec<String> = env
+        .s
+        .diff("ctr", Some(&top))
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            "C /a",
+            "D /a/keep",
+            "A /added",
+            "C /etc",
+            "C /etc/conf",
+            "A /newdir",
+            "A /newdir/f"
+        ]
+    );
+
+    let mut diff = Vec::new();
+    let diff_id = env.s.write_diff_tar("ctr", &mut diff).unwrap();
+    assert_eq!(diff_id, Digest::sha256(&diff));
+    let names = tar_names(&diff);
+    assert!(names.contains(&"a/.wh.keep".to_string()), "{names:?}");
+    assert!(names.contains(&"newdir/f".to_string()), "{names:?}");
+
+    // The committed diff applies as a new layer and gives the same view.
+    let committed = env.s.apply_layer(Some(&top), &diff[..], &diff_id).unwrap();
+    let m2 = env.s.prepare("ctr2", Some(&committed)).unwrap();
+    {
+        let _mnt = Mounted::new(&m2);
+        let root = &m2.target;
+        assert!(!root.join("a/keep").exists());
+        assert_eq!(fs::read(root.join("etc/conf")).unwrap(), b"v2");
+        assert_eq!(fs::read(root.join("newdir/f")).unwrap(), b"f");
+        assert!(root.join("b/new").exists() && !root.join("b/old").exists());
+    }
+    env.s.remove_container("ctr").unwrap();
+    env.s.remove_container("ctr2").unwrap();
+}
+
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    let mut ar = tar::Archive::new(bytes);
+    let mut out = Vec::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut sink = Vec::new();
+        e.read_to_end(&mut sink).unwrap();
+        out.push(
+            e.path()
+                .unwrap()
+                .to_string_lossy()
+                .trim_end_matches('/')
+                .to_string(),
+        );
+    }
+    out
+}
