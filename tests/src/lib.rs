@@ -457,7 +457,9 @@ impl TestDaemon {
     pub fn assert_clean(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let ps = self.pier(&["ps", "-aq"]);
+            let mut c = self.pier_cmd();
+            c.args(["ps", "-aq"]);
+            let ps = cmd::run(c, Input::Null, CMD_TIMEOUT);
             let containers = ps.out().trim().to_string();
             let mounts = cleanup::mounts_under(&self.root);
             let cgroups = cleanup::cgroup_children(&self.cgroup_parent);
