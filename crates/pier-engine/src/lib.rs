@@ -1,1 +1,138 @@
-//! pier-engine
+#![recursion_limit = "256"]
+//! The engine: everything the daemon does, behind async methods that the
+//! server's routes call. It owns the metadata database, the content store, the
+//! snapshotter and the live state of running containers (their shims).
+
+mod changes;
+mod container;
+mod error;
+mod events;
+mod exec;
+mod fsops;
+mod image;
+mod lifecycle;
+mod logs;
+mod names;
+mod records;
+mod shim;
+mod spec;
+mod system;
+mod util;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use pier_content::ContentStore;
+use pier_metadata::Metadata;
+use pier_snapshot::Snapshotter;
+
+pub use container::{CreateOptions, ListOptions};
+pub use error::{EngineError, Result};
+pub use events::EventFilter;
+pub use exec::ExecStart;
+pub use lifecycle::{AttachOptions, WaitCondition};
+pub use logs::frame;
+pub use logs::LogOptions;
+pub use records::{ContainerRecord, ImageRecord};
+pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
+
+/// Where the engine keeps things and how it runs containers.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub cgroup_parent: String,
+    pub shim_binary: PathBuf,
+}
+
+impl EngineConfig {
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.data_root.join("containers").join(id)
+    }
+    fn bundle_dir(&self, id: &str) -> PathBuf {
+        self.exec_root.join("containers").join(id)
+    }
+    fn runtime_root(&self) -> PathBuf {
+        self.exec_root.join("runtime")
+    }
+}
+
+/// The engine. Share it as `Arc<Engine>`.
+pub struct Engine {
+    cfg: EngineConfig,
+    meta: Metadata,
+    content: ContentStore,
+    snaps: Snapshotter,
+    live: Mutex<HashMap<String, Arc<lifecycle::Live>>>,
+    execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
+    op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    pending: Mutex<HashMap<String, Vec<lifecycle::PendingAttach>>>,
+    exits: tokio::sync::broadcast::Sender<lifecycle::ExitEvent>,
+    events: events::Events,
+    started: std::time::Instant,
+}
+
+impl Engine {
+    /// Opens the stores under the data root and reconnects to the shims of
+    /// containers that were running when the previous daemon stopped.
+    pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        for dir in [
+            cfg.data_root.clone(),
+            cfg.data_root.join("containers"),
+            cfg.exec_root.join("containers"),
+            cfg.runtime_root(),
+        ] {
+            std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        }
+        let meta = Metadata::open(&cfg.data_root.join("meta.db"))?;
+        let content = ContentStore::open(&cfg.data_root.join("content"))
+            .map_err(|e| EngineError::Internal(format!("content store: {e}")))?;
+        let snaps = Snapshotter::open(&cfg.data_root.join("snapshots"))
+            .map_err(|e| EngineError::Internal(format!("snapshotter: {e}")))?;
+        let engine = Arc::new(Engine {
+            cfg,
+            meta,
+            content,
+            snaps,
+            live: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
+            op_locks: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            exits: tokio::sync::broadcast::channel(1024).0,
+            events: events::Events::new(),
+            started: std::time::Instant::now(),
+        });
+        engine.clone().restore().await;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    pub fn data_root(&self) -> &Path {
+        &self.cfg.data_root
+    }
+
+    /// A per-container lock that serialises start/stop/remove of one container.
+    fn op_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.op_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks
+            .entry(id.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone()
+    }
+
+    /// Where a container's root is mounted.
+    pub(crate) fn merged_path(&self, id: &str) -> PathBuf {
+        self.snaps.root().join("containers").join(id).join("merged")
+    }
+
+    fn drop_op_lock(&self, id: &str) {
+        self.op_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+}

@@ -1,0 +1,536 @@
+//! Container records: create, list, inspect, rename, remove, prune.
+
+use std::collections::HashMap;
+
+use pier_api::models::{
+    ContainerConfig, ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse,
+    ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
+    ContainerSummaryStateEnum, HostConfig,
+};
+use serde_json::json;
+
+use crate::names::{random_name, validate_name};
+use crate::records::{ContainerRecord, StateRecord};
+use crate::util::{now_rfc3339, parse_rfc3339, random_id, unix_of};
+use crate::{Engine, EngineError, Result};
+
+/// `POST /containers/create`.
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub name: Option<String>,
+    pub body: ContainerCreateBody,
+}
+
+/// `GET /containers/json`.
+#[derive(Debug, Default, Clone)]
+pub struct ListOptions {
+    pub all: bool,
+    pub limit: Option<usize>,
+    pub size: bool,
+    pub filters: HashMap<String, Vec<String>>,
+}
+
+fn split_body(body: &ContainerCreateBody) -> Result<(ContainerConfig, HostConfig)> {
+    let mut v = serde_json::to_value(body)
+        .map_err(|e| EngineError::InvalidArgument(format!("container config: {e}")))?;
+    let host = v
+        .as_object_mut()
+        .and_then(|o| {
+            o.remove("NetworkingConfig");
+            o.remove("HostConfig")
+        })
+        .unwrap_or(serde_json::Value::Null);
+    let cfg: ContainerConfig = serde_json::from_value(v)
+        .map_err(|e| EngineError::InvalidArgument(format!("container config: {e}")))?;
+    let host: HostConfig = if host.is_null() {
+        HostConfig::default()
+    } else {
+        serde_json::from_value(host)
+            .map_err(|e| EngineError::InvalidArgument(format!("host config: {e}")))?
+    };
+    Ok((cfg, host))
+}
+
+fn env_key(e: &str) -> &str {
+    e.split('=').next().unwrap_or(e)
+}
+
+/// Merges the user's config over the image's, as Docker does.
+fn merge_config(user: &mut ContainerConfig, image: &ContainerConfig) {
+    let mut env: Vec<String> = image.env.clone().unwrap_or_default();
+    for e in user.env.take().unwrap_or_default() {
+        match env.iter_mut().find(|x| env_key(x) == env_key(&e)) {
+            Some(x) => *x = e,
+            None => env.push(e),
+        }
+    }
+    user.env = Some(env);
+    let user_entrypoint = user.entrypoint.as_ref().is_some_and(|e| !e.is_empty());
+    if user.entrypoint.is_none() {
+        user.entrypoint = image.entrypoint.clone();
+    } else if user.entrypoint.as_ref().is_some_and(|e| e.len() == 1 && e[0].is_empty()) {
+        // `--entrypoint ""` resets the image's entrypoint.
+        user.entrypoint = None;
+    }
+    if user.cmd.as_ref().is_none_or(|c| c.is_empty()) && !user_entrypoint {
+        user.cmd = image.cmd.clone();
+    }
+    if user.working_dir.as_deref().unwrap_or("").is_empty() {
+        user.working_dir = image.working_dir.clone();
+    }
+    if user.user.as_deref().unwrap_or("").is_empty() {
+        user.user = image.user.clone();
+    }
+    if user.stop_signal.is_none() {
+        user.stop_signal = image.stop_signal.clone();
+    }
+    if user.healthcheck.is_none() {
+        user.healthcheck = image.healthcheck.clone();
+    }
+    if user.shell.is_none() {
+        user.shell = image.shell.clone();
+    }
+    let mut labels = image.labels.clone().unwrap_or_default();
+    labels.extend(user.labels.take().unwrap_or_default());
+    user.labels = Some(labels);
+    let mut ports = image.exposed_ports.clone().unwrap_or_default();
+    for p in user.exposed_ports.take().unwrap_or_default() {
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    user.exposed_ports = (!ports.is_empty()).then_some(ports);
+    let mut vols = image.volumes.clone().unwrap_or_default();
+    for v in user.volumes.take().unwrap_or_default() {
+        if !vols.contains(&v) {
+            vols.push(v);
+        }
+    }
+    user.volumes = (!vols.is_empty()).then_some(vols);
+    if user.on_build.is_none() {
+        user.on_build = image.on_build.clone();
+    }
+}
+
+/// Docker's human status: `Up 3 seconds`, `Exited (0) 5 minutes ago`.
+pub(crate) fn human_status(s: &StateRecord, created: &str) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let ago = |t: &str| -> String {
+        parse_rfc3339(t)
+            .map(|t| human_duration((now - t).whole_seconds().max(0)))
+            .unwrap_or_default()
+    };
+    match s.status.as_str() {
+        "running" => format!("Up {}", ago(&s.started_at)),
+        "paused" => format!("Up {} (Paused)", ago(&s.started_at)),
+        "restarting" => format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at)),
+        "exited" => format!("Exited ({}) {} ago", s.exit_code, ago(&s.finished_at)),
+        "created" => {
+            let _ = created;
+            "Created".into()
+        }
+        "dead" => "Dead".into(),
+        "removing" => "Removal In Progress".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Go's `units.HumanDuration`.
+pub(crate) fn human_duration(secs: i64) -> String {
+    let s = secs;
+    if s < 1 {
+        "Less than a second".into()
+    } else if s == 1 {
+        "1 second".into()
+    } else if s < 60 {
+        format!("{s} seconds")
+    } else if s / 60 == 1 {
+        "About a minute".into()
+    } else if s < 3600 {
+        format!("{} minutes", s / 60)
+    } else if (s as f64 / 3600.0).round() as i64 == 1 {
+        "About an hour".into()
+    } else if s < 48 * 3600 {
+        format!("{} hours", (s as f64 / 3600.0).round() as i64)
+    } else if s < 7 * 24 * 3600 * 2 {
+        format!("{} days", s / 86400)
+    } else if s < 30 * 24 * 3600 * 3 {
+        format!("{} weeks", s / (7 * 86400))
+    } else if s < 365 * 24 * 3600 * 2 {
+        format!("{} months", s / (30 * 86400))
+    } else {
+        format!("{} years", s / (365 * 86400))
+    }
+}
+
+fn command_string(rec: &ContainerRecord) -> String {
+    let mut parts = vec![rec.path.clone()];
+    parts.extend(rec.args.iter().cloned());
+    parts.join(" ")
+}
+
+impl Engine {
+    /// `POST /containers/create`.
+    pub fn create_container(&self, opts: CreateOptions) -> Result<ContainerCreateResponse> {
+        let (mut cfg, host) = split_body(&opts.body)?;
+        let image_name = cfg
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| EngineError::InvalidArgument("Config.Image must be set".into()))?;
+        let image = self.find_image(&image_name)?;
+        let image_cfg = image.config.config.clone().unwrap_or_default();
+        merge_config(&mut cfg, &image_cfg);
+        let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
+        argv.extend(cfg.cmd.clone().unwrap_or_default());
+        if argv.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "No command specified".into(),
+            ));
+        }
+        let id = random_id();
+        if cfg.hostname.as_deref().unwrap_or("").is_empty() {
+            cfg.hostname = Some(id[..12].to_string());
+        }
+        if cfg.working_dir.as_deref().unwrap_or("").is_empty() {
+            cfg.working_dir = Some("/".into());
+        }
+        cfg.image = Some(image_name.clone());
+        let name = match &opts.name {
+            Some(n) if !n.is_empty() => {
+                let n = n.strip_prefix('/').unwrap_or(n).to_string();
+                validate_name(&n)?;
+                n
+            }
+            _ => loop {
+                let n = random_name();
+                if self.meta.container_id_by_name(&n)?.is_none() {
+                    break n;
+                }
+            },
+        };
+        if let Some(existing) = self.meta.container_id_by_name(&name)? {
+            return Err(name_conflict(&name, &existing));
+        }
+        let dir = self.cfg.container_dir(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name: name.clone(),
+            created: now_rfc3339(),
+            image: image_name,
+            image_id: image.id.clone(),
+            path: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            config: cfg,
+            host_config: host,
+            state: StateRecord::default(),
+            restart_count: 0,
+            chain_id: image.chain_id.clone(),
+            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            cgroups_path: format!("/{}/{}", self.cfg.cgroup_parent.trim_matches('/'), id),
+        };
+        if let Err(e) = self.meta.insert_container(&id, &name, &image.id, &rec) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(match e {
+                pier_metadata::MetaError::Conflict(_) => name_conflict(&name, ""),
+                e => e.into(),
+            });
+        }
+        self.container_event("create", &rec, &[]);
+        Ok(ContainerCreateResponse {
+            id,
+            warnings: Vec::new(),
+        })
+    }
+
+    pub(crate) fn save_container(&self, rec: &ContainerRecord) -> Result<()> {
+        self.meta
+            .update_container(&rec.id, &rec.name, rec)
+            .map_err(|e| match e {
+                pier_metadata::MetaError::Conflict(n) => name_conflict(&n, ""),
+                e => e.into(),
+            })
+    }
+
+    /// `GET /containers/json`.
+    pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
+        let mut recs: Vec<ContainerRecord> = self.meta.containers()?;
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        let mut out = Vec::new();
+        let explicit_status = opts.filters.contains_key("status");
+        for rec in recs {
+            if !opts.all && opts.limit.is_none() && !explicit_status && !rec.state.running() {
+                continue;
+            }
+            if !container_matches(&opts.filters, &rec) {
+                continue;
+            }
+            let state = match rec.state.status.as_str() {
+                "running" => ContainerSummaryStateEnum::RUNNING,
+                "paused" => ContainerSummaryStateEnum::PAUSED,
+                "restarting" => ContainerSummaryStateEnum::RESTARTING,
+                "exited" => ContainerSummaryStateEnum::EXITED,
+                "dead" => ContainerSummaryStateEnum::DEAD,
+                "removing" => ContainerSummaryStateEnum::REMOVING,
+                _ => ContainerSummaryStateEnum::CREATED,
+            };
+            let size_rw = if opts.size { Some(self.container_size_rw(&rec)) } else { None };
+            out.push(ContainerSummary {
+                id: Some(rec.id.clone()),
+                names: Some(vec![format!("/{}", rec.name)]),
+                image: Some(rec.image.clone()),
+                image_id: Some(rec.image_id.clone()),
+                command: Some(command_string(&rec)),
+                created: Some(unix_of(&rec.created)),
+                ports: Some(Vec::new()),
+                size_rw,
+                size_root_fs: size_rw.map(|s| s + self.image_size(&rec.image_id)),
+                labels: rec.config.labels.clone(),
+                state: Some(state),
+                status: Some(human_status(&rec.state, &rec.created)),
+                host_config: Some(ContainerSummaryHostConfig {
+                    network_mode: Some(
+                        rec.host_config
+                            .network_mode
+                            .clone()
+                            .unwrap_or_else(|| "none".into()),
+                    ),
+                    annotations: None,
+                }),
+                network_settings: Some(ContainerSummaryNetworkSettings {
+                    networks: Some(HashMap::new()),
+                }),
+                mounts: Some(Vec::new()),
+                ..Default::default()
+            });
+            if let Some(l) = opts.limit {
+                if l > 0 && out.len() >= l {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn image_size(&self, id: &str) -> i64 {
+        self.meta
+            .image::<crate::ImageRecord>(id)
+            .ok()
+            .flatten()
+            .map(|i| i.size)
+            .unwrap_or(0)
+    }
+
+    pub(crate) fn container_size_rw(&self, rec: &ContainerRecord) -> i64 {
+        self.snaps
+            .upper(&rec.id)
+            .and_then(|u| pier_snapshot::usage(&u))
+            .unwrap_or(0) as i64
+    }
+
+    /// `GET /containers/{id}/json`.
+    pub fn inspect_container(&self, key: &str, size: bool) -> Result<serde_json::Value> {
+        let rec = self.find_container(key)?;
+        let execs: Vec<String> = self.exec_ids_of(&rec.id);
+        let s = &rec.state;
+        let status = s.status.clone();
+        let mut v = json!({
+            "Id": rec.id,
+            "Created": rec.created,
+            "Path": rec.path,
+            "Args": rec.args,
+            "State": {
+                "Status": status,
+                "Running": s.running(),
+                "Paused": s.paused,
+                "Restarting": status == "restarting",
+                "OOMKilled": s.oom_killed,
+                "Dead": status == "dead",
+                "Pid": s.pid,
+                "ExitCode": s.exit_code,
+                "Error": s.error,
+                "StartedAt": s.started_at,
+                "FinishedAt": s.finished_at,
+            },
+            "Image": rec.image_id,
+            "ResolvConfPath": rec.resolv_conf_path,
+            "HostnamePath": rec.hostname_path,
+            "HostsPath": rec.hosts_path,
+            "LogPath": rec.log_path,
+            "Name": format!("/{}", rec.name),
+            "RestartCount": rec.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": if execs.is_empty() { serde_json::Value::Null } else { json!(execs) },
+            "HostConfig": host_config_json(&rec.host_config),
+            "GraphDriver": {"Name": "overlay2", "Data": {}},
+            "Mounts": [],
+            "Config": rec.config,
+            "NetworkSettings": {
+                "Bridge": "", "SandboxID": "", "HairpinMode": false,
+                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
+                "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
+                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+                "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
+                "Networks": {}
+            },
+        });
+        if size {
+            let rw = self.container_size_rw(&rec);
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(rw + self.image_size(&rec.image_id));
+        }
+        Ok(v)
+    }
+
+    /// `POST /containers/{id}/rename`.
+    pub fn rename_container(&self, key: &str, new_name: &str) -> Result<()> {
+        let mut rec = self.find_container(key)?;
+        let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
+        validate_name(new_name)?;
+        if rec.name == new_name {
+            return Err(EngineError::InvalidArgument(
+                "Renaming a container with the same name as its current name".into(),
+            ));
+        }
+        if let Some(other) = self.meta.container_id_by_name(new_name)? {
+            return Err(name_conflict(new_name, &other));
+        }
+        let old = std::mem::replace(&mut rec.name, new_name.to_string());
+        self.save_container(&rec)?;
+        self.container_event("rename", &rec, &[("oldName", format!("/{old}"))]);
+        Ok(())
+    }
+
+    /// `POST /containers/prune`.
+    pub async fn prune_containers(self: &std::sync::Arc<Self>) -> Result<ContainerPruneResponse> {
+        let mut deleted = Vec::new();
+        let mut reclaimed = 0i64;
+        for rec in self.meta.containers::<ContainerRecord>()? {
+            if rec.state.running() {
+                continue;
+            }
+            reclaimed += self.container_size_rw(&rec);
+            if self.remove_container(&rec.id, false, false).await.is_ok() {
+                deleted.push(rec.id.clone());
+            }
+        }
+        Ok(ContainerPruneResponse {
+            containers_deleted: Some(deleted),
+            space_reclaimed: Some(reclaimed),
+        })
+    }
+}
+
+fn host_config_json(h: &HostConfig) -> serde_json::Value {
+    let mut v = serde_json::to_value(h).unwrap_or_else(|_| json!({}));
+    // Fields docker's clients read without checking for presence.
+    let defaults = json!({
+        "NetworkMode": "none", "Privileged": false, "AutoRemove": false,
+        "ReadonlyRootfs": false, "PublishAllPorts": false, "Memory": 0,
+        "MemorySwap": 0, "NanoCpus": 0, "CpuShares": 0, "PidsLimit": null,
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "Binds": null, "PortBindings": {}, "CapAdd": null, "CapDrop": null,
+        "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null,
+        "Tmpfs": null, "Ulimits": null, "ShmSize": 67108864, "Runtime": "runc",
+        "IpcMode": "private", "PidMode": "", "UTSMode": "", "CgroupnsMode": "private",
+        "ConsoleSize": [0, 0], "Isolation": "", "OomKillDisable": false,
+    });
+    if let (Some(o), Some(d)) = (v.as_object_mut(), defaults.as_object()) {
+        for (k, dv) in d {
+            o.entry(k.clone()).or_insert_with(|| dv.clone());
+        }
+    }
+    v
+}
+
+fn name_conflict(name: &str, id: &str) -> EngineError {
+    EngineError::Conflict(format!(
+        "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
+    ))
+}
+
+fn container_matches(filters: &HashMap<String, Vec<String>>, rec: &ContainerRecord) -> bool {
+    let labels = rec.config.labels.clone().unwrap_or_default();
+    filters.iter().all(|(k, vals)| {
+        vals.is_empty()
+            || vals.iter().any(|v| match k.as_str() {
+                "id" => rec.id.starts_with(v.as_str()),
+                "name" => rec.name.contains(v.trim_start_matches('/')),
+                "status" => rec.state.status == *v,
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+                    None => labels.contains_key(v),
+                },
+                "exited" => rec.state.status == "exited" && rec.state.exit_code.to_string() == *v,
+                "ancestor" => {
+                    rec.image == *v
+                        || rec.image_id == *v
+                        || rec.image_id.trim_start_matches("sha256:").starts_with(v.as_str())
+                        || pier_reference::Reference::parse(v)
+                            .ok()
+                            .zip(pier_reference::Reference::parse(&rec.image).ok())
+                            .is_some_and(|(a, b)| a == b)
+                }
+                "before" | "since" | "network" | "volume" | "health" | "publish" | "expose"
+                | "isolation" | "is-task" => true,
+                _ => false,
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_config_overrides_image() {
+        let image = ContainerConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            cmd: Some(vec!["sh".into()]),
+            entrypoint: None,
+            working_dir: Some("/app".into()),
+            ..Default::default()
+        };
+        let mut user = ContainerConfig {
+            env: Some(vec!["A=2".into(), "B=3".into()]),
+            cmd: Some(vec!["echo".into(), "hi".into()]),
+            ..Default::default()
+        };
+        merge_config(&mut user, &image);
+        assert_eq!(user.env.unwrap(), vec!["PATH=/bin", "A=2", "B=3"]);
+        assert_eq!(user.cmd.unwrap(), vec!["echo", "hi"]);
+        assert_eq!(user.working_dir.as_deref(), Some("/app"));
+
+        // A user entrypoint drops the image's CMD.
+        let image = ContainerConfig {
+            cmd: Some(vec!["sh".into()]),
+            ..Default::default()
+        };
+        let mut user = ContainerConfig {
+            entrypoint: Some(vec!["ls".into()]),
+            ..Default::default()
+        };
+        merge_config(&mut user, &image);
+        assert_eq!(user.cmd, None);
+    }
+
+    #[test]
+    fn durations_read_like_docker() {
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(3), "3 seconds");
+        assert_eq!(human_duration(70), "About a minute");
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(3700), "About an hour");
+        assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+}

@@ -1,0 +1,417 @@
+//! Work on a container's files: /etc files, export, diff, commit, cp, top, stats.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use pier_api::models::{ContainerTopResponse, FilesystemChange, ChangeType};
+
+use crate::records::{ContainerRecord, HistoryEntry, StoredLayer};
+use crate::util::now_rfc3339;
+use crate::{Engine, EngineError, Result};
+
+/// True when `path` is the root of a mount (its device differs from its parent's).
+pub(crate) fn is_mountpoint(path: &Path) -> bool {
+    let (Ok(m), Some(parent)) = (std::fs::symlink_metadata(path), path.parent()) else {
+        return false;
+    };
+    match std::fs::metadata(parent) {
+        Ok(p) => m.dev() != p.dev() || m.ino() == p.ino(),
+        Err(_) => false,
+    }
+}
+
+fn write_file(path: &str, data: &str) -> Result<()> {
+    std::fs::write(path, data).map_err(|e| EngineError::io(Path::new(path), e))
+}
+
+/// Docker's default resolvers when the host only has local ones.
+const DEFAULT_DNS: &[&str] = &["8.8.8.8", "8.8.4.4"];
+
+pub(crate) fn resolv_conf(host: &str, dns: &[String]) -> String {
+    let mut out = String::new();
+    let mut servers = 0;
+    for line in host.lines() {
+        let t = line.trim();
+        if let Some(ns) = t.strip_prefix("nameserver") {
+            let ns = ns.trim();
+            if !dns.is_empty() || ns.starts_with("127.") || ns == "::1" {
+                continue;
+            }
+            servers += 1;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    for d in dns {
+        out.push_str(&format!("nameserver {d}\n"));
+        servers += 1;
+    }
+    if servers == 0 {
+        for d in DEFAULT_DNS {
+            out.push_str(&format!("nameserver {d}\n"));
+        }
+    }
+    out
+}
+
+/// Writes the container's /etc/hostname, /etc/hosts and /etc/resolv.conf.
+pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
+    let hostname = rec.config.hostname.clone().unwrap_or_else(|| rec.id[..12].to_string());
+    write_file(&rec.hostname_path, &format!("{hostname}\n"))?;
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+    );
+    for h in rec.host_config.extra_hosts.iter().flatten() {
+        if let Some((name, ip)) = h.split_once(':') {
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+    }
+    write_file(&rec.hosts_path, &hosts)?;
+    let host = if rec.host_config.network_mode.as_deref() == Some("host") {
+        std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()
+    } else {
+        resolv_conf(
+            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            rec.host_config.dns.as_deref().unwrap_or(&[]),
+        )
+    };
+    write_file(&rec.resolv_conf_path, &host)?;
+    Ok(())
+}
+
+/// Resolves `path` inside `root` like a chroot would, following symlinks
+/// but never leaving `root` (Docker's FollowSymlinkInScope).
+pub(crate) fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf> {
+    let mut resolved = PathBuf::from("/");
+    let mut pending: Vec<String> = Path::new(path)
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&part);
+        let host = root.join(candidate.strip_prefix("/").unwrap_or(&candidate));
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.file_type().is_symlink() => {
+                hops += 1;
+                if hops > 255 {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "too many symlinks resolving {path}"
+                    )));
+                }
+                let target = std::fs::read_link(&host).map_err(|e| EngineError::io(&host, e))?;
+                if target.is_absolute() {
+                    resolved = PathBuf::from("/");
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(s) => pending.push(s.to_string_lossy().into_owned()),
+                        Component::ParentDir => pending.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => resolved = candidate,
+        }
+    }
+    Ok(root.join(resolved.strip_prefix("/").unwrap_or(&resolved)))
+}
+
+impl Engine {
+    /// Runs `f` with the container's root mounted (mounting it for the call
+    /// when the container is not running).
+    fn with_rootfs<T>(&self, rec: &ContainerRecord, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+        let merged = self.merged_path(&rec.id);
+        if is_mountpoint(&merged) {
+            return f(&merged);
+        }
+        let root = self.mount_rootfs(rec)?;
+        let r = f(&root);
+        if !self.is_running(&rec.id) {
+            let _ = pier_sys::unmount(&root, true);
+        }
+        r
+    }
+
+    /// `GET /containers/{id}/export`: the whole root as a tar. Blocking.
+    pub fn export_container(&self, key: &str, out: &mut dyn Write) -> Result<()> {
+        let rec = self.find_container(key)?;
+        self.with_rootfs(&rec, |root| {
+            pier_snapshot::export_tar(root, out)
+                .map_err(|e| EngineError::Internal(format!("export {}: {e}", rec.id)))
+        })?;
+        self.container_event("export", &rec, &[]);
+        Ok(())
+    }
+
+    /// `GET /containers/{id}/changes`.
+    pub fn container_changes(&self, key: &str) -> Result<Vec<FilesystemChange>> {
+        let rec = self.find_container(key)?;
+        let changes = self
+            .snaps
+            .diff(&rec.id, rec.chain_id.as_deref().and_then(|c| c.parse().ok()).as_ref())
+            .map_err(|e| EngineError::Internal(format!("diff {}: {e}", rec.id)))?;
+        Ok(changes
+            .into_iter()
+            .map(|c| FilesystemChange {
+                path: c.path,
+                kind: match c.kind {
+                    pier_snapshot::ChangeKind::Modified => ChangeType::_0,
+                    pier_snapshot::ChangeKind::Added => ChangeType::_1,
+                    pier_snapshot::ChangeKind::Deleted => ChangeType::_2,
+                },
+            })
+            .collect())
+    }
+
+    /// `POST /commit`: the container's writable layer becomes a new image. Blocking.
+    pub fn commit_container(
+        &self,
+        key: &str,
+        reference: Option<&str>,
+        author: Option<&str>,
+        comment: Option<&str>,
+        changes: &[String],
+        config: Option<pier_api::models::ContainerConfig>,
+    ) -> Result<String> {
+        let rec = self.find_container(key)?;
+        let base = self.find_image(&rec.image_id)?;
+        let tmp = self.content.temp_path("commit");
+        let (diff_id, size) = {
+            let f = std::fs::File::create(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
+            let mut w = std::io::BufWriter::new(f);
+            let d = self
+                .snaps
+                .write_diff_tar(&rec.id, &mut w)
+                .map_err(|e| EngineError::Internal(format!("commit {}: {e}", rec.id)))?;
+            w.flush().map_err(|e| EngineError::io(&tmp, e))?;
+            let size = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
+            (d, size)
+        };
+        let blob = {
+            let mut f = std::fs::File::open(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
+            let r = self
+                .content
+                .ingest(&mut f, None, None)
+                .map_err(|e| EngineError::Internal(format!("commit {}: {e}", rec.id)));
+            let _ = std::fs::remove_file(&tmp);
+            r?.0
+        };
+        let mut cfg = base.config.clone();
+        let mut c = config.unwrap_or_else(|| rec.config.clone());
+        crate::changes::apply(&mut c, changes)?;
+        c.hostname = None;
+        c.image = None;
+        cfg.config = Some(c);
+        let now = now_rfc3339();
+        cfg.created = Some(now.clone());
+        cfg.author = author.map(str::to_string).filter(|a| !a.is_empty());
+        cfg.comment = comment.map(str::to_string).filter(|a| !a.is_empty());
+        cfg.rootfs.diff_ids.push(diff_id.to_string());
+        cfg.history.push(HistoryEntry {
+            created: Some(now),
+            created_by: Some(format!("{} {}", rec.path, rec.args.join(" ")).trim().to_string()),
+            author: cfg.author.clone(),
+            comment: cfg.comment.clone(),
+            empty_layer: false,
+        });
+        let mut layers = base.layers.clone();
+        layers.push(StoredLayer {
+            blob: blob.to_string(),
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            size,
+            diff_id: diff_id.to_string(),
+        });
+        let tags: Vec<String> = reference
+            .filter(|r| !r.is_empty())
+            .map(|r| crate::names::parse_ref(r).map(|r| r.full()))
+            .transpose()?
+            .into_iter()
+            .collect();
+        let img = self.create_image(&cfg, layers, &tags, &base.id)?;
+        self.container_event("commit", &rec, &[]);
+        Ok(img.id)
+    }
+
+    /// `GET /containers/{id}/archive`: a tar of `path` and its stat. Blocking.
+    pub fn archive_get(&self, key: &str, path: &str, out: Option<&mut dyn Write>) -> Result<serde_json::Value> {
+        let rec = self.find_container(key)?;
+        self.with_rootfs(&rec, |root| {
+            let host = resolve_in_root(root, path)?;
+            let m = std::fs::symlink_metadata(&host).map_err(|_| {
+                EngineError::NotFound(format!(
+                    "Could not find the file {path} in container {key}"
+                ))
+            })?;
+            let name = Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "/".into());
+            let stat = serde_json::json!({
+                "name": name,
+                "size": m.len(),
+                "mode": go_mode(&m),
+                "mtime": crate::util::now_rfc3339(),
+                "linkTarget": "",
+            });
+            if let Some(out) = out {
+                let mut b = tar::Builder::new(out);
+                b.follow_symlinks(false);
+                let res = if m.is_dir() {
+                    b.append_dir_all(&name, &host)
+                } else {
+                    b.append_path_with_name(&host, &name)
+                };
+                res.and_then(|_| b.finish())
+                    .map_err(|e| EngineError::Internal(format!("archive {path}: {e}")))?;
+            }
+            Ok(stat)
+        })
+    }
+
+    /// `PUT /containers/{id}/archive`: extracts a tar into directory `path`. Blocking.
+    pub fn archive_put(&self, key: &str, path: &str, input: &mut dyn std::io::Read) -> Result<()> {
+        let rec = self.find_container(key)?;
+        if rec.host_config.readonly_rootfs.unwrap_or(false) {
+            return Err(EngineError::Conflict(
+                "container rootfs is marked read-only".into(),
+            ));
+        }
+        self.with_rootfs(&rec, |root| {
+            let dir = resolve_in_root(root, path)?;
+            if !dir.is_dir() {
+                return Err(EngineError::NotFound(format!(
+                    "Could not find the file {path} in container {key}"
+                )));
+            }
+            let _ = root;
+            // unpack_in refuses `..`, absolute names and anything whose
+            // resolved parent lands outside `dir`.
+            let mut ar = tar::Archive::new(input);
+            ar.set_preserve_permissions(true);
+            ar.set_preserve_ownerships(true);
+            ar.set_overwrite(true);
+            ar.set_unpack_xattrs(true);
+            for entry in ar
+                .entries()
+                .map_err(|e| EngineError::InvalidArgument(format!("reading tar for {path}: {e}")))?
+            {
+                let mut entry = entry
+                    .map_err(|e| EngineError::InvalidArgument(format!("reading tar for {path}: {e}")))?;
+                let ok = entry
+                    .unpack_in(&dir)
+                    .map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))?;
+                if !ok {
+                    return Err(EngineError::InvalidArgument(format!(
+                        "extracting to {path}: refusing entry {:?} outside the destination",
+                        entry.path().unwrap_or_default()
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// `GET /containers/{id}/top`: `ps` of the container's processes.
+    pub fn top(&self, key: &str, ps_args: Option<&str>) -> Result<ContainerTopResponse> {
+        let rec = self.find_container(key)?;
+        if !rec.state.running() {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        let pids = crate::system::cgroup_pids(&rec.cgroups_path);
+        let args = ps_args.filter(|a| !a.is_empty()).unwrap_or("-ef");
+        let out = std::process::Command::new("ps")
+            .args(args.split_whitespace())
+            .output()
+            .map_err(|e| EngineError::Internal(format!("running ps: {e}")))?;
+        if !out.status.success() {
+            return Err(EngineError::Internal(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header: Vec<String> = lines
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let pid_col = header
+            .iter()
+            .position(|h| h == "PID")
+            .ok_or_else(|| EngineError::InvalidArgument("Couldn't find PID field in ps output".into()))?;
+        let mut procs = Vec::new();
+        for line in lines {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < header.len() {
+                continue;
+            }
+            let pid: u32 = fields[pid_col].parse().unwrap_or(0);
+            if !pids.contains(&pid) {
+                continue;
+            }
+            let mut row: Vec<String> = fields[..header.len() - 1].iter().map(|s| s.to_string()).collect();
+            row.push(fields[header.len() - 1..].join(" "));
+            procs.push(row);
+        }
+        Ok(ContainerTopResponse {
+            titles: Some(header),
+            processes: Some(procs),
+        })
+    }
+}
+
+/// Go's os.FileMode bits, as Docker reports them in the path stat header.
+fn go_mode(m: &std::fs::Metadata) -> u32 {
+    let perm = m.mode() & 0o777;
+    let ft = m.file_type();
+    if ft.is_dir() {
+        perm | (1 << 31)
+    } else if ft.is_symlink() {
+        perm | (1 << 27)
+    } else {
+        perm
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("link")).unwrap();
+        std::os::unix::fs::symlink("../../../../outside", root.join("etc/esc")).unwrap();
+        assert_eq!(resolve_in_root(root, "/link/passwd").unwrap(), root.join("etc/passwd"));
+        assert_eq!(resolve_in_root(root, "/etc/esc").unwrap(), root.join("outside"));
+        assert_eq!(resolve_in_root(root, "/../../x").unwrap(), root.join("x"));
+    }
+
+    #[test]
+    fn resolv_conf_drops_local_resolvers() {
+        let r = resolv_conf("nameserver 127.0.0.53\nsearch lan\n", &[]);
+        assert_eq!(r, "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        let r = resolv_conf("nameserver 10.0.0.1\n", &[]);
+        assert_eq!(r, "nameserver 10.0.0.1\n");
+        let r = resolv_conf("nameserver 10.0.0.1\n", &["1.1.1.1".into()]);
+        assert_eq!(r, "nameserver 1.1.1.1\n");
+    }
+}

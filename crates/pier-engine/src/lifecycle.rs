@@ -1,0 +1,648 @@
+//! Running containers: start, stop, kill, wait, attach, pause, restart
+//! policies, and reconnecting to shims after a daemon restart.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UnixStream;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::records::ContainerRecord;
+use crate::shim::{ExitInfo, Shim};
+use crate::util::now_rfc3339;
+use crate::{Engine, EngineError, Result};
+
+/// Live state of a container whose shim is running.
+pub(crate) struct Live {
+    pub shim: Shim,
+}
+
+/// What an attach wants (`POST /containers/{id}/attach`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+pub(crate) struct PendingAttach {
+    opts: AttachOptions,
+    tx: oneshot::Sender<Result<UnixStream>>,
+}
+
+/// Broadcast to waiters when a container exits or is removed.
+#[derive(Debug, Clone)]
+pub(crate) struct ExitEvent {
+    pub id: String,
+    pub exit_code: i64,
+    pub removed: bool,
+}
+
+/// Docker's wait conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: Option<&str>) -> Result<WaitCondition> {
+        match s.unwrap_or("") {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            other => Err(EngineError::InvalidArgument(format!(
+                "invalid condition: \"{other}\""
+            ))),
+        }
+    }
+}
+
+pub(crate) fn parse_signal(s: &str) -> Result<i32> {
+    let bad = || EngineError::InvalidArgument(format!("Invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=64).contains(&n) { Ok(n) } else { Err(bad()) };
+    }
+    let name = s.to_ascii_uppercase();
+    let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| bad())
+}
+
+impl Engine {
+    fn live(&self, id: &str) -> Option<Arc<Live>> {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    pub(crate) fn shim_of(&self, id: &str) -> Result<Shim> {
+        self.live(id)
+            .map(|l| l.shim.clone())
+            .ok_or_else(|| EngineError::Conflict(format!("Container {id} is not running")))
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
+        let id = self.resolve_container_id(key)?;
+        let lock = self.op_lock(&id);
+        let _g = lock.lock().await;
+        let mut rec = self.find_container(&id)?;
+        if rec.state.running() {
+            return Err(EngineError::NotModified("container already started".into()));
+        }
+        rec.state.stopped_by_user = false;
+        self.start_locked(&mut rec).await
+    }
+
+    async fn start_locked(self: &Arc<Self>, rec: &mut ContainerRecord) -> Result<()> {
+        let prepared = {
+            let this = self.clone();
+            let r = rec.clone();
+            tokio::task::spawn_blocking(move || this.prepare_bundle(&r)).await?
+        };
+        let bundle = match prepared {
+            Ok(b) => b,
+            Err(e) => {
+                self.fail_start(rec, &e).await;
+                return Err(e);
+            }
+        };
+        let shim = match Shim::spawn(&self.cfg, rec, &bundle).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail_start(rec, &e).await;
+                return Err(e);
+            }
+        };
+        // Attaches that arrived before start get their streams now, before
+        // the process runs, so no output is lost.
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&rec.id)
+            .unwrap_or_default();
+        for p in pending {
+            let r = shim.attach(None, p.opts).await;
+            let _ = p.tx.send(r);
+        }
+        let pid = match shim.start().await {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = shim.shutdown().await;
+                self.fail_start(rec, &e).await;
+                return Err(e);
+            }
+        };
+        rec.state.status = "running".into();
+        rec.state.pid = pid;
+        rec.state.exit_code = 0;
+        rec.state.error.clear();
+        rec.state.oom_killed = false;
+        rec.state.paused = false;
+        rec.state.started_at = now_rfc3339();
+        rec.state.finished_at = crate::util::ZERO_TIME.into();
+        self.save_container(rec)?;
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(rec.id.clone(), Arc::new(Live { shim: shim.clone() }));
+        self.container_event("start", rec, &[]);
+        self.monitor(rec.id.clone(), shim);
+        Ok(())
+    }
+
+    /// Records a failed start as Docker does: the container stays "created"
+    /// with the error and exit code set.
+    async fn fail_start(&self, rec: &mut ContainerRecord, e: &EngineError) {
+        let code = match e {
+            EngineError::CannotStart { exit_code, .. } => *exit_code as i64,
+            _ => 128,
+        };
+        let pending = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&rec.id)
+            .unwrap_or_default();
+        for p in pending {
+            let _ = p.tx.send(Err(EngineError::Conflict(e.to_string())));
+        }
+        self.teardown_runtime(rec);
+        rec.state.exit_code = code;
+        rec.state.error = e.to_string();
+        if rec.state.status != "created" {
+            rec.state.status = "exited".into();
+            rec.state.finished_at = now_rfc3339();
+        }
+        let _ = self.save_container(rec);
+        self.container_event("die", rec, &[("exitCode", code.to_string())]);
+        let _ = self.exits.send(ExitEvent {
+            id: rec.id.clone(),
+            exit_code: code,
+            removed: false,
+        });
+    }
+
+    /// Waits for the container's exit in the background and records it.
+    fn monitor(self: &Arc<Self>, id: String, shim: Shim) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let info = match shim.wait(None).await {
+                Ok(i) => i,
+                Err(_) => shim.exit_file().unwrap_or(ExitInfo {
+                    exit_code: 255,
+                    finished_at: now_rfc3339(),
+                    oom_killed: false,
+                }),
+            };
+            let _ = shim.shutdown().await;
+            this.on_exit(&id, info).await;
+        });
+    }
+
+    async fn on_exit(self: &Arc<Self>, id: &str, info: ExitInfo) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        let Ok(Some(mut rec)) = self.meta.container::<ContainerRecord>(id) else {
+            return;
+        };
+        rec.state.status = "exited".into();
+        rec.state.pid = 0;
+        rec.state.paused = false;
+        rec.state.exit_code = info.exit_code;
+        rec.state.finished_at = info.finished_at.clone();
+        rec.state.oom_killed = info.oom_killed;
+        self.teardown_runtime(&rec);
+        let _ = self.save_container(&rec);
+        if info.oom_killed {
+            self.container_event("oom", &rec, &[]);
+        }
+        self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
+        let _ = self.exits.send(ExitEvent {
+            id: id.to_string(),
+            exit_code: info.exit_code,
+            removed: false,
+        });
+        if self.should_restart(&rec) {
+            let this = self.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                // Docker backs off from 100 ms, doubling; a short fixed delay
+                // keeps a crash-looping container from spinning the CPU.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let lock = this.op_lock(&id);
+                let _g = lock.lock().await;
+                if let Ok(mut rec) = this.find_container(&id) {
+                    if rec.state.running() || rec.state.stopped_by_user {
+                        return;
+                    }
+                    rec.restart_count += 1;
+                    let _ = this.start_locked(&mut rec).await;
+                }
+            });
+        } else if rec.host_config.auto_remove.unwrap_or(false) {
+            let _ = self.remove_container(id, true, true).await;
+        }
+    }
+
+    fn should_restart(&self, rec: &ContainerRecord) -> bool {
+        use pier_api::models::RestartPolicyNameEnum as P;
+        if rec.state.stopped_by_user {
+            return false;
+        }
+        let Some(p) = &rec.host_config.restart_policy else {
+            return false;
+        };
+        match p.name {
+            Some(P::ALWAYS) | Some(P::UNLESS_STOPPED) => true,
+            Some(P::ON_FAILURE) => {
+                let max = p.maximum_retry_count.unwrap_or(0);
+                rec.state.exit_code != 0 && (max == 0 || rec.restart_count < max)
+            }
+            _ => false,
+        }
+    }
+
+    /// Unmounts the root and removes the bundle; the container's writable
+    /// layer stays for `start`, `cp`, `diff`, `commit`.
+    pub(crate) fn teardown_runtime(&self, rec: &ContainerRecord) {
+        let merged = self.merged_path(&rec.id);
+        if crate::fsops::is_mountpoint(&merged) {
+            if let Err(e) = pier_sys::unmount(&merged, false) {
+                tracing::warn!("unmount {}: {e}; detaching", merged.display());
+                let _ = pier_sys::unmount(&merged, true);
+            }
+        }
+        let bundle = self.cfg.bundle_dir(&rec.id);
+        let _ = std::fs::remove_dir_all(&bundle);
+    }
+
+    /// `POST /containers/{id}/stop`.
+    pub async fn stop_container(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let mut rec = self.find_container(key)?;
+        if !rec.state.running() {
+            return Err(EngineError::NotModified("container already stopped".into()));
+        }
+        rec.state.stopped_by_user = true;
+        self.save_container(&rec)?;
+        let sig = match signal.or(rec.config.stop_signal.as_deref()) {
+            Some(s) if !s.is_empty() => parse_signal(s)?,
+            _ => libc_sigterm(),
+        };
+        let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        self.kill_and_wait(&rec, sig, timeout).await?;
+        self.container_event("stop", &rec, &[]);
+        Ok(())
+    }
+
+    /// Sends `sig`, waits up to `timeout` seconds (negative = forever), then SIGKILL.
+    async fn kill_and_wait(self: &Arc<Self>, rec: &ContainerRecord, sig: i32, timeout: i64) -> Result<()> {
+        let mut exits = self.exits.subscribe();
+        let Ok(shim) = self.shim_of(&rec.id) else {
+            return Ok(());
+        };
+        if rec.state.paused {
+            let _ = shim.resume().await;
+        }
+        if sig != 9 && timeout != 0 {
+            shim.kill(sig).await?;
+            let wait = wait_exit(&mut exits, &rec.id);
+            if timeout < 0 {
+                wait.await;
+                return Ok(());
+            }
+            if tokio::time::timeout(Duration::from_secs(timeout as u64), wait)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        if shim.kill(9).await.is_err() && self.live(&rec.id).is_none() {
+            return Ok(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), wait_exit(&mut exits, &rec.id)).await;
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub async fn kill_container(&self, key: &str, signal: Option<&str>) -> Result<()> {
+        let rec = self.find_container(key)?;
+        let sig = parse_signal(signal.unwrap_or("SIGKILL"))?;
+        if !rec.state.running() {
+            return Err(EngineError::Conflict(format!(
+                "Cannot kill container: {key}: Container {} is not running",
+                rec.id
+            )));
+        }
+        if sig == 9 {
+            let mut r = rec.clone();
+            r.state.stopped_by_user = true;
+            self.save_container(&r)?;
+        }
+        self.shim_of(&rec.id)?.kill(sig).await?;
+        self.container_event("kill", &rec, &[("signal", sig.to_string())]);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub async fn restart_container(self: &Arc<Self>, key: &str, timeout: Option<i64>) -> Result<()> {
+        match self.stop_container(key, timeout, None).await {
+            Ok(()) | Err(EngineError::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.start_container(key).await?;
+        if let Ok(rec) = self.find_container(key) {
+            self.container_event("restart", &rec, &[]);
+        }
+        Ok(())
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool, volumes: bool) -> Result<()> {
+        let _ = volumes;
+        let rec = self.find_container(key)?;
+        if rec.state.running() {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    rec.id
+                )));
+            }
+            let mut r = rec.clone();
+            r.state.stopped_by_user = true;
+            self.save_container(&r)?;
+            self.kill_and_wait(&r, 9, 0).await?;
+        }
+        let lock = self.op_lock(&rec.id);
+        let _g = lock.lock().await;
+        let Some(rec) = self.meta.container::<ContainerRecord>(&rec.id)? else {
+            return Ok(()); // removed meanwhile (auto-remove)
+        };
+        let this = self.clone();
+        let r = rec.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            this.teardown_runtime(&r);
+            this.snaps
+                .remove_container(&r.id)
+                .map_err(|e| EngineError::Internal(format!("removing container {}: {e}", r.id)))?;
+            let dir = this.cfg.container_dir(&r.id);
+            if let Err(e) = std::fs::remove_dir_all(&dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(EngineError::io(&dir, e));
+                }
+            }
+            this.meta.delete_container(&r.id)?;
+            Ok(())
+        })
+        .await??;
+        self.drop_execs_of(&rec.id);
+        self.container_event("destroy", &rec, &[]);
+        let _ = self.exits.send(ExitEvent {
+            id: rec.id.clone(),
+            exit_code: rec.state.exit_code,
+            removed: true,
+        });
+        drop(_g);
+        self.drop_op_lock(&rec.id);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/wait`: subscribes at once (so a wait sent
+    /// before start sees the exit) and returns the future of the exit code.
+    pub fn wait_container(
+        self: &Arc<Self>,
+        key: &str,
+        cond: WaitCondition,
+    ) -> Result<impl std::future::Future<Output = Result<i64>> + Send + 'static> {
+        let rec = self.find_container(key)?;
+        let mut rx = self.exits.subscribe();
+        let id = rec.id.clone();
+        let immediate = cond == WaitCondition::NotRunning && !rec.state.running();
+        let code = rec.state.exit_code;
+        Ok(async move {
+            if immediate {
+                return Ok(code);
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e.id == id => {
+                        if cond != WaitCondition::Removed || e.removed {
+                            return Ok(e.exit_code);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(EngineError::Internal("engine shutting down".into()))
+                    }
+                }
+            }
+        })
+    }
+
+    /// `POST /containers/{id}/attach`: validates at once and returns a future
+    /// of the stream (which resolves at start for a created container), plus
+    /// whether the container has a TTY (raw stream) or not (multiplexed).
+    pub fn attach_container(
+        self: &Arc<Self>,
+        key: &str,
+        opts: AttachOptions,
+    ) -> Result<(bool, impl std::future::Future<Output = Result<UnixStream>> + Send + 'static)> {
+        let rec = self.find_container(key)?;
+        let tty = rec.tty();
+        let (tx, rx) = oneshot::channel();
+        if let Some(live) = self.live(&rec.id) {
+            let shim = live.shim.clone();
+            tokio::spawn(async move {
+                let _ = tx.send(shim.attach(None, opts).await);
+            });
+        } else if rec.state.status == "created" || rec.state.status == "exited" {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(rec.id.clone())
+                .or_default()
+                .push(PendingAttach { opts, tx });
+        } else {
+            return Err(EngineError::Conflict(
+                "You cannot attach to a stopped container, start it first".into(),
+            ));
+        }
+        self.container_event("attach", &rec, &[]);
+        Ok((tty, async move {
+            rx.await
+                .map_err(|_| EngineError::Internal("attach cancelled".into()))?
+        }))
+    }
+
+    /// `POST /containers/{id}/resize`.
+    pub async fn resize_container(&self, key: &str, rows: u16, cols: u16) -> Result<()> {
+        let rec = self.find_container(key)?;
+        self.shim_of(&rec.id)?.resize(None, rows, cols).await
+    }
+
+    pub async fn pause_container(&self, key: &str) -> Result<()> {
+        let mut rec = self.find_container(key)?;
+        if rec.state.status != "running" {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        self.shim_of(&rec.id)?.pause().await?;
+        rec.state.status = "paused".into();
+        rec.state.paused = true;
+        self.save_container(&rec)?;
+        self.container_event("pause", &rec, &[]);
+        Ok(())
+    }
+
+    pub async fn unpause_container(&self, key: &str) -> Result<()> {
+        let mut rec = self.find_container(key)?;
+        if rec.state.status != "paused" {
+            return Err(EngineError::Conflict(format!(
+                "Container {} is not paused",
+                rec.id
+            )));
+        }
+        self.shim_of(&rec.id)?.resume().await?;
+        rec.state.status = "running".into();
+        rec.state.paused = false;
+        self.save_container(&rec)?;
+        self.container_event("unpause", &rec, &[]);
+        Ok(())
+    }
+
+    /// After a daemon restart: reconnect to the shims of running containers,
+    /// or record the exits that happened while the daemon was away.
+    pub(crate) async fn restore(self: Arc<Self>) {
+        let Ok(recs) = self.meta.containers::<ContainerRecord>() else {
+            return;
+        };
+        let mut restart = Vec::new();
+        for rec in recs {
+            if !rec.state.running() {
+                if self.should_restart_on_boot(&rec) {
+                    restart.push(rec.id.clone());
+                }
+                continue;
+            }
+            let dir = self.cfg.bundle_dir(&rec.id);
+            match Shim::connect(&dir).await {
+                Ok(shim) => {
+                    self.live
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(rec.id.clone(), Arc::new(Live { shim: shim.clone() }));
+                    self.monitor(rec.id.clone(), shim);
+                }
+                Err(_) => {
+                    let info = Shim::read_exit_file(&dir).unwrap_or(ExitInfo {
+                        exit_code: 255,
+                        finished_at: now_rfc3339(),
+                        oom_killed: false,
+                    });
+                    self.on_exit(&rec.id, info).await;
+                }
+            }
+        }
+        for id in restart {
+            let _ = self.start_container(&id).await;
+        }
+    }
+
+    fn should_restart_on_boot(&self, rec: &ContainerRecord) -> bool {
+        use pier_api::models::RestartPolicyNameEnum as P;
+        !rec.state.stopped_by_user
+            && rec.state.status == "exited"
+            && matches!(
+                rec.host_config.restart_policy.as_ref().and_then(|p| p.name),
+                Some(P::ALWAYS) | Some(P::UNLESS_STOPPED)
+            )
+    }
+
+    /// Mounts the root, writes /etc files and the OCI bundle. Blocking.
+    fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        let rootfs = self.mount_rootfs(rec)?;
+        crate::fsops::write_etc_files(rec)?;
+        let bundle = self.cfg.bundle_dir(&rec.id);
+        std::fs::create_dir_all(&bundle).map_err(|e| EngineError::io(&bundle, e))?;
+        let spec = crate::spec::spec_for(rec, &rootfs)?;
+        let path = bundle.join("config.json");
+        let data = serde_json::to_vec(&spec)
+            .map_err(|e| EngineError::Internal(format!("OCI spec: {e}")))?;
+        std::fs::write(&path, data).map_err(|e| EngineError::io(&path, e))?;
+        Ok(bundle)
+    }
+
+    /// Mounts the container's overlay root (idempotent); returns its path.
+    pub(crate) fn mount_rootfs(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        let parent = rec
+            .chain_id
+            .as_deref()
+            .map(|c| c.parse())
+            .transpose()
+            .map_err(|e| EngineError::Internal(format!("chain id: {e}")))?;
+        let m = self
+            .snaps
+            .prepare(&rec.id, parent.as_ref())
+            .map_err(|e| EngineError::Internal(format!("preparing root of {}: {e}", rec.id)))?;
+        if !crate::fsops::is_mountpoint(&m.target) {
+            let lowers: Vec<&Path> = m.lowers.iter().map(PathBuf::as_path).collect();
+            pier_sys::mount_overlay(&lowers, &m.upper, &m.work, &m.target)
+                .map_err(|e| EngineError::Internal(format!("mounting root of {}: {e}", rec.id)))?;
+        }
+        Ok(m.target)
+    }
+}
+
+fn libc_sigterm() -> i32 {
+    nix::sys::signal::Signal::SIGTERM as i32
+}
+
+async fn wait_exit(rx: &mut broadcast::Receiver<ExitEvent>, id: &str) {
+    loop {
+        match rx.recv().await {
+            Ok(e) if e.id == id => return,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Labels of the container as an event attribute map.
+#[allow(dead_code)]
+pub(crate) fn attrs(rec: &ContainerRecord) -> HashMap<String, String> {
+    rec.config.labels.clone().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_like_docker() {
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("term").unwrap(), 15);
+        assert_eq!(parse_signal("HUP").unwrap(), 1);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! What the engine stores in the metadata database.
+
+use pier_api::models::{ContainerConfig, HostConfig};
+use serde::{Deserialize, Serialize};
+
+/// One layer of an image: the blob in the content store and its diff ID.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredLayer {
+    pub blob: String,
+    pub media_type: String,
+    pub size: u64,
+    pub diff_id: String,
+}
+
+/// The parts of an OCI/Docker image config that Pier reads; the config blob
+/// itself stays in the content store byte for byte (its digest is the ID).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImageConfigFile {
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ContainerConfig>,
+    #[serde(default)]
+    pub rootfs: RootFs,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub diff_ids: Vec<String>,
+}
+
+impl Default for RootFs {
+    fn default() -> Self {
+        RootFs {
+            kind: "layers".into(),
+            diff_ids: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub empty_layer: bool,
+}
+
+/// An image known to the engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// `sha256:<hex>` of the config blob.
+    pub id: String,
+    pub config: ImageConfigFile,
+    pub layers: Vec<StoredLayer>,
+    /// Chain ID of the top layer's snapshot (None for an image with no layers).
+    pub chain_id: Option<String>,
+    /// Unpacked size in bytes, as `docker images` shows it.
+    pub size: i64,
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
+    /// The image this one was built or committed from, if known locally.
+    #[serde(default)]
+    pub parent: String,
+}
+
+/// A container's run state as Docker reports it in `State`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateRecord {
+    pub status: String,
+    pub pid: i64,
+    pub exit_code: i64,
+    pub error: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub oom_killed: bool,
+    pub paused: bool,
+    /// Set when the user stopped it, so restart policies leave it alone.
+    #[serde(default)]
+    pub stopped_by_user: bool,
+}
+
+impl Default for StateRecord {
+    fn default() -> Self {
+        StateRecord {
+            status: "created".into(),
+            pid: 0,
+            exit_code: 0,
+            error: String::new(),
+            started_at: crate::util::ZERO_TIME.into(),
+            finished_at: crate::util::ZERO_TIME.into(),
+            oom_killed: false,
+            paused: false,
+            stopped_by_user: false,
+        }
+    }
+}
+
+impl StateRecord {
+    pub fn running(&self) -> bool {
+        matches!(self.status.as_str(), "running" | "paused" | "restarting")
+    }
+}
+
+/// A container known to the engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    pub image_id: String,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+    pub path: String,
+    pub args: Vec<String>,
+    pub state: StateRecord,
+    #[serde(default)]
+    pub restart_count: i64,
+    /// Snapshot the root is built on (the image's top chain ID).
+    #[serde(default)]
+    pub chain_id: Option<String>,
+    pub log_path: String,
+    pub hostname_path: String,
+    pub hosts_path: String,
+    pub resolv_conf_path: String,
+    /// Cgroup path given to the runtime (`/<parent>/<id>`).
+    pub cgroups_path: String,
+}
+
+impl ContainerRecord {
+    pub fn short_id(&self) -> &str {
+        &self.id[..12]
+    }
+    pub fn tty(&self) -> bool {
+        self.config.tty.unwrap_or(false)
+    }
+}

@@ -1,0 +1,169 @@
+//! From a container record to the OCI spec its shim runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pier_runtime::spec::{build_spec, BindMount, NetworkNs, Resources, SpecOptions, TmpfsMount, Ulimit};
+
+use crate::records::ContainerRecord;
+use crate::{EngineError, Result};
+
+fn spec_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::InvalidArgument(e.to_string())
+}
+
+/// Resolves `user` (`name`, `uid`, `name:group`, ...) in the container's root.
+pub(crate) fn user_of(rootfs: &Path, user: &str) -> Result<pier_runtime::user::ResolvedUser> {
+    pier_runtime::user::resolve_user(rootfs, user).map_err(|e| EngineError::CannotStart {
+        message: e.to_string(),
+        exit_code: 126,
+    })
+}
+
+pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOptions> {
+    let c = &rec.config;
+    let h = &rec.host_config;
+    let user = user_of(rootfs, c.user.as_deref().unwrap_or(""))?;
+    let mut additional_gids = user.additional_gids.clone();
+    for g in h.group_add.iter().flatten() {
+        if let Ok(n) = g.parse::<u32>() {
+            additional_gids.push(n);
+        }
+    }
+    let mut args = vec![rec.path.clone()];
+    args.extend(rec.args.iter().cloned());
+    let mut ulimits = Vec::new();
+    for u in h.ulimits.iter().flatten() {
+        let name = u.name.clone().unwrap_or_default();
+        let soft = u.soft.unwrap_or(0);
+        let hard = u.hard.unwrap_or(soft);
+        let spec = format!("{name}={soft}:{hard}");
+        ulimits.push(Ulimit::parse(&spec).map_err(spec_err)?);
+    }
+    let mut tmpfs = Vec::new();
+    for (dst, opts) in h.tmpfs.iter().flatten() {
+        tmpfs.push(TmpfsMount {
+            destination: dst.clone(),
+            options: opts
+                .split(',')
+                .filter(|o| !o.is_empty())
+                .map(str::to_string)
+                .collect(),
+        });
+    }
+    let mut binds = vec![
+        BindMount {
+            source: PathBuf::from(&rec.resolv_conf_path),
+            destination: "/etc/resolv.conf".into(),
+            readonly: false,
+        },
+        BindMount {
+            source: PathBuf::from(&rec.hostname_path),
+            destination: "/etc/hostname".into(),
+            readonly: false,
+        },
+        BindMount {
+            source: PathBuf::from(&rec.hosts_path),
+            destination: "/etc/hosts".into(),
+            readonly: false,
+        },
+    ];
+    for b in h.binds.iter().flatten() {
+        binds.push(parse_bind(b)?);
+    }
+    let security: Vec<String> = h.security_opt.clone().unwrap_or_default();
+    let network = match h.network_mode.as_deref() {
+        Some("host") => NetworkNs::Host,
+        _ => NetworkNs::New,
+    };
+    let sysctls: BTreeMap<String, String> = h
+        .sysctls
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let mut env = c.env.clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        if let Some(hn) = &c.hostname {
+            env.insert(0, format!("HOSTNAME={hn}"));
+        }
+    }
+    if c.tty.unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    Ok(SpecOptions {
+        args,
+        env,
+        cwd: c.working_dir.clone().unwrap_or_else(|| "/".into()),
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids,
+        home: Some(user.home.clone()),
+        terminal: c.tty.unwrap_or(false),
+        hostname: c.hostname.clone(),
+        rootfs: rootfs.to_path_buf(),
+        readonly_rootfs: h.readonly_rootfs.unwrap_or(false),
+        privileged: h.privileged.unwrap_or(false),
+        cap_add: h.cap_add.clone().unwrap_or_default(),
+        cap_drop: h.cap_drop.clone().unwrap_or_default(),
+        no_new_privileges: security
+            .iter()
+            .any(|s| s == "no-new-privileges" || s == "no-new-privileges:true" || s == "no-new-privileges=true"),
+        seccomp_unconfined: security
+            .iter()
+            .any(|s| s == "seccomp=unconfined" || s == "seccomp:unconfined"),
+        network,
+        pid_host: h.pid_mode.as_deref() == Some("host"),
+        ipc_host: h.ipc_mode.as_deref() == Some("host"),
+        uts_host: h.uts_mode.as_deref() == Some("host"),
+        cgroups_path: rec.cgroups_path.clone(),
+        resources: Resources {
+            memory: h.memory.filter(|m| *m > 0),
+            memory_swap: h.memory_swap.filter(|m| *m != 0),
+            nano_cpus: h.nano_cpus.filter(|n| *n > 0),
+            cpu_shares: h.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
+            pids_limit: h.pids_limit.filter(|p| *p > 0),
+        },
+        ulimits,
+        tmpfs,
+        binds,
+        shm_size: h.shm_size.filter(|s| *s > 0).map(|s| s as u64).unwrap_or(64 << 20),
+        sysctls,
+        oom_score_adj: h.oom_score_adj.map(|o| o as i32),
+        annotations: BTreeMap::new(),
+    })
+}
+
+/// `/host/path:/container/path[:ro]` (named volumes come with the networking issue).
+fn parse_bind(b: &str) -> Result<BindMount> {
+    let parts: Vec<&str> = b.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [s, d] => (*s, *d, ""),
+        [s, d, o] => (*s, *d, *o),
+        _ => return Err(EngineError::InvalidArgument(format!("invalid volume specification: '{b}'"))),
+    };
+    if !src.starts_with('/') {
+        return Err(EngineError::InvalidArgument(format!(
+            "named volumes are not supported yet: '{b}'"
+        )));
+    }
+    if !dst.starts_with('/') {
+        return Err(EngineError::InvalidArgument(format!(
+            "invalid volume specification: '{b}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
+        )));
+    }
+    let src_path = PathBuf::from(src);
+    if !src_path.exists() {
+        std::fs::create_dir_all(&src_path).map_err(|e| EngineError::io(&src_path, e))?;
+    }
+    Ok(BindMount {
+        source: src_path,
+        destination: dst.to_string(),
+        readonly: opts.split(',').any(|o| o == "ro"),
+    })
+}
+
+pub(crate) fn spec_for(rec: &ContainerRecord, rootfs: &Path) -> Result<oci_spec::runtime::Spec> {
+    let o = options_for(rec, rootfs)?;
+    build_spec(&o).map_err(spec_err)
+}

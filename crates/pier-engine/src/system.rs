@@ -1,0 +1,269 @@
+//! `/version`, `/info`, `/system/df`, `stats`, and cgroup reading.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::records::{ContainerRecord, ImageRecord};
+use crate::{Engine, Result};
+
+/// Every directory of `cgroups_path` across the mounted hierarchies (v1) or
+/// the unified one (v2).
+pub(crate) fn cgroup_dirs(cgroups_path: &str) -> Vec<PathBuf> {
+    let rel = cgroups_path.trim_start_matches('/');
+    let base = PathBuf::from("/sys/fs/cgroup");
+    let mut out = Vec::new();
+    if base.join("cgroup.controllers").exists() {
+        out.push(base.join(rel));
+        return out;
+    }
+    if let Ok(rd) = std::fs::read_dir(&base) {
+        for e in rd.flatten() {
+            let p = e.path().join(rel);
+            if p.is_dir() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// PIDs in the container's cgroup.
+pub(crate) fn cgroup_pids(cgroups_path: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for d in cgroup_dirs(cgroups_path) {
+        if let Ok(s) = std::fs::read_to_string(d.join("cgroup.procs")) {
+            pids.extend(s.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+            if !pids.is_empty() {
+                break;
+            }
+        }
+    }
+    pids
+}
+
+fn read_u64(p: PathBuf) -> u64 {
+    std::fs::read_to_string(p)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn kernel_version() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+fn cgroup_version() -> &'static str {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    }
+}
+
+impl Engine {
+    /// `GET /version`.
+    pub fn version(&self) -> Value {
+        let v = pier_api::ENGINE_VERSION;
+        json!({
+            "Platform": {"Name": "Pier Engine"},
+            "Components": [{
+                "Name": "Engine",
+                "Version": v,
+                "Details": {
+                    "ApiVersion": pier_api::API_VERSION,
+                    "MinAPIVersion": pier_api::MIN_API_VERSION,
+                    "Os": "linux",
+                    "Arch": crate::image::host_arch(),
+                    "KernelVersion": kernel_version(),
+                    "Experimental": "false",
+                }
+            }],
+            "Version": v,
+            "ApiVersion": pier_api::API_VERSION,
+            "MinAPIVersion": pier_api::MIN_API_VERSION,
+            "GitCommit": "",
+            "GoVersion": "",
+            "Os": "linux",
+            "Arch": crate::image::host_arch(),
+            "KernelVersion": kernel_version(),
+            "BuildTime": "",
+        })
+    }
+
+    /// `GET /info`.
+    pub fn info(&self) -> Result<Value> {
+        let recs: Vec<ContainerRecord> = self.meta.containers()?;
+        let running = recs.iter().filter(|r| r.state.status == "running").count();
+        let paused = recs.iter().filter(|r| r.state.status == "paused").count();
+        let images = self.meta.images::<ImageRecord>()?.len();
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Ok(json!({
+            "ID": "pier",
+            "Containers": recs.len(),
+            "ContainersRunning": running,
+            "ContainersPaused": paused,
+            "ContainersStopped": recs.len() - running - paused,
+            "Images": images,
+            "Driver": "overlay2",
+            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+            "MemoryLimit": true,
+            "SwapLimit": pier_runtime::spec::host_supports_swap_limit(),
+            "CpuCfsPeriod": true,
+            "CpuCfsQuota": true,
+            "CPUShares": true,
+            "CPUSet": true,
+            "PidsLimit": true,
+            "IPv4Forwarding": true,
+            "Debug": false,
+            "NFd": 0,
+            "NGoroutines": 0,
+            "SystemTime": crate::util::now_rfc3339(),
+            "LoggingDriver": "json-file",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": cgroup_version(),
+            "NEventsListener": 0,
+            "KernelVersion": kernel_version(),
+            "OperatingSystem": "Pier on Linux",
+            "OSType": "linux",
+            "OSVersion": "",
+            "Architecture": std::env::consts::ARCH,
+            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "MemTotal": mem_total(),
+            "IndexServerAddress": "https://index.docker.io/v1/",
+            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+            "DockerRootDir": self.cfg.data_root.display().to_string(),
+            "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+            "Name": hostname,
+            "Labels": [],
+            "ExperimentalBuild": false,
+            "ServerVersion": pier_api::ENGINE_VERSION,
+            "Runtimes": {"pier": {"path": self.cfg.shim_binary.display().to_string()}},
+            "DefaultRuntime": "pier",
+            "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+            "LiveRestoreEnabled": true,
+            "Isolation": "",
+            "InitBinary": "",
+            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "Warnings": [],
+        }))
+    }
+
+    /// `GET /system/df`.
+    pub fn disk_usage(&self) -> Result<Value> {
+        let images = self.list_images(true, &Default::default())?;
+        let containers = self.list_containers(&crate::ListOptions {
+            all: true,
+            size: true,
+            ..Default::default()
+        })?;
+        let layers_size: i64 = images.iter().map(|i| i.size).sum();
+        Ok(json!({
+            "LayersSize": layers_size,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": [],
+        }))
+    }
+
+    /// `GET /containers/{id}/stats?stream=false`, from the cgroup files.
+    pub fn stats(&self, key: &str) -> Result<Value> {
+        let rec = self.find_container(key)?;
+        let now = crate::util::now_rfc3339();
+        let mut mem_usage = 0;
+        let mut mem_limit = mem_total();
+        let mut cpu_total = 0u64;
+        let mut pids = 0u64;
+        if rec.state.running() {
+            for d in cgroup_dirs(&rec.cgroups_path) {
+                let name = d.to_string_lossy();
+                if d.join("memory.current").exists() {
+                    mem_usage = read_u64(d.join("memory.current"));
+                    if let Ok(m) = std::fs::read_to_string(d.join("memory.max")) {
+                        if let Ok(v) = m.trim().parse() {
+                            mem_limit = v;
+                        }
+                    }
+                    cpu_total = std::fs::read_to_string(d.join("cpu.stat"))
+                        .ok()
+                        .and_then(|s| {
+                            s.lines()
+                                .find(|l| l.starts_with("usage_usec"))
+                                .and_then(|l| l.split_whitespace().nth(1))
+                                .and_then(|v| v.parse::<u64>().ok())
+                        })
+                        .unwrap_or(0)
+                        * 1000;
+                    pids = read_u64(d.join("pids.current"));
+                } else if name.contains("/memory/") {
+                    mem_usage = read_u64(d.join("memory.usage_in_bytes"));
+                    let l = read_u64(d.join("memory.limit_in_bytes"));
+                    if l > 0 && l < mem_limit {
+                        mem_limit = l;
+                    }
+                } else if name.contains("/cpuacct/") {
+                    cpu_total = read_u64(d.join("cpuacct.usage"));
+                } else if name.contains("/pids/") {
+                    pids = read_u64(d.join("pids.current"));
+                }
+            }
+        }
+        let system = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                s.lines().next().map(|l| {
+                    l.split_whitespace()
+                        .skip(1)
+                        .filter_map(|v| v.parse::<u64>().ok())
+                        .sum::<u64>()
+                })
+            })
+            .unwrap_or(0)
+            * 10_000_000;
+        let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        Ok(json!({
+            "read": now,
+            "preread": "0001-01-01T00:00:00Z",
+            "name": format!("/{}", rec.name),
+            "id": rec.id,
+            "pids_stats": {"current": pids},
+            "memory_stats": {"usage": mem_usage, "limit": mem_limit, "stats": {}},
+            "cpu_stats": {
+                "cpu_usage": {"total_usage": cpu_total, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                "system_cpu_usage": system,
+                "online_cpus": ncpu,
+                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+            },
+            "precpu_stats": {
+                "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+            },
+            "blkio_stats": {},
+            "networks": {},
+        }))
+    }
+
+    /// Seconds since the engine started (for /info and debugging).
+    pub fn uptime(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+}

@@ -1,0 +1,110 @@
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::Stream;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// A body streamed to a client (logs, events, image archives, progress).
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+pub fn now_rfc3339() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+pub fn unix_of(s: &str) -> i64 {
+    parse_rfc3339(s).map(|t| t.unix_timestamp()).unwrap_or(0)
+}
+
+/// Docker's zero time, used for FinishedAt/StartedAt before they happen.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// A new random 64-hex identifier (containers, execs).
+pub fn random_id() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
+}
+
+/// Sends `Bytes` chunks from blocking code into an async body stream.
+pub struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl ChannelWriter {
+    pub fn new(tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) -> Self {
+        ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+
+    pub fn fail(self, e: std::io::Error) {
+        let _ = self.tx.blocking_send(Err(e));
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
+}
+
+/// A stream fed by an mpsc receiver.
+pub fn channel_stream(rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> ByteStream {
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Reads a blocking `Read` from async code (request bodies for import/load).
+pub fn json_line<T: serde::Serialize>(v: &T) -> Bytes {
+    let mut s = serde_json::to_vec(v).unwrap_or_default();
+    s.push(b'\n');
+    Bytes::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_64_hex() {
+        let id = random_id();
+        assert_eq!(id.len(), 64);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(id, random_id());
+    }
+}
