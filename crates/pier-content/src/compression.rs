@@ -80,9 +80,16 @@ impl Compression {
     }
 }
 
-/// Reads the first bytes of `r`, detects the compression, and returns a reader of the
-/// decompressed stream (the input itself when it is plain).
-pub fn decompress<'a, R: Read + Send + 'a>(
+/// Returns a reader of the decompressed stream (the input itself when it is plain),
+/// detecting gzip or zstd by the first bytes.
+pub fn decompress<'a, R: Read + Send + 'a>(r: R) -> crate::Result<Box<dyn Read + Send + 'a>> {
+    decompress_detect(r)
+        .map(|(_, r)| r)
+        .map_err(crate::error::stream_err("reading compressed stream"))
+}
+
+/// Like [`decompress`], also saying which compression was found.
+pub fn decompress_detect<'a, R: Read + Send + 'a>(
     mut r: R,
 ) -> io::Result<(Compression, Box<dyn Read + Send + 'a>)> {
     let mut head = [0u8; 4];
@@ -129,7 +136,7 @@ mod tests {
             (zs, Compression::Zstd),
         ] {
             assert_eq!(Compression::detect(&data), kind);
-            let (c, mut r) = decompress(&data[..]).unwrap();
+            let (c, mut r) = decompress_detect(&data[..]).unwrap();
             assert_eq!(c, kind);
             let mut out = Vec::new();
             r.read_to_end(&mut out).unwrap();
@@ -140,7 +147,7 @@ mod tests {
     #[test]
     fn short_inputs() {
         for data in [&b""[..], b"a", b"\x1f"] {
-            let (c, mut r) = decompress(data).unwrap();
+            let (c, mut r) = decompress_detect(data).unwrap();
             assert_eq!(c, Compression::None);
             let mut out = Vec::new();
             r.read_to_end(&mut out).unwrap();

@@ -16,6 +16,6 @@ pub use archive::{
     import_rootfs, layer_diff_id, read_docker_archive, write_docker_archive, write_oci_layout,
     ImageToSave, LayerRef, LoadedImage,
 };
-pub use compression::{decompress, media_types, Compression};
+pub use compression::{decompress, decompress_detect, media_types, Compression};
 pub use error::{ContentError, Result};
 pub use store::{BlobWriter, ContentStore, DEFAULT_READ_LIMIT};

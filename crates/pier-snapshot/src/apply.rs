@@ -40,6 +40,9 @@ pub(crate) fn unpack(dest: &Path, layer: impl Read, diff_id: &Digest) -> Result<
     let mut u = Unpacker {
         root,
         dest: dest.to_path_buf(),
+        base: PathBuf::new(),
+        overlay: true,
+        owner: None,
         dir_times: Vec::new(),
     };
     let mut ar = tar::Archive::new(HashingReader::new(layer));
@@ -62,9 +65,53 @@ pub(crate) fn unpack(dest: &Path, layer: impl Read, diff_id: &Digest) -> Result<
     Ok(())
 }
 
+/// Extracts a plain tar (`docker cp` into a container) into `dir`, a directory inside
+/// `root`. Everything resolves inside `root`: symlinks in the container cannot lead the
+/// writes out. `.wh.` names are ordinary files here. With `owner`, every entry gets that
+/// uid/gid instead of the archive's (Docker's default for `docker cp`).
+pub(crate) fn extract(
+    root: &Path,
+    dir: &Path,
+    input: impl Read,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    let base = dir.strip_prefix(root).map_err(|_| {
+        SnapshotError::Breakout(format!(
+            "{} is not inside {}",
+            dir.display(),
+            root.display()
+        ))
+    })?;
+    let root_fd = rfs::open(
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("open", root))?;
+    let mut u = Unpacker {
+        root: root_fd,
+        dest: root.to_path_buf(),
+        base: base.to_path_buf(),
+        overlay: false,
+        owner,
+        dir_times: Vec::new(),
+    };
+    let mut ar = tar::Archive::new(input);
+    for entry in ar.entries().map_err(layer_io("reading archive"))? {
+        let mut e = entry.map_err(layer_io("reading archive"))?;
+        u.entry(&mut e)?;
+    }
+    u.finish_dirs()
+}
+
 struct Unpacker {
     root: OwnedFd,
     dest: PathBuf,
+    /// Where entries go, relative to `root`.
+    base: PathBuf,
+    /// Layer mode: turn `.wh.` entries into overlayfs whiteouts.
+    overlay: bool,
+    owner: Option<(u32, u32)>,
     /// Directory mtimes are set last: creating children changes them.
     dir_times: Vec<(PathBuf, u64)>,
 }
@@ -127,11 +174,14 @@ impl Unpacker {
             return Ok(());
         };
         let name = t.name.clone();
-        if name == OPAQUE.as_bytes() {
+        if self.overlay && name == OPAQUE.as_bytes() {
             let dir = self.open_dir(&t.parent, true)?;
             return set_xattr(&dir, OPAQUE_XATTR, b"y").map_err(sys("set opaque on", &t.parent));
         }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
+        if let Some(hidden) = name
+            .strip_prefix(WHITEOUT_PREFIX.as_bytes())
+            .filter(|_| self.overlay)
+        {
             if hidden.starts_with(WHITEOUT_PREFIX.as_bytes()) {
                 // Other `.wh..wh.` names are aufs bookkeeping, meaningless here.
                 return Ok(());
@@ -151,8 +201,13 @@ impl Unpacker {
 
         let h = e.header().clone();
         let mode = Mode::from_raw_mode(h.mode().map_err(layer_io("reading header"))? & 0o7777);
-        let uid = h.uid().map_err(layer_io("reading header"))? as u32;
-        let gid = h.gid().map_err(layer_io("reading header"))? as u32;
+        let (uid, gid) = match self.owner {
+            Some(o) => o,
+            None => (
+                h.uid().map_err(layer_io("reading header"))? as u32,
+                h.gid().map_err(layer_io("reading header"))? as u32,
+            ),
+        };
         let mtime = h.mtime().unwrap_or(0);
         let xattrs = pax_xattrs(e)?;
         let parent = self.open_dir(&t.parent, true)?;
@@ -191,7 +246,7 @@ impl Unpacker {
                 )
                 .map_err(sys("open directory", &path))?;
                 self.finish_fd(fd.as_fd(), uid, gid, mode, &xattrs, None, &path)?;
-                self.dir_times.push((path, mtime));
+                self.dir_times.push((self.base.join(&path), mtime));
             }
             tar::EntryType::Symlink => {
                 let target = e.link_name_bytes().unwrap_or_default().into_owned();
@@ -277,6 +332,7 @@ impl Unpacker {
     /// Opens `rel` (a directory inside the root), creating missing components when
     /// `create` is set. Symlinks along the way resolve inside the root.
     fn open_dir(&self, rel: &Path, create: bool) -> Result<OwnedFd> {
+        let rel = &self.base.join(rel);
         let how = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
         let mut cur = rfs::openat2(&self.root, ".", how, Mode::empty(), resolve)

@@ -197,6 +197,15 @@ impl Snapshotter {
 
     /// Layer directories of `chain` and its ancestors, topmost first.
     pub fn lowers(&self, chain: &Digest) -> Result<Vec<PathBuf>> {
+        Ok(self
+            .lowers_chain(chain)?
+            .iter()
+            .map(|c| self.path(c))
+            .collect())
+    }
+
+    /// Chain IDs of `chain` and its ancestors, topmost first.
+    pub fn lowers_chain(&self, chain: &Digest) -> Result<Vec<Digest>> {
         let mut out = Vec::new();
         let mut cur = Some(chain.clone());
         while let Some(c) = cur {
@@ -206,7 +215,7 @@ impl Snapshotter {
                 )));
             }
             cur = self.parent(&c)?;
-            out.push(self.path(&c));
+            out.push(c);
         }
         Ok(out)
     }
@@ -317,11 +326,12 @@ impl Snapshotter {
         }
     }
 
-    /// Deletes a container's layer. Its root must be unmounted first.
+    /// Deletes a container's layer; a missing one is no error, so removal can be
+    /// retried after a crash. Its root must be unmounted first.
     pub fn remove_container(&self, key: &str) -> Result<()> {
         let dir = self.container_dir(key)?;
         if !dir.exists() {
-            return Err(SnapshotError::NotFound(key.to_string()));
+            return Ok(());
         }
         let merged = dir.join("merged");
         if is_mount_point(&merged)? {
@@ -338,14 +348,33 @@ impl Snapshotter {
         Ok(self.container_dir(key)?.join("upper"))
     }
 
-    /// What changed in a container relative to its image, as `docker diff` shows it.
-    pub fn diff(&self, key: &str, parent: Option<&Digest>) -> Result<Vec<Change>> {
+    /// Where a container's root is mounted. An invalid key gives a path that never
+    /// exists rather than an error, so callers can test it directly.
+    pub fn merged_path(&self, key: &str) -> PathBuf {
+        match self.container_dir(key) {
+            Ok(d) => d.join("merged"),
+            Err(_) => self.root.join("containers/.invalid/merged"),
+        }
+    }
+
+    /// Bytes in a container's writable layer (Docker's `SizeRw`).
+    pub fn upper_usage(&self, key: &str) -> Result<u64> {
         let upper = self.upper(key)?;
         if !upper.is_dir() {
             return Err(SnapshotError::NotFound(key.to_string()));
         }
-        let lowers = match parent {
-            Some(p) => self.lowers(p)?,
+        usage(&upper)
+    }
+
+    /// What changed in a container relative to the image it was prepared on, as
+    /// `docker diff` shows it.
+    pub fn diff(&self, key: &str) -> Result<Vec<Change>> {
+        let upper = self.upper(key)?;
+        if !upper.is_dir() {
+            return Err(SnapshotError::NotFound(key.to_string()));
+        }
+        let lowers = match self.container_parent(key)? {
+            Some(p) => self.lowers(&p)?,
             None => Vec::new(),
         };
         changes::changes(&upper, &lowers)
@@ -360,6 +389,19 @@ impl Snapshotter {
         }
         changes::write_tar(&upper, writer, true)
     }
+}
+
+/// `docker cp` into a container: extracts the tar `input` into `dir`, which must be
+/// inside `root` (the container's mounted root). Paths and symlinks resolve inside
+/// `root`; `..` climbing out of `dir` is refused. Entries are owned by root (0:0), as
+/// `docker cp` does without `--archive`.
+pub fn extract_into(root: &Path, dir: &Path, input: impl Read) -> Result<()> {
+    apply::extract(root, dir, input, Some((0, 0)))
+}
+
+/// Like [`extract_into`] but keeps the archive's uid/gid (`docker cp --archive`).
+pub fn extract_into_preserving_owner(root: &Path, dir: &Path, input: impl Read) -> Result<()> {
+    apply::extract(root, dir, input, None)
 }
 
 fn is_mount_point(p: &Path) -> Result<bool> {

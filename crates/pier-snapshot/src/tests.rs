@@ -207,6 +207,10 @@ fn chain_ids_parents_and_lowers() {
         env.s.lowers(&c2).unwrap(),
         vec![env.s.path(&c2), env.s.path(&c1)]
     );
+    assert_eq!(
+        env.s.lowers_chain(&c2).unwrap(),
+        vec![c2.clone(), c1.clone()]
+    );
     // Idempotent.
     assert_eq!(env.s.apply_layer(Some(&c1), &l2[..], &d2).unwrap(), c2);
     let mut all = vec![c1.clone(), c2.clone()];
@@ -371,8 +375,10 @@ fn container_keys_are_validated() {
     assert_eq!(m.lowers, vec![env.s.root().join("empty")]);
     assert!(m.upper.is_dir() && m.work.is_dir() && m.target.is_dir());
     assert_eq!(env.s.mounts("c1").unwrap(), m);
+    assert_eq!(env.s.merged_path("c1"), m.target);
     env.s.remove_container("c1").unwrap();
-    assert!(env.s.remove_container("c1").unwrap_err().is_not_found());
+    assert!(!m.upper.exists());
+    env.s.remove_container("c1").unwrap();
 }
 
 #[test]
@@ -477,7 +483,7 @@ fn overlay_honours_whiteouts_and_diff_round_trips() {
 
     let changes: Vec<String> = env
         .s
-        .diff("ctr", Some(&top))
+        .diff("ctr")
         .unwrap()
         .iter()
         .map(|c| c.to_string())
@@ -533,4 +539,39 @@ fn tar_names(bytes: &[u8]) -> Vec<String> {
         );
     }
     out
+}
+
+#[test]
+fn extract_into_stays_inside_the_container_root() {
+    let env = Env::new();
+    let root = env.dir.path().join("rootfs");
+    fs::create_dir_all(root.join("srv")).unwrap();
+    // The container's own symlink points at "/", which must mean its root, not ours.
+    std::os::unix::fs::symlink("/", root.join("srv/up")).unwrap();
+    let out = env.outside().display().to_string();
+    std::os::unix::fs::symlink(&out, root.join("srv/out")).unwrap();
+    let mut t = TarBuf::new();
+    t.file("hello", b"hi")
+        .file(".wh.literal", b"kept as a file")
+        .file("up/etc/planted", b"x")
+        .file("out/secret", b"over");
+    let (bytes, _) = t.finish();
+    let res = super::extract_into(&root, &root.join("srv"), &bytes[..]);
+    env.assert_outside_untouched();
+    // "out" points at a path missing inside the root: refused, never followed out.
+    assert!(res.unwrap_err().to_string().contains("dangling symlink"));
+    let m = fs::metadata(root.join("srv/hello")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (0, 0), "docker cp gives files to root");
+    assert!(root.join("srv/.wh.literal").is_file());
+    assert!(root.join("etc/planted").is_file());
+
+    let (bytes, _) = TarBuf::new().file("../../escape", b"x").finish();
+    let err = super::extract_into(&root, &root.join("srv"), &bytes[..]).unwrap_err();
+    assert!(matches!(err, SnapshotError::Breakout(_)), "{err}");
+    assert!(super::extract_into(&root, env.dir.path(), &bytes[..]).is_err());
+
+    let (bytes, _) = TarBuf::new().file("owned", b"x").finish();
+    super::extract_into_preserving_owner(&root, &root, &bytes[..]).unwrap();
+    assert_eq!(fs::metadata(root.join("owned")).unwrap().uid(), 1000);
+    env.assert_outside_untouched();
 }

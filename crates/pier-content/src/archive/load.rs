@@ -7,7 +7,7 @@ use pier_reference::{Digest, Reference};
 use serde::Deserialize;
 
 use super::{clean_archive_path, layer_diff_id, resolve_link, LayerRef, LoadedImage};
-use crate::compression::{decompress, media_types, Compression};
+use crate::compression::{decompress_detect, media_types, Compression};
 use crate::error::{stream_err, ContentError, Result};
 use crate::store::ContentStore;
 
@@ -83,7 +83,7 @@ pub fn read_docker_archive(
     reader: impl Read + Send,
     store: &ContentStore,
 ) -> Result<Vec<LoadedImage>> {
-    let (_, plain) = decompress(reader).map_err(stream_err("reading archive"))?;
+    let (_, plain) = decompress_detect(reader).map_err(stream_err("reading archive"))?;
     let items = ingest_entries(plain, store)?;
     let archive = Archive { items, store };
 

@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use pier_reference::{Digest, Sha256Writer};
 use serde::{Deserialize, Serialize};
 
-use crate::compression::{decompress, media_types, Compression};
+use crate::compression::{decompress_detect, media_types, Compression};
 use crate::error::{stream_err, ContentError, Result};
 use crate::store::ContentStore;
 
@@ -53,7 +53,7 @@ pub struct ImageToSave {
 /// Stores a `docker import` root filesystem: a tar, plain or gzip/zstd-compressed, is
 /// stored uncompressed, so its blob digest is its diff ID.
 pub fn import_rootfs(reader: impl Read + Send, store: &ContentStore) -> Result<LayerRef> {
-    let (_, mut plain) = decompress(reader).map_err(stream_err("reading import stream"))?;
+    let (_, mut plain) = decompress_detect(reader).map_err(stream_err("reading import stream"))?;
     let (digest, size) = store.ingest(&mut plain, None, None)?;
     // Refuse non-tar input now rather than when a container first starts.
     if let Err(e) = check_tar(store, &digest) {
@@ -83,7 +83,8 @@ fn check_tar(store: &ContentStore, digest: &Digest) -> Result<()> {
 pub fn layer_diff_id(store: &ContentStore, blob: &Digest) -> Result<(Compression, Digest)> {
     let path = store.path(blob);
     let f = store.open_blob(blob)?;
-    let (c, mut r) = decompress(f).map_err(stream_err(format!("reading {}", path.display())))?;
+    let (c, mut r) =
+        decompress_detect(f).map_err(stream_err(format!("reading {}", path.display())))?;
     if c == Compression::None {
         return Ok((c, blob.clone()));
     }

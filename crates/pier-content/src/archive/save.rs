@@ -11,7 +11,7 @@ use pier_reference::{Digest, HashingWriter, Reference};
 use serde_json::{json, Value};
 
 use super::{ImageToSave, LayerRef};
-use crate::compression::{decompress, media_types, Compression};
+use crate::compression::{decompress_detect, media_types, Compression};
 use crate::error::{io_err, stream_err, ContentError, Result};
 use crate::store::ContentStore;
 
@@ -230,7 +230,7 @@ impl<W: Write> Out<'_, W> {
         let res = (|| {
             let src = self.store.open_blob(&l.blob)?;
             let (_, mut r) =
-                decompress(src).map_err(stream_err(format!("reading layer {}", l.blob)))?;
+                decompress_detect(src).map_err(stream_err(format!("reading layer {}", l.blob)))?;
             let f = File::create(&tmp).map_err(io_err("create", &tmp))?;
             let mut w = HashingWriter::new(f);
             io::copy(&mut r, &mut w)
