@@ -159,7 +159,7 @@ impl Engine {
         let rec = self.find_container(key)?;
         let changes = self
             .snaps
-            .diff(&rec.id, rec.chain_id.as_deref().and_then(|c| c.parse().ok()).as_ref())
+            .diff(&rec.id)
             .map_err(|e| EngineError::Internal(format!("diff {}: {e}", rec.id)))?;
         Ok(changes
             .into_iter()

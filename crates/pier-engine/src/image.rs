@@ -56,7 +56,7 @@ impl Engine {
             if !self.snaps.exists(&chain) {
                 let blob = digest(&layer.blob)?;
                 let file = self.content.open_blob(&blob).map_err(content_err)?;
-                let (_, reader) = pier_content::compression::decompress(file)
+                let reader = pier_content::compression::decompress(file)
                     .map_err(|e| EngineError::Internal(format!("layer {blob}: {e}")))?;
                 let mut counted = CountingReader { inner: reader, n: 0 };
                 let got = self

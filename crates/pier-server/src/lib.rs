@@ -1,6 +1,23 @@
 //! The daemon: serves the Docker Engine API on a unix socket.
+//!
+//! Routing lives in `routes/<noun>.rs`; this file wires the listener, the
+//! `/v1.xx` prefix handling and shutdown.
+
+mod body;
+mod error;
+mod hijack;
+mod routes;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use pier_engine::{Engine, EngineConfig};
+use tower::ServiceExt;
+
+pub use error::ApiError;
 
 /// How the daemon is configured; the flags follow dockerd's.
 #[derive(Debug, Clone)]
@@ -21,14 +38,117 @@ pub struct DaemonOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Other(String),
+    Engine(#[from] pier_engine::EngineError),
 }
 
-/// Runs the daemon in the foreground until SIGINT/SIGTERM.
+pub(crate) type AppState = Arc<Engine>;
+
+/// Strips a `/v1.xx` prefix, refusing versions older than the minimum.
+fn strip_version(mut req: Request) -> Result<Request, Response> {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some(i) = rest.find('/') {
+            let ver = &rest[..i];
+            if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                if pier_api::compare_versions(ver, pier_api::MIN_API_VERSION).is_lt() {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "client version {ver} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
+                            pier_api::MIN_API_VERSION
+                        ),
+                    )
+                    .into_response());
+                }
+                let new_path = rest[i..].to_string();
+                let pq = match req.uri().query() {
+                    Some(q) => format!("{new_path}?{q}"),
+                    None => new_path,
+                };
+                let mut parts = req.uri().clone().into_parts();
+                parts.path_and_query = pq.parse().ok();
+                if let Ok(uri) = Uri::from_parts(parts) {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+    }
+    Ok(req)
+}
+
+/// Runs the daemon in the foreground until SIGINT/SIGTERM. Containers keep
+/// running when it stops (their shims own them).
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
-    let _ = opts;
-    Err(DaemonError::Other("the daemon is not implemented yet".into()))
+    let filter = if opts.debug { "debug" } else { "info" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PIER_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let io = |context: String| move |source| DaemonError::Io { context, source };
+    if let Some(dir) = opts.socket.parent() {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    }
+    let engine = Engine::open(EngineConfig {
+        data_root: opts.data_root.clone(),
+        exec_root: opts.exec_root.clone(),
+        cgroup_parent: opts.cgroup_parent.clone(),
+        shim_binary: opts.shim_binary.clone(),
+    })
+    .await?;
+    // A socket left by a crashed daemon: remove it only if nobody answers.
+    if opts.socket.exists() {
+        if std::os::unix::net::UnixStream::connect(&opts.socket).is_ok() {
+            return Err(DaemonError::Io {
+                context: format!("listening on {}", opts.socket.display()),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another daemon is already serving this socket",
+                ),
+            });
+        }
+        let _ = std::fs::remove_file(&opts.socket);
+    }
+    let listener = tokio::net::UnixListener::bind(&opts.socket)
+        .map_err(io(format!("listening on {}", opts.socket.display())))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&opts.socket, std::fs::Permissions::from_mode(0o660));
+    }
+    tracing::info!(socket = %opts.socket.display(), "API listening");
+    let router = routes::router(engine.clone());
+    let app = tower::service_fn(move |req: Request| {
+        let router = router.clone();
+        async move {
+            match strip_version(req) {
+                Ok(req) => router.oneshot(req).await,
+                Err(resp) => Ok(resp),
+            }
+        }
+    });
+    let socket = opts.socket.clone();
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        tracing::info!("shutting down; containers keep running");
+    };
+    let serve = axum::serve(listener, tower::make::Shared::new(app));
+    serve
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(io("serving the API".into()))?;
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
 }

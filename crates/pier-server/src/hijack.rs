@@ -1,0 +1,138 @@
+//! Hijacked connections for attach and exec: answer `101 UPGRADED`, then
+//! pipe raw bytes between the client and the shim's stdio stream.
+
+use std::future::Future;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+
+pub fn wants_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"))
+}
+
+fn content_type(tty: bool) -> &'static str {
+    if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    }
+}
+
+/// Answers the request by hijacking its connection once `stream` resolves.
+/// Without an `Upgrade: tcp` header, streams the output as a plain body.
+pub fn hijack<F>(mut req: Request, tty: bool, stream: F) -> Response
+where
+    F: Future<Output = pier_engine::Result<UnixStream>> + Send + 'static,
+{
+    if !wants_upgrade(&req) {
+        let body = async_stream_body(stream);
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, content_type(tty))],
+            body,
+        )
+            .into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!("upgrade failed: {e}");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(upgraded);
+        let shim = match stream.await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = client.write_all(format!("{e}\n").as_bytes()).await;
+                let _ = client.shutdown().await;
+                return;
+            }
+        };
+        pipe(client, shim).await;
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(tty)));
+    resp
+}
+
+/// Client input goes to the shim until the client half-closes; shim output
+/// goes to the client until the shim closes, which ends the session.
+async fn pipe<C>(client: C, shim: UnixStream)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut sr, mut sw) = shim.into_split();
+    let input = tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Client closed its side: close the process's stdin.
+        let _ = sw.shutdown().await;
+    });
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match sr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if cw.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+                let _ = cw.flush().await;
+            }
+        }
+    }
+    let _ = cw.shutdown().await;
+    input.abort();
+}
+
+fn async_stream_body<F>(stream: F) -> Body
+where
+    F: Future<Output = pier_engine::Result<UnixStream>> + Send + 'static,
+{
+    let s = futures::stream::once(stream).flat_map(|r| match r {
+        Ok(sock) => {
+            let (r, w) = sock.into_split();
+            // Keep the write half open while streaming: dropping it would
+            // close the process's stdin.
+            tokio_util::io::ReaderStream::new(r)
+                .map(move |x| {
+                    let _ = &w;
+                    x
+                })
+                .boxed()
+        }
+        Err(e) => futures::stream::once(async move {
+            Err::<bytes::Bytes, std::io::Error>(std::io::Error::other(e.to_string()))
+        })
+        .boxed(),
+    });
+    Body::from_stream(s)
+}
+
+use futures::StreamExt;
+

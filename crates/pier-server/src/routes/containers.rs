@@ -1,0 +1,339 @@
+//! `/containers/...`.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use base64::Engine as _;
+use pier_api::models::{ContainerCreateBody, ContainerWaitResponse};
+use pier_engine::{AttachOptions, CreateOptions, ListOptions, LogOptions, WaitCondition};
+
+use crate::body::{blocking_reader, blocking_stream, filters, qbool, qbool_or, qint, Json, Query as Q};
+use crate::error::{ApiError, ApiResult};
+use crate::hijack::hijack;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/prune", post(prune))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/changes", get(changes))
+        .route("/containers/{id}/export", get(export))
+        .route("/containers/{id}/stats", get(stats))
+        .route("/containers/{id}/update", post(update))
+        .route(
+            "/containers/{id}/archive",
+            get(archive_get).head(archive_head).put(archive_put),
+        )
+        .route("/containers/{id}", delete(remove))
+        .route("/commit", post(commit))
+}
+
+async fn create(
+    State(e): State<AppState>,
+    Query(q): Query<Q>,
+    Json(body): Json<ContainerCreateBody>,
+) -> ApiResult<Response> {
+    let r = e.create_container(CreateOptions {
+        name: q.get("name").cloned(),
+        body,
+    })?;
+    Ok((StatusCode::CREATED, axum::Json(r)).into_response())
+}
+
+async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let mut limit = qint(&q, "limit")?.filter(|l| *l > 0).map(|l| l as usize);
+    if qbool(&q, "latest") {
+        limit = Some(1);
+    }
+    let opts = ListOptions {
+        all: qbool(&q, "all"),
+        limit,
+        size: qbool(&q, "size"),
+        filters: filters(&q)?,
+    };
+    Ok(axum::Json(e.list_containers(&opts)?).into_response())
+}
+
+async fn inspect(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+    Ok(axum::Json(e.inspect_container(&id, qbool(&q, "size"))?).into_response())
+}
+
+async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    e.start_container(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stop(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+    let t = qint(&q, "t")?;
+    e.stop_container(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restart(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+    e.restart_container(&id, qint(&q, "t")?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn kill(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+    e.kill_container(&id, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pause(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    e.pause_container(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unpause(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    e.unpause_container(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn wait(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let cond = WaitCondition::parse(q.get("condition").map(String::as_str))?;
+    let fut = e.wait_container(&id, cond)?;
+    // Headers go out at once (Docker's CLI starts the container only after
+    // the wait is registered); the body follows at exit.
+    let body = futures::stream::once(async move {
+        let resp = match fut.await {
+            Ok(code) => ContainerWaitResponse {
+                status_code: code,
+                error: None,
+            },
+            Err(err) => ContainerWaitResponse {
+                status_code: -1,
+                error: Some(pier_api::models::ContainerWaitExitError {
+                    message: Some(err.to_string()),
+                }),
+            },
+        };
+        Ok::<_, std::io::Error>(pier_engine::json_line(&resp))
+    });
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+async fn resize(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+    let h = qint(&q, "h")?.unwrap_or(0);
+    let w = qint(&q, "w")?.unwrap_or(0);
+    e.resize_container(&id, h.clamp(0, u16::MAX as i64) as u16, w.clamp(0, u16::MAX as i64) as u16)
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+async fn rename(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+    let name = q
+        .get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("name is required"))?;
+    e.rename_container(&id, name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn attach(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+    req: Request,
+) -> ApiResult<Response> {
+    let opts = AttachOptions {
+        stdin: qbool(&q, "stdin"),
+        stdout: qbool(&q, "stdout"),
+        stderr: qbool(&q, "stderr"),
+    };
+    let (tty, fut) = e.attach_container(&id, opts)?;
+    Ok(hijack(req, tty, fut))
+}
+
+fn unix_time(q: &Q, key: &str) -> ApiResult<f64> {
+    match q.get(key).filter(|s| !s.is_empty()) {
+        None => Ok(0.0),
+        Some(s) => s
+            .parse::<f64>()
+            .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {s}"))),
+    }
+}
+
+async fn logs(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let stdout = qbool(&q, "stdout");
+    let stderr = qbool(&q, "stderr");
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let tail = match q.get("tail").map(String::as_str) {
+        None | Some("") | Some("all") => None,
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid tail: {t}")))?
+                .max(0) as usize,
+        ),
+    };
+    let opts = LogOptions {
+        stdout,
+        stderr,
+        follow: qbool(&q, "follow"),
+        timestamps: qbool(&q, "timestamps"),
+        since: unix_time(&q, "since")?,
+        until: unix_time(&q, "until")?,
+        tail,
+    };
+    let (tty, stream) = e.container_logs(&id, opts)?;
+    let ct = if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    Ok(crate::body::stream_response(ct, stream))
+}
+
+async fn top(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let args = q.get("ps_args").cloned();
+    let r = tokio::task::spawn_blocking(move || e.top(&id, args.as_deref())).await??;
+    Ok(axum::Json(r).into_response())
+}
+
+async fn changes(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let r = tokio::task::spawn_blocking(move || e.container_changes(&id)).await??;
+    Ok(axum::Json(r).into_response())
+}
+
+async fn export(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    e.find_container(&id)?;
+    Ok(blocking_stream("application/x-tar", move |w| e.export_container(&id, w)).await)
+}
+
+async fn stats(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let stream = qbool_or(&q, "stream", true) && !qbool(&q, "one-shot");
+    if !stream {
+        return Ok(axum::Json(e.stats(&id)?).into_response());
+    }
+    e.find_container(&id)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let item = match e.stats(&id) {
+                Ok(v) => Ok(pier_engine::json_line(&v)),
+                Err(err) => Err(std::io::Error::other(err.to_string())),
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    Ok(crate::body::stream_response(
+        "application/json",
+        pier_engine::channel_stream(rx),
+    ))
+}
+
+async fn update(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    e.find_container(&id)?;
+    Ok(axum::Json(serde_json::json!({"Warnings": []})).into_response())
+}
+
+async fn remove(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+    e.remove_container(&id, qbool(&q, "force"), qbool(&q, "v")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn prune(State(e): State<AppState>) -> ApiResult<Response> {
+    Ok(axum::Json(e.prune_containers().await?).into_response())
+}
+
+fn stat_header(v: &serde_json::Value) -> HeaderValue {
+    let b = base64::engine::general_purpose::STANDARD.encode(v.to_string());
+    HeaderValue::from_str(&b).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn archive_path(q: &Q) -> ApiResult<String> {
+    q.get("path")
+        .filter(|p| !p.is_empty())
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("path is required"))
+}
+
+async fn archive_head(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let path = archive_path(&q)?;
+    let stat = tokio::task::spawn_blocking(move || e.archive_get(&id, &path, None)).await??;
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut().insert("X-Docker-Container-Path-Stat", stat_header(&stat));
+    Ok(r)
+}
+
+async fn archive_get(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let path = archive_path(&q)?;
+    let (e2, id2, p2) = (e.clone(), id.clone(), path.clone());
+    let stat = tokio::task::spawn_blocking(move || e2.archive_get(&id2, &p2, None)).await??;
+    let mut r = blocking_stream("application/x-tar", move |w| {
+        e.archive_get(&id, &path, Some(w)).map(|_| ())
+    })
+    .await;
+    r.headers_mut().insert("X-Docker-Container-Path-Stat", stat_header(&stat));
+    Ok(r)
+}
+
+async fn archive_put(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let path = archive_path(&q)?;
+    let reader = blocking_reader(body);
+    tokio::task::spawn_blocking(move || {
+        let mut reader = reader;
+        e.archive_put(&id, &path, &mut reader)
+    })
+    .await??;
+    Ok(StatusCode::OK)
+}
+
+async fn commit(State(e): State<AppState>, Query(q): Query<Q>, Json(cfg): Json<Option<pier_api::models::ContainerConfig>>) -> ApiResult<Response> {
+    let container = q
+        .get("container")
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("container is required"))?;
+    let reference = match (q.get("repo").filter(|r| !r.is_empty()), q.get("tag").filter(|t| !t.is_empty())) {
+        (Some(r), Some(t)) => Some(format!("{r}:{t}")),
+        (Some(r), None) => Some(r.clone()),
+        _ => None,
+    };
+    let changes: Vec<String> = q
+        .get("changes")
+        .map(|c| c.lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    let author = q.get("author").cloned();
+    let comment = q.get("comment").cloned();
+    let id = tokio::task::spawn_blocking(move || {
+        e.commit_container(&container, reference.as_deref(), author.as_deref(), comment.as_deref(), &changes, cfg)
+    })
+    .await??;
+    Ok((StatusCode::CREATED, axum::Json(serde_json::json!({"Id": id}))).into_response())
+}

@@ -1,0 +1,25 @@
+//! One file per API noun; this one assembles them.
+
+mod containers;
+mod exec;
+mod images;
+mod system;
+
+use axum::Router;
+
+use crate::AppState;
+
+pub fn router(engine: AppState) -> Router {
+    Router::new()
+        .merge(system::routes())
+        .merge(containers::routes())
+        .merge(exec::routes())
+        .merge(images::routes())
+        .fallback(|req: axum::extract::Request| async move {
+            crate::ApiError::new(
+                axum::http::StatusCode::NOT_FOUND,
+                format!("page not found: {} {}", req.method(), req.uri().path()),
+            )
+        })
+        .with_state(engine)
+}

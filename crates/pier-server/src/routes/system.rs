@@ -1,0 +1,134 @@
+//! `/_ping`, `/version`, `/info`, `/system/df`, `/events`.
+
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+
+use crate::body::{filters, qint};
+use crate::error::ApiResult;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/_ping", get(ping).head(ping))
+        .route("/version", get(version))
+        .route("/info", get(info))
+        .route("/system/df", get(df))
+        .route("/events", get(events))
+}
+
+async fn ping() -> Response {
+    let mut h = HeaderMap::new();
+    h.insert("API-Version", HeaderValue::from_static(pier_api::API_VERSION));
+    h.insert("OSType", HeaderValue::from_static("linux"));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    h.insert("Builder-Version", HeaderValue::from_static("1"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    (StatusCode::OK, h, "OK").into_response()
+}
+
+async fn version(State(e): State<AppState>) -> Json<serde_json::Value> {
+    Json(e.version())
+}
+
+async fn info(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(e.info()?))
+}
+
+async fn df(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    let e2 = e.clone();
+    Ok(Json(tokio::task::spawn_blocking(move || e2.disk_usage()).await??))
+}
+
+fn parse_time(s: &str) -> Option<f64> {
+    if s.is_empty() {
+        return None;
+    }
+    if let Ok(f) = s.parse::<f64>() {
+        return Some(f);
+    }
+    time_from_rfc3339(s)
+}
+
+fn time_from_rfc3339(s: &str) -> Option<f64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some(t.unix_timestamp_nanos() as f64 / 1e9)
+}
+
+/// Docker's event JSON also carries the old top-level fields some clients read.
+fn event_json(ev: &pier_api::models::EventMessage) -> Bytes {
+    let mut v = serde_json::to_value(ev).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        let actor = ev.actor.clone().unwrap_or_default();
+        let id = actor.id.unwrap_or_default();
+        o.insert("status".into(), ev.action.clone().unwrap_or_default().into());
+        o.insert("id".into(), id.into());
+        if let Some(img) = actor.attributes.as_ref().and_then(|a| a.get("image")) {
+            o.insert("from".into(), img.clone().into());
+        }
+    }
+    let mut b = serde_json::to_vec(&v).unwrap_or_default();
+    b.push(b'\n');
+    Bytes::from(b)
+}
+
+async fn events(State(e): State<AppState>, Query(q): Query<crate::body::Query>) -> ApiResult<Response> {
+    let f = filters(&q)?;
+    let filter = pier_engine::EventFilter {
+        kinds: f.get("type").cloned().unwrap_or_default(),
+        events: f.get("event").cloned().unwrap_or_default(),
+        containers: f.get("container").cloned().unwrap_or_default(),
+        images: f.get("image").cloned().unwrap_or_default(),
+        labels: f.get("label").cloned().unwrap_or_default(),
+    };
+    let _ = qint(&q, "since")?;
+    let since = q.get("since").and_then(|s| parse_time(s));
+    let until = q.get("until").and_then(|s| parse_time(s));
+    let (past, mut rx) = e.subscribe_events();
+    let (tx, out) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(64);
+    tokio::spawn(async move {
+        let in_range = |t: f64| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u);
+        let ts = |ev: &pier_api::models::EventMessage| ev.time_nano.unwrap_or(0) as f64 / 1e9;
+        if since.is_some() {
+            for ev in past.iter().filter(|ev| in_range(ts(ev)) && filter.matches(ev)) {
+                if tx.send(Ok(event_json(ev))).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let deadline = until.map(|u| tokio::time::Instant::now() + Duration::from_secs_f64((u - now).max(0.0)));
+        loop {
+            let next = async { rx.recv().await };
+            let ev = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, next).await {
+                    Ok(ev) => ev,
+                    Err(_) => return,
+                },
+                None => next.await,
+            };
+            match ev {
+                Ok(ev) if filter.matches(&ev) => {
+                    if tx.send(Ok(event_json(&ev))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    Ok(crate::body::stream_response(
+        "application/json",
+        pier_engine::channel_stream(out),
+    ))
+}
