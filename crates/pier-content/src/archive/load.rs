@@ -224,8 +224,13 @@ impl Archive<'_> {
         let index: Index = parse_json("index.json", raw)?;
         let mut out = Vec::new();
         for desc in index.manifests {
-            let d = self.pick_manifest(&desc, 0)?;
-            out.push((d, desc.annotations));
+            // Multi-platform saves name an index whose other platforms' blobs are not
+            // in the archive: only manifests actually present count.
+            if let Ok(d) = self.pick_manifest(&desc, 0) {
+                if self.store.exists(&d) {
+                    out.push((d, desc.annotations));
+                }
+            }
         }
         Ok(out)
     }
@@ -244,15 +249,19 @@ impl Archive<'_> {
         let raw = self.store.read_limited(&desc.digest, METADATA_LIMIT)?;
         let inner: Index = parse_json(desc.digest.as_str(), &raw)?;
         let arch = host_arch();
-        let chosen = inner
+        let present: Vec<&Descriptor> = inner
             .manifests
+            .iter()
+            .filter(|m| self.store.exists(&m.digest))
+            .collect();
+        let chosen = present
             .iter()
             .find(|m| {
                 m.platform
                     .as_ref()
                     .is_some_and(|p| p.os == "linux" && p.architecture == arch)
             })
-            .or_else(|| inner.manifests.first())
+            .or_else(|| present.first())
             .ok_or_else(|| {
                 ContentError::Invalid(format!("invalid archive: index {} is empty", desc.digest))
             })?;
@@ -445,4 +454,9 @@ fn host_arch() -> &'static str {
 fn parse_json<T: serde::de::DeserializeOwned>(what: &str, raw: &[u8]) -> Result<T> {
     serde_json::from_slice(raw)
         .map_err(|e| ContentError::Invalid(format!("invalid archive: parsing {what}: {e}")))
+}
+
+#[cfg(test)]
+pub(crate) fn tests_host_arch() -> &'static str {
+    host_arch()
 }

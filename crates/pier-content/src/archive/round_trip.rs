@@ -333,3 +333,61 @@ fn skopeo_accepts_archives() {
         );
     }
 }
+
+/// A multi-platform save: index.json names an image index, of which only this host's
+/// manifest is in the archive.
+#[test]
+fn nested_index_with_missing_platforms() {
+    let (_a, src) = new_store();
+    let img = sample_image(&src);
+    let mut tarball = Vec::new();
+    write_oci_layout(&src, std::slice::from_ref(&img), &mut tarball).unwrap();
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut ar = tar::Archive::new(&tarball[..]);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        if e.header().entry_type().is_file() {
+            files.push((name, data));
+        }
+    }
+    let index: serde_json::Value =
+        serde_json::from_slice(&files.iter().find(|(n, _)| n == "index.json").unwrap().1).unwrap();
+    let mut present = index["manifests"][0].clone();
+    present.as_object_mut().unwrap().remove("annotations");
+    present["platform"] = json!({"os": "linux", "architecture": super::load::tests_host_arch()});
+    let missing = json!({
+        "mediaType": media_types::OCI_MANIFEST,
+        "digest": Digest::sha256(b"not in the archive"),
+        "size": 18,
+        "platform": {"os": "linux", "architecture": "s390x"},
+    });
+    let inner = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_INDEX,
+        "manifests": [missing, present],
+    }))
+    .unwrap();
+    let inner_d = Digest::sha256(&inner);
+    let outer = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": media_types::OCI_INDEX,
+            "digest": inner_d,
+            "size": inner.len(),
+            "annotations": {"io.containerd.image.name": "docker.io/library/multi:1"},
+        }],
+    }))
+    .unwrap();
+    files.retain(|(n, _)| n != "index.json");
+    files.push((format!("blobs/sha256/{}", inner_d.hex()), inner));
+    files.push(("index.json".into(), outer));
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), &d[..])).collect();
+    let (_b, dst) = new_store();
+    let loaded = read_docker_archive(&tar_of(&refs)[..], &dst).unwrap();
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].config, img.config);
+    assert_eq!(loaded[0].repo_tags, vec!["multi:1"]);
+}
