@@ -1,0 +1,911 @@
+//! A small evaluator of Go's text/template language, covering what Docker's
+//! `--format` and `inspect -f` users write: fields, `$` variables, pipelines,
+//! `if`/`else if`/`range`/`with`, comparison and logic builtins, and Docker's
+//! extra functions (`json`, `join`, `split`, `upper`, `lower`, `title`, `pad`,
+//! `truncate`, `println`). Data are JSON values, as Docker's own templates see
+//! them when they run over decoded JSON.
+
+use serde_json::Value;
+use std::fmt::Write as _;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("template: {0}")]
+pub struct TemplateError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, TemplateError> {
+    Err(TemplateError(msg.into()))
+}
+
+/// Called for `.Name arg…` (a method with arguments, e.g. `.Label "x"`):
+/// `(dot, name, args) -> value`. `None` falls back to a plain field lookup.
+pub type MethodHook<'a> = &'a dyn Fn(&Value, &str, &[Value]) -> Option<Value>;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Field(Vec<String>), // .A.B (empty vec = dot)
+    Chain(Vec<String>), // `.A` right after `)`
+    Var(String, Vec<String>),
+    Ident(String),
+    Str(String),
+    Num(f64),
+    Pipe,
+    LParen,
+    RParen,
+    Declare,
+    Assign,
+    Comma,
+}
+
+#[derive(Debug, Clone)]
+enum Arg {
+    Field(Vec<String>),
+    Var(String, Vec<String>),
+    Ident(String),
+    Lit(Value),
+    Sub(Pipeline, Vec<String>),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Pipeline {
+    decl: Vec<String>,
+    assign: bool,
+    cmds: Vec<Vec<Arg>>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Text(String),
+    Action(Pipeline),
+    If(Pipeline, Vec<Node>, Vec<Node>),
+    Range(Pipeline, Vec<Node>, Vec<Node>),
+    With(Pipeline, Vec<Node>, Vec<Node>),
+}
+
+/// A parsed template, ready to run many times.
+#[derive(Debug, Clone)]
+pub struct Template {
+    nodes: Vec<Node>,
+}
+
+fn lex_action(src: &str) -> Result<Vec<Tok>, TemplateError> {
+    let chars: Vec<char> = src.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    let path = |chars: &[char], i: &mut usize| -> Vec<String> {
+        let mut parts = Vec::new();
+        while *i < chars.len() && chars[*i] == '.' {
+            *i += 1;
+            let start = *i;
+            while *i < chars.len() && (chars[*i].is_alphanumeric() || chars[*i] == '_') {
+                *i += 1;
+            }
+            if *i > start {
+                parts.push(chars[start..*i].iter().collect());
+            }
+        }
+        parts
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '.' => out.push(Tok::Field(path(&chars, &mut i))),
+            '$' => {
+                let start = i;
+                i += 1;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+                let name: String = chars[start..i].iter().collect();
+                out.push(Tok::Var(name, path(&chars, &mut i)));
+            }
+            '|' => {
+                out.push(Tok::Pipe);
+                i += 1;
+            }
+            '(' => {
+                out.push(Tok::LParen);
+                i += 1;
+            }
+            ')' => {
+                i += 1;
+                out.push(Tok::RParen);
+                // `(x).Field` chains a field onto a parenthesised value.
+                if i < chars.len() && chars[i] == '.' {
+                    out.push(Tok::Chain(path(&chars, &mut i)));
+                }
+            }
+            ',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            ':' if chars.get(i + 1) == Some(&'=') => {
+                out.push(Tok::Declare);
+                i += 2;
+            }
+            '=' => {
+                out.push(Tok::Assign);
+                i += 1;
+            }
+            '"' => {
+                i += 1;
+                let mut s = String::new();
+                loop {
+                    match chars.get(i) {
+                        None => return err("unterminated quoted string"),
+                        Some('"') => break,
+                        Some('\\') => {
+                            i += 1;
+                            match chars.get(i) {
+                                Some('n') => s.push('\n'),
+                                Some('t') => s.push('\t'),
+                                Some('r') => s.push('\r'),
+                                Some('\\') => s.push('\\'),
+                                Some('"') => s.push('"'),
+                                Some(o) => {
+                                    s.push('\\');
+                                    s.push(*o)
+                                }
+                                None => return err("unterminated quoted string"),
+                            }
+                        }
+                        Some(o) => s.push(*o),
+                    }
+                    i += 1;
+                }
+                i += 1;
+                out.push(Tok::Str(s));
+            }
+            '`' => {
+                i += 1;
+                let start = i;
+                while i < chars.len() && chars[i] != '`' {
+                    i += 1;
+                }
+                if i >= chars.len() {
+                    return err("unterminated raw quoted string");
+                }
+                out.push(Tok::Str(chars[start..i].iter().collect()));
+                i += 1;
+            }
+            c if c.is_ascii_digit()
+                || (c == '-' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
+                let start = i;
+                i += 1;
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                    i += 1;
+                }
+                let s: String = chars[start..i].iter().collect();
+                let n = s
+                    .parse::<f64>()
+                    .map_err(|_| TemplateError(format!("bad number syntax: {s:?}")))?;
+                out.push(Tok::Num(n));
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+                out.push(Tok::Ident(chars[start..i].iter().collect()));
+            }
+            o => return err(format!("unexpected {o:?} in command")),
+        }
+    }
+    Ok(out)
+}
+
+struct PipeParser {
+    toks: Vec<Tok>,
+    pos: usize,
+}
+
+impl PipeParser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn pipeline(&mut self, in_paren: bool) -> Result<Pipeline, TemplateError> {
+        let mut p = Pipeline::default();
+        // Declarations: `$x :=` or `$i, $e :=`
+        let save = self.pos;
+        let mut vars = Vec::new();
+        while let Some(Tok::Var(name, fields)) = self.peek().cloned() {
+            if !fields.is_empty() {
+                break;
+            }
+            vars.push(name);
+            self.pos += 1;
+            match self.peek() {
+                Some(Tok::Comma) => self.pos += 1,
+                Some(Tok::Declare) => {
+                    self.pos += 1;
+                    p.decl = std::mem::take(&mut vars);
+                    break;
+                }
+                Some(Tok::Assign) => {
+                    self.pos += 1;
+                    p.decl = std::mem::take(&mut vars);
+                    p.assign = true;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        if p.decl.is_empty() {
+            self.pos = save;
+        }
+        let mut cmd = Vec::new();
+        loop {
+            match self.peek().cloned() {
+                None => break,
+                Some(Tok::RParen) if in_paren => break,
+                Some(Tok::Pipe) => {
+                    self.pos += 1;
+                    if cmd.is_empty() {
+                        return err("missing command before |");
+                    }
+                    p.cmds.push(std::mem::take(&mut cmd));
+                }
+                Some(_) => cmd.push(self.operand()?),
+            }
+        }
+        if !cmd.is_empty() {
+            p.cmds.push(cmd);
+        }
+        if p.cmds.is_empty() {
+            return err("missing value for command");
+        }
+        Ok(p)
+    }
+
+    fn operand(&mut self) -> Result<Arg, TemplateError> {
+        let tok = self.toks[self.pos].clone();
+        self.pos += 1;
+        Ok(match tok {
+            Tok::Field(f) => Arg::Field(f),
+            Tok::Var(n, f) => Arg::Var(n, f),
+            Tok::Str(s) => Arg::Lit(Value::String(s)),
+            Tok::Num(n) => Arg::Lit(num(n)),
+            Tok::Ident(i) => match i.as_str() {
+                "true" => Arg::Lit(Value::Bool(true)),
+                "false" => Arg::Lit(Value::Bool(false)),
+                "nil" => Arg::Lit(Value::Null),
+                _ => Arg::Ident(i),
+            },
+            Tok::LParen => {
+                let p = self.pipeline(true)?;
+                if self.peek() != Some(&Tok::RParen) {
+                    return err("unclosed left paren");
+                }
+                self.pos += 1;
+                match self.peek().cloned() {
+                    Some(Tok::Chain(f)) => {
+                        self.pos += 1;
+                        Arg::Sub(p, f)
+                    }
+                    _ => Arg::Sub(p, Vec::new()),
+                }
+            }
+            other => return err(format!("unexpected {other:?} in operand")),
+        })
+    }
+}
+
+fn num(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9e15 {
+        Value::from(n as i64)
+    } else {
+        serde_json::Number::from_f64(n)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn parse_pipeline(src: &str) -> Result<Pipeline, TemplateError> {
+    let toks = lex_action(src)?;
+    let mut p = PipeParser { toks, pos: 0 };
+    let pipe = p.pipeline(false)?;
+    if p.pos != p.toks.len() {
+        return err("unexpected tokens after pipeline");
+    }
+    Ok(pipe)
+}
+
+enum Item {
+    Text(String),
+    Action(String),
+}
+
+/// Splits the source into text and `{{ … }}` actions, applying `{{-`/`-}}` trims.
+fn split_items(src: &str) -> Result<Vec<Item>, TemplateError> {
+    let mut items = Vec::new();
+    let mut rest = src;
+    let mut trim_next = false;
+    while let Some(start) = rest.find("{{") {
+        let mut text = &rest[..start];
+        if trim_next {
+            text = text.trim_start();
+        }
+        let after = &rest[start + 2..];
+        let trim_prev =
+            after.starts_with("- ") || after.starts_with("-\t") || after.starts_with("-\n");
+        if trim_prev {
+            text = text.trim_end();
+        }
+        if !text.is_empty() {
+            items.push(Item::Text(text.to_string()));
+        }
+        let Some(end) = after.find("}}") else {
+            return err("unclosed action");
+        };
+        let mut inner = &after[..end];
+        if trim_prev {
+            inner = &inner[1..];
+        }
+        trim_next = inner.ends_with(" -") || inner.ends_with("\t-") || inner.ends_with("\n-");
+        if trim_next {
+            inner = &inner[..inner.len() - 1];
+        }
+        let inner = inner.trim();
+        if !(inner.starts_with("/*") && inner.ends_with("*/")) {
+            items.push(Item::Action(inner.to_string()));
+        }
+        rest = &after[end + 2..];
+    }
+    let text = if trim_next { rest.trim_start() } else { rest };
+    if !text.is_empty() {
+        items.push(Item::Text(text.to_string()));
+    }
+    Ok(items)
+}
+
+enum Stop {
+    End,
+    Else(Option<String>),
+    Eof,
+}
+
+fn parse_nodes(items: &[Item], pos: &mut usize) -> Result<(Vec<Node>, Stop), TemplateError> {
+    let mut nodes = Vec::new();
+    while *pos < items.len() {
+        let item = &items[*pos];
+        *pos += 1;
+        match item {
+            Item::Text(t) => nodes.push(Node::Text(t.clone())),
+            Item::Action(a) => {
+                let (kw, rest) = match a.split_once(char::is_whitespace) {
+                    Some((k, r)) => (k, r.trim()),
+                    None => (a.as_str(), ""),
+                };
+                match kw {
+                    "end" => return Ok((nodes, Stop::End)),
+                    "else" => {
+                        let cond = if rest.is_empty() {
+                            None
+                        } else {
+                            Some(rest.to_string())
+                        };
+                        return Ok((nodes, Stop::Else(cond)));
+                    }
+                    "if" | "range" | "with" => {
+                        let pipe = parse_pipeline(rest)?;
+                        let (body, stop) = parse_nodes(items, pos)?;
+                        let alt = parse_else(items, pos, stop, kw)?;
+                        nodes.push(match kw {
+                            "if" => Node::If(pipe, body, alt),
+                            "range" => Node::Range(pipe, body, alt),
+                            _ => Node::With(pipe, body, alt),
+                        });
+                    }
+                    _ => nodes.push(Node::Action(parse_pipeline(a)?)),
+                }
+            }
+        }
+    }
+    Ok((nodes, Stop::Eof))
+}
+
+fn parse_else(
+    items: &[Item],
+    pos: &mut usize,
+    stop: Stop,
+    kw: &str,
+) -> Result<Vec<Node>, TemplateError> {
+    match stop {
+        Stop::End => Ok(Vec::new()),
+        Stop::Eof => err(format!("unexpected EOF: {kw} without end")),
+        Stop::Else(None) => {
+            let (alt, stop) = parse_nodes(items, pos)?;
+            match stop {
+                Stop::End => Ok(alt),
+                _ => err("expected end after else"),
+            }
+        }
+        Stop::Else(Some(cond)) => {
+            // `else if X` (or `else with X`) is a nested block sharing our `end`.
+            let (kw2, rest) = cond
+                .split_once(char::is_whitespace)
+                .unwrap_or((cond.as_str(), ""));
+            let pipe = parse_pipeline(rest.trim())?;
+            let (body, stop) = parse_nodes(items, pos)?;
+            let alt = parse_else(items, pos, stop, kw2)?;
+            Ok(vec![match kw2 {
+                "if" => Node::If(pipe, body, alt),
+                "with" => Node::With(pipe, body, alt),
+                _ => return err(format!("unexpected else {kw2}")),
+            }])
+        }
+    }
+}
+
+impl Template {
+    pub fn parse(src: &str) -> Result<Template, TemplateError> {
+        let items = split_items(src)?;
+        let mut pos = 0;
+        let (nodes, stop) = parse_nodes(&items, &mut pos)?;
+        match stop {
+            Stop::Eof => Ok(Template { nodes }),
+            Stop::End => err("unexpected {{end}}"),
+            Stop::Else(_) => err("unexpected {{else}}"),
+        }
+    }
+
+    /// Runs the template over `data`.
+    pub fn render(&self, data: &Value) -> Result<String, TemplateError> {
+        self.render_with(data, &|_, _, _| None)
+    }
+
+    pub fn render_with(&self, data: &Value, hook: MethodHook<'_>) -> Result<String, TemplateError> {
+        let mut st = State {
+            vars: vec![("$".to_string(), data.clone())],
+            hook,
+            out: String::new(),
+        };
+        st.walk(&self.nodes, data)?;
+        Ok(st.out)
+    }
+}
+
+struct State<'a> {
+    vars: Vec<(String, Value)>,
+    hook: MethodHook<'a>,
+    out: String,
+}
+
+/// Go's truth: false, 0, nil and empty things are false.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// How Go's fmt prints a decoded JSON value with `%v`.
+pub fn go_print(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.to_string()
+            } else if let Some(u) = n.as_u64() {
+                u.to_string()
+            } else {
+                let f = n.as_f64().unwrap_or(0.0);
+                crate::format::units::go_float_g(f, None)
+            }
+        }
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_print).collect::<Vec<_>>().join(" ")),
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{k}:{}", go_print(&o[*k])))
+                .collect();
+            format!("map[{}]", parts.join(" "))
+        }
+    }
+}
+
+fn field(v: &Value, name: &str) -> Value {
+    match v {
+        Value::Object(o) => o.get(name).cloned().unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+fn cmp_values(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
+        (Value::Null, Value::Null) => Some(std::cmp::Ordering::Equal),
+        _ => None,
+    }
+}
+
+fn as_str(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => go_print(other),
+    }
+}
+
+fn as_int(v: &Value) -> Result<i64, TemplateError> {
+    v.as_f64()
+        .map(|f| f as i64)
+        .ok_or_else(|| TemplateError(format!("expected an integer, got {}", go_print(v))))
+}
+
+fn title(s: &str) -> String {
+    let mut out = String::new();
+    let mut prev_letter = false;
+    for c in s.chars() {
+        if !prev_letter && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+    }
+    out
+}
+
+/// Minimal `printf`: %s %v %d %q %f and %%.
+fn printf(fmt: &str, args: &[Value]) -> String {
+    let mut out = String::new();
+    let mut it = fmt.chars().peekable();
+    let mut idx = 0;
+    while let Some(c) = it.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut spec = String::new();
+        while let Some(&n) = it.peek() {
+            spec.push(n);
+            it.next();
+            if n.is_ascii_alphabetic() || n == '%' {
+                break;
+            }
+        }
+        let verb = spec.chars().last().unwrap_or('v');
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let arg = args.get(idx).cloned().unwrap_or(Value::Null);
+        idx += 1;
+        match verb {
+            'q' => out.push_str(&serde_json::to_string(&as_str(&arg)).unwrap_or_default()),
+            'd' => {
+                let _ = write!(out, "{}", arg.as_f64().map(|f| f as i64).unwrap_or(0));
+            }
+            _ => out.push_str(&as_str(&arg)),
+        }
+    }
+    out
+}
+
+impl State<'_> {
+    fn walk(&mut self, nodes: &[Node], dot: &Value) -> Result<(), TemplateError> {
+        for n in nodes {
+            match n {
+                Node::Text(t) => self.out.push_str(t),
+                Node::Action(p) => {
+                    let v = self.pipeline(p, dot)?;
+                    if p.decl.is_empty() {
+                        // A nil interface (missing key or JSON null) prints like this in Go.
+                        match v {
+                            Value::Null => self.out.push_str("<no value>"),
+                            other => self.out.push_str(&as_str(&other)),
+                        }
+                    }
+                }
+                Node::If(p, body, alt) => {
+                    let mark = self.vars.len();
+                    let v = self.pipeline(p, dot)?;
+                    if truthy(&v) {
+                        self.walk(body, dot)?;
+                    } else {
+                        self.walk(alt, dot)?;
+                    }
+                    self.vars.truncate(mark);
+                }
+                Node::With(p, body, alt) => {
+                    let mark = self.vars.len();
+                    let v = self.pipeline(p, dot)?;
+                    if truthy(&v) {
+                        self.walk(body, &v)?;
+                    } else {
+                        self.walk(alt, dot)?;
+                    }
+                    self.vars.truncate(mark);
+                }
+                Node::Range(p, body, alt) => {
+                    let mark = self.vars.len();
+                    let mut decl_free = p.clone();
+                    decl_free.decl.clear();
+                    let v = self.pipeline(&decl_free, dot)?;
+                    let pairs: Vec<(Value, Value)> = match &v {
+                        Value::Array(a) => a
+                            .iter()
+                            .enumerate()
+                            .map(|(i, e)| (Value::from(i), e.clone()))
+                            .collect(),
+                        Value::Object(o) => {
+                            let mut keys: Vec<&String> = o.keys().collect();
+                            keys.sort();
+                            keys.into_iter()
+                                .map(|k| (Value::String(k.clone()), o[k].clone()))
+                                .collect()
+                        }
+                        Value::Null => Vec::new(),
+                        Value::Number(n) => (0..n.as_i64().unwrap_or(0))
+                            .map(|i| (Value::from(i), Value::from(i)))
+                            .collect(),
+                        other => {
+                            return err(format!("range can't iterate over {}", go_print(other)))
+                        }
+                    };
+                    if pairs.is_empty() {
+                        self.walk(alt, dot)?;
+                    }
+                    for (k, e) in pairs {
+                        let inner = self.vars.len();
+                        match p.decl.len() {
+                            0 => {}
+                            1 => self.vars.push((p.decl[0].clone(), e.clone())),
+                            _ => {
+                                self.vars.push((p.decl[0].clone(), k));
+                                self.vars.push((p.decl[1].clone(), e.clone()));
+                            }
+                        }
+                        self.walk(body, &e)?;
+                        self.vars.truncate(inner);
+                    }
+                    self.vars.truncate(mark);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn var(&self, name: &str) -> Result<Value, TemplateError> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| TemplateError(format!("undefined variable: {name}")))
+    }
+
+    fn pipeline(&mut self, p: &Pipeline, dot: &Value) -> Result<Value, TemplateError> {
+        let mut val: Option<Value> = None;
+        for cmd in &p.cmds {
+            val = Some(self.command(cmd, dot, val)?);
+        }
+        let v = val.unwrap_or(Value::Null);
+        if let Some(name) = p.decl.first() {
+            if p.assign {
+                if let Some(slot) = self.vars.iter_mut().rev().find(|(n, _)| n == name) {
+                    slot.1 = v.clone();
+                }
+            } else {
+                self.vars.push((name.clone(), v.clone()));
+            }
+        }
+        Ok(v)
+    }
+
+    fn walk_fields(&self, mut v: Value, fields: &[String]) -> Value {
+        for f in fields {
+            v = field(&v, f);
+        }
+        v
+    }
+
+    fn arg(&mut self, a: &Arg, dot: &Value) -> Result<Value, TemplateError> {
+        Ok(match a {
+            Arg::Lit(v) => v.clone(),
+            Arg::Field(f) => self.field_chain(dot, f, &[])?,
+            Arg::Var(n, f) => {
+                let base = self.var(n)?;
+                self.walk_fields(base, f)
+            }
+            Arg::Sub(p, f) => {
+                let v = self.pipeline(p, dot)?;
+                self.walk_fields(v, f)
+            }
+            Arg::Ident(name) => self.call(name, &[], dot)?,
+        })
+    }
+
+    /// `.A.B.C args…`: the last element may be a method taking `args`.
+    fn field_chain(
+        &mut self,
+        dot: &Value,
+        fields: &[String],
+        args: &[Value],
+    ) -> Result<Value, TemplateError> {
+        let Some((last, init)) = fields.split_last() else {
+            return Ok(dot.clone());
+        };
+        let base = self.walk_fields(dot.clone(), init);
+        if let Some(v) = (self.hook)(&base, last, args) {
+            return Ok(v);
+        }
+        Ok(field(&base, last))
+    }
+
+    fn command(
+        &mut self,
+        cmd: &[Arg],
+        dot: &Value,
+        piped: Option<Value>,
+    ) -> Result<Value, TemplateError> {
+        let (head, rest) = cmd.split_first().expect("commands are never empty");
+        let mut args = Vec::with_capacity(rest.len() + 1);
+        for a in rest {
+            args.push(self.arg(a, dot)?);
+        }
+        if let Some(p) = piped {
+            args.push(p);
+        }
+        match head {
+            Arg::Ident(name) => self.call(name, &args, dot),
+            Arg::Field(f) => self.field_chain(dot, f, &args),
+            other => {
+                if !args.is_empty() {
+                    return err("can't give argument to non-function");
+                }
+                self.arg(other, dot)
+            }
+        }
+    }
+
+    fn call(&mut self, name: &str, a: &[Value], _dot: &Value) -> Result<Value, TemplateError> {
+        let arg = |i: usize| a.get(i).cloned().unwrap_or(Value::Null);
+        let need = |n: usize| -> Result<(), TemplateError> {
+            if a.len() < n {
+                err(format!(
+                    "wrong number of args for {name}: want {n} got {}",
+                    a.len()
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        Ok(match name {
+            "json" => {
+                need(1)?;
+                Value::String(serde_json::to_string(&arg(0)).unwrap_or_default())
+            }
+            "join" => {
+                need(2)?;
+                let items: Vec<String> = match arg(0) {
+                    Value::Array(v) => v.iter().map(as_str).collect(),
+                    Value::Null => Vec::new(),
+                    other => vec![as_str(&other)],
+                };
+                Value::String(items.join(&as_str(&arg(1))))
+            }
+            "split" => {
+                need(2)?;
+                let s = as_str(&arg(0));
+                let sep = as_str(&arg(1));
+                Value::Array(
+                    s.split(sep.as_str())
+                        .map(|p| Value::String(p.into()))
+                        .collect(),
+                )
+            }
+            "upper" => Value::String(as_str(&arg(0)).to_uppercase()),
+            "lower" => Value::String(as_str(&arg(0)).to_lowercase()),
+            "title" => Value::String(title(&as_str(&arg(0)))),
+            "pad" => {
+                need(3)?;
+                let s = as_str(&arg(0));
+                let before = " ".repeat(as_int(&arg(1))?.max(0) as usize);
+                let after = " ".repeat(as_int(&arg(2))?.max(0) as usize);
+                Value::String(format!("{before}{s}{after}"))
+            }
+            "truncate" => {
+                need(2)?;
+                let s = as_str(&arg(0));
+                let n = as_int(&arg(1))?.max(0) as usize;
+                Value::String(s.chars().take(n).collect())
+            }
+            "println" => Value::String(format!(
+                "{}\n",
+                a.iter().map(as_str).collect::<Vec<_>>().join(" ")
+            )),
+            "print" => Value::String(a.iter().map(as_str).collect::<Vec<_>>().join(" ")),
+            "printf" => {
+                need(1)?;
+                Value::String(printf(&as_str(&arg(0)), &a[1..]))
+            }
+            "len" => {
+                need(1)?;
+                Value::from(match arg(0) {
+                    Value::Array(v) => v.len(),
+                    Value::Object(o) => o.len(),
+                    Value::String(s) => s.len(),
+                    Value::Null => 0,
+                    other => return err(format!("len of {}", go_print(&other))),
+                })
+            }
+            "index" => {
+                need(1)?;
+                let mut v = arg(0);
+                for k in &a[1..] {
+                    v = match (&v, k) {
+                        (Value::Object(o), _) => o.get(&as_str(k)).cloned().unwrap_or(Value::Null),
+                        (Value::Array(arr), Value::Number(n)) => {
+                            let i = n.as_u64().unwrap_or(u64::MAX) as usize;
+                            match arr.get(i) {
+                                Some(e) => e.clone(),
+                                None => return err(format!("index out of range: {i}")),
+                            }
+                        }
+                        (Value::Null, _) => Value::Null,
+                        _ => return err(format!("can't index item of type {}", go_print(&v))),
+                    };
+                }
+                v
+            }
+            "not" => Value::Bool(!truthy(&arg(0))),
+            "and" => {
+                need(1)?;
+                a.iter()
+                    .find(|v| !truthy(v))
+                    .unwrap_or(&a[a.len() - 1])
+                    .clone()
+            }
+            "or" => {
+                need(1)?;
+                a.iter()
+                    .find(|v| truthy(v))
+                    .unwrap_or(&a[a.len() - 1])
+                    .clone()
+            }
+            "eq" => {
+                need(2)?;
+                Value::Bool(
+                    a[1..]
+                        .iter()
+                        .any(|b| cmp_values(&a[0], b) == Some(std::cmp::Ordering::Equal)),
+                )
+            }
+            "ne" => {
+                need(2)?;
+                Value::Bool(cmp_values(&a[0], &a[1]) != Some(std::cmp::Ordering::Equal))
+            }
+            "lt" | "le" | "gt" | "ge" => {
+                need(2)?;
+                let Some(o) = cmp_values(&a[0], &a[1]) else {
+                    return err(format!("incompatible types for comparison in {name}"));
+                };
+                use std::cmp::Ordering::*;
+                Value::Bool(match name {
+                    "lt" => o == Less,
+                    "le" => o != Greater,
+                    "gt" => o == Greater,
+                    _ => o != Less,
+                })
+            }
+            _ => return err(format!("function {name:?} not defined")),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "template_tests.rs"]
+mod tests;
