@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use pier_reference::Sha256Writer;
 
@@ -296,12 +296,6 @@ pub fn hash_tree(
         }
     }
     Ok(())
-}
-
-/// Whether `p` has no `..`, root or prefix components.
-pub fn is_safe_relative(p: &Path) -> bool {
-    p.components()
-        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
 #[cfg(test)]

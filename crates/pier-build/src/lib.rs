@@ -1,4 +1,3 @@
-#![allow(dead_code)] // TEMP until the dispatcher lands
 //! Pier's Dockerfile builder.
 //!
 //! [`build`] turns a build context directory and a Dockerfile into an image,
@@ -13,17 +12,24 @@
 //! JSON message stream the legacy `docker build` client prints.
 
 mod backend;
+mod build;
 mod context;
 mod error;
 mod fsutil;
 mod ignore;
 mod progress;
+mod timefmt;
+mod users;
 
 pub use backend::{
     BackendError, BackendErrorKind, BackendResult, BaseImage, BuildBackend, CacheRecord, History,
     ImageConfig, LayerInfo, Network, RootFs, RunMount, RunProcess, WorkRoot,
 };
+pub use build::{build, host_platform, BuildOptions, BuildResult};
 pub use context::unpack_context;
 pub use error::{BuildError, ErrorKind, Result};
 pub use ignore::{clean_path, DockerIgnore, Glob};
 pub use progress::{event_json, Event, JsonProgress, PlainProgress, Progress};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,537 @@
+//! The build driver: reads the Dockerfile, picks the stages the target
+//! needs, runs them in order and assembles the final image.
+
+mod copy;
+mod run;
+mod stage;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use pier_dockerfile::{Instruction, Lexer, Stage};
+use pier_reference::{Digest, Reference};
+
+use crate::backend::{BaseImage, BuildBackend, LayerInfo, Network, WorkRoot};
+use crate::error::{BuildError, Result};
+use crate::fsutil::resolve_in_root;
+use crate::ignore::DockerIgnore;
+use crate::progress::{Event, Progress};
+use crate::timefmt::now_rfc3339;
+
+use stage::StageState;
+
+/// Build-args Docker accepts without an ARG: passed to RUN, never cached or
+/// recorded in history.
+const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Everything `docker build` sends besides the context.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// The unpacked build context (see [`crate::unpack_context`]).
+    pub context: PathBuf,
+    /// Dockerfile path inside the context; `Dockerfile` when empty.
+    pub dockerfile: String,
+    /// The Dockerfile text itself, instead of reading `dockerfile`.
+    pub dockerfile_contents: Option<String>,
+    pub tags: Vec<String>,
+    /// `--build-arg`; a None value means "declared but unset".
+    pub build_args: BTreeMap<String, Option<String>>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    /// `--label`, added to the final image.
+    pub labels: BTreeMap<String, String>,
+    /// Default network for RUN steps.
+    pub network: Network,
+    /// Target platform (`linux/amd64`); the host's when None.
+    pub platform: Option<String>,
+    /// Always pull base images, even when present.
+    pub pull: bool,
+    /// `--secret id=...,src=...`: secret id to host file.
+    pub secrets: BTreeMap<String, PathBuf>,
+}
+
+/// What a successful build produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildResult {
+    /// `sha256:<hex>` of the image config.
+    pub image_id: String,
+    /// Tags as applied (normalised, e.g. `app:latest`).
+    pub tags: Vec<String>,
+    /// Warnings also sent to the progress stream.
+    pub warnings: Vec<String>,
+}
+
+/// Builds an image. Progress (steps, RUN output, the image ID, and on
+/// failure an [`Event::Error`]) goes to `progress`. Blocking: call it on a
+/// blocking thread. A failed build creates no image and no tag.
+pub fn build(
+    backend: &dyn BuildBackend,
+    opts: &BuildOptions,
+    progress: &mut dyn Progress,
+) -> Result<BuildResult> {
+    let mut b = match Builder::new(backend, opts, progress) {
+        Ok(b) => b,
+        Err(e) => {
+            progress.event(Event::Error(e.to_string()));
+            return Err(e);
+        }
+    };
+    let r = b.run();
+    b.release_all();
+    if let Err(e) = &r {
+        b.progress.event(Event::Error(e.to_string()));
+    }
+    r
+}
+
+/// Host platform as `os/arch[/variant]`.
+pub fn host_platform() -> String {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm/v7",
+        "powerpc64" => "ppc64le",
+        other => other,
+    };
+    format!("linux/{arch}")
+}
+
+pub(crate) struct Builder<'a> {
+    backend: &'a dyn BuildBackend,
+    opts: &'a BuildOptions,
+    progress: &'a mut dyn Progress,
+    lexer: Lexer,
+    ignore: DockerIgnore,
+    /// Global ARG values (after --build-arg), plus the platform ARGs.
+    globals: BTreeMap<String, Option<String>>,
+    stages: Vec<Stage>,
+    /// Finished stages, by index.
+    done: HashMap<usize, StageState>,
+    step: usize,
+    total: usize,
+    /// Every ARG name declared somewhere in the built stages.
+    consumed: BTreeSet<String>,
+    warnings: Vec<String>,
+    platform: String,
+    /// Roots prepared for reading (other stages, images) to release at the end.
+    borrowed: Vec<WorkRoot>,
+    /// Images resolved for `--from` and bind mounts, by name.
+    images: HashMap<String, BaseImage>,
+    /// Scratch space for heredoc files and downloads, removed at the end.
+    scratch: Option<PathBuf>,
+    scratch_n: usize,
+}
+
+impl<'a> Builder<'a> {
+    fn new(
+        backend: &'a dyn BuildBackend,
+        opts: &'a BuildOptions,
+        progress: &'a mut dyn Progress,
+    ) -> Result<Builder<'a>> {
+        let text = match &opts.dockerfile_contents {
+            Some(t) => t.clone(),
+            None => read_dockerfile(opts)?,
+        };
+        let df = pier_dockerfile::parse(&text).map_err(|e| BuildError::Parse {
+            line: e.line,
+            message: e.kind.to_string(),
+        })?;
+        let (global_decls, stages) = df.stages().map_err(|e| BuildError::Parse {
+            line: e.line,
+            message: e.kind.to_string(),
+        })?;
+        if stages.is_empty() {
+            return Err(BuildError::Invalid(
+                "the Dockerfile (Dockerfile) cannot be empty".into(),
+            ));
+        }
+        for t in &opts.tags {
+            Reference::parse(t).map_err(|e| {
+                BuildError::Invalid(format!("invalid tag {t:?}: invalid reference format: {e}"))
+            })?;
+        }
+        let platform = opts.platform.clone().unwrap_or_else(host_platform);
+        let lexer = df.lexer();
+        let mut b = Builder {
+            backend,
+            opts,
+            progress,
+            lexer,
+            ignore: read_ignore(opts)?,
+            globals: BTreeMap::new(),
+            stages,
+            done: HashMap::new(),
+            step: 0,
+            total: 0,
+            consumed: BTreeSet::new(),
+            warnings: Vec::new(),
+            platform,
+            borrowed: Vec::new(),
+            images: HashMap::new(),
+            scratch: None,
+            scratch_n: 0,
+        };
+        b.init_globals(&global_decls)?;
+        Ok(b)
+    }
+
+    fn init_globals(&mut self, decls: &[pier_dockerfile::ArgDecl]) -> Result<()> {
+        let host = host_platform();
+        for (prefix, plat) in [("TARGET", self.platform.clone()), ("BUILD", host)] {
+            let mut parts = plat.split('/');
+            let os = parts.next().unwrap_or("linux").to_string();
+            let arch = parts.next().unwrap_or("").to_string();
+            let variant = parts.next().unwrap_or("").to_string();
+            self.globals
+                .insert(format!("{prefix}PLATFORM"), Some(plat.clone()));
+            self.globals.insert(format!("{prefix}OS"), Some(os));
+            self.globals.insert(format!("{prefix}ARCH"), Some(arch));
+            self.globals
+                .insert(format!("{prefix}VARIANT"), Some(variant));
+        }
+        for d in decls {
+            self.consumed.insert(d.name.clone());
+            let value = match self.opts.build_args.get(&d.name) {
+                Some(v) => v.clone(),
+                None => match &d.default {
+                    Some(raw) => Some(self.expand_with(raw, &self.global_lookup())?),
+                    None => None,
+                },
+            };
+            self.globals.insert(d.name.clone(), value);
+        }
+        Ok(())
+    }
+
+    fn global_lookup(&self) -> impl Fn(&str) -> Option<String> + use<'_, 'a> {
+        |k: &str| self.globals.get(k).cloned().flatten()
+    }
+
+    pub(crate) fn expand_with(
+        &self,
+        word: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String> {
+        self.lexer
+            .process_word(word, env)
+            .map_err(|e| BuildError::Invalid(e.to_string()))
+    }
+
+    fn run(&mut self) -> Result<BuildResult> {
+        let target = self.target_index()?;
+        let needed = self.needed_stages(target)?;
+        self.total = needed
+            .iter()
+            .map(|&i| 1 + self.stages[i].commands.len())
+            .sum();
+        for &i in &needed {
+            let st = self.build_stage(i)?;
+            self.done.insert(i, st);
+        }
+        let st = self
+            .done
+            .remove(&target)
+            .ok_or_else(|| BuildError::Invalid("target stage was not built".into()))?;
+        self.finish(st)
+    }
+
+    fn target_index(&self) -> Result<usize> {
+        match self.opts.target.as_deref().filter(|t| !t.is_empty()) {
+            None => Ok(self.stages.len() - 1),
+            Some(t) => self
+                .stages
+                .iter()
+                .position(|s| s.name.as_deref() == Some(&t.to_lowercase()))
+                .ok_or_else(|| {
+                    BuildError::Invalid(format!("failed to reach build target {t} in Dockerfile"))
+                }),
+        }
+    }
+
+    /// A stage reference (`AS` name or index) among the stages before `before`.
+    pub(crate) fn stage_ref(&self, name: &str, before: usize) -> Option<usize> {
+        let lower = name.to_lowercase();
+        if let Some(i) = self.stages[..before]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(&lower))
+        {
+            return Some(i);
+        }
+        name.parse::<usize>().ok().filter(|&i| i < before)
+    }
+
+    /// The target and every stage it reaches, in Dockerfile order.
+    fn needed_stages(&self, target: usize) -> Result<Vec<usize>> {
+        let mut need = BTreeSet::new();
+        let mut todo = vec![target];
+        while let Some(i) = todo.pop() {
+            if !need.insert(i) {
+                continue;
+            }
+            let stage = &self.stages[i];
+            let base = self.expand_with(&stage.image, &self.global_lookup())?;
+            if let Some(j) = self
+                .stages
+                .iter()
+                .take(i)
+                .position(|s| s.name.as_deref() == Some(&base.to_lowercase()))
+            {
+                todo.push(j);
+            }
+            for cmd in &stage.commands {
+                for from in refs_of(&cmd.instruction) {
+                    let from = self.expand_with(&from, &self.global_lookup())?;
+                    if let Some(j) = self.stage_ref(&from, i) {
+                        todo.push(j);
+                    }
+                }
+            }
+        }
+        Ok(need.into_iter().collect())
+    }
+
+    pub(crate) fn next_step(&mut self, original: &str) {
+        self.step += 1;
+        let line = format!("Step {}/{} : {}\n", self.step, self.total, original.trim());
+        self.progress.stream(&line);
+    }
+
+    pub(crate) fn say(&mut self, text: &str) {
+        self.progress.stream(text);
+    }
+
+    fn finish(&mut self, mut st: StageState) -> Result<BuildResult> {
+        let unused: Vec<&String> = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| !self.consumed.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .collect();
+        if !unused.is_empty() {
+            let names: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
+            let w = format!(
+                "[Warning] One or more build-args [{}] were not consumed",
+                names.join(" ")
+            );
+            self.say(&format!("{w}\n"));
+            self.warnings.push(w);
+        }
+        let cfg = st.config.config.get_or_insert_with(Default::default);
+        if !self.opts.labels.is_empty() {
+            let labels = cfg.labels.get_or_insert_with(Default::default);
+            for (k, v) in &self.opts.labels {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+        st.config.rootfs.diff_ids = st.layers.iter().map(|l| l.diff_id.clone()).collect();
+        st.config.created = Some(
+            st.config
+                .history
+                .iter()
+                .rev()
+                .find_map(|h| h.created.clone())
+                .unwrap_or_else(now_rfc3339),
+        );
+        let json = st.config.to_canonical_json();
+        let tags: Vec<String> = self
+            .opts
+            .tags
+            .iter()
+            .filter_map(|t| Reference::parse(t).ok().map(|r| r.familiar()))
+            .collect();
+        let id = self.backend.create_image(&json, &st.layers, &tags)?;
+        let expected = Digest::sha256(&json).to_string();
+        if id != expected {
+            return Err(BuildError::Backend(crate::backend::BackendError::internal(
+                format!("backend stored the image as {id}, expected {expected}"),
+            )));
+        }
+        let short = short_id(&id);
+        self.progress.event(Event::ImageId(id.clone()));
+        self.say(&format!("Successfully built {short}\n"));
+        for t in &tags {
+            self.say(&format!("Successfully tagged {t}\n"));
+        }
+        Ok(BuildResult {
+            image_id: id,
+            tags,
+            warnings: std::mem::take(&mut self.warnings),
+        })
+    }
+
+    /// An image for `FROM`, `COPY --from` or a bind mount: local unless
+    /// `--pull`, pulled when missing.
+    pub(crate) fn resolve_image(
+        &mut self,
+        name: &str,
+        platform: Option<&str>,
+    ) -> Result<BaseImage> {
+        if let Some(img) = self.images.get(name) {
+            return Ok(img.clone());
+        }
+        let local = if self.opts.pull {
+            None
+        } else {
+            self.backend.find_image(name)?
+        };
+        let img = match local {
+            Some(i) => i,
+            None => {
+                let progress = &mut *self.progress;
+                let mut sink = |line: &str| {
+                    let mut l = line.to_string();
+                    if !l.ends_with('\n') {
+                        l.push('\n');
+                    }
+                    progress.stream(&l);
+                };
+                self.backend.pull(name, platform, &mut sink).map_err(|e| {
+                    if e.kind == crate::backend::BackendErrorKind::NotFound {
+                        BuildError::NotFound(format!(
+                            "pull access denied for {name}, repository does not exist or may require 'docker login': {e}"
+                        ))
+                    } else {
+                        BuildError::Backend(e)
+                    }
+                })?
+            }
+        };
+        self.images.insert(name.to_string(), img.clone());
+        Ok(img)
+    }
+
+    /// A root holding `layers`, kept until the build ends (for reading).
+    pub(crate) fn borrow_root(&mut self, layers: &[LayerInfo]) -> Result<PathBuf> {
+        let root = self.backend.prepare(layers)?;
+        let path = root.root.clone();
+        self.borrowed.push(root);
+        Ok(path)
+    }
+
+    fn release_all(&mut self) {
+        for r in std::mem::take(&mut self.borrowed) {
+            let _ = self.backend.release(r);
+        }
+        if let Some(d) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    /// The build's private scratch directory.
+    pub(crate) fn temp_dir(&mut self) -> Result<PathBuf> {
+        if let Some(d) = &self.scratch {
+            return Ok(d.clone());
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let d = std::env::temp_dir().join(format!("pier-build-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&d).map_err(BuildError::io("creating", &d))?;
+        self.scratch = Some(d.clone());
+        Ok(d)
+    }
+
+    /// A fresh directory inside the scratch directory.
+    pub(crate) fn unique_temp_dir(&mut self) -> Result<PathBuf> {
+        let base = self.temp_dir()?;
+        self.scratch_n += 1;
+        let d = base.join(self.scratch_n.to_string());
+        std::fs::create_dir(&d).map_err(BuildError::io("creating", &d))?;
+        Ok(d)
+    }
+
+    /// The layers of a `--from` source: an earlier stage (name or index) or
+    /// an image.
+    pub(crate) fn layers_of(&mut self, from: &str, before: usize) -> Result<Vec<LayerInfo>> {
+        if let Some(j) = self.stage_ref(from, before) {
+            return self
+                .done
+                .get(&j)
+                .map(|s| s.layers.clone())
+                .ok_or_else(|| BuildError::Invalid(format!("stage {from} was not built")));
+        }
+        if from.parse::<usize>().is_ok() {
+            return Err(BuildError::Invalid(format!(
+                "invalid from flag value {from}: refers to a stage that is not defined before this one"
+            )));
+        }
+        Ok(self.resolve_image(from, None)?.layers)
+    }
+}
+
+pub(crate) fn short_id(id: &str) -> String {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.chars().take(12).collect()
+}
+
+/// Stage names an instruction may refer to (`COPY --from`, `RUN --mount from=`).
+fn refs_of(i: &Instruction) -> Vec<String> {
+    match i {
+        Instruction::Copy(c) => c.from.iter().cloned().collect(),
+        Instruction::Run(r) => r
+            .mount_specs
+            .iter()
+            .flat_map(|s| s.split(','))
+            .filter_map(|f| f.split_once('='))
+            .filter(|(k, _)| k.eq_ignore_ascii_case("from"))
+            .map(|(_, v)| v.to_string())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn read_dockerfile(opts: &BuildOptions) -> Result<String> {
+    let name = if opts.dockerfile.is_empty() {
+        "Dockerfile"
+    } else {
+        opts.dockerfile.as_str()
+    };
+    let mut candidates = vec![name.to_string()];
+    if opts.dockerfile.is_empty() {
+        candidates.push("dockerfile".into());
+    }
+    for c in &candidates {
+        let host = resolve_in_root(&opts.context, c, true)
+            .map_err(BuildError::io("resolving Dockerfile", c))?;
+        if host.is_file() {
+            return std::fs::read_to_string(&host)
+                .map_err(BuildError::io("reading Dockerfile", host));
+        }
+    }
+    Err(BuildError::Invalid(format!(
+        "Cannot locate specified Dockerfile: {name}"
+    )))
+}
+
+/// `<Dockerfile>.dockerignore` beside the Dockerfile wins over the
+/// context's `.dockerignore` (BuildKit's rule).
+fn read_ignore(opts: &BuildOptions) -> Result<DockerIgnore> {
+    let mut candidates = Vec::new();
+    if !opts.dockerfile.is_empty() {
+        candidates.push(format!("{}.dockerignore", opts.dockerfile));
+    }
+    candidates.push(".dockerignore".to_string());
+    for c in candidates {
+        let host =
+            resolve_in_root(&opts.context, &c, true).map_err(BuildError::io("resolving", &c))?;
+        if host.is_file() {
+            let text = std::fs::read_to_string(&host).map_err(BuildError::io("reading", host))?;
+            return DockerIgnore::parse(&text)
+                .map_err(|e| BuildError::Invalid(format!("{c}: {e}")));
+        }
+    }
+    Ok(DockerIgnore::default())
+}
