@@ -29,6 +29,9 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    /// The client went away.
+    #[error("build cancelled")]
+    Cancelled,
     /// Downloading an `ADD <url>` source failed.
     #[error("failed to download {url}: {message}")]
     Download { url: String, message: String },
@@ -54,7 +57,7 @@ impl BuildError {
                 BackendErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
                 BackendErrorKind::Internal => ErrorKind::Internal,
             },
-            BuildError::Io { .. } => ErrorKind::Internal,
+            BuildError::Io { .. } | BuildError::Cancelled => ErrorKind::Internal,
             BuildError::Download { .. } => ErrorKind::InvalidArgument,
         }
     }

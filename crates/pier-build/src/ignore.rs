@@ -261,8 +261,21 @@ impl DockerIgnore {
         excluded
     }
 
-    /// Whether some exception rule could re-include something below `dir`
-    /// (so a walk must not skip an excluded directory).
+    /// What a client leaves out of the context tar it sends: like
+    /// [`DockerIgnore::is_excluded`], except that the Dockerfile and
+    /// `.dockerignore` are always sent (the builder needs them; COPY still
+    /// honours the rules for them).
+    pub fn excludes_from_context(&self, path: &str, dockerfile: &str) -> bool {
+        let p = clean_path(path.trim_start_matches('/'));
+        let df = clean_path(dockerfile.trim_start_matches('/'));
+        if p == df || p == ".dockerignore" || p == format!("{df}.dockerignore") {
+            return false;
+        }
+        self.is_excluded(&p)
+    }
+
+    /// Whether any `!` rule exists (then a walk must look inside excluded
+    /// directories, since something below may be re-included).
     pub fn has_exceptions(&self) -> bool {
         self.rules.iter().any(|r| r.exclusion)
     }
@@ -342,6 +355,16 @@ mod tests {
                 "rules {rules:?} path {path}"
             );
         }
+    }
+
+    #[test]
+    fn dockerfile_and_ignore_file_are_always_sent() {
+        let i = ig("*\n");
+        assert!(!i.excludes_from_context("Dockerfile", "Dockerfile"));
+        assert!(!i.excludes_from_context(".dockerignore", "Dockerfile"));
+        assert!(!i.excludes_from_context("build/app.Dockerfile", "build/app.Dockerfile"));
+        assert!(i.excludes_from_context("src/main.rs", "Dockerfile"));
+        assert!(i.is_excluded("Dockerfile"));
     }
 
     #[test]

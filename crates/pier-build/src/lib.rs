@@ -25,7 +25,7 @@ pub use backend::{
     BackendError, BackendErrorKind, BackendResult, BaseImage, BuildBackend, CacheRecord, History,
     ImageConfig, LayerInfo, Network, RootFs, RunMount, RunProcess, WorkRoot,
 };
-pub use build::{build, host_platform, BuildOptions, BuildResult};
+pub use build::{build, build_tar, host_platform, BuildOptions, BuildResult};
 pub use context::unpack_context;
 pub use error::{BuildError, ErrorKind, Result};
 pub use ignore::{clean_path, DockerIgnore, Glob};

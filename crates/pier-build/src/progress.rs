@@ -21,6 +21,11 @@ pub trait Progress {
     fn stream(&mut self, text: &str) {
         self.event(Event::Stream(text.to_string()));
     }
+
+    /// Whether the client went away; the builder stops before the next step.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Collects events (tests, and callers that format them later).
@@ -60,6 +65,10 @@ impl<W: Write> JsonProgress<W> {
 }
 
 impl<W: Write> Progress for JsonProgress<W> {
+    fn cancelled(&self) -> bool {
+        self.failed
+    }
+
     fn event(&mut self, event: Event) {
         if self.failed {
             return;

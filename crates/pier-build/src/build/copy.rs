@@ -70,6 +70,11 @@ fn parse_chmod(s: &str) -> Result<u32> {
 
 impl Builder<'_> {
     pub(crate) fn copy_step(&mut self, st: &mut StageState, c: &Copy) -> Result<()> {
+        if c.parents {
+            return Err(BuildError::Invalid(
+                "COPY --parents is not supported".into(),
+            ));
+        }
         let spec = self.spec(
             st,
             "COPY",

@@ -95,6 +95,39 @@ pub fn build(
     r
 }
 
+/// [`build`] from a context tar (the body of `POST /build`): unpacks it
+/// into a fresh directory under `scratch` (see [`crate::unpack_context`]),
+/// builds with `opts.context` pointing there, and removes it again.
+pub fn build_tar(
+    backend: &dyn BuildBackend,
+    context_tar: impl std::io::Read,
+    scratch: &std::path::Path,
+    opts: &BuildOptions,
+    progress: &mut dyn Progress,
+) -> Result<BuildResult> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let dir = scratch.join(format!("context-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(BuildError::io("creating", &dir))?;
+    let r = match crate::context::unpack_context(context_tar, &dir) {
+        Ok(()) => {
+            let opts = BuildOptions {
+                context: dir.clone(),
+                ..opts.clone()
+            };
+            build(backend, &opts, progress)
+        }
+        Err(e) => {
+            progress.event(Event::Error(e.to_string()));
+            Err(e)
+        }
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
 /// Host platform as `os/arch[/variant]`.
 pub fn host_platform() -> String {
     let arch = match std::env::consts::ARCH {
@@ -203,12 +236,14 @@ impl<'a> Builder<'a> {
         }
         for d in decls {
             self.consumed.insert(d.name.clone());
+            let default = match &d.default {
+                Some(raw) => Some(self.expand_with(raw, &self.global_lookup())?),
+                None => None,
+            };
+            // A build-arg sent without a value (null) leaves the default.
             let value = match self.opts.build_args.get(&d.name) {
-                Some(v) => v.clone(),
-                None => match &d.default {
-                    Some(raw) => Some(self.expand_with(raw, &self.global_lookup())?),
-                    None => None,
-                },
+                Some(Some(v)) => Some(v.clone()),
+                _ => default,
             };
             self.globals.insert(d.name.clone(), value);
         }
@@ -302,10 +337,14 @@ impl<'a> Builder<'a> {
         Ok(need.into_iter().collect())
     }
 
-    pub(crate) fn next_step(&mut self, original: &str) {
+    pub(crate) fn next_step(&mut self, original: &str) -> Result<()> {
+        if self.progress.cancelled() {
+            return Err(BuildError::Cancelled);
+        }
         self.step += 1;
         let line = format!("Step {}/{} : {}\n", self.step, self.total, original.trim());
         self.progress.stream(&line);
+        Ok(())
     }
 
     pub(crate) fn say(&mut self, text: &str) {

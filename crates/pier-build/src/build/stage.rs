@@ -147,7 +147,7 @@ impl Builder<'_> {
 
     pub(crate) fn build_stage(&mut self, index: usize) -> Result<StageState> {
         let stage = self.stages[index].clone();
-        self.next_step(&stage.from.original);
+        self.next_step(&stage.from.original)?;
         let image = self.expand_with(&stage.image, &self.global_lookup())?;
         let platform = match &stage.platform {
             Some(p) => Some(self.expand_with(p, &self.global_lookup())?),
@@ -228,7 +228,7 @@ impl Builder<'_> {
             }
         }
         for cmd in &stage.commands {
-            self.next_step(&cmd.original);
+            self.next_step(&cmd.original)?;
             self.dispatch(&mut st, &cmd.instruction, &cmd.original)?;
         }
         Ok(st)
@@ -258,8 +258,8 @@ impl Builder<'_> {
                         None => None,
                     };
                     let value = match self.opts.build_args.get(&d.name) {
-                        Some(v) => v.clone().or(default.clone()),
-                        None => default
+                        Some(Some(v)) => Some(v.clone()),
+                        _ => default
                             .clone()
                             .or_else(|| self.globals.get(&d.name).cloned().flatten()),
                     };

@@ -435,3 +435,55 @@ fn secrets_and_bind_mounts() {
     .err();
     assert_eq!(e, "secret nope: not found");
 }
+
+#[test]
+fn build_from_a_context_tar() {
+    let f = fake();
+    let mut b = tar::Builder::new(Vec::new());
+    for (p, c) in [
+        (
+            "Dockerfile",
+            "ARG G=dflt\nFROM base\nARG G\nLABEL g=$G\nCOPY f /f\n",
+        ),
+        ("f", "data"),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(c.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, p, c.as_bytes()).unwrap();
+    }
+    let tar = b.into_inner().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let mut opts = BuildOptions::default();
+    // A build-arg sent as null keeps the default.
+    opts.build_args.insert("G".into(), None);
+    let mut events = Vec::new();
+    let r = crate::build_tar(&f, &tar[..], scratch.path(), &opts, &mut events).unwrap();
+    assert_eq!(f.config_of(&r.image_id)["config"]["Labels"]["g"], "dflt");
+    assert_eq!(
+        std::fs::read_to_string(f.root_of(&r.image_id).join("f")).unwrap(),
+        "data"
+    );
+    assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_client_that_goes_away_cancels() {
+    struct Gone;
+    impl crate::Progress for Gone {
+        fn event(&mut self, _: Event) {}
+        fn cancelled(&self) -> bool {
+            true
+        }
+    }
+    let f = fake();
+    let c = context(&[]);
+    std::fs::write(c.path().join("Dockerfile"), "FROM base\nRUN true\n").unwrap();
+    let opts = BuildOptions {
+        context: c.path().to_path_buf(),
+        ..Default::default()
+    };
+    let e = build(&f, &opts, &mut Gone).unwrap_err();
+    assert!(matches!(e, BuildError::Cancelled));
+    assert!(f.calls.lock().unwrap().runs.is_empty());
+}
