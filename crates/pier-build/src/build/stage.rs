@@ -596,12 +596,16 @@ fn go_duration(ns: i64) -> String {
 }
 
 fn validate_signal(s: &str) -> Result<()> {
+    // Docker's signal.ParseSignal: a number, or a name in any case with or
+    // without the SIG prefix.
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     let ok = s.parse::<u32>().is_ok_and(|n| n > 0)
-        || s.strip_prefix("SIG")
-            .unwrap_or(s)
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-')
-            && !s.is_empty();
+        || (!name.is_empty()
+            && name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-'));
     if ok {
         Ok(())
     } else {
@@ -630,6 +634,9 @@ mod tests {
         assert!(validate_signal("SIGTERM").is_ok());
         assert!(validate_signal("9").is_ok());
         assert!(validate_signal("RTMIN+3").is_ok());
-        assert!(validate_signal("sigterm").is_err());
+        assert!(validate_signal("sigterm").is_ok());
+        assert!(validate_signal("SIG").is_err());
+        assert!(validate_signal("0").is_err());
+        assert!(validate_signal("bad signal").is_err());
     }
 }
