@@ -459,6 +459,19 @@ impl<'a> Builder<'a> {
         Ok(path)
     }
 
+    /// Releases the roots borrowed since `mark` (a step's sources).
+    pub(crate) fn release_since(&mut self, mark: usize) {
+        while self.borrowed.len() > mark {
+            if let Some(r) = self.borrowed.pop() {
+                let _ = self.backend.release(r);
+            }
+        }
+    }
+
+    pub(crate) fn borrowed_mark(&self) -> usize {
+        self.borrowed.len()
+    }
+
     fn release_all(&mut self) {
         for r in std::mem::take(&mut self.borrowed) {
             let _ = self.backend.release(r);

@@ -245,8 +245,19 @@ impl Builder<'_> {
     fn dispatch(&mut self, st: &mut StageState, ins: &Instruction, _original: &str) -> Result<()> {
         match ins {
             Instruction::From(_) => Err(BuildError::Invalid("unexpected FROM".into())),
-            Instruction::Run(r) => self.run_step(st, r),
-            Instruction::Copy(c) => self.copy_step(st, c),
+            // Roots borrowed for a step's sources are released after it.
+            Instruction::Run(r) => {
+                let mark = self.borrowed_mark();
+                let res = self.run_step(st, r);
+                self.release_since(mark);
+                res
+            }
+            Instruction::Copy(c) => {
+                let mark = self.borrowed_mark();
+                let res = self.copy_step(st, c);
+                self.release_since(mark);
+                res
+            }
             Instruction::Add(a) => self.add_step(st, a),
             Instruction::Workdir(w) => self.workdir_step(st, w),
             Instruction::Arg(decls) => {

@@ -319,7 +319,11 @@ LABEL extra=1
     assert!(!t.contains("never"), "{t}");
     assert!(!t.contains("extra"), "{t}");
     assert!(t.contains("Step 1/5 : FROM base AS builder"), "{t}");
-    assert_eq!(f.calls.lock().unwrap().runs.len(), 1);
+    {
+        let calls = f.calls.lock().unwrap();
+        assert_eq!(calls.runs.len(), 1);
+        assert_eq!(calls.prepares, calls.released, "every root is released");
+    }
     // FROM an earlier stage carries its layers and config.
     let out = run_build(&f, c.path(), df, |_| {});
     let cfg = f.config_of(&out.id());
