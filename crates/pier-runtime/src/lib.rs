@@ -7,3 +7,8 @@ pub mod user;
 
 pub use spec::{build_spec, SpecError, SpecOptions};
 pub use user::{resolve_user, ResolvedUser, UserError};
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "client")]
+pub use client::{spawn_shim, ShimClient, ShimError, ShimHandle, ShimOptions};

@@ -10,8 +10,8 @@ mod tty;
 pub use fdpass::{recv_fd, send_fd};
 pub use mount::{bind_mount, mount_overlay, unmount};
 pub use process::{
-    exit_immediately, fork_single_threaded, redirect_fd, run_in_child, set_child_subreaper,
-    thread_count, Forked,
+    exit_immediately, fork_single_threaded, redirect_fd, reset_signals_for_exec, run_in_child,
+    set_child_subreaper, thread_count, Forked,
 };
 pub use tty::{get_winsize, set_winsize};
 

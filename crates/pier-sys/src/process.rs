@@ -59,25 +59,31 @@ pub fn exit_immediately(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Runs `f` in a forked child and returns the bytes it produced and its wait status.
+/// Most bytes a child may hand back: it must fit in the pipe buffer, so the child
+/// never blocks writing it.
+pub const CHILD_RESULT_MAX: usize = 60 * 1024;
+
+/// Runs `f` in a forked child and returns the bytes it produced (at most
+/// [`CHILD_RESULT_MAX`]) and its wait status.
 ///
 /// Used to keep heavy work (and the memory it touches) out of a long-lived small
-/// process. The process must be single-threaded.
+/// process. The process must be single-threaded. Processes the child starts may
+/// inherit the result pipe, so the parent does not wait for EOF: it waits for the
+/// child, then takes what is in the pipe.
 pub fn run_in_child<F: FnOnce() -> Vec<u8>>(f: F) -> io::Result<(Vec<u8>, WaitStatus)> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
         .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("pipe: {e}")))?;
     match fork_single_threaded()? {
         Forked::Child => {
             drop(r);
-            let out = f();
+            let mut out = f();
+            out.truncate(CHILD_RESULT_MAX);
             let mut file = std::fs::File::from(w);
             let code = if file.write_all(&out).is_ok() { 0 } else { 1 };
             exit_immediately(code)
         }
         Forked::Parent(pid) => {
             drop(w);
-            let mut out = Vec::new();
-            let res = std::fs::File::from(r).read_to_end(&mut out);
             let status = loop {
                 match waitpid(pid, None) {
                     Err(nix::errno::Errno::EINTR) => continue,
@@ -85,7 +91,20 @@ pub fn run_in_child<F: FnOnce() -> Vec<u8>>(f: F) -> io::Result<(Vec<u8>, WaitSt
                 }
             }
             .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("waitpid: {e}")))?;
-            res.map_err(|e| io::Error::new(e.kind(), format!("read child result: {e}")))?;
+            let mut out = Vec::new();
+            let mut file = std::fs::File::from(r);
+            let mut buf = [0u8; 4096];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(io::Error::new(e.kind(), format!("read child result: {e}")))
+                    }
+                }
+            }
             Ok((out, status))
         }
     }
@@ -107,6 +126,24 @@ pub fn redirect_fd(fd: &OwnedFd, target: i32) -> io::Result<()> {
     nix::unistd::dup2(fd.as_raw_fd(), target)
         .map(|_| ())
         .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("dup2 to {target}: {e}")))
+}
+
+/// Restores what a fresh process expects before exec'ing a workload: SIGPIPE back
+/// to its default action (Rust ignores it) and no blocked signals.
+pub fn reset_signals_for_exec() -> io::Result<()> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("sigprocmask: {e}")))?;
+    // SAFETY: installing SIG_DFL runs no handler code, so no async-signal-safety
+    // concern exists; the previous disposition is not needed.
+    unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigDfl,
+        )
+    }
+    .map(|_| ())
+    .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("reset SIGPIPE: {e}")))
 }
 
 #[cfg(test)]

@@ -695,8 +695,12 @@ fn build_spec_on(
         "cwd": cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "rlimits": rlimits(o)?,
-        "noNewPrivileges": o.no_new_privileges,
     });
+    // Only when set: libcontainer 0.7 treats a present `false` like `true` when
+    // ordering seccomp after the capability drop, and the load then fails.
+    if o.no_new_privileges {
+        process["noNewPrivileges"] = json!(true);
+    }
     if !o.additional_gids.is_empty() {
         process["user"]["additionalGids"] = json!(o.additional_gids);
     }
