@@ -57,7 +57,19 @@ fn decode(out: &[u8], status: nix::sys::wait::WaitStatus) -> Result<String, Star
 }
 
 /// Runs `f` in a forked child with the signal state a workload expects.
-fn in_child<F: FnOnce() -> Result<String, StartError>>(f: F) -> Result<String, StartError> {
+fn in_child<F: FnOnce() -> Result<String, StartError>>(
+    op: &str,
+    f: F,
+) -> Result<String, StartError> {
+    let t0 = std::time::Instant::now();
+    let r = in_child_inner(f);
+    if std::env::var_os("PIER_SHIM_TRACE").is_some() {
+        eprintln!("pier-shim: {op} took {:?}", t0.elapsed());
+    }
+    r
+}
+
+fn in_child_inner<F: FnOnce() -> Result<String, StartError>>(f: F) -> Result<String, StartError> {
     match pier_sys::run_in_child(|| {
         if let Err(e) = pier_sys::reset_signals_for_exec() {
             return encode(Err(StartError {
@@ -195,7 +207,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Creates the container (init waits for `start`); returns its pid.
 pub fn create(id: &str, bundle: &Path, root: &Path, io: ChildIo) -> Result<i32, StartError> {
-    let r = in_child(|| {
+    let r = in_child("create", || {
         let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(root)
             .map_err(other)?;
@@ -218,7 +230,7 @@ fn load(id: &str, root: &Path) -> Result<Container, StartError> {
 }
 
 pub fn start(id: &str, root: &Path) -> Result<(), StartError> {
-    in_child(|| {
+    in_child("start", || {
         load(id, root)?
             .start()
             .map(|_| String::new())
@@ -228,7 +240,7 @@ pub fn start(id: &str, root: &Path) -> Result<(), StartError> {
 }
 
 pub fn pause(id: &str, root: &Path) -> Result<(), StartError> {
-    in_child(|| {
+    in_child("pause", || {
         load(id, root)?
             .pause()
             .map(|_| String::new())
@@ -238,7 +250,7 @@ pub fn pause(id: &str, root: &Path) -> Result<(), StartError> {
 }
 
 pub fn resume(id: &str, root: &Path) -> Result<(), StartError> {
-    in_child(|| {
+    in_child("resume", || {
         load(id, root)?
             .resume()
             .map(|_| String::new())
@@ -256,7 +268,7 @@ pub fn exec(
     tty: bool,
     io: ChildIo,
 ) -> Result<i32, StartError> {
-    let r = in_child(|| {
+    let r = in_child("exec", || {
         let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(root)
             .map_err(other)?;
@@ -282,7 +294,7 @@ pub fn exec(
 /// Reads whether the kernel OOM-killed anything in the container's cgroup, then
 /// deletes the container (cgroups, runtime state). Returns the OOM flag.
 pub fn delete(id: &str, root: &Path) -> Result<bool, StartError> {
-    let r = in_child(|| {
+    let r = in_child("delete", || {
         let mut c = load(id, root)?;
         let oom = c
             .spec()

@@ -205,3 +205,54 @@ async fn kill_sleep_exec_and_rss() {
     f.finish(c).await;
     assert!(!h.client.is_alive().await);
 }
+
+/// Prints the numbers the design targets: create+start+exit latency of `true`
+/// and the shim's memory while it supervises a running container.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_latency_and_rss() {
+    if !is_root() {
+        return;
+    }
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let f = Fixture::new("lat", &["true"], |o| {
+            o.seccomp_unconfined = std::env::var_os("PIER_TEST_NO_SECCOMP").is_some()
+        });
+        let t0 = Instant::now();
+        let h = f.spawn(false, false).await;
+        h.client.start().await.unwrap();
+        assert_eq!(h.client.wait(None).await.unwrap().exit_code, 0);
+        times.push(t0.elapsed());
+        f.finish(&h.client).await;
+        if std::env::var_os("PIER_SHIM_TRACE").is_some() {
+            let log = std::fs::read_to_string(f.state_dir.join("shim.log")).unwrap_or_default();
+            eprintln!("{log}");
+        }
+    }
+    times.sort();
+    eprintln!(
+        "true create+start+exit: min {:?} median {:?}",
+        times[0], times[2]
+    );
+
+    let f = Fixture::new("rss", &["sleep", "1000"], |_| {});
+    let h = f.spawn(false, false).await;
+    h.client.start().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rss = vm_rss_kib(h.pid).unwrap();
+    eprintln!("shim VmRSS supervising sleep: {rss} KiB");
+    if std::env::var_os("PIER_SHIM_SMAPS").is_some() {
+        let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", h.pid)).unwrap();
+        let mut cur = String::new();
+        for l in smaps.lines() {
+            if !l.starts_with(|c: char| c.is_ascii_uppercase()) {
+                cur = l.to_string();
+            } else if l.starts_with("Rss:") && !l.contains(" 0 kB") {
+                eprintln!("{l:>20}  {cur}");
+            }
+        }
+    }
+    h.client.kill(9).await.unwrap();
+    assert_eq!(h.client.wait(None).await.unwrap().exit_code, 137);
+    f.finish(&h.client).await;
+}

@@ -3,11 +3,13 @@
 //! `io::Result` with the path or operation named in the error.
 
 mod fdpass;
+mod memory;
 mod mount;
 mod process;
 mod tty;
 
 pub use fdpass::{recv_fd, send_fd};
+pub use memory::release_clean_file_pages;
 pub use mount::{bind_mount, mount_overlay, unmount};
 pub use process::{
     exit_immediately, fork_single_threaded, redirect_fd, reset_signals_for_exec, run_in_child,

@@ -127,6 +127,8 @@ pub struct Sup {
     shutdown: bool,
     last_activity: Instant,
     exec_seq: u32,
+    /// Set after work that faulted in code: drop those pages when idle again.
+    trim: bool,
 }
 
 fn nonblock(fd: BorrowedFd<'_>) {
@@ -173,6 +175,7 @@ impl Sup {
             shutdown: false,
             last_activity: Instant::now(),
             exec_seq: 0,
+            trim: true,
         }
     }
 
@@ -188,6 +191,9 @@ impl Sup {
         loop {
             if self.should_exit() {
                 break;
+            }
+            if std::mem::take(&mut self.trim) {
+                let _ = pier_sys::release_clean_file_pages();
             }
             let (toks, timeout) = self.poll_set();
             let revents: Vec<(Tok, PollFlags)> = {

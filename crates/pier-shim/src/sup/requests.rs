@@ -13,6 +13,7 @@ use crate::lc;
 impl Sup {
     pub(super) fn handle_request(&mut self, i: usize, mut c: Conn, line: &[u8], rest: Vec<u8>) {
         self.last_activity = Instant::now();
+        self.trim = true;
         let req: Request = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => {
