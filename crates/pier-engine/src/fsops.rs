@@ -280,7 +280,13 @@ impl Engine {
     }
 
     /// `PUT /containers/{id}/archive`: extracts a tar into directory `path`. Blocking.
-    pub fn archive_put(&self, key: &str, path: &str, input: &mut dyn std::io::Read) -> Result<()> {
+    pub fn archive_put(
+        &self,
+        key: &str,
+        path: &str,
+        preserve_owner: bool,
+        input: &mut dyn std::io::Read,
+    ) -> Result<()> {
         let rec = self.find_container(key)?;
         if rec.host_config.readonly_rootfs.unwrap_or(false) {
             return Err(EngineError::Conflict(
@@ -294,31 +300,12 @@ impl Engine {
                     "Could not find the file {path} in container {key}"
                 )));
             }
-            let _ = root;
-            // unpack_in refuses `..`, absolute names and anything whose
-            // resolved parent lands outside `dir`.
-            let mut ar = tar::Archive::new(input);
-            ar.set_preserve_permissions(true);
-            ar.set_preserve_ownerships(true);
-            ar.set_overwrite(true);
-            ar.set_unpack_xattrs(true);
-            for entry in ar
-                .entries()
-                .map_err(|e| EngineError::InvalidArgument(format!("reading tar for {path}: {e}")))?
-            {
-                let mut entry = entry
-                    .map_err(|e| EngineError::InvalidArgument(format!("reading tar for {path}: {e}")))?;
-                let ok = entry
-                    .unpack_in(&dir)
-                    .map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))?;
-                if !ok {
-                    return Err(EngineError::InvalidArgument(format!(
-                        "extracting to {path}: refusing entry {:?} outside the destination",
-                        entry.path().unwrap_or_default()
-                    )));
-                }
-            }
-            Ok(())
+            let r = if preserve_owner {
+                pier_snapshot::extract_into_preserving_owner(root, &dir, input)
+            } else {
+                pier_snapshot::extract_into(root, &dir, input)
+            };
+            r.map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))
         })
     }
 

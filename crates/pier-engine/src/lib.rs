@@ -69,6 +69,7 @@ pub struct Engine {
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pending: Mutex<HashMap<String, Vec<lifecycle::PendingAttach>>>,
     exits: tokio::sync::broadcast::Sender<lifecycle::ExitEvent>,
+    recent_exits: Mutex<std::collections::VecDeque<(std::time::Instant, String, lifecycle::ExitEvent)>>,
     events: events::Events,
     started: std::time::Instant,
 }
@@ -100,6 +101,7 @@ impl Engine {
             op_locks: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             exits: tokio::sync::broadcast::channel(1024).0,
+            recent_exits: Mutex::new(Default::default()),
             events: events::Events::new(),
             started: std::time::Instant::now(),
         });

@@ -184,11 +184,7 @@ impl Engine {
         }
         let _ = self.save_container(rec);
         self.container_event("die", rec, &[("exitCode", code.to_string())]);
-        let _ = self.exits.send(ExitEvent {
-            id: rec.id.clone(),
-            exit_code: code,
-            removed: false,
-        });
+        self.publish_exit(rec, code, false);
     }
 
     /// Waits for the container's exit in the background and records it.
@@ -228,11 +224,7 @@ impl Engine {
             self.container_event("oom", &rec, &[]);
         }
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
-        let _ = self.exits.send(ExitEvent {
-            id: id.to_string(),
-            exit_code: info.exit_code,
-            removed: false,
-        });
+        self.publish_exit(&rec, info.exit_code, false);
         if self.should_restart(&rec) {
             let this = self.clone();
             let id = id.to_string();
@@ -413,11 +405,7 @@ impl Engine {
         .await??;
         self.drop_execs_of(&rec.id);
         self.container_event("destroy", &rec, &[]);
-        let _ = self.exits.send(ExitEvent {
-            id: rec.id.clone(),
-            exit_code: rec.state.exit_code,
-            removed: true,
-        });
+        self.publish_exit(&rec, rec.state.exit_code, true);
         drop(_g);
         self.drop_op_lock(&rec.id);
         Ok(())
@@ -429,13 +417,29 @@ impl Engine {
         self: &Arc<Self>,
         key: &str,
         cond: WaitCondition,
-    ) -> Result<impl std::future::Future<Output = Result<i64>> + Send + 'static> {
-        let rec = self.find_container(key)?;
+    ) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64>> + Send + 'static>>> {
         let mut rx = self.exits.subscribe();
+        let rec = match self.find_container(key) {
+            Ok(r) => r,
+            Err(e) => {
+                // Docker's CLI sends its wait alongside the start: a fast
+                // `--rm` container may be gone before the wait arrives.
+                if let Some(ev) = self.recent_exit(key, Duration::from_secs(10)) {
+                    if ev.removed {
+                        let code = ev.exit_code;
+                        return Ok(Box::pin(async move { Ok(code) }));
+                    }
+                }
+                return Err(e);
+            }
+        };
         let id = rec.id.clone();
-        let immediate = cond == WaitCondition::NotRunning && !rec.state.running();
+        let recent = self
+            .recent_exit(&rec.id, Duration::from_secs(2))
+            .filter(|_| cond == WaitCondition::NextExit && !rec.state.running());
+        let immediate = (cond == WaitCondition::NotRunning && !rec.state.running()) || recent.is_some();
         let code = rec.state.exit_code;
-        Ok(async move {
+        Ok(Box::pin(async move {
             if immediate {
                 return Ok(code);
             }
@@ -453,7 +457,35 @@ impl Engine {
                     }
                 }
             }
-        })
+        }))
+    }
+
+    /// The last exit or removal of a container (by ID or name) within `within`.
+    fn recent_exit(&self, key: &str, within: Duration) -> Option<ExitEvent> {
+        let recent = self.recent_exits.lock().unwrap_or_else(|e| e.into_inner());
+        recent
+            .iter()
+            .rev()
+            .find(|(_, name, ev)| {
+                ev.id == key || (key.len() >= 12 && ev.id.starts_with(key)) || name == key.trim_start_matches('/')
+            })
+            .filter(|(t, _, _)| t.elapsed() < within)
+            .map(|(_, _, ev)| ev.clone())
+    }
+
+    /// Broadcasts an exit/removal and remembers it for late waiters.
+    pub(crate) fn publish_exit(&self, rec: &ContainerRecord, exit_code: i64, removed: bool) {
+        let ev = ExitEvent {
+            id: rec.id.clone(),
+            exit_code,
+            removed,
+        };
+        {
+            let mut recent = self.recent_exits.lock().unwrap_or_else(|e| e.into_inner());
+            recent.retain(|(t, _, _)| t.elapsed() < Duration::from_secs(10));
+            recent.push_back((std::time::Instant::now(), rec.name.clone(), ev.clone()));
+        }
+        let _ = self.exits.send(ev);
     }
 
     /// `POST /containers/{id}/attach`: validates at once and returns a future
