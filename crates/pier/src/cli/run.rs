@@ -220,7 +220,9 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
         let msg = e.to_string();
         report_error("run", &msg, false);
         if auto_remove {
-            let _ = read_body(wait).await;
+            // Docker waits for the removal; bounded so a daemon that never
+            // reports it cannot hang us.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), read_body(wait)).await;
         }
         return Err(Exit(start_error_code(&msg)).into());
     }
