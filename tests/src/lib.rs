@@ -30,7 +30,7 @@ pub use cmd::{Input, OutputExt};
 pub use http::HttpResponse;
 
 /// How long one CLI command may take before the test fails as hung.
-pub const CMD_TIMEOUT: Duration = Duration::from_secs(120);
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a fresh daemon may take to answer `/_ping`.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
