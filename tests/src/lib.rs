@@ -455,7 +455,12 @@ impl TestDaemon {
     /// containers, no mounts under the roots, no cgroups below the parent, no shim or
     /// container process. Waits up to 10 s for things to settle.
     pub fn assert_clean(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        self.assert_clean_within(Duration::from_secs(10))
+    }
+
+    /// [`TestDaemon::assert_clean`] with a chosen grace period.
+    pub fn assert_clean_within(&self, grace: Duration) {
+        let deadline = Instant::now() + grace;
         loop {
             let mut c = self.pier_cmd();
             c.args(["ps", "-aq"]);

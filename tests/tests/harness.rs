@@ -70,7 +70,7 @@ fn drop_removes_processes_mounts_cgroups_netns_and_dirs() {
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // The fake cannot answer `ps`, which alone makes it unclean; the message
         // must still list the real leftovers.
-        d.assert_clean()
+        d.assert_clean_within(std::time::Duration::from_millis(300))
     }));
     let msg = caught.expect_err("assert_clean passed on a dirty daemon");
     let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
