@@ -36,9 +36,9 @@ if [ ! -s "$PY_TAR" ]; then
   [ -n "$PY_SOURCES" ] && mirror_args=("$PY_SOURCES")
   SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0} mmdebstrap --quiet --variant=minbase \
     --include=python3,python3-pip,ca-certificates \
-    --dpkg-opt='path-exclude=/usr/share/doc/*' \
-    --dpkg-opt='path-exclude=/usr/share/man/*' \
-    --dpkg-opt='path-exclude=/usr/share/locale/*' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' \
+    --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' \
     --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' \
     --customize-hook='ln -sf /usr/bin/python3 "$1"/usr/local/bin/python' \
     --customize-hook='rm -rf "$1"/var/cache/apt/*.bin "$1"/var/lib/apt/lists/*' \
