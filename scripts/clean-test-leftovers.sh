@@ -11,10 +11,19 @@ for root in /tmp/pier-test-* /tmp/pier-bench-*; do
   if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then continue; fi
   id=${root##*-}
   case "$root" in
-    /tmp/pier-test-*)  "$here/cleanup-root.sh" "$root" "pier-test-$id" "pier-t-$id" ;;
+    /tmp/pier-test-*)  "$here/cleanup-root.sh" "$root" "pier-test-$id" "pier-t-$id"
+                       # the test's short exec root (see TestDaemon::exec_root)
+                       [ -d "/tmp/pier-x-$id" ] && "$here/cleanup-root.sh" "/tmp/pier-x-$id" "pier-test-$id" ;;
     /tmp/pier-bench-*) "$here/cleanup-root.sh" "$root" "pier-bench-$id" "pier-b-$id" ;;
   esac
   n=$((n + 1))
+done
+# Exec roots whose test root is already gone.
+for x in /tmp/pier-x-*; do
+  [ -d "$x" ] || continue
+  id=${x##*-}
+  [ -d "/tmp/pier-test-$id" ] && continue
+  "$here/cleanup-root.sh" "$x" "pier-test-$id" "pier-t-$id"; n=$((n + 1))
 done
 # Namespaces whose root is already gone.
 for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^pier-[tb]-'); do

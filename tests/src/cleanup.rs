@@ -94,8 +94,11 @@ pub fn netns_inode(path: &Path) -> Option<u64> {
 /// Processes of a test: command line or cwd naming `root`, a cgroup path containing
 /// `cgroup_name`, or (when given) membership of the test's network namespace, which
 /// shims inherit from the daemon whatever their command line says.
-pub fn procs_of(root: &Path, cgroup_name: &str, netns: Option<u64>) -> Vec<Proc> {
-    let root_s = root.to_string_lossy().into_owned();
+pub fn procs_of(roots: &[&Path], cgroup_name: &str, netns: Option<u64>) -> Vec<Proc> {
+    let roots_s: Vec<String> = roots
+        .iter()
+        .map(|r| r.to_string_lossy().into_owned())
+        .collect();
     let me = std::process::id() as i32;
     let mut found = Vec::new();
     let Ok(dir) = fs::read_dir("/proc") else {
@@ -119,8 +122,10 @@ pub fn procs_of(root: &Path, cgroup_name: &str, netns: Option<u64>) -> Vec<Proc>
                 .is_some_and(|p| p.split('/').any(|c| c == cgroup_name))
         });
         let in_netns = netns.is_some() && netns == netns_inode(&base.join("ns/net"));
-        if mentions_root(&cmdline, &root_s) || mentions_root(&cwd, &root_s) || in_cgroup || in_netns
-        {
+        let named = roots_s
+            .iter()
+            .any(|r| mentions_root(&cmdline, r) || mentions_root(&cwd, r));
+        if named || in_cgroup || in_netns {
             let status = read_lossy(base.join("stat"));
             // Zombies are gone already; their parent (or init) reaps them.
             if status
@@ -137,10 +142,15 @@ pub fn procs_of(root: &Path, cgroup_name: &str, netns: Option<u64>) -> Vec<Proc>
 }
 
 /// SIGKILLs every process of the test (except `spare`) until none are left or 10 s pass.
-pub fn kill_procs(root: &Path, cgroup_name: &str, netns: Option<u64>, spare: &[i32]) -> Vec<Proc> {
+pub fn kill_procs(
+    roots: &[&Path],
+    cgroup_name: &str,
+    netns: Option<u64>,
+    spare: &[i32],
+) -> Vec<Proc> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let left: Vec<Proc> = procs_of(root, cgroup_name, netns)
+        let left: Vec<Proc> = procs_of(roots, cgroup_name, netns)
             .into_iter()
             .filter(|p| !spare.contains(&p.pid))
             .collect();

@@ -155,9 +155,11 @@ fn global_lock(exclusive: bool) -> SerialGuard {
 /// One running `pier daemon` with private roots, socket, netns and cgroup parent.
 pub struct TestDaemon {
     pub id: String,
-    /// `/tmp/pier-test-<id>`: everything of this daemon lives below it.
+    /// `/tmp/pier-test-<id>`: data root, socket, log live below it.
     pub root: PathBuf,
     pub data_root: PathBuf,
+    /// `/tmp/pier-x-<id>`: kept short, like moby's test daemons do, because unix
+    /// socket paths below it (per-container shim sockets) must fit in 108 bytes.
     pub exec_root: PathBuf,
     pub sock: PathBuf,
     /// Daemon stdout+stderr, appended across restarts.
@@ -197,7 +199,7 @@ impl TestDaemon {
         let root = PathBuf::from(format!("/tmp/pier-test-{id}"));
         let d = TestDaemon {
             data_root: root.join("data"),
-            exec_root: root.join("run"),
+            exec_root: PathBuf::from(format!("/tmp/pier-x-{id}")),
             sock: root.join("pier.sock"),
             log: root.join("daemon.log"),
             netns: format!("pier-t-{id}"),
@@ -385,6 +387,11 @@ impl TestDaemon {
         c
     }
 
+    /// The two directory trees this daemon owns.
+    pub fn roots(&self) -> [&Path; 2] {
+        [&self.root, &self.exec_root]
+    }
+
     fn netns_inode(&self) -> Option<u64> {
         cleanup::netns_inode(&Path::new("/run/netns").join(&self.netns))
     }
@@ -445,7 +452,7 @@ impl TestDaemon {
     /// Processes of this test other than the daemon: shims and container processes.
     pub fn leftover_procs(&self) -> Vec<cleanup::Proc> {
         let daemon = self.daemon_pid();
-        cleanup::procs_of(&self.root, &self.cgroup_parent, self.netns_inode())
+        cleanup::procs_of(&self.roots(), &self.cgroup_parent, self.netns_inode())
             .into_iter()
             .filter(|p| Some(p.pid) != daemon)
             .collect()
@@ -466,7 +473,11 @@ impl TestDaemon {
             c.args(["ps", "-aq"]);
             let ps = cmd::run(c, Input::Null, CMD_TIMEOUT);
             let containers = ps.out().trim().to_string();
-            let mounts = cleanup::mounts_under(&self.root);
+            let mounts: Vec<PathBuf> = self
+                .roots()
+                .iter()
+                .flat_map(|r| cleanup::mounts_under(r))
+                .collect();
             let cgroups = cleanup::cgroup_children(&self.cgroup_parent);
             let procs = self.leftover_procs();
             let clean = ps.status.success()
@@ -507,11 +518,15 @@ impl Drop for TestDaemon {
         let ns = self.netns_inode();
         self.kill9();
         let mut problems = Vec::new();
-        let left = cleanup::kill_procs(&self.root, &self.cgroup_parent, ns, &[]);
+        let left = cleanup::kill_procs(&self.roots(), &self.cgroup_parent, ns, &[]);
         if !left.is_empty() {
             problems.push(format!("processes survive SIGKILL: {left:?}"));
         }
-        let mounts = cleanup::unmount_all(&self.root);
+        let mounts: Vec<PathBuf> = self
+            .roots()
+            .iter()
+            .flat_map(|r| cleanup::unmount_all(r))
+            .collect();
         if !mounts.is_empty() {
             problems.push(format!("cannot unmount: {mounts:?}"));
         }
@@ -525,8 +540,10 @@ impl Drop for TestDaemon {
             .status();
         // Never recurse into a directory that still has something mounted below it.
         if mounts.is_empty() {
-            if let Err(e) = fs::remove_dir_all(&self.root) {
-                problems.push(format!("rm -rf {}: {e}", self.root.display()));
+            for r in self.roots() {
+                if let Err(e) = fs::remove_dir_all(r) {
+                    problems.push(format!("rm -rf {}: {e}", r.display()));
+                }
             }
         }
         if !problems.is_empty() {

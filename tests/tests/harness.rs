@@ -50,6 +50,8 @@ fn drop_removes_processes_mounts_cgroups_netns_and_dirs() {
     let bin = fake_bin_dir();
     let d = TestDaemon::start_with_bin_dir(bin.clone());
     let (root, cg, ns) = (d.root.clone(), d.cgroup_parent.clone(), d.netns.clone());
+    let xroot = d.exec_root.clone();
+    assert!(xroot.is_dir());
     assert!(netns_exists(&ns));
     assert_eq!(
         cleanup::mounts_under(&root).len(),
@@ -80,10 +82,10 @@ fn drop_removes_processes_mounts_cgroups_netns_and_dirs() {
     );
     drop(d);
     assert!(cleanup::mounts_under(&root).is_empty());
-    assert!(cleanup::procs_of(&root, &cg, None).is_empty());
+    assert!(cleanup::procs_of(&[&root], &cg, None).is_empty());
     assert!(cleanup::cgroup_dirs(&cg).is_empty());
     assert!(!netns_exists(&ns));
-    assert!(!root.exists());
+    assert!(!root.exists() && !xroot.exists());
     let _ = fs::remove_dir_all(bin);
 }
 
