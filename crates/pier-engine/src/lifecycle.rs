@@ -161,7 +161,7 @@ impl Engine {
 
     /// Records a failed start as Docker does: the container stays "created"
     /// with the error and exit code set.
-    async fn fail_start(&self, rec: &mut ContainerRecord, e: &EngineError) {
+    async fn fail_start(self: &Arc<Self>, rec: &mut ContainerRecord, e: &EngineError) {
         let code = match e {
             EngineError::CannotStart { exit_code, .. } => *exit_code as i64,
             _ => 128,
@@ -185,6 +185,15 @@ impl Engine {
         let _ = self.save_container(rec);
         self.container_event("die", rec, &[("exitCode", code.to_string())]);
         self.publish_exit(rec, code, false);
+        if rec.host_config.auto_remove.unwrap_or(false) {
+            // As Docker: an auto-remove container that failed to start goes
+            // away (after the caller releases the container's lock).
+            let this = self.clone();
+            let id = rec.id.clone();
+            tokio::spawn(async move {
+                let _ = this.remove_container(&id, true, true).await;
+            });
+        }
     }
 
     /// Waits for the container's exit in the background and records it.
