@@ -15,13 +15,13 @@ fn release(pid: i32) {
 #[test]
 fn daemon_kill9_keeps_containers_and_records_exits() {
     let mut d = TestDaemon::serial_with_busybox();
-    let a = d.pier_ok(&["run", "-d", "--name", "a", "busybox", "sh", "-c", GATED]);
+    let a = d.pier_ok(&["run", "-d", "--name", "ctr-a", "busybox", "sh", "-c", GATED]);
     let a = a.trim().to_string();
     let b = d.pier_ok(&[
         "run",
         "-d",
         "--name",
-        "b",
+        "ctr-b",
         "busybox",
         "sh",
         "-c",
@@ -29,7 +29,7 @@ fn daemon_kill9_keeps_containers_and_records_exits() {
     ]);
     let b = b.trim().to_string();
     assert!(wait_until(Duration::from_secs(5), || d
-        .pier_ok(&["logs", "a"])
+        .pier_ok(&["logs", "ctr-a"])
         == "before\n"));
     let (pa, pb) = (d.container_pid(&a), d.container_pid(&b));
 
@@ -56,20 +56,20 @@ fn daemon_kill9_keeps_containers_and_records_exits() {
             .any(|l| l.starts_with(short(&b)) && l.contains("Exited (9)")),
         "{all}"
     );
-    assert_eq!(d.inspect("b")["State"]["ExitCode"], 9);
-    assert_eq!(d.pier_ok(&["logs", "b"]), "b-done\n");
-    assert_eq!(d.pier_ok(&["logs", "a"]), "before\n");
+    assert_eq!(d.inspect("ctr-b")["State"]["ExitCode"], 9);
+    assert_eq!(d.pier_ok(&["logs", "ctr-b"]), "b-done\n");
+    assert_eq!(d.pier_ok(&["logs", "ctr-a"]), "before\n");
     assert_eq!(
-        d.container_pid("a"),
+        d.container_pid("ctr-a"),
         pa,
         "the same process, not a restarted one"
     );
 
     // a ends under the new daemon: wait, logs and the exit code all work.
     release(pa);
-    assert_eq!(d.pier_ok(&["wait", "a"]).trim(), "7");
-    assert_eq!(d.pier_ok(&["logs", "a"]), "before\nafter\n");
-    let v = d.inspect("a");
+    assert_eq!(d.pier_ok(&["wait", "ctr-a"]).trim(), "7");
+    assert_eq!(d.pier_ok(&["logs", "ctr-a"]), "before\nafter\n");
+    let v = d.inspect("ctr-a");
     assert_eq!(
         (
             v["State"]["Running"].clone(),
@@ -85,6 +85,6 @@ fn daemon_kill9_keeps_containers_and_records_exits() {
     d.restart();
     assert!(alive(pc));
     assert!(d.pier_ok(&["ps", "-q"]).contains(short(&c)));
-    d.pier_ok(&["rm", "-f", &c, "a", "b"]);
+    d.pier_ok(&["rm", "-f", &c, "ctr-a", "ctr-b"]);
     d.assert_clean();
 }
