@@ -20,6 +20,9 @@ pier_start() {
   BID=${BROOT##*-}
   BNS=pier-b-$BID
   BCG=pier-bench-$BID
+  # Short, because shim sockets below the exec root must fit in sun_path (108 bytes).
+  BXROOT=/tmp/pier-bx-$BID
+  mkdir -p "$BXROOT"
   echo $$ > "$BROOT/owner.pid"
   trap pier_stop EXIT
   trap 'exit 130' INT TERM
@@ -27,7 +30,7 @@ pier_start() {
   ip -n "$BNS" link set lo up
   PIER_SOCK=$BROOT/pier.sock
   PATH="$(dirname "$PIER_BIN"):$PATH" nsenter --net="/run/netns/$BNS" -- "$PIER_BIN" daemon \
-    --data-root "$BROOT/data" --exec-root "$BROOT/run" -H "unix://$PIER_SOCK" \
+    --data-root "$BROOT/data" --exec-root "$BXROOT" -H "unix://$PIER_SOCK" \
     --cgroup-parent "$BCG" >"$BROOT/daemon.log" 2>&1 </dev/null &
   PIER_DPID=$!
   local i
@@ -48,6 +51,7 @@ pier_stop() {
     for _ in $(seq 100); do kill -0 "$PIER_DPID" 2>/dev/null || break; sleep 0.1; done
   fi
   "$REPO/scripts/cleanup-root.sh" "$BROOT" "$BCG" "$BNS" || say "cleanup of $BROOT incomplete"
+  "$REPO/scripts/cleanup-root.sh" "$BXROOT" "$BCG" || say "cleanup of $BXROOT incomplete"
   BROOT=
 }
 

@@ -14,7 +14,8 @@ for root in /tmp/pier-test-* /tmp/pier-bench-*; do
     /tmp/pier-test-*)  "$here/cleanup-root.sh" "$root" "pier-test-$id" "pier-t-$id"
                        # the test's short exec root (see TestDaemon::exec_root)
                        [ -d "/tmp/pier-x-$id" ] && "$here/cleanup-root.sh" "/tmp/pier-x-$id" "pier-test-$id" ;;
-    /tmp/pier-bench-*) "$here/cleanup-root.sh" "$root" "pier-bench-$id" "pier-b-$id" ;;
+    /tmp/pier-bench-*) "$here/cleanup-root.sh" "$root" "pier-bench-$id" "pier-b-$id"
+                       [ -d "/tmp/pier-bx-$id" ] && "$here/cleanup-root.sh" "/tmp/pier-bx-$id" "pier-bench-$id" ;;
   esac
   n=$((n + 1))
 done
