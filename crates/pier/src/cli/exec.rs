@@ -98,14 +98,10 @@ pub async fn exec(client: &Client, a: ExecArgs) -> Result<i32> {
         start["ConsoleSize"] = json!([h, w]);
     }
     if a.detach {
-        client
-            .post_json::<Value, Value>(&format!("/exec/{id}/start"), Some(&start))
-            .await
-            .or_else(|e| match e {
-                // A 204/empty body is fine.
-                pier_client::ClientError::Json(_) => Ok(Value::Null),
-                other => Err(other),
-            })?;
+        let resp = client
+            .post(&format!("/exec/{id}/start"), Some(&start))
+            .await?;
+        pier_client::read_body(resp).await?;
         return Ok(0);
     }
     let hijack = match client
