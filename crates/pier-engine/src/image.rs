@@ -46,7 +46,7 @@ fn snap_err(e: pier_snapshot::SnapshotError) -> EngineError {
 
 impl Engine {
     /// Unpacks every layer not yet unpacked; returns the top chain ID.
-    fn unpack_layers(&self, layers: &[StoredLayer]) -> Result<Option<String>> {
+    pub(crate) fn unpack_layers(&self, layers: &[StoredLayer]) -> Result<Option<String>> {
         let mut diff_ids = Vec::new();
         let mut parent: Option<Digest> = None;
         for layer in layers {
@@ -377,6 +377,7 @@ impl Engine {
                 chains.insert(chain_id(&diff_ids).to_string());
             }
         }
+        blobs.extend(self.build_cache_blobs()?);
         let containers = self.meta.containers::<crate::ContainerRecord>()?;
         for c in &containers {
             if let Some(ch) = &c.chain_id {

@@ -3,6 +3,7 @@
 //! server's routes call. It owns the metadata database, the content store, the
 //! snapshotter and the live state of running containers (their shims).
 
+mod build;
 mod changes;
 mod container;
 mod error;
@@ -27,6 +28,7 @@ use pier_content::ContentStore;
 use pier_metadata::Metadata;
 use pier_snapshot::Snapshotter;
 
+pub use build::EngineBackend;
 pub use container::{CreateOptions, ListOptions};
 pub use error::{EngineError, Result};
 pub use events::EventFilter;

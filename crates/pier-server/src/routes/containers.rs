@@ -307,9 +307,10 @@ async fn archive_put(
 ) -> ApiResult<StatusCode> {
     let path = archive_path(&q)?;
     let reader = blocking_reader(body);
+    let preserve = qbool(&q, "copyUIDGID");
     tokio::task::spawn_blocking(move || {
         let mut reader = reader;
-        e.archive_put(&id, &path, &mut reader)
+        e.archive_put(&id, &path, preserve, &mut reader)
     })
     .await??;
     Ok(StatusCode::OK)

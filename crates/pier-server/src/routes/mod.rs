@@ -1,5 +1,6 @@
 //! One file per API noun; this one assembles them.
 
+mod build;
 mod containers;
 mod exec;
 mod images;
@@ -12,6 +13,7 @@ use crate::AppState;
 pub fn router(engine: AppState) -> Router {
     Router::new()
         .merge(system::routes())
+        .merge(build::routes())
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())

@@ -1,0 +1,437 @@
+//! The builder's backend: `pier_build::BuildBackend` over the engine's
+//! stores and shims. RUN steps are containers without a database record.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pier_api::models::{ContainerConfig, HostConfig};
+use pier_build::{
+    BackendError, BackendResult, BaseImage, BuildBackend, CacheRecord, ImageConfig, LayerInfo,
+    Network, RunMount, RunProcess, WorkRoot,
+};
+use pier_reference::{chain_id, Digest};
+
+use crate::lifecycle::AttachOptions;
+use crate::records::{ContainerRecord, StateRecord, StoredLayer};
+use crate::shim::Shim;
+use crate::util::random_id;
+use crate::{Engine, EngineError};
+
+const CACHE_NS: &str = "build-cache";
+
+fn be(e: EngineError) -> BackendError {
+    match e {
+        EngineError::NotFound(m) => BackendError::not_found(m),
+        EngineError::InvalidArgument(m) => BackendError::invalid(m),
+        e => BackendError::internal(e.to_string()),
+    }
+}
+
+fn stored(l: &LayerInfo) -> StoredLayer {
+    StoredLayer {
+        blob: l.blob.clone(),
+        media_type: l.media_type.clone(),
+        size: l.size,
+        diff_id: l.diff_id.clone(),
+    }
+}
+
+/// The engine as seen by the builder. Lives on a blocking thread and
+/// re-enters the runtime for the async parts (shims).
+pub struct EngineBackend {
+    engine: Arc<Engine>,
+    rt: tokio::runtime::Handle,
+}
+
+/// Files and directories the runtime may create as mount points in a RUN
+/// root; removed after the step when they were not there before.
+const MOUNT_POINTS: &[&str] = &[
+    "etc/hosts",
+    "etc/hostname",
+    "etc/resolv.conf",
+    "proc",
+    "sys",
+    "dev",
+    "etc",
+];
+
+impl EngineBackend {
+    pub fn new(engine: Arc<Engine>, rt: tokio::runtime::Handle) -> Self {
+        EngineBackend { engine, rt }
+    }
+
+    fn run_async(
+        &self,
+        root: &WorkRoot,
+        p: &RunProcess,
+        output: &mut dyn FnMut(&[u8]),
+    ) -> crate::Result<i32> {
+        let e = &self.engine;
+        let id = random_id();
+        let dir = e.cfg.data_root.join("build-run").join(&id);
+        std::fs::create_dir_all(&dir).map_err(|err| EngineError::io(&dir, err))?;
+        let mut binds = Vec::new();
+        let mut tmpfs = std::collections::HashMap::new();
+        for m in &p.mounts {
+            match m {
+                RunMount::Bind {
+                    source,
+                    target,
+                    readonly,
+                } => binds.push(format!(
+                    "{}:{}{}",
+                    source.display(),
+                    target,
+                    if *readonly { ":ro" } else { "" }
+                )),
+                RunMount::Tmpfs { target, size } => {
+                    let opts = if *size > 0 { format!("size={size}") } else { String::new() };
+                    tmpfs.insert(target.clone(), opts);
+                }
+            }
+        }
+        let rec = ContainerRecord {
+            id: id.clone(),
+            name: format!("build-{}", &id[..12]),
+            created: crate::now_rfc3339(),
+            image: String::new(),
+            image_id: String::new(),
+            config: ContainerConfig {
+                hostname: Some(id[..12].to_string()),
+                env: Some(p.env.clone()),
+                working_dir: Some(p.cwd.clone()),
+                user: Some(p.user.clone()),
+                ..Default::default()
+            },
+            host_config: HostConfig {
+                // No bridge networks yet: the default RUN network is the host's,
+                // which is what `pip install` in a build needs.
+                network_mode: Some(match p.network {
+                    Network::None => "none".into(),
+                    _ => "host".into(),
+                }),
+                binds: Some(binds),
+                tmpfs: Some(tmpfs),
+                privileged: Some(p.privileged),
+                ..Default::default()
+            },
+            path: p.args.first().cloned().unwrap_or_default(),
+            args: p.args.iter().skip(1).cloned().collect(),
+            state: StateRecord::default(),
+            restart_count: 0,
+            chain_id: None,
+            log_path: dir.join("log.json").display().to_string(),
+            hostname_path: dir.join("hostname").display().to_string(),
+            hosts_path: dir.join("hosts").display().to_string(),
+            resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+            cgroups_path: format!("/{}/build-{}", e.cfg.cgroup_parent.trim_matches('/'), &id[..12]),
+        };
+        let result = (|| -> crate::Result<i32> {
+            let cwd = crate::fsops::resolve_in_root(&root.root, &p.cwd)?;
+            std::fs::create_dir_all(&cwd).map_err(|err| EngineError::io(&cwd, err))?;
+            crate::fsops::write_etc_files(&rec)?;
+            let bundle = e.cfg.bundle_dir(&id);
+            std::fs::create_dir_all(&bundle).map_err(|err| EngineError::io(&bundle, err))?;
+            let spec = crate::spec::spec_for(&rec, &root.root)?;
+            let cfg_path = bundle.join("config.json");
+            let data = serde_json::to_vec(&spec)
+                .map_err(|err| EngineError::Internal(format!("OCI spec: {err}")))?;
+            std::fs::write(&cfg_path, data).map_err(|err| EngineError::io(&cfg_path, err))?;
+            let r = self.rt.block_on(async {
+                let shim = Shim::spawn(&e.cfg, &rec, &bundle).await?;
+                let stream = shim
+                    .attach(
+                        None,
+                        AttachOptions {
+                            stdin: false,
+                            stdout: true,
+                            stderr: true,
+                        },
+                    )
+                    .await?;
+                let started = shim.start().await;
+                let code = match started {
+                    Ok(_) => {
+                        let std_stream = stream
+                            .into_std()
+                            .map_err(|err| EngineError::Internal(format!("attach: {err}")))?;
+                        std_stream
+                            .set_nonblocking(false)
+                            .map_err(|err| EngineError::Internal(format!("attach: {err}")))?;
+                        Ok::<_, EngineError>((Some(std_stream), shim.clone()))
+                    }
+                    Err(EngineError::CannotStart { message, exit_code }) => {
+                        let _ = shim.shutdown().await;
+                        return Ok(Err((message, exit_code)));
+                    }
+                    Err(err) => {
+                        let _ = shim.shutdown().await;
+                        return Err(err);
+                    }
+                }?;
+                Ok(Ok(code))
+            })?;
+            match r {
+                Err((message, code)) => {
+                    output(format!("{message}\n").as_bytes());
+                    Ok(code)
+                }
+                Ok((stream, shim)) => {
+                    if let Some(mut s) = stream {
+                        demux_copy(&mut s, output);
+                    }
+                    let info = self.rt.block_on(shim.wait(None))?;
+                    let _ = self.rt.block_on(shim.shutdown());
+                    Ok(info.exit_code as i32)
+                }
+            }
+        })();
+        let _ = std::fs::remove_dir_all(e.cfg.bundle_dir(&id));
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+}
+
+/// Reads Docker frames from `s` and hands each payload to `output`.
+fn demux_copy(s: &mut impl Read, output: &mut dyn FnMut(&[u8])) {
+    let mut header = [0u8; 8];
+    loop {
+        if s.read_exact(&mut header).is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut buf = vec![0u8; len];
+        if s.read_exact(&mut buf).is_err() {
+            return;
+        }
+        output(&buf);
+    }
+}
+
+impl BuildBackend for EngineBackend {
+    fn find_image(&self, name: &str) -> BackendResult<Option<BaseImage>> {
+        let rec = match self.engine.find_image(name) {
+            Ok(r) => r,
+            Err(EngineError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(be(e)),
+        };
+        let d: Digest = rec
+            .id
+            .parse()
+            .map_err(|e| BackendError::internal(format!("image id {}: {e}", rec.id)))?;
+        let raw = self
+            .engine
+            .content
+            .read(&d)
+            .map_err(|e| BackendError::internal(e.to_string()))?;
+        let config: ImageConfig = serde_json::from_slice(&raw)
+            .map_err(|e| BackendError::internal(format!("image config {}: {e}", rec.id)))?;
+        Ok(Some(BaseImage {
+            id: rec.id.clone(),
+            config,
+            layers: rec
+                .layers
+                .iter()
+                .map(|l| LayerInfo {
+                    blob: l.blob.clone(),
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                    diff_id: l.diff_id.clone(),
+                })
+                .collect(),
+        }))
+    }
+
+    fn pull(&self, name: &str, _platform: Option<&str>, _progress: &mut dyn FnMut(&str)) -> BackendResult<BaseImage> {
+        Err(BackendError::not_found(format!(
+            "{name}: not found locally, and pulling from registries is not supported by this Pier build yet"
+        )))
+    }
+
+    fn prepare(&self, layers: &[LayerInfo]) -> BackendResult<WorkRoot> {
+        let e = &self.engine;
+        let stored: Vec<StoredLayer> = layers.iter().map(stored).collect();
+        let chain = e.unpack_layers(&stored).map_err(be)?;
+        let parent: Option<Digest> = chain
+            .as_deref()
+            .map(|c| c.parse())
+            .transpose()
+            .map_err(|err| BackendError::internal(format!("chain id: {err}")))?;
+        let key = format!("build-{}", random_id());
+        let m = e
+            .snaps
+            .prepare(&key, parent.as_ref())
+            .map_err(|err| BackendError::internal(err.to_string()))?;
+        let lowers: Vec<&Path> = m.lowers.iter().map(PathBuf::as_path).collect();
+        pier_sys::mount_overlay(&lowers, &m.upper, &m.work, &m.target)
+            .map_err(|err| BackendError::internal(format!("mounting build root: {err}")))?;
+        let mut missing = Vec::new();
+        for p in MOUNT_POINTS {
+            if std::fs::symlink_metadata(m.target.join(p)).is_err() {
+                missing.push(p.to_string());
+            }
+        }
+        let marker = m.target.parent().unwrap_or(&m.target).join("created-mountpoints");
+        let _ = std::fs::write(&marker, missing.join("\n"));
+        Ok(WorkRoot {
+            key,
+            root: m.target,
+        })
+    }
+
+    fn run(&self, root: &WorkRoot, p: &RunProcess, output: &mut dyn FnMut(&[u8])) -> BackendResult<i32> {
+        let code = self.run_async(root, p, output).map_err(be)?;
+        // Drop mount points the runtime created, so they are no "change".
+        let marker = root.root.parent().unwrap_or(&root.root).join("created-mountpoints");
+        if let Ok(list) = std::fs::read_to_string(&marker) {
+            for p in list.lines().filter(|l| !l.is_empty()) {
+                let path = root.root.join(p);
+                if let Ok(md) = std::fs::symlink_metadata(&path) {
+                    if md.is_dir() {
+                        let _ = std::fs::remove_dir(&path);
+                    } else if md.len() == 0 {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+            }
+        }
+        Ok(code)
+    }
+
+    fn commit(&self, root: &WorkRoot) -> BackendResult<Option<LayerInfo>> {
+        let e = &self.engine;
+        let changes = e
+            .snaps
+            .diff(&root.key)
+            .map_err(|err| BackendError::internal(err.to_string()))?;
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let tmp = e.content.temp_path("build");
+        let diff_id = {
+            let f = std::fs::File::create(&tmp)
+                .map_err(|err| BackendError::internal(format!("{}: {err}", tmp.display())))?;
+            let mut w = std::io::BufWriter::new(f);
+            let d = e
+                .snaps
+                .write_diff_tar(&root.key, &mut w)
+                .map_err(|err| BackendError::internal(err.to_string()))?;
+            w.flush()
+                .map_err(|err| BackendError::internal(format!("{}: {err}", tmp.display())))?;
+            d
+        };
+        let res = (|| {
+            let mut f = std::fs::File::open(&tmp)
+                .map_err(|err| BackendError::internal(format!("{}: {err}", tmp.display())))?;
+            let (blob, size) = e
+                .content
+                .ingest(&mut f, None, None)
+                .map_err(|err| BackendError::internal(err.to_string()))?;
+            Ok(LayerInfo {
+                blob: blob.to_string(),
+                media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+                size,
+                diff_id: diff_id.to_string(),
+            })
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        res.map(Some)
+    }
+
+    fn release(&self, root: WorkRoot) -> BackendResult<()> {
+        let _ = pier_sys::unmount(&root.root, false).or_else(|_| pier_sys::unmount(&root.root, true));
+        self.engine
+            .snaps
+            .remove_container(&root.key)
+            .map_err(|err| BackendError::internal(err.to_string()))
+    }
+
+    fn create_image(&self, config_json: &[u8], layers: &[LayerInfo], tags: &[String]) -> BackendResult<String> {
+        let e = &self.engine;
+        let d = e
+            .content
+            .put(config_json)
+            .map_err(|err| BackendError::internal(err.to_string()))?;
+        let mut full = Vec::new();
+        for t in tags {
+            full.push(crate::names::parse_ref(t).map_err(be)?.full());
+        }
+        let rec = e
+            .register_image(&d, layers.iter().map(stored).collect(), &full, "")
+            .map_err(be)?;
+        for t in tags {
+            e.image_event("tag", &rec.id, t);
+        }
+        Ok(rec.id)
+    }
+
+    fn cache_get(&self, key: &str) -> BackendResult<Option<CacheRecord>> {
+        let rec: Option<CacheRecord> = self
+            .engine
+            .meta
+            .kv_get(CACHE_NS, key)
+            .map_err(|err| BackendError::internal(err.to_string()))?;
+        Ok(rec.filter(|r| {
+            r.layer.as_ref().is_none_or(|l| {
+                l.blob
+                    .parse::<Digest>()
+                    .is_ok_and(|d| self.engine.content.exists(&d))
+            })
+        }))
+    }
+
+    fn cache_put(&self, key: &str, rec: &CacheRecord) -> BackendResult<()> {
+        self.engine
+            .meta
+            .kv_put(CACHE_NS, key, rec)
+            .map_err(|err| BackendError::internal(err.to_string()))
+    }
+
+    fn cache_mount_dir(&self, id: &str) -> BackendResult<PathBuf> {
+        let safe: String = id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .collect();
+        let dir = self
+            .engine
+            .cfg
+            .data_root
+            .join("build-cache-mounts")
+            .join(format!("{safe}-{}", &pier_reference::Digest::sha256(id.as_bytes()).hex()[..8]));
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| BackendError::internal(format!("{}: {err}", dir.display())))?;
+        Ok(dir)
+    }
+}
+
+impl Engine {
+    /// Blobs the build cache still points at (kept by the garbage collector).
+    pub(crate) fn build_cache_blobs(&self) -> crate::Result<Vec<String>> {
+        Ok(self
+            .meta
+            .kv_list::<CacheRecord>(CACHE_NS)?
+            .into_iter()
+            .filter_map(|(_, r)| r.layer.map(|l| l.blob))
+            .collect())
+    }
+
+    /// `POST /build/prune`: forgets the build cache and collects its layers.
+    pub fn prune_build_cache(&self) -> crate::Result<i64> {
+        let mut reclaimed = 0i64;
+        for (k, r) in self.meta.kv_list::<CacheRecord>(CACHE_NS)? {
+            if let Some(l) = &r.layer {
+                reclaimed += l.size as i64;
+            }
+            self.meta.kv_delete(CACHE_NS, &k)?;
+        }
+        self.collect_garbage()?;
+        Ok(reclaimed)
+    }
+
+    /// A chain ID for a layer stack (for tests and diagnostics).
+    pub fn chain_of(layers: &[LayerInfo]) -> Option<String> {
+        let ids: Vec<Digest> = layers.iter().filter_map(|l| l.diff_id.parse().ok()).collect();
+        (!ids.is_empty()).then(|| chain_id(&ids).to_string())
+    }
+}

@@ -1,0 +1,103 @@
+//! `POST /build` (the classic builder protocol: a context tar in, a JSON
+//! progress stream out) and `POST /build/prune`.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{Query, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+
+use crate::body::{blocking_reader, blocking_stream, qbool, Query as Q};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/build", post(build))
+        .route("/build/prune", post(prune))
+}
+
+fn json_map<T: serde::de::DeserializeOwned + Default>(q: &Q, key: &str) -> ApiResult<T> {
+    match q.get(key).filter(|s| !s.is_empty()) {
+        None => Ok(T::default()),
+        Some(s) => serde_json::from_str(s)
+            .map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}"))),
+    }
+}
+
+async fn build(State(e): State<AppState>, Query(q): Query<Q>, raw: RawQuery, body: Body) -> ApiResult<Response> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.0.as_deref().unwrap_or("")).unwrap_or_default();
+    let tags: Vec<String> = pairs
+        .iter()
+        .filter(|(k, v)| k == "t" && !v.is_empty())
+        .map(|(_, v)| v.clone())
+        .collect();
+    let build_args: BTreeMap<String, Option<String>> = json_map(&q, "buildargs")?;
+    let labels: BTreeMap<String, String> = json_map(&q, "labels")?;
+    let network = match q.get("networkmode").map(String::as_str) {
+        Some("none") => pier_build::Network::None,
+        Some("host") => pier_build::Network::Host,
+        _ => pier_build::Network::Default,
+    };
+    let opts = pier_build::BuildOptions {
+        context: Default::default(),
+        dockerfile: q.get("dockerfile").cloned().unwrap_or_default(),
+        dockerfile_contents: None,
+        tags,
+        build_args,
+        target: q.get("target").cloned().filter(|t| !t.is_empty()),
+        no_cache: qbool(&q, "nocache"),
+        labels,
+        network,
+        platform: q.get("platform").cloned().filter(|p| !p.is_empty()),
+        pull: qbool(&q, "pull"),
+        secrets: Default::default(),
+    };
+    let quiet = qbool(&q, "q");
+    let reader = blocking_reader(body);
+    let rt = tokio::runtime::Handle::current();
+    let scratch = e.data_root().join("build-contexts");
+    let resp = blocking_stream("application/json", move |w| {
+        let backend = pier_engine::EngineBackend::new(e.clone(), rt);
+        std::fs::create_dir_all(&scratch)
+            .map_err(|err| pier_engine::EngineError::Internal(format!("{}: {err}", scratch.display())))?;
+        let mut progress = pier_build::JsonProgress::new(QuietFilter { inner: w, quiet });
+        // Failures are reported in the stream (Docker's errorDetail), which
+        // the builder already wrote; the HTTP status stays 200.
+        let _ = pier_build::build_tar(&backend, reader, &scratch, &opts, &mut progress);
+        Ok(())
+    })
+    .await;
+    Ok(resp)
+}
+
+/// With `q=1` Docker sends only the final ID and errors.
+struct QuietFilter<'a> {
+    inner: &'a mut pier_engine::ChannelWriter,
+    quiet: bool,
+}
+
+impl std::io::Write for QuietFilter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.quiet {
+            let s = String::from_utf8_lossy(buf);
+            if s.contains("\"stream\"") && !s.contains("\"aux\"") {
+                return Ok(buf.len());
+            }
+        }
+        self.inner.write_all(buf)?;
+        self.inner.flush()?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+async fn prune(State(e): State<AppState>) -> ApiResult<Response> {
+    let reclaimed = tokio::task::spawn_blocking(move || e.prune_build_cache()).await??;
+    Ok(axum::Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": reclaimed})).into_response())
+}
