@@ -55,6 +55,24 @@ impl RawGuard {
             }
         }
         termios::tcsetattr(&stdin, OptionalActions::Now, &raw)?;
+        // A signal that would kill us must not leave the terminal raw.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            use tokio::signal::unix::{signal, SignalKind};
+            for (kind, num) in [
+                (SignalKind::terminate(), 15),
+                (SignalKind::hangup(), 1),
+                (SignalKind::quit(), 3),
+            ] {
+                if let Ok(mut s) = signal(kind) {
+                    tokio::spawn(async move {
+                        if s.recv().await.is_some() {
+                            restore_terminal();
+                            std::process::exit(128 + num);
+                        }
+                    });
+                }
+            }
+        }
         Ok(RawGuard(()))
     }
 }
