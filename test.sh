@@ -64,8 +64,9 @@ failed=$(grep -E '^test .* \.\.\. FAILED$' "$log" | sed -E 's/^test (.*) \.\.\. 
 if [ -n "$failed" ]; then
   echo; echo "  failed tests:"; printf '    %s\n' $failed
 fi
-if grep -qE '^error(\[E[0-9]+\])?:' "$log"; then
-  echo; echo "  compile errors:"; grep -E '^error(\[E[0-9]+\])?:' "$log" | sort -u | head -20 | sed 's/^/    /'
+if grep -qE '^error(\[E[0-9]+\]: |: could not compile)' "$log"; then
+  echo; echo "  compile errors:"
+  grep -E '^error(\[E[0-9]+\]: |: could not compile)' "$log" | sort -u | head -20 | sed 's/^/    /'
 fi
 echo
 if [ "$rc" = 0 ]; then echo "  RESULT: PASS (${secs}s)"; else echo "  RESULT: FAIL (cargo test exit $rc, ${secs}s)"; fi
