@@ -136,3 +136,44 @@ impl Client {
         format!("/v{CLIENT_API_VERSION}{path}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_resolve_from_flag_then_pier_host_only() {
+        std::env::set_var("DOCKER_HOST", "unix:///var/run/docker.sock");
+        std::env::remove_var("PIER_HOST");
+        assert_eq!(resolve_host(None), (DEFAULT_HOST.to_string(), false));
+        assert_eq!(
+            resolve_host(Some("unix:///x.sock")),
+            ("unix:///x.sock".to_string(), true)
+        );
+        std::env::set_var("PIER_HOST", "unix:///y.sock");
+        assert_eq!(resolve_host(None), ("unix:///y.sock".to_string(), true));
+        std::env::remove_var("PIER_HOST");
+    }
+
+    #[test]
+    fn socket_paths() {
+        assert_eq!(
+            socket_path("unix:///run/pier/pier.sock").unwrap(),
+            PathBuf::from("/run/pier/pier.sock")
+        );
+        assert_eq!(socket_path("/tmp/s").unwrap(), PathBuf::from("/tmp/s"));
+        assert!(socket_path("tcp://127.0.0.1:2375").is_err());
+        assert!(socket_path("unix://").is_err());
+    }
+
+    #[tokio::test]
+    async fn explicit_host_that_does_not_answer_is_an_error() {
+        let err = connect(Some("unix:///nonexistent/pier-test.sock"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Cannot connect to the Pier daemon at unix:///nonexistent/pier-test.sock. Is the daemon running?"
+        );
+    }
+}

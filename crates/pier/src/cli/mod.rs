@@ -434,7 +434,15 @@ pub fn usage_error(e: clap::Error, args: &[String]) -> i32 {
         ErrorKind::MissingRequiredArgument
         | ErrorKind::TooFewValues
         | ErrorKind::WrongNumberOfValues => {
-            eprintln!("\"pier {path}\" requires at least 1 argument.\nSee 'pier {path} --help'.");
+            let rendered = e.render().to_string();
+            let usage = rendered
+                .lines()
+                .find_map(|l| l.trim_start().strip_prefix("Usage:"))
+                .map(|u| format!("\n\nUsage:  {}", u.trim()))
+                .unwrap_or_default();
+            eprintln!(
+                "\"pier {path}\" requires at least 1 argument.\nSee 'pier {path} --help'.{usage}"
+            );
             1
         }
         ErrorKind::MissingSubcommand => {
