@@ -126,7 +126,10 @@ impl EngineBackend {
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             cgroups_path: format!("/{}/build-{}", e.cfg.cgroup_parent.trim_matches('/'), &id[..12]),
+            mounts: Vec::new(),
         };
+        let mut rec = rec;
+        rec.mounts = e.resolve_mounts(&rec)?;
         let result = (|| -> crate::Result<i32> {
             let cwd = crate::fsops::resolve_in_root(&root.root, &p.cwd)?;
             std::fs::create_dir_all(&cwd).map_err(|err| EngineError::io(&cwd, err))?;

@@ -232,6 +232,15 @@ impl Engine {
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             cgroups_path: format!("/{}/{}", self.cfg.cgroup_parent.trim_matches('/'), id),
+            mounts: Vec::new(),
+        };
+        let mut rec = rec;
+        rec.mounts = match self.resolve_mounts(&rec) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
         };
         if let Err(e) = self.meta.insert_container(&id, &name, &image.id, &rec) {
             let _ = std::fs::remove_dir_all(&dir);
@@ -304,7 +313,7 @@ impl Engine {
                 network_settings: Some(ContainerSummaryNetworkSettings {
                     networks: Some(HashMap::new()),
                 }),
-                mounts: Some(Vec::new()),
+                mounts: Some(crate::volumes::mount_points(&rec)),
                 ..Default::default()
             });
             if let Some(l) = opts.limit {
@@ -371,7 +380,7 @@ impl Engine {
             "ExecIDs": if execs.is_empty() { serde_json::Value::Null } else { json!(execs) },
             "HostConfig": host_config_json(&rec.host_config),
             "GraphDriver": {"Name": "overlay2", "Data": {}},
-            "Mounts": [],
+            "Mounts": crate::volumes::mount_points(&rec),
             "Config": rec.config,
             "NetworkSettings": {
                 "Bridge": "", "SandboxID": "", "HairpinMode": false,

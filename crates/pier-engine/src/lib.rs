@@ -19,6 +19,7 @@ mod shim;
 mod spec;
 mod system;
 mod util;
+mod volumes;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

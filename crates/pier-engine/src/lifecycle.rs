@@ -108,7 +108,13 @@ impl Engine {
             tokio::task::spawn_blocking(move || this.prepare_bundle(&r)).await?
         };
         let bundle = match prepared {
-            Ok(b) => b,
+            Ok(b) => {
+                // Volumes are filled from the image only on the first start.
+                for m in rec.mounts.iter_mut() {
+                    m.copy_up = false;
+                }
+                b
+            }
             Err(e) => {
                 self.fail_start(rec, &e).await;
                 return Err(e);
@@ -376,7 +382,6 @@ impl Engine {
 
     /// `DELETE /containers/{id}`.
     pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool, volumes: bool) -> Result<()> {
-        let _ = volumes;
         let rec = self.find_container(key)?;
         if rec.state.running() {
             if !force {
@@ -413,6 +418,9 @@ impl Engine {
         })
         .await??;
         self.drop_execs_of(&rec.id);
+        if volumes {
+            self.remove_anonymous_volumes(&rec);
+        }
         self.container_event("destroy", &rec, &[]);
         self.publish_exit(&rec, rec.state.exit_code, true);
         drop(_g);
@@ -621,6 +629,7 @@ impl Engine {
     /// Mounts the root, writes /etc files and the OCI bundle. Blocking.
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
         let rootfs = self.mount_rootfs(rec)?;
+        self.copy_up_volumes(&mut rec.clone(), &rootfs)?;
         crate::fsops::write_etc_files(rec)?;
         let bundle = self.cfg.bundle_dir(&rec.id);
         std::fs::create_dir_all(&bundle).map_err(|e| EngineError::io(&bundle, e))?;

@@ -151,6 +151,9 @@ pub struct ContainerRecord {
     pub resolv_conf_path: String,
     /// Cgroup path given to the runtime (`/<parent>/<id>`).
     pub cgroups_path: String,
+    /// Volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<crate::volumes::MountRec>,
 }
 
 impl ContainerRecord {

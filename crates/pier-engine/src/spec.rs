@@ -68,9 +68,9 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
             readonly: false,
         },
     ];
-    for b in h.binds.iter().flatten() {
-        binds.push(parse_bind(b)?);
-    }
+    let (volume_binds, volume_tmpfs) = crate::volumes::spec_mounts(rec)?;
+    binds.extend(volume_binds);
+    tmpfs.extend(volume_tmpfs);
     let security: Vec<String> = h.security_opt.clone().unwrap_or_default();
     let network = match h.network_mode.as_deref() {
         Some("host") => NetworkNs::Host,
@@ -131,35 +131,6 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
         sysctls,
         oom_score_adj: h.oom_score_adj.map(|o| o as i32),
         annotations: BTreeMap::new(),
-    })
-}
-
-/// `/host/path:/container/path[:ro]` (named volumes come with the networking issue).
-fn parse_bind(b: &str) -> Result<BindMount> {
-    let parts: Vec<&str> = b.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, o] => (*s, *d, *o),
-        _ => return Err(EngineError::InvalidArgument(format!("invalid volume specification: '{b}'"))),
-    };
-    if !src.starts_with('/') {
-        return Err(EngineError::InvalidArgument(format!(
-            "named volumes are not supported yet: '{b}'"
-        )));
-    }
-    if !dst.starts_with('/') {
-        return Err(EngineError::InvalidArgument(format!(
-            "invalid volume specification: '{b}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
-        )));
-    }
-    let src_path = PathBuf::from(src);
-    if !src_path.exists() {
-        std::fs::create_dir_all(&src_path).map_err(|e| EngineError::io(&src_path, e))?;
-    }
-    Ok(BindMount {
-        source: src_path,
-        destination: dst.to_string(),
-        readonly: opts.split(',').any(|o| o == "ro"),
     })
 }
 

@@ -5,6 +5,7 @@ mod containers;
 mod exec;
 mod images;
 mod system;
+mod volumes;
 
 use axum::Router;
 
@@ -17,6 +18,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(volumes::routes())
         .fallback(|req: axum::extract::Request| async move {
             crate::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

@@ -1,0 +1,64 @@
+//! `/volumes/...`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use crate::body::{filters, qbool, Json, Query as Q};
+use crate::error::ApiResult;
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/volumes", get(list))
+        .route("/volumes/create", post(create))
+        .route("/volumes/prune", post(prune))
+        .route("/volumes/{name}", get(inspect).delete(remove))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    labels: Option<HashMap<String, String>>,
+    #[serde(default)]
+    driver_opts: Option<HashMap<String, String>>,
+}
+
+async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let vols = e.list_volumes(&filters(&q)?)?;
+    Ok(axum::Json(serde_json::json!({"Volumes": vols, "Warnings": []})).into_response())
+}
+
+async fn create(State(e): State<AppState>, Json(b): Json<CreateBody>) -> ApiResult<Response> {
+    let v = e.create_volume(
+        b.name.as_deref(),
+        b.labels.unwrap_or_default(),
+        b.driver_opts.unwrap_or_default(),
+    )?;
+    Ok((StatusCode::CREATED, axum::Json(v)).into_response())
+}
+
+async fn inspect(State(e): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
+    Ok(axum::Json(e.inspect_volume(&name)?).into_response())
+}
+
+async fn remove(State(e): State<AppState>, Path(name): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+    e.remove_volume(&name, qbool(&q, "force"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let f = filters(&q)?;
+    let all = f
+        .get("all")
+        .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
+    Ok(axum::Json(e.prune_volumes(all)?).into_response())
+}
