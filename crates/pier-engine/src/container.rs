@@ -163,9 +163,16 @@ pub(crate) fn human_duration(secs: i64) -> String {
     }
 }
 
+/// Docker's list `Command`: arguments with spaces are single-quoted.
 fn command_string(rec: &ContainerRecord) -> String {
     let mut parts = vec![rec.path.clone()];
-    parts.extend(rec.args.iter().cloned());
+    parts.extend(rec.args.iter().map(|a| {
+        if a.contains(' ') {
+            format!("'{a}'")
+        } else {
+            a.clone()
+        }
+    }));
     parts.join(" ")
 }
 
