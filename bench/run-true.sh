@@ -38,4 +38,23 @@ jq -r '
      ["--network none", "pier run --rm --network none", "docker run --rm --network none"]][]
   | select($m[.[1]] and $m[.[2]])
   | "ratio pier/docker (\(.[0])): \($m[.[1]] / $m[.[2]] * 100 | round / 100)"' "$OUT/run-true.json"
+# Without a live Docker, compare against the recorded peer baseline (last run in the
+# newest shared/peers/results-*.txt), labelled as such.
+if ! docker_up; then
+  base=$(ls -1 "$REPO"/../shared/peers/results-*.txt 2>/dev/null | sort | tail -1)
+  if [ -n "$base" ]; then
+    ms() { # ms "case prefix" -> median in ms from the last table in $base
+      awk -v c="$1" 'index($0, "a.run") == 1 && index($0, c) { m = $0 } END { print m }' "$base" \
+        | awk -F'  +' '{ v = $3; if (v ~ / ms$/) { sub(/ ms$/, "", v); print v } else if (v ~ / s$/) { sub(/ s$/, "", v); print v * 1000 } }'
+    }
+    for pair in "pier run --rm|docker run --rm busybox true|default network" \
+                "pier run --rm --network none|docker run --rm --network none|--network none"; do
+      IFS='|' read -r pc dc label <<< "$pair"
+      p=$(jq -r --arg c "$pc" '.results[] | select(.command == $c) | .median * 1000' "$OUT/run-true.json")
+      d=$(ms "$dc")
+      [ -n "$p" ] && [ -n "$d" ] && awk -v p="$p" -v d="$d" -v l="$label" -v f="$(basename "$base")" \
+        'BEGIN { printf "ratio pier/docker (%s): %.2f  (pier %.1f ms now vs docker %.1f ms recorded in %s)\n", l, p / d, p, d, f }'
+    done
+  fi
+fi
 echo "results: $OUT"
