@@ -86,6 +86,13 @@ if docker_up; then
   row "docker rm -f ($N at once)" "$t ms" "$(( t / N )) ms per container"
 else
   say "no Docker daemon answers: pier only (start one with shared/peers/setup.sh)"
+  base=$(ls -1 "$REPO"/../shared/peers/results-*.txt 2>/dev/null | sort | tail -1)
+  if [ -n "$base" ]; then
+    # The first table in the file (its newest run) for comparison, labelled as recorded.
+    awk '/^section/ { t++ } t == 1 && /^b\.detach +(docker|containerd)/' "$base" \
+      | sed -E 's/^b\.detach +//; s/ {2,}/\t/g' \
+      | awk -F'\t' -v f="$(basename "$base")" '{ printf "%s (recorded)\t%s\t%s\n", $1, $2, f }' >> "$TABLE"
+  fi
 fi
 
 echo
