@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # ------------------------------------------------------------------ 1. packages
-PKGS=(build-essential pkg-config libseccomp-dev busybox-static iptables nftables
+PKGS=(build-essential pkg-config libseccomp-dev busybox-static tini iptables nftables
       iproute2 docker-registry mmdebstrap docker.io skopeo jq hyperfine curl util-linux)
 missing=()
 for p in "${PKGS[@]}"; do

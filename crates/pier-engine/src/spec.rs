@@ -30,7 +30,16 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
             additional_gids.push(n);
         }
     }
-    let mut args = vec![rec.path.clone()];
+    let mut args = Vec::new();
+    let init = if h.init.unwrap_or(false) {
+        Some(init_binary()?)
+    } else {
+        None
+    };
+    if init.is_some() {
+        args.extend([INIT_PATH.to_string(), "--".to_string()]);
+    }
+    args.push(rec.path.clone());
     args.extend(rec.args.iter().cloned());
     let mut ulimits = Vec::new();
     for u in h.ulimits.iter().flatten() {
@@ -68,6 +77,13 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
             readonly: false,
         },
     ];
+    if let Some(init) = init {
+        binds.push(BindMount {
+            source: init,
+            destination: INIT_PATH.into(),
+            readonly: true,
+        });
+    }
     let (volume_binds, volume_tmpfs) = crate::volumes::spec_mounts(rec)?;
     binds.extend(volume_binds);
     tmpfs.extend(volume_tmpfs);
@@ -132,6 +148,26 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
         oom_score_adj: h.oom_score_adj.map(|o| o as i32),
         annotations: BTreeMap::new(),
     })
+}
+
+/// Where `--init` puts the init process inside the container (Docker's path).
+const INIT_PATH: &str = "/sbin/docker-init";
+
+/// A static init for `--init`: Docker's `docker-init` (tini), as Debian ships it.
+fn init_binary() -> Result<PathBuf> {
+    let candidates = ["docker-init", "tini-static"];
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    for name in candidates {
+        for dir in std::env::split_paths(&path) {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Ok(std::fs::canonicalize(&p).unwrap_or(p));
+            }
+        }
+    }
+    Err(EngineError::InvalidArgument(
+        "--init needs a static init binary (docker-init or tini-static; Debian package `tini`)".into(),
+    ))
 }
 
 pub(crate) fn spec_for(rec: &ContainerRecord, rootfs: &Path) -> Result<oci_spec::runtime::Spec> {
