@@ -135,20 +135,37 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     });
     let socket = opts.socket.clone();
-    let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("SIGTERM handler: {e}");
+                return;
+            }
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},
         }
         tracing::info!("shutting down; containers keep running");
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
     };
-    let serve = axum::serve(listener, tower::make::Shared::new(app));
-    serve
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(io("serving the API".into()))?;
+    let serve = axum::serve(listener, tower::make::Shared::new(app))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    // Streams such as `logs -f` and `/events` never end by themselves: give
+    // open requests a moment, then stop anyway (containers are unaffected).
+    let grace = async {
+        stopped(stop_rx).await;
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    };
+    tokio::select! {
+        r = serve => r.map_err(io("serving the API".into()))?,
+        _ = grace => tracing::info!("closed the remaining client streams"),
+    }
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }
