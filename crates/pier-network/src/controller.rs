@@ -1,0 +1,287 @@
+//! The live side of networking: bridges, DNS servers, proxies and the
+//! firewall table, kept consistent with what the engine's records say.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::sync::Mutex;
+
+use crate::dns::{DnsServer, DnsTable};
+use crate::error::{NetError, Result};
+use crate::ipam::Subnet;
+use crate::link::Netlink;
+use crate::nft::{BridgeRules, PortRule};
+use crate::proxy::PortProxy;
+
+/// A bridge network to bring up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub id: String,
+    pub bridge: String,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+    pub internal: bool,
+    /// Run an embedded DNS server on the gateway (user networks).
+    pub dns: bool,
+}
+
+/// One container interface on a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointSpec {
+    /// The name inside the container (`eth0`, `eth1`, ...).
+    pub ifname: String,
+    /// The host end of the veth pair (at most 15 bytes).
+    pub host_veth: String,
+    pub ip: Ipv4Addr,
+    pub mac: [u8; 6],
+    /// Route everything through this network's gateway.
+    pub default_route: bool,
+}
+
+/// A port to publish: `host_ip:host_ports` -> `container_ip:container_port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRequest {
+    pub proto: String,
+    pub host_ip: Ipv4Addr,
+    /// `(0, 0)`: any free port.
+    pub host_ports: (u16, u16),
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+}
+
+/// A port as published: the host port is the one actually bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPort {
+    pub proto: String,
+    pub host_ip: Ipv4Addr,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+struct LiveNetwork {
+    spec: NetworkSpec,
+    table: DnsTable,
+    _dns: Option<DnsServer>,
+}
+
+#[derive(Default)]
+struct State {
+    nets: HashMap<String, LiveNetwork>,
+    ports: HashMap<String, Vec<(PortRule, PortProxy)>>,
+}
+
+/// Owns the live networking state of a daemon.
+pub struct Controller {
+    state: Mutex<State>,
+    upstreams: Vec<SocketAddr>,
+}
+
+impl Controller {
+    /// `upstreams`: where the embedded DNS servers forward names they do
+    /// not know (the host's resolvers).
+    pub fn new(upstreams: Vec<SocketAddr>) -> Controller {
+        Controller {
+            state: Mutex::new(State::default()),
+            upstreams,
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Brings a bridge network up (idempotent: also used on daemon start).
+    pub async fn add_network(&self, spec: NetworkSpec) -> Result<()> {
+        crate::link::enable_forwarding()?;
+        let nl = Netlink::current()?;
+        nl.ensure_bridge(&spec.bridge, spec.gateway, spec.subnet.prefix)
+            .await?;
+        // Replacing an entry stops its old DNS server first (it holds the
+        // gateway's port 53); the names stay.
+        let old = self.state().nets.remove(&spec.id);
+        let table = old.map(|n| n.table.clone()).unwrap_or_default();
+        let dns = if spec.dns {
+            let addr = SocketAddr::new(spec.gateway.into(), 53);
+            Some(DnsServer::start(addr, table.clone(), self.upstreams.clone()).await?)
+        } else {
+            None
+        };
+        self.state().nets.insert(
+            spec.id.clone(),
+            LiveNetwork {
+                spec,
+                table,
+                _dns: dns,
+            },
+        );
+        self.refresh_firewall()
+    }
+
+    /// Takes a network's bridge and rules away.
+    pub async fn remove_network(&self, id: &str) -> Result<()> {
+        let Some(net) = self.state().nets.remove(id) else {
+            return Ok(());
+        };
+        let bridge = net.spec.bridge.clone();
+        drop(net);
+        self.refresh_firewall()?;
+        Netlink::current()?.delete_link(&bridge).await
+    }
+
+    fn spec(&self, id: &str) -> Result<NetworkSpec> {
+        self.state()
+            .nets
+            .get(id)
+            .map(|n| n.spec.clone())
+            .ok_or_else(|| NetError::NotFound(format!("network {id} is not up")))
+    }
+
+    /// Plugs the namespace at `netns` into network `net_id`.
+    pub async fn attach(&self, netns: &Path, net_id: &str, ep: &EndpointSpec) -> Result<()> {
+        let spec = self.spec(net_id)?;
+        let host = Netlink::current()?;
+        let bridge = host
+            .index(&spec.bridge)
+            .await?
+            .ok_or_else(|| NetError::NotFound(format!("bridge {} is missing", spec.bridge)))?;
+        let tmp = format!(
+            "p{}",
+            &ep.host_veth[ep.host_veth.len().saturating_sub(12)..]
+        );
+        let ns = crate::netns::open(netns)?;
+        host.veth_to_netns(&ep.host_veth, &tmp, bridge, &ns).await?;
+        let inner = Netlink::in_netns(netns)?;
+        let r = async {
+            inner.loopback_up().await?;
+            let gw = ep.default_route.then_some(spec.gateway);
+            inner
+                .configure_interface(&tmp, &ep.ifname, ep.mac, ep.ip, spec.subnet.prefix, gw)
+                .await
+        }
+        .await;
+        if r.is_err() {
+            let _ = host.delete_link(&ep.host_veth).await;
+        }
+        r
+    }
+
+    /// Unplugs an endpoint (deleting the host end takes the pair away).
+    pub async fn detach(&self, host_veth: &str) -> Result<()> {
+        Netlink::current()?.delete_link(host_veth).await
+    }
+
+    /// Sets the DNS names of `owner` on a network.
+    pub fn set_names(&self, net_id: &str, owner: &str, names: &[String], ip: Ipv4Addr) {
+        if let Some(n) = self.state().nets.get(net_id) {
+            n.table.set(owner, names, ip);
+        }
+    }
+
+    pub fn clear_names(&self, net_id: &str, owner: &str) {
+        if let Some(n) = self.state().nets.get(net_id) {
+            n.table.remove(owner);
+        }
+    }
+
+    /// Publishes ports of `owner` (a container on bridge network `net_id`):
+    /// every proxy binds first, so a taken port fails the whole set and
+    /// leaves nothing behind.
+    pub fn publish(
+        &self,
+        owner: &str,
+        net_id: &str,
+        reqs: &[PortRequest],
+    ) -> Result<Vec<PublishedPort>> {
+        let spec = self.spec(net_id)?;
+        let mut bound = Vec::new();
+        for r in reqs {
+            let target = SocketAddrV4::new(r.container_ip, r.container_port);
+            let proxy =
+                crate::proxy::start(&r.proto, r.host_ip, r.host_ports.0..=r.host_ports.1, target)?;
+            let rule = PortRule {
+                proto: r.proto.clone(),
+                host_ip: Some(r.host_ip),
+                host_port: proxy.host_port,
+                container_ip: r.container_ip,
+                container_port: r.container_port,
+                bridge: spec.bridge.clone(),
+            };
+            bound.push((rule, proxy));
+        }
+        let out = bound
+            .iter()
+            .map(|(r, p)| PublishedPort {
+                proto: r.proto.clone(),
+                host_ip: p.host_ip,
+                host_port: p.host_port,
+                container_port: r.container_port,
+            })
+            .collect();
+        self.state()
+            .ports
+            .entry(owner.to_string())
+            .or_default()
+            .extend(bound);
+        if let Err(e) = self.refresh_firewall() {
+            self.state().ports.remove(owner);
+            let _ = self.refresh_firewall();
+            return Err(e);
+        }
+        Ok(out)
+    }
+
+    /// Closes the ports of `owner`.
+    pub fn unpublish(&self, owner: &str) -> Result<()> {
+        if self.state().ports.remove(owner).is_some() {
+            self.refresh_firewall()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the `pier` nftables table from the live state.
+    pub fn refresh_firewall(&self) -> Result<()> {
+        let (bridges, ports) = {
+            let st = self.state();
+            let mut bridges: Vec<BridgeRules> = st
+                .nets
+                .values()
+                .map(|n| BridgeRules {
+                    bridge: n.spec.bridge.clone(),
+                    subnet: n.spec.subnet,
+                    internal: n.spec.internal,
+                })
+                .collect();
+            bridges.sort_by(|a, b| a.bridge.cmp(&b.bridge));
+            let mut ports: Vec<PortRule> = st
+                .ports
+                .values()
+                .flatten()
+                .map(|(r, _)| r.clone())
+                .collect();
+            ports.sort_by_key(|p| (p.host_port, p.proto.clone()));
+            (bridges, ports)
+        };
+        crate::nft::apply(&bridges, &ports)
+    }
+
+    /// Takes every bridge, proxy, DNS server and rule of this daemon away
+    /// (tests; a daemon that stops keeps its networks for the next one).
+    pub async fn shutdown(&self) -> Result<()> {
+        let (bridges, _live) = {
+            let mut st = self.state();
+            st.ports.clear();
+            let nets: Vec<LiveNetwork> = st.nets.drain().map(|(_, n)| n).collect();
+            (
+                nets.iter()
+                    .map(|n| n.spec.bridge.clone())
+                    .collect::<Vec<_>>(),
+                nets,
+            )
+        };
+        let nl = Netlink::current()?;
+        for b in bridges {
+            nl.delete_link(&b).await?;
+        }
+        crate::nft::remove_table()
+    }
+}

@@ -1,0 +1,179 @@
+//! NAT and forwarding rules in one nftables table, `ip pier`.
+//!
+//! The whole table is rendered from the current state and replaced in one
+//! `nft -f -` transaction on every change, so the kernel's rules are always
+//! exactly what the records say (after a daemon restart too), and nothing
+//! outside the table is touched.
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use crate::error::{NetError, Result};
+use crate::ipam::Subnet;
+
+pub const TABLE: &str = "pier";
+
+/// A bridge network as the firewall sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeRules {
+    pub bridge: String,
+    pub subnet: Subnet,
+    /// No traffic in or out of the bridge (`--internal`).
+    pub internal: bool,
+}
+
+/// A published port, DNAT'ed to a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRule {
+    pub proto: String,
+    /// None: every local address.
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_ip: Ipv4Addr,
+    pub container_port: u16,
+    /// The bridge the container sits on: its own traffic to the port goes
+    /// through the proxy instead (no hairpin NAT needed).
+    pub bridge: String,
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', ""))
+}
+
+/// The script that replaces the `pier` table with these rules.
+pub fn render(bridges: &[BridgeRules], ports: &[PortRule]) -> String {
+    let mut s = String::new();
+    // `add` then `delete` makes the replace work whether or not it existed.
+    s.push_str(&format!(
+        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n"
+    ));
+    s.push_str("  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    fib daddr type local jump ports_in\n  }\n");
+    // Locally made connections to the host's own non-loopback addresses;
+    // loopback ones reach the userland proxy (no route_localnet needed).
+    s.push_str("  chain output {\n    type nat hook output priority -100; policy accept;\n    ip daddr != 127.0.0.0/8 fib daddr type local jump ports_out\n  }\n");
+    s.push_str("  chain ports_in {\n");
+    for p in ports {
+        s.push_str(&format!("    {}\n", port_rule(p, true)));
+    }
+    s.push_str("  }\n  chain ports_out {\n");
+    for p in ports {
+        s.push_str(&format!("    {}\n", port_rule(p, false)));
+    }
+    s.push_str("  }\n");
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n",
+    );
+    for b in bridges.iter().filter(|b| !b.internal) {
+        s.push_str(&format!(
+            "    ip saddr {} oifname != {} masquerade\n",
+            b.subnet,
+            quote(&b.bridge)
+        ));
+    }
+    s.push_str("  }\n");
+    s.push_str("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
+    for b in bridges {
+        let br = quote(&b.bridge);
+        if b.internal {
+            s.push_str(&format!("    iifname {br} oifname != {br} drop\n"));
+            s.push_str(&format!("    oifname {br} iifname != {br} drop\n"));
+        }
+        // Networks are isolated from each other, as Docker's are.
+        for o in bridges.iter().filter(|o| o.bridge != b.bridge) {
+            s.push_str(&format!(
+                "    iifname {br} oifname {} drop\n",
+                quote(&o.bridge)
+            ));
+        }
+    }
+    s.push_str("  }\n}\n");
+    s
+}
+
+fn port_rule(p: &PortRule, inbound: bool) -> String {
+    let mut r = String::new();
+    if let Some(ip) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
+        r.push_str(&format!("ip daddr {ip} "));
+    }
+    if inbound {
+        r.push_str(&format!("iifname != {} ", quote(&p.bridge)));
+    }
+    r.push_str(&format!(
+        "{} dport {} dnat to {}:{}",
+        p.proto, p.host_port, p.container_ip, p.container_port
+    ));
+    r
+}
+
+/// Runs `nft -f -` with `script`.
+pub fn run(script: &str) -> Result<()> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| NetError::io("run nft", e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .map_err(|e| NetError::io("write nft script", e))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| NetError::io("wait for nft", e))?;
+    if !out.status.success() {
+        return Err(NetError::Nft(format!(
+            "{}\nscript:\n{script}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Replaces the `pier` table with these rules.
+pub fn apply(bridges: &[BridgeRules], ports: &[PortRule]) -> Result<()> {
+    run(&render(bridges, ports))
+}
+
+/// Removes the `pier` table (missing is fine).
+pub fn remove_table() -> Result<()> {
+    run(&format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_nat_isolation_and_ports() {
+        let b = vec![
+            BridgeRules {
+                bridge: "pier0".into(),
+                subnet: "172.18.0.0/16".parse().unwrap(),
+                internal: false,
+            },
+            BridgeRules {
+                bridge: "br-1".into(),
+                subnet: "172.19.0.0/16".parse().unwrap(),
+                internal: true,
+            },
+        ];
+        let p = vec![PortRule {
+            proto: "tcp".into(),
+            host_ip: None,
+            host_port: 8080,
+            container_ip: "172.18.0.2".parse().unwrap(),
+            container_port: 80,
+            bridge: "pier0".into(),
+        }];
+        let s = render(&b, &p);
+        assert!(s.contains("ip saddr 172.18.0.0/16 oifname != \"pier0\" masquerade"));
+        assert!(!s.contains("172.19.0.0/16 oifname"));
+        assert!(s.contains("iifname \"pier0\" oifname \"br-1\" drop"));
+        assert!(s.contains("iifname \"br-1\" oifname != \"br-1\" drop"));
+        assert!(s.contains("iifname != \"pier0\" tcp dport 8080 dnat to 172.18.0.2:80"));
+        assert!(s.contains("    tcp dport 8080 dnat to 172.18.0.2:80"));
+    }
+}
