@@ -1,0 +1,481 @@
+//! HTTP to registries: scheme choice (plain HTTP for loopback and insecure
+//! registries), the `/v2/` ping, and the auth handshake (Basic, Bearer
+//! tokens cached per scope) with one retry after a 401.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
+
+use crate::auth::{encode_basic, parse_www_authenticate, AuthConfig, Challenge, TokenResponse};
+use crate::error::{http_err, status_error, RegistryError, Result};
+
+/// How the client reaches registries.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Registries (`host:port` or `host`) to reach over plain HTTP when HTTPS
+    /// fails, besides loopback ones (which always use plain HTTP).
+    pub insecure: Vec<String>,
+    /// Sent as `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone)]
+struct CachedToken {
+    header: HeaderValue,
+    expires: Instant,
+}
+
+/// A registry client. Cheap to clone; tokens are shared between clones.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    opts: RegistryOptions,
+    tokens: Arc<Mutex<HashMap<String, CachedToken>>>,
+}
+
+impl Client {
+    pub fn new(opts: RegistryOptions) -> Result<Client> {
+        let ua = opts
+            .user_agent
+            .clone()
+            .unwrap_or_else(|| format!("pier/{}", env!("CARGO_PKG_VERSION")));
+        let http = reqwest::Client::builder()
+            .user_agent(ua)
+            .connect_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(http_err("building the HTTP client"))?;
+        Ok(Client {
+            http,
+            opts,
+            tokens: Arc::default(),
+        })
+    }
+
+    /// Opens a session with registry `domain` for `repo` with `actions`
+    /// (`pull`, `push`), plus `pull` on `extra_pull` repos (mount sources).
+    pub async fn session(
+        &self,
+        domain: &str,
+        repo: &str,
+        actions: &[&str],
+        extra_pull: &[String],
+        creds: Option<AuthConfig>,
+    ) -> Result<Session> {
+        let mut scopes = BTreeSet::new();
+        if !repo.is_empty() && !actions.is_empty() {
+            scopes.insert(format!("repository:{repo}:{}", actions.join(",")));
+        }
+        for r in extra_pull {
+            if r != repo {
+                scopes.insert(format!("repository:{r}:pull"));
+            }
+        }
+        let host = api_host(domain);
+        let mut s = Session {
+            client: self.clone(),
+            domain: domain.to_string(),
+            base: Url::parse(&format!("https://{host}/"))
+                .map_err(|e| RegistryError::Invalid(format!("invalid registry {domain}: {e}")))?,
+            creds: creds.filter(|c| !c.is_anonymous()),
+            scopes,
+            auth: Arc::new(Mutex::new(None)),
+        };
+        if is_loopback(domain) {
+            s.base.set_scheme("http").ok();
+            s.ping().await?;
+        } else if self.is_insecure(domain) {
+            if let Err(e) = s.ping().await {
+                tracing::debug!("HTTPS to {domain} failed ({e}); trying plain HTTP");
+                s.base.set_scheme("http").ok();
+                s.ping().await?;
+            }
+        } else {
+            s.ping().await?;
+        }
+        Ok(s)
+    }
+
+    fn is_insecure(&self, domain: &str) -> bool {
+        let host = domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain);
+        self.opts.insecure.iter().any(|i| i == domain || i == host)
+    }
+}
+
+/// Docker Hub's API lives on another host than its name.
+pub(crate) fn api_host(domain: &str) -> &str {
+    match domain {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        d => d,
+    }
+}
+
+/// Loopback registries are reached over plain HTTP, as Docker does.
+pub fn is_loopback(domain: &str) -> bool {
+    let host = if let Some(rest) = domain.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain)
+    };
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// A client bound to one registry and a set of scopes.
+#[derive(Clone)]
+pub struct Session {
+    client: Client,
+    domain: String,
+    base: Url,
+    creds: Option<AuthConfig>,
+    scopes: BTreeSet<String>,
+    auth: Arc<Mutex<Option<HeaderValue>>>,
+}
+
+impl Session {
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// `scheme://host/`.
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// An absolute URL for `path` (which starts with `/v2/`), or a `Location`
+    /// header value (absolute or relative).
+    pub fn url(&self, path: &str) -> Result<Url> {
+        self.base
+            .join(path)
+            .map_err(|e| RegistryError::Protocol(format!("bad URL {path}: {e}")))
+    }
+
+    /// `GET /v2/`: learns the auth challenge and authenticates up front, so
+    /// later requests with streamed bodies need no retry.
+    async fn ping(&mut self) -> Result<()> {
+        let url = self.url("/v2/")?;
+        let resp = self
+            .client
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(http_err(format!("Get \"{url}\"")))?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED => {
+                let challenges = challenges_of(&resp);
+                self.authenticate(&challenges).await?;
+                // Verify the credentials (a login checks exactly this).
+                let resp = self.send(|h| h.get(url.clone()), "ping").await?;
+                if resp.status().is_success() {
+                    Ok(())
+                } else {
+                    Err(self.fail("ping", resp).await)
+                }
+            }
+            // Some registries answer 404 on /v2/ but serve the API; carry on.
+            StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(self.fail(&format!("Get \"{url}\""), resp).await),
+        }
+    }
+
+    async fn fail(&self, what: &str, resp: Response) -> RegistryError {
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.unwrap_or_default();
+        status_error(what, status, &body)
+    }
+
+    /// Turns a non-success answer into an error.
+    pub async fn error_of(&self, what: &str, resp: Response) -> RegistryError {
+        self.fail(what, resp).await
+    }
+
+    /// Sends a request built by `build` with the current credentials; on a
+    /// 401 authenticates against its challenge and sends it once more.
+    pub async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        what: &str,
+    ) -> Result<Response> {
+        let mut retried = false;
+        loop {
+            let mut rb = build(&self.client.http);
+            if let Some(h) = self.current_auth() {
+                rb = rb.header(AUTHORIZATION, h);
+            }
+            let resp = rb.send().await.map_err(http_err(what.to_string()))?;
+            if resp.status() != StatusCode::UNAUTHORIZED || retried {
+                if resp.status() == StatusCode::UNAUTHORIZED {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let (_, text) = crate::error::describe_error_body(401, &body);
+                    let hint = if self.creds.is_none() {
+                        "authentication required"
+                    } else {
+                        "incorrect username or password"
+                    };
+                    return Err(RegistryError::Unauthorized(format!(
+                        "{what}: {hint}: {text}"
+                    )));
+                }
+                return Ok(resp);
+            }
+            retried = true;
+            let challenges = challenges_of(&resp);
+            if challenges.is_empty() {
+                return Err(self.fail(what, resp).await);
+            }
+            self.authenticate(&challenges).await?;
+        }
+    }
+
+    /// A convenience for body-less requests.
+    pub async fn request(
+        &self,
+        method: Method,
+        url: Url,
+        headers: &[(&str, &str)],
+    ) -> Result<Response> {
+        let what = format!("{method} {url}");
+        self.send(
+            |h| {
+                let mut rb = h.request(method.clone(), url.clone());
+                for (k, v) in headers {
+                    rb = rb.header(*k, *v);
+                }
+                rb
+            },
+            &what,
+        )
+        .await
+    }
+
+    fn current_auth(&self) -> Option<HeaderValue> {
+        self.auth.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_auth(&self, h: HeaderValue) {
+        *self.auth.lock().unwrap_or_else(|e| e.into_inner()) = Some(h);
+    }
+
+    async fn authenticate(&self, challenges: &[Challenge]) -> Result<()> {
+        if let Some(c) = challenges.iter().find(|c| c.scheme == "bearer") {
+            let h = self.bearer_token(c).await?;
+            self.set_auth(h);
+            return Ok(());
+        }
+        if challenges.iter().any(|c| c.scheme == "basic") {
+            let Some(creds) = &self.creds else {
+                return Err(RegistryError::Unauthorized(format!(
+                    "{}: authentication required",
+                    self.domain
+                )));
+            };
+            let v = HeaderValue::from_str(&format!(
+                "Basic {}",
+                encode_basic(&creds.username, &creds.password)
+            ))
+            .map_err(|_| RegistryError::Invalid("credentials are not valid header text".into()))?;
+            self.set_auth(v);
+            return Ok(());
+        }
+        Err(RegistryError::Protocol(format!(
+            "{}: unsupported authentication scheme {:?}",
+            self.domain,
+            challenges
+                .iter()
+                .map(|c| c.scheme.as_str())
+                .collect::<Vec<_>>()
+        )))
+    }
+
+    /// Fetches (or reuses) a bearer token for our scopes plus any the
+    /// challenge names.
+    async fn bearer_token(&self, c: &Challenge) -> Result<HeaderValue> {
+        if let Some(t) = self
+            .creds
+            .as_ref()
+            .map(|c| &c.registrytoken)
+            .filter(|t| !t.is_empty())
+        {
+            return HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                RegistryError::Invalid("registry token is not valid header text".into())
+            });
+        }
+        let realm = c.param("realm").ok_or_else(|| {
+            RegistryError::Protocol(format!("{}: bearer challenge without realm", self.domain))
+        })?;
+        let service = c.param("service").unwrap_or("");
+        let mut scopes = self.scopes.clone();
+        if let Some(s) = c.param("scope") {
+            // Several scopes may be space separated.
+            scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
+        }
+        let user = self
+            .creds
+            .as_ref()
+            .map(|c| c.username.as_str())
+            .unwrap_or("");
+        let key = format!(
+            "{realm}|{service}|{}|{user}",
+            scopes.iter().cloned().collect::<Vec<_>>().join(" ")
+        );
+        if let Some(t) = self
+            .client
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .filter(|t| t.expires > Instant::now())
+        {
+            return Ok(t.header.clone());
+        }
+        let mut url = Url::parse(realm)
+            .map_err(|e| RegistryError::Protocol(format!("bad token realm {realm}: {e}")))?;
+        let http = &self.client.http;
+        let resp = match self.creds.as_ref().filter(|c| !c.identitytoken.is_empty()) {
+            Some(creds) => {
+                // OAuth2 refresh-token grant, as Docker does for identity tokens.
+                let mut form = vec![
+                    ("grant_type".to_string(), "refresh_token".to_string()),
+                    ("refresh_token".into(), creds.identitytoken.clone()),
+                    ("service".into(), service.to_string()),
+                    ("client_id".into(), "pier".into()),
+                ];
+                form.extend(scopes.iter().map(|s| ("scope".to_string(), s.clone())));
+                let body = form
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+                    .collect::<Vec<_>>()
+                    .join("&");
+                http.post(url.clone())
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await
+            }
+            None => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if !service.is_empty() {
+                        q.append_pair("service", service);
+                    }
+                    for s in &scopes {
+                        q.append_pair("scope", s);
+                    }
+                    if let Some(c) = &self.creds {
+                        q.append_pair("account", &c.username);
+                    }
+                }
+                let mut rb = http.get(url.clone());
+                if let Some(c) = &self.creds {
+                    rb = rb.basic_auth(&c.username, Some(&c.password));
+                }
+                rb.send().await
+            }
+        }
+        .map_err(http_err(format!("Get \"{realm}\"")))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(http_err(format!("reading token from {realm}")))?;
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let (_, text) = crate::error::describe_error_body(status.as_u16(), &body);
+            return Err(RegistryError::Unauthorized(format!(
+                "Get \"{realm}\": unauthorized: {text}"
+            )));
+        }
+        if !status.is_success() {
+            return Err(status_error(
+                &format!("Get \"{realm}\""),
+                status.as_u16(),
+                &body,
+            ));
+        }
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| RegistryError::Protocol(format!("token answer from {realm}: {e}")))?;
+        let token = t.bearer().ok_or_else(|| {
+            RegistryError::Protocol(format!("token answer from {realm} has no token"))
+        })?;
+        let header = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| RegistryError::Protocol("token is not valid header text".into()))?;
+        // Renew a little early; the spec's default lifetime is 60 s.
+        let life = t.expires_in.unwrap_or(60).max(10);
+        self.client
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                key,
+                CachedToken {
+                    header: header.clone(),
+                    expires: Instant::now() + Duration::from_secs(life - 5),
+                },
+            );
+        Ok(header)
+    }
+}
+
+fn challenges_of(resp: &Response) -> Vec<Challenge> {
+    resp.headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_www_authenticate)
+        .collect()
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        for d in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+            "[::1]",
+        ] {
+            assert!(is_loopback(d), "{d}");
+        }
+        for d in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "[::2]:1",
+        ] {
+            assert!(!is_loopback(d), "{d}");
+        }
+        assert_eq!(api_host("docker.io"), "registry-1.docker.io");
+        assert_eq!(api_host("localhost:5000"), "localhost:5000");
+    }
+
+    #[test]
+    fn urlencode_form_values() {
+        assert_eq!(
+            urlencode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! An OCI distribution client: pull images into the content store, push
+//! them back out, log in; credentials from Docker's config file.
+//!
+//! - [`Client`] / [`Session`]: HTTP with the auth handshake (anonymous,
+//!   Basic, Bearer tokens cached per scope); plain HTTP for loopback.
+//! - [`pull()`] / [`push()`] / [`login`]: the transfers, reporting [`Progress`].
+//! - [`DockerConfig`]: `~/.docker/config.json` and credential helpers.
+//! - [`manifest`]: manifests, indexes, platforms.
+
+mod auth;
+mod client;
+mod config;
+mod error;
+pub mod manifest;
+mod progress;
+mod pull;
+mod push;
+
+pub use auth::{parse_www_authenticate, AuthConfig, Challenge};
+pub use client::{is_loopback, Client, RegistryOptions, Session};
+pub use config::{auth_key, default_config_dir, DockerConfig, DOCKER_HUB_AUTH_KEY};
+pub use error::{RegistryError, Result};
+pub use manifest::{Descriptor, Platform};
+pub use progress::{no_progress, short_id, Progress, ProgressFn};
+pub use pull::{
+    fetch_manifest, inspect, pull, resolve_platform, DistributionInfo, FetchedManifest,
+    PullOptions, PulledImage,
+};
+pub use push::{login, push, PushImage, PushOptions, PushResult};

@@ -1,0 +1,456 @@
+//! Pulling: resolve the reference to a manifest (through an index to one
+//! platform), then fetch the config and the missing layers, a few at a time,
+//! straight into the content store. A blob becomes visible only once its
+//! digest and size check out, so an interrupted pull leaves nothing corrupt
+//! and the next pull skips what already arrived.
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use futures::{StreamExt, TryStreamExt};
+use pier_content::{ContentStore, LayerRef};
+use pier_reference::{Digest, Reference};
+use reqwest::Method;
+
+use crate::auth::AuthConfig;
+use crate::client::{Client, Session};
+use crate::error::{http_err, RegistryError, Result};
+use crate::manifest::{
+    is_supported_layer, parse_manifest, select_platform, Descriptor, ImageManifest, Manifest,
+    Platform, MANIFEST_ACCEPT,
+};
+use crate::progress::{short_id, Progress, ProgressFn, Ticker};
+
+/// Manifests and indexes larger than this are refused (the spec suggests 4 MiB).
+const MANIFEST_LIMIT: usize = 4 << 20;
+const CONFIG_LIMIT: u64 = 16 << 20;
+
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// None = the host's platform.
+    pub platform: Option<Platform>,
+    pub auth: Option<AuthConfig>,
+    /// Layers downloaded at once.
+    pub concurrency: usize,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions {
+            platform: None,
+            auth: None,
+            concurrency: 4,
+        }
+    }
+}
+
+/// A pulled image: every blob is in the content store.
+#[derive(Debug, Clone)]
+pub struct PulledImage {
+    /// What the tag (or digest) points to: an index or a manifest. This is the
+    /// digest `docker pull` prints and the one in `RepoDigests`.
+    pub digest: Digest,
+    /// The platform's image manifest, byte for byte.
+    pub manifest: Vec<u8>,
+    pub manifest_digest: Digest,
+    pub manifest_media_type: String,
+    pub config: Digest,
+    pub config_media_type: String,
+    /// Bottom first, with the diff IDs from the config.
+    pub layers: Vec<LayerRef>,
+    /// True when at least one blob was downloaded.
+    pub downloaded: bool,
+}
+
+/// A manifest as fetched from a registry.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+    pub manifest: Manifest,
+}
+
+/// `tag` or `@digest` part of a reference, as the registry API wants it.
+fn reference_part(r: &Reference) -> String {
+    match (r.digest(), r.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => pier_reference::DEFAULT_TAG.to_string(),
+    }
+}
+
+/// Fetches the manifest `r` names (by tag or digest), verifying its digest.
+pub async fn fetch_manifest(s: &Session, r: &Reference) -> Result<FetchedManifest> {
+    fetch_manifest_at(s, r, &reference_part(r), r.digest()).await
+}
+
+async fn fetch_manifest_at(
+    s: &Session,
+    r: &Reference,
+    part: &str,
+    want: Option<&Digest>,
+) -> Result<FetchedManifest> {
+    let (repo, shown) = (r.path(), r.familiar());
+    let shown = shown.as_str();
+    let url = s.url(&format!("/v2/{repo}/manifests/{part}"))?;
+    let accept = MANIFEST_ACCEPT.join(", ");
+    let resp = s.request(Method::GET, url, &[("accept", &accept)]).await?;
+    if !resp.status().is_success() {
+        let status = resp.status().as_u16();
+        let e = s
+            .error_of(&format!("manifest for {shown} not found"), resp)
+            .await;
+        return Err(match e {
+            RegistryError::NotFound(_) if status == 404 => e,
+            RegistryError::Unauthorized(_) | RegistryError::Denied(_) => RegistryError::NotFound(format!(
+                "pull access denied for {}, repository does not exist or may require 'docker login': {}",
+                r.familiar_name(),
+                strip_what(&e.to_string())
+            )),
+            e => e,
+        });
+    }
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let header_digest = resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<Digest>().ok());
+    if resp
+        .content_length()
+        .is_some_and(|n| n as usize > MANIFEST_LIMIT)
+    {
+        return Err(RegistryError::Protocol(format!(
+            "manifest for {shown} is too large"
+        )));
+    }
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(http_err(format!("reading manifest for {shown}")))?
+        .to_vec();
+    if bytes.len() > MANIFEST_LIMIT {
+        return Err(RegistryError::Protocol(format!(
+            "manifest for {shown} is too large"
+        )));
+    }
+    let digest = Digest::sha256(&bytes);
+    let expected = want.or(header_digest
+        .as_ref()
+        .filter(|d| d.algorithm() == digest.algorithm()));
+    if let Some(w) = expected {
+        if w != &digest {
+            return Err(RegistryError::Protocol(format!(
+                "manifest for {shown}: digest mismatch: expected {w}, got {digest}"
+            )));
+        }
+    }
+    let (media_type, manifest) = parse_manifest(&content_type, &bytes)?;
+    Ok(FetchedManifest {
+        digest,
+        media_type,
+        bytes,
+        manifest,
+    })
+}
+
+/// Drops the leading `what: ` of a formatted status error.
+fn strip_what(s: &str) -> String {
+    match s.split_once(": ") {
+        Some((_, rest)) => rest.to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// Resolves `r` to the image manifest for `platform`, following an index.
+pub async fn resolve_platform(
+    s: &Session,
+    r: &Reference,
+    platform: &Platform,
+) -> Result<(FetchedManifest, FetchedManifest)> {
+    let top = fetch_manifest(s, r).await?;
+    match &top.manifest {
+        Manifest::Image(_) => Ok((top.clone(), top)),
+        Manifest::Index(idx) => {
+            let d = select_platform(idx, platform).ok_or_else(|| {
+                RegistryError::NotFound(format!(
+                    "no matching manifest for {platform} in the manifest list entries"
+                ))
+            })?;
+            let m = fetch_manifest_at(s, r, d.digest.as_str(), Some(&d.digest)).await?;
+            if !matches!(m.manifest, Manifest::Image(_)) {
+                return Err(RegistryError::Protocol(format!(
+                    "{}: index entry {} is not an image manifest",
+                    r.familiar(),
+                    d.digest
+                )));
+            }
+            Ok((top, m))
+        }
+    }
+}
+
+/// Pulls `r` into `store`. Registering the image is the caller's business.
+pub async fn pull(
+    client: &Client,
+    store: &ContentStore,
+    r: &Reference,
+    opts: &PullOptions,
+    progress: ProgressFn<'_>,
+) -> Result<PulledImage> {
+    let s = client
+        .session(r.domain(), r.path(), &["pull"], &[], opts.auth.clone())
+        .await?;
+    let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+    let (top, m) = resolve_platform(&s, r, &platform).await?;
+    let Manifest::Image(im) = &m.manifest else {
+        return Err(RegistryError::Protocol("expected an image manifest".into()));
+    };
+    for l in &im.layers {
+        if !is_supported_layer(&l.media_type) {
+            return Err(RegistryError::Invalid(format!(
+                "layer {} has unsupported media type {}",
+                l.digest, l.media_type
+            )));
+        }
+    }
+    progress(Progress::PullingFrom {
+        repo: r.familiar_name(),
+        tag: reference_part(r),
+    });
+    let mut downloaded = false;
+    if !store.exists(&im.config.digest) {
+        if im.config.size > CONFIG_LIMIT {
+            return Err(RegistryError::Protocol(format!(
+                "image config {} is too large ({} bytes)",
+                im.config.digest, im.config.size
+            )));
+        }
+        fetch_blob(&s, store, r.path(), &im.config, None, progress).await?;
+        downloaded = true;
+    }
+    let config_bytes = store.read(&im.config.digest)?;
+    let diff_ids = diff_ids_of(&config_bytes, &im.config.digest)?;
+    if diff_ids.len() != im.layers.len() {
+        return Err(RegistryError::Protocol(format!(
+            "image config {} lists {} layers but the manifest has {}",
+            im.config.digest,
+            diff_ids.len(),
+            im.layers.len()
+        )));
+    }
+    downloaded |= fetch_layers(&s, store, r.path(), im, opts.concurrency, progress).await?;
+    let layers = im
+        .layers
+        .iter()
+        .zip(diff_ids)
+        .map(|(l, diff_id)| LayerRef {
+            blob: l.digest.clone(),
+            media_type: l.media_type.clone(),
+            size: l.size,
+            diff_id,
+        })
+        .collect();
+    Ok(PulledImage {
+        digest: top.digest,
+        manifest: m.bytes,
+        manifest_digest: m.digest,
+        manifest_media_type: m.media_type,
+        config: im.config.digest.clone(),
+        config_media_type: im.config.media_type.clone(),
+        layers,
+        downloaded,
+    })
+}
+
+fn diff_ids_of(config: &[u8], d: &Digest) -> Result<Vec<Digest>> {
+    #[derive(serde::Deserialize)]
+    struct Cfg {
+        rootfs: RootFs,
+    }
+    #[derive(serde::Deserialize)]
+    struct RootFs {
+        #[serde(default)]
+        diff_ids: Vec<Digest>,
+    }
+    let c: Cfg = serde_json::from_slice(config)
+        .map_err(|e| RegistryError::Protocol(format!("image config {d}: {e}")))?;
+    Ok(c.rootfs.diff_ids)
+}
+
+/// Downloads the layers not yet in the store; true if any was downloaded.
+async fn fetch_layers(
+    s: &Session,
+    store: &ContentStore,
+    repo: &str,
+    im: &ImageManifest,
+    concurrency: usize,
+    progress: ProgressFn<'_>,
+) -> Result<bool> {
+    let mut seen = HashSet::new();
+    let mut todo = Vec::new();
+    for l in &im.layers {
+        if !seen.insert(l.digest.clone()) {
+            continue;
+        }
+        if store.exists(&l.digest) {
+            progress(Progress::AlreadyExists {
+                id: short_id(&l.digest),
+            });
+        } else {
+            progress(Progress::Pending {
+                id: short_id(&l.digest),
+            });
+            todo.push(l);
+        }
+    }
+    let n = concurrency.max(1);
+    for l in todo.iter().skip(n) {
+        progress(Progress::Waiting {
+            id: short_id(&l.digest),
+        });
+    }
+    let any = !todo.is_empty();
+    futures::stream::iter(todo.into_iter().map(|l| async move {
+        let id = short_id(&l.digest);
+        fetch_blob(s, store, repo, l, Some(&id), progress).await?;
+        progress(Progress::DownloadComplete { id });
+        Ok::<(), RegistryError>(())
+    }))
+    .buffer_unordered(n)
+    .try_collect::<Vec<()>>()
+    .await?;
+    Ok(any)
+}
+
+/// Streams one blob into the store, retrying a few times on network errors.
+async fn fetch_blob(
+    s: &Session,
+    store: &ContentStore,
+    repo: &str,
+    d: &Descriptor,
+    id: Option<&str>,
+    progress: ProgressFn<'_>,
+) -> Result<()> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match fetch_blob_once(s, store, repo, d, id, progress).await {
+            Err(e @ RegistryError::Http { .. }) if attempt < 3 => {
+                tracing::warn!("download of {} failed, retrying: {e}", d.digest);
+                tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn fetch_blob_once(
+    s: &Session,
+    store: &ContentStore,
+    repo: &str,
+    d: &Descriptor,
+    id: Option<&str>,
+    progress: ProgressFn<'_>,
+) -> Result<()> {
+    if store.exists(&d.digest) {
+        return Ok(());
+    }
+    let url = s.url(&format!("/v2/{repo}/blobs/{}", d.digest))?;
+    let resp = s.request(Method::GET, url, &[]).await?;
+    if !resp.status().is_success() {
+        return Err(s.error_of(&format!("blob {}", d.digest), resp).await);
+    }
+    let mut w = store.writer()?;
+    let mut body = resp.bytes_stream();
+    let mut ticker = Ticker::new();
+    let mut current = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(http_err(format!("downloading {}", d.digest)))?;
+        current += chunk.len() as u64;
+        if current > d.size {
+            return Err(RegistryError::Protocol(format!(
+                "blob {}: the registry sent more than the {} bytes expected",
+                d.digest, d.size
+            )));
+        }
+        w.write_all(&chunk).map_err(|e| RegistryError::Io {
+            what: "write blob",
+            path: store.root().join("ingest"),
+            source: e,
+        })?;
+        if let Some(id) = id {
+            if ticker.due() || current == d.size {
+                progress(Progress::Downloading {
+                    id: id.to_string(),
+                    current,
+                    total: d.size,
+                });
+            }
+        }
+    }
+    if let Some(id) = id {
+        progress(Progress::Verifying { id: id.to_string() });
+    }
+    let (digest, size) = (d.digest.clone(), d.size);
+    // Commit hashes nothing more but fsyncs: keep it off the async workers.
+    tokio::task::spawn_blocking(move || w.commit(Some(&digest), Some(size)))
+        .await
+        .map_err(|e| RegistryError::Protocol(format!("commit task failed: {e}")))??;
+    Ok(())
+}
+
+/// What `GET /distribution/{name}/json` answers: the descriptor the reference
+/// points to and the platforms it offers.
+#[derive(Debug, Clone)]
+pub struct DistributionInfo {
+    pub descriptor: Descriptor,
+    pub platforms: Vec<Platform>,
+}
+
+pub async fn inspect(
+    client: &Client,
+    r: &Reference,
+    auth: Option<AuthConfig>,
+) -> Result<DistributionInfo> {
+    let s = client
+        .session(r.domain(), r.path(), &["pull"], &[], auth)
+        .await?;
+    let top = fetch_manifest(&s, r).await?;
+    let descriptor = Descriptor::new(&top.media_type, top.digest.clone(), top.bytes.len() as u64);
+    let platforms = match &top.manifest {
+        Manifest::Index(idx) => idx
+            .manifests
+            .iter()
+            .filter_map(|d| d.platform.clone())
+            .collect(),
+        Manifest::Image(im) => {
+            // The platform of a single manifest is in its config.
+            let url = s.url(&format!("/v2/{}/blobs/{}", r.path(), im.config.digest))?;
+            let resp = s.request(Method::GET, url, &[]).await?;
+            if !resp.status().is_success() {
+                return Err(s
+                    .error_of(&format!("blob {}", im.config.digest), resp)
+                    .await);
+            }
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(http_err(format!("reading config {}", im.config.digest)))?;
+            match serde_json::from_slice::<Platform>(&bytes) {
+                Ok(p) => vec![p],
+                Err(_) => Vec::new(),
+            }
+        }
+    };
+    Ok(DistributionInfo {
+        descriptor,
+        platforms,
+    })
+}
