@@ -114,25 +114,25 @@ else
   published=0
 fi
 [ "$published" = 1 ] || pier run -d --name hello "$image" "${app[@]}" >/dev/null
+answered=0
 if [ "$published" = 1 ]; then
-  ok=0
   for _ in $(seq 50); do
-    if body=$(curl -fsS --max-time 2 "http://127.0.0.1:$port/"); then ok=1; break; fi
+    if body=$(curl -fs --max-time 2 "http://127.0.0.1:$port/"); then answered=1; break; fi
     sleep 0.1
   done
-  if [ $ok = 1 ]; then
+  if [ $answered = 1 ]; then
     say "http://127.0.0.1:$port/ answers:"; echo "$body"
   else
-    echo "[setup] the app does not answer on port $port; pier logs hello:" >&2
-    pier logs hello >&2 || true
-    exit 1
+    skip "-p $port:8080 was accepted but nothing answers on 127.0.0.1:$port (port publishing not working yet)"
   fi
-else
-  say "the app answers inside its container:"
+fi
+if [ $answered = 0 ]; then
+  say "asking the app from inside its container instead:"
   for _ in $(seq 30); do
-    pier exec hello wget -qO- http://127.0.0.1:8080/ 2>/dev/null && break
+    if pier exec hello wget -qO- http://127.0.0.1:8080/ 2>/dev/null; then answered=1; break; fi
     sleep 0.2
   done
+  [ $answered = 1 ] || skip "the app does not answer inside its container either (container networking not working yet?)"
 fi
 cat <<MSG
 
