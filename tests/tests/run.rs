@@ -259,3 +259,25 @@ fn etc_files_are_provided() {
     assert!(!hosts.contains("marker"), "{hosts}");
     d.assert_clean();
 }
+
+#[test]
+fn loopback_is_up_in_every_container() {
+    let d = TestDaemon::with_busybox();
+    // A server and a client on the container's own loopback (busybox httpd forks
+    // into the background without -f).
+    let script =
+        "httpd -p 127.0.0.1:8080 -h /etc && wget -qO- http://127.0.0.1:8080/group | head -1";
+    for net in [&["--network", "none"][..], &[][..]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(net);
+        args.extend_from_slice(&["busybox", "sh", "-c", script]);
+        let o = d.pier(&args);
+        assert_eq!(
+            (o.code(), o.out().as_str()),
+            (0, "root:x:0:\n"),
+            "{net:?}: {}",
+            o.describe()
+        );
+    }
+    d.assert_clean();
+}
