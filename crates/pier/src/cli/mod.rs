@@ -1,5 +1,6 @@
 //! The command line: Docker's verbs, flags and exit codes, one file per verb group.
 
+pub mod build;
 pub mod container;
 pub mod cp;
 pub mod create;
@@ -9,6 +10,7 @@ pub mod image_io;
 pub mod images;
 pub mod inspect;
 pub mod logs;
+pub mod network;
 pub mod opts;
 pub mod ps;
 pub mod registry;
@@ -16,6 +18,7 @@ pub mod run;
 pub mod stats;
 pub mod stream;
 pub mod system;
+pub mod volume;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -180,6 +183,17 @@ pub enum Cmd {
     /// Manage Pier
     #[command(subcommand)]
     System(SystemCmd),
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build::BuilderCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -236,6 +250,7 @@ pub enum ImageCmd {
     History(images::HistoryArgs),
     Pull(registry::PullArgs),
     Push(registry::PushArgs),
+    Build(build::BuildArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -292,9 +307,11 @@ fn flatten(cmd: Cmd) -> Cmd {
             ImageCmd::History(a) => Cmd::History(a),
             ImageCmd::Pull(a) => Cmd::Pull(a),
             ImageCmd::Push(a) => Cmd::Push(a),
+            ImageCmd::Build(a) => Cmd::Build(a),
         },
         Cmd::System(SystemCmd::Info(a)) => Cmd::Info(a),
         Cmd::System(SystemCmd::Events(a)) => Cmd::Events(a),
+        Cmd::Builder(build::BuilderCmd::Build(a)) => Cmd::Build(a),
         other => other,
     }
 }
@@ -364,6 +381,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Events(a) => system::events(c, a).await,
         Cmd::System(SystemCmd::Df(a)) => system::df(c, a).await,
         Cmd::System(SystemCmd::Prune(a)) => system::prune(c, a).await,
+        Cmd::Build(a) => build::build(c, a).await,
+        Cmd::Builder(a) => build::builder(c, a).await,
+        Cmd::Volume(a) => volume::volume(c, a).await,
+        Cmd::Network(a) => network::network(c, a).await,
         Cmd::Daemon(_)
         | Cmd::Version(_)
         | Cmd::Login(_)
@@ -391,7 +412,12 @@ pub fn command_path(args: &[String]) -> String {
             continue;
         }
         words.push(a.clone());
-        if words.len() == 2 || !matches!(a.as_str(), "container" | "image" | "system") {
+        if words.len() == 2
+            || !matches!(
+                a.as_str(),
+                "container" | "image" | "system" | "volume" | "network" | "builder"
+            )
+        {
             break;
         }
         i += 1;
