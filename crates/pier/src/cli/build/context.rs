@@ -329,7 +329,9 @@ fn walk(
                     kind: Kind::Dir,
                 });
             }
-            if !excluded || ignore.has_exceptions() {
+            // The Dockerfile is sent even from inside an excluded directory.
+            let holds_dockerfile = dockerfile.starts_with(&format!("{child}/"));
+            if !excluded || ignore.has_exceptions() || holds_dockerfile {
                 walk(root, &child, ignore, dockerfile, out)?;
             }
             continue;
@@ -504,6 +506,17 @@ mod tests {
             order.iter().position(|r| *r == "src").unwrap()
                 < order.iter().position(|r| *r == "src/main.rs").unwrap()
         );
+    }
+
+    #[test]
+    fn dockerfile_in_an_excluded_directory_is_still_sent() {
+        let t = TempDir::new("exdir");
+        t.write(".dockerignore", "build\n");
+        t.write("build/Dockerfile", "FROM busybox");
+        t.write("build/other", "x");
+        let ctx = DirContext::new(t.0.clone(), "build/Dockerfile", None).unwrap();
+        let m = entries(&ctx.write_tar(Vec::new()).unwrap());
+        assert_eq!(names(&m), vec![".dockerignore", "build/Dockerfile"]);
     }
 
     #[test]
