@@ -163,13 +163,29 @@ impl Engine {
         };
         let pid = match shim.exec_start(id).await {
             Ok(pid) => pid,
-            Err(e) => {
-                let code = match &e {
-                    EngineError::CannotStart { exit_code, .. } => *exit_code as i64,
-                    _ => 126,
+            Err(EngineError::CannotStart { message, exit_code }) => {
+                // As Docker: the exec "ran" and failed; the client reads the
+                // message from the stream and the code from inspect.
+                exec.state.lock().unwrap_or_else(|e| e.into_inner()).exit_code =
+                    Some(exit_code as i64);
+                drop(stream);
+                if opts.detach {
+                    return Ok(None);
+                }
+                let (mut tx, rx) = UnixStream::pair()
+                    .map_err(|e| EngineError::Internal(format!("exec stream: {e}")))?;
+                let text = format!("OCI runtime exec failed: {message}\r\n");
+                let bytes = if tty {
+                    bytes::Bytes::from(text.into_bytes())
+                } else {
+                    crate::logs::frame(1, text.as_bytes())
                 };
-                let mut st = exec.state.lock().unwrap_or_else(|e| e.into_inner());
-                st.exit_code = Some(code);
+                use tokio::io::AsyncWriteExt;
+                let _ = tx.write_all(&bytes).await;
+                return Ok(Some(rx));
+            }
+            Err(e) => {
+                exec.state.lock().unwrap_or_else(|e| e.into_inner()).exit_code = Some(126);
                 return Err(e);
             }
         };

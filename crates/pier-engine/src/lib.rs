@@ -18,6 +18,7 @@ mod records;
 mod shim;
 mod spec;
 mod system;
+mod update;
 mod util;
 mod volumes;
 
@@ -90,9 +91,9 @@ impl Engine {
             std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
         }
         let meta = Metadata::open(&cfg.data_root.join("meta.db"))?;
-        let content = ContentStore::open(&cfg.data_root.join("content"))
+        let content = ContentStore::open(cfg.data_root.join("content"))
             .map_err(|e| EngineError::Internal(format!("content store: {e}")))?;
-        let snaps = Snapshotter::open(&cfg.data_root.join("snapshots"))
+        let snaps = Snapshotter::open(cfg.data_root.join("snapshots"))
             .map_err(|e| EngineError::Internal(format!("snapshotter: {e}")))?;
         let engine = Arc::new(Engine {
             cfg,

@@ -164,8 +164,12 @@ async fn attach(
         stdout: qbool(&q, "stdout"),
         stderr: qbool(&q, "stderr"),
     };
+    let keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
+        Some(k) => crate::hijack::parse_detach_keys(k).map_err(ApiError::bad_request)?,
+        None => vec![16, 17],
+    };
     let (tty, fut) = e.attach_container(&id, opts)?;
-    Ok(hijack(req, tty, fut))
+    Ok(hijack(req, tty, opts.stdin.then_some(keys), fut))
 }
 
 fn unix_time(q: &Q, key: &str) -> ApiResult<f64> {
@@ -253,9 +257,13 @@ async fn stats(State(e): State<AppState>, Path(id): Path<String>, Query(q): Quer
     ))
 }
 
-async fn update(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    e.find_container(&id)?;
-    Ok(axum::Json(serde_json::json!({"Warnings": []})).into_response())
+async fn update(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<pier_api::models::ContainerUpdateBody>,
+) -> ApiResult<Response> {
+    let warnings = e.update_container(&id, body)?;
+    Ok(axum::Json(serde_json::json!({"Warnings": warnings})).into_response())
 }
 
 async fn remove(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
@@ -316,7 +324,12 @@ async fn archive_put(
     Ok(StatusCode::OK)
 }
 
-async fn commit(State(e): State<AppState>, Query(q): Query<Q>, Json(cfg): Json<Option<pier_api::models::ContainerConfig>>) -> ApiResult<Response> {
+async fn commit(
+    State(e): State<AppState>,
+    Query(q): Query<Q>,
+    raw: axum::extract::RawQuery,
+    Json(cfg): Json<Option<pier_api::models::ContainerConfig>>,
+) -> ApiResult<Response> {
     let container = q
         .get("container")
         .cloned()
@@ -326,10 +339,14 @@ async fn commit(State(e): State<AppState>, Query(q): Query<Q>, Json(cfg): Json<O
         (Some(r), None) => Some(r.clone()),
         _ => None,
     };
-    let changes: Vec<String> = q
-        .get("changes")
-        .map(|c| c.lines().map(str::to_string).collect())
-        .unwrap_or_default();
+    // `changes` may repeat (docker-py) or hold several lines (docker CLI).
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.0.as_deref().unwrap_or("")).unwrap_or_default();
+    let changes: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "changes")
+        .flat_map(|(_, v)| v.lines().map(str::to_string).collect::<Vec<_>>())
+        .collect();
     let author = q.get("author").cloned();
     let comment = q.get("comment").cloned();
     let id = tokio::task::spawn_blocking(move || {

@@ -46,7 +46,7 @@ async fn start(State(e): State<AppState>, Path(id): Path<String>, req: Request) 
         None => Ok(StatusCode::OK.into_response()),
         Some(s) => {
             let req = Request::from_parts(parts, axum::body::Body::empty());
-            Ok(hijack(req, tty, async move { Ok(s) }))
+            Ok(hijack(req, tty, None, async move { Ok(s) }))
         }
     }
 }

@@ -1,0 +1,106 @@
+//! `docker update`: new limits and restart policy for a container, applied
+//! to its cgroups at once when it runs.
+
+use std::path::Path;
+
+use pier_api::models::{ContainerUpdateBody, RestartPolicy};
+
+use crate::system::cgroup_dirs;
+use crate::{Engine, EngineError, Result};
+
+fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
+    let p = dir.join(file);
+    if !p.exists() {
+        return Ok(());
+    }
+    std::fs::write(&p, value).map_err(|e| EngineError::io(&p, e))
+}
+
+impl Engine {
+    /// `POST /containers/{id}/update`; returns Docker's warnings list.
+    pub fn update_container(&self, key: &str, u: ContainerUpdateBody) -> Result<Vec<String>> {
+        let mut rec = self.find_container(key)?;
+        let h = &mut rec.host_config;
+        if let Some(m) = u.memory.filter(|m| *m != 0) {
+            h.memory = Some(m);
+        }
+        if let Some(s) = u.memory_swap.filter(|s| *s != 0) {
+            h.memory_swap = Some(s);
+        }
+        if let Some(n) = u.nano_cpus.filter(|n| *n != 0) {
+            h.nano_cpus = Some(n);
+        }
+        if let Some(s) = u.cpu_shares.filter(|s| *s != 0) {
+            h.cpu_shares = Some(s);
+        }
+        if let Some(q) = u.cpu_quota.filter(|q| *q != 0) {
+            h.cpu_quota = Some(q);
+        }
+        if let Some(p) = u.cpu_period.filter(|p| *p != 0) {
+            h.cpu_period = Some(p);
+        }
+        if let Some(p) = u.pids_limit.filter(|p| *p != 0) {
+            h.pids_limit = Some(p);
+        }
+        if let Some(p) = u.restart_policy.clone() {
+            if p.name.is_some() {
+                if h.auto_remove.unwrap_or(false)
+                    && !matches!(
+                        p.name,
+                        Some(pier_api::models::RestartPolicyNameEnum::NO)
+                            | Some(pier_api::models::RestartPolicyNameEnum::EMPTY)
+                    )
+                {
+                    return Err(EngineError::InvalidArgument(
+                        "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                    ));
+                }
+                h.restart_policy = Some(RestartPolicy {
+                    name: p.name,
+                    maximum_retry_count: p.maximum_retry_count,
+                });
+            }
+        }
+        let h = rec.host_config.clone();
+        if rec.state.running() {
+            for dir in cgroup_dirs(&rec.cgroups_path) {
+                let v2 = dir.join("cgroup.controllers").exists();
+                if let Some(m) = h.memory.filter(|m| *m > 0) {
+                    if v2 {
+                        write(&dir, "memory.max", &m.to_string())?;
+                    } else if dir.to_string_lossy().contains("/memory/") {
+                        // memsw must stay >= the memory limit: raise it first.
+                        let swap = h.memory_swap.filter(|s| *s > 0).unwrap_or(m * 2);
+                        let _ = write(&dir, "memory.memsw.limit_in_bytes", &swap.max(m).to_string());
+                        write(&dir, "memory.limit_in_bytes", &m.to_string())?;
+                        let _ = write(&dir, "memory.memsw.limit_in_bytes", &swap.max(m).to_string());
+                    }
+                }
+                if let Some(p) = h.pids_limit.filter(|p| *p > 0) {
+                    write(&dir, "pids.max", &p.to_string())?;
+                }
+                let (quota, period) = match (h.nano_cpus.filter(|n| *n > 0), h.cpu_quota) {
+                    (Some(n), _) => (Some(n * 100_000 / 1_000_000_000), 100_000),
+                    (None, Some(q)) if q > 0 => (Some(q), h.cpu_period.filter(|p| *p > 0).unwrap_or(100_000)),
+                    _ => (None, 100_000),
+                };
+                if let Some(q) = quota {
+                    if v2 {
+                        write(&dir, "cpu.max", &format!("{q} {period}"))?;
+                    } else {
+                        write(&dir, "cpu.cfs_period_us", &period.to_string())?;
+                        write(&dir, "cpu.cfs_quota_us", &q.to_string())?;
+                    }
+                }
+                if let Some(s) = h.cpu_shares.filter(|s| *s > 0) {
+                    if !v2 {
+                        write(&dir, "cpu.shares", &s.to_string())?;
+                    }
+                }
+            }
+        }
+        self.save_container(&rec)?;
+        self.container_event("update", &rec, &[]);
+        Ok(Vec::new())
+    }
+}
