@@ -31,5 +31,11 @@ for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^pier-[tb]-'
   id=${ns#pier-?-}
   [ -d "/tmp/pier-test-$id" ] || [ -d "/tmp/pier-bench-$id" ] || { ip netns del "$ns"; n=$((n + 1)); }
 done
+# Busybox tarballs of test processes that have ended (see busybox_rootfs_tar()).
+for t in /tmp/pier-test-busybox-*.tar; do
+  [ -f "$t" ] || continue
+  pid=${t#/tmp/pier-test-busybox-}; pid=${pid%.tar}
+  kill -0 "$pid" 2>/dev/null || rm -f "$t"
+done
 [ "$n" -gt 0 ] && echo "clean-test-leftovers: cleaned $n leftover(s)" >&2
 exit 0

@@ -81,12 +81,22 @@ fn files_named(dir: &Path, marker: &str, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Removes a directory outside the test root even when the test fails half-way.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 #[test]
 fn hostile_imports_are_refused() {
     let d = TestDaemon::with_busybox();
     let marker = format!("pier-escape-{}", d.id);
     let outside = PathBuf::from("/tmp").join(format!("{marker}-dir"));
     fs::create_dir_all(&outside).unwrap();
+    let _rm_outside = RemoveOnDrop(outside.clone());
     let target = outside.join("target");
     fs::write(&target, "original").unwrap();
     let deep = "../../../../../../../../../../../..";
@@ -211,7 +221,6 @@ fn hostile_imports_are_refused() {
             "host file was hard-linked"
         );
     }
-    fs::remove_dir_all(&outside).unwrap();
 
     // A benign archive with absolute symlinks (as real images have) still imports.
     let ok = build(&[

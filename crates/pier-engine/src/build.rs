@@ -127,6 +127,7 @@ impl EngineBackend {
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             cgroups_path: format!("/{}/build-{}", e.cfg.cgroup_parent.trim_matches('/'), &id[..12]),
             mounts: Vec::new(),
+            network: Default::default(),
         };
         let mut rec = rec;
         rec.mounts = e.resolve_mounts(&rec)?;

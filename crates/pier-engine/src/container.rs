@@ -179,7 +179,7 @@ fn command_string(rec: &ContainerRecord) -> String {
 impl Engine {
     /// `POST /containers/create`.
     pub fn create_container(&self, opts: CreateOptions) -> Result<ContainerCreateResponse> {
-        let (mut cfg, host) = split_body(&opts.body)?;
+        let (mut cfg, mut host) = split_body(&opts.body)?;
         let image_name = cfg
             .image
             .clone()
@@ -188,6 +188,7 @@ impl Engine {
         let image = self.find_image(&image_name)?;
         let image_cfg = image.config.config.clone().unwrap_or_default();
         merge_config(&mut cfg, &image_cfg);
+        let network = self.network_for_create(&cfg, &mut host, opts.body.networking_config.as_ref())?;
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
         argv.extend(cfg.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
@@ -240,6 +241,7 @@ impl Engine {
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
             cgroups_path: format!("/{}/{}", self.cfg.cgroup_parent.trim_matches('/'), id),
             mounts: Vec::new(),
+            network,
         };
         let mut rec = rec;
         rec.mounts = match self.resolve_mounts(&rec) {
@@ -295,6 +297,7 @@ impl Engine {
                 _ => ContainerSummaryStateEnum::CREATED,
             };
             let size_rw = if opts.size { Some(self.container_size_rw(&rec)) } else { None };
+            let (ports, networks) = self.network_summary(&rec);
             out.push(ContainerSummary {
                 id: Some(rec.id.clone()),
                 names: Some(vec![format!("/{}", rec.name)]),
@@ -302,23 +305,18 @@ impl Engine {
                 image_id: Some(rec.image_id.clone()),
                 command: Some(command_string(&rec)),
                 created: Some(unix_of(&rec.created)),
-                ports: Some(Vec::new()),
+                ports: Some(ports),
                 size_rw,
                 size_root_fs: size_rw.map(|s| s + self.image_size(&rec.image_id)),
                 labels: rec.config.labels.clone(),
                 state: Some(state),
                 status: Some(human_status(&rec.state, &rec.created)),
                 host_config: Some(ContainerSummaryHostConfig {
-                    network_mode: Some(
-                        rec.host_config
-                            .network_mode
-                            .clone()
-                            .unwrap_or_else(|| "none".into()),
-                    ),
+                    network_mode: Some(crate::network::mode_of(&rec)),
                     annotations: None,
                 }),
                 network_settings: Some(ContainerSummaryNetworkSettings {
-                    networks: Some(HashMap::new()),
+                    networks: Some(networks),
                 }),
                 mounts: Some(crate::volumes::mount_points(&rec)),
                 ..Default::default()
@@ -389,15 +387,7 @@ impl Engine {
             "GraphDriver": {"Name": "overlay2", "Data": {}},
             "Mounts": crate::volumes::mount_points(&rec),
             "Config": rec.config,
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "HairpinMode": false,
-                "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "Ports": {}, "SandboxKey": "", "SecondaryIPAddresses": null,
-                "SecondaryIPv6Addresses": null, "EndpointID": "", "Gateway": "",
-                "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-                "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                "Networks": {}
-            },
+            "NetworkSettings": self.network_settings_json(&rec),
         });
         if size {
             let rw = self.container_size_rw(&rec);
@@ -450,7 +440,7 @@ fn host_config_json(h: &HostConfig) -> serde_json::Value {
     let mut v = serde_json::to_value(h).unwrap_or_else(|_| json!({}));
     // Fields docker's clients read without checking for presence.
     let defaults = json!({
-        "NetworkMode": "none", "Privileged": false, "AutoRemove": false,
+        "NetworkMode": "bridge", "Privileged": false, "AutoRemove": false,
         "ReadonlyRootfs": false, "PublishAllPorts": false, "Memory": 0,
         "MemorySwap": 0, "NanoCpus": 0, "CpuShares": 0, "PidsLimit": null,
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},

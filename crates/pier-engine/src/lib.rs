@@ -14,6 +14,7 @@ mod image;
 mod lifecycle;
 mod logs;
 mod names;
+mod network;
 mod records;
 mod shim;
 mod spec;
@@ -75,6 +76,7 @@ pub struct Engine {
     exits: tokio::sync::broadcast::Sender<lifecycle::ExitEvent>,
     recent_exits: Mutex<std::collections::VecDeque<(std::time::Instant, String, lifecycle::ExitEvent)>>,
     events: events::Events,
+    net: network::NetState,
     started: std::time::Instant,
 }
 
@@ -107,8 +109,10 @@ impl Engine {
             exits: tokio::sync::broadcast::channel(1024).0,
             recent_exits: Mutex::new(Default::default()),
             events: events::Events::new(),
+            net: network::NetState::new(),
             started: std::time::Instant::now(),
         });
+        engine.restore_networks().await;
         engine.clone().restore().await;
         Ok(engine)
     }

@@ -102,6 +102,11 @@ impl Engine {
     }
 
     async fn start_locked(self: &Arc<Self>, rec: &mut ContainerRecord) -> Result<()> {
+        // The namespace, endpoints and ports exist before the shim starts.
+        if let Err(e) = self.network_setup(rec).await {
+            self.fail_start(rec, &e).await;
+            return Err(e);
+        }
         let prepared = {
             let this = self.clone();
             let r = rec.clone();
@@ -181,6 +186,7 @@ impl Engine {
         for p in pending {
             let _ = p.tx.send(Err(EngineError::Conflict(e.to_string())));
         }
+        self.network_teardown(rec).await;
         self.teardown_runtime(rec);
         rec.state.exit_code = code;
         rec.state.error = e.to_string();
@@ -233,6 +239,7 @@ impl Engine {
         rec.state.exit_code = info.exit_code;
         rec.state.finished_at = info.finished_at.clone();
         rec.state.oom_killed = info.oom_killed;
+        self.network_teardown(&mut rec).await;
         self.teardown_runtime(&rec);
         let _ = self.save_container(&rec);
         if info.oom_killed {
@@ -397,9 +404,10 @@ impl Engine {
         }
         let lock = self.op_lock(&rec.id);
         let _g = lock.lock().await;
-        let Some(rec) = self.meta.container::<ContainerRecord>(&rec.id)? else {
+        let Some(mut rec) = self.meta.container::<ContainerRecord>(&rec.id)? else {
             return Ok(()); // removed meanwhile (auto-remove)
         };
+        self.network_teardown(&mut rec).await;
         let this = self.clone();
         let r = rec.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {

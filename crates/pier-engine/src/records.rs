@@ -154,6 +154,9 @@ pub struct ContainerRecord {
     /// Volumes, binds and tmpfs mounts, resolved at create.
     #[serde(default)]
     pub mounts: Vec<crate::volumes::MountRec>,
+    /// Networks asked for and, while running, attached.
+    #[serde(default)]
+    pub network: crate::network::ContainerNetwork,
 }
 
 impl ContainerRecord {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pier_runtime::spec::{build_spec, BindMount, NetworkNs, Resources, SpecOptions, TmpfsMount, Ulimit};
+use pier_runtime::spec::{build_spec, BindMount, Resources, SpecOptions, TmpfsMount, Ulimit};
 
 use crate::records::ContainerRecord;
 use crate::{EngineError, Result};
@@ -88,10 +88,7 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
     binds.extend(volume_binds);
     tmpfs.extend(volume_tmpfs);
     let security: Vec<String> = h.security_opt.clone().unwrap_or_default();
-    let network = match h.network_mode.as_deref() {
-        Some("host") => NetworkNs::Host,
-        _ => NetworkNs::New,
-    };
+    let network = crate::network::netns_for(rec);
     let sysctls: BTreeMap<String, String> = h
         .sysctls
         .clone()

@@ -4,6 +4,7 @@ mod build;
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -18,6 +19,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(networks::routes())
         .merge(volumes::routes())
         .fallback(|req: axum::extract::Request| async move {
             crate::ApiError::new(

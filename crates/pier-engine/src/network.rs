@@ -1,0 +1,640 @@
+//! Networks: the records (`bridge`, `host`, `none` and user bridges), the
+//! `/networks` API, and the part of a container's record that says which
+//! networks it asked for and what it got. Wiring containers in and out at
+//! start/stop lives in `network/endpoints.rs`; the kernel side is
+//! pier-network's.
+
+mod endpoints;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use pier_api::models::{EndpointSettings, EventMessageTypeEnum};
+use pier_network::{Controller, NetError, NetworkSpec, Subnet};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::records::ContainerRecord;
+use crate::util::{now_rfc3339, random_id};
+use crate::{Engine, EngineError, Result};
+
+pub(crate) use endpoints::{host_gateway, hosts_lines, netns_for, resolv_conf_for};
+
+const NS: &str = "network";
+/// The default bridge: Docker's `docker0` is 172.17/16, ours sits beside it.
+const DEFAULT_BRIDGE: &str = "pier0";
+
+/// A network known to the engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    /// `bridge`, `host` or `null`.
+    pub driver: String,
+    pub created: String,
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    #[serde(default)]
+    pub labels: HashMap<String, String>,
+    #[serde(default)]
+    pub options: HashMap<String, String>,
+    /// `IPAM.Config` as given (or as picked), echoed by inspect.
+    #[serde(default)]
+    pub ipam_config: Vec<Value>,
+    #[serde(default)]
+    pub ipam_options: Option<HashMap<String, String>>,
+    /// The IPv4 pool addresses come from (bridge driver only).
+    #[serde(default)]
+    pub subnet: Option<Subnet>,
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub ip_range: Option<Subnet>,
+    /// `AuxiliaryAddresses`: never handed out.
+    #[serde(default)]
+    pub reserved: Vec<Ipv4Addr>,
+    /// The subnet came from the user (so `--ip` is allowed).
+    #[serde(default)]
+    pub user_subnet: bool,
+    #[serde(default)]
+    pub bridge: String,
+}
+
+impl NetworkRecord {
+    fn is_default_bridge(&self) -> bool {
+        self.name == "bridge" && self.bridge == DEFAULT_BRIDGE
+    }
+    fn builtin(&self) -> bool {
+        matches!(self.name.as_str(), "bridge" | "host" | "none")
+    }
+    fn spec(&self) -> Option<NetworkSpec> {
+        Some(NetworkSpec {
+            id: self.id.clone(),
+            bridge: self.bridge.clone(),
+            subnet: self.subnet?,
+            gateway: self.gateway?,
+            internal: self.internal,
+            // The default bridge has no name resolution, as Docker's.
+            dns: !self.is_default_bridge(),
+        })
+    }
+}
+
+/// What a container asked of networks and, while it runs, what it got.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContainerNetwork {
+    /// Per network name: the endpoint settings asked for (aliases, IP, MAC,
+    /// links), from `NetworkingConfig` at create and `network connect`.
+    #[serde(default)]
+    pub requested: BTreeMap<String, EndpointSettings>,
+    /// The namespace the container runs in (empty: host's or a fresh one).
+    #[serde(default)]
+    pub sandbox_key: String,
+    /// Per network name, while running.
+    #[serde(default)]
+    pub attached: BTreeMap<String, Attached>,
+    #[serde(default)]
+    pub ports: Vec<PortState>,
+    /// The embedded DNS server its resolv.conf points at.
+    #[serde(default)]
+    pub dns_server: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Attached {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: String,
+    pub mac: String,
+    pub host_veth: String,
+    pub ifname: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub dns_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortState {
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+/// The engine's live networking: the controller and the address leases.
+pub(crate) struct NetState {
+    pub ctl: Controller,
+    /// Addresses in use per network ID (rebuilt from running containers).
+    leases: Mutex<HashMap<String, HashSet<Ipv4Addr>>>,
+    /// Serialises network create/remove/connect.
+    ops: tokio::sync::Mutex<()>,
+}
+
+impl NetState {
+    pub fn new() -> NetState {
+        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        NetState {
+            ctl: Controller::new(pier_network::dns::upstreams_from_resolv_conf(&resolv)),
+            leases: Mutex::new(HashMap::new()),
+            ops: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn leases(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashSet<Ipv4Addr>>> {
+        self.leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(crate) fn net_err(e: NetError) -> EngineError {
+    match e {
+        NetError::InvalidArgument(m) => EngineError::InvalidArgument(m),
+        NetError::Conflict(m) => EngineError::Conflict(m),
+        NetError::NotFound(m) => EngineError::NotFound(m),
+        e => EngineError::Internal(e.to_string()),
+    }
+}
+
+/// The network mode with Docker's default applied.
+pub(crate) fn mode_of(rec: &ContainerRecord) -> String {
+    match rec.host_config.network_mode.as_deref() {
+        None | Some("") | Some("default") => "bridge".into(),
+        Some(m) => m.to_string(),
+    }
+}
+
+fn not_found(key: &str) -> EngineError {
+    EngineError::NotFound(format!("network {key} not found"))
+}
+
+impl Engine {
+    pub(crate) fn networks(&self) -> Result<Vec<NetworkRecord>> {
+        let mut v: Vec<NetworkRecord> =
+            self.meta.kv_list(NS)?.into_iter().map(|(_, r)| r).collect();
+        v.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+        Ok(v)
+    }
+
+    /// By full ID, then name, then unique ID prefix (Docker's order).
+    pub(crate) fn find_network(&self, key: &str) -> Result<NetworkRecord> {
+        let all = self.networks()?;
+        if let Some(n) = all.iter().find(|n| n.id == key) {
+            return Ok(n.clone());
+        }
+        let by_name: Vec<&NetworkRecord> = all.iter().filter(|n| n.name == key).collect();
+        match by_name.len() {
+            1 => return Ok(by_name[0].clone()),
+            0 => {}
+            _ => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "network {key} is ambiguous ({} matches found based on name)",
+                    by_name.len()
+                )))
+            }
+        }
+        let by_prefix: Vec<&NetworkRecord> = all
+            .iter()
+            .filter(|n| !key.is_empty() && n.id.starts_with(key))
+            .collect();
+        match by_prefix.len() {
+            1 => Ok(by_prefix[0].clone()),
+            0 => Err(not_found(key)),
+            _ => Err(EngineError::InvalidArgument(format!(
+                "network {key} is ambiguous ({} matches found based on ID prefix)",
+                by_prefix.len()
+            ))),
+        }
+    }
+
+    fn network_event(&self, action: &str, n: &NetworkRecord, extra: &[(&str, String)]) {
+        let mut attrs = HashMap::new();
+        attrs.insert("name".to_string(), n.name.clone());
+        attrs.insert("type".to_string(), n.driver.clone());
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
+        self.events
+            .emit(EventMessageTypeEnum::NETWORK, action, &n.id, attrs);
+    }
+
+    /// Makes sure `bridge`, `host` and `none` exist, brings every bridge
+    /// network up and rebuilds leases, names and ports of running
+    /// containers (after a daemon restart). Errors are logged: a daemon
+    /// without nftables still runs host/none containers.
+    pub(crate) async fn restore_networks(&self) {
+        if let Err(e) = self.ensure_builtin_networks() {
+            tracing::error!("creating built-in networks: {e}");
+        }
+        for n in self.networks().unwrap_or_default() {
+            if let Some(spec) = n.spec() {
+                if let Err(e) = self.net.ctl.add_network(spec).await {
+                    tracing::error!("bringing up network {}: {e}", n.name);
+                }
+            }
+        }
+        let Ok(recs) = self.meta.containers::<ContainerRecord>() else {
+            return;
+        };
+        for rec in recs.into_iter().filter(|r| r.state.running()) {
+            self.readopt_endpoints(&rec);
+        }
+    }
+
+    fn ensure_builtin_networks(&self) -> Result<()> {
+        let have: HashSet<String> = self.networks()?.into_iter().map(|n| n.name).collect();
+        let subnet = pier_network::ipam::DEFAULT_BRIDGE_SUBNET;
+        for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
+            if have.contains(name) {
+                continue;
+            }
+            let mut n = NetworkRecord {
+                id: random_id() + &random_id(),
+                name: name.into(),
+                driver: driver.into(),
+                created: now_rfc3339(),
+                internal: false,
+                attachable: false,
+                enable_ipv6: false,
+                labels: HashMap::new(),
+                options: HashMap::new(),
+                ipam_config: Vec::new(),
+                ipam_options: None,
+                subnet: None,
+                gateway: None,
+                ip_range: None,
+                reserved: Vec::new(),
+                user_subnet: false,
+                bridge: String::new(),
+            };
+            n.id.truncate(64);
+            if name == "bridge" {
+                n.subnet = Some(subnet);
+                n.gateway = Some(subnet.first_host());
+                n.bridge = DEFAULT_BRIDGE.into();
+                n.ipam_config = vec![
+                    json!({"Subnet": subnet.to_string(), "Gateway": subnet.first_host().to_string()}),
+                ];
+                for (k, v) in [
+                    ("com.docker.network.bridge.default_bridge", "true"),
+                    ("com.docker.network.bridge.enable_icc", "true"),
+                    ("com.docker.network.bridge.enable_ip_masquerade", "true"),
+                    ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                    ("com.docker.network.bridge.name", DEFAULT_BRIDGE),
+                    ("com.docker.network.driver.mtu", "1500"),
+                ] {
+                    n.options.insert(k.into(), v.into());
+                }
+            }
+            self.meta.kv_put(NS, &n.id, &n)?;
+        }
+        Ok(())
+    }
+
+    /// Containers (running) attached to network `id`: (record, endpoint).
+    fn endpoints_on(&self, id: &str) -> Vec<(ContainerRecord, Attached)> {
+        let recs = self
+            .meta
+            .containers::<ContainerRecord>()
+            .unwrap_or_default();
+        recs.into_iter()
+            .filter(|r| r.state.running())
+            .filter_map(|r| {
+                let a = r
+                    .network
+                    .attached
+                    .values()
+                    .find(|a| a.network_id == id)
+                    .cloned()?;
+                Some((r, a))
+            })
+            .collect()
+    }
+
+    fn network_json(&self, n: &NetworkRecord) -> Value {
+        let mut containers = serde_json::Map::new();
+        for (r, a) in self.endpoints_on(&n.id) {
+            containers.insert(
+                r.id.clone(),
+                json!({
+                    "Name": r.name,
+                    "EndpointID": a.endpoint_id,
+                    "MacAddress": a.mac,
+                    "IPv4Address": format!("{}/{}", a.ip, a.prefix),
+                    "IPv6Address": "",
+                }),
+            );
+        }
+        // Containers sharing host's stack show up on `host` in Docker too.
+        if n.driver == "host" {
+            for r in self
+                .meta
+                .containers::<ContainerRecord>()
+                .unwrap_or_default()
+            {
+                if r.state.running() && mode_of(&r) == "host" {
+                    containers.insert(
+                        r.id.clone(),
+                        json!({"Name": r.name, "EndpointID": "", "MacAddress": "", "IPv4Address": "", "IPv6Address": ""}),
+                    );
+                }
+            }
+        }
+        let ipam_config: Value = if n.ipam_config.is_empty() && n.driver != "bridge" {
+            json!([])
+        } else {
+            json!(n.ipam_config)
+        };
+        json!({
+            "Name": n.name,
+            "Id": n.id,
+            "Created": n.created,
+            "Scope": "local",
+            "Driver": n.driver,
+            "EnableIPv4": true,
+            "EnableIPv6": n.enable_ipv6,
+            "IPAM": {"Driver": "default", "Options": n.ipam_options, "Config": ipam_config},
+            "Internal": n.internal,
+            "Attachable": n.attachable,
+            "Ingress": false,
+            "ConfigFrom": {"Network": ""},
+            "ConfigOnly": false,
+            "Containers": containers,
+            "Options": n.options,
+            "Labels": n.labels,
+        })
+    }
+
+    /// `GET /networks`.
+    pub fn list_networks(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Value>> {
+        let mut out = Vec::new();
+        for n in self.networks()? {
+            let ok = filters.iter().all(|(k, vals)| {
+                vals.is_empty()
+                    || vals.iter().any(|v| match k.as_str() {
+                        "name" => n.name.contains(v.as_str()),
+                        "id" => n.id.starts_with(v.as_str()),
+                        "driver" => n.driver == *v,
+                        "scope" => v == "local",
+                        "type" => (v == "builtin") == n.builtin(),
+                        "label" => match v.split_once('=') {
+                            Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
+                            None => n.labels.contains_key(v),
+                        },
+                        "dangling" => {
+                            let unused = !n.builtin() && self.endpoints_on(&n.id).is_empty();
+                            (v == "true" || v == "1") == unused
+                        }
+                        _ => false,
+                    })
+            });
+            if ok {
+                out.push(self.network_json(&n));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /networks/{id}`.
+    pub fn inspect_network(&self, key: &str) -> Result<Value> {
+        let n = self.find_network(key)?;
+        Ok(self.network_json(&n))
+    }
+
+    /// `POST /networks/create` with Docker's body (`Name`, `Driver`,
+    /// `Internal`, `Labels`, `IPAM`, `CheckDuplicate`, ...).
+    pub async fn create_network(&self, body: Value) -> Result<Value> {
+        let _g = self.net.ops.lock().await;
+        let s = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let b = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let name = s("Name");
+        if name.is_empty() {
+            return Err(EngineError::InvalidArgument(
+                "network name must not be empty".into(),
+            ));
+        }
+        let driver = match s("Driver").as_str() {
+            "" | "bridge" => "bridge".to_string(),
+            "host" | "null" => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "only one instance of \"{}\" network is allowed",
+                    s("Driver")
+                )))
+            }
+            other => {
+                return Err(EngineError::NotFound(format!(
+                    "plugin \"{other}\" not found"
+                )))
+            }
+        };
+        let existing = self.networks()?;
+        let check_dup = body
+            .get("CheckDuplicate")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        if existing.iter().any(|n| n.name == name)
+            && (check_dup || matches!(name.as_str(), "bridge" | "host" | "none"))
+        {
+            return Err(EngineError::Conflict(format!(
+                "network with name {name} already exists"
+            )));
+        }
+        let map = |k: &str| -> HashMap<String, String> {
+            body.get(k)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default()
+        };
+        let ipam = body.get("IPAM").cloned().unwrap_or(Value::Null);
+        if let Some(d) = ipam.get("Driver").and_then(Value::as_str) {
+            if !d.is_empty() && d != "default" {
+                return Err(EngineError::NotFound(format!("plugin \"{d}\" not found")));
+            }
+        }
+        let mut ipam_config: Vec<Value> = ipam
+            .get("Config")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| {
+                // Keep only what was given, as Docker echoes it.
+                let mut o = serde_json::Map::new();
+                for k in ["Subnet", "IPRange", "Gateway", "AuxiliaryAddresses"] {
+                    if let Some(v) = c.get(k).filter(|v| !v.is_null() && v.as_str() != Some("")) {
+                        if k == "AuxiliaryAddresses" && v.as_object().is_some_and(|m| m.is_empty())
+                        {
+                            continue;
+                        }
+                        o.insert(k.into(), v.clone());
+                    }
+                }
+                Value::Object(o)
+            })
+            .collect();
+        let taken: Vec<Subnet> = existing.iter().filter_map(|n| n.subnet).collect();
+        let bad = |m: String| EngineError::InvalidArgument(m);
+        let mut subnet = None;
+        let mut gateway = None;
+        let mut ip_range = None;
+        let mut reserved = Vec::new();
+        let v4 = ipam_config.iter().find(|c| {
+            c.get("Subnet")
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.contains(':'))
+        });
+        if let Some(c) = v4 {
+            let sn: Subnet = c["Subnet"]
+                .as_str()
+                .unwrap_or("")
+                .parse()
+                .map_err(net_err)?;
+            if let Some(t) = taken.iter().find(|t| t.overlaps(&sn)) {
+                return Err(EngineError::Conflict(format!(
+                    "invalid pool request: Pool overlaps with other one on this address space ({t})"
+                )));
+            }
+            let gw = match c.get("Gateway").and_then(Value::as_str) {
+                Some(g) => {
+                    let g: Ipv4Addr = g
+                        .parse()
+                        .map_err(|_| bad(format!("invalid gateway address {g}")))?;
+                    pier_network::ipam::check_gateway(&sn, g).map_err(net_err)?;
+                    g
+                }
+                None => sn.first_host(),
+            };
+            if let Some(r) = c.get("IPRange").and_then(Value::as_str) {
+                let r: Subnet = r.parse().map_err(net_err)?;
+                if !sn.contains(r.addr) || r.prefix < sn.prefix {
+                    return Err(bad(format!("Invalid range {r} for subnet {sn}")));
+                }
+                ip_range = Some(r);
+            }
+            for a in c
+                .get("AuxiliaryAddresses")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(ip) = a.1.as_str().and_then(|s| s.parse::<Ipv4Addr>().ok()) {
+                    reserved.push(ip);
+                }
+            }
+            subnet = Some(sn);
+            gateway = Some(gw);
+        }
+        let user_subnet = subnet.is_some();
+        if subnet.is_none() {
+            let sn = pier_network::ipam::pick_subnet(&taken).map_err(net_err)?;
+            subnet = Some(sn);
+            gateway = Some(sn.first_host());
+            ipam_config.insert(
+                0,
+                json!({"Subnet": sn.to_string(), "Gateway": sn.first_host().to_string()}),
+            );
+        }
+        let id = random_id() + &random_id();
+        let mut n = NetworkRecord {
+            id: id[..64].to_string(),
+            name,
+            driver,
+            created: now_rfc3339(),
+            internal: b("Internal"),
+            attachable: b("Attachable"),
+            enable_ipv6: b("EnableIPv6"),
+            labels: map("Labels"),
+            options: map("Options"),
+            ipam_config,
+            ipam_options: ipam
+                .get("Options")
+                .filter(|v| !v.is_null())
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            subnet,
+            gateway,
+            ip_range,
+            reserved,
+            user_subnet,
+            bridge: String::new(),
+        };
+        n.bridge = n
+            .options
+            .get("com.docker.network.bridge.name")
+            .cloned()
+            .unwrap_or_else(|| format!("br-{}", &n.id[..12]));
+        if let Some(spec) = n.spec() {
+            self.net.ctl.add_network(spec).await.map_err(net_err)?;
+        }
+        if let Err(e) = self.meta.kv_put(NS, &n.id, &n) {
+            let _ = self.net.ctl.remove_network(&n.id).await;
+            return Err(e.into());
+        }
+        self.network_event("create", &n, &[]);
+        Ok(json!({"Id": n.id, "Warning": ""}))
+    }
+
+    /// `DELETE /networks/{id}`.
+    pub async fn remove_network(&self, key: &str) -> Result<()> {
+        let _g = self.net.ops.lock().await;
+        let n = self.find_network(key)?;
+        self.remove_network_locked(&n).await
+    }
+
+    async fn remove_network_locked(&self, n: &NetworkRecord) -> Result<()> {
+        if n.builtin() {
+            return Err(EngineError::InvalidArgument(format!(
+                "{} is a pre-defined network and cannot be removed",
+                n.name
+            )));
+        }
+        let eps = self.endpoints_on(&n.id);
+        if !eps.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "error while removing network: network {} id {} has active endpoints",
+                n.name, n.id
+            )));
+        }
+        self.net.ctl.remove_network(&n.id).await.map_err(net_err)?;
+        self.meta.kv_delete(NS, &n.id)?;
+        self.net.leases().remove(&n.id);
+        self.network_event("destroy", n, &[]);
+        Ok(())
+    }
+
+    /// `POST /networks/prune`: user networks no running container uses.
+    pub async fn prune_networks(&self, filters: &HashMap<String, Vec<String>>) -> Result<Value> {
+        let _g = self.net.ops.lock().await;
+        let mut deleted = Vec::new();
+        for n in self.networks()? {
+            if n.builtin() || !self.endpoints_on(&n.id).is_empty() {
+                continue;
+            }
+            let labels_ok =
+                filters
+                    .get("label")
+                    .into_iter()
+                    .flatten()
+                    .all(|v| match v.split_once('=') {
+                        Some((k, val)) => n.labels.get(k).is_some_and(|x| x == val),
+                        None => n.labels.contains_key(v),
+                    });
+            if !labels_ok {
+                continue;
+            }
+            if self.remove_network_locked(&n).await.is_ok() {
+                deleted.push(n.name.clone());
+            }
+        }
+        Ok(json!({"NetworksDeleted": deleted}))
+    }
+}

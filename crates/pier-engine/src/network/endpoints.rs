@@ -1,0 +1,800 @@
+//! Containers on networks: checks at create, wiring at start, unwiring at
+//! exit, `network connect`/`disconnect`, and what inspect and ps show.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pier_api::models::{
+    ContainerConfig, EndpointSettings, HostConfig, NetworkingConfig, PortBinding, PortSummary,
+    PortSummaryTypeEnum,
+};
+use pier_network::{link, netns, EndpointSpec, PortRequest};
+use pier_runtime::spec::NetworkNs;
+use serde_json::{json, Value};
+
+use super::{mode_of, net_err, Attached, ContainerNetwork, NetworkRecord, PortState};
+use crate::records::ContainerRecord;
+use crate::util::random_id;
+use crate::{Engine, EngineError, Result};
+
+/// The namespace the container's spec joins.
+pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
+    let mode = mode_of(rec);
+    let key = &rec.network.sandbox_key;
+    match mode.as_str() {
+        "host" => NetworkNs::Host,
+        "none" => NetworkNs::New,
+        m if m.starts_with("container:") && key.is_empty() => NetworkNs::Host,
+        _ if key.is_empty() => NetworkNs::New,
+        _ => NetworkNs::Path(PathBuf::from(key)),
+    }
+}
+
+/// Lines for /etc/hosts: the container's address on its first network,
+/// with its hostname and aliases.
+pub(crate) fn hosts_lines(rec: &ContainerRecord) -> String {
+    let Some(a) = primary(rec) else {
+        return String::new();
+    };
+    let hostname = rec
+        .config
+        .hostname
+        .clone()
+        .unwrap_or_else(|| rec.id[..12].to_string());
+    let mut names = vec![hostname];
+    names.extend(a.aliases.iter().cloned());
+    format!("{}\t{}\n", a.ip, names.join(" "))
+}
+
+/// What `--add-host name:host-gateway` maps to: the container's gateway,
+/// else the default bridge's.
+pub(crate) fn host_gateway(rec: &ContainerRecord) -> String {
+    primary(rec).map(|a| a.gateway.clone()).unwrap_or_else(|| {
+        pier_network::ipam::DEFAULT_BRIDGE_SUBNET
+            .first_host()
+            .to_string()
+    })
+}
+
+/// resolv.conf for a container on a user network: the network's embedded
+/// DNS server, with the host's search and options lines. None: not on one
+/// (or `--dns` given, which wins).
+pub(crate) fn resolv_conf_for(rec: &ContainerRecord, host: &str) -> Option<String> {
+    let dns = rec.network.dns_server.as_ref()?;
+    if rec.host_config.dns.as_ref().is_some_and(|d| !d.is_empty()) {
+        return None;
+    }
+    let mut out = format!("nameserver {dns}\n");
+    for l in host.lines() {
+        let t = l.trim_start();
+        if t.starts_with("search") || t.starts_with("options") || t.starts_with("domain") {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    Some(out)
+}
+
+/// The endpoint on the container's own network (the one with the default route).
+fn primary(rec: &ContainerRecord) -> Option<&Attached> {
+    rec.network
+        .attached
+        .get(&mode_of(rec))
+        .or_else(|| rec.network.attached.values().find(|a| a.ifname == "eth0"))
+}
+
+fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
+    match ep
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv4_address.as_deref())
+        .filter(|s| !s.is_empty())
+    {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| EngineError::InvalidArgument(format!("invalid IPv4 address: {s}"))),
+    }
+}
+
+/// `80/tcp` (or `80`) into port and protocol.
+fn parse_port_key(k: &str) -> Result<(u16, String)> {
+    let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+    let port = p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+        EngineError::InvalidArgument(format!("invalid port specification: \"{k}\""))
+    })?;
+    Ok((port, proto.to_ascii_lowercase()))
+}
+
+fn parse_host_ports(s: &str) -> Result<(u16, u16)> {
+    let bad = || EngineError::InvalidArgument(format!("invalid port specification: \"{s}\""));
+    if s.is_empty() {
+        return Ok((0, 0));
+    }
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let a: u16 = a.parse().map_err(|_| bad())?;
+    let b: u16 = b.parse().map_err(|_| bad())?;
+    if a > b {
+        return Err(bad());
+    }
+    Ok((a, b))
+}
+
+/// One `-p`/`-P` request: container port, proto, host IP, host port range.
+type PortSpec = (u16, String, Ipv4Addr, (u16, u16));
+
+/// What `-p` and `-P` ask for.
+fn port_specs(rec_cfg: &ContainerConfig, host: &HostConfig) -> Result<Vec<PortSpec>> {
+    let mut map: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
+    for (k, v) in host.port_bindings.iter().flatten() {
+        map.insert(k.clone(), v.clone().unwrap_or_default());
+    }
+    if host.publish_all_ports.unwrap_or(false) {
+        for p in rec_cfg.exposed_ports.iter().flatten() {
+            map.entry(p.clone()).or_default();
+        }
+    }
+    let mut out = Vec::new();
+    for (k, binds) in map {
+        let (port, proto) = parse_port_key(&k)?;
+        let binds = if binds.is_empty() {
+            vec![PortBinding::default()]
+        } else {
+            binds
+        };
+        for b in binds {
+            let ip = b.host_ip.unwrap_or_default();
+            // IPv6 host addresses are not published (no IPv6 on bridges yet).
+            if ip.contains(':') {
+                continue;
+            }
+            let ip: Ipv4Addr = if ip.is_empty() {
+                Ipv4Addr::UNSPECIFIED
+            } else {
+                ip.parse().map_err(|_| {
+                    EngineError::InvalidArgument(format!("invalid host IP address: {ip}"))
+                })?
+            };
+            let ports = parse_host_ports(b.host_port.as_deref().unwrap_or(""))?;
+            out.push((port, proto.clone(), ip, ports));
+        }
+    }
+    Ok(out)
+}
+
+fn endpoint_id() -> String {
+    (random_id() + &random_id())[..64].to_string()
+}
+
+impl Engine {
+    /// At create: applies Docker's default mode (`bridge`), resolves the
+    /// network names, and checks IPs, aliases, MACs and ports.
+    pub(crate) fn network_for_create(
+        &self,
+        cfg: &ContainerConfig,
+        host: &mut HostConfig,
+        nc: Option<&NetworkingConfig>,
+    ) -> Result<ContainerNetwork> {
+        let mut mode = match host.network_mode.as_deref() {
+            None | Some("") | Some("default") => "bridge".to_string(),
+            Some(m) => m.to_string(),
+        };
+        port_specs(cfg, host)?;
+        let mut out = ContainerNetwork::default();
+        if let Some(other) = mode.strip_prefix("container:") {
+            self.find_container(other)?;
+            if host.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
+                || host.publish_all_ports.unwrap_or(false)
+            {
+                return Err(EngineError::InvalidArgument(
+                    "conflicting options: port publishing and the container type network mode"
+                        .into(),
+                ));
+            }
+            host.network_mode = Some(mode);
+            return Ok(out);
+        }
+        if mode != "host" && mode != "none" {
+            let n = self.find_network(&mode)?;
+            mode = match n.driver.as_str() {
+                "host" => "host".into(),
+                "null" => "none".into(),
+                _ => n.name.clone(),
+            };
+        }
+        host.network_mode = Some(mode.clone());
+        if mode == "host" || mode == "none" {
+            return Ok(out);
+        }
+        for (k, ep) in nc
+            .and_then(|n| n.endpoints_config.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            let n = self.find_network(k)?;
+            if n.driver != "bridge" {
+                continue;
+            }
+            check_endpoint(&n, ep)?;
+            out.requested.insert(n.name.clone(), ep.clone());
+        }
+        out.requested.entry(mode).or_default();
+        Ok(out)
+    }
+
+    /// Before the shim starts: a namespace with the container's networks
+    /// plugged in and its ports published. On error nothing is left behind.
+    pub(crate) async fn network_setup(&self, rec: &mut ContainerRecord) -> Result<()> {
+        self.network_teardown(rec).await;
+        let mode = mode_of(rec);
+        if mode == "host" || mode == "none" {
+            return Ok(());
+        }
+        if let Some(other) = mode.strip_prefix("container:") {
+            let o = self.find_container(other)?;
+            if !o.state.running() {
+                return Err(EngineError::Conflict(format!(
+                    "cannot join network namespace of a non running container: container {} is {}",
+                    o.id, o.state.status
+                )));
+            }
+            rec.network.sandbox_key = match mode_of(&o).as_str() {
+                "host" => String::new(),
+                _ if !o.network.sandbox_key.is_empty() => o.network.sandbox_key.clone(),
+                _ => format!("/proc/{}/ns/net", o.state.pid),
+            };
+            rec.network.dns_server = o.network.dns_server.clone();
+            return Ok(());
+        }
+        let path = self.cfg.exec_root.join("netns").join(&rec.id);
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || {
+            netns::delete(&p)?;
+            netns::create(&p)
+        })
+        .await?
+        .map_err(net_err)?;
+        rec.network.sandbox_key = path.display().to_string();
+        let mut names: Vec<String> = rec.network.requested.keys().cloned().collect();
+        if let Some(i) = names.iter().position(|n| *n == mode) {
+            let m = names.remove(i);
+            names.insert(0, m);
+        }
+        let r = async {
+            for (i, name) in names.iter().enumerate() {
+                self.attach_endpoint(rec, name, i).await?;
+            }
+            self.publish_ports(rec)
+        }
+        .await;
+        if let Err(e) = r {
+            self.network_teardown(rec).await;
+            return Err(e);
+        }
+        // Loopback up even with no network attached.
+        if let Ok(nl) = link::Netlink::in_netns(&path) {
+            let _ = nl.loopback_up().await;
+        }
+        Ok(())
+    }
+
+    async fn attach_endpoint(
+        &self,
+        rec: &mut ContainerRecord,
+        name: &str,
+        index: usize,
+    ) -> Result<()> {
+        let n = self.find_network(name)?;
+        let spec = n.spec().ok_or_else(|| {
+            EngineError::InvalidArgument(format!("network {name} cannot take endpoints"))
+        })?;
+        let req = rec.network.requested.get(name).cloned().unwrap_or_default();
+        let want = requested_ip(&req)?;
+        let ip = {
+            let mut leases = self.net.leases();
+            let used = leases.entry(n.id.clone()).or_default();
+            let mut taken = used.clone();
+            taken.extend(n.reserved.iter().copied());
+            let pool = if want.is_none() {
+                n.ip_range.unwrap_or(spec.subnet)
+            } else {
+                spec.subnet
+            };
+            let ip =
+                pier_network::ipam::allocate(&pool, spec.gateway, &taken, want).map_err(net_err)?;
+            used.insert(ip);
+            ip
+        };
+        let mac = req
+            .mac_address
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .and_then(link::parse_mac)
+            .unwrap_or_else(|| link::mac_for_ip(ip));
+        let ep = EndpointSpec {
+            ifname: format!("eth{index}"),
+            host_veth: format!("veth{}", &random_id()[..7]),
+            ip,
+            mac,
+            default_route: index == 0,
+        };
+        let netns = PathBuf::from(&rec.network.sandbox_key);
+        if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
+            self.release(&n.id, ip);
+            return Err(net_err(e));
+        }
+        let aliases = req.aliases.clone().unwrap_or_default();
+        let dns_names = if spec.dns {
+            let mut v = vec![rec.name.clone(), rec.id[..12].to_string()];
+            v.extend(aliases.iter().cloned());
+            v
+        } else {
+            Vec::new()
+        };
+        if spec.dns {
+            self.net.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
+            if index == 0 {
+                rec.network.dns_server = Some(spec.gateway.to_string());
+            }
+        }
+        rec.network.attached.insert(
+            name.to_string(),
+            Attached {
+                network_id: n.id.clone(),
+                endpoint_id: endpoint_id(),
+                ip: ip.to_string(),
+                prefix: spec.subnet.prefix,
+                gateway: spec.gateway.to_string(),
+                mac: link::format_mac(&mac),
+                host_veth: ep.host_veth,
+                ifname: ep.ifname,
+                aliases,
+                dns_names,
+            },
+        );
+        Ok(())
+    }
+
+    fn release(&self, net_id: &str, ip: Ipv4Addr) {
+        if let Some(s) = self.net.leases().get_mut(net_id) {
+            s.remove(&ip);
+        }
+    }
+
+    fn publish_ports(&self, rec: &mut ContainerRecord) -> Result<()> {
+        let specs = port_specs(&rec.config, &rec.host_config)?;
+        let Some(a) = primary(rec).cloned() else {
+            return Ok(());
+        };
+        if specs.is_empty() {
+            return Ok(());
+        }
+        let cip: Ipv4Addr =
+            a.ip.parse()
+                .map_err(|_| EngineError::Internal(format!("bad address {}", a.ip)))?;
+        let reqs: Vec<PortRequest> = specs
+            .into_iter()
+            .map(|(port, proto, host_ip, host_ports)| PortRequest {
+                proto,
+                host_ip,
+                host_ports,
+                container_ip: cip,
+                container_port: port,
+            })
+            .collect();
+        let pubs = self
+            .net
+            .ctl
+            .publish(&rec.id, &a.network_id, &reqs)
+            .map_err(|e| {
+                EngineError::Internal(format!(
+                    "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                    rec.name, a.endpoint_id
+                ))
+            })?;
+        rec.network.ports = pubs
+            .into_iter()
+            .map(|p| PortState {
+                proto: p.proto,
+                host_ip: p.host_ip.to_string(),
+                host_port: p.host_port,
+                container_port: p.container_port,
+            })
+            .collect();
+        Ok(())
+    }
+
+    /// Unwires a container that stopped (idempotent): ports, names, veths,
+    /// leases, and its own namespace.
+    pub(crate) async fn network_teardown(&self, rec: &mut ContainerRecord) {
+        if let Err(e) = self.net.ctl.unpublish(&rec.id) {
+            tracing::warn!("unpublishing ports of {}: {e}", rec.id);
+        }
+        rec.network.ports.clear();
+        for (_, a) in std::mem::take(&mut rec.network.attached) {
+            self.detach_one(&rec.id, &a).await;
+        }
+        rec.network.dns_server = None;
+        let own = self.cfg.exec_root.join("netns").join(&rec.id);
+        if Path::new(&rec.network.sandbox_key) == own || own.exists() {
+            let _ = tokio::task::spawn_blocking(move || netns::delete(&own)).await;
+        }
+        rec.network.sandbox_key.clear();
+    }
+
+    async fn detach_one(&self, id: &str, a: &Attached) {
+        self.net.ctl.clear_names(&a.network_id, id);
+        if let Err(e) = self.net.ctl.detach(&a.host_veth).await {
+            tracing::warn!("removing {} of {id}: {e}", a.host_veth);
+        }
+        if let Ok(ip) = a.ip.parse() {
+            self.release(&a.network_id, ip);
+        }
+    }
+
+    /// After a daemon restart, for a container still running: its leases,
+    /// names and published ports come back.
+    pub(crate) fn readopt_endpoints(&self, rec: &ContainerRecord) {
+        for a in rec.network.attached.values() {
+            let Ok(ip) = a.ip.parse::<Ipv4Addr>() else {
+                continue;
+            };
+            self.net
+                .leases()
+                .entry(a.network_id.clone())
+                .or_default()
+                .insert(ip);
+            if !a.dns_names.is_empty() {
+                self.net
+                    .ctl
+                    .set_names(&a.network_id, &rec.id, &a.dns_names, ip);
+            }
+        }
+        let Some(a) = primary(rec) else { return };
+        let Ok(cip) = a.ip.parse::<Ipv4Addr>() else {
+            return;
+        };
+        let reqs: Vec<PortRequest> = rec
+            .network
+            .ports
+            .iter()
+            .filter_map(|p| {
+                Some(PortRequest {
+                    proto: p.proto.clone(),
+                    host_ip: p.host_ip.parse().ok()?,
+                    host_ports: (p.host_port, p.host_port),
+                    container_ip: cip,
+                    container_port: p.container_port,
+                })
+            })
+            .collect();
+        if !reqs.is_empty() {
+            if let Err(e) = self.net.ctl.publish(&rec.id, &a.network_id, &reqs) {
+                tracing::error!("republishing ports of {}: {e}", rec.id);
+            }
+        }
+    }
+
+    /// `POST /networks/{id}/connect`.
+    pub async fn connect_network(
+        self: &Arc<Self>,
+        key: &str,
+        container: &str,
+        cfg: Option<EndpointSettings>,
+    ) -> Result<()> {
+        let _g = self.net.ops.lock().await;
+        let n = self.find_network(key)?;
+        let id = self.find_container(container)?.id;
+        let lock = self.op_lock(&id);
+        let _c = lock.lock().await;
+        let mut rec = self.find_container(&id)?;
+        let mode = mode_of(&rec);
+        if n.driver != "bridge" || mode == "host" {
+            return Err(EngineError::InvalidArgument(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            ));
+        }
+        if mode == "none" {
+            return Err(EngineError::InvalidArgument(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+                    .into(),
+            ));
+        }
+        if mode.starts_with("container:") {
+            return Err(EngineError::InvalidArgument(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            ));
+        }
+        if rec.network.requested.contains_key(&n.name) || rec.network.attached.contains_key(&n.name)
+        {
+            return Err(EngineError::Conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                rec.name, n.name
+            )));
+        }
+        let ep = cfg.unwrap_or_default();
+        check_endpoint(&n, &ep)?;
+        rec.network.requested.insert(n.name.clone(), ep);
+        if rec.state.running() {
+            let used: Vec<&str> = rec
+                .network
+                .attached
+                .values()
+                .map(|a| a.ifname.as_str())
+                .collect();
+            let idx = (0..)
+                .find(|i| !used.contains(&format!("eth{i}").as_str()))
+                .unwrap_or(0);
+            self.attach_endpoint(&mut rec, &n.name, idx).await?;
+        }
+        self.save_container(&rec)?;
+        self.network_event("connect", &n, &[("container", rec.id.clone())]);
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn disconnect_network(
+        self: &Arc<Self>,
+        key: &str,
+        container: &str,
+        force: bool,
+    ) -> Result<()> {
+        let _ = force;
+        let _g = self.net.ops.lock().await;
+        let n = self.find_network(key)?;
+        let id = self.find_container(container)?.id;
+        let lock = self.op_lock(&id);
+        let _c = lock.lock().await;
+        let mut rec = self.find_container(&id)?;
+        let mode = mode_of(&rec);
+        if n.driver == "host" || mode == "host" {
+            return Err(EngineError::InvalidArgument(
+                "container cannot be disconnected from host network or connected to host network"
+                    .into(),
+            ));
+        }
+        let was_requested = rec.network.requested.remove(&n.name).is_some();
+        let attached = rec.network.attached.remove(&n.name);
+        if !was_requested && attached.is_none() {
+            return Err(EngineError::InvalidArgument(format!(
+                "container {} is not connected to network {}",
+                rec.id, n.name
+            )));
+        }
+        if let Some(a) = attached {
+            if a.ifname == "eth0" {
+                let _ = self.net.ctl.unpublish(&rec.id);
+                rec.network.ports.clear();
+                rec.network.dns_server = None;
+            }
+            self.detach_one(&rec.id, &a).await;
+        }
+        self.save_container(&rec)?;
+        self.network_event("disconnect", &n, &[("container", rec.id.clone())]);
+        Ok(())
+    }
+
+    /// `NetworkSettings` of `GET /containers/{id}/json`.
+    pub(crate) fn network_settings_json(&self, rec: &ContainerRecord) -> Value {
+        let mode = mode_of(rec);
+        let names: Vec<String> = match mode.as_str() {
+            "host" | "none" => vec![mode.clone()],
+            m if m.starts_with("container:") => Vec::new(),
+            _ => rec.network.requested.keys().cloned().collect(),
+        };
+        let mut nets = serde_json::Map::new();
+        for name in names {
+            let req = rec
+                .network
+                .requested
+                .get(&name)
+                .cloned()
+                .unwrap_or_default();
+            let a = rec.network.attached.get(&name).cloned().unwrap_or_default();
+            let net_id = if a.network_id.is_empty() {
+                self.find_network(&name).map(|n| n.id).unwrap_or_default()
+            } else {
+                a.network_id.clone()
+            };
+            let links = req.links.clone().filter(|l| !l.is_empty());
+            nets.insert(
+                name,
+                json!({
+                    "IPAMConfig": req.ipam_config,
+                    "Links": links,
+                    "Aliases": req.aliases.clone().filter(|l| !l.is_empty()),
+                    "MacAddress": a.mac,
+                    "DriverOpts": req.driver_opts,
+                    "NetworkID": net_id,
+                    "EndpointID": a.endpoint_id,
+                    "Gateway": a.gateway,
+                    "IPAddress": a.ip,
+                    "IPPrefixLen": a.prefix,
+                    "IPv6Gateway": "",
+                    "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0,
+                    "DNSNames": if a.dns_names.is_empty() { Value::Null } else { json!(a.dns_names) },
+                }),
+            );
+        }
+        let mut ports = serde_json::Map::new();
+        if rec.state.running() {
+            for p in rec.config.exposed_ports.iter().flatten() {
+                let k = if p.contains('/') {
+                    p.clone()
+                } else {
+                    format!("{p}/tcp")
+                };
+                ports.insert(k, Value::Null);
+            }
+            for p in &rec.network.ports {
+                let k = format!("{}/{}", p.container_port, p.proto);
+                let e = ports.entry(k).or_insert_with(|| json!([]));
+                if e.is_null() {
+                    *e = json!([]);
+                }
+                if let Some(arr) = e.as_array_mut() {
+                    arr.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+                }
+            }
+        }
+        // The top-level fields describe the default bridge only, as Docker's.
+        let b = rec
+            .network
+            .attached
+            .get("bridge")
+            .cloned()
+            .unwrap_or_default();
+        json!({
+            "Bridge": "",
+            "SandboxID": if rec.network.sandbox_key.is_empty() { String::new() } else { rec.id.clone() },
+            "SandboxKey": rec.network.sandbox_key,
+            "HairpinMode": false,
+            "LinkLocalIPv6Address": "",
+            "LinkLocalIPv6PrefixLen": 0,
+            "Ports": ports,
+            "SecondaryIPAddresses": null,
+            "SecondaryIPv6Addresses": null,
+            "EndpointID": b.endpoint_id,
+            "Gateway": b.gateway,
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "IPAddress": b.ip,
+            "IPPrefixLen": b.prefix,
+            "IPv6Gateway": "",
+            "MacAddress": b.mac,
+            "Networks": nets,
+        })
+    }
+
+    /// `Ports` and `NetworkSettings.Networks` of `GET /containers/json`.
+    pub(crate) fn network_summary(
+        &self,
+        rec: &ContainerRecord,
+    ) -> (Vec<PortSummary>, HashMap<String, EndpointSettings>) {
+        let typ = |p: &str| match p {
+            "udp" => PortSummaryTypeEnum::UDP,
+            "sctp" => PortSummaryTypeEnum::SCTP,
+            _ => PortSummaryTypeEnum::TCP,
+        };
+        let mut ports: Vec<PortSummary> = rec
+            .network
+            .ports
+            .iter()
+            .map(|p| PortSummary {
+                ip: Some(p.host_ip.clone()),
+                private_port: p.container_port,
+                public_port: Some(p.host_port),
+                typ: Some(typ(&p.proto)),
+            })
+            .collect();
+        for e in rec.config.exposed_ports.iter().flatten() {
+            if let Ok((port, proto)) = parse_port_key(e) {
+                if !rec
+                    .network
+                    .ports
+                    .iter()
+                    .any(|p| p.container_port == port && p.proto == proto)
+                {
+                    ports.push(PortSummary {
+                        ip: None,
+                        private_port: port,
+                        public_port: None,
+                        typ: Some(typ(&proto)),
+                    });
+                }
+            }
+        }
+        let settings = self.network_settings_json(rec);
+        let nets = settings["Networks"]
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), serde_json::from_value(v.clone()).ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        (ports, nets)
+    }
+}
+
+/// Docker's rules for endpoint settings on a network.
+fn check_endpoint(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
+    let default_bridge = n.is_default_bridge();
+    if let Some(ip) = requested_ip(ep)? {
+        if default_bridge {
+            return Err(EngineError::InvalidArgument(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if !n.user_subnet {
+            return Err(EngineError::InvalidArgument(
+                "user specified IP address is supported only when connecting to networks with user configured subnets"
+                    .into(),
+            ));
+        }
+        if !n.subnet.is_some_and(|s| s.contains(ip)) {
+            return Err(EngineError::InvalidArgument(format!(
+                "no configured subnet or ip-range contain the IP address {ip}"
+            )));
+        }
+    }
+    if default_bridge && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
+        return Err(EngineError::InvalidArgument(
+            "network-scoped alias is supported only for containers in user defined networks".into(),
+        ));
+    }
+    if let Some(m) = ep.mac_address.as_deref().filter(|m| !m.is_empty()) {
+        if link::parse_mac(m).is_none() {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid MAC address: {m}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_keys_and_host_ports() {
+        assert_eq!(parse_port_key("80/tcp").unwrap(), (80, "tcp".into()));
+        assert_eq!(parse_port_key("53/UDP").unwrap(), (53, "udp".into()));
+        assert_eq!(parse_port_key("8080").unwrap(), (8080, "tcp".into()));
+        assert!(parse_port_key("x/tcp").is_err());
+        assert_eq!(parse_host_ports("").unwrap(), (0, 0));
+        assert_eq!(parse_host_ports("8000-8010").unwrap(), (8000, 8010));
+        assert!(parse_host_ports("9-8").is_err());
+    }
+
+    #[test]
+    fn publish_all_takes_exposed_ports() {
+        let cfg = ContainerConfig {
+            exposed_ports: Some(vec!["80/tcp".into(), "53/udp".into()]),
+            ..Default::default()
+        };
+        let mut pb = HashMap::new();
+        pb.insert(
+            "80/tcp".to_string(),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some("8080".into()),
+            }]),
+        );
+        let host = HostConfig {
+            port_bindings: Some(pb),
+            publish_all_ports: Some(true),
+            ..Default::default()
+        };
+        let s = port_specs(&cfg, &host).unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(s.contains(&(80, "tcp".into(), Ipv4Addr::LOCALHOST, (8080, 8080))));
+        assert!(s.contains(&(53, "udp".into(), Ipv4Addr::UNSPECIFIED, (0, 0))));
+    }
+}

@@ -1,0 +1,86 @@
+//! `/networks/...`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use pier_api::models::EndpointSettings;
+use serde_json::Value;
+
+use crate::body::{filters, Json, Query as Q};
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/networks", get(list))
+        .route("/networks/create", post(create))
+        .route("/networks/prune", post(prune))
+        .route("/networks/{id}", get(inspect).delete(remove))
+        .route("/networks/{id}/connect", post(connect))
+        .route("/networks/{id}/disconnect", post(disconnect))
+}
+
+async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
+    Ok(axum::Json(e.list_networks(&filters(&q)?)?).into_response())
+}
+
+async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(axum::Json(e.inspect_network(&id)?).into_response())
+}
+
+async fn create(State(e): State<AppState>, Json(body): Json<Value>) -> ApiResult<Response> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "network create: body must be a JSON object",
+        ));
+    }
+    let r = e.create_network(body).await?;
+    Ok((StatusCode::CREATED, axum::Json(r)).into_response())
+}
+
+async fn remove(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    e.remove_network(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn container_of(body: &Value) -> ApiResult<String> {
+    body.get("Container")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request("Container must be set"))
+}
+
+async fn connect(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<StatusCode> {
+    let container = container_of(&body)?;
+    let cfg: Option<EndpointSettings> = match body.get("EndpointConfig") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            serde_json::from_value(v.clone())
+                .map_err(|err| ApiError::bad_request(format!("invalid EndpointConfig: {err}")))?,
+        ),
+    };
+    e.connect_network(&id, &container, cfg).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn disconnect(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<StatusCode> {
+    let container = container_of(&body)?;
+    let force = body.get("Force").and_then(Value::as_bool).unwrap_or(false);
+    e.disconnect_network(&id, &container, force).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
+    Ok(axum::Json(e.prune_networks(&filters(&q)?).await?).into_response())
+}
