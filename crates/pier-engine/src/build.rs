@@ -247,10 +247,10 @@ impl BuildBackend for EngineBackend {
         }))
     }
 
-    fn pull(&self, name: &str, _platform: Option<&str>, _progress: &mut dyn FnMut(&str)) -> BackendResult<BaseImage> {
-        Err(BackendError::not_found(format!(
-            "{name}: not found locally, and pulling from registries is not supported by this Pier build yet"
-        )))
+    fn pull(&self, name: &str, platform: Option<&str>, progress: &mut dyn FnMut(&str)) -> BackendResult<BaseImage> {
+        crate::registry::pull_blocking(&self.engine, &self.rt, name, platform, progress).map_err(be)?;
+        self.find_image(name)?
+            .ok_or_else(|| BackendError::not_found(format!("{name}: not found after pulling")))
     }
 
     fn prepare(&self, layers: &[LayerInfo]) -> BackendResult<WorkRoot> {

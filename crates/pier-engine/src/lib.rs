@@ -16,6 +16,7 @@ mod logs;
 mod names;
 mod network;
 mod records;
+mod registry;
 mod shim;
 mod spec;
 mod system;
@@ -40,6 +41,8 @@ pub use lifecycle::{AttachOptions, WaitCondition};
 pub use logs::frame;
 pub use logs::LogOptions;
 pub use records::{ContainerRecord, ImageRecord};
+pub use registry::{pull_reference, MessageSink};
+pub use pier_registry::{AuthConfig, RegistryError};
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
 
 /// Where the engine keeps things and how it runs containers.

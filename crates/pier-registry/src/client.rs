@@ -172,11 +172,12 @@ impl Session {
                 let challenges = challenges_of(&resp);
                 self.authenticate(&challenges).await?;
                 // Verify the credentials (a login checks exactly this).
-                let resp = self.send(|h| h.get(url.clone()), "ping").await?;
+                let what = format!("Get \"{url}\"");
+                let resp = self.send(|h| h.get(url.clone()), &what).await?;
                 if resp.status().is_success() {
                     Ok(())
                 } else {
-                    Err(self.fail("ping", resp).await)
+                    Err(self.fail(&what, resp).await)
                 }
             }
             // Some registries answer 404 on /v2/ but serve the API; carry on.
@@ -213,15 +214,13 @@ impl Session {
             if resp.status() != StatusCode::UNAUTHORIZED || retried {
                 if resp.status() == StatusCode::UNAUTHORIZED {
                     let body = resp.bytes().await.unwrap_or_default();
-                    let (_, text) = crate::error::describe_error_body(401, &body);
-                    let hint = if self.creds.is_none() {
-                        "authentication required"
+                    let (codes, text) = crate::error::describe_error_body(401, &body);
+                    let text = if codes.is_empty() {
+                        "unauthorized".to_string()
                     } else {
-                        "incorrect username or password"
+                        text
                     };
-                    return Err(RegistryError::Unauthorized(format!(
-                        "{what}: {hint}: {text}"
-                    )));
+                    return Err(RegistryError::Unauthorized(format!("{what}: {text}")));
                 }
                 return Ok(resp);
             }
@@ -271,10 +270,10 @@ impl Session {
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
             let Some(creds) = &self.creds else {
-                return Err(RegistryError::Unauthorized(format!(
-                    "{}: authentication required",
-                    self.domain
-                )));
+                // Docker's wording for a Basic registry and no login.
+                return Err(RegistryError::Unauthorized(
+                    "no basic auth credentials".into(),
+                ));
             };
             let v = HeaderValue::from_str(&format!(
                 "Basic {}",

@@ -23,7 +23,7 @@ pub use error::{RegistryError, Result};
 pub use manifest::{Descriptor, Platform};
 pub use progress::{no_progress, short_id, Progress, ProgressFn};
 pub use pull::{
-    fetch_manifest, inspect, pull, resolve_platform, DistributionInfo, FetchedManifest,
+    fetch_manifest, inspect, list_tags, pull, resolve_platform, DistributionInfo, FetchedManifest,
     PullOptions, PulledImage,
 };
 pub use push::{login, push, PushImage, PushOptions, PushResult};

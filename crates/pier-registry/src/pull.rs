@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use pier_content::{ContentStore, LayerRef};
 use pier_reference::{Digest, Reference};
@@ -221,7 +222,7 @@ pub async fn pull(
         }
     }
     progress(Progress::PullingFrom {
-        repo: r.familiar_name(),
+        repo: r.path().to_string(),
         tag: reference_part(r),
     });
     let mut downloaded = false;
@@ -317,15 +318,23 @@ async fn fetch_layers(
         });
     }
     let any = !todo.is_empty();
-    futures::stream::iter(todo.into_iter().map(|l| async move {
-        let id = short_id(&l.digest);
-        fetch_blob(s, store, repo, l, Some(&id), progress).await?;
-        progress(Progress::DownloadComplete { id });
-        Ok::<(), RegistryError>(())
-    }))
-    .buffer_unordered(n)
-    .try_collect::<Vec<()>>()
-    .await?;
+    // Boxed and collected first: a lazily mapped iterator of borrowing
+    // futures trips rustc's higher-ranked Send check in spawned callers.
+    let jobs: Vec<BoxFuture<'_, Result<()>>> = todo
+        .into_iter()
+        .map(|l| -> BoxFuture<'_, Result<()>> {
+            Box::pin(async move {
+                let id = short_id(&l.digest);
+                fetch_blob(s, store, repo, l, Some(&id), progress).await?;
+                progress(Progress::DownloadComplete { id });
+                Ok(())
+            })
+        })
+        .collect();
+    futures::stream::iter(jobs)
+        .buffer_unordered(n)
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(any)
 }
 
@@ -453,4 +462,55 @@ pub async fn inspect(
         descriptor,
         platforms,
     })
+}
+
+/// Every tag of `r`'s repository (`docker pull --all-tags`), following
+/// `Link: <...>; rel="next"` pages.
+pub async fn list_tags(
+    client: &Client,
+    r: &Reference,
+    auth: Option<AuthConfig>,
+) -> Result<Vec<String>> {
+    #[derive(serde::Deserialize)]
+    struct Tags {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    let s = client
+        .session(r.domain(), r.path(), &["pull"], &[], auth)
+        .await?;
+    let mut url = s.url(&format!("/v2/{}/tags/list", r.path()))?;
+    let mut out = Vec::new();
+    for _ in 0..1000 {
+        let resp = s.request(Method::GET, url.clone(), &[]).await?;
+        if !resp.status().is_success() {
+            return Err(s
+                .error_of(&format!("listing tags of {}", r.familiar_name()), resp)
+                .await);
+        }
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| l.split_once('<'))
+            .and_then(|(_, rest)| rest.split_once('>'))
+            .map(|(u, rest)| (u.to_string(), rest.contains("rel=\"next\"")))
+            .filter(|(_, is_next)| *is_next)
+            .map(|(u, _)| u);
+        let body = resp
+            .bytes()
+            .await
+            .map_err(http_err(format!("listing tags of {}", r.familiar_name())))?;
+        let t: Tags = serde_json::from_slice(&body).map_err(|e| {
+            RegistryError::Protocol(format!("tag list of {}: {e}", r.familiar_name()))
+        })?;
+        out.extend(t.tags.unwrap_or_default());
+        match next {
+            Some(n) => url = s.url(&n)?,
+            None => break,
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use pier_content::{media_types as mt, Compression, ContentStore, LayerRef};
 use pier_reference::{Digest, Reference};
@@ -79,6 +80,9 @@ pub async fn push(
         .unwrap_or(pier_reference::DEFAULT_TAG)
         .to_string();
     let repo = target.path();
+    progress(Progress::PushRepository {
+        name: target.name(),
+    });
     let s = client
         .session(
             target.domain(),
@@ -88,9 +92,6 @@ pub async fn push(
             opts.auth.clone(),
         )
         .await?;
-    progress(Progress::PushRepository {
-        name: target.name(),
-    });
     let (media_type, manifest_bytes, layers, config) = plan(store, img).await?;
     for b in &layers {
         if let Some(id) = &b.id {
@@ -109,14 +110,17 @@ pub async fn push(
         .filter(|r| *r != repo)
         .cloned()
         .collect();
-    futures::stream::iter(
-        layers
-            .iter()
-            .map(|b| push_blob(&s, store, repo, b, &mounts, opts, progress)),
-    )
-    .buffer_unordered(n)
-    .try_collect::<Vec<()>>()
-    .await?;
+    // Boxed and collected first (see pull::fetch_layers).
+    let jobs: Vec<BoxFuture<'_, Result<()>>> = layers
+        .iter()
+        .map(|b| -> BoxFuture<'_, Result<()>> {
+            Box::pin(push_blob(&s, store, repo, b, &mounts, opts, progress))
+        })
+        .collect();
+    futures::stream::iter(jobs)
+        .buffer_unordered(n)
+        .try_collect::<Vec<()>>()
+        .await?;
     push_blob(&s, store, repo, &config, &mounts, opts, progress).await?;
 
     let url = s.url(&format!("/v2/{repo}/manifests/{tag}"))?;

@@ -111,7 +111,7 @@ async fn push_pull_round_trip_without_auth() {
     assert_eq!(
         events[0],
         Progress::PullingFrom {
-            repo: format!("{}/test/app", reg.addr),
+            repo: "test/app".into(),
             tag: "v1".into()
         }
     );
@@ -185,6 +185,9 @@ async fn push_pull_round_trip_without_auth() {
         2,
         "{events:?}"
     );
+
+    let tags = pier_registry::list_tags(&c, &target, None).await.unwrap();
+    assert_eq!(tags, vec!["v1".to_string(), "v2".to_string()]);
 
     // Pull by digest.
     let by_digest = target.with_digest(pushed.digest.clone());

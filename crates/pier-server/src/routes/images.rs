@@ -48,7 +48,13 @@ fn progress_line(v: serde_json::Value) -> Bytes {
     pier_engine::json_line(&v)
 }
 
-async fn create(State(e): State<AppState>, Query(q): Query<Q>, raw: RawQuery, body: Body) -> ApiResult<Response> {
+async fn create(
+    State(e): State<AppState>,
+    Query(q): Query<Q>,
+    raw: RawQuery,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
         if src != "-" {
             return Err(ApiError::bad_request(
@@ -75,16 +81,8 @@ async fn create(State(e): State<AppState>, Query(q): Query<Q>, raw: RawQuery, bo
         return Err(ApiError::bad_request("fromImage or fromSrc is required"));
     }
     let tag = q.get("tag").cloned().unwrap_or_default();
-    let full = if tag.is_empty() || image.contains('@') {
-        image.clone()
-    } else {
-        format!("{image}:{tag}")
-    };
-    // Pulling comes with the registry work; until then say so plainly.
-    Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        format!("pull access denied for {full}: pulling from registries is not supported by this Pier build yet"),
-    ))
+    let platform = q.get("platform").cloned().filter(|p| !p.is_empty());
+    super::distribution::pull(e, image, tag, platform, &headers).await
 }
 
 async fn load(State(e): State<AppState>, Query(q): Query<Q>, body: Body) -> ApiResult<Response> {
@@ -128,6 +126,7 @@ async fn by_name(
     Path(rest): Path<String>,
     method: Method,
     Query(q): Query<Q>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let (name, action) = match rest.rsplit_once('/') {
         Some((n, a)) if matches!(a, "json" | "history" | "tag" | "get" | "push") => (n.to_string(), a),
@@ -149,10 +148,10 @@ async fn by_name(
             e.tag(&name, &target)?;
             Ok(StatusCode::CREATED.into_response())
         }
-        (Method::POST, "push") => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "pushing to registries is not supported by this Pier build yet",
-        )),
+        (Method::POST, "push") => {
+            let tag = q.get("tag").cloned().filter(|t| !t.is_empty());
+            super::distribution::push(e, name, tag, &headers).await
+        }
         (Method::DELETE, "") => {
             let force = qbool(&q, "force");
             let r = tokio::task::spawn_blocking(move || e.remove_image(&name, force)).await??;

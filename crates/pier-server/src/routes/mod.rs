@@ -2,6 +2,7 @@
 
 mod build;
 mod containers;
+mod distribution;
 mod exec;
 mod images;
 mod networks;
@@ -19,6 +20,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(images::routes())
+        .merge(distribution::routes())
         .merge(networks::routes())
         .merge(volumes::routes())
         .fallback(|req: axum::extract::Request| async move {
