@@ -14,6 +14,8 @@ pub(crate) struct Exec {
     container_id: String,
     config: ExecConfig,
     state: Mutex<ExecState>,
+    /// Flips to true once the exit code is recorded.
+    done: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Default, Clone)]
@@ -81,6 +83,7 @@ impl Engine {
             container_id: rec.id.clone(),
             config,
             state: Mutex::new(ExecState::default()),
+            done: tokio::sync::watch::channel(false).0,
         });
         self.execs
             .lock()
@@ -168,6 +171,7 @@ impl Engine {
                 // message from the stream and the code from inspect.
                 exec.state.lock().unwrap_or_else(|e| e.into_inner()).exit_code =
                     Some(exit_code as i64);
+                exec.done.send_replace(true);
                 drop(stream);
                 if opts.detach {
                     return Ok(None);
@@ -212,6 +216,7 @@ impl Engine {
                 st.exit_code = Some(code);
                 st.pid = 0;
             }
+            exec2.done.send_replace(true);
             if let Ok(rec) = this.find_container(&exec2.container_id) {
                 this.container_event(
                     "exec_die",
@@ -221,6 +226,22 @@ impl Engine {
             }
         });
         Ok(stream)
+    }
+
+    /// Resolves once the exec's exit code is recorded (or after `limit`):
+    /// the server holds the end of an exec stream until then, so a client
+    /// that inspects the exec after EOF always sees its exit code.
+    pub fn exec_finished(
+        &self,
+        id: &str,
+        limit: std::time::Duration,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let rx = self.exec(id).ok().map(|e| e.done.subscribe());
+        async move {
+            if let Some(mut rx) = rx {
+                let _ = tokio::time::timeout(limit, rx.wait_for(|d| *d)).await;
+            }
+        }
     }
 
     /// `GET /exec/{id}/json`.

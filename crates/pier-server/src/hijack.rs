@@ -29,9 +29,25 @@ fn content_type(tty: bool) -> &'static str {
 
 /// Answers the request by hijacking its connection once `stream` resolves.
 /// Without an `Upgrade: tcp` header, streams the output as a plain body.
-pub fn hijack<F>(mut req: Request, tty: bool, detach_keys: Option<Vec<u8>>, stream: F) -> Response
+pub fn hijack<F>(req: Request, tty: bool, detach_keys: Option<Vec<u8>>, stream: F) -> Response
 where
     F: Future<Output = pier_engine::Result<UnixStream>> + Send + 'static,
+{
+    hijack_then(req, tty, detach_keys, stream, async {})
+}
+
+/// Like [`hijack`], but the client sees the end of the stream only after
+/// `before_close` resolves (an exec's exit code is recorded by then).
+pub fn hijack_then<F, C>(
+    mut req: Request,
+    tty: bool,
+    detach_keys: Option<Vec<u8>>,
+    stream: F,
+    before_close: C,
+) -> Response
+where
+    F: Future<Output = pier_engine::Result<UnixStream>> + Send + 'static,
+    C: Future<Output = ()> + Send + 'static,
 {
     if !wants_upgrade(&req) {
         let body = async_stream_body(stream);
@@ -60,7 +76,7 @@ where
                 return;
             }
         };
-        pipe(client, shim, detach_keys).await;
+        pipe(client, shim, detach_keys, before_close).await;
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -73,9 +89,10 @@ where
 
 /// Client input goes to the shim until the client half-closes; shim output
 /// goes to the client until the shim closes, which ends the session.
-async fn pipe<C>(client: C, shim: UnixStream, detach_keys: Option<Vec<u8>>)
+async fn pipe<C, D>(client: C, shim: UnixStream, detach_keys: Option<Vec<u8>>, before_close: D)
 where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    D: Future<Output = ()>,
 {
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = shim.into_split();
@@ -119,6 +136,7 @@ where
         }
         let _ = cw.flush().await;
     }
+    before_close.await;
     let _ = cw.shutdown().await;
     input.abort();
 }

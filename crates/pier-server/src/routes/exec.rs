@@ -9,7 +9,6 @@ use pier_api::models::{ExecConfig, ExecStartConfig};
 
 use crate::body::{qint, Json, Query as Q};
 use crate::error::{ApiError, ApiResult};
-use crate::hijack::hijack;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -46,7 +45,8 @@ async fn start(State(e): State<AppState>, Path(id): Path<String>, req: Request) 
         None => Ok(StatusCode::OK.into_response()),
         Some(s) => {
             let req = Request::from_parts(parts, axum::body::Body::empty());
-            Ok(hijack(req, tty, None, async move { Ok(s) }))
+            let done = e.exec_finished(&id, std::time::Duration::from_secs(5));
+            Ok(crate::hijack::hijack_then(req, tty, None, async move { Ok(s) }, done))
         }
     }
 }
