@@ -180,6 +180,7 @@ impl Engine {
     /// `POST /containers/create`.
     pub fn create_container(&self, opts: CreateOptions) -> Result<ContainerCreateResponse> {
         let (mut cfg, mut host) = split_body(&opts.body)?;
+        normalize_host_config(&mut host)?;
         let image_name = cfg
             .image
             .clone()
@@ -434,6 +435,35 @@ impl Engine {
             space_reclaimed: Some(reclaimed),
         })
     }
+}
+
+/// Docker's defaults and checks for a new container's host config.
+fn normalize_host_config(h: &mut HostConfig) -> Result<()> {
+    let log = h.log_config.get_or_insert_with(Default::default);
+    match log.typ.as_deref() {
+        None | Some("") => log.typ = Some("json-file".into()),
+        Some("json-file") | Some("none") | Some("local") => {}
+        Some(other) => {
+            return Err(EngineError::InvalidArgument(format!(
+                "logger: no log driver named '{other}' is registered"
+            )))
+        }
+    }
+    if let Some(p) = &h.restart_policy {
+        use pier_api::models::RestartPolicyNameEnum as P;
+        if p.maximum_retry_count.unwrap_or(0) > 0 && p.name != Some(P::ON_FAILURE) {
+            return Err(EngineError::InvalidArgument(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'".into(),
+            ));
+        }
+        let restarts = !matches!(p.name, None | Some(P::NO) | Some(P::EMPTY));
+        if restarts && h.auto_remove.unwrap_or(false) {
+            return Err(EngineError::InvalidArgument(
+                "can't create 'AutoRemove' container with restart policy".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn host_config_json(h: &HostConfig) -> serde_json::Value {

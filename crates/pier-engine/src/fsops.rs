@@ -85,6 +85,61 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
     Ok(())
 }
 
+/// Docker's "init layer": the mount points the runtime needs (/etc/hosts and
+/// friends, /proc, /sys, /dev), made in a read-only layer between the image
+/// and the container's writable layer, so that `diff` and `commit` never see
+/// them. A path the image has as a symlink is left alone.
+pub(crate) fn make_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
+    if init.join(".pier-init").exists() {
+        return Ok(());
+    }
+    let is_symlink_in_image = |rel: &str| {
+        image_lowers.iter().find_map(|l| {
+            std::fs::symlink_metadata(l.join(rel))
+                .ok()
+                .map(|m| m.file_type().is_symlink())
+        }) == Some(true)
+    };
+    let mkdir = |rel: &str| -> Result<()> {
+        let p = init.join(rel);
+        std::fs::create_dir_all(&p).map_err(|e| EngineError::io(&p, e))
+    };
+    mkdir("")?;
+    for d in ["proc", "sys", "dev"] {
+        if !is_symlink_in_image(d) {
+            mkdir(d)?;
+        }
+    }
+    if !is_symlink_in_image("etc") {
+        mkdir("etc")?;
+        for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+            if !is_symlink_in_image(f) {
+                let p = init.join(f);
+                std::fs::write(&p, b"").map_err(|e| EngineError::io(&p, e))?;
+            }
+        }
+    }
+    let p = init.join(".dockerenv");
+    std::fs::write(&p, b"").map_err(|e| EngineError::io(&p, e))?;
+    // Directories keep the image's modes where it has them, so the init
+    // layer does not change what the container sees.
+    for d in ["proc", "sys", "dev", "etc"] {
+        if let Some(m) = image_lowers
+            .iter()
+            .find_map(|l| std::fs::symlink_metadata(l.join(d)).ok())
+            .filter(|m| m.is_dir())
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(
+                init.join(d),
+                std::fs::Permissions::from_mode(m.mode() & 0o7777),
+            );
+        }
+    }
+    let marker = init.join(".pier-init");
+    std::fs::write(&marker, b"").map_err(|e| EngineError::io(&marker, e))
+}
+
 /// Resolves `path` inside `root` like a chroot would, following symlinks
 /// but never leaving `root` (Docker's FollowSymlinkInScope).
 pub(crate) fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf> {
@@ -130,6 +185,32 @@ pub(crate) fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf> {
         }
     }
     Ok(root.join(resolved.strip_prefix("/").unwrap_or(&resolved)))
+}
+
+/// Resolves `path` in the container as its processes see it: inside a
+/// volume or bind mount when one covers the path (those are not visible in
+/// the root seen from the host), otherwise inside the root. Returns the
+/// containment root and the resolved host path.
+pub(crate) fn resolve_with_mounts(
+    rec: &ContainerRecord,
+    root: &Path,
+    path: &str,
+) -> Result<(PathBuf, PathBuf)> {
+    let clean: PathBuf = Path::new("/").join(path).components().collect();
+    let best = rec
+        .mounts
+        .iter()
+        .filter(|m| m.kind != "tmpfs" && clean.starts_with(&m.destination))
+        .max_by_key(|m| m.destination.len());
+    match best {
+        Some(m) => {
+            let rest = clean.strip_prefix(&m.destination).unwrap_or(Path::new(""));
+            let src = PathBuf::from(&m.source);
+            let host = resolve_in_root(&src, &rest.display().to_string())?;
+            Ok((src, host))
+        }
+        None => Ok((root.to_path_buf(), resolve_in_root(root, path)?)),
+    }
 }
 
 impl Engine {
@@ -252,7 +333,7 @@ impl Engine {
     pub fn archive_get(&self, key: &str, path: &str, out: Option<&mut dyn Write>) -> Result<serde_json::Value> {
         let rec = self.find_container(key)?;
         self.with_rootfs(&rec, |root| {
-            let host = resolve_in_root(root, path)?;
+            let (_, host) = resolve_with_mounts(&rec, root, path)?;
             let m = std::fs::symlink_metadata(&host).map_err(|_| {
                 EngineError::NotFound(format!(
                     "Could not find the file {path} in container {key}"
@@ -299,7 +380,8 @@ impl Engine {
             ));
         }
         self.with_rootfs(&rec, |root| {
-            let dir = resolve_in_root(root, path)?;
+            let (root, dir) = resolve_with_mounts(&rec, root, path)?;
+            let root = root.as_path();
             if !dir.is_dir() {
                 return Err(EngineError::NotFound(format!(
                     "Could not find the file {path} in container {key}"

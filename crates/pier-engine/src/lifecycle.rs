@@ -248,6 +248,8 @@ impl Engine {
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
         self.publish_exit(&rec, info.exit_code, false);
         if self.should_restart(&rec) {
+            rec.state.status = "restarting".into();
+            let _ = self.save_container(&rec);
             let this = self.clone();
             let id = id.to_string();
             tokio::spawn(async move {
@@ -257,7 +259,7 @@ impl Engine {
                 let lock = this.op_lock(&id);
                 let _g = lock.lock().await;
                 if let Ok(mut rec) = this.find_container(&id) {
-                    if rec.state.running() || rec.state.stopped_by_user {
+                    if rec.state.status != "restarting" || rec.state.stopped_by_user {
                         return;
                     }
                     rec.restart_count += 1;
@@ -328,6 +330,13 @@ impl Engine {
     async fn kill_and_wait(self: &Arc<Self>, rec: &ContainerRecord, sig: i32, timeout: i64) -> Result<()> {
         let mut exits = self.exits.subscribe();
         let Ok(shim) = self.shim_of(&rec.id) else {
+            if rec.state.status == "restarting" {
+                // Between two runs: cancelling the restart is the stop.
+                let mut r = rec.clone();
+                r.state.status = "exited".into();
+                r.state.stopped_by_user = true;
+                self.save_container(&r)?;
+            }
             return Ok(());
         };
         if rec.state.paused {
@@ -369,8 +378,13 @@ impl Engine {
             r.state.stopped_by_user = true;
             self.save_container(&r)?;
         }
+        let mut exits = self.exits.subscribe();
         self.shim_of(&rec.id)?.kill(sig).await?;
         self.container_event("kill", &rec, &[("signal", sig.to_string())]);
+        if sig == 9 {
+            // Docker returns from a SIGKILL only once the container is gone.
+            let _ = tokio::time::timeout(Duration::from_secs(10), wait_exit(&mut exits, &rec.id)).await;
+        }
         Ok(())
     }
 
@@ -638,6 +652,12 @@ impl Engine {
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
         let rootfs = self.mount_rootfs(rec)?;
         self.copy_up_volumes(&mut rec.clone(), &rootfs)?;
+        // Docker creates a missing working directory (owned by root).
+        let wd = rec.config.working_dir.as_deref().unwrap_or("/");
+        let (_, wd_host) = crate::fsops::resolve_with_mounts(rec, &rootfs, wd)?;
+        if !wd_host.exists() {
+            std::fs::create_dir_all(&wd_host).map_err(|e| EngineError::io(&wd_host, e))?;
+        }
         crate::fsops::write_etc_files(rec)?;
         let bundle = self.cfg.bundle_dir(&rec.id);
         std::fs::create_dir_all(&bundle).map_err(|e| EngineError::io(&bundle, e))?;
@@ -662,7 +682,10 @@ impl Engine {
             .prepare(&rec.id, parent.as_ref())
             .map_err(|e| EngineError::Internal(format!("preparing root of {}: {e}", rec.id)))?;
         if !crate::fsops::is_mountpoint(&m.target) {
-            let lowers: Vec<&Path> = m.lowers.iter().map(PathBuf::as_path).collect();
+            let init = self.cfg.container_dir(&rec.id).join("init");
+            crate::fsops::make_init_layer(&init, &m.lowers)?;
+            let mut lowers: Vec<&Path> = vec![init.as_path()];
+            lowers.extend(m.lowers.iter().map(PathBuf::as_path));
             pier_sys::mount_overlay(&lowers, &m.upper, &m.work, &m.target)
                 .map_err(|e| EngineError::Internal(format!("mounting root of {}: {e}", rec.id)))?;
         }
