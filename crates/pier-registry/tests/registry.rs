@@ -463,3 +463,78 @@ async fn bearer_token_flow() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_pull_leaves_nothing_and_resumes() {
+    let reg = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_in(dir.path(), "src");
+    let small = tar_of(&[("small", b"small layer")]);
+    // Incompressible, so the gzip'd layer stays ~4 MB.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let data: Vec<u8> = (0..4_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let img = make_image(&src, vec![small, tar_of(&[("big", &data)])], true);
+    let c = client();
+    let target = Reference::parse(&format!("{}/slow/app:1", reg.addr)).unwrap();
+    let pushed = pier_registry::push(
+        &c,
+        &src,
+        &target,
+        &push_image(&img),
+        &PushOptions::default(),
+        &pier_registry::no_progress,
+    )
+    .await
+    .unwrap();
+
+    // Through a slow relay (~3 MB/s), give up half way through the big layer.
+    let relay = SlowRelay::start(&reg.addr, 32 << 10).await;
+    let slow = Reference::parse(&format!("{}/slow/app:1", relay.addr)).unwrap();
+    let dst = store_in(dir.path(), "dst");
+    let ev = Events::default();
+    let sink = ev.sink();
+    let r = tokio::time::timeout(
+        std::time::Duration::from_millis(700),
+        pier_registry::pull(&c, &dst, &slow, &PullOptions::default(), &sink),
+    )
+    .await;
+    assert!(r.is_err(), "the pull should still be running");
+    let events = ev.take();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Progress::Downloading { .. })),
+        "{events:?}"
+    );
+    // Nothing half written is visible, and the dropped writer left no temp file.
+    let big = &img.layers[1].blob;
+    assert!(!dst.exists(big));
+    assert!(ingest_is_empty(&dst));
+    for d in dst.list().unwrap() {
+        assert!(
+            d.verify(&std::fs::read(dst.path(&d)).unwrap()),
+            "corrupt blob {d}"
+        );
+    }
+    drop(relay);
+
+    // The next pull fetches only what is missing.
+    let pulled = pier_registry::pull(&c, &dst, &target, &PullOptions::default(), &ev.sink())
+        .await
+        .unwrap();
+    assert_eq!(pulled.digest, pushed.digest);
+    assert!(dst.exists(big));
+    let events = ev.take();
+    let big_id = pier_registry::short_id(big);
+    assert!(
+        events.contains(&Progress::DownloadComplete { id: big_id }),
+        "{events:?}"
+    );
+}
