@@ -313,6 +313,44 @@ impl Engine {
         Ok(rec)
     }
 
+    /// Repositories on `target`'s registry that hold some of `rec`'s blobs:
+    /// where the image (or another sharing a layer) was pulled from or
+    /// pushed to. Tried as cross-repository mounts, nearest first.
+    fn mount_sources(
+        &self,
+        rec: &ImageRecord,
+        source: Option<&SourceManifest>,
+        target: &Reference,
+    ) -> Result<Vec<String>> {
+        let names_of = |img: &ImageRecord, src: Option<&SourceManifest>| -> Vec<String> {
+            img.repo_digests
+                .iter()
+                .filter_map(|rd| rd.split_once('@').map(|(n, _)| n.to_string()))
+                .chain(src.iter().flat_map(|s| s.repos.clone()))
+                .collect()
+        };
+        let mut known = names_of(rec, source);
+        let blobs: BTreeSet<&str> = rec.layers.iter().map(|l| l.blob.as_str()).collect();
+        for (id, img) in self.meta.images::<ImageRecord>()? {
+            if id != rec.id && img.layers.iter().any(|l| blobs.contains(l.blob.as_str())) {
+                let src = self.meta.kv_get::<SourceManifest>(MANIFESTS, &id)?;
+                known.extend(names_of(&img, src.as_ref()));
+            }
+        }
+        let mut out: Vec<String> = Vec::new();
+        for n in known {
+            if let Ok(r) = Reference::parse_normalized(&n) {
+                let path = r.path().to_string();
+                if r.domain() == target.domain() && path != target.path() && !out.contains(&path) {
+                    out.push(path);
+                }
+            }
+        }
+        // Each failed mount costs a round trip per blob: a few candidates only.
+        out.truncate(3);
+        Ok(out)
+    }
+
     /// Records the manifest an image came as, merging known repositories.
     fn remember_manifest(&self, id: &str, mut m: SourceManifest) -> Result<()> {
         if let Some(old) = self.meta.kv_get::<SourceManifest>(MANIFESTS, id)? {
@@ -373,22 +411,7 @@ impl Engine {
     ) -> Result<()> {
         let rec = self.find_image(&target.full())?;
         let source = self.meta.kv_get::<SourceManifest>(MANIFESTS, &rec.id)?;
-        let mut mount_from = Vec::new();
-        let known = rec
-            .repo_digests
-            .iter()
-            .filter_map(|rd| rd.split_once('@').map(|(n, _)| n.to_string()))
-            .chain(source.iter().flat_map(|s| s.repos.clone()));
-        for n in known {
-            if let Ok(r) = Reference::parse_normalized(&n) {
-                if r.domain() == target.domain()
-                    && r.path() != target.path()
-                    && !mount_from.contains(&r.path().to_string())
-                {
-                    mount_from.push(r.path().to_string());
-                }
-            }
-        }
+        let mount_from = self.mount_sources(&rec, source.as_ref(), target)?;
         let img = PushImage {
             config: rec
                 .id
@@ -516,29 +539,25 @@ pub(crate) fn pull_blocking(
     progress: &mut dyn FnMut(&str),
 ) -> Result<ImageRecord> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let emit = move |v: Value| {
-        let _ = tx.send(v);
-    };
-    rt.block_on(async {
-        let fut = engine.pull_for_build(name, platform, &emit);
-        tokio::pin!(fut);
-        let res = loop {
-            tokio::select! {
-                r = &mut fut => break r,
-                Some(v) = rx.recv() => {
-                    if let Some(l) = build_line(&v) {
-                        progress(&l);
-                    }
-                }
-            }
+    let (e, name, platform) = (
+        engine.clone(),
+        name.to_string(),
+        platform.map(str::to_string),
+    );
+    let task = rt.spawn(async move {
+        let emit = move |v: Value| {
+            let _ = tx.send(v);
         };
-        while let Ok(v) = rx.try_recv() {
-            if let Some(l) = build_line(&v) {
-                progress(&l);
-            }
+        e.pull_for_build(&name, platform.as_deref(), &emit).await
+    });
+    // `progress` may block (it feeds the build's response body), so it is
+    // called here, outside the runtime; the channel closes when the pull ends.
+    while let Some(v) = rx.blocking_recv() {
+        if let Some(l) = build_line(&v) {
+            progress(&l);
         }
-        res
-    })
+    }
+    rt.block_on(task)?
 }
 
 /// A classic-builder line for a pull message, when it is worth printing.
