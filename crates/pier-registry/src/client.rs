@@ -45,6 +45,8 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(ua)
             .connect_timeout(Duration::from_secs(30))
+            // Per read, not per request: layers may take long, stalls may not.
+            .read_timeout(Duration::from_secs(120))
             .build()
             .map_err(http_err("building the HTTP client"))?;
         Ok(Client {

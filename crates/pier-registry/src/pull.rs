@@ -238,6 +238,17 @@ pub async fn pull(
     }
     let config_bytes = store.read(&im.config.digest)?;
     let diff_ids = diff_ids_of(&config_bytes, &im.config.digest)?;
+    if let (Some(want), Manifest::Image(_)) = (&opts.platform, &top.manifest) {
+        // A single-platform image asked for by platform: it must be that one.
+        if let Ok(actual) = serde_json::from_slice::<Platform>(&config_bytes) {
+            if !actual.matches(want) {
+                return Err(RegistryError::NotFound(format!(
+                    "image with reference {} was found but does not match the specified platform: wanted {want}, actual: {actual}",
+                    r.familiar()
+                )));
+            }
+        }
+    }
     if diff_ids.len() != im.layers.len() {
         return Err(RegistryError::Protocol(format!(
             "image config {} lists {} layers but the manifest has {}",

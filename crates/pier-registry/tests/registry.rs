@@ -202,6 +202,20 @@ async fn push_pull_round_trip_without_auth() {
     .unwrap();
     assert_eq!(p.digest, pushed.digest);
 
+    // A single-platform image asked for another platform.
+    let opts = PullOptions {
+        platform: Some(pier_registry::Platform::parse("linux/s390x").unwrap()),
+        ..Default::default()
+    };
+    let e = pier_registry::pull(&c, &dst, &target, &opts, &pier_registry::no_progress)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("does not match the specified platform"),
+        "{e}"
+    );
+
     // Unknown tag and unknown repository are "not found".
     let e = pier_registry::pull(
         &c,
