@@ -177,6 +177,13 @@ impl Controller {
         }
     }
 
+    /// Sets the link aliases of `owner` on a network: `(alias, target name)`.
+    pub fn set_links(&self, net_id: &str, owner: &str, links: &[(String, String)]) {
+        if let Some(n) = self.state().nets.get(net_id) {
+            n.table.set_links(owner, links);
+        }
+    }
+
     pub fn clear_names(&self, net_id: &str, owner: &str) {
         if let Some(n) = self.state().nets.get(net_id) {
             n.table.remove(owner);

@@ -24,6 +24,9 @@ const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, Default, Clone)]
 pub struct DnsTable {
     entries: Arc<RwLock<Vec<(String, String, Ipv4Addr)>>>,
+    /// Legacy links: (owner, alias, target name). The server cannot tell
+    /// which container asks, so an alias resolves network-wide.
+    links: Arc<RwLock<Vec<(String, String, String)>>>,
 }
 
 impl DnsTable {
@@ -40,12 +43,45 @@ impl DnsTable {
         }
     }
 
+    /// Replaces the links of `owner`: each `(alias, target)` makes `alias`
+    /// answer with the addresses of `target` (resolved at query time, so
+    /// the target may start later).
+    pub fn set_links(&self, owner: &str, links: &[(String, String)]) {
+        let mut l = self.links.write().unwrap_or_else(|e| e.into_inner());
+        l.retain(|(o, _, _)| o != owner);
+        for (alias, target) in links {
+            l.push((
+                owner.to_string(),
+                alias.to_ascii_lowercase(),
+                target.to_ascii_lowercase(),
+            ));
+        }
+    }
+
     pub fn remove(&self, owner: &str) {
         let mut e = self.entries.write().unwrap_or_else(|e| e.into_inner());
         e.retain(|(o, _, _)| o != owner);
+        drop(e);
+        let mut l = self.links.write().unwrap_or_else(|e| e.into_inner());
+        l.retain(|(o, _, _)| o != owner);
     }
 
     pub fn lookup(&self, name: &str) -> Vec<Ipv4Addr> {
+        let direct = self.lookup_direct(name);
+        if !direct.is_empty() {
+            return direct;
+        }
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let target = {
+            let l = self.links.read().unwrap_or_else(|e| e.into_inner());
+            l.iter()
+                .find(|(_, a, _)| *a == name)
+                .map(|(_, _, t)| t.clone())
+        };
+        target.map(|t| self.lookup_direct(&t)).unwrap_or_default()
+    }
+
+    fn lookup_direct(&self, name: &str) -> Vec<Ipv4Addr> {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let e = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let mut out: Vec<Ipv4Addr> = Vec::new();
@@ -314,8 +350,11 @@ mod tests {
         t.set("c2", &["alias".into()], Ipv4Addr::new(10, 0, 0, 3));
         assert_eq!(t.lookup("WEB."), vec![Ipv4Addr::new(10, 0, 0, 2)]);
         assert_eq!(t.lookup("alias").len(), 2);
+        t.set_links("c2", &[("db".into(), "web".into())]);
+        assert_eq!(t.lookup("db"), vec![Ipv4Addr::new(10, 0, 0, 2)]);
         t.remove("c1");
         assert!(t.lookup("web").is_empty());
+        assert!(t.lookup("db").is_empty());
         let u =
             upstreams_from_resolv_conf("# x\nnameserver 127.0.0.53\nsearch lan\nnameserver ::1\n");
         assert_eq!(u.len(), 2);

@@ -25,7 +25,7 @@ pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
     let key = &rec.network.sandbox_key;
     match mode.as_str() {
         "host" => NetworkNs::Host,
-        "none" => NetworkNs::New,
+        "none" if key.is_empty() => NetworkNs::New,
         m if m.starts_with("container:") && key.is_empty() => NetworkNs::Host,
         _ if key.is_empty() => NetworkNs::New,
         _ => NetworkNs::Path(PathBuf::from(key)),
@@ -165,6 +165,21 @@ fn port_specs(rec_cfg: &ContainerConfig, host: &HostConfig) -> Result<Vec<PortSp
     Ok(out)
 }
 
+/// `name:alias` links as (alias, target); a bare `name` is its own alias.
+fn links_of(ep: &EndpointSettings) -> Vec<(String, String)> {
+    ep.links
+        .iter()
+        .flatten()
+        .map(|l| {
+            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            (
+                alias.trim_start_matches('/').to_string(),
+                target.trim_start_matches('/').to_string(),
+            )
+        })
+        .collect()
+}
+
 fn endpoint_id() -> String {
     (random_id() + &random_id())[..64].to_string()
 }
@@ -230,7 +245,7 @@ impl Engine {
     pub(crate) async fn network_setup(&self, rec: &mut ContainerRecord) -> Result<()> {
         self.network_teardown(rec).await;
         let mode = mode_of(rec);
-        if mode == "host" || mode == "none" {
+        if mode == "host" {
             return Ok(());
         }
         if let Some(other) = mode.strip_prefix("container:") {
@@ -258,6 +273,19 @@ impl Engine {
         .await?
         .map_err(net_err)?;
         rec.network.sandbox_key = path.display().to_string();
+        if mode == "none" {
+            // Only loopback, but up, as Docker's `none` has it.
+            let nl = link::Netlink::in_netns(&path).map_err(net_err);
+            let r = match nl {
+                Ok(nl) => nl.loopback_up().await.map_err(net_err),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                self.network_teardown(rec).await;
+                return Err(e);
+            }
+            return Ok(());
+        }
         let mut names: Vec<String> = rec.network.requested.keys().cloned().collect();
         if let Some(i) = names.iter().position(|n| *n == mode) {
             let m = names.remove(i);
@@ -336,6 +364,7 @@ impl Engine {
         };
         if spec.dns {
             self.net.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
+            self.net.ctl.set_links(&n.id, &rec.id, &links_of(&req));
             if index == 0 {
                 rec.network.dns_server = Some(spec.gateway.to_string());
             }
@@ -438,10 +467,15 @@ impl Engine {
     /// After a daemon restart, for a container still running: its leases,
     /// names and published ports come back.
     pub(crate) fn readopt_endpoints(&self, rec: &ContainerRecord) {
-        for a in rec.network.attached.values() {
+        for (name, a) in &rec.network.attached {
             let Ok(ip) = a.ip.parse::<Ipv4Addr>() else {
                 continue;
             };
+            if let Some(req) = rec.network.requested.get(name) {
+                self.net
+                    .ctl
+                    .set_links(&a.network_id, &rec.id, &links_of(req));
+            }
             self.net
                 .leases()
                 .entry(a.network_id.clone())
@@ -607,7 +641,7 @@ impl Engine {
                     "IPAMConfig": req.ipam_config,
                     "Links": links,
                     "Aliases": req.aliases.clone().filter(|l| !l.is_empty()),
-                    "MacAddress": a.mac,
+                    "MacAddress": if a.mac.is_empty() { req.mac_address.clone().unwrap_or_default() } else { a.mac.clone() },
                     "DriverOpts": req.driver_opts,
                     "NetworkID": net_id,
                     "EndpointID": a.endpoint_id,
