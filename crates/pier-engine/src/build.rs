@@ -86,7 +86,11 @@ impl EngineBackend {
                     if *readonly { ":ro" } else { "" }
                 )),
                 RunMount::Tmpfs { target, size } => {
-                    let opts = if *size > 0 { format!("size={size}") } else { String::new() };
+                    let opts = if *size > 0 {
+                        format!("size={size}")
+                    } else {
+                        String::new()
+                    };
                     tmpfs.insert(target.clone(), opts);
                 }
             }
@@ -125,7 +129,11 @@ impl EngineBackend {
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
-            cgroups_path: format!("/{}/build-{}", e.cfg.cgroup_parent.trim_matches('/'), &id[..12]),
+            cgroups_path: format!(
+                "/{}/build-{}",
+                e.cfg.cgroup_parent.trim_matches('/'),
+                &id[..12]
+            ),
             mounts: Vec::new(),
             network: Default::default(),
         };
@@ -247,8 +255,14 @@ impl BuildBackend for EngineBackend {
         }))
     }
 
-    fn pull(&self, name: &str, platform: Option<&str>, progress: &mut dyn FnMut(&str)) -> BackendResult<BaseImage> {
-        crate::registry::pull_blocking(&self.engine, &self.rt, name, platform, progress).map_err(be)?;
+    fn pull(
+        &self,
+        name: &str,
+        platform: Option<&str>,
+        progress: &mut dyn FnMut(&str),
+    ) -> BackendResult<BaseImage> {
+        crate::registry::pull_blocking(&self.engine, &self.rt, name, platform, progress)
+            .map_err(be)?;
         self.find_image(name)?
             .ok_or_else(|| BackendError::not_found(format!("{name}: not found after pulling")))
     }
@@ -276,7 +290,11 @@ impl BuildBackend for EngineBackend {
                 missing.push(p.to_string());
             }
         }
-        let marker = m.target.parent().unwrap_or(&m.target).join("created-mountpoints");
+        let marker = m
+            .target
+            .parent()
+            .unwrap_or(&m.target)
+            .join("created-mountpoints");
         let _ = std::fs::write(&marker, missing.join("\n"));
         Ok(WorkRoot {
             key,
@@ -284,10 +302,19 @@ impl BuildBackend for EngineBackend {
         })
     }
 
-    fn run(&self, root: &WorkRoot, p: &RunProcess, output: &mut dyn FnMut(&[u8])) -> BackendResult<i32> {
+    fn run(
+        &self,
+        root: &WorkRoot,
+        p: &RunProcess,
+        output: &mut dyn FnMut(&[u8]),
+    ) -> BackendResult<i32> {
         let code = self.run_async(root, p, output).map_err(be)?;
         // Drop mount points the runtime created, so they are no "change".
-        let marker = root.root.parent().unwrap_or(&root.root).join("created-mountpoints");
+        let marker = root
+            .root
+            .parent()
+            .unwrap_or(&root.root)
+            .join("created-mountpoints");
         if let Ok(list) = std::fs::read_to_string(&marker) {
             for p in list.lines().filter(|l| !l.is_empty()) {
                 let path = root.root.join(p);
@@ -344,14 +371,20 @@ impl BuildBackend for EngineBackend {
     }
 
     fn release(&self, root: WorkRoot) -> BackendResult<()> {
-        let _ = pier_sys::unmount(&root.root, false).or_else(|_| pier_sys::unmount(&root.root, true));
+        let _ =
+            pier_sys::unmount(&root.root, false).or_else(|_| pier_sys::unmount(&root.root, true));
         self.engine
             .snaps
             .remove_container(&root.key)
             .map_err(|err| BackendError::internal(err.to_string()))
     }
 
-    fn create_image(&self, config_json: &[u8], layers: &[LayerInfo], tags: &[String]) -> BackendResult<String> {
+    fn create_image(
+        &self,
+        config_json: &[u8],
+        layers: &[LayerInfo],
+        tags: &[String],
+    ) -> BackendResult<String> {
         let e = &self.engine;
         let d = e
             .content
@@ -395,14 +428,23 @@ impl BuildBackend for EngineBackend {
     fn cache_mount_dir(&self, id: &str) -> BackendResult<PathBuf> {
         let safe: String = id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let dir = self
             .engine
             .cfg
             .data_root
             .join("build-cache-mounts")
-            .join(format!("{safe}-{}", &pier_reference::Digest::sha256(id.as_bytes()).hex()[..8]));
+            .join(format!(
+                "{safe}-{}",
+                &pier_reference::Digest::sha256(id.as_bytes()).hex()[..8]
+            ));
         std::fs::create_dir_all(&dir)
             .map_err(|err| BackendError::internal(format!("{}: {err}", dir.display())))?;
         Ok(dir)
@@ -435,7 +477,10 @@ impl Engine {
 
     /// A chain ID for a layer stack (for tests and diagnostics).
     pub fn chain_of(layers: &[LayerInfo]) -> Option<String> {
-        let ids: Vec<Digest> = layers.iter().filter_map(|l| l.diff_id.parse().ok()).collect();
+        let ids: Vec<Digest> = layers
+            .iter()
+            .filter_map(|l| l.diff_id.parse().ok())
+            .collect();
         (!ids.is_empty()).then(|| chain_id(&ids).to_string())
     }
 }

@@ -110,7 +110,11 @@ pub(crate) fn apply(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()>
             "EXPOSE" => {
                 let ports = cfg.exposed_ports.get_or_insert_with(Vec::new);
                 for p in rest.split_whitespace() {
-                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                    let p = if p.contains('/') {
+                        p.to_string()
+                    } else {
+                        format!("{p}/tcp")
+                    };
                     if !ports.contains(&p) {
                         ports.push(p);
                     }
@@ -119,16 +123,18 @@ pub(crate) fn apply(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()>
             "VOLUME" => {
                 let t = rest.trim();
                 let vols: Vec<String> = if t.starts_with('[') {
-                    serde_json::from_str(t).map_err(|e| {
-                        EngineError::InvalidArgument(format!("VOLUME {t}: {e}"))
-                    })?
+                    serde_json::from_str(t)
+                        .map_err(|e| EngineError::InvalidArgument(format!("VOLUME {t}: {e}")))?
                 } else {
                     t.split_whitespace().map(str::to_string).collect()
                 };
                 let v = cfg.volumes.get_or_insert_with(Vec::new);
                 v.extend(vols);
             }
-            "ONBUILD" => cfg.on_build.get_or_insert_with(Vec::new).push(rest.trim().to_string()),
+            "ONBUILD" => cfg
+                .on_build
+                .get_or_insert_with(Vec::new)
+                .push(rest.trim().to_string()),
             other => {
                 return Err(EngineError::InvalidArgument(format!(
                     "{other} is not a valid change command"

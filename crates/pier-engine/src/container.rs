@@ -68,7 +68,11 @@ fn merge_config(user: &mut ContainerConfig, image: &ContainerConfig) {
     let user_entrypoint = user.entrypoint.as_ref().is_some_and(|e| !e.is_empty());
     if user.entrypoint.is_none() {
         user.entrypoint = image.entrypoint.clone();
-    } else if user.entrypoint.as_ref().is_some_and(|e| e.len() == 1 && e[0].is_empty()) {
+    } else if user
+        .entrypoint
+        .as_ref()
+        .is_some_and(|e| e.len() == 1 && e[0].is_empty())
+    {
         // `--entrypoint ""` resets the image's entrypoint.
         user.entrypoint = None;
     }
@@ -189,13 +193,12 @@ impl Engine {
         let image = self.find_image(&image_name)?;
         let image_cfg = image.config.config.clone().unwrap_or_default();
         merge_config(&mut cfg, &image_cfg);
-        let network = self.network_for_create(&cfg, &mut host, opts.body.networking_config.as_ref())?;
+        let network =
+            self.network_for_create(&cfg, &mut host, opts.body.networking_config.as_ref())?;
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
         argv.extend(cfg.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
-            return Err(EngineError::InvalidArgument(
-                "No command specified".into(),
-            ));
+            return Err(EngineError::InvalidArgument("No command specified".into()));
         }
         let id = random_id();
         if cfg.hostname.as_deref().unwrap_or("").is_empty() {
@@ -297,7 +300,11 @@ impl Engine {
                 "removing" => ContainerSummaryStateEnum::REMOVING,
                 _ => ContainerSummaryStateEnum::CREATED,
             };
-            let size_rw = if opts.size { Some(self.container_size_rw(&rec)) } else { None };
+            let size_rw = if opts.size {
+                Some(self.container_size_rw(&rec))
+            } else {
+                None
+            };
             let (ports, networks) = self.network_summary(&rec);
             out.push(ContainerSummary {
                 id: Some(rec.id.clone()),
@@ -453,7 +460,8 @@ fn normalize_host_config(h: &mut HostConfig) -> Result<()> {
         use pier_api::models::RestartPolicyNameEnum as P;
         if p.maximum_retry_count.unwrap_or(0) > 0 && p.name != Some(P::ON_FAILURE) {
             return Err(EngineError::InvalidArgument(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'".into(),
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
+                    .into(),
             ));
         }
         let restarts = !matches!(p.name, None | Some(P::NO) | Some(P::EMPTY));
@@ -511,7 +519,10 @@ fn container_matches(filters: &HashMap<String, Vec<String>>, rec: &ContainerReco
                 "ancestor" => {
                     rec.image == *v
                         || rec.image_id == *v
-                        || rec.image_id.trim_start_matches("sha256:").starts_with(v.as_str())
+                        || rec
+                            .image_id
+                            .trim_start_matches("sha256:")
+                            .starts_with(v.as_str())
                         || pier_reference::Reference::parse(v)
                             .ok()
                             .zip(pier_reference::Reference::parse(&rec.image).ok())

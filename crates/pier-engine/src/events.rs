@@ -26,18 +26,18 @@ pub struct EventFilter {
 
 impl EventFilter {
     pub fn matches(&self, e: &EventMessage) -> bool {
-        let kind = e
-            .typ
-            .map(|t| t.to_string())
-            .unwrap_or_default();
+        let kind = e.typ.map(|t| t.to_string()).unwrap_or_default();
         let action = e.action.clone().unwrap_or_default();
         let actor = e.actor.clone().unwrap_or_default();
         let id = actor.id.unwrap_or_default();
         let attrs = actor.attributes.unwrap_or_default();
         let name = attrs.get("name").cloned().unwrap_or_default();
-        let ok = |list: &Vec<String>, f: &dyn Fn(&String) -> bool| list.is_empty() || list.iter().any(f);
+        let ok =
+            |list: &Vec<String>, f: &dyn Fn(&String) -> bool| list.is_empty() || list.iter().any(f);
         ok(&self.kinds, &|k| *k == kind)
-            && ok(&self.events, &|a| action == *a || action.starts_with(&format!("{a}:")))
+            && ok(&self.events, &|a| {
+                action == *a || action.starts_with(&format!("{a}:"))
+            })
             && ok(&self.containers, &|c| {
                 kind == "container" && (id.starts_with(c.as_str()) || name == *c)
             })
@@ -61,7 +61,13 @@ impl Events {
         }
     }
 
-    pub fn emit(&self, kind: EventMessageTypeEnum, action: &str, id: &str, attrs: HashMap<String, String>) {
+    pub fn emit(
+        &self,
+        kind: EventMessageTypeEnum,
+        action: &str,
+        id: &str,
+        attrs: HashMap<String, String>,
+    ) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -94,20 +100,27 @@ impl Events {
 }
 
 impl crate::Engine {
-    pub(crate) fn container_event(&self, action: &str, rec: &crate::ContainerRecord, extra: &[(&str, String)]) {
+    pub(crate) fn container_event(
+        &self,
+        action: &str,
+        rec: &crate::ContainerRecord,
+        extra: &[(&str, String)],
+    ) {
         let mut attrs: HashMap<String, String> = rec.config.labels.clone().unwrap_or_default();
         attrs.insert("name".into(), rec.name.clone());
         attrs.insert("image".into(), rec.image.clone());
         for (k, v) in extra {
             attrs.insert((*k).to_string(), v.clone());
         }
-        self.events.emit(EventMessageTypeEnum::CONTAINER, action, &rec.id, attrs);
+        self.events
+            .emit(EventMessageTypeEnum::CONTAINER, action, &rec.id, attrs);
     }
 
     pub(crate) fn image_event(&self, action: &str, id: &str, name: &str) {
         let mut attrs = HashMap::new();
         attrs.insert("name".into(), name.to_string());
-        self.events.emit(EventMessageTypeEnum::IMAGE, action, id, attrs);
+        self.events
+            .emit(EventMessageTypeEnum::IMAGE, action, id, attrs);
     }
 
     /// Past events (for `since`) and a receiver for new ones.

@@ -75,7 +75,9 @@ impl Engine {
             )));
         }
         if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
-            return Err(EngineError::InvalidArgument("No exec command specified".into()));
+            return Err(EngineError::InvalidArgument(
+                "No exec command specified".into(),
+            ));
         }
         let id = random_id();
         let exec = Arc::new(Exec {
@@ -89,7 +91,13 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), exec);
-        let cmd = self.exec(&id)?.config.cmd.clone().unwrap_or_default().join(" ");
+        let cmd = self
+            .exec(&id)?
+            .config
+            .cmd
+            .clone()
+            .unwrap_or_default()
+            .join(" ");
         self.container_event("exec_create", &rec, &[("execID", id.clone())]);
         let _ = cmd;
         Ok(id)
@@ -102,7 +110,11 @@ impl Engine {
 
     /// `POST /exec/{id}/start`: starts the process; without `detach`, returns
     /// the stream to pipe to the client (attached before the process runs).
-    pub async fn start_exec(self: &Arc<Self>, id: &str, opts: ExecStart) -> Result<Option<UnixStream>> {
+    pub async fn start_exec(
+        self: &Arc<Self>,
+        id: &str,
+        opts: ExecStart,
+    ) -> Result<Option<UnixStream>> {
         let exec = self.exec(id)?;
         {
             let mut st = exec.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -169,8 +181,10 @@ impl Engine {
             Err(EngineError::CannotStart { message, exit_code }) => {
                 // As Docker: the exec "ran" and failed; the client reads the
                 // message from the stream and the code from inspect.
-                exec.state.lock().unwrap_or_else(|e| e.into_inner()).exit_code =
-                    Some(exit_code as i64);
+                exec.state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .exit_code = Some(exit_code as i64);
                 exec.done.send_replace(true);
                 drop(stream);
                 if opts.detach {
@@ -189,7 +203,10 @@ impl Engine {
                 return Ok(Some(rx));
             }
             Err(e) => {
-                exec.state.lock().unwrap_or_else(|e| e.into_inner()).exit_code = Some(126);
+                exec.state
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .exit_code = Some(126);
                 return Err(e);
             }
         };
@@ -198,11 +215,7 @@ impl Engine {
             st.running = true;
             st.pid = pid;
         }
-        self.container_event(
-            "exec_start",
-            &rec,
-            &[("execID", id.to_string())],
-        );
+        self.container_event("exec_start", &rec, &[("execID", id.to_string())]);
         let this = self.clone();
         let exec2 = exec.clone();
         tokio::spawn(async move {

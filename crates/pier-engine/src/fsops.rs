@@ -4,7 +4,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use pier_api::models::{ContainerTopResponse, FilesystemChange, ChangeType};
+use pier_api::models::{ChangeType, ContainerTopResponse, FilesystemChange};
 
 use crate::records::{ContainerRecord, HistoryEntry, StoredLayer};
 use crate::util::now_rfc3339;
@@ -57,7 +57,11 @@ pub(crate) fn resolv_conf(host: &str, dns: &[String]) -> String {
 
 /// Writes the container's /etc/hostname, /etc/hosts and /etc/resolv.conf.
 pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
-    let hostname = rec.config.hostname.clone().unwrap_or_else(|| rec.id[..12].to_string());
+    let hostname = rec
+        .config
+        .hostname
+        .clone()
+        .unwrap_or_else(|| rec.id[..12].to_string());
     write_file(&rec.hostname_path, &format!("{hostname}\n"))?;
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -65,7 +69,11 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
     hosts.push_str(&crate::network::hosts_lines(rec));
     for h in rec.host_config.extra_hosts.iter().flatten() {
         if let Some((name, ip)) = h.split_once(':') {
-            let ip = if ip == "host-gateway" { crate::network::host_gateway(rec) } else { ip.to_string() };
+            let ip = if ip == "host-gateway" {
+                crate::network::host_gateway(rec)
+            } else {
+                ip.to_string()
+            };
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
     }
@@ -216,7 +224,11 @@ pub(crate) fn resolve_with_mounts(
 impl Engine {
     /// Runs `f` with the container's root mounted (mounting it for the call
     /// when the container is not running).
-    fn with_rootfs<T>(&self, rec: &ContainerRecord, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    fn with_rootfs<T>(
+        &self,
+        rec: &ContainerRecord,
+        f: impl FnOnce(&Path) -> Result<T>,
+    ) -> Result<T> {
         let merged = self.merged_path(&rec.id);
         if is_mountpoint(&merged) {
             return f(&merged);
@@ -306,7 +318,11 @@ impl Engine {
         cfg.rootfs.diff_ids.push(diff_id.to_string());
         cfg.history.push(HistoryEntry {
             created: Some(now),
-            created_by: Some(format!("{} {}", rec.path, rec.args.join(" ")).trim().to_string()),
+            created_by: Some(
+                format!("{} {}", rec.path, rec.args.join(" "))
+                    .trim()
+                    .to_string(),
+            ),
             author: cfg.author.clone(),
             comment: cfg.comment.clone(),
             empty_layer: false,
@@ -330,14 +346,17 @@ impl Engine {
     }
 
     /// `GET /containers/{id}/archive`: a tar of `path` and its stat. Blocking.
-    pub fn archive_get(&self, key: &str, path: &str, out: Option<&mut dyn Write>) -> Result<serde_json::Value> {
+    pub fn archive_get(
+        &self,
+        key: &str,
+        path: &str,
+        out: Option<&mut dyn Write>,
+    ) -> Result<serde_json::Value> {
         let rec = self.find_container(key)?;
         self.with_rootfs(&rec, |root| {
             let (_, host) = resolve_with_mounts(&rec, root, path)?;
             let m = std::fs::symlink_metadata(&host).map_err(|_| {
-                EngineError::NotFound(format!(
-                    "Could not find the file {path} in container {key}"
-                ))
+                EngineError::NotFound(format!("Could not find the file {path} in container {key}"))
             })?;
             let name = Path::new(path)
                 .file_name()
@@ -425,10 +444,9 @@ impl Engine {
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        let pid_col = header
-            .iter()
-            .position(|h| h == "PID")
-            .ok_or_else(|| EngineError::InvalidArgument("Couldn't find PID field in ps output".into()))?;
+        let pid_col = header.iter().position(|h| h == "PID").ok_or_else(|| {
+            EngineError::InvalidArgument("Couldn't find PID field in ps output".into())
+        })?;
         let mut procs = Vec::new();
         for line in lines {
             let fields: Vec<&str> = line.split_whitespace().collect();
@@ -439,7 +457,10 @@ impl Engine {
             if !pids.contains(&pid) {
                 continue;
             }
-            let mut row: Vec<String> = fields[..header.len() - 1].iter().map(|s| s.to_string()).collect();
+            let mut row: Vec<String> = fields[..header.len() - 1]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             row.push(fields[header.len() - 1..].join(" "));
             procs.push(row);
         }
@@ -474,8 +495,14 @@ mod tests {
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::os::unix::fs::symlink("/etc", root.join("link")).unwrap();
         std::os::unix::fs::symlink("../../../../outside", root.join("etc/esc")).unwrap();
-        assert_eq!(resolve_in_root(root, "/link/passwd").unwrap(), root.join("etc/passwd"));
-        assert_eq!(resolve_in_root(root, "/etc/esc").unwrap(), root.join("outside"));
+        assert_eq!(
+            resolve_in_root(root, "/link/passwd").unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(
+            resolve_in_root(root, "/etc/esc").unwrap(),
+            root.join("outside")
+        );
         assert_eq!(resolve_in_root(root, "/../../x").unwrap(), root.join("x"));
     }
 

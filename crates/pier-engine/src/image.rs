@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use pier_api::models::{
-    ContainerConfig, ImageHistoryResponseItem, ImageDeleteResponseItem, ImagePruneResponse,
+    ContainerConfig, ImageDeleteResponseItem, ImageHistoryResponseItem, ImagePruneResponse,
     ImageSummary,
 };
 use pier_content::archive::{self, ImageToSave, LayerRef};
@@ -58,13 +58,17 @@ impl Engine {
                 let file = self.content.open_blob(&blob).map_err(content_err)?;
                 let reader = pier_content::compression::decompress(file)
                     .map_err(|e| EngineError::Internal(format!("layer {blob}: {e}")))?;
-                let mut counted = CountingReader { inner: reader, n: 0 };
+                let mut counted = CountingReader {
+                    inner: reader,
+                    n: 0,
+                };
                 let got = self
                     .snaps
                     .apply_layer(parent.as_ref(), &mut counted, &diff_id)
                     .map_err(snap_err)?;
                 debug_assert_eq!(got, chain);
-                self.meta.kv_put(LAYER_SIZES, diff_id.as_str(), &counted.n)?;
+                self.meta
+                    .kv_put(LAYER_SIZES, diff_id.as_str(), &counted.n)?;
             }
             parent = Some(chain);
         }
@@ -219,7 +223,12 @@ impl Engine {
     }
 
     /// `docker save`: writes a docker-archive (or an OCI layout when `oci`).
-    pub fn save_images(&self, names: &[String], oci: bool, out: &mut dyn std::io::Write) -> Result<()> {
+    pub fn save_images(
+        &self,
+        names: &[String],
+        oci: bool,
+        out: &mut dyn std::io::Write,
+    ) -> Result<()> {
         let mut images = Vec::new();
         for n in names {
             let rec = self.find_image(n)?;
@@ -409,7 +418,11 @@ impl Engine {
     }
 
     /// `GET /images/json`.
-    pub fn list_images(&self, all: bool, filters: &HashMap<String, Vec<String>>) -> Result<Vec<ImageSummary>> {
+    pub fn list_images(
+        &self,
+        all: bool,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<ImageSummary>> {
         let _ = all;
         let mut tag_map: HashMap<String, Vec<String>> = HashMap::new();
         for (t, id) in self.meta.all_tags()? {
@@ -500,10 +513,7 @@ impl Engine {
         let mut layer_iter = img.layers.iter();
         let mut items = Vec::new();
         let history = if img.config.history.is_empty() {
-            img.layers
-                .iter()
-                .map(|_| HistoryEntry::default())
-                .collect()
+            img.layers.iter().map(|_| HistoryEntry::default()).collect()
         } else {
             img.config.history.clone()
         };

@@ -40,9 +40,9 @@ pub use exec::ExecStart;
 pub use lifecycle::{AttachOptions, WaitCondition};
 pub use logs::frame;
 pub use logs::LogOptions;
+pub use pier_registry::{AuthConfig, RegistryError};
 pub use records::{ContainerRecord, ImageRecord};
 pub use registry::{pull_reference, MessageSink};
-pub use pier_registry::{AuthConfig, RegistryError};
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
 
 /// Where the engine keeps things and how it runs containers.
@@ -77,7 +77,8 @@ pub struct Engine {
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pending: Mutex<HashMap<String, Vec<lifecycle::PendingAttach>>>,
     exits: tokio::sync::broadcast::Sender<lifecycle::ExitEvent>,
-    recent_exits: Mutex<std::collections::VecDeque<(std::time::Instant, String, lifecycle::ExitEvent)>>,
+    recent_exits:
+        Mutex<std::collections::VecDeque<(std::time::Instant, String, lifecycle::ExitEvent)>>,
     events: events::Events,
     net: network::NetState,
     started: std::time::Instant,
@@ -100,6 +101,14 @@ impl Engine {
             .map_err(|e| EngineError::Internal(format!("content store: {e}")))?;
         let snaps = Snapshotter::open(cfg.data_root.join("snapshots"))
             .map_err(|e| EngineError::Internal(format!("snapshotter: {e}")))?;
+        // Writes interrupted by a crash (kill -9 mid-pull or mid-unpack) never
+        // became visible; drop their leftovers.
+        if let Err(e) = content.cleanup_ingest() {
+            tracing::warn!("cleaning the content store's ingest dir: {e}");
+        }
+        if let Err(e) = snaps.cleanup() {
+            tracing::warn!("cleaning unfinished snapshots: {e}");
+        }
         let engine = Arc::new(Engine {
             cfg,
             meta,

@@ -64,10 +64,18 @@ impl WaitCondition {
 pub(crate) fn parse_signal(s: &str) -> Result<i32> {
     let bad = || EngineError::InvalidArgument(format!("Invalid signal: {s}"));
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=64).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let name = s.to_ascii_uppercase();
-    let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
+    let name = if name.starts_with("SIG") {
+        name
+    } else {
+        format!("SIG{name}")
+    };
     name.parse::<nix::sys::signal::Signal>()
         .map(|s| s as i32)
         .map_err(|_| bad())
@@ -327,7 +335,12 @@ impl Engine {
     }
 
     /// Sends `sig`, waits up to `timeout` seconds (negative = forever), then SIGKILL.
-    async fn kill_and_wait(self: &Arc<Self>, rec: &ContainerRecord, sig: i32, timeout: i64) -> Result<()> {
+    async fn kill_and_wait(
+        self: &Arc<Self>,
+        rec: &ContainerRecord,
+        sig: i32,
+        timeout: i64,
+    ) -> Result<()> {
         let mut exits = self.exits.subscribe();
         let Ok(shim) = self.shim_of(&rec.id) else {
             if rec.state.status == "restarting" {
@@ -383,13 +396,18 @@ impl Engine {
         self.container_event("kill", &rec, &[("signal", sig.to_string())]);
         if sig == 9 {
             // Docker returns from a SIGKILL only once the container is gone.
-            let _ = tokio::time::timeout(Duration::from_secs(10), wait_exit(&mut exits, &rec.id)).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), wait_exit(&mut exits, &rec.id)).await;
         }
         Ok(())
     }
 
     /// `POST /containers/{id}/restart`.
-    pub async fn restart_container(self: &Arc<Self>, key: &str, timeout: Option<i64>) -> Result<()> {
+    pub async fn restart_container(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         match self.stop_container(key, timeout, None).await {
             Ok(()) | Err(EngineError::NotModified(_)) => {}
             Err(e) => return Err(e),
@@ -402,7 +420,12 @@ impl Engine {
     }
 
     /// `DELETE /containers/{id}`.
-    pub async fn remove_container(self: &Arc<Self>, key: &str, force: bool, volumes: bool) -> Result<()> {
+    pub async fn remove_container(
+        self: &Arc<Self>,
+        key: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let rec = self.find_container(key)?;
         if rec.state.running() {
             if !force {
@@ -456,7 +479,8 @@ impl Engine {
         self: &Arc<Self>,
         key: &str,
         cond: WaitCondition,
-    ) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64>> + Send + 'static>>> {
+    ) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64>> + Send + 'static>>>
+    {
         let mut rx = self.exits.subscribe();
         let rec = match self.find_container(key) {
             Ok(r) => r,
@@ -476,7 +500,8 @@ impl Engine {
         let recent = self
             .recent_exit(&rec.id, Duration::from_secs(2))
             .filter(|_| cond == WaitCondition::NextExit && !rec.state.running());
-        let immediate = (cond == WaitCondition::NotRunning && !rec.state.running()) || recent.is_some();
+        let immediate =
+            (cond == WaitCondition::NotRunning && !rec.state.running()) || recent.is_some();
         let code = rec.state.exit_code;
         Ok(Box::pin(async move {
             if immediate {
@@ -506,7 +531,9 @@ impl Engine {
             .iter()
             .rev()
             .find(|(_, name, ev)| {
-                ev.id == key || (key.len() >= 12 && ev.id.starts_with(key)) || name == key.trim_start_matches('/')
+                ev.id == key
+                    || (key.len() >= 12 && ev.id.starts_with(key))
+                    || name == key.trim_start_matches('/')
             })
             .filter(|(t, _, _)| t.elapsed() < within)
             .map(|(_, _, ev)| ev.clone())
@@ -534,7 +561,10 @@ impl Engine {
         self: &Arc<Self>,
         key: &str,
         opts: AttachOptions,
-    ) -> Result<(bool, impl std::future::Future<Output = Result<UnixStream>> + Send + 'static)> {
+    ) -> Result<(
+        bool,
+        impl std::future::Future<Output = Result<UnixStream>> + Send + 'static,
+    )> {
         let rec = self.find_container(key)?;
         let tty = rec.tty();
         let (tx, rx) = oneshot::channel();

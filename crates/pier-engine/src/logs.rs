@@ -70,7 +70,11 @@ fn render(line: &str, opts: &LogOptions, tty: bool) -> Option<Bytes> {
 
 impl Engine {
     /// Returns whether the container has a TTY (raw stream) and the stream.
-    pub fn container_logs(self: &Arc<Self>, key: &str, opts: LogOptions) -> Result<(bool, ByteStream)> {
+    pub fn container_logs(
+        self: &Arc<Self>,
+        key: &str,
+        opts: LogOptions,
+    ) -> Result<(bool, ByteStream)> {
         let rec = self.find_container(key)?;
         let tty = rec.tty();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -192,7 +196,10 @@ mod tests {
         let out = r#"{"log":"hi\n","stream":"stdout","time":"2026-11-23T10:00:00.5Z"}"#;
         let err = r#"{"log":"oops\n","stream":"stderr","time":"2026-11-23T10:00:00.5Z"}"#;
         assert_eq!(&render(out, &opts, true).unwrap()[..], b"hi\n");
-        assert_eq!(&render(out, &opts, false).unwrap()[..], b"\x01\0\0\0\0\0\0\x03hi\n");
+        assert_eq!(
+            &render(out, &opts, false).unwrap()[..],
+            b"\x01\0\0\0\0\0\0\x03hi\n"
+        );
         assert!(render(err, &opts, false).is_none());
         let ts = LogOptions {
             stdout: true,

@@ -5,16 +5,72 @@ use pier_reference::{id_prefix, ImageRef, Reference};
 use crate::{ContainerRecord, Engine, EngineError, ImageRecord, Result};
 
 const LEFT: &[&str] = &[
-    "admiring", "brave", "clever", "dreamy", "eager", "focused", "gallant", "happy", "jolly",
-    "keen", "lucid", "modest", "nifty", "optimistic", "pensive", "quirky", "relaxed", "serene",
-    "tender", "upbeat", "vibrant", "wizardly", "xenial", "youthful", "zealous", "bold", "calm",
-    "cool", "epic", "fervent", "gifted", "hopeful",
+    "admiring",
+    "brave",
+    "clever",
+    "dreamy",
+    "eager",
+    "focused",
+    "gallant",
+    "happy",
+    "jolly",
+    "keen",
+    "lucid",
+    "modest",
+    "nifty",
+    "optimistic",
+    "pensive",
+    "quirky",
+    "relaxed",
+    "serene",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
+    "xenial",
+    "youthful",
+    "zealous",
+    "bold",
+    "calm",
+    "cool",
+    "epic",
+    "fervent",
+    "gifted",
+    "hopeful",
 ];
 const RIGHT: &[&str] = &[
-    "albattani", "babbage", "curie", "darwin", "einstein", "feynman", "galileo", "hopper",
-    "hypatia", "jennings", "kepler", "lovelace", "meitner", "newton", "noether", "pascal",
-    "ritchie", "shannon", "tesla", "turing", "volhard", "wozniak", "yalow", "zhukovsky",
-    "bardeen", "cerf", "dijkstra", "euler", "fermi", "goldberg", "hamilton", "knuth",
+    "albattani",
+    "babbage",
+    "curie",
+    "darwin",
+    "einstein",
+    "feynman",
+    "galileo",
+    "hopper",
+    "hypatia",
+    "jennings",
+    "kepler",
+    "lovelace",
+    "meitner",
+    "newton",
+    "noether",
+    "pascal",
+    "ritchie",
+    "shannon",
+    "tesla",
+    "turing",
+    "volhard",
+    "wozniak",
+    "yalow",
+    "zhukovsky",
+    "bardeen",
+    "cerf",
+    "dijkstra",
+    "euler",
+    "fermi",
+    "goldberg",
+    "hamilton",
+    "knuth",
 ];
 
 pub(crate) fn random_name() -> String {
@@ -89,7 +145,9 @@ impl Engine {
             }
         };
         match ImageRef::parse(key) {
-            Ok(ImageRef::Id(hex)) => by_prefix(&hex)?.ok_or_else(|| EngineError::no_such_image(key)),
+            Ok(ImageRef::Id(hex)) => {
+                by_prefix(&hex)?.ok_or_else(|| EngineError::no_such_image(key))
+            }
             Ok(ImageRef::Name(r)) => {
                 if let Some(d) = r.digest() {
                     let repo = r.name();

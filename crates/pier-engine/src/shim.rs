@@ -105,7 +105,11 @@ impl Shim {
     }
 
     pub async fn wait(&self, exec: Option<&str>) -> Result<ExitInfo> {
-        self.client.wait(exec).await.map(ExitInfo::from).map_err(map_err)
+        self.client
+            .wait(exec)
+            .await
+            .map(ExitInfo::from)
+            .map_err(map_err)
     }
 
     pub async fn kill(&self, signal: i32) -> Result<()> {
@@ -138,7 +142,11 @@ impl Shim {
     }
 
     pub async fn exec_start(&self, id: &str) -> Result<i64> {
-        self.client.exec_start(id).await.map(i64::from).map_err(map_err)
+        self.client
+            .exec_start(id)
+            .await
+            .map(i64::from)
+            .map_err(map_err)
     }
 
     pub async fn shutdown(&self) -> Result<()> {

@@ -89,12 +89,8 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
     tmpfs.extend(volume_tmpfs);
     let security: Vec<String> = h.security_opt.clone().unwrap_or_default();
     let network = crate::network::netns_for(rec);
-    let sysctls: BTreeMap<String, String> = h
-        .sysctls
-        .clone()
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+    let sysctls: BTreeMap<String, String> =
+        h.sysctls.clone().unwrap_or_default().into_iter().collect();
     let mut env = c.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         if let Some(hn) = &c.hostname {
@@ -119,9 +115,11 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
         privileged: h.privileged.unwrap_or(false),
         cap_add: h.cap_add.clone().unwrap_or_default(),
         cap_drop: h.cap_drop.clone().unwrap_or_default(),
-        no_new_privileges: security
-            .iter()
-            .any(|s| s == "no-new-privileges" || s == "no-new-privileges:true" || s == "no-new-privileges=true"),
+        no_new_privileges: security.iter().any(|s| {
+            s == "no-new-privileges"
+                || s == "no-new-privileges:true"
+                || s == "no-new-privileges=true"
+        }),
         seccomp_unconfined: security
             .iter()
             .any(|s| s == "seccomp=unconfined" || s == "seccomp:unconfined"),
@@ -140,7 +138,11 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
         ulimits,
         tmpfs,
         binds,
-        shm_size: h.shm_size.filter(|s| *s > 0).map(|s| s as u64).unwrap_or(64 << 20),
+        shm_size: h
+            .shm_size
+            .filter(|s| *s > 0)
+            .map(|s| s as u64)
+            .unwrap_or(64 << 20),
         sysctls,
         oom_score_adj: h.oom_score_adj.map(|o| o as i32),
         annotations: BTreeMap::new(),
@@ -163,7 +165,8 @@ fn init_binary() -> Result<PathBuf> {
         }
     }
     Err(EngineError::InvalidArgument(
-        "--init needs a static init binary (docker-init or tini-static; Debian package `tini`)".into(),
+        "--init needs a static init binary (docker-init or tini-static; Debian package `tini`)"
+            .into(),
     ))
 }
 

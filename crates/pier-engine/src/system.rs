@@ -239,7 +239,9 @@ impl Engine {
             })
             .unwrap_or(0)
             * 10_000_000;
-        let ncpu = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         Ok(json!({
             "read": now,
             "preread": "0001-01-01T00:00:00Z",

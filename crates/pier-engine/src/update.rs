@@ -71,9 +71,17 @@ impl Engine {
                     } else if dir.to_string_lossy().contains("/memory/") {
                         // memsw must stay >= the memory limit: raise it first.
                         let swap = h.memory_swap.filter(|s| *s > 0).unwrap_or(m * 2);
-                        let _ = write(&dir, "memory.memsw.limit_in_bytes", &swap.max(m).to_string());
+                        let _ = write(
+                            &dir,
+                            "memory.memsw.limit_in_bytes",
+                            &swap.max(m).to_string(),
+                        );
                         write(&dir, "memory.limit_in_bytes", &m.to_string())?;
-                        let _ = write(&dir, "memory.memsw.limit_in_bytes", &swap.max(m).to_string());
+                        let _ = write(
+                            &dir,
+                            "memory.memsw.limit_in_bytes",
+                            &swap.max(m).to_string(),
+                        );
                     }
                 }
                 if let Some(p) = h.pids_limit.filter(|p| *p > 0) {
@@ -81,7 +89,9 @@ impl Engine {
                 }
                 let (quota, period) = match (h.nano_cpus.filter(|n| *n > 0), h.cpu_quota) {
                     (Some(n), _) => (Some(n * 100_000 / 1_000_000_000), 100_000),
-                    (None, Some(q)) if q > 0 => (Some(q), h.cpu_period.filter(|p| *p > 0).unwrap_or(100_000)),
+                    (None, Some(q)) if q > 0 => {
+                        (Some(q), h.cpu_period.filter(|p| *p > 0).unwrap_or(100_000))
+                    }
                     _ => (None, 100_000),
                 };
                 if let Some(q) = quota {

@@ -280,7 +280,11 @@ impl Engine {
                 }
             } else {
                 let anonymous = src.is_empty();
-                let name = if anonymous { random_id() } else { src.to_string() };
+                let name = if anonymous {
+                    random_id()
+                } else {
+                    src.to_string()
+                };
                 let fresh = self.meta.kv_get::<VolumeRec>(NS, &name)?.is_none();
                 self.ensure_volume(&name, anonymous, HashMap::new(), HashMap::new())?;
                 MountRec {
@@ -371,12 +375,7 @@ impl Engine {
             };
             add(rec, &mut mounts)?;
         }
-        let tmpfs_dests: Vec<String> = h
-            .tmpfs
-            .iter()
-            .flatten()
-            .map(|(d, _)| d.clone())
-            .collect();
+        let tmpfs_dests: Vec<String> = h.tmpfs.iter().flatten().map(|(d, _)| d.clone()).collect();
         for v in rec.config.volumes.iter().flatten() {
             let dst = clean_dest(v)?;
             if mounts.iter().any(|m| m.destination == dst) || tmpfs_dests.contains(&dst) {
@@ -406,14 +405,18 @@ impl Engine {
             changed = true;
             let src = crate::fsops::resolve_in_root(rootfs, &m.destination)?;
             let dst = PathBuf::from(&m.source);
-            let empty = std::fs::read_dir(&dst).map(|mut d| d.next().is_none()).unwrap_or(false);
+            let empty = std::fs::read_dir(&dst)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
             if src.is_dir() && empty {
                 let out = std::process::Command::new("cp")
                     .arg("-a")
                     .arg(format!("{}/.", src.display()))
                     .arg(&dst)
                     .output()
-                    .map_err(|e| EngineError::Internal(format!("copying into volume {}: {e}", m.name)))?;
+                    .map_err(|e| {
+                        EngineError::Internal(format!("copying into volume {}: {e}", m.name))
+                    })?;
                 if !out.status.success() {
                     return Err(EngineError::Internal(format!(
                         "copying into volume {}: {}",
@@ -451,7 +454,11 @@ pub(crate) fn mount_points(rec: &ContainerRecord) -> Vec<MountPoint> {
             driver: (m.kind == "volume").then(|| "local".to_string()),
             mode: Some(if m.rw { String::new() } else { "ro".into() }),
             rw: Some(m.rw),
-            propagation: Some(if m.kind == "bind" { "rprivate".into() } else { String::new() }),
+            propagation: Some(if m.kind == "bind" {
+                "rprivate".into()
+            } else {
+                String::new()
+            }),
         })
         .collect()
 }
@@ -459,7 +466,10 @@ pub(crate) fn mount_points(rec: &ContainerRecord) -> Vec<MountPoint> {
 /// Bind mounts and tmpfs mounts for the OCI spec.
 pub(crate) fn spec_mounts(
     rec: &ContainerRecord,
-) -> Result<(Vec<pier_runtime::spec::BindMount>, Vec<pier_runtime::spec::TmpfsMount>)> {
+) -> Result<(
+    Vec<pier_runtime::spec::BindMount>,
+    Vec<pier_runtime::spec::TmpfsMount>,
+)> {
     let mut binds = Vec::new();
     let mut tmpfs = Vec::new();
     for m in &rec.mounts {

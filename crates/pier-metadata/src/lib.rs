@@ -130,7 +130,8 @@ impl Metadata {
     pub fn images<T: DeserializeOwned>(&self) -> Result<Vec<(String, T)>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT id, data FROM images")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, data) = row?;
@@ -175,10 +176,12 @@ impl Metadata {
 
     pub fn tag(&self, name: &str) -> Result<Option<String>> {
         self.with(|c| {
-            Ok(c.query_row("SELECT image_id FROM tags WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?)
+            Ok(
+                c.query_row("SELECT image_id FROM tags WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
         })
     }
 
@@ -261,10 +264,12 @@ impl Metadata {
 
     pub fn container_id_by_name(&self, name: &str) -> Result<Option<String>> {
         self.with(|c| {
-            Ok(c.query_row("SELECT id FROM containers WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?)
+            Ok(
+                c.query_row("SELECT id FROM containers WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?,
+            )
         })
     }
 
@@ -279,7 +284,8 @@ impl Metadata {
     pub fn containers<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT id, data FROM containers")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             let mut out = Vec::new();
             for row in rows {
                 let (id, data) = row?;
@@ -331,7 +337,9 @@ impl Metadata {
     pub fn kv_list<T: DeserializeOwned>(&self, ns: &str) -> Result<Vec<(String, T)>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT key, data FROM kv WHERE ns = ?1 ORDER BY key")?;
-            let rows = st.query_map([ns], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = st.query_map([ns], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             let mut out = Vec::new();
             for row in rows {
                 let (k, d) = row?;
@@ -344,7 +352,10 @@ impl Metadata {
 
     pub fn kv_delete(&self, ns: &str, key: &str) -> Result<bool> {
         self.with(|c| {
-            Ok(c.execute("DELETE FROM kv WHERE ns = ?1 AND key = ?2", params![ns, key])? > 0)
+            Ok(c.execute(
+                "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+                params![ns, key],
+            )? > 0)
         })
     }
 }
@@ -376,10 +387,14 @@ mod tests {
     #[test]
     fn container_names_are_unique() {
         let (_d, m) = db();
-        m.insert_container("aaa1", "web", "img", &Rec { n: 1 }).unwrap();
+        m.insert_container("aaa1", "web", "img", &Rec { n: 1 })
+            .unwrap();
         let err = m.insert_container("bbb2", "web", "img", &Rec { n: 2 });
         assert!(matches!(err, Err(MetaError::Conflict(n)) if n == "web"));
-        assert_eq!(m.container_id_by_name("web").unwrap().as_deref(), Some("aaa1"));
+        assert_eq!(
+            m.container_id_by_name("web").unwrap().as_deref(),
+            Some("aaa1")
+        );
         assert_eq!(m.container_ids_with_prefix("aa").unwrap(), vec!["aaa1"]);
         assert!(m.container_ids_with_prefix("c").unwrap().is_empty());
         assert!(m.delete_container("aaa1").unwrap());

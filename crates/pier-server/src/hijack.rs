@@ -11,7 +11,6 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-
 pub fn wants_upgrade(req: &Request) -> bool {
     req.headers()
         .get(header::UPGRADE)
@@ -83,7 +82,10 @@ where
     let h = resp.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(tty)));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(tty)),
+    );
     resp
 }
 
@@ -123,13 +125,22 @@ where
         let _ = sw.shutdown().await;
     });
     let mut buf = vec![0u8; 32 * 1024];
+    // The input side ending (stdin EOF) drops the sender: only a real
+    // detach ends the output side early.
+    let mut watching_detach = true;
     loop {
         let n = tokio::select! {
             r = sr.read(&mut buf) => match r {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
-            _ = &mut detached_rx => break,
+            d = &mut detached_rx, if watching_detach => {
+                if d.is_ok() {
+                    break;
+                }
+                watching_detach = false;
+                continue;
+            }
         };
         if cw.write_all(&buf[..n]).await.is_err() {
             break;
@@ -205,22 +216,6 @@ pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detach_keys_parse_and_match() {
-        let keys = parse_detach_keys("ctrl-p,ctrl-q").unwrap();
-        assert_eq!(keys, vec![16, 17]);
-        let mut e = Escape::new(keys);
-        assert_eq!(e.feed(b"ab\x10"), (b"ab".to_vec(), false));
-        assert_eq!(e.feed(b"x"), (b"\x10x".to_vec(), false));
-        assert_eq!(e.feed(b"\x10\x11rest"), (Vec::new(), true));
-        assert!(parse_detach_keys("ctrl-1").is_err());
-    }
-}
-
 fn async_stream_body<F>(stream: F) -> Body
 where
     F: Future<Output = pier_engine::Result<UnixStream>> + Send + 'static,
@@ -247,3 +242,18 @@ where
 
 use futures::StreamExt;
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detach_keys_parse_and_match() {
+        let keys = parse_detach_keys("ctrl-p,ctrl-q").unwrap();
+        assert_eq!(keys, vec![16, 17]);
+        let mut e = Escape::new(keys);
+        assert_eq!(e.feed(b"ab\x10"), (b"ab".to_vec(), false));
+        assert_eq!(e.feed(b"x"), (b"\x10x".to_vec(), false));
+        assert_eq!(e.feed(b"\x10\x11rest"), (Vec::new(), true));
+        assert!(parse_detach_keys("ctrl-1").is_err());
+    }
+}

@@ -50,21 +50,21 @@ pub enum DaemonError {
 pub(crate) type AppState = Arc<Engine>;
 
 /// Strips a `/v1.xx` prefix, refusing versions older than the minimum.
-fn strip_version(mut req: Request) -> Result<Request, Response> {
+fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
     let path = req.uri().path();
     if let Some(rest) = path.strip_prefix("/v") {
         if let Some(i) = rest.find('/') {
             let ver = &rest[..i];
             if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
                 if pier_api::compare_versions(ver, pier_api::MIN_API_VERSION).is_lt() {
-                    return Err(ApiError::new(
+                    return Err(Box::new(ApiError::new(
                         StatusCode::BAD_REQUEST,
                         format!(
                             "client version {ver} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
                             pier_api::MIN_API_VERSION
                         ),
                     )
-                    .into_response());
+                    .into_response()));
                 }
                 let new_path = rest[i..].to_string();
                 let pq = match req.uri().query() {
@@ -130,20 +130,21 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         async move {
             match strip_version(req) {
                 Ok(req) => router.oneshot(req).await,
-                Err(resp) => Ok(resp),
+                Err(resp) => Ok(*resp),
             }
         }
     });
     let socket = opts.socket.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!("SIGTERM handler: {e}");
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!("SIGTERM handler: {e}");
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},

@@ -27,7 +27,12 @@ fn json_map<T: serde::de::DeserializeOwned + Default>(q: &Q, key: &str) -> ApiRe
     }
 }
 
-async fn build(State(e): State<AppState>, Query(q): Query<Q>, raw: RawQuery, body: Body) -> ApiResult<Response> {
+async fn build(
+    State(e): State<AppState>,
+    Query(q): Query<Q>,
+    raw: RawQuery,
+    body: Body,
+) -> ApiResult<Response> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(raw.0.as_deref().unwrap_or("")).unwrap_or_default();
     let tags: Vec<String> = pairs
@@ -62,8 +67,9 @@ async fn build(State(e): State<AppState>, Query(q): Query<Q>, raw: RawQuery, bod
     let scratch = e.data_root().join("build-contexts");
     let resp = blocking_stream("application/json", move |w| {
         let backend = pier_engine::EngineBackend::new(e.clone(), rt);
-        std::fs::create_dir_all(&scratch)
-            .map_err(|err| pier_engine::EngineError::Internal(format!("{}: {err}", scratch.display())))?;
+        std::fs::create_dir_all(&scratch).map_err(|err| {
+            pier_engine::EngineError::Internal(format!("{}: {err}", scratch.display()))
+        })?;
         let mut progress = pier_build::JsonProgress::new(QuietFilter { inner: w, quiet });
         // Failures are reported in the stream (Docker's errorDetail), which
         // the builder already wrote; the HTTP status stays 200.
@@ -99,5 +105,8 @@ impl std::io::Write for QuietFilter<'_> {
 
 async fn prune(State(e): State<AppState>) -> ApiResult<Response> {
     let reclaimed = tokio::task::spawn_blocking(move || e.prune_build_cache()).await??;
-    Ok(axum::Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": reclaimed})).into_response())
+    Ok(
+        axum::Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": reclaimed}))
+            .into_response(),
+    )
 }

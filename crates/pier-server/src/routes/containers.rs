@@ -10,7 +10,9 @@ use base64::Engine as _;
 use pier_api::models::{ContainerCreateBody, ContainerWaitResponse};
 use pier_engine::{AttachOptions, CreateOptions, ListOptions, LogOptions, WaitCondition};
 
-use crate::body::{blocking_reader, blocking_stream, filters, qbool, qbool_or, qint, Json, Query as Q};
+use crate::body::{
+    blocking_reader, blocking_stream, filters, qbool, qbool_or, qint, Json, Query as Q,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::hijack;
 use crate::AppState;
@@ -71,7 +73,11 @@ async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respon
     Ok(axum::Json(e.list_containers(&opts)?).into_response())
 }
 
-async fn inspect(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+async fn inspect(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<Response> {
     Ok(axum::Json(e.inspect_container(&id, qbool(&q, "size"))?).into_response())
 }
 
@@ -80,21 +86,44 @@ async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<S
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn stop(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+async fn stop(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
     let t = qint(&q, "t")?;
-    e.stop_container(&id, t, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
-        .await?;
+    e.stop_container(
+        &id,
+        t,
+        q.get("signal")
+            .map(String::as_str)
+            .filter(|s| !s.is_empty()),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn restart(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+async fn restart(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
     e.restart_container(&id, qint(&q, "t")?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn kill(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
-    e.kill_container(&id, q.get("signal").map(String::as_str).filter(|s| !s.is_empty()))
-        .await?;
+async fn kill(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
+    e.kill_container(
+        &id,
+        q.get("signal")
+            .map(String::as_str)
+            .filter(|s| !s.is_empty()),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -108,7 +137,11 @@ async fn unpause(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn wait(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+async fn wait(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<Response> {
     let cond = WaitCondition::parse(q.get("condition").map(String::as_str))?;
     let fut = e.wait_container(&id, cond)?;
     // Headers go out at once (Docker's CLI starts the container only after
@@ -136,15 +169,27 @@ async fn wait(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query
         .into_response())
 }
 
-async fn resize(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+async fn resize(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
     let h = qint(&q, "h")?.unwrap_or(0);
     let w = qint(&q, "w")?.unwrap_or(0);
-    e.resize_container(&id, h.clamp(0, u16::MAX as i64) as u16, w.clamp(0, u16::MAX as i64) as u16)
-        .await?;
+    e.resize_container(
+        &id,
+        h.clamp(0, u16::MAX as i64) as u16,
+        w.clamp(0, u16::MAX as i64) as u16,
+    )
+    .await?;
     Ok(StatusCode::OK)
 }
 
-async fn rename(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+async fn rename(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
     let name = q
         .get("name")
         .filter(|n| !n.is_empty())
@@ -181,7 +226,11 @@ fn unix_time(q: &Q, key: &str) -> ApiResult<f64> {
     }
 }
 
-async fn logs(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+async fn logs(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<Response> {
     let stdout = qbool(&q, "stdout");
     let stderr = qbool(&q, "stderr");
     if !stdout && !stderr {
@@ -215,7 +264,11 @@ async fn logs(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query
     Ok(crate::body::stream_response(ct, stream))
 }
 
-async fn top(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+async fn top(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<Response> {
     let args = q.get("ps_args").cloned();
     let r = tokio::task::spawn_blocking(move || e.top(&id, args.as_deref())).await??;
     Ok(axum::Json(r).into_response())
@@ -231,7 +284,11 @@ async fn export(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<
     Ok(blocking_stream("application/x-tar", move |w| e.export_container(&id, w)).await)
 }
 
-async fn stats(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+async fn stats(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<Response> {
     let stream = qbool_or(&q, "stream", true) && !qbool(&q, "one-shot");
     if !stream {
         return Ok(axum::Json(e.stats(&id)?).into_response());
@@ -266,8 +323,13 @@ async fn update(
     Ok(axum::Json(serde_json::json!({"Warnings": warnings})).into_response())
 }
 
-async fn remove(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
-    e.remove_container(&id, qbool(&q, "force"), qbool(&q, "v")).await?;
+async fn remove(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
+    e.remove_container(&id, qbool(&q, "force"), qbool(&q, "v"))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -287,15 +349,24 @@ fn archive_path(q: &Q) -> ApiResult<String> {
         .ok_or_else(|| ApiError::bad_request("path is required"))
 }
 
-async fn archive_head(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+async fn archive_head(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<Response> {
     let path = archive_path(&q)?;
     let stat = tokio::task::spawn_blocking(move || e.archive_get(&id, &path, None)).await??;
     let mut r = StatusCode::OK.into_response();
-    r.headers_mut().insert("X-Docker-Container-Path-Stat", stat_header(&stat));
+    r.headers_mut()
+        .insert("X-Docker-Container-Path-Stat", stat_header(&stat));
     Ok(r)
 }
 
-async fn archive_get(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<Response> {
+async fn archive_get(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<Response> {
     let path = archive_path(&q)?;
     let (e2, id2, p2) = (e.clone(), id.clone(), path.clone());
     let stat = tokio::task::spawn_blocking(move || e2.archive_get(&id2, &p2, None)).await??;
@@ -303,7 +374,8 @@ async fn archive_get(State(e): State<AppState>, Path(id): Path<String>, Query(q)
         e.archive_get(&id, &path, Some(w)).map(|_| ())
     })
     .await;
-    r.headers_mut().insert("X-Docker-Container-Path-Stat", stat_header(&stat));
+    r.headers_mut()
+        .insert("X-Docker-Container-Path-Stat", stat_header(&stat));
     Ok(r)
 }
 
@@ -334,7 +406,10 @@ async fn commit(
         .get("container")
         .cloned()
         .ok_or_else(|| ApiError::bad_request("container is required"))?;
-    let reference = match (q.get("repo").filter(|r| !r.is_empty()), q.get("tag").filter(|t| !t.is_empty())) {
+    let reference = match (
+        q.get("repo").filter(|r| !r.is_empty()),
+        q.get("tag").filter(|t| !t.is_empty()),
+    ) {
         (Some(r), Some(t)) => Some(format!("{r}:{t}")),
         (Some(r), None) => Some(r.clone()),
         _ => None,
@@ -350,8 +425,19 @@ async fn commit(
     let author = q.get("author").cloned();
     let comment = q.get("comment").cloned();
     let id = tokio::task::spawn_blocking(move || {
-        e.commit_container(&container, reference.as_deref(), author.as_deref(), comment.as_deref(), &changes, cfg)
+        e.commit_container(
+            &container,
+            reference.as_deref(),
+            author.as_deref(),
+            comment.as_deref(),
+            &changes,
+            cfg,
+        )
     })
     .await??;
-    Ok((StatusCode::CREATED, axum::Json(serde_json::json!({"Id": id}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({"Id": id})),
+    )
+        .into_response())
 }

@@ -25,10 +25,18 @@ async fn create(
     Json(cfg): Json<ExecConfig>,
 ) -> ApiResult<Response> {
     let exec_id = e.create_exec(&id, cfg)?;
-    Ok((StatusCode::CREATED, axum::Json(serde_json::json!({"Id": exec_id}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(serde_json::json!({"Id": exec_id})),
+    )
+        .into_response())
 }
 
-async fn start(State(e): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
+async fn start(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20)
         .await
@@ -36,7 +44,8 @@ async fn start(State(e): State<AppState>, Path(id): Path<String>, req: Request) 
     let cfg: ExecStartConfig = if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         ExecStartConfig::default()
     } else {
-        serde_json::from_slice(&bytes).map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?
+        serde_json::from_slice(&bytes)
+            .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?
     };
     let detach = cfg.detach.unwrap_or(false);
     let tty = e.exec_tty(&id)?;
@@ -46,12 +55,22 @@ async fn start(State(e): State<AppState>, Path(id): Path<String>, req: Request) 
         Some(s) => {
             let req = Request::from_parts(parts, axum::body::Body::empty());
             let done = e.exec_finished(&id, std::time::Duration::from_secs(5));
-            Ok(crate::hijack::hijack_then(req, tty, None, async move { Ok(s) }, done))
+            Ok(crate::hijack::hijack_then(
+                req,
+                tty,
+                None,
+                async move { Ok(s) },
+                done,
+            ))
         }
     }
 }
 
-async fn resize(State(e): State<AppState>, Path(id): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+async fn resize(
+    State(e): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
     let h = qint(&q, "h")?.unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
     let w = qint(&q, "w")?.unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
     e.resize_exec(&id, h, w).await?;

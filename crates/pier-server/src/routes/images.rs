@@ -61,7 +61,10 @@ async fn create(
                 "importing from a URL is not supported; pass the tarball as the request body",
             ));
         }
-        let reference = match (q.get("repo").filter(|r| !r.is_empty()), q.get("tag").filter(|t| !t.is_empty())) {
+        let reference = match (
+            q.get("repo").filter(|r| !r.is_empty()),
+            q.get("tag").filter(|t| !t.is_empty()),
+        ) {
             (Some(r), Some(t)) => Some(format!("{r}:{t}")),
             (Some(r), None) => Some(r.clone()),
             _ => None,
@@ -92,7 +95,9 @@ async fn load(State(e): State<AppState>, Query(q): Query<Q>, body: Body) -> ApiR
     let mut out = Vec::new();
     for l in lines {
         let _ = quiet;
-        out.extend_from_slice(&progress_line(serde_json::json!({"stream": format!("{l}\n")})));
+        out.extend_from_slice(&progress_line(
+            serde_json::json!({"stream": format!("{l}\n")}),
+        ));
     }
     Ok((StatusCode::OK, [("content-type", "application/json")], out).into_response())
 }
@@ -118,7 +123,10 @@ async fn save(e: AppState, names: Vec<String>) -> ApiResult<Response> {
     for n in &names {
         e.find_image(n)?;
     }
-    Ok(blocking_stream("application/x-tar", move |w| e.save_images(&names, false, w)).await)
+    Ok(blocking_stream("application/x-tar", move |w| {
+        e.save_images(&names, false, w)
+    })
+    .await)
 }
 
 async fn by_name(
@@ -129,7 +137,9 @@ async fn by_name(
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let (name, action) = match rest.rsplit_once('/') {
-        Some((n, a)) if matches!(a, "json" | "history" | "tag" | "get" | "push") => (n.to_string(), a),
+        Some((n, a)) if matches!(a, "json" | "history" | "tag" | "get" | "push") => {
+            (n.to_string(), a)
+        }
         _ => (rest.clone(), ""),
     };
     match (method, action) {

@@ -24,12 +24,21 @@ pub fn routes() -> Router<AppState> {
 
 async fn ping() -> Response {
     let mut h = HeaderMap::new();
-    h.insert("API-Version", HeaderValue::from_static(pier_api::API_VERSION));
+    h.insert(
+        "API-Version",
+        HeaderValue::from_static(pier_api::API_VERSION),
+    );
     h.insert("OSType", HeaderValue::from_static("linux"));
     h.insert("Docker-Experimental", HeaderValue::from_static("false"));
     h.insert("Builder-Version", HeaderValue::from_static("1"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-store, must-revalidate"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     (StatusCode::OK, h, "OK").into_response()
 }
 
@@ -43,7 +52,9 @@ async fn info(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
 
 async fn df(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     let e2 = e.clone();
-    Ok(Json(tokio::task::spawn_blocking(move || e2.disk_usage()).await??))
+    Ok(Json(
+        tokio::task::spawn_blocking(move || e2.disk_usage()).await??,
+    ))
 }
 
 fn parse_time(s: &str) -> Option<f64> {
@@ -67,7 +78,10 @@ fn event_json(ev: &pier_api::models::EventMessage) -> Bytes {
     if let Some(o) = v.as_object_mut() {
         let actor = ev.actor.clone().unwrap_or_default();
         let id = actor.id.unwrap_or_default();
-        o.insert("status".into(), ev.action.clone().unwrap_or_default().into());
+        o.insert(
+            "status".into(),
+            ev.action.clone().unwrap_or_default().into(),
+        );
         o.insert("id".into(), id.into());
         if let Some(img) = actor.attributes.as_ref().and_then(|a| a.get("image")) {
             o.insert("from".into(), img.clone().into());
@@ -78,7 +92,10 @@ fn event_json(ev: &pier_api::models::EventMessage) -> Bytes {
     Bytes::from(b)
 }
 
-async fn events(State(e): State<AppState>, Query(q): Query<crate::body::Query>) -> ApiResult<Response> {
+async fn events(
+    State(e): State<AppState>,
+    Query(q): Query<crate::body::Query>,
+) -> ApiResult<Response> {
     let f = filters(&q)?;
     let filter = pier_engine::EventFilter {
         kinds: f.get("type").cloned().unwrap_or_default(),
@@ -96,7 +113,10 @@ async fn events(State(e): State<AppState>, Query(q): Query<crate::body::Query>) 
         let in_range = |t: f64| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u);
         let ts = |ev: &pier_api::models::EventMessage| ev.time_nano.unwrap_or(0) as f64 / 1e9;
         if since.is_some() {
-            for ev in past.iter().filter(|ev| in_range(ts(ev)) && filter.matches(ev)) {
+            for ev in past
+                .iter()
+                .filter(|ev| in_range(ts(ev)) && filter.matches(ev))
+            {
                 if tx.send(Ok(event_json(ev))).await.is_err() {
                     return;
                 }
@@ -106,7 +126,8 @@ async fn events(State(e): State<AppState>, Query(q): Query<crate::body::Query>) 
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs_f64();
-        let deadline = until.map(|u| tokio::time::Instant::now() + Duration::from_secs_f64((u - now).max(0.0)));
+        let deadline = until
+            .map(|u| tokio::time::Instant::now() + Duration::from_secs_f64((u - now).max(0.0)));
         loop {
             let next = async { rx.recv().await };
             let ev = match deadline {

@@ -50,7 +50,11 @@ async fn inspect(State(e): State<AppState>, Path(name): Path<String>) -> ApiResu
     Ok(axum::Json(e.inspect_volume(&name)?).into_response())
 }
 
-async fn remove(State(e): State<AppState>, Path(name): Path<String>, Query(q): Query<Q>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(e): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
     e.remove_volume(&name, qbool(&q, "force"))?;
     Ok(StatusCode::NO_CONTENT)
 }
