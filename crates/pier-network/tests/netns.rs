@@ -220,10 +220,17 @@ fn published_port_reaches_container_via_proxy_and_dnat() {
             e.to_string(),
             "Bind for 0.0.0.0:18080 failed: port is already allocated"
         );
-        assert!(
-            std::net::TcpListener::bind("0.0.0.0:18081").is_ok(),
-            "18081 must be released"
-        );
+        // The proxy's accept task lets go of its socket when it is
+        // cancelled, which may take a scheduler turn: allow a moment.
+        let mut released = false;
+        for _ in 0..100 {
+            if std::net::TcpListener::bind("0.0.0.0:18081").is_ok() {
+                released = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(released, "18081 must be released");
 
         // Loopback: through the userland proxy (its source is the gateway).
         let body =
