@@ -48,6 +48,9 @@ pub struct MountRec {
     /// Copy the image's content at the destination into an empty new volume.
     #[serde(default)]
     pub copy_up: bool,
+    /// Bind propagation as given (`rshared`, `rslave`, ...); empty = rprivate.
+    #[serde(default)]
+    pub propagation: String,
 }
 
 fn validate_volume_name(n: &str) -> Result<()> {
@@ -268,6 +271,16 @@ impl Engine {
             };
             let dst = clean_dest(dst)?;
             let rw = !opts.split(',').any(|o| o == "ro");
+            let propagation = opts
+                .split(',')
+                .find(|o| {
+                    matches!(
+                        *o,
+                        "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
+                    )
+                })
+                .unwrap_or("")
+                .to_string();
             let m = if src.starts_with('/') {
                 MountRec {
                     kind: "bind".into(),
@@ -277,6 +290,7 @@ impl Engine {
                     rw,
                     options: String::new(),
                     copy_up: false,
+                    propagation,
                 }
             } else {
                 let anonymous = src.is_empty();
@@ -295,6 +309,7 @@ impl Engine {
                     rw,
                     options: String::new(),
                     copy_up: fresh && !opts.split(',').any(|o| o == "nocopy"),
+                    propagation: String::new(),
                 }
             };
             mounts.retain(|x| x.destination != m.destination);
@@ -319,6 +334,7 @@ impl Engine {
                         rw,
                         options: String::new(),
                         copy_up: false,
+                        propagation: String::new(),
                     }
                 }
                 Some(MountTypeEnum::VOLUME) | None => {
@@ -345,6 +361,7 @@ impl Engine {
                         rw,
                         options: String::new(),
                         copy_up: fresh && !nocopy,
+                        propagation: String::new(),
                     }
                 }
                 Some(MountTypeEnum::TMPFS) => {
@@ -365,6 +382,7 @@ impl Engine {
                         rw,
                         options: opts.join(","),
                         copy_up: false,
+                        propagation: String::new(),
                     }
                 }
                 Some(other) => {
@@ -391,6 +409,7 @@ impl Engine {
                 rw: true,
                 options: String::new(),
                 copy_up: true,
+                propagation: String::new(),
             });
         }
         Ok(mounts)
@@ -454,10 +473,9 @@ pub(crate) fn mount_points(rec: &ContainerRecord) -> Vec<MountPoint> {
             driver: (m.kind == "volume").then(|| "local".to_string()),
             mode: Some(if m.rw { String::new() } else { "ro".into() }),
             rw: Some(m.rw),
-            propagation: Some(if m.kind == "bind" {
-                "rprivate".into()
-            } else {
-                String::new()
+            propagation: Some(match (m.kind.as_str(), m.propagation.as_str()) {
+                ("bind", "") => "rprivate".into(),
+                (_, p) => p.to_string(),
             }),
         })
         .collect()

@@ -57,6 +57,16 @@ where
         )
             .into_response();
     }
+    // docker-py reads the 101 headers through a buffered reader and then
+    // reads frames from the raw socket: bytes that arrive together with the
+    // headers are lost (a known docker-py flaw). Give it a moment to consume
+    // the headers before the first frame; other clients get no delay.
+    let settle = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("docker-sdk-python"))
+        .then_some(std::time::Duration::from_millis(50));
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
@@ -75,6 +85,9 @@ where
                 return;
             }
         };
+        if let Some(d) = settle {
+            tokio::time::sleep(d).await;
+        }
         pipe(client, shim, detach_keys, before_close).await;
     });
     let mut resp = Response::new(Body::empty());

@@ -213,6 +213,32 @@ async fn attach(
         Some(k) => crate::hijack::parse_detach_keys(k).map_err(ApiError::bad_request)?,
         None => vec![16, 17],
     };
+    // `logs=1` on a container that has exited: Docker replays its log and
+    // ends the stream (a created one is attached to until it starts).
+    let status = e.find_container(&id)?.state.status;
+    if qbool(&q, "logs") && matches!(status.as_str(), "exited" | "dead") {
+        let (tty, mut logs) = e.container_logs(
+            &id,
+            LogOptions {
+                stdout: opts.stdout,
+                stderr: opts.stderr,
+                ..Default::default()
+            },
+        )?;
+        let (mut tx, rx) = tokio::net::UnixStream::pair()
+            .map_err(|err| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            use tokio::io::AsyncWriteExt;
+            while let Some(Ok(chunk)) = logs.next().await {
+                if tx.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.shutdown().await;
+        });
+        return Ok(hijack(req, tty, None, async move { Ok(rx) }));
+    }
     let (tty, fut) = e.attach_container(&id, opts)?;
     Ok(hijack(req, tty, opts.stdin.then_some(keys), fut))
 }

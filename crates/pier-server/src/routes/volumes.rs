@@ -29,6 +29,8 @@ struct CreateBody {
     #[serde(default)]
     labels: Option<HashMap<String, String>>,
     #[serde(default)]
+    driver: Option<String>,
+    #[serde(default)]
     driver_opts: Option<HashMap<String, String>>,
 }
 
@@ -38,6 +40,18 @@ async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respon
 }
 
 async fn create(State(e): State<AppState>, Json(b): Json<CreateBody>) -> ApiResult<Response> {
+    // Only the built-in `local` driver exists; Docker answers 404 for an
+    // unknown volume plugin.
+    if let Some(d) = b
+        .driver
+        .as_deref()
+        .filter(|d| !d.is_empty() && *d != "local")
+    {
+        return Err(crate::ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("error looking up volume plugin {d}: plugin \"{d}\" not found"),
+        ));
+    }
     let v = e.create_volume(
         b.name.as_deref(),
         b.labels.unwrap_or_default(),
