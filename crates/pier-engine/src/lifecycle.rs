@@ -646,7 +646,21 @@ impl Engine {
             }
             let dir = self.cfg.bundle_dir(&rec.id);
             match Shim::connect(&dir).await {
-                Ok(shim) => {
+                Ok((shim, true)) => {
+                    // It ended while no daemon ran: record that before the
+                    // API serves anyone, so `ps` never shows it as running.
+                    let info = match shim.wait(None).await {
+                        Ok(i) => i,
+                        Err(_) => Shim::read_exit_file(&dir).unwrap_or(ExitInfo {
+                            exit_code: 255,
+                            finished_at: now_rfc3339(),
+                            oom_killed: false,
+                        }),
+                    };
+                    let _ = shim.shutdown().await;
+                    self.on_exit(&rec.id, info).await;
+                }
+                Ok((shim, false)) => {
                     self.live
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())

@@ -74,10 +74,12 @@ impl Shim {
     }
 
     /// Reconnects to the shim of a container started by an earlier daemon.
-    pub async fn connect(state_dir: &Path) -> Result<Shim> {
+    /// Also says whether the container has already stopped.
+    pub async fn connect(state_dir: &Path) -> Result<(Shim, bool)> {
         let client = ShimClient::new(state_dir);
-        client.state().await.map_err(map_err)?;
-        Ok(Shim { client })
+        let st = client.state().await.map_err(map_err)?;
+        let stopped = st.status == pier_runtime::proto::Status::Stopped;
+        Ok((Shim { client }, stopped))
     }
 
     pub fn read_exit_file(state_dir: &Path) -> Option<ExitInfo> {
