@@ -58,7 +58,7 @@ awk '
     if (f > 0) printf "  FAIL %-55s %4d passed %4d failed\n", name, p, f
     else if (p > 0) printf "  ok   %-55s %4d passed\n", name, p
   }
-  END { printf "\n  total: %d passed, %d failed, %d ignored\n", tp, tf, ti }
+  END { printf "\ntotal: %d passed, %d failed, %d skipped\n", tp, tf, ti }
 ' "$log"
 failed=$(grep -E '^test .* \.\.\. FAILED$' "$log" | sed -E 's/^test (.*) \.\.\. FAILED$/\1/' | sort -u)
 if [ -n "$failed" ]; then
