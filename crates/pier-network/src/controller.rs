@@ -199,6 +199,10 @@ impl Controller {
         net_id: &str,
         reqs: &[PortRequest],
     ) -> Result<Vec<PublishedPort>> {
+        if reqs.is_empty() {
+            // Nothing changes: spare the container start an nft run.
+            return Ok(Vec::new());
+        }
         let spec = self.spec(net_id)?;
         let mut bound = Vec::new();
         for r in reqs {
