@@ -4,6 +4,8 @@
 //! (`bollard-stubs`), so Pier speaks exactly the JSON that Docker's own clients
 //! expect; this crate adds the few things the generated models do not carry.
 
+pub mod detach;
+
 pub use bollard_stubs::models;
 
 use serde::{Deserialize, Serialize};

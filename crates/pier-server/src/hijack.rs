@@ -114,7 +114,7 @@ where
     let (detached_tx, mut detached_rx) = tokio::sync::oneshot::channel::<()>();
     let input = tokio::spawn(async move {
         let mut buf = vec![0u8; 32 * 1024];
-        let mut escape = detach_keys.map(Escape::new);
+        let mut escape = detach_keys.map(pier_api::detach::DetachFilter::new);
         loop {
             match cr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -165,70 +165,6 @@ where
     input.abort();
 }
 
-/// Watches client input for the detach key sequence, holding back a
-/// partial match until it completes or breaks (Docker's copyEscapable).
-struct Escape {
-    keys: Vec<u8>,
-    matched: usize,
-}
-
-impl Escape {
-    fn new(keys: Vec<u8>) -> Self {
-        Escape { keys, matched: 0 }
-    }
-
-    /// Returns the bytes to forward and whether the sequence completed.
-    fn feed(&mut self, data: &[u8]) -> (Vec<u8>, bool) {
-        let mut out = Vec::with_capacity(data.len());
-        for &b in data {
-            if self.keys.is_empty() {
-                out.push(b);
-                continue;
-            }
-            if b == self.keys[self.matched] {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    return (out, true);
-                }
-            } else {
-                out.extend_from_slice(&self.keys[..self.matched]);
-                self.matched = 0;
-                if b == self.keys[0] {
-                    self.matched = 1;
-                } else {
-                    out.push(b);
-                }
-            }
-        }
-        (out, false)
-    }
-}
-
-/// Docker's detach key syntax: `ctrl-p,ctrl-q`, `a,b`, ...
-pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if let Some(c) = part.strip_prefix("ctrl-") {
-            let b = match c.as_bytes() {
-                [b @ b'a'..=b'z'] => b - b'a' + 1,
-                [b'@'] => 0,
-                [b'['] => 27,
-                [b'\\'] => 28,
-                [b']'] => 29,
-                [b'^'] => 30,
-                [b'_'] => 31,
-                _ => return Err(format!("invalid detach keys: {s}")),
-            };
-            out.push(b);
-        } else if part.len() == 1 {
-            out.push(part.as_bytes()[0]);
-        } else {
-            return Err(format!("invalid detach keys: {s}"));
-        }
-    }
-    Ok(out)
-}
-
 fn async_stream_body<F>(stream: F) -> Body
 where
     F: Future<Output = pier_engine::Result<UnixStream>> + Send + 'static,
@@ -254,19 +190,3 @@ where
 }
 
 use futures::StreamExt;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detach_keys_parse_and_match() {
-        let keys = parse_detach_keys("ctrl-p,ctrl-q").unwrap();
-        assert_eq!(keys, vec![16, 17]);
-        let mut e = Escape::new(keys);
-        assert_eq!(e.feed(b"ab\x10"), (b"ab".to_vec(), false));
-        assert_eq!(e.feed(b"x"), (b"\x10x".to_vec(), false));
-        assert_eq!(e.feed(b"\x10\x11rest"), (Vec::new(), true));
-        assert!(parse_detach_keys("ctrl-1").is_err());
-    }
-}

@@ -210,7 +210,9 @@ async fn attach(
         stderr: qbool(&q, "stderr"),
     };
     let keys = match q.get("detachKeys").filter(|k| !k.is_empty()) {
-        Some(k) => crate::hijack::parse_detach_keys(k).map_err(ApiError::bad_request)?,
+        Some(k) => pier_api::detach::parse_detach_keys(k).map_err(|e| {
+            ApiError::bad_request(format!("Invalid detach keys ({k}) provided: {e}"))
+        })?,
         None => vec![16, 17],
     };
     // `logs=1` on a container that has exited: Docker replays its log and
