@@ -12,6 +12,7 @@ mod exec;
 mod fsops;
 mod image;
 mod lifecycle;
+mod links;
 mod logs;
 mod names;
 mod network;
@@ -42,7 +43,7 @@ pub use logs::frame;
 pub use logs::LogOptions;
 pub use pier_registry::{AuthConfig, RegistryError};
 pub use records::{ContainerRecord, ImageRecord};
-pub use registry::{pull_reference, MessageSink};
+pub use registry::{configure as configure_registries, pull_reference, MessageSink};
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
 
 /// Where the engine keeps things and how it runs containers.

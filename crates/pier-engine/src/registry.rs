@@ -3,8 +3,8 @@
 //!
 //! Credentials come from the `X-Registry-Auth` header when the client sends
 //! one, else from the daemon user's Docker config (`~/.docker/config.json`).
-//! Registries in `PIER_INSECURE_REGISTRIES` (comma separated) may fall back
-//! to plain HTTP; loopback registries always use it.
+//! Insecure registries ([`configure`]; loopback ones always) may be reached
+//! without certificate checks or over plain HTTP, as in Docker.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -37,23 +37,46 @@ struct SourceManifest {
     repos: Vec<String>,
 }
 
+static OPTIONS: OnceLock<RegistryOptions> = OnceLock::new();
+
+/// Sets how the daemon reaches registries (`--insecure-registry`, daemon.json
+/// `insecure-registries`), before the first pull or push. Entries in
+/// `PIER_INSECURE_REGISTRIES` (comma separated) are added to `insecure`;
+/// certificates come from [`pier_registry::DEFAULT_CERTS_DIRS`].
+pub fn configure(insecure: Vec<String>) {
+    let mut insecure = insecure;
+    insecure.extend(
+        std::env::var("PIER_INSECURE_REGISTRIES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    );
+    let opts = RegistryOptions {
+        insecure,
+        certs_dirs: pier_registry::DEFAULT_CERTS_DIRS
+            .iter()
+            .map(std::path::PathBuf::from)
+            .collect(),
+        resolve: Vec::new(),
+        user_agent: Some(format!("pier/{}", env!("CARGO_PKG_VERSION"))),
+    };
+    if OPTIONS.set(opts).is_err() {
+        tracing::warn!("registry options set twice; keeping the first");
+    }
+}
+
 fn client() -> Result<Client> {
     static CLIENT: OnceLock<Client> = OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
-    let insecure = std::env::var("PIER_INSECURE_REGISTRIES")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    let c = Client::new(RegistryOptions {
-        insecure,
-        user_agent: Some(format!("pier/{}", env!("CARGO_PKG_VERSION"))),
-    })
-    .map_err(|e| EngineError::Internal(e.to_string()))?;
+    if OPTIONS.get().is_none() {
+        configure(Vec::new());
+    }
+    let opts = OPTIONS.get().cloned().unwrap_or_default();
+    let c = Client::new(opts).map_err(|e| EngineError::Internal(e.to_string()))?;
     Ok(CLIENT.get_or_init(|| c).clone())
 }
 

@@ -1,5 +1,5 @@
-//! HTTP to registries: scheme choice (plain HTTP for loopback and insecure
-//! registries), the `/v2/` ping, and the auth handshake (Basic, Bearer
+//! HTTP to registries: scheme choice (HTTPS, with plain HTTP as a fallback
+//! for loopback and insecure registries), the `/v2/` ping, and the auth handshake (Basic, Bearer
 //! tokens cached per scope) with one retry after a 401.
 
 use std::collections::{BTreeSet, HashMap};
@@ -11,16 +11,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use crate::auth::{encode_basic, parse_www_authenticate, AuthConfig, Challenge, TokenResponse};
 use crate::error::{http_err, status_error, RegistryError, Result};
-
-/// How the client reaches registries.
-#[derive(Debug, Clone, Default)]
-pub struct RegistryOptions {
-    /// Registries (`host:port` or `host`) to reach over plain HTTP when HTTPS
-    /// fails, besides loopback ones (which always use plain HTTP).
-    pub insecure: Vec<String>,
-    /// Sent as `User-Agent`.
-    pub user_agent: Option<String>,
-}
+use crate::transport::{host_of, RegistryOptions, Transports};
 
 #[derive(Clone)]
 struct CachedToken {
@@ -31,33 +22,31 @@ struct CachedToken {
 /// A registry client. Cheap to clone; tokens are shared between clones.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
-    opts: RegistryOptions,
+    transports: Transports,
     tokens: Arc<Mutex<HashMap<String, CachedToken>>>,
+    /// The scheme that last worked for each insecure registry, tried first.
+    schemes: Arc<Mutex<HashMap<String, &'static str>>>,
 }
 
 impl Client {
     pub fn new(opts: RegistryOptions) -> Result<Client> {
-        let ua = opts
-            .user_agent
-            .clone()
-            .unwrap_or_else(|| format!("pier/{}", env!("CARGO_PKG_VERSION")));
-        let http = reqwest::Client::builder()
-            .user_agent(ua)
-            .connect_timeout(Duration::from_secs(30))
-            // Per read, not per request: layers may take long, stalls may not.
-            .read_timeout(Duration::from_secs(120))
-            .build()
-            .map_err(http_err("building the HTTP client"))?;
         Ok(Client {
-            http,
-            opts,
+            transports: Transports::new(opts)?,
             tokens: Arc::default(),
+            schemes: Arc::default(),
         })
+    }
+
+    pub fn options(&self) -> &RegistryOptions {
+        self.transports.opts()
     }
 
     /// Opens a session with registry `domain` for `repo` with `actions`
     /// (`pull`, `push`), plus `pull` on `extra_pull` repos (mount sources).
+    ///
+    /// Secure registries are reached over HTTPS with verified certificates.
+    /// Insecure ones (loopback, or listed) as Docker does: HTTPS without
+    /// certificate checks, then plain HTTP when HTTPS cannot connect.
     pub async fn session(
         &self,
         domain: &str,
@@ -75,9 +64,11 @@ impl Client {
                 scopes.insert(format!("repository:{r}:pull"));
             }
         }
+        let insecure = is_loopback(domain) || self.options().is_insecure(domain);
         let host = api_host(domain);
         let mut s = Session {
             client: self.clone(),
+            http: self.transports.for_domain(domain, insecure)?,
             domain: domain.to_string(),
             base: Url::parse(&format!("https://{host}/"))
                 .map_err(|e| RegistryError::Invalid(format!("invalid registry {domain}: {e}")))?,
@@ -85,24 +76,36 @@ impl Client {
             scopes,
             auth: Arc::new(Mutex::new(None)),
         };
-        if is_loopback(domain) {
-            s.base.set_scheme("http").ok();
+        if !insecure {
             s.ping().await?;
-        } else if self.is_insecure(domain) {
-            if let Err(e) = s.ping().await {
-                tracing::debug!("HTTPS to {domain} failed ({e}); trying plain HTTP");
-                s.base.set_scheme("http").ok();
-                s.ping().await?;
-            }
-        } else {
-            s.ping().await?;
+            return Ok(s);
         }
-        Ok(s)
+        let known = self.lock_schemes().get(domain).copied();
+        let order = match known {
+            Some("http") => ["http", "https"],
+            _ => ["https", "http"],
+        };
+        let mut last = None;
+        for scheme in order {
+            s.base.set_scheme(scheme).ok();
+            match s.ping().await {
+                Ok(()) => {
+                    self.lock_schemes().insert(domain.to_string(), scheme);
+                    return Ok(s);
+                }
+                // Only a failure to talk at all means "try the other scheme".
+                Err(e @ RegistryError::Http { .. }) => {
+                    tracing::debug!("{scheme} to {domain} failed: {e}");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| RegistryError::Protocol(format!("cannot reach {domain}"))))
     }
 
-    fn is_insecure(&self, domain: &str) -> bool {
-        let host = domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain);
-        self.opts.insecure.iter().any(|i| i == domain || i == host)
+    fn lock_schemes(&self) -> std::sync::MutexGuard<'_, HashMap<String, &'static str>> {
+        self.schemes.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -116,11 +119,7 @@ pub(crate) fn api_host(domain: &str) -> &str {
 
 /// Loopback registries are reached over plain HTTP, as Docker does.
 pub fn is_loopback(domain: &str) -> bool {
-    let host = if let Some(rest) = domain.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        domain.rsplit_once(':').map(|(h, _)| h).unwrap_or(domain)
-    };
+    let host = host_of(domain);
     host == "localhost"
         || host == "::1"
         || host
@@ -132,6 +131,7 @@ pub fn is_loopback(domain: &str) -> bool {
 #[derive(Clone)]
 pub struct Session {
     client: Client,
+    http: reqwest::Client,
     domain: String,
     base: Url,
     creds: Option<AuthConfig>,
@@ -162,7 +162,6 @@ impl Session {
     async fn ping(&mut self) -> Result<()> {
         let url = self.url("/v2/")?;
         let resp = self
-            .client
             .http
             .get(url.clone())
             .send()
@@ -208,7 +207,7 @@ impl Session {
     ) -> Result<Response> {
         let mut retried = false;
         loop {
-            let mut rb = build(&self.client.http);
+            let mut rb = build(&self.http);
             if let Some(h) = self.current_auth() {
                 rb = rb.header(AUTHORIZATION, h);
             }
@@ -317,13 +316,20 @@ impl Session {
             // Several scopes may be space separated.
             scopes.extend(s.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
         }
-        let user = self
+        // Keyed by the whole credentials (hashed), not only the user name: a
+        // login with another password must not be answered from the cache.
+        let who = self
             .creds
             .as_ref()
-            .map(|c| c.username.as_str())
-            .unwrap_or("");
+            .map(|c| {
+                pier_reference::Digest::sha256(
+                    format!("{}\0{}\0{}", c.username, c.password, c.identitytoken).as_bytes(),
+                )
+                .to_string()
+            })
+            .unwrap_or_default();
         let key = format!(
-            "{realm}|{service}|{}|{user}",
+            "{realm}|{service}|{}|{who}",
             scopes.iter().cloned().collect::<Vec<_>>().join(" ")
         );
         if let Some(t) = self
@@ -338,7 +344,7 @@ impl Session {
         }
         let mut url = Url::parse(realm)
             .map_err(|e| RegistryError::Protocol(format!("bad token realm {realm}: {e}")))?;
-        let http = &self.client.http;
+        let http = &self.http;
         let resp = match self.creds.as_ref().filter(|c| !c.identitytoken.is_empty()) {
             Some(creds) => {
                 // OAuth2 refresh-token grant, as Docker does for identity tokens.

@@ -22,7 +22,7 @@ pub enum RegistryError {
     /// The registry answered something we cannot use.
     #[error("{0}")]
     Protocol(String),
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", error_chain(source))]
     Http {
         context: String,
         source: reqwest::Error,
@@ -60,6 +60,22 @@ pub(crate) fn io_err(
 ) -> impl FnOnce(std::io::Error) -> RegistryError {
     let path = path.to_path_buf();
     move |source| RegistryError::Io { what, path, source }
+}
+
+/// An error with its causes: reqwest's own text hides them ("error sending
+/// request"), and the cause is what a user needs (refused, bad certificate).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 pub(crate) fn http_err(context: impl Into<String>) -> impl FnOnce(reqwest::Error) -> RegistryError {

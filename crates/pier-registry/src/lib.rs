@@ -15,9 +15,10 @@ pub mod manifest;
 mod progress;
 mod pull;
 mod push;
+mod transport;
 
 pub use auth::{parse_www_authenticate, AuthConfig, Challenge};
-pub use client::{is_loopback, Client, RegistryOptions, Session};
+pub use client::{is_loopback, Client, Session};
 pub use config::{auth_key, default_config_dir, DockerConfig, DOCKER_HUB_AUTH_KEY};
 pub use error::{RegistryError, Result};
 pub use manifest::{Descriptor, Platform};
@@ -27,3 +28,4 @@ pub use pull::{
     PullOptions, PulledImage,
 };
 pub use push::{login, push, PushImage, PushOptions, PushResult};
+pub use transport::{RegistryOptions, DEFAULT_CERTS_DIRS};

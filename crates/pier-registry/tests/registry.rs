@@ -418,6 +418,11 @@ async fn bearer_token_flow() {
     pier_registry::login(&c, &proxy.addr, &AuthConfig::basic("tok", "pw"))
         .await
         .unwrap();
+    // The token the good login got is not handed to a wrong password later.
+    let e = pier_registry::login(&c, &proxy.addr, &AuthConfig::basic("tok", "bad"))
+        .await
+        .unwrap_err();
+    assert!(e.is_unauthorized(), "{e}");
 
     let auth = Some(AuthConfig::basic("tok", "pw"));
     let before = proxy.token_requests.load(Ordering::SeqCst);

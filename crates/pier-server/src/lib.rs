@@ -34,6 +34,8 @@ pub struct DaemonOptions {
     pub shim_binary: PathBuf,
     /// `--debug`: verbose logging on stderr.
     pub debug: bool,
+    /// `--insecure-registry` and daemon.json `insecure-registries`.
+    pub insecure_registries: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         )
         .with_writer(std::io::stderr)
         .try_init();
+    pier_engine::configure_registries(opts.insecure_registries.clone());
     let io = |context: String| move |source| DaemonError::Io { context, source };
     if let Some(dir) = opts.socket.parent() {
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;

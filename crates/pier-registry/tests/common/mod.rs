@@ -35,6 +35,15 @@ impl Registry {
     /// Starts a registry; with `htpasswd` = (user, password) it requires
     /// Basic auth.
     pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(htpasswd, None)
+    }
+
+    /// Starts a registry serving HTTPS with `tls` = (certificate, key) files.
+    pub fn start_tls(cert: &Path, key: &Path) -> Registry {
+        Registry::start_with(None, Some((cert, key)))
+    }
+
+    fn start_with(htpasswd: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -44,6 +53,14 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
             data.display()
         );
+        // Under `http:`, so before any top-level section.
+        if let Some((cert, key)) = tls {
+            cfg.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         if let Some((user, pw)) = htpasswd {
             let hash = bcrypt::hash(pw, 5).unwrap();
             let hp = dir.path().join("htpasswd");

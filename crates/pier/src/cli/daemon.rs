@@ -21,6 +21,37 @@ pub struct DaemonArgs {
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// Enable insecure registry communication (host, host:port or CIDR; repeatable)
+    #[arg(long = "insecure-registry")]
+    pub insecure_registry: Vec<String>,
+    /// Daemon configuration file (only `insecure-registries` is read from it)
+    #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
+    pub config_file: PathBuf,
+}
+
+/// `insecure-registries` from daemon.json, like dockerd's; a missing file is
+/// an empty config.
+fn config_insecure_registries(path: &std::path::Path) -> Result<Vec<String>> {
+    let text = match std::fs::read(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("{}: not valid JSON", path.display()))?;
+    let Some(list) = v.get("insecure-registries") else {
+        return Ok(Vec::new());
+    };
+    let list = list
+        .as_array()
+        .with_context(|| format!("{}: insecure-registries is not a list", path.display()))?;
+    list.iter()
+        .map(|e| {
+            e.as_str().map(str::to_string).with_context(|| {
+                format!("{}: insecure-registries holds a non-string", path.display())
+            })
+        })
+        .collect()
 }
 
 pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool) -> Result<i32> {
@@ -38,6 +69,8 @@ pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool)
         .parent()
         .map(|d| d.join("pier-shim"))
         .unwrap_or_else(|| PathBuf::from("pier-shim"));
+    let mut insecure_registries = config_insecure_registries(&a.config_file)?;
+    insecure_registries.extend(a.insecure_registry);
     let opts = pier_server::DaemonOptions {
         data_root: a.data_root,
         exec_root: a.exec_root,
@@ -45,6 +78,7 @@ pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool)
         cgroup_parent: a.cgroup_parent,
         shim_binary,
         debug: a.debug || global_debug,
+        insecure_registries,
     };
     pier_server::run(opts).await?;
     Ok(0)
