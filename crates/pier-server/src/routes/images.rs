@@ -113,20 +113,19 @@ async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respo
 
 async fn save_many(State(e): State<AppState>, raw: RawQuery) -> ApiResult<Response> {
     let names = query_all(&raw.0, "names");
-    save(e, names).await
+    // `format=oci` (a Pier extension): an OCI layout with layers as stored.
+    let oci = query_all(&raw.0, "format").iter().any(|f| f == "oci");
+    save(e, names, oci).await
 }
 
-async fn save(e: AppState, names: Vec<String>) -> ApiResult<Response> {
+async fn save(e: AppState, names: Vec<String>, oci: bool) -> ApiResult<Response> {
     if names.is_empty() {
         return Err(ApiError::bad_request("no image names given"));
     }
     for n in &names {
         e.find_image(n)?;
     }
-    Ok(blocking_stream("application/x-tar", move |w| {
-        e.save_images(&names, false, w)
-    })
-    .await)
+    Ok(blocking_stream("application/x-tar", move |w| e.save_images(&names, oci, w)).await)
 }
 
 async fn by_name(
@@ -145,7 +144,7 @@ async fn by_name(
     match (method, action) {
         (Method::GET, "json") => Ok(axum::Json(e.inspect_image(&name)?).into_response()),
         (Method::GET, "history") => Ok(axum::Json(e.image_history(&name)?).into_response()),
-        (Method::GET, "get") => save(e, vec![name]).await,
+        (Method::GET, "get") => save(e, vec![name], false).await,
         (Method::POST, "tag") => {
             let repo = q
                 .get("repo")

@@ -41,6 +41,10 @@ pub struct SaveArgs {
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long)]
     pub output: Option<String>,
+    /// Archive format: docker (a docker-archive that is also an OCI layout) or oci
+    /// (an OCI layout with layers kept compressed as stored)
+    #[arg(long, default_value = "docker", value_parser = ["docker", "oci"])]
+    pub format: String,
     #[arg(required = true)]
     pub images: Vec<String>,
 }
@@ -133,7 +137,10 @@ pub async fn save(client: &Client, a: SaveArgs) -> Result<i32> {
         eprintln!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
         return Err(Exit(1).into());
     }
-    let q: Vec<(&str, String)> = a.images.iter().map(|i| ("names", i.clone())).collect();
+    let mut q: Vec<(&str, String)> = a.images.iter().map(|i| ("names", i.clone())).collect();
+    if a.format == "oci" {
+        q.push(("format", "oci".into()));
+    }
     let resp = client.get(&format!("/images/get{}", query(&q))).await?;
     write_stream_out(resp, a.output.as_deref()).await?;
     Ok(0)
