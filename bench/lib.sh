@@ -13,7 +13,8 @@ pier_bin() {
   command -v pier || { say "no release build of pier: run ./setup.sh or cargo build --release"; exit 1; }
 }
 
-# pier_start: sets PIER (argv array for the CLI), PIER_SOCK, PIER_DPID, BROOT.
+# pier_start: sets PIER (argv array for the CLI), PIER_SOCK, PIER_DPID, BROOT, BNS.
+# Extra daemon flags come from the array PIER_DAEMON_ARGS (e.g. --insecure-registry).
 pier_start() {
   PIER_BIN=$(pier_bin)
   BROOT=$(mktemp -d /tmp/pier-bench-XXXXXX)
@@ -31,7 +32,7 @@ pier_start() {
   PIER_SOCK=$BROOT/pier.sock
   PATH="$(dirname "$PIER_BIN"):$PATH" nsenter --net="/run/netns/$BNS" -- "$PIER_BIN" daemon \
     --data-root "$BROOT/data" --exec-root "$BXROOT" -H "unix://$PIER_SOCK" \
-    --cgroup-parent "$BCG" >"$BROOT/daemon.log" 2>&1 </dev/null &
+    --cgroup-parent "$BCG" ${PIER_DAEMON_ARGS[@]+"${PIER_DAEMON_ARGS[@]}"} >"$BROOT/daemon.log" 2>&1 </dev/null &
   PIER_DPID=$!
   local i
   for i in $(seq 200); do
