@@ -23,6 +23,21 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// The `POST /containers/create` body: the generated model plus the top-level
+/// `MacAddress` that API versions before 1.44 send (docker-py, Docker 20.10's
+/// CLI); the generated model, made from a newer swagger, no longer has it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContainerCreateRequest {
+    #[serde(flatten)]
+    pub body: models::ContainerCreateBody,
+    #[serde(
+        rename = "MacAddress",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mac_address: Option<String>,
+}
+
 /// Compares two API versions like `1.41` numerically, part by part.
 pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
@@ -33,6 +48,20 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
 mod tests {
     use super::*;
     use std::cmp::Ordering;
+
+    #[test]
+    fn create_body_keeps_the_old_mac_address() {
+        let r: ContainerCreateRequest = serde_json::from_str(
+            r#"{"Image":"busybox","Cmd":["true"],"MacAddress":"02:42:ac:11:00:0a","HostConfig":{"Links":["a:b"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.mac_address.as_deref(), Some("02:42:ac:11:00:0a"));
+        assert_eq!(r.body.image.as_deref(), Some("busybox"));
+        assert_eq!(
+            r.body.host_config.and_then(|h| h.links),
+            Some(vec!["a:b".to_string()])
+        );
+    }
 
     #[test]
     fn versions_compare_numerically() {

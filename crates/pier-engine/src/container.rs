@@ -10,6 +10,7 @@ use pier_api::models::{
 use serde_json::json;
 
 use crate::names::{random_name, validate_name};
+use crate::network::ContainerNetwork;
 use crate::records::{ContainerRecord, StateRecord};
 use crate::util::{now_rfc3339, parse_rfc3339, random_id, unix_of};
 use crate::{Engine, EngineError, Result};
@@ -19,6 +20,9 @@ use crate::{Engine, EngineError, Result};
 pub struct CreateOptions {
     pub name: Option<String>,
     pub body: ContainerCreateBody,
+    /// The top-level `MacAddress` of API versions before 1.44 (the generated
+    /// model no longer has it); applied to the container's own network.
+    pub mac_address: Option<String>,
 }
 
 /// `GET /containers/json`.
@@ -193,8 +197,12 @@ impl Engine {
         let image = self.find_image(&image_name)?;
         let image_cfg = image.config.config.clone().unwrap_or_default();
         merge_config(&mut cfg, &image_cfg);
-        let network =
+        let mut network =
             self.network_for_create(&cfg, &mut host, opts.body.networking_config.as_ref())?;
+        self.links_for_create(&mut host, &mut network)?;
+        if let Some(mac) = opts.mac_address.as_deref().filter(|m| !m.is_empty()) {
+            apply_mac(mac, &host, &mut network)?;
+        }
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
         argv.extend(cfg.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
@@ -283,6 +291,7 @@ impl Engine {
         let mut recs: Vec<ContainerRecord> = self.meta.containers()?;
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         let mut out = Vec::new();
+        let mut link_names = Engine::link_names(&recs);
         let explicit_status = opts.filters.contains_key("status");
         for rec in recs {
             if !opts.all && opts.limit.is_none() && !explicit_status && !rec.state.running() {
@@ -306,9 +315,11 @@ impl Engine {
                 None
             };
             let (ports, networks) = self.network_summary(&rec);
+            let mut names = vec![format!("/{}", rec.name)];
+            names.extend(link_names.remove(&rec.id).unwrap_or_default());
             out.push(ContainerSummary {
                 id: Some(rec.id.clone()),
-                names: Some(vec![format!("/{}", rec.name)]),
+                names: Some(names),
                 image: Some(rec.image.clone()),
                 image_id: Some(rec.image_id.clone()),
                 command: Some(command_string(&rec)),
@@ -391,10 +402,10 @@ impl Engine {
             "ProcessLabel": "",
             "AppArmorProfile": "",
             "ExecIDs": if execs.is_empty() { serde_json::Value::Null } else { json!(execs) },
-            "HostConfig": host_config_json(&rec.host_config),
+            "HostConfig": host_config_json(&rec.host_config, self.links_json(&rec)),
             "GraphDriver": {"Name": "overlay2", "Data": {}},
             "Mounts": crate::volumes::mount_points(&rec),
-            "Config": rec.config,
+            "Config": config_json(&rec),
             "NetworkSettings": self.network_settings_json(&rec),
         });
         if size {
@@ -474,8 +485,52 @@ fn normalize_host_config(h: &mut HostConfig) -> Result<()> {
     Ok(())
 }
 
-fn host_config_json(h: &HostConfig) -> serde_json::Value {
+/// `Config` as inspect shows it, with the `MacAddress` that API versions before
+/// 1.44 read there (kept on the container's own network's endpoint).
+fn config_json(rec: &ContainerRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(&rec.config).unwrap_or_else(|_| json!({}));
+    let mac = rec
+        .network
+        .requested
+        .get(&crate::network::mode_of(rec))
+        .and_then(|ep| ep.mac_address.clone())
+        .filter(|m| !m.is_empty());
+    if let (Some(o), Some(mac)) = (v.as_object_mut(), mac) {
+        o.insert("MacAddress".into(), json!(mac));
+    }
+    v
+}
+
+/// A top-level `MacAddress` goes to the endpoint on the container's own
+/// network, unless that endpoint asks for one itself (as Docker migrates it).
+fn apply_mac(mac: &str, host: &HostConfig, network: &mut ContainerNetwork) -> Result<()> {
+    if pier_network::link::parse_mac(mac).is_none() {
+        return Err(EngineError::InvalidArgument(format!(
+            "invalid MAC address: {mac}"
+        )));
+    }
+    let mode = host.network_mode.as_deref().unwrap_or("bridge");
+    if mode.starts_with("container:") {
+        return Err(EngineError::InvalidArgument(
+            "conflicting options: mac-address and the network mode".into(),
+        ));
+    }
+    if mode == "host" || mode == "none" {
+        return Ok(());
+    }
+    let ep = network.requested.entry(mode.to_string()).or_default();
+    if ep.mac_address.as_deref().unwrap_or("").is_empty() {
+        ep.mac_address = Some(mac.to_string());
+    }
+    Ok(())
+}
+
+fn host_config_json(h: &HostConfig, links: serde_json::Value) -> serde_json::Value {
     let mut v = serde_json::to_value(h).unwrap_or_else(|_| json!({}));
+    // Links as Docker shows them (`/child:/parent/alias`), not as kept.
+    if let Some(o) = v.as_object_mut() {
+        o.insert("Links".into(), links);
+    }
     // Fields docker's clients read without checking for presence.
     let defaults = json!({
         "NetworkMode": "bridge", "Privileged": false, "AutoRemove": false,

@@ -694,6 +694,8 @@ impl Engine {
 
     /// Mounts the root, writes /etc files and the OCI bundle. Blocking.
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        // Legacy links add hosts entries and variables for this start only.
+        let rec = &self.with_links(rec)?;
         let rootfs = self.mount_rootfs(rec)?;
         self.copy_up_volumes(&mut rec.clone(), &rootfs)?;
         // Docker creates a missing working directory (owned by root).

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use base64::Engine as _;
-use pier_api::models::{ContainerCreateBody, ContainerWaitResponse};
+use pier_api::models::ContainerWaitResponse;
 use pier_engine::{AttachOptions, CreateOptions, ListOptions, LogOptions, WaitCondition};
 
 use crate::body::{
@@ -44,17 +44,20 @@ pub fn routes() -> Router<AppState> {
             get(archive_get).head(archive_head).put(archive_put),
         )
         .route("/containers/{id}", delete(remove))
+        // `rm --link /parent/alias`: the link name has a slash in it.
+        .route("/containers/{parent}/{alias}", delete(remove_link))
         .route("/commit", post(commit))
 }
 
 async fn create(
     State(e): State<AppState>,
     Query(q): Query<Q>,
-    Json(body): Json<ContainerCreateBody>,
+    Json(req): Json<pier_api::ContainerCreateRequest>,
 ) -> ApiResult<Response> {
     let r = e.create_container(CreateOptions {
         name: q.get("name").cloned(),
-        body,
+        body: req.body,
+        mac_address: req.mac_address,
     })?;
     Ok((StatusCode::CREATED, axum::Json(r)).into_response())
 }
@@ -356,8 +359,29 @@ async fn remove(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<StatusCode> {
+    if qbool(&q, "link") {
+        e.remove_link(&id)?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
     e.remove_container(&id, qbool(&q, "force"), qbool(&q, "v"))
         .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_link(
+    State(e): State<AppState>,
+    Path((parent, alias)): Path<(String, String)>,
+    Query(q): Query<Q>,
+) -> ApiResult<StatusCode> {
+    let name = format!("{parent}/{alias}");
+    if qbool(&q, "link") {
+        e.remove_link(&name)?;
+    } else {
+        // Without `link`, the link name is just another name of the child.
+        let child = e.resolve_link(&name)?;
+        e.remove_container(&child, qbool(&q, "force"), qbool(&q, "v"))
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
