@@ -168,3 +168,54 @@ fn exec_output_exit_code_and_settings() {
     d.pier_ok(&["rm", &id]);
     d.assert_clean();
 }
+
+#[test]
+fn legacy_links_and_the_old_mac_address() {
+    let d = TestDaemon::with_busybox();
+    d.pier_ok(&[
+        "run", "-d", "--name", "db", "-e", "FOO=1", "--expose", "80", "busybox", "sleep", "60",
+    ]);
+    // The parent sees the child under its alias: variables and /etc/hosts.
+    let out = d.pier_ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "app",
+        "--link",
+        "db:my-db",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $MY_DB_NAME $MY_DB_ENV_FOO $MY_DB_PORT_80_TCP_PORT; grep -c 'my-db .* db$' /etc/hosts",
+    ]);
+    assert_eq!(out, "/app/my-db 1 80\n1\n");
+
+    // Inspect and ps show the link as Docker does; rm --link drops it.
+    d.pier_ok(&[
+        "create", "--name", "web", "--link", "db:dbx", "busybox", "true",
+    ]);
+    let links = |d: &TestDaemon| d.inspect("web")["HostConfig"]["Links"].clone();
+    assert_eq!(links(&d), serde_json::json!(["/db:/web/dbx"]));
+    let names = d.pier_ok(&["ps", "--no-trunc", "--format", "{{.Names}}"]);
+    assert!(names.lines().any(|l| l == "db,web/dbx"), "{names}");
+    d.pier_ok(&["rm", "--link", "web/dbx"]);
+    assert!(links(&d).is_null());
+    d.pier_ok(&["rm", "web"]);
+
+    // API < 1.44 sends MacAddress at the top level of the create body.
+    let body = br#"{"Image":"busybox","Cmd":["sleep","60"],"MacAddress":"02:42:ac:11:00:0a"}"#;
+    let r = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        Some("application/json"),
+        body,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().unwrap_or_default().to_string();
+    d.pier_ok(&["start", &id]);
+    let c = d.inspect(&id);
+    assert_eq!(c["NetworkSettings"]["MacAddress"], "02:42:ac:11:00:0a");
+    assert_eq!(c["Config"]["MacAddress"], "02:42:ac:11:00:0a");
+    d.pier_ok(&["rm", "-f", &id, "db"]);
+    d.assert_clean();
+}
