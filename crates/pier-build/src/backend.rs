@@ -177,13 +177,24 @@ pub struct WorkRoot {
     pub root: PathBuf,
 }
 
+/// Which stream of a RUN process a chunk of output came from: Docker's
+/// builder shows stderr in red.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
 /// `RUN --network=` (or the build's `--network`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Network {
+    /// The engine's default bridge, as Docker's builder uses.
     #[default]
     Default,
     None,
     Host,
+    /// A user-defined network by name or ID (`docker build --network NAME`).
+    Named(String),
 }
 
 /// A mount for one RUN step; sources are host paths.
@@ -213,6 +224,8 @@ pub struct RunProcess {
     /// The backend resolves names in the root's /etc/passwd and /etc/group.
     pub user: String,
     pub network: Network,
+    /// `--add-host` of the build: `name:ip` lines for /etc/hosts.
+    pub extra_hosts: Vec<String>,
     /// `--security=insecure`.
     pub privileged: bool,
     pub mounts: Vec<RunMount>,
@@ -256,7 +269,7 @@ pub trait BuildBackend: Send + Sync {
         &self,
         root: &WorkRoot,
         process: &RunProcess,
-        output: &mut dyn FnMut(&[u8]),
+        output: &mut dyn FnMut(OutputStream, &[u8]),
     ) -> BackendResult<i32>;
 
     /// Turns what changed in `root` since [`BuildBackend::prepare`] into a

@@ -12,6 +12,9 @@ pub enum Event {
     ImageId(String),
     /// The build failed; the last event of a failed build.
     Error(String),
+    /// A RUN step exited non-zero: an error that also carries the code
+    /// (`errorDetail.code`, which docker-py checks).
+    RunFailed { message: String, code: i32 },
 }
 
 /// Where build events go.
@@ -43,6 +46,10 @@ pub fn event_json(event: &Event) -> serde_json::Value {
         Event::Error(msg) => serde_json::json!({
             "errorDetail": { "message": msg },
             "error": msg,
+        }),
+        Event::RunFailed { message, code } => serde_json::json!({
+            "errorDetail": { "code": code, "message": message },
+            "error": message,
         }),
     }
 }
@@ -106,7 +113,9 @@ impl<W: Write> Progress for PlainProgress<W> {
         let text = match event {
             Event::Stream(s) => s,
             Event::ImageId(id) => format!("writing image {id}\n"),
-            Event::Error(msg) => format!("ERROR: {msg}\n"),
+            Event::Error(msg) | Event::RunFailed { message: msg, .. } => {
+                format!("ERROR: {msg}\n")
+            }
         };
         let _ = self.out.write_all(text.as_bytes());
         let _ = self.out.flush();

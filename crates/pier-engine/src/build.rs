@@ -8,7 +8,7 @@ use std::sync::Arc;
 use pier_api::models::{ContainerConfig, HostConfig};
 use pier_build::{
     BackendError, BackendResult, BaseImage, BuildBackend, CacheRecord, ImageConfig, LayerInfo,
-    Network, RunMount, RunProcess, WorkRoot,
+    Network, OutputStream, RunMount, RunProcess, WorkRoot,
 };
 use pier_reference::{chain_id, Digest};
 
@@ -65,7 +65,7 @@ impl EngineBackend {
         &self,
         root: &WorkRoot,
         p: &RunProcess,
-        output: &mut dyn FnMut(&[u8]),
+        output: &mut dyn FnMut(OutputStream, &[u8]),
     ) -> crate::Result<i32> {
         let e = &self.engine;
         let id = random_id();
@@ -95,6 +95,21 @@ impl EngineBackend {
                 }
             }
         }
+        // As Docker's builder: RUN steps sit on the default bridge (outbound
+        // through its NAT) unless asked otherwise.
+        let network = match &p.network {
+            Network::None => "none".to_string(),
+            Network::Host => "host".to_string(),
+            Network::Default => "bridge".to_string(),
+            Network::Named(n) => {
+                let n = e.find_network(n)?;
+                match n.driver.as_str() {
+                    "host" => "host".to_string(),
+                    "null" => "none".to_string(),
+                    _ => n.name,
+                }
+            }
+        };
         let rec = ContainerRecord {
             id: id.clone(),
             name: format!("build-{}", &id[..12]),
@@ -109,12 +124,8 @@ impl EngineBackend {
                 ..Default::default()
             },
             host_config: HostConfig {
-                // No bridge networks yet: the default RUN network is the host's,
-                // which is what `pip install` in a build needs.
-                network_mode: Some(match p.network {
-                    Network::None => "none".into(),
-                    _ => "host".into(),
-                }),
+                network_mode: Some(network.clone()),
+                extra_hosts: Some(p.extra_hosts.clone()),
                 binds: Some(binds),
                 tmpfs: Some(tmpfs),
                 privileged: Some(p.privileged),
@@ -138,8 +149,12 @@ impl EngineBackend {
             network: Default::default(),
         };
         let mut rec = rec;
+        if network != "none" && network != "host" {
+            rec.network.requested.insert(network, Default::default());
+        }
         rec.mounts = e.resolve_mounts(&rec)?;
         let result = (|| -> crate::Result<i32> {
+            self.rt.block_on(e.network_setup(&mut rec))?;
             let cwd = crate::fsops::resolve_in_root(&root.root, &p.cwd)?;
             std::fs::create_dir_all(&cwd).map_err(|err| EngineError::io(&cwd, err))?;
             crate::fsops::write_etc_files(&rec)?;
@@ -186,7 +201,7 @@ impl EngineBackend {
             })?;
             match r {
                 Err((message, code)) => {
-                    output(format!("{message}\n").as_bytes());
+                    output(OutputStream::Stderr, format!("{message}\n").as_bytes());
                     Ok(code)
                 }
                 Ok((stream, shim)) => {
@@ -199,14 +214,58 @@ impl EngineBackend {
                 }
             }
         })();
+        self.rt.block_on(e.network_teardown(&mut rec));
         let _ = std::fs::remove_dir_all(e.cfg.bundle_dir(&id));
         let _ = std::fs::remove_dir_all(&dir);
         result
     }
 }
 
+/// The paths (relative to `root`, parents first) that do not exist yet
+/// along each of `targets`. Nothing is listed below a symlink: removing
+/// through one could reach outside the root.
+fn missing_paths<'a>(root: &Path, targets: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in targets {
+        let mut rel = String::new();
+        for comp in t.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            if comp == ".." {
+                break;
+            }
+            if !rel.is_empty() {
+                rel.push('/');
+            }
+            rel.push_str(comp);
+            match std::fs::symlink_metadata(root.join(&rel)) {
+                Ok(md) if md.file_type().is_symlink() => break,
+                Ok(_) => {}
+                Err(_) => {
+                    if !out.contains(&rel) {
+                        out.push(rel.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Removes mount stubs: empty directories and empty files, deepest first.
+fn remove_stubs<'a>(root: &Path, rels: impl Iterator<Item = &'a str>) {
+    for rel in rels {
+        let path = root.join(rel);
+        if let Ok(md) = std::fs::symlink_metadata(&path) {
+            if md.is_dir() {
+                let _ = std::fs::remove_dir(&path);
+            } else if md.is_file() && md.len() == 0 {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
 /// Reads Docker frames from `s` and hands each payload to `output`.
-fn demux_copy(s: &mut impl Read, output: &mut dyn FnMut(&[u8])) {
+fn demux_copy(s: &mut impl Read, output: &mut dyn FnMut(OutputStream, &[u8])) {
     let mut header = [0u8; 8];
     loop {
         if s.read_exact(&mut header).is_err() {
@@ -217,7 +276,12 @@ fn demux_copy(s: &mut impl Read, output: &mut dyn FnMut(&[u8])) {
         if s.read_exact(&mut buf).is_err() {
             return;
         }
-        output(&buf);
+        let which = if header[0] == 2 {
+            OutputStream::Stderr
+        } else {
+            OutputStream::Stdout
+        };
+        output(which, &buf);
     }
 }
 
@@ -306,26 +370,30 @@ impl BuildBackend for EngineBackend {
         &self,
         root: &WorkRoot,
         p: &RunProcess,
-        output: &mut dyn FnMut(&[u8]),
+        output: &mut dyn FnMut(OutputStream, &[u8]),
     ) -> BackendResult<i32> {
-        let code = self.run_async(root, p, output).map_err(be)?;
-        // Drop mount points the runtime created, so they are no "change".
+        let targets = p.mounts.iter().map(|m| match m {
+            RunMount::Bind { target, .. } | RunMount::Tmpfs { target, .. } => target.as_str(),
+        });
+        let stubs = missing_paths(&root.root, targets);
+        let code = self.run_async(root, p, output);
+        // Drop the empty files the runtime made to bind files onto, as
+        // Docker 20.10's BuildKit does; it keeps directory stubs (newer
+        // BuildKit drops those too: see docs/build-parity.md).
+        for rel in stubs.iter().rev() {
+            let path = root.root.join(rel);
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        let code = code.map_err(be)?;
         let marker = root
             .root
             .parent()
             .unwrap_or(&root.root)
             .join("created-mountpoints");
         if let Ok(list) = std::fs::read_to_string(&marker) {
-            for p in list.lines().filter(|l| !l.is_empty()) {
-                let path = root.root.join(p);
-                if let Ok(md) = std::fs::symlink_metadata(&path) {
-                    if md.is_dir() {
-                        let _ = std::fs::remove_dir(&path);
-                    } else if md.len() == 0 {
-                        let _ = std::fs::remove_file(&path);
-                    }
-                }
-            }
+            remove_stubs(&root.root, list.lines().filter(|l| !l.is_empty()));
         }
         Ok(code)
     }

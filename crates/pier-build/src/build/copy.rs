@@ -262,7 +262,9 @@ impl Builder<'_> {
                 if unpack && !it.generated {
                     if let Some(gz) = archive_kind(&it.host)? {
                         mkdir_all_in_root(root, &dest, dir_owner)?;
-                        extract_archive(&it.host, gz, root, &dest, explicit)?;
+                        // Docker keeps the archive's owners even with
+                        // --chown (which applies to the directory made).
+                        extract_archive(&it.host, gz, root, &dest, None)?;
                         continue;
                     }
                 }

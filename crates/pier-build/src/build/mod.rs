@@ -53,6 +53,11 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// Default network for RUN steps.
     pub network: Network,
+    /// `--add-host name:ip` for RUN steps.
+    pub extra_hosts: Vec<String>,
+    /// `--cache-from`: when given, only steps that these images also have
+    /// (same parent layers and history) are taken from the cache.
+    pub cache_from: Vec<String>,
     /// Target platform (`linux/amd64`); the host's when None.
     pub platform: Option<String>,
     /// Always pull base images, even when present.
@@ -89,8 +94,13 @@ pub fn build(
     };
     let r = b.run();
     b.release_all();
-    if let Err(e) = &r {
-        b.progress.event(Event::Error(e.to_string()));
+    match &r {
+        Err(e @ BuildError::RunFailed { code, .. }) => b.progress.event(Event::RunFailed {
+            message: e.to_string(),
+            code: *code,
+        }),
+        Err(e) => b.progress.event(Event::Error(e.to_string())),
+        Ok(_) => {}
     }
     r
 }
@@ -165,6 +175,8 @@ pub(crate) struct Builder<'a> {
     /// Scratch space for heredoc files and downloads, removed at the end.
     scratch: Option<PathBuf>,
     scratch_n: usize,
+    /// `--cache-from` images that exist; None when the option was not given.
+    cache_from: Option<Vec<BaseImage>>,
 }
 
 impl<'a> Builder<'a> {
@@ -197,6 +209,13 @@ impl<'a> Builder<'a> {
         }
         let platform = opts.platform.clone().unwrap_or_else(host_platform);
         let lexer = df.lexer();
+        // As Docker: names that do not resolve are ignored.
+        let cache_from = (!opts.cache_from.is_empty()).then(|| {
+            opts.cache_from
+                .iter()
+                .filter_map(|n| backend.find_image(n).ok().flatten())
+                .collect()
+        });
         let mut b = Builder {
             backend,
             opts,
@@ -215,6 +234,7 @@ impl<'a> Builder<'a> {
             images: HashMap::new(),
             scratch: None,
             scratch_n: 0,
+            cache_from,
         };
         b.init_globals(&global_decls)?;
         Ok(b)

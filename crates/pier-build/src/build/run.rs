@@ -10,7 +10,7 @@ use pier_reference::Sha256Writer;
 
 use super::stage::{set_env, StageState, DEFAULT_PATH};
 use super::{short_id, Builder, PROXY_ARGS};
-use crate::backend::{Network, RunMount, RunProcess};
+use crate::backend::{Network, OutputStream, RunMount, RunProcess};
 use crate::error::{BuildError, Result};
 use crate::fsutil::{hash_tree, lchown, resolve_in_root};
 
@@ -54,7 +54,7 @@ impl Builder<'_> {
             set_env(&mut env, k, v);
         }
         let network = match r.network {
-            NetworkMode::Default => self.opts.network,
+            NetworkMode::Default => self.opts.network.clone(),
             NetworkMode::None => Network::None,
             NetworkMode::Host => Network::Host,
         };
@@ -63,7 +63,8 @@ impl Builder<'_> {
             env,
             cwd: st.workdir(),
             user: st.user(),
-            network,
+            network: network.clone(),
+            extra_hosts: self.opts.extra_hosts.clone(),
             privileged: r.security == Security::Insecure,
             mounts: mounts.mounts,
         };
@@ -82,25 +83,33 @@ impl Builder<'_> {
         self.fs_step(st, created_by, &descriptor, &mut |b, root| {
             let id = short_id(&root.key.replace(|c: char| !c.is_ascii_alphanumeric(), ""));
             b.say(&format!(" ---> Running in {id}\n"));
-            let mut pending: Vec<u8> = Vec::new();
+            // Per stream (stdout, stderr): bytes of an incomplete character.
+            let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
             let progress = &mut *b.progress;
-            let code = b.backend.run(root, &process, &mut |bytes| {
-                pending.extend_from_slice(bytes);
-                let valid = match std::str::from_utf8(&pending) {
-                    Ok(_) => pending.len(),
+            let code = b.backend.run(root, &process, &mut |which, bytes| {
+                let i = which as usize;
+                let buf = &mut pending[i];
+                buf.extend_from_slice(bytes);
+                let valid = match std::str::from_utf8(buf) {
+                    Ok(_) => buf.len(),
                     // Keep an incomplete character for the next chunk.
                     Err(e) if e.error_len().is_none() => e.valid_up_to(),
-                    Err(_) => pending.len(),
+                    Err(_) => buf.len(),
                 };
                 if valid > 0 {
-                    let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
-                    progress.stream(&text);
-                    pending.drain(..valid);
+                    let text = String::from_utf8_lossy(&buf[..valid]).into_owned();
+                    progress.stream(&colored(which, &text));
+                    buf.drain(..valid);
                 }
             })?;
-            if !pending.is_empty() {
-                let text = String::from_utf8_lossy(&pending).into_owned();
-                b.say(&text);
+            for (i, which) in [OutputStream::Stdout, OutputStream::Stderr]
+                .into_iter()
+                .enumerate()
+            {
+                if !pending[i].is_empty() {
+                    let text = String::from_utf8_lossy(&pending[i]).into_owned();
+                    b.say(&colored(which, &text));
+                }
             }
             if code != 0 {
                 return Err(BuildError::RunFailed {
@@ -292,4 +301,13 @@ fn run_command_string(args: &[String], st: &StageState) -> String {
     }
     parts.extend(args.iter().cloned());
     parts.join(" ")
+}
+
+/// RUN output as Docker's builder streams it: stderr wrapped in the
+/// terminal's bright red and a reset.
+fn colored(which: OutputStream, text: &str) -> String {
+    match which {
+        OutputStream::Stdout => text.to_string(),
+        OutputStream::Stderr => format!("\x1b[91m{text}\x1b[0m"),
+    }
 }

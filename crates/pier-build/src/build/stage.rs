@@ -179,8 +179,10 @@ impl Builder<'_> {
                 architecture: arch,
                 os,
                 variant,
+                // BuildKit gives a scratch stage a working dir of `/`.
                 config: Some(ContainerConfig {
                     env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
+                    working_dir: Some("/".into()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -407,14 +409,18 @@ impl Builder<'_> {
                         }
                     }
                 };
-                let d = |n: Option<i64>| go_duration(n.unwrap_or(0));
+                let d = |n: Option<i64>| format!("{:?}", go_duration(n.unwrap_or(0)));
+                // Docker before 25 has no start interval in its struct and so
+                // prints three durations; 25+ prints four. We print the fourth
+                // only when it is set (it cannot be with the older Docker).
+                let mut durations = vec![d(hc.interval), d(hc.timeout), d(hc.start_period)];
+                if hc.start_interval.is_some() {
+                    durations.push(d(hc.start_interval));
+                }
                 let msg = format!(
-                    "HEALTHCHECK &{{{} {:?} {:?} {:?} {:?} '\\x{:02x}'}}",
+                    "HEALTHCHECK &{{{} {} '\\x{:02x}'}}",
                     go_quote_list(&hc.test.clone().unwrap_or_default()),
-                    d(hc.interval),
-                    d(hc.timeout),
-                    d(hc.start_period),
-                    d(hc.start_interval),
+                    durations.join(" "),
                     hc.retries.unwrap_or(0)
                 );
                 st.cfg().healthcheck = Some(hc);
@@ -454,7 +460,7 @@ impl Builder<'_> {
         descriptor: &str,
     ) -> Result<()> {
         st.key = next_key(&st.key, descriptor);
-        let rec = self.cache_lookup(&st.key)?;
+        let rec = self.cache_lookup(st, &st.key, &created_by)?;
         let created = match rec {
             Some(r) => {
                 self.say(" ---> Using cache\n");
@@ -477,11 +483,52 @@ impl Builder<'_> {
         Ok(())
     }
 
-    pub(crate) fn cache_lookup(&self, key: &str) -> Result<Option<CacheRecord>> {
+    /// The cached result of the step `created_by` with `key` on top of `st`,
+    /// when the cache may be used.
+    pub(crate) fn cache_lookup(
+        &self,
+        st: &StageState,
+        key: &str,
+        created_by: &str,
+    ) -> Result<Option<CacheRecord>> {
         if self.opts.no_cache {
             return Ok(None);
         }
-        Ok(self.backend.cache_get(key)?)
+        let rec = self.backend.cache_get(key)?;
+        Ok(rec.filter(|r| self.in_cache_from(st, r.layer.as_ref(), created_by)))
+    }
+
+    /// With `--cache-from`, Docker's classic builder takes a step from the
+    /// cache only when one of those images has it: the same layers and
+    /// history up to and including the step.
+    fn in_cache_from(&self, st: &StageState, layer: Option<&LayerInfo>, created_by: &str) -> bool {
+        let Some(images) = &self.cache_from else {
+            return true;
+        };
+        let diffs: Vec<&str> = st
+            .layers
+            .iter()
+            .chain(layer)
+            .map(|l| l.diff_id.as_str())
+            .collect();
+        let history: Vec<Option<&str>> = st
+            .config
+            .history
+            .iter()
+            .map(|h| h.created_by.as_deref())
+            .chain(std::iter::once(Some(created_by)))
+            .collect();
+        images.iter().any(|img| {
+            img.layers.len() >= diffs.len()
+                && img.layers.iter().zip(&diffs).all(|(l, d)| l.diff_id == *d)
+                && img.config.history.len() >= history.len()
+                && img
+                    .config
+                    .history
+                    .iter()
+                    .zip(&history)
+                    .all(|(h, c)| h.created_by.as_deref() == *c)
+        })
     }
 
     /// A step that changes files: looked up in the cache by `descriptor`,
@@ -495,7 +542,7 @@ impl Builder<'_> {
         op: &mut dyn FnMut(&mut Self, &WorkRoot) -> Result<()>,
     ) -> Result<()> {
         let key = next_key(&st.key, descriptor);
-        let rec = match self.cache_lookup(&key)? {
+        let rec = match self.cache_lookup(st, &key, &created_by)? {
             Some(r) => {
                 self.say(" ---> Using cache\n");
                 r

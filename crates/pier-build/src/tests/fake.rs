@@ -162,7 +162,7 @@ impl BuildBackend for Fake {
         &self,
         root: &WorkRoot,
         p: &RunProcess,
-        output: &mut dyn FnMut(&[u8]),
+        output: &mut dyn FnMut(OutputStream, &[u8]),
     ) -> BackendResult<i32> {
         self.calls.lock().unwrap().runs.push(p.clone());
         let cwd = root.root.join(p.cwd.trim_start_matches('/'));
@@ -175,8 +175,8 @@ impl BuildBackend for Fake {
             .env("PATH", "/usr/bin:/bin")
             .output()
             .map_err(|e| BackendError::internal(e.to_string()))?;
-        output(&out.stdout);
-        output(&out.stderr);
+        output(OutputStream::Stdout, &out.stdout);
+        output(OutputStream::Stderr, &out.stderr);
         Ok(out.status.code().unwrap_or(-1))
     }
 
@@ -217,6 +217,20 @@ impl BuildBackend for Fake {
             assert!(self.layers.lock().unwrap().contains_key(&l.diff_id));
         }
         let id = Digest::sha256(config_json).to_string();
+        // Built images can be named later (FROM, --cache-from), as in a store.
+        let image = BaseImage {
+            id: id.clone(),
+            config: serde_json::from_slice(config_json).unwrap(),
+            layers: layers.to_vec(),
+        };
+        let mut images = self.images.lock().unwrap();
+        for t in tags {
+            images.insert(t.clone(), image.clone());
+            if let Some(short) = t.strip_suffix(":latest") {
+                images.insert(short.to_string(), image.clone());
+            }
+        }
+        drop(images);
         self.created
             .lock()
             .unwrap()

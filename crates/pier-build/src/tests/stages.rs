@@ -237,7 +237,9 @@ fn failing_run_reports_code_and_creates_nothing() {
         out.err(),
         "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
     );
-    assert!(matches!(out.events.last(), Some(Event::Error(m)) if m.contains("non-zero code: 3")));
+    assert!(
+        matches!(out.events.last(), Some(Event::RunFailed { message: m, code: 3 }) if m.contains("non-zero code: 3"))
+    );
     assert!(out.text().contains("Step 3/4 : RUN exit 3"));
     assert!(f.created.lock().unwrap().is_empty());
     // Every prepared root was released.
@@ -490,4 +492,25 @@ fn a_client_that_goes_away_cancels() {
     let e = build(&f, &opts, &mut Gone).unwrap_err();
     assert!(matches!(e, BuildError::Cancelled));
     assert!(f.calls.lock().unwrap().runs.is_empty());
+}
+
+#[test]
+fn cache_from_limits_cache_hits_to_those_images() {
+    let f = fake();
+    let c = context(&[]);
+    let df = "FROM base\nENV FOO=bar\nRUN touch baz\nRUN touch bax\n";
+    run_build(&f, c.path(), df, |o| o.tags = vec!["build1".into()]).id();
+    let hits = |out: &Out| out.text().matches("Using cache").count();
+    let out = run_build(&f, c.path(), df, |o| o.cache_from = vec!["build1".into()]);
+    assert_eq!(hits(&out), 3, "{}", out.text());
+    // A name that does not resolve leaves nothing to take from the cache.
+    let out = run_build(&f, c.path(), df, |o| {
+        o.cache_from = vec!["nosuchtag".into()]
+    });
+    assert_eq!(hits(&out), 0, "{}", out.text());
+    // An image that shares only the first steps serves only those.
+    let other = "FROM base\nENV FOO=bar\nRUN touch other\n";
+    run_build(&f, c.path(), other, |o| o.tags = vec!["other".into()]).id();
+    let out = run_build(&f, c.path(), df, |o| o.cache_from = vec!["other".into()]);
+    assert_eq!(hits(&out), 1, "{}", out.text());
 }

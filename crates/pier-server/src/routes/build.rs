@@ -45,8 +45,16 @@ async fn build(
     let network = match q.get("networkmode").map(String::as_str) {
         Some("none") => pier_build::Network::None,
         Some("host") => pier_build::Network::Host,
-        _ => pier_build::Network::Default,
+        None | Some("") | Some("default") | Some("bridge") => pier_build::Network::Default,
+        Some(other) => pier_build::Network::Named(other.to_string()),
     };
+    // Repeated `extrahosts=name:ip` (Docker's CLI and docker-py).
+    let extra_hosts: Vec<String> = pairs
+        .iter()
+        .filter(|(k, v)| k == "extrahosts" && !v.is_empty())
+        .flat_map(|(_, v)| v.split(',').map(|h| h.trim().replacen('=', ":", 1)))
+        .collect();
+    let cache_from: Vec<String> = json_map(&q, "cachefrom")?;
     let opts = pier_build::BuildOptions {
         context: Default::default(),
         dockerfile: q.get("dockerfile").cloned().unwrap_or_default(),
@@ -57,6 +65,8 @@ async fn build(
         no_cache: qbool(&q, "nocache"),
         labels,
         network,
+        extra_hosts,
+        cache_from,
         platform: q.get("platform").cloned().filter(|p| !p.is_empty()),
         pull: qbool(&q, "pull"),
         secrets: Default::default(),

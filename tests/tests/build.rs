@@ -1,0 +1,144 @@
+//! `pier build` and `POST /build` against a real daemon: RUN steps' networks,
+//! the classic JSON stream (stderr in red), `cachefrom` and `extrahosts`.
+
+use pier_tests::tar::{build as tar, Entry};
+use pier_tests::{OutputExt, TestDaemon};
+
+/// A context directory with one Dockerfile, removed when dropped.
+struct Context(std::path::PathBuf);
+
+impl Context {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn context(dockerfile: &str) -> Context {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("pier-build-test-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    Context(dir)
+}
+
+/// `POST /build` with a context holding only `dockerfile`; the JSON messages.
+fn api_build(d: &TestDaemon, query: &str, dockerfile: &str) -> Vec<serde_json::Value> {
+    let body = tar(&[Entry::File {
+        name: "Dockerfile",
+        data: dockerfile.as_bytes(),
+    }]);
+    let r = d.http(
+        "POST",
+        &format!("/build?{query}"),
+        Some("application/x-tar"),
+        &body,
+    );
+    r.text()
+        .split("\r\n")
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+fn streams(msgs: &[serde_json::Value]) -> Vec<String> {
+    msgs.iter()
+        .filter_map(|m| m["stream"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn run_steps_sit_on_the_default_bridge_unless_told_otherwise() {
+    let d = TestDaemon::with_busybox();
+    // Docker's builder puts RUN on the default bridge: an eth0 with an
+    // address from its subnet and a default route through its gateway.
+    let c = context(
+        "FROM busybox\n\
+         RUN ip -4 -o addr show eth0 > /bridge.txt && ip route >> /bridge.txt\n\
+         RUN --network=none sh -c '! ip link show eth0 && echo none-ok > /none.txt'\n",
+    );
+    let ctx = c.path().to_str().unwrap();
+    d.pier_ok(&["build", "-q", "-t", "netbuild", ctx]);
+    let out = d.pier_ok(&["run", "--rm", "netbuild", "cat", "/bridge.txt", "/none.txt"]);
+    assert!(out.contains("inet 172.18."), "{out}");
+    assert!(out.contains("default via 172.18.0.1"), "{out}");
+    assert!(out.ends_with("none-ok\n"), "{out}");
+
+    // `--network host` for the whole build: the daemon's namespace (loopback only).
+    let c = context("FROM busybox\nRUN ! ip link show eth0 && ip link show lo > /host.txt\n");
+    let ctx = c.path().to_str().unwrap();
+    d.pier_ok(&["build", "-q", "--network", "host", "-t", "hostbuild", ctx]);
+    let out = d.pier_ok(&["run", "--rm", "hostbuild", "cat", "/host.txt"]);
+    assert!(out.contains("lo:"), "{out}");
+
+    // `--network none`: a failing ping fails the build with its exit code.
+    let msgs = api_build(
+        &d,
+        "networkmode=none&nocache=1&t=nonebuild",
+        "FROM busybox\nRUN ping -c1 -W1 172.18.0.1\n",
+    );
+    let last = msgs.last().unwrap();
+    assert_eq!(last["errorDetail"]["code"], 1, "{msgs:?}");
+    assert_eq!(d.pier(&["image", "inspect", "nonebuild"]).code(), 1);
+    d.pier_ok(&["rmi", "netbuild", "hostbuild"]);
+    d.assert_clean();
+}
+
+#[test]
+fn stream_extra_hosts_and_cache_from_follow_the_classic_builder() {
+    let d = TestDaemon::with_busybox();
+    // RUN's stderr comes back wrapped in red, as Docker's classic stream has it.
+    let msgs = api_build(
+        &d,
+        "nocache=1",
+        "FROM busybox\nRUN sh -c '>&2 echo on-stderr; echo on-stdout'\n",
+    );
+    let s = streams(&msgs);
+    assert!(
+        s.iter().any(|l| l == "\u{1b}[91mon-stderr\n\u{1b}[0m"),
+        "{s:?}"
+    );
+    assert!(s.iter().any(|l| l == "on-stdout\n"), "{s:?}");
+
+    // extrahosts lands in RUN's /etc/hosts (and not in the image).
+    let msgs = api_build(
+        &d,
+        "t=hosts&extrahosts=one.test:127.0.0.1&extrahosts=two.test:127.0.0.2",
+        "FROM busybox\nRUN ping -c1 -W1 one.test && cp /etc/hosts /hosts-file\n",
+    );
+    assert!(msgs.last().unwrap().get("error").is_none(), "{msgs:?}");
+    let out = d.pier_ok(&["run", "--rm", "hosts", "cat", "/hosts-file"]);
+    assert!(out.contains("127.0.0.1\tone.test"), "{out}");
+    assert!(out.contains("127.0.0.2\ttwo.test"), "{out}");
+
+    // cachefrom: the cache serves only steps the named images have.
+    let df = "FROM busybox\nENV FOO=bar\nRUN touch baz\nRUN touch bax\n";
+    api_build(&d, "t=build1", df);
+    let hits = |msgs: &[serde_json::Value]| {
+        streams(msgs)
+            .iter()
+            .filter(|s| s.contains("Using cache"))
+            .count()
+    };
+    let q = format!("t=build2&cachefrom={}", urlencode(r#"["build1"]"#));
+    assert_eq!(hits(&api_build(&d, &q, df)), 3);
+    let q = format!("t=build3&cachefrom={}", urlencode(r#"["nosuchtag"]"#));
+    assert_eq!(hits(&api_build(&d, &q, df)), 0);
+    d.pier_ok(&["rmi", "hosts", "build1", "build2", "build3"]);
+    d.assert_clean();
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
