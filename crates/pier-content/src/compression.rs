@@ -113,9 +113,10 @@ pub fn decompress_detect<'a, R: Read + Send + 'a>(
     Ok((c, out))
 }
 
-/// A gzip-compressing writer at the default level (what `docker push` uses).
-pub fn gzip_writer<W: io::Write>(w: W) -> flate2::write::GzEncoder<W> {
-    flate2::write::GzEncoder::new(w, flate2::Compression::default())
+/// A gzip-compressing writer at the default level (what `docker push` uses),
+/// storing rather than compressing stretches that do not compress.
+pub fn gzip_writer<W: io::Write>(w: W) -> crate::gzip::GzipWriter<W> {
+    crate::gzip::GzipWriter::new(w, flate2::Compression::default())
 }
 
 #[cfg(test)]

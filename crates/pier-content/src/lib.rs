@@ -10,6 +10,7 @@
 pub mod archive;
 pub mod compression;
 mod error;
+pub mod gzip;
 mod store;
 
 pub use archive::{

@@ -197,21 +197,30 @@ async fn plan(store: &ContentStore, img: &PushImage) -> Result<(String, Vec<u8>,
         }
     }
     let config_size = store.size(&img.config)?;
-    let mut layers = Vec::new();
-    for (i, l) in img.layers.iter().enumerate() {
-        let compression = Compression::from_media_type(&l.media_type);
-        let desc = match compression {
+    // Uncompressed layers are gzipped first, all at once: compression is the
+    // slow part of a push, and layers compress independently on every core.
+    let descs = futures::future::try_join_all(img.layers.iter().map(|l| async move {
+        match Compression::from_media_type(&l.media_type) {
             Some(Compression::None) | None => {
                 let (digest, size) = gzip_blob(store, &l.blob).await?;
-                Descriptor::new(mt::OCI_LAYER_GZIP, digest, size)
+                Ok::<_, RegistryError>(Descriptor::new(mt::OCI_LAYER_GZIP, digest, size))
             }
-            Some(c) => Descriptor::new(c.oci_media_type(), l.blob.clone(), store.size(&l.blob)?),
-        };
-        layers.push(Blob {
+            Some(c) => Ok(Descriptor::new(
+                c.oci_media_type(),
+                l.blob.clone(),
+                store.size(&l.blob)?,
+            )),
+        }
+    }))
+    .await?;
+    let layers: Vec<Blob> = descs
+        .into_iter()
+        .enumerate()
+        .map(|(i, desc)| Blob {
             desc,
             id: diff_short(i),
-        });
-    }
+        })
+        .collect();
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(mt::OCI_MANIFEST.into()),
