@@ -55,9 +55,16 @@ async fn build(
         .flat_map(|(_, v)| v.split(',').map(|h| h.trim().replacen('=', ":", 1)))
         .collect();
     let cache_from: Vec<String> = json_map(&q, "cachefrom")?;
+    // The first value, as Go's FormValue: docker-py sends a Dockerfile from
+    // outside the context as `dockerfile=<name in the tar>&dockerfile=<text>`.
+    let dockerfile = pairs
+        .iter()
+        .find(|(k, _)| k == "dockerfile")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let opts = pier_build::BuildOptions {
         context: Default::default(),
-        dockerfile: q.get("dockerfile").cloned().unwrap_or_default(),
+        dockerfile,
         dockerfile_contents: None,
         tags,
         build_args,
