@@ -5,6 +5,7 @@
 //! pier-network's.
 
 mod endpoints;
+mod hosts;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -19,7 +20,8 @@ use crate::records::ContainerRecord;
 use crate::util::{now_rfc3339, random_id};
 use crate::{Engine, EngineError, Result};
 
-pub(crate) use endpoints::{host_gateway, hosts_lines, netns_for, resolv_conf_for};
+pub(crate) use endpoints::{host_gateway, netns_for};
+pub(crate) use hosts::{hosts_lines, resolv_conf_for};
 
 const NS: &str = "network";
 /// The default bridge: Docker's `docker0` is 172.17/16, ours sits beside it.

@@ -184,6 +184,14 @@ impl Controller {
         }
     }
 
+    /// Sets the DNS servers of `owner` (at `ip` on a network): the network's
+    /// embedded server forwards its queries there (`--dns`).
+    pub fn set_upstreams(&self, net_id: &str, owner: &str, ip: Ipv4Addr, servers: &[SocketAddr]) {
+        if let Some(n) = self.state().nets.get(net_id) {
+            n.table.set_upstreams(owner, ip, servers);
+        }
+    }
+
     pub fn clear_names(&self, net_id: &str, owner: &str) {
         if let Some(n) = self.state().nets.get(net_id) {
             n.table.remove(owner);

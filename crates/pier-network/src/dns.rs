@@ -1,7 +1,8 @@
 //! The embedded DNS server of a user network: answers the names and
 //! aliases of the network's containers, forwards the rest upstream.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -27,7 +28,14 @@ pub struct DnsTable {
     /// Legacy links: (owner, alias, target name). The server cannot tell
     /// which container asks, so an alias resolves network-wide.
     links: Arc<RwLock<Vec<(String, String, String)>>>,
+    /// Containers with their own servers (`--dns`): queries from the address
+    /// go there instead of the daemon's upstreams, as Docker's embedded DNS
+    /// does. Keyed by the asking address, with the owner for removal.
+    upstreams: Arc<RwLock<HashMap<Ipv4Addr, OwnServers>>>,
 }
+
+/// The owner of an address and its servers.
+type OwnServers = (String, Vec<SocketAddr>);
 
 impl DnsTable {
     /// Replaces the names of `owner` (a container) with `names` -> `ip`.
@@ -58,12 +66,32 @@ impl DnsTable {
         }
     }
 
+    /// Sets where names `owner` (at `ip`) asks for and this table does not
+    /// know are forwarded; empty: the daemon's upstreams.
+    pub fn set_upstreams(&self, owner: &str, ip: Ipv4Addr, servers: &[SocketAddr]) {
+        let mut u = self.upstreams.write().unwrap_or_else(|e| e.into_inner());
+        u.retain(|_, (o, _)| o != owner);
+        if !servers.is_empty() {
+            u.insert(ip, (owner.to_string(), servers.to_vec()));
+        }
+    }
+
+    /// The servers of the container at `ip`, if it has its own.
+    pub fn upstreams_for(&self, ip: IpAddr) -> Option<Vec<SocketAddr>> {
+        let IpAddr::V4(ip) = ip else { return None };
+        let u = self.upstreams.read().unwrap_or_else(|e| e.into_inner());
+        u.get(&ip).map(|(_, s)| s.clone())
+    }
+
     pub fn remove(&self, owner: &str) {
         let mut e = self.entries.write().unwrap_or_else(|e| e.into_inner());
         e.retain(|(o, _, _)| o != owner);
         drop(e);
         let mut l = self.links.write().unwrap_or_else(|e| e.into_inner());
         l.retain(|(o, _, _)| o != owner);
+        drop(l);
+        let mut u = self.upstreams.write().unwrap_or_else(|e| e.into_inner());
+        u.retain(|_, (o, _)| o != owner);
     }
 
     pub fn lookup(&self, name: &str) -> Vec<Ipv4Addr> {
@@ -96,10 +124,25 @@ impl DnsTable {
 
 /// The nameservers of a resolv.conf, as upstreams on port 53.
 pub fn upstreams_from_resolv_conf(text: &str) -> Vec<SocketAddr> {
-    text.lines()
+    let servers: Vec<&str> = text
+        .lines()
         .filter_map(|l| l.trim().strip_prefix("nameserver"))
-        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, 53))
+        .collect();
+    parse_servers(&servers)
+}
+
+/// `--dns` values (`1.2.3.4`, `::1`, `1.2.3.4:5353`) as socket addresses;
+/// what does not parse is left out.
+pub fn parse_servers<S: AsRef<str>>(servers: &[S]) -> Vec<SocketAddr> {
+    servers
+        .iter()
+        .filter_map(|a| {
+            let a = a.as_ref().trim();
+            a.parse::<IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+                .or_else(|_| a.parse::<SocketAddr>())
+                .ok()
+        })
         .collect()
 }
 
@@ -155,13 +198,13 @@ async fn serve(udp: Arc<UdpSocket>, tcp: TcpListener, r: Resolver) {
                 let Ok((n, from)) = q else { continue };
                 let (q, udp, r) = (buf[..n].to_vec(), udp.clone(), r.clone());
                 tasks.spawn(async move {
-                    if let Some(a) = r.answer(&q).await {
+                    if let Some(a) = r.answer(&q, from.ip()).await {
                         let _ = udp.send_to(&a, from).await;
                     }
                 });
             }
             c = tcp.accept() => {
-                let Ok((mut s, _)) = c else { continue };
+                let Ok((mut s, from)) = c else { continue };
                 let r = r.clone();
                 tasks.spawn(async move {
                     loop {
@@ -170,7 +213,7 @@ async fn serve(udp: Arc<UdpSocket>, tcp: TcpListener, r: Resolver) {
                         if s.read_exact(&mut q).await.is_err() {
                             return;
                         }
-                        let Some(a) = r.answer(&q).await else { return };
+                        let Some(a) = r.answer(&q, from.ip()).await else { return };
                         let mut out = (a.len() as u16).to_be_bytes().to_vec();
                         out.extend_from_slice(&a);
                         if s.write_all(&out).await.is_err() {
@@ -245,7 +288,8 @@ fn reply(q: &[u8], question: &Question, rcode: u8, ips: &[Ipv4Addr]) -> Vec<u8> 
 }
 
 impl Resolver {
-    async fn answer(&self, q: &[u8]) -> Option<Vec<u8>> {
+    /// The reply to query `q` from `from`.
+    async fn answer(&self, q: &[u8], from: IpAddr) -> Option<Vec<u8>> {
         let question = parse_question(q)?;
         let ips = self.table.lookup(&question.name);
         if !ips.is_empty() && question.qclass == CLASS_IN {
@@ -261,35 +305,37 @@ impl Resolver {
         if !question.name.contains('.') && matches!(question.qtype, TYPE_A | TYPE_AAAA) {
             return Some(reply(q, &question, RCODE_NXDOMAIN, &[]));
         }
-        match self.forward(q).await {
+        let own = self.table.upstreams_for(from);
+        let ups = own.as_deref().unwrap_or(&self.upstreams);
+        match forward(ups, q).await {
             Some(a) => Some(a),
             None => Some(reply(q, &question, RCODE_SERVFAIL, &[])),
         }
     }
+}
 
-    async fn forward(&self, q: &[u8]) -> Option<Vec<u8>> {
-        for up in self.upstreams.iter() {
-            let bind: SocketAddr = if up.is_ipv4() {
-                "0.0.0.0:0".parse().ok()?
-            } else {
-                "[::]:0".parse().ok()?
-            };
-            let Ok(s) = UdpSocket::bind(bind).await else {
-                continue;
-            };
-            if s.connect(up).await.is_err() || s.send(q).await.is_err() {
-                continue;
-            }
-            let mut buf = vec![0u8; 4096];
-            if let Ok(Ok(n)) = tokio::time::timeout(UPSTREAM_TIMEOUT, s.recv(&mut buf)).await {
-                if n >= 2 && buf[..2] == q[..2] {
-                    buf.truncate(n);
-                    return Some(buf);
-                }
+async fn forward(upstreams: &[SocketAddr], q: &[u8]) -> Option<Vec<u8>> {
+    for up in upstreams {
+        let bind: SocketAddr = if up.is_ipv4() {
+            "0.0.0.0:0".parse().ok()?
+        } else {
+            "[::]:0".parse().ok()?
+        };
+        let Ok(s) = UdpSocket::bind(bind).await else {
+            continue;
+        };
+        if s.connect(up).await.is_err() || s.send(q).await.is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; 4096];
+        if let Ok(Ok(n)) = tokio::time::timeout(UPSTREAM_TIMEOUT, s.recv(&mut buf)).await {
+            if n >= 2 && buf[..2] == q[..2] {
+                buf.truncate(n);
+                return Some(buf);
             }
         }
-        None
     }
+    None
 }
 
 /// Builds an A query for `name` (for tests and health checks).
@@ -385,5 +431,42 @@ mod tests {
             let (rcode, ips) = parse_reply(&b[..len]).unwrap();
             assert_eq!((rcode, ips.len()), (rc, n), "{name}");
         }
+    }
+    #[tokio::test]
+    async fn a_container_with_its_own_servers_is_forwarded_there() {
+        let far = DnsTable::default();
+        far.set("x", &["x.example".into()], Ipv4Addr::new(10, 9, 9, 9));
+        let up = DnsServer::start("127.0.0.1:0".parse().unwrap(), far, vec![])
+            .await
+            .unwrap();
+        let t = DnsTable::default();
+        let s = DnsServer::start("127.0.0.1:0".parse().unwrap(), t.clone(), vec![])
+            .await
+            .unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        async fn ask(c: &UdpSocket, s: SocketAddr) -> (u8, Vec<Ipv4Addr>) {
+            let mut b = [0u8; 512];
+            c.send_to(&build_query(9, "x.example", TYPE_A), s)
+                .await
+                .unwrap();
+            let n = tokio::time::timeout(Duration::from_secs(5), c.recv(&mut b))
+                .await
+                .unwrap()
+                .unwrap();
+            parse_reply(&b[..n]).unwrap()
+        }
+        t.set_upstreams("c1", Ipv4Addr::LOCALHOST, &[up.addr]);
+        assert_eq!(ask(&c, s.addr).await, (0, vec![Ipv4Addr::new(10, 9, 9, 9)]));
+        // Without its own servers: the daemon's (none here).
+        t.set_upstreams("c1", Ipv4Addr::LOCALHOST, &[]);
+        assert_eq!(ask(&c, s.addr).await, (2, vec![]));
+        assert_eq!(
+            parse_servers(&["1.2.3.4", "::1", "1.2.3.4:5353", "bad"]),
+            [
+                "1.2.3.4:53".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap(),
+                "1.2.3.4:5353".parse().unwrap()
+            ]
+        );
     }
 }

@@ -73,12 +73,19 @@ pub fn render(bridges: &[BridgeRules], ports: &[PortRule]) -> String {
     }
     s.push_str("  }\n");
     s.push_str("  chain forward {\n    type filter hook forward priority 0; policy accept;\n");
+    for b in bridges.iter().filter(|b| b.internal) {
+        let br = quote(&b.bridge);
+        s.push_str(&format!("    iifname {br} oifname != {br} drop\n"));
+        s.push_str(&format!("    oifname {br} iifname != {br} drop\n"));
+    }
+    // A published port is public: a container on another network reaching it
+    // through a host address was DNAT'ed by ports_in and may cross (both
+    // directions belong to that connection).
+    if !ports.is_empty() {
+        s.push_str("    ct status dnat accept\n");
+    }
     for b in bridges {
         let br = quote(&b.bridge);
-        if b.internal {
-            s.push_str(&format!("    iifname {br} oifname != {br} drop\n"));
-            s.push_str(&format!("    oifname {br} iifname != {br} drop\n"));
-        }
         // Networks are isolated from each other, as Docker's are.
         for o in bridges.iter().filter(|o| o.bridge != b.bridge) {
             s.push_str(&format!(
@@ -175,5 +182,14 @@ mod tests {
         assert!(s.contains("iifname \"br-1\" oifname != \"br-1\" drop"));
         assert!(s.contains("iifname != \"pier0\" tcp dport 8080 dnat to 172.18.0.2:80"));
         assert!(s.contains("    tcp dport 8080 dnat to 172.18.0.2:80"));
+        // Published ports cross network isolation, internal networks stay shut.
+        let fwd = &s[s.find("chain forward").unwrap()..];
+        let ct = fwd.find("ct status dnat accept").unwrap();
+        assert!(
+            fwd.find("iifname \"br-1\" oifname != \"br-1\" drop")
+                .unwrap()
+                < ct
+        );
+        assert!(ct < fwd.find("iifname \"pier0\" oifname \"br-1\" drop").unwrap());
     }
 }

@@ -14,7 +14,7 @@ use pier_network::{link, netns, EndpointSpec, PortRequest};
 use pier_runtime::spec::NetworkNs;
 use serde_json::{json, Value};
 
-use super::{mode_of, net_err, Attached, ContainerNetwork, NetworkRecord, PortState};
+use super::{hosts, mode_of, net_err, Attached, ContainerNetwork, NetworkRecord, PortState};
 use crate::records::ContainerRecord;
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
@@ -32,22 +32,6 @@ pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
     }
 }
 
-/// Lines for /etc/hosts: the container's address on its first network,
-/// with its hostname and aliases.
-pub(crate) fn hosts_lines(rec: &ContainerRecord) -> String {
-    let Some(a) = primary(rec) else {
-        return String::new();
-    };
-    let hostname = rec
-        .config
-        .hostname
-        .clone()
-        .unwrap_or_else(|| rec.id[..12].to_string());
-    let mut names = vec![hostname];
-    names.extend(a.aliases.iter().cloned());
-    format!("{}\t{}\n", a.ip, names.join(" "))
-}
-
 /// What `--add-host name:host-gateway` maps to: the container's gateway,
 /// else the default bridge's.
 pub(crate) fn host_gateway(rec: &ContainerRecord) -> String {
@@ -58,27 +42,8 @@ pub(crate) fn host_gateway(rec: &ContainerRecord) -> String {
     })
 }
 
-/// resolv.conf for a container on a user network: the network's embedded
-/// DNS server, with the host's search and options lines. None: not on one
-/// (or `--dns` given, which wins).
-pub(crate) fn resolv_conf_for(rec: &ContainerRecord, host: &str) -> Option<String> {
-    let dns = rec.network.dns_server.as_ref()?;
-    if rec.host_config.dns.as_ref().is_some_and(|d| !d.is_empty()) {
-        return None;
-    }
-    let mut out = format!("nameserver {dns}\n");
-    for l in host.lines() {
-        let t = l.trim_start();
-        if t.starts_with("search") || t.starts_with("options") || t.starts_with("domain") {
-            out.push_str(l);
-            out.push('\n');
-        }
-    }
-    Some(out)
-}
-
 /// The endpoint on the container's own network (the one with the default route).
-fn primary(rec: &ContainerRecord) -> Option<&Attached> {
+pub(super) fn primary(rec: &ContainerRecord) -> Option<&Attached> {
     rec.network
         .attached
         .get(&mode_of(rec))
@@ -178,6 +143,11 @@ fn links_of(ep: &EndpointSettings) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// A container's `--dns` servers, for the embedded DNS to forward to.
+fn own_dns_servers(rec: &ContainerRecord) -> Vec<std::net::SocketAddr> {
+    pier_network::dns::parse_servers(rec.host_config.dns.as_deref().unwrap_or(&[]))
 }
 
 fn endpoint_id() -> String {
@@ -365,6 +335,9 @@ impl Engine {
         if spec.dns {
             self.net.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
             self.net.ctl.set_links(&n.id, &rec.id, &links_of(&req));
+            self.net
+                .ctl
+                .set_upstreams(&n.id, &rec.id, ip, &own_dns_servers(rec));
             if index == 0 {
                 rec.network.dns_server = Some(spec.gateway.to_string());
             }
@@ -527,6 +500,9 @@ impl Engine {
         let mut rec = self.find_container(&id)?;
         let mode = mode_of(&rec);
         if n.driver != "bridge" || mode == "host" {
+                self.net
+                    .ctl
+                    .set_upstreams(&a.network_id, &rec.id, ip, &own_dns_servers(rec));
             return Err(EngineError::InvalidArgument(
                 "container cannot be disconnected from host network or connected to host network"
                     .into(),
@@ -606,6 +582,12 @@ impl Engine {
                 rec.network.dns_server = None;
             }
             self.detach_one(&rec.id, &a).await;
+            if let Some(a) = rec.network.attached.get(&n.name) {
+                let names = hosts::names(&rec, &a.aliases);
+                if let Err(e) = hosts::add_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
+                    tracing::warn!("updating /etc/hosts of {}: {e}", rec.id);
+                }
+            }
         }
         self.save_container(&rec)?;
         self.network_event("disconnect", &n, &[("container", rec.id.clone())]);
@@ -642,6 +624,12 @@ impl Engine {
                     "Links": links,
                     "Aliases": req.aliases.clone().filter(|l| !l.is_empty()),
                     "MacAddress": if a.mac.is_empty() { req.mac_address.clone().unwrap_or_default() } else { a.mac.clone() },
+            if rec.state.running() {
+                let names = hosts::names(&rec, &a.aliases);
+                if let Err(e) = hosts::remove_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
+                    tracing::warn!("updating /etc/hosts of {}: {e}", rec.id);
+                }
+            }
                     "DriverOpts": req.driver_opts,
                     "NetworkID": net_id,
                     "EndpointID": a.endpoint_id,
