@@ -54,3 +54,48 @@ fn bad_json_is_a_400_with_a_message() {
     assert_eq!((r.status, r.json()), (200, serde_json::json!([])));
     d.assert_clean();
 }
+
+#[test]
+fn exec_stream_is_framed_by_the_start_requests_tty() {
+    let d = TestDaemon::with_busybox();
+    let id = d.pier_ok(&["run", "-d", "busybox", "sleep", "60"]);
+    let id = id.trim();
+    let json = Some("application/json");
+    let exec = |tty: bool| -> String {
+        let body = format!(r#"{{"Cmd":["printf","hi"],"AttachStdout":true,"Tty":{tty}}}"#);
+        let r = d.http(
+            "POST",
+            &format!("/v1.41/containers/{id}/exec"),
+            json,
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["Id"].as_str().unwrap_or_default().to_string()
+    };
+    // A TTY exec started with `Tty: false` (docker-py's default): stdout frames.
+    let x = exec(true);
+    let r = d.http(
+        "POST",
+        &format!("/v1.41/exec/{x}/start"),
+        json,
+        br#"{"Tty":false}"#,
+    );
+    assert_eq!(r.body, b"\x01\x00\x00\x00\x00\x00\x00\x02hi", "{r:?}");
+    // Started with `Tty: true` (docker's CLI): raw.
+    let x = exec(true);
+    let r = d.http(
+        "POST",
+        &format!("/v1.41/exec/{x}/start"),
+        json,
+        br#"{"Tty":true}"#,
+    );
+    assert_eq!(r.body, b"hi", "{r:?}");
+    // `detachKeys` as docker-py spells it is taken.
+    let body = br#"{"Cmd":["true"],"detachKeys":"ctrl-x"}"#;
+    let r = d.http("POST", &format!("/v1.41/containers/{id}/exec"), json, body);
+    let x = r.json()["Id"].as_str().unwrap_or_default().to_string();
+    let r = d.http("GET", &format!("/v1.41/exec/{x}/json"), None, b"");
+    assert_eq!(r.json()["DetachKeys"], "ctrl-x", "{}", r.text());
+    d.pier_ok(&["rm", "-f", id]);
+    d.assert_clean();
+}

@@ -108,6 +108,11 @@ impl Engine {
         Ok(self.exec(id)?.config.tty.unwrap_or(false))
     }
 
+    /// The exec's detach keys as given at create (the client's setting).
+    pub fn exec_detach_keys(&self, id: &str) -> Result<Option<String>> {
+        Ok(self.exec(id)?.config.detach_keys.clone())
+    }
+
     /// `POST /exec/{id}/start`: starts the process; without `detach`, returns
     /// the stream to pipe to the client (attached before the process runs).
     pub async fn start_exec(
@@ -264,7 +269,7 @@ impl Engine {
         let cmd = exec.config.cmd.clone().unwrap_or_default();
         Ok(ExecInspectResponse {
             can_remove: Some(false),
-            detach_keys: Some(String::new()),
+            detach_keys: Some(exec.config.detach_keys.clone().unwrap_or_default()),
             id: Some(exec.id.clone()),
             running: Some(st.running),
             exit_code: st.exit_code,

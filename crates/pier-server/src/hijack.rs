@@ -141,6 +141,7 @@ where
     // The input side ending (stdin EOF) drops the sender: only a real
     // detach ends the output side early.
     let mut watching_detach = true;
+    let mut detached = false;
     loop {
         let n = tokio::select! {
             r = sr.read(&mut buf) => match r {
@@ -149,6 +150,7 @@ where
             },
             d = &mut detached_rx, if watching_detach => {
                 if d.is_ok() {
+                    detached = true;
                     break;
                 }
                 watching_detach = false;
@@ -160,7 +162,10 @@ where
         }
         let _ = cw.flush().await;
     }
-    before_close.await;
+    // A detached session does not wait for the process to end.
+    if !detached {
+        before_close.await;
+    }
     let _ = cw.shutdown().await;
     input.abort();
 }

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use pier_api::models::{ExecConfig, ExecStartConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
 
 use crate::body::{qint, Json, Query as Q};
 use crate::error::{ApiError, ApiResult};
@@ -22,8 +24,17 @@ pub fn routes() -> Router<AppState> {
 async fn create(
     State(e): State<AppState>,
     Path(id): Path<String>,
-    Json(cfg): Json<ExecConfig>,
+    Json(mut v): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
+    // docker-py sends `detachKeys`; Go's decoder matches field names without
+    // regard to case, so Docker takes it.
+    if let Some(o) = v.as_object_mut() {
+        if let Some(k) = o.remove("detachKeys") {
+            o.entry("DetachKeys").or_insert(k);
+        }
+    }
+    let cfg: ExecConfig = serde_json::from_value(v)
+        .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?;
     let exec_id = e.create_exec(&id, cfg)?;
     Ok((
         StatusCode::CREATED,
@@ -49,21 +60,68 @@ async fn start(
     };
     let detach = cfg.detach.unwrap_or(false);
     let tty = e.exec_tty(&id)?;
+    // Docker frames the stream by the start request's `Tty`, not the exec's:
+    // docker-py starts TTY execs with `Tty: false` and reads frames.
+    let framed = !tty || !cfg.tty.unwrap_or(false);
+    // Detach keys end the session and leave the process running, as for attach.
+    let keys = match e.exec_detach_keys(&id)?.filter(|k| !k.is_empty()) {
+        Some(k) => pier_api::detach::parse_detach_keys(&k).map_err(|err| {
+            ApiError::bad_request(format!("Invalid detach keys ({k}) provided: {err}"))
+        })?,
+        None => vec![16, 17],
+    };
     let stream = e.start_exec(&id, pier_engine::ExecStart { detach }).await?;
     match stream {
         None => Ok(StatusCode::OK.into_response()),
         Some(s) => {
+            let s = if tty && framed {
+                frame_raw(s).map_err(|err| {
+                    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string())
+                })?
+            } else {
+                s
+            };
             let req = Request::from_parts(parts, axum::body::Body::empty());
             let done = e.exec_finished(&id, std::time::Duration::from_secs(5));
             Ok(crate::hijack::hijack_then(
                 req,
-                tty,
-                None,
+                !framed,
+                Some(keys),
                 async move { Ok(s) },
                 done,
             ))
         }
     }
+}
+
+/// The raw output of a TTY exec as stdout frames; input passes through.
+fn frame_raw(raw: UnixStream) -> std::io::Result<UnixStream> {
+    let (ours, theirs) = UnixStream::pair()?;
+    let (mut raw_r, mut raw_w) = raw.into_split();
+    let (mut our_r, mut our_w) = ours.into_split();
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut our_r, &mut raw_w).await;
+        let _ = raw_w.shutdown().await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match raw_r.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if our_w
+                        .write_all(&pier_engine::frame(1, &buf[..n]))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = our_w.shutdown().await;
+    });
+    Ok(theirs)
 }
 
 async fn resize(
