@@ -21,6 +21,7 @@ mod registry;
 mod shim;
 mod spec;
 mod system;
+mod trash;
 mod update;
 mod util;
 mod volumes;

@@ -9,7 +9,7 @@ mod hosts;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use pier_api::models::{EndpointSettings, EventMessageTypeEnum};
 use pier_network::{Controller, NetError, NetworkSpec, Subnet};
@@ -135,7 +135,8 @@ pub struct PortState {
 pub(crate) struct NetState {
     pub ctl: Controller,
     /// Addresses in use per network ID (rebuilt from running containers).
-    leases: Mutex<HashMap<String, HashSet<Ipv4Addr>>>,
+    /// Shared with the background deletions of veths (see `endpoints.rs`).
+    leases: Arc<Mutex<HashMap<String, HashSet<Ipv4Addr>>>>,
     /// Serialises network create/remove/connect.
     ops: tokio::sync::Mutex<()>,
 }
@@ -145,7 +146,7 @@ impl NetState {
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         NetState {
             ctl: Controller::new(pier_network::dns::upstreams_from_resolv_conf(&resolv)),
-            leases: Mutex::new(HashMap::new()),
+            leases: Arc::new(Mutex::new(HashMap::new())),
             ops: tokio::sync::Mutex::new(()),
         }
     }

@@ -10,7 +10,7 @@ mod tty;
 
 pub use fdpass::{recv_fd, send_fd};
 pub use memory::release_clean_file_pages;
-pub use mount::{bind_mount, mount_overlay, unmount};
+pub use mount::{bind_mount, mount_overlay, mount_overlay_volatile, unmount};
 pub use process::{
     exit_immediately, fork_single_threaded, redirect_fd, reset_signals_for_exec, run_in_child,
     set_child_subreaper, thread_count, Forked,

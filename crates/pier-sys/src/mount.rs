@@ -11,6 +11,7 @@ use nix::mount::{MntFlags, MsFlags};
 // Constants of the new mount API (linux/mount.h); the libc crate has the syscall
 // numbers but not these.
 const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
 const FSCONFIG_SET_STRING: libc::c_uint = 1;
 const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
 const FSMOUNT_CLOEXEC: libc::c_uint = 1;
@@ -39,15 +40,61 @@ fn ctx(err: io::Error, what: impl std::fmt::Display) -> io::Error {
 /// switching to paths relative to a common parent when the option string would
 /// not fit in one page.
 pub fn mount_overlay(lowers: &[&Path], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
-    if lowers.is_empty() {
+    mount_overlay_with(&Overlay {
+        lowers,
+        upper,
+        work,
+        target,
+        volatile: false,
+    })
+}
+
+/// The parts of an overlay mount, as the internal helpers take them.
+#[derive(Clone, Copy)]
+struct Overlay<'a> {
+    lowers: &'a [&'a Path],
+    upper: &'a Path,
+    work: &'a Path,
+    target: &'a Path,
+    volatile: bool,
+}
+
+/// [`mount_overlay`] with overlayfs' `volatile` option: no sync of the upper
+/// layer ever, not even the whole-filesystem sync an overlay unmount does
+/// otherwise. Only for layers thrown away with their container (as Podman
+/// does for `--rm`). Clears the marker a previous clean volatile mount left in
+/// `work`, without which the kernel refuses the mount.
+pub fn mount_overlay_volatile(
+    lowers: &[&Path],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> io::Result<()> {
+    let incompat = work.join("work").join("incompat");
+    match std::fs::remove_dir_all(&incompat) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ctx(e, format!("remove {}", incompat.display()))),
+    }
+    mount_overlay_with(&Overlay {
+        lowers,
+        upper,
+        work,
+        target,
+        volatile: true,
+    })
+}
+
+fn mount_overlay_with(o: &Overlay<'_>) -> io::Result<()> {
+    if o.lowers.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "overlay mount needs at least one lower layer",
         ));
     }
-    match mount_overlay_fsconfig(lowers, upper, work, target) {
+    match mount_overlay_fsconfig(o) {
         Ok(()) => Ok(()),
-        Err(FsConfigError::Unsupported) => mount_overlay_legacy(lowers, upper, work, target),
+        Err(FsConfigError::Unsupported) => legacy(o),
         Err(FsConfigError::Io(e)) => Err(e),
     }
 }
@@ -96,12 +143,9 @@ fn fsconfig_string(fsfd: &OwnedFd, key: &CStr, value: &CStr) -> io::Result<()> {
     }
 }
 
-fn mount_overlay_fsconfig(
-    lowers: &[&Path],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-) -> Result<(), FsConfigError> {
+fn mount_overlay_fsconfig(o: &Overlay<'_>) -> Result<(), FsConfigError> {
+    let (lowers, upper, work, target) = (o.lowers, o.upper, o.work, o.target);
+    let volatile = o.volatile;
     let io = |e: io::Error| FsConfigError::Io(e);
     // SAFETY: plain syscall with a static NUL-terminated name.
     let fd = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
@@ -138,6 +182,27 @@ fn mount_overlay_fsconfig(
                 format!("overlay {} {} ({log})", key.to_string_lossy(), p.display()),
             ))
         })?;
+    }
+    if volatile {
+        // SAFETY: plain syscall on our fs context; a flag takes a NUL-terminated
+        // key and a null value.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fsfd.as_raw_fd(),
+                FSCONFIG_SET_FLAG,
+                c"volatile".as_ptr(),
+                std::ptr::null::<libc::c_void>(),
+                0,
+            )
+        };
+        if r < 0 {
+            let log = fs_context_log(&fsfd);
+            return Err(io(ctx(
+                io::Error::last_os_error(),
+                format!("overlay volatile for {} ({log})", target.display()),
+            )));
+        }
     }
     // SAFETY: plain syscall on our fs context; null key/value are what CMD_CREATE takes.
     let r = unsafe {
@@ -190,7 +255,7 @@ fn mount_overlay_fsconfig(
     Ok(())
 }
 
-fn overlay_data(lowers: &[&Path], upper: &Path, work: &Path) -> Vec<u8> {
+fn overlay_data(lowers: &[&Path], upper: &Path, work: &Path, volatile: bool) -> Vec<u8> {
     let mut d = b"lowerdir=".to_vec();
     for (i, l) in lowers.iter().enumerate() {
         if i > 0 {
@@ -202,6 +267,9 @@ fn overlay_data(lowers: &[&Path], upper: &Path, work: &Path) -> Vec<u8> {
     d.extend_from_slice(upper.as_os_str().as_bytes());
     d.extend_from_slice(b",workdir=");
     d.extend_from_slice(work.as_os_str().as_bytes());
+    if volatile {
+        d.extend_from_slice(b",volatile");
+    }
     d
 }
 
@@ -231,7 +299,19 @@ pub fn mount_overlay_legacy(
     work: &Path,
     target: &Path,
 ) -> io::Result<()> {
-    let data = overlay_data(lowers, upper, work);
+    legacy(&Overlay {
+        lowers,
+        upper,
+        work,
+        target,
+        volatile: false,
+    })
+}
+
+fn legacy(o: &Overlay<'_>) -> io::Result<()> {
+    let (lowers, upper, work, target) = (o.lowers, o.upper, o.work, o.target);
+    let volatile = o.volatile;
+    let data = overlay_data(lowers, upper, work, volatile);
     let ct = cpath(target)?;
     if data.len() <= MOUNT_DATA_MAX {
         let cdata = CString::new(data).map_err(|_| {
@@ -269,6 +349,7 @@ pub fn mount_overlay_legacy(
         &rel_lowers_ref,
         &rel(upper).map_err(|_| io::Error::other("upper outside common parent"))?,
         &rel(work).map_err(|_| io::Error::other("work outside common parent"))?,
+        volatile,
     );
     if data.len() > MOUNT_DATA_MAX {
         return Err(io::Error::new(
@@ -384,7 +465,10 @@ mod tests {
             &[Path::new("/a"), Path::new("/b")],
             Path::new("/u"),
             Path::new("/w"),
+            false,
         );
         assert_eq!(d, b"lowerdir=/a:/b,upperdir=/u,workdir=/w");
+        let d = overlay_data(&[Path::new("/a")], Path::new("/u"), Path::new("/w"), true);
+        assert_eq!(d, b"lowerdir=/a,upperdir=/u,workdir=/w,volatile");
     }
 }

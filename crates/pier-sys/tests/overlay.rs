@@ -117,3 +117,34 @@ fn bind_mount_readonly() {
     pier_sys::unmount(&dst, false).unwrap();
     assert!(!dst.join("a").exists());
 }
+
+#[test]
+fn volatile_overlay_mounts_again_after_a_clean_unmount() {
+    if !is_root() {
+        eprintln!("skipping: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let [lower, upper, work, target] =
+        ["lower", "upper", "work", "merged"].map(|d| tmp.path().join(d));
+    for d in [&lower, &upper, &work, &target] {
+        fs::create_dir(d).unwrap();
+    }
+    for round in 0..2 {
+        pier_sys::mount_overlay_volatile(&[lower.as_path()], &upper, &work, &target).unwrap();
+        let guard = Mounted(target.clone());
+        let opts = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let line = opts
+            .lines()
+            .find(|l| l.contains(target.to_str().unwrap()))
+            .unwrap()
+            .to_string();
+        assert!(line.contains("volatile"), "round {round}: {line}");
+        fs::write(target.join(format!("f{round}")), "x").unwrap();
+        pier_sys::unmount(&target, false).unwrap();
+        drop(guard);
+        // The kernel leaves its marker behind; the next volatile mount clears it.
+        assert!(work.join("work/incompat/volatile").exists());
+    }
+    assert!(upper.join("f0").exists() && upper.join("f1").exists());
+}

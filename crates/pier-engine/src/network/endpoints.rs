@@ -412,12 +412,30 @@ impl Engine {
     /// Unwires a container that stopped (idempotent): ports, names, veths,
     /// leases, and its own namespace.
     pub(crate) async fn network_teardown(&self, rec: &mut ContainerRecord) {
+        self.unwire(rec, false).await
+    }
+
+    /// [`Self::network_teardown`] for a container that exited. Deleting a
+    /// veth waits for RCU grace periods (10-20 ms), which `run --rm` would
+    /// otherwise wait for: the host ends go in the background. Their
+    /// addresses stay leased until the link is gone, so a new container never
+    /// shares the bridge with the old one's address; ports, names and the
+    /// namespace go at once.
+    pub(crate) async fn network_teardown_exited(&self, rec: &mut ContainerRecord) {
+        self.unwire(rec, true).await
+    }
+
+    async fn unwire(&self, rec: &mut ContainerRecord, background: bool) {
         if let Err(e) = self.net.ctl.unpublish(&rec.id) {
             tracing::warn!("unpublishing ports of {}: {e}", rec.id);
         }
         rec.network.ports.clear();
         for (_, a) in std::mem::take(&mut rec.network.attached) {
-            self.detach_one(&rec.id, &a).await;
+            if background {
+                self.detach_in_background(&rec.id, a);
+            } else {
+                self.detach_one(&rec.id, &a).await;
+            }
         }
         rec.network.dns_server = None;
         let own = self.cfg.exec_root.join("netns").join(&rec.id);
@@ -435,6 +453,30 @@ impl Engine {
         if let Ok(ip) = a.ip.parse() {
             self.release(&a.network_id, ip);
         }
+    }
+
+    fn detach_in_background(&self, id: &str, a: Attached) {
+        self.net.ctl.clear_names(&a.network_id, id);
+        let leases = self.net.leases.clone();
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let r = match link::Netlink::current() {
+                Ok(nl) => nl.delete_link(&a.host_veth).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                tracing::warn!("removing {} of {id}: {e}", a.host_veth);
+            }
+            if let Ok(ip) = a.ip.parse::<Ipv4Addr>() {
+                if let Some(s) = leases
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_mut(&a.network_id)
+                {
+                    s.remove(&ip);
+                }
+            }
+        });
     }
 
     /// After a daemon restart, for a container still running: its leases,
