@@ -398,10 +398,18 @@ impl Engine {
                 }
             }
         }
+        // Children before parents: a snapshot with a child cannot go, and
+        // the list is in digest order, not chain order.
+        let mut garbage = Vec::new();
         for snap in self.snaps.list().map_err(snap_err)? {
             if !chains.contains(snap.as_str()) {
-                self.snaps.remove(&snap).map_err(snap_err)?;
+                let depth = self.snaps.lowers_chain(&snap).map_err(snap_err)?.len();
+                garbage.push((depth, snap));
             }
+        }
+        garbage.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, snap) in garbage {
+            self.snaps.remove(&snap).map_err(snap_err)?;
         }
         for blob in self.content.list().map_err(content_err)? {
             if !blobs.contains(blob.as_str()) && self.is_layer_or_config_blob(&blob) {
