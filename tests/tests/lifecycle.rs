@@ -219,3 +219,47 @@ fn legacy_links_and_the_old_mac_address() {
     d.pier_ok(&["rm", "-f", &id, "db"]);
     d.assert_clean();
 }
+
+#[test]
+fn health_checks_run_while_the_container_runs() {
+    let d = TestDaemon::with_busybox();
+    let run = |name: &str, cmd: &str| {
+        d.pier_ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--health-cmd",
+            cmd,
+            "--health-interval",
+            "1s",
+            "--health-retries",
+            "1",
+            "busybox",
+            "sleep",
+            "60",
+        ]);
+    };
+    run("good", "echo fine");
+    run("bad", "exit 3");
+    let status = |n: &str| d.inspect(n)["State"]["Health"]["Status"].clone();
+    assert_eq!(status("good"), "starting");
+    assert!(
+        wait_until(Duration::from_secs(10), || status("good") == "healthy"
+            && status("bad") == "unhealthy"),
+        "good {} bad {}",
+        status("good"),
+        status("bad")
+    );
+    let h = d.inspect("good")["State"]["Health"].clone();
+    assert_eq!(h["Log"][0]["Output"], "fine\n", "{h}");
+    assert_eq!(d.inspect("bad")["State"]["Health"]["Log"][0]["ExitCode"], 3);
+    let ps = d.pier_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("good Up") && l.ends_with("(healthy)")),
+        "{ps}"
+    );
+    d.pier_ok(&["rm", "-f", "good", "bad"]);
+    d.assert_clean();
+}

@@ -329,7 +329,7 @@ impl Engine {
                 size_root_fs: size_rw.map(|s| s + self.image_size(&rec.image_id)),
                 labels: rec.config.labels.clone(),
                 state: Some(state),
-                status: Some(human_status(&rec.state, &rec.created)),
+                status: Some(human_status(&rec.state, &rec.created) + &self.health_suffix(&rec)),
                 host_config: Some(ContainerSummaryHostConfig {
                     network_mode: Some(crate::network::mode_of(&rec)),
                     annotations: None,
@@ -408,6 +408,9 @@ impl Engine {
             "Config": config_json(&rec),
             "NetworkSettings": self.network_settings_json(&rec),
         });
+        if let Some(h) = self.health_json(&rec) {
+            v["State"]["Health"] = h;
+        }
         if size {
             let rw = self.container_size_rw(&rec);
             v["SizeRw"] = json!(rw);

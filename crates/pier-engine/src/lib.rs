@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod exec;
 mod fsops;
+mod health;
 mod image;
 mod lifecycle;
 mod links;
@@ -76,6 +77,7 @@ pub struct Engine {
     snaps: Snapshotter,
     live: Mutex<HashMap<String, Arc<lifecycle::Live>>>,
     execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
+    health: Mutex<HashMap<String, health::Health>>,
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pending: Mutex<HashMap<String, Vec<lifecycle::PendingAttach>>>,
     exits: tokio::sync::broadcast::Sender<lifecycle::ExitEvent>,
@@ -118,6 +120,7 @@ impl Engine {
             snaps,
             live: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            health: Mutex::new(HashMap::new()),
             op_locks: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             exits: tokio::sync::broadcast::channel(1024).0,

@@ -175,6 +175,7 @@ impl Engine {
             .insert(rec.id.clone(), Arc::new(Live { shim: shim.clone() }));
         self.container_event("start", rec, &[]);
         self.monitor(rec.id.clone(), shim);
+        self.watch_health(rec);
         Ok(())
     }
 
