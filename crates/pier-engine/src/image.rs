@@ -407,7 +407,7 @@ impl Engine {
                 garbage.push((depth, snap));
             }
         }
-        garbage.sort_by(|a, b| b.0.cmp(&a.0));
+        garbage.sort_by_key(|g| std::cmp::Reverse(g.0));
         for (_, snap) in garbage {
             self.snaps.remove(&snap).map_err(snap_err)?;
         }

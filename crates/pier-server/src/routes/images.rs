@@ -91,13 +91,26 @@ async fn create(
 async fn load(State(e): State<AppState>, Query(q): Query<Q>, body: Body) -> ApiResult<Response> {
     let quiet = qbool(&q, "quiet");
     let reader = blocking_reader(body);
-    let lines = tokio::task::spawn_blocking(move || e.load_images(reader)).await??;
+    let loaded = tokio::task::spawn_blocking(move || e.load_images(reader)).await?;
     let mut out = Vec::new();
-    for l in lines {
-        let _ = quiet;
-        out.extend_from_slice(&progress_line(
-            serde_json::json!({"stream": format!("{l}\n")}),
-        ));
+    match loaded {
+        Ok(lines) => {
+            for l in lines {
+                let _ = quiet;
+                out.extend_from_slice(&progress_line(
+                    serde_json::json!({"stream": format!("{l}\n")}),
+                ));
+            }
+        }
+        // As Docker: the status is sent before the archive is read, so a bad
+        // archive is an error message in the JSON stream (docker-py raises
+        // ImageLoadError from it).
+        Err(err) => {
+            let msg = err.to_string();
+            out.extend_from_slice(&progress_line(
+                serde_json::json!({"errorDetail": {"message": msg}, "error": msg}),
+            ));
+        }
     }
     Ok((StatusCode::OK, [("content-type", "application/json")], out).into_response())
 }
