@@ -424,7 +424,7 @@ impl Engine {
                 rec.id
             )));
         }
-        let pids = crate::system::cgroup_pids(&rec.cgroups_path);
+        let pids = crate::system::settled_cgroup_pids(&rec.cgroups_path);
         let args = ps_args.filter(|a| !a.is_empty()).unwrap_or("-ef");
         let out = std::process::Command::new("ps")
             .args(args.split_whitespace())

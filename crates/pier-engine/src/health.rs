@@ -112,6 +112,11 @@ impl Engine {
                 }
                 let start = now_rfc3339();
                 let (code, output) = this.probe(&id, &argv, timeout).await;
+                // A probe cut short by the container's exit says nothing.
+                match this.meta.container::<ContainerRecord>(&id) {
+                    Ok(Some(r)) if r.state.running() && r.state.started_at == run => {}
+                    _ => return,
+                }
                 let in_start_period = began.elapsed() < start_period;
                 this.record_probe(&rec, start, code, output, retries, in_start_period);
             }
