@@ -110,32 +110,34 @@ impl Engine {
     }
 
     async fn start_locked(self: &Arc<Self>, rec: &mut ContainerRecord) -> Result<()> {
-        // The namespace, endpoints and ports exist before the shim starts.
-        if let Err(e) = self.network_setup(rec).await {
-            self.fail_start(rec, &e).await;
-            return Err(e);
-        }
-        let prepared = {
-            let this = self.clone();
-            let r = rec.clone();
-            tokio::task::spawn_blocking(move || this.prepare_bundle(&r)).await?
-        };
-        let bundle = match prepared {
-            Ok(b) => {
-                // Volumes are filled from the image only on the first start.
-                for m in rec.mounts.iter_mut() {
-                    m.copy_up = false;
-                }
-                b
-            }
+        // The namespace, addresses and ports exist before the root is prepared.
+        let plumbing = match self.network_prepare(rec).await {
+            Ok(p) => p,
             Err(e) => {
                 self.fail_start(rec, &e).await;
                 return Err(e);
             }
         };
-        let shim = match Shim::spawn(&self.cfg, rec, &bundle).await {
-            Ok(s) => s,
-            Err(e) => {
+        // The interfaces are made while the root is prepared and the shim
+        // creates the container (which joins the namespace by path): moving a
+        // veth into a namespace waits for RCU, the container's own setup waits
+        // for it too, and neither needs the other before the process runs.
+        let (plumbed, (prepared, created)) =
+            tokio::join!(self.network_plumb(plumbing), self.create_in_shim(rec));
+        if prepared {
+            // Volumes are filled from the image only on the first start.
+            for m in rec.mounts.iter_mut() {
+                m.copy_up = false;
+            }
+        }
+        let shim = match (plumbed, created) {
+            (Ok(()), Ok(shim)) => shim,
+            (Err(e), Ok(shim)) => {
+                let _ = shim.shutdown().await;
+                self.fail_start(rec, &e).await;
+                return Err(e);
+            }
+            (_, Err(e)) => {
                 self.fail_start(rec, &e).await;
                 return Err(e);
             }
@@ -177,6 +179,23 @@ impl Engine {
         self.monitor(rec.id.clone(), shim);
         self.watch_health(rec);
         Ok(())
+    }
+
+    /// Prepares the bundle and has a new shim create the container (not yet
+    /// started). Also says whether the bundle was prepared.
+    async fn create_in_shim(self: &Arc<Self>, rec: &ContainerRecord) -> (bool, Result<Shim>) {
+        let prepared = {
+            let this = self.clone();
+            let r = rec.clone();
+            match tokio::task::spawn_blocking(move || this.prepare_bundle(&r)).await {
+                Ok(p) => p,
+                Err(e) => Err(e.into()),
+            }
+        };
+        match prepared {
+            Ok(bundle) => (true, Shim::spawn(&self.cfg, rec, &bundle).await),
+            Err(e) => (false, Err(e)),
+        }
     }
 
     /// Records a failed start as Docker does: the container stays "created"
