@@ -19,15 +19,6 @@ use crate::records::ContainerRecord;
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
 
-/// Kernel work planned by `network_prepare` for `network_plumb`.
-#[derive(Default)]
-pub(crate) struct Plumbing {
-    /// The container's own namespace (None: host's or another container's).
-    netns: Option<PathBuf>,
-    /// Veths to make: (network ID, endpoint).
-    endpoints: Vec<(String, EndpointSpec)>,
-}
-
 /// The namespace the container's spec joins.
 pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
     let mode = mode_of(rec);
@@ -222,25 +213,10 @@ impl Engine {
     /// Before the shim starts: a namespace with the container's networks
     /// plugged in and its ports published. On error nothing is left behind.
     pub(crate) async fn network_setup(&self, rec: &mut ContainerRecord) -> Result<()> {
-        let p = self.network_prepare(rec).await?;
-        if let Err(e) = self.network_plumb(p).await {
-            self.network_teardown(rec).await;
-            return Err(e);
-        }
-        Ok(())
-    }
-
-    /// The first half of [`Self::network_setup`]: the namespace, addresses,
-    /// names and ports, everything the container's record, /etc files and
-    /// spec need. The kernel's side of its interfaces is left to
-    /// [`Self::network_plumb`], which can run while the root is prepared and
-    /// the container created (moving a veth into a namespace alone waits
-    /// 10-20 ms for RCU). On error nothing is left behind.
-    pub(crate) async fn network_prepare(&self, rec: &mut ContainerRecord) -> Result<Plumbing> {
         self.network_teardown(rec).await;
         let mode = mode_of(rec);
         if mode == "host" {
-            return Ok(Plumbing::default());
+            return Ok(());
         }
         if let Some(other) = mode.strip_prefix("container:") {
             let o = self.find_container(other)?;
@@ -256,7 +232,7 @@ impl Engine {
                 _ => format!("/proc/{}/ns/net", o.state.pid),
             };
             rec.network.dns_server = o.network.dns_server.clone();
-            return Ok(Plumbing::default());
+            return Ok(());
         }
         let path = self.cfg.exec_root.join("netns").join(&rec.id);
         let p = path.clone();
@@ -267,13 +243,18 @@ impl Engine {
         .await?
         .map_err(net_err)?;
         rec.network.sandbox_key = path.display().to_string();
-        // Loopback up, also for `none` (as Docker's) and with no network attached.
-        let mut plumbing = Plumbing {
-            netns: Some(path),
-            endpoints: Vec::new(),
-        };
         if mode == "none" {
-            return Ok(plumbing);
+            // Only loopback, but up, as Docker's `none` has it.
+            let nl = link::Netlink::in_netns(&path).map_err(net_err);
+            let r = match nl {
+                Ok(nl) => nl.loopback_up().await.map_err(net_err),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                self.network_teardown(rec).await;
+                return Err(e);
+            }
+            return Ok(());
         }
         let mut names: Vec<String> = rec.network.requested.keys().cloned().collect();
         if let Some(i) = names.iter().position(|n| *n == mode) {
@@ -282,8 +263,7 @@ impl Engine {
         }
         let r = async {
             for (i, name) in names.iter().enumerate() {
-                self.attach_endpoint(rec, name, i, Some(&mut plumbing))
-                    .await?;
+                self.attach_endpoint(rec, name, i).await?;
             }
             self.publish_ports(rec)
         }
@@ -292,39 +272,18 @@ impl Engine {
             self.network_teardown(rec).await;
             return Err(e);
         }
-        Ok(plumbing)
-    }
-
-    /// The second half of [`Self::network_setup`]: creates the veths planned
-    /// by [`Self::network_prepare`], configures them inside the namespace and
-    /// brings loopback up. On error the caller tears the network down.
-    pub(crate) async fn network_plumb(&self, p: Plumbing) -> Result<()> {
-        let Some(netns) = p.netns else {
-            return Ok(());
-        };
-        for (net_id, ep) in &p.endpoints {
-            // Also brings loopback up.
-            self.net
-                .ctl
-                .attach(&netns, net_id, ep)
-                .await
-                .map_err(net_err)?;
-        }
-        if p.endpoints.is_empty() {
-            let nl = link::Netlink::in_netns(&netns).map_err(net_err)?;
-            nl.loopback_up().await.map_err(net_err)?;
+        // Loopback up even with no network attached.
+        if let Ok(nl) = link::Netlink::in_netns(&path) {
+            let _ = nl.loopback_up().await;
         }
         Ok(())
     }
 
-    /// Leases an address on network `name` and records the endpoint; the
-    /// veth is made now, or added to `later` for [`Self::network_plumb`].
     async fn attach_endpoint(
         &self,
         rec: &mut ContainerRecord,
         name: &str,
         index: usize,
-        later: Option<&mut Plumbing>,
     ) -> Result<()> {
         let n = self.find_network(name)?;
         let spec = n.spec().ok_or_else(|| {
@@ -361,14 +320,9 @@ impl Engine {
             default_route: index == 0,
         };
         let netns = PathBuf::from(&rec.network.sandbox_key);
-        match later {
-            Some(p) => p.endpoints.push((n.id.clone(), ep.clone())),
-            None => {
-                if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
-                    self.release(&n.id, ip);
-                    return Err(net_err(e));
-                }
-            }
+        if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
+            self.release(&n.id, ip);
+            return Err(net_err(e));
         }
         let aliases = req.aliases.clone().unwrap_or_default();
         let dns_names = if spec.dns {
@@ -546,6 +500,9 @@ impl Engine {
                 self.net
                     .ctl
                     .set_names(&a.network_id, &rec.id, &a.dns_names, ip);
+                self.net
+                    .ctl
+                    .set_upstreams(&a.network_id, &rec.id, ip, &own_dns_servers(rec));
             }
         }
         let Some(a) = primary(rec) else { return };
@@ -588,9 +545,6 @@ impl Engine {
         let mut rec = self.find_container(&id)?;
         let mode = mode_of(&rec);
         if n.driver != "bridge" || mode == "host" {
-                self.net
-                    .ctl
-                    .set_upstreams(&a.network_id, &rec.id, ip, &own_dns_servers(rec));
             return Err(EngineError::InvalidArgument(
                 "container cannot be disconnected from host network or connected to host network"
                     .into(),
@@ -627,7 +581,13 @@ impl Engine {
             let idx = (0..)
                 .find(|i| !used.contains(&format!("eth{i}").as_str()))
                 .unwrap_or(0);
-            self.attach_endpoint(&mut rec, &n.name, idx, None).await?;
+            self.attach_endpoint(&mut rec, &n.name, idx).await?;
+            if let Some(a) = rec.network.attached.get(&n.name) {
+                let names = hosts::names(&rec, &a.aliases);
+                if let Err(e) = hosts::add_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
+                    tracing::warn!("updating /etc/hosts of {}: {e}", rec.id);
+                }
+            }
         }
         self.save_container(&rec)?;
         self.network_event("connect", &n, &[("container", rec.id.clone())]);
@@ -664,18 +624,18 @@ impl Engine {
             )));
         }
         if let Some(a) = attached {
+            if rec.state.running() {
+                let names = hosts::names(&rec, &a.aliases);
+                if let Err(e) = hosts::remove_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
+                    tracing::warn!("updating /etc/hosts of {}: {e}", rec.id);
+                }
+            }
             if a.ifname == "eth0" {
                 let _ = self.net.ctl.unpublish(&rec.id);
                 rec.network.ports.clear();
                 rec.network.dns_server = None;
             }
             self.detach_one(&rec.id, &a).await;
-            if let Some(a) = rec.network.attached.get(&n.name) {
-                let names = hosts::names(&rec, &a.aliases);
-                if let Err(e) = hosts::add_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
-                    tracing::warn!("updating /etc/hosts of {}: {e}", rec.id);
-                }
-            }
         }
         self.save_container(&rec)?;
         self.network_event("disconnect", &n, &[("container", rec.id.clone())]);
@@ -712,12 +672,6 @@ impl Engine {
                     "Links": links,
                     "Aliases": req.aliases.clone().filter(|l| !l.is_empty()),
                     "MacAddress": if a.mac.is_empty() { req.mac_address.clone().unwrap_or_default() } else { a.mac.clone() },
-            if rec.state.running() {
-                let names = hosts::names(&rec, &a.aliases);
-                if let Err(e) = hosts::remove_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
-                    tracing::warn!("updating /etc/hosts of {}: {e}", rec.id);
-                }
-            }
                     "DriverOpts": req.driver_opts,
                     "NetworkID": net_id,
                     "EndpointID": a.endpoint_id,
