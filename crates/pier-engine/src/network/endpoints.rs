@@ -19,6 +19,15 @@ use crate::records::ContainerRecord;
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
 
+/// Kernel work planned by `network_prepare` for `network_plumb`.
+#[derive(Default)]
+pub(crate) struct Plumbing {
+    /// The container's own namespace (None: host's or another container's).
+    netns: Option<PathBuf>,
+    /// Veths to make: (network ID, endpoint).
+    endpoints: Vec<(String, EndpointSpec)>,
+}
+
 /// The namespace the container's spec joins.
 pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
     let mode = mode_of(rec);
@@ -213,10 +222,25 @@ impl Engine {
     /// Before the shim starts: a namespace with the container's networks
     /// plugged in and its ports published. On error nothing is left behind.
     pub(crate) async fn network_setup(&self, rec: &mut ContainerRecord) -> Result<()> {
+        let p = self.network_prepare(rec).await?;
+        if let Err(e) = self.network_plumb(p).await {
+            self.network_teardown(rec).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The first half of [`Self::network_setup`]: the namespace, addresses,
+    /// names and ports, everything the container's record, /etc files and
+    /// spec need. The kernel's side of its interfaces is left to
+    /// [`Self::network_plumb`], which can run while the root is prepared and
+    /// the container created (moving a veth into a namespace alone waits
+    /// 10-20 ms for RCU). On error nothing is left behind.
+    pub(crate) async fn network_prepare(&self, rec: &mut ContainerRecord) -> Result<Plumbing> {
         self.network_teardown(rec).await;
         let mode = mode_of(rec);
         if mode == "host" {
-            return Ok(());
+            return Ok(Plumbing::default());
         }
         if let Some(other) = mode.strip_prefix("container:") {
             let o = self.find_container(other)?;
@@ -232,7 +256,7 @@ impl Engine {
                 _ => format!("/proc/{}/ns/net", o.state.pid),
             };
             rec.network.dns_server = o.network.dns_server.clone();
-            return Ok(());
+            return Ok(Plumbing::default());
         }
         let path = self.cfg.exec_root.join("netns").join(&rec.id);
         let p = path.clone();
@@ -243,18 +267,13 @@ impl Engine {
         .await?
         .map_err(net_err)?;
         rec.network.sandbox_key = path.display().to_string();
+        // Loopback up, also for `none` (as Docker's) and with no network attached.
+        let mut plumbing = Plumbing {
+            netns: Some(path),
+            endpoints: Vec::new(),
+        };
         if mode == "none" {
-            // Only loopback, but up, as Docker's `none` has it.
-            let nl = link::Netlink::in_netns(&path).map_err(net_err);
-            let r = match nl {
-                Ok(nl) => nl.loopback_up().await.map_err(net_err),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = r {
-                self.network_teardown(rec).await;
-                return Err(e);
-            }
-            return Ok(());
+            return Ok(plumbing);
         }
         let mut names: Vec<String> = rec.network.requested.keys().cloned().collect();
         if let Some(i) = names.iter().position(|n| *n == mode) {
@@ -263,7 +282,8 @@ impl Engine {
         }
         let r = async {
             for (i, name) in names.iter().enumerate() {
-                self.attach_endpoint(rec, name, i).await?;
+                self.attach_endpoint(rec, name, i, Some(&mut plumbing))
+                    .await?;
             }
             self.publish_ports(rec)
         }
@@ -272,18 +292,39 @@ impl Engine {
             self.network_teardown(rec).await;
             return Err(e);
         }
-        // Loopback up even with no network attached.
-        if let Ok(nl) = link::Netlink::in_netns(&path) {
-            let _ = nl.loopback_up().await;
+        Ok(plumbing)
+    }
+
+    /// The second half of [`Self::network_setup`]: creates the veths planned
+    /// by [`Self::network_prepare`], configures them inside the namespace and
+    /// brings loopback up. On error the caller tears the network down.
+    pub(crate) async fn network_plumb(&self, p: Plumbing) -> Result<()> {
+        let Some(netns) = p.netns else {
+            return Ok(());
+        };
+        for (net_id, ep) in &p.endpoints {
+            // Also brings loopback up.
+            self.net
+                .ctl
+                .attach(&netns, net_id, ep)
+                .await
+                .map_err(net_err)?;
+        }
+        if p.endpoints.is_empty() {
+            let nl = link::Netlink::in_netns(&netns).map_err(net_err)?;
+            nl.loopback_up().await.map_err(net_err)?;
         }
         Ok(())
     }
 
+    /// Leases an address on network `name` and records the endpoint; the
+    /// veth is made now, or added to `later` for [`Self::network_plumb`].
     async fn attach_endpoint(
         &self,
         rec: &mut ContainerRecord,
         name: &str,
         index: usize,
+        later: Option<&mut Plumbing>,
     ) -> Result<()> {
         let n = self.find_network(name)?;
         let spec = n.spec().ok_or_else(|| {
@@ -320,9 +361,14 @@ impl Engine {
             default_route: index == 0,
         };
         let netns = PathBuf::from(&rec.network.sandbox_key);
-        if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
-            self.release(&n.id, ip);
-            return Err(net_err(e));
+        match later {
+            Some(p) => p.endpoints.push((n.id.clone(), ep.clone())),
+            None => {
+                if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
+                    self.release(&n.id, ip);
+                    return Err(net_err(e));
+                }
+            }
         }
         let aliases = req.aliases.clone().unwrap_or_default();
         let dns_names = if spec.dns {
@@ -581,7 +627,7 @@ impl Engine {
             let idx = (0..)
                 .find(|i| !used.contains(&format!("eth{i}").as_str()))
                 .unwrap_or(0);
-            self.attach_endpoint(&mut rec, &n.name, idx).await?;
+            self.attach_endpoint(&mut rec, &n.name, idx, None).await?;
             if let Some(a) = rec.network.attached.get(&n.name) {
                 let names = hosts::names(&rec, &a.aliases);
                 if let Err(e) = hosts::add_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
