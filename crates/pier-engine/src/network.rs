@@ -6,6 +6,8 @@
 
 mod endpoints;
 mod hosts;
+mod inspect;
+mod ports;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;

@@ -1,20 +1,17 @@
 //! Containers on networks: checks at create, wiring at start, unwiring at
-//! exit, `network connect`/`disconnect`, and what inspect and ps show.
+//! exit, re-adoption after a daemon restart, `network connect`/`disconnect`.
+//! Published ports are in `ports.rs`, the API's view of it all in `inspect.rs`.
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use pier_api::models::{
-    ContainerConfig, EndpointSettings, HostConfig, NetworkingConfig, PortBinding, PortSummary,
-    PortSummaryTypeEnum,
-};
-use pier_network::{link, netns, EndpointSpec, PortRequest};
+use pier_api::models::{ContainerConfig, EndpointSettings, HostConfig, NetworkingConfig};
+use pier_network::{link, netns, EndpointSpec};
 use pier_runtime::spec::NetworkNs;
-use serde_json::{json, Value};
 
-use super::{hosts, mode_of, net_err, Attached, ContainerNetwork, NetworkRecord, PortState};
+use super::ports::port_specs;
+use super::{hosts, mode_of, net_err, Attached, ContainerNetwork, NetworkRecord};
 use crate::records::ContainerRecord;
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
@@ -72,71 +69,6 @@ fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
             .map(Some)
             .map_err(|_| EngineError::InvalidArgument(format!("invalid IPv4 address: {s}"))),
     }
-}
-
-/// `80/tcp` (or `80`) into port and protocol.
-fn parse_port_key(k: &str) -> Result<(u16, String)> {
-    let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
-    let port = p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-        EngineError::InvalidArgument(format!("invalid port specification: \"{k}\""))
-    })?;
-    Ok((port, proto.to_ascii_lowercase()))
-}
-
-fn parse_host_ports(s: &str) -> Result<(u16, u16)> {
-    let bad = || EngineError::InvalidArgument(format!("invalid port specification: \"{s}\""));
-    if s.is_empty() {
-        return Ok((0, 0));
-    }
-    let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let a: u16 = a.parse().map_err(|_| bad())?;
-    let b: u16 = b.parse().map_err(|_| bad())?;
-    if a > b {
-        return Err(bad());
-    }
-    Ok((a, b))
-}
-
-/// One `-p`/`-P` request: container port, proto, host IP, host port range.
-type PortSpec = (u16, String, Ipv4Addr, (u16, u16));
-
-/// What `-p` and `-P` ask for.
-fn port_specs(rec_cfg: &ContainerConfig, host: &HostConfig) -> Result<Vec<PortSpec>> {
-    let mut map: BTreeMap<String, Vec<PortBinding>> = BTreeMap::new();
-    for (k, v) in host.port_bindings.iter().flatten() {
-        map.insert(k.clone(), v.clone().unwrap_or_default());
-    }
-    if host.publish_all_ports.unwrap_or(false) {
-        for p in rec_cfg.exposed_ports.iter().flatten() {
-            map.entry(p.clone()).or_default();
-        }
-    }
-    let mut out = Vec::new();
-    for (k, binds) in map {
-        let (port, proto) = parse_port_key(&k)?;
-        let binds = if binds.is_empty() {
-            vec![PortBinding::default()]
-        } else {
-            binds
-        };
-        for b in binds {
-            let ip = b.host_ip.unwrap_or_default();
-            // IPv6 host addresses are not published (no IPv6 on bridges yet).
-            if ip.contains(':') {
-                continue;
-            }
-            let ip: Ipv4Addr = if ip.is_empty() {
-                Ipv4Addr::UNSPECIFIED
-            } else {
-                ip.parse().map_err(|_| {
-                    EngineError::InvalidArgument(format!("invalid host IP address: {ip}"))
-                })?
-            };
-            let ports = parse_host_ports(b.host_port.as_deref().unwrap_or(""))?;
-            out.push((port, proto.clone(), ip, ports));
-        }
-    }
-    Ok(out)
 }
 
 /// `name:alias` links as (alias, target); a bare `name` is its own alias.
@@ -412,49 +344,6 @@ impl Engine {
         }
     }
 
-    fn publish_ports(&self, rec: &mut ContainerRecord) -> Result<()> {
-        let specs = port_specs(&rec.config, &rec.host_config)?;
-        let Some(a) = primary(rec).cloned() else {
-            return Ok(());
-        };
-        if specs.is_empty() {
-            return Ok(());
-        }
-        let cip: Ipv4Addr =
-            a.ip.parse()
-                .map_err(|_| EngineError::Internal(format!("bad address {}", a.ip)))?;
-        let reqs: Vec<PortRequest> = specs
-            .into_iter()
-            .map(|(port, proto, host_ip, host_ports)| PortRequest {
-                proto,
-                host_ip,
-                host_ports,
-                container_ip: cip,
-                container_port: port,
-            })
-            .collect();
-        let pubs = self
-            .net
-            .ctl
-            .publish(&rec.id, &a.network_id, &reqs)
-            .map_err(|e| {
-                EngineError::Internal(format!(
-                    "driver failed programming external connectivity on endpoint {} ({}): {e}",
-                    rec.name, a.endpoint_id
-                ))
-            })?;
-        rec.network.ports = pubs
-            .into_iter()
-            .map(|p| PortState {
-                proto: p.proto,
-                host_ip: p.host_ip.to_string(),
-                host_port: p.host_port,
-                container_port: p.container_port,
-            })
-            .collect();
-        Ok(())
-    }
-
     /// Unwires a container that stopped (idempotent): ports, names, veths,
     /// leases, and its own namespace.
     pub(crate) async fn network_teardown(&self, rec: &mut ContainerRecord) {
@@ -551,29 +440,7 @@ impl Engine {
                     .set_upstreams(&a.network_id, &rec.id, ip, &own_dns_servers(rec));
             }
         }
-        let Some(a) = primary(rec) else { return };
-        let Ok(cip) = a.ip.parse::<Ipv4Addr>() else {
-            return;
-        };
-        let reqs: Vec<PortRequest> = rec
-            .network
-            .ports
-            .iter()
-            .filter_map(|p| {
-                Some(PortRequest {
-                    proto: p.proto.clone(),
-                    host_ip: p.host_ip.parse().ok()?,
-                    host_ports: (p.host_port, p.host_port),
-                    container_ip: cip,
-                    container_port: p.container_port,
-                })
-            })
-            .collect();
-        if !reqs.is_empty() {
-            if let Err(e) = self.net.ctl.publish(&rec.id, &a.network_id, &reqs) {
-                tracing::error!("republishing ports of {}: {e}", rec.id);
-            }
-        }
+        self.republish_ports(rec);
     }
 
     /// `POST /networks/{id}/connect`.
@@ -687,149 +554,6 @@ impl Engine {
         self.network_event("disconnect", &n, &[("container", rec.id.clone())]);
         Ok(())
     }
-
-    /// `NetworkSettings` of `GET /containers/{id}/json`.
-    pub(crate) fn network_settings_json(&self, rec: &ContainerRecord) -> Value {
-        let mode = mode_of(rec);
-        let names: Vec<String> = match mode.as_str() {
-            "host" | "none" => vec![mode.clone()],
-            m if m.starts_with("container:") => Vec::new(),
-            _ => rec.network.requested.keys().cloned().collect(),
-        };
-        let mut nets = serde_json::Map::new();
-        for name in names {
-            let req = rec
-                .network
-                .requested
-                .get(&name)
-                .cloned()
-                .unwrap_or_default();
-            let a = rec.network.attached.get(&name).cloned().unwrap_or_default();
-            let net_id = if a.network_id.is_empty() {
-                self.find_network(&name).map(|n| n.id).unwrap_or_default()
-            } else {
-                a.network_id.clone()
-            };
-            let links = req.links.clone().filter(|l| !l.is_empty());
-            nets.insert(
-                name,
-                json!({
-                    "IPAMConfig": req.ipam_config,
-                    "Links": links,
-                    "Aliases": req.aliases.clone().filter(|l| !l.is_empty()),
-                    "MacAddress": if a.mac.is_empty() { req.mac_address.clone().unwrap_or_default() } else { a.mac.clone() },
-                    "DriverOpts": req.driver_opts,
-                    "NetworkID": net_id,
-                    "EndpointID": a.endpoint_id,
-                    "Gateway": a.gateway,
-                    "IPAddress": a.ip,
-                    "IPPrefixLen": a.prefix,
-                    "IPv6Gateway": "",
-                    "GlobalIPv6Address": "",
-                    "GlobalIPv6PrefixLen": 0,
-                    "DNSNames": if a.dns_names.is_empty() { Value::Null } else { json!(a.dns_names) },
-                }),
-            );
-        }
-        let mut ports = serde_json::Map::new();
-        if rec.state.running() {
-            for p in rec.config.exposed_ports.iter().flatten() {
-                let k = if p.contains('/') {
-                    p.clone()
-                } else {
-                    format!("{p}/tcp")
-                };
-                ports.insert(k, Value::Null);
-            }
-            for p in &rec.network.ports {
-                let k = format!("{}/{}", p.container_port, p.proto);
-                let e = ports.entry(k).or_insert_with(|| json!([]));
-                if e.is_null() {
-                    *e = json!([]);
-                }
-                if let Some(arr) = e.as_array_mut() {
-                    arr.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
-                }
-            }
-        }
-        // The top-level fields describe the default bridge only, as Docker's.
-        let b = rec
-            .network
-            .attached
-            .get("bridge")
-            .cloned()
-            .unwrap_or_default();
-        json!({
-            "Bridge": "",
-            "SandboxID": if rec.network.sandbox_key.is_empty() { String::new() } else { rec.id.clone() },
-            "SandboxKey": rec.network.sandbox_key,
-            "HairpinMode": false,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Ports": ports,
-            "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null,
-            "EndpointID": b.endpoint_id,
-            "Gateway": b.gateway,
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": b.ip,
-            "IPPrefixLen": b.prefix,
-            "IPv6Gateway": "",
-            "MacAddress": b.mac,
-            "Networks": nets,
-        })
-    }
-
-    /// `Ports` and `NetworkSettings.Networks` of `GET /containers/json`.
-    pub(crate) fn network_summary(
-        &self,
-        rec: &ContainerRecord,
-    ) -> (Vec<PortSummary>, HashMap<String, EndpointSettings>) {
-        let typ = |p: &str| match p {
-            "udp" => PortSummaryTypeEnum::UDP,
-            "sctp" => PortSummaryTypeEnum::SCTP,
-            _ => PortSummaryTypeEnum::TCP,
-        };
-        let mut ports: Vec<PortSummary> = rec
-            .network
-            .ports
-            .iter()
-            .map(|p| PortSummary {
-                ip: Some(p.host_ip.clone()),
-                private_port: p.container_port,
-                public_port: Some(p.host_port),
-                typ: Some(typ(&p.proto)),
-            })
-            .collect();
-        for e in rec.config.exposed_ports.iter().flatten() {
-            if let Ok((port, proto)) = parse_port_key(e) {
-                if !rec
-                    .network
-                    .ports
-                    .iter()
-                    .any(|p| p.container_port == port && p.proto == proto)
-                {
-                    ports.push(PortSummary {
-                        ip: None,
-                        private_port: port,
-                        public_port: None,
-                        typ: Some(typ(&proto)),
-                    });
-                }
-            }
-        }
-        let settings = self.network_settings_json(rec);
-        let nets = settings["Networks"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), serde_json::from_value(v.clone()).ok()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        (ports, nets)
-    }
 }
 
 /// Docker's rules for endpoint settings on a network.
@@ -866,45 +590,4 @@ fn check_endpoint(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_keys_and_host_ports() {
-        assert_eq!(parse_port_key("80/tcp").unwrap(), (80, "tcp".into()));
-        assert_eq!(parse_port_key("53/UDP").unwrap(), (53, "udp".into()));
-        assert_eq!(parse_port_key("8080").unwrap(), (8080, "tcp".into()));
-        assert!(parse_port_key("x/tcp").is_err());
-        assert_eq!(parse_host_ports("").unwrap(), (0, 0));
-        assert_eq!(parse_host_ports("8000-8010").unwrap(), (8000, 8010));
-        assert!(parse_host_ports("9-8").is_err());
-    }
-
-    #[test]
-    fn publish_all_takes_exposed_ports() {
-        let cfg = ContainerConfig {
-            exposed_ports: Some(vec!["80/tcp".into(), "53/udp".into()]),
-            ..Default::default()
-        };
-        let mut pb = HashMap::new();
-        pb.insert(
-            "80/tcp".to_string(),
-            Some(vec![PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some("8080".into()),
-            }]),
-        );
-        let host = HostConfig {
-            port_bindings: Some(pb),
-            publish_all_ports: Some(true),
-            ..Default::default()
-        };
-        let s = port_specs(&cfg, &host).unwrap();
-        assert_eq!(s.len(), 2);
-        assert!(s.contains(&(80, "tcp".into(), Ipv4Addr::LOCALHOST, (8080, 8080))));
-        assert!(s.contains(&(53, "udp".into(), Ipv4Addr::UNSPECIFIED, (0, 0))));
-    }
 }
