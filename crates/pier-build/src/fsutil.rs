@@ -8,7 +8,7 @@ use std::io::{self, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use pier_reference::Sha256Writer;
+use pier_reference::{Digest, Sha256Writer};
 
 use crate::error::{BuildError, Result};
 
@@ -283,19 +283,61 @@ pub fn hash_tree(
             h.update(b"\0");
         }
         _ => {
-            let mut f = fs::File::open(src).map_err(BuildError::io("opening", src))?;
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = f.read(&mut buf).map_err(BuildError::io("reading", src))?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
+            h.update(file_digest(src, &meta)?.hex().as_bytes());
             h.update(format!("\0{}\0", meta.len()).as_bytes());
         }
     }
     Ok(())
+}
+
+/// What identifies a file's content without reading it: device, inode,
+/// size, mtime and ctime (ctime cannot be set back, so a rewrite that keeps
+/// size and mtime still changes it).
+type StatKey = (u64, u64, u64, i64, i64, i64, i64);
+
+/// Digests of files already read, so a rebuild from the same context
+/// directory hashes only what changed (BuildKit keeps a similar cache).
+static DIGESTS: std::sync::Mutex<Option<std::collections::HashMap<StatKey, Digest>>> =
+    std::sync::Mutex::new(None);
+/// Bound on remembered files; past it the cache starts over.
+const MAX_DIGESTS: usize = 500_000;
+
+fn file_digest(src: &Path, meta: &fs::Metadata) -> Result<Digest> {
+    let key: StatKey = (
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+    );
+    let cached = DIGESTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&key).cloned());
+    if let Some(d) = cached {
+        return Ok(d);
+    }
+    let mut f = fs::File::open(src).map_err(BuildError::io("opening", src))?;
+    let mut fh = Sha256Writer::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf).map_err(BuildError::io("reading", src))?;
+        if n == 0 {
+            break;
+        }
+        fh.update(&buf[..n]);
+    }
+    let d = fh.digest();
+    let mut g = DIGESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let m = g.get_or_insert_with(Default::default);
+    if m.len() >= MAX_DIGESTS {
+        m.clear();
+    }
+    m.insert(key, d.clone());
+    Ok(d)
 }
 
 #[cfg(test)]

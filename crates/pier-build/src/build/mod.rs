@@ -40,6 +40,9 @@ const PROXY_ARGS: [&str; 10] = [
 pub struct BuildOptions {
     /// The unpacked build context (see [`crate::unpack_context`]).
     pub context: PathBuf,
+    /// `context` is the user's own directory (a local `pier build`), not a
+    /// private copy: nothing may write to it.
+    pub context_shared: bool,
     /// Dockerfile path inside the context; `Dockerfile` when empty.
     pub dockerfile: String,
     /// The Dockerfile text itself, instead of reading `dockerfile`.

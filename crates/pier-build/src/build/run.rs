@@ -187,7 +187,7 @@ impl Builder<'_> {
                     }
                 };
                 let src = m.source.clone().unwrap_or_else(|| "/".into());
-                let host = resolve_in_root(&root, &src, true)
+                let mut host = resolve_in_root(&root, &src, true)
                     .map_err(BuildError::io("resolving", &src))?;
                 if std::fs::symlink_metadata(&host).is_err() {
                     return Err(BuildError::Invalid(format!(
@@ -201,6 +201,13 @@ impl Builder<'_> {
                     h.digest(),
                     m.read_only
                 ));
+                if m.from.is_none() && !m.read_only && self.opts.context_shared {
+                    // Writes to an rw bind are thrown away (BuildKit's rule);
+                    // the user's own directory gets a copy to write to.
+                    let copy = self.unique_temp_dir()?.join("src");
+                    crate::fsutil::copy_tree(&host, &copy, "", Default::default(), &|_| false)?;
+                    host = copy;
+                }
                 out.mounts.push(RunMount::Bind {
                     source: host,
                     target,

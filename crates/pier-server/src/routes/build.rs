@@ -62,8 +62,10 @@ async fn build(
         .find(|(k, _)| k == "dockerfile")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    let local = local_context(&q)?;
     let opts = pier_build::BuildOptions {
-        context: Default::default(),
+        context: local.clone().unwrap_or_default(),
+        context_shared: local.is_some(),
         dockerfile,
         dockerfile_contents: None,
         tags,
@@ -90,12 +92,45 @@ async fn build(
         let mut progress = pier_build::JsonProgress::new(QuietFilter { inner: w, quiet });
         // Failures are reported in the stream (Docker's errorDetail), which
         // the builder already wrote; the HTTP status stays 200.
-        let _ = pier_build::build_tar(&backend, reader, &scratch, &opts, &mut progress);
+        if opts.context_shared {
+            drop(reader);
+            let _ = pier_build::build(&backend, &opts, &mut progress);
+        } else {
+            let _ = pier_build::build_tar(&backend, reader, &scratch, &opts, &mut progress);
+        }
         Ok(())
     })
     .await;
     Ok(resp)
 }
+
+/// Pier's own extension for a local `pier build`: `piercontext=<dir>` and
+/// `piercontextid=<dev>:<inode>` name the context directory instead of
+/// sending it as a tar (which is then empty), so a rebuild reads only the
+/// files it needs. The id proves the daemon sees the same directory as the
+/// client (not another mount namespace's); if not, the client sends a tar.
+fn local_context(q: &Q) -> ApiResult<Option<std::path::PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    let Some(dir) = q.get("piercontext").filter(|d| !d.is_empty()) else {
+        return Ok(None);
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let seen = std::fs::metadata(&dir)
+        .ok()
+        .filter(|m| dir.is_absolute() && m.is_dir())
+        .map(|m| format!("{}:{}", m.dev(), m.ino()));
+    if seen.is_none() || seen.as_deref() != q.get("piercontextid").map(String::as_str) {
+        return Err(ApiError::bad_request(format!(
+            "{LOCAL_CONTEXT_UNSEEN}: {}",
+            dir.display()
+        )));
+    }
+    Ok(Some(dir))
+}
+
+/// The start of the error for a context directory the daemon cannot see;
+/// the CLI falls back to sending a tar when it reads it.
+const LOCAL_CONTEXT_UNSEEN: &str = "build context directory not visible to the daemon";
 
 /// With `q=1` Docker sends only the final ID and errors.
 struct QuietFilter<'a> {

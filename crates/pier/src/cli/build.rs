@@ -192,7 +192,12 @@ type Upload = (
     pier_client::Body,
     Option<String>,
     Option<std::thread::JoinHandle<Result<()>>>,
+    // `piercontext` and `piercontextid` when the daemon reads the directory.
+    Vec<(&'static str, String)>,
 );
+
+/// The daemon's answer when it cannot see a directory named by path.
+const LOCAL_CONTEXT_UNSEEN: &str = "build context directory not visible to the daemon";
 
 /// Reads stdin until `n` bytes or EOF.
 async fn read_head(n: usize) -> Result<Vec<u8>> {
@@ -207,7 +212,7 @@ async fn read_head(n: usize) -> Result<Vec<u8>> {
 
 /// The request body (streamed), the Dockerfile's name for the daemon, and
 /// the thread writing a directory's tar, if any.
-async fn prepare_upload(a: &BuildArgs, sent: Arc<AtomicU64>) -> Result<Upload> {
+async fn prepare_upload(a: &BuildArgs, sent: Arc<AtomicU64>, by_path: bool) -> Result<Upload> {
     let file = a.file.as_deref();
     if a.path == "-" {
         if file == Some("-") {
@@ -217,7 +222,7 @@ async fn prepare_upload(a: &BuildArgs, sent: Arc<AtomicU64>) -> Result<Upload> {
         if context::is_archive(&head) {
             let r = std::io::Cursor::new(head).chain(tokio::io::stdin());
             let body = body_reader(Counting { inner: r, n: sent });
-            return Ok((body, file.map(str::to_string), None));
+            return Ok((body, file.map(str::to_string), None, Vec::new()));
         }
         let mut all = head;
         tokio::io::stdin()
@@ -229,7 +234,12 @@ async fn prepare_upload(a: &BuildArgs, sent: Arc<AtomicU64>) -> Result<Upload> {
             inner: std::io::Cursor::new(tar),
             n: sent,
         });
-        return Ok((body, Some(context::DEFAULT_DOCKERFILE.into()), None));
+        return Ok((
+            body,
+            Some(context::DEFAULT_DOCKERFILE.into()),
+            None,
+            Vec::new(),
+        ));
     }
     if a.path.contains("://") || a.path.starts_with("git@") {
         bail!(
@@ -246,6 +256,21 @@ async fn prepare_upload(a: &BuildArgs, sent: Arc<AtomicU64>) -> Result<Upload> {
         }
     })?;
     let (name, extra) = match src {
+        DockerfileSource::Inside(rel) if by_path => {
+            // The daemon is on this host: it reads the directory itself, so
+            // an unchanged context costs no tar and no copy (see the
+            // server's `local_context`).
+            use std::os::unix::fs::MetadataExt;
+            let dir = std::fs::canonicalize(&root)
+                .with_context(|| format!("unable to prepare context: {}", root.display()))?;
+            let m = std::fs::metadata(&dir)
+                .with_context(|| format!("unable to prepare context: {}", dir.display()))?;
+            let q = vec![
+                ("piercontext", dir.display().to_string()),
+                ("piercontextid", format!("{}:{}", m.dev(), m.ino())),
+            ];
+            return Ok((pier_client::body_empty(), Some(rel), None, q));
+        }
         DockerfileSource::Inside(rel) => (rel, None),
         DockerfileSource::Outside(p) => {
             let content = std::fs::read(&p)
@@ -281,7 +306,7 @@ async fn prepare_upload(a: &BuildArgs, sent: Arc<AtomicU64>) -> Result<Upload> {
         Ok(())
     });
     let body = body_reader(Counting { inner: r, n: sent });
-    Ok((body, Some(name), Some(writer)))
+    Ok((body, Some(name), Some(writer), Vec::new()))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -300,7 +325,12 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
         }
     }
     let sent = Arc::new(AtomicU64::new(0));
-    let (body, dockerfile, writer) = match prepare_upload(&a, sent.clone()).await {
+    let upload = prepare_upload(
+        &a,
+        sent.clone(),
+        std::env::var_os("PIER_BUILD_TAR").is_none(),
+    );
+    let (mut body, mut dockerfile, mut writer, mut local) = match upload.await {
         Ok(u) => u,
         Err(e) => {
             eprintln!("{e}");
@@ -319,16 +349,33 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
     } else {
         View::Plain
     };
-    let path = format!("/build{}", query(&build_query(&a, dockerfile.as_deref())));
     let headers = [("Content-Type", "application/x-tar".to_string())];
-    let resp = client.request_with(Method::POST, &path, body, &headers);
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-    tokio::pin!(resp);
     let resp = loop {
-        tokio::select! {
-            r = &mut resp => break r,
-            _ = tick.tick() => view.tick(sent.load(Ordering::Relaxed)),
+        let mut q = build_query(&a, dockerfile.as_deref());
+        q.append(&mut local);
+        let path = format!("/build{}", query(&q));
+        let resp = client.request_with(Method::POST, &path, body, &headers);
+        tokio::pin!(resp);
+        let resp = loop {
+            tokio::select! {
+                r = &mut resp => break r,
+                _ = tick.tick() => view.tick(sent.load(Ordering::Relaxed)),
+            }
+        };
+        let unseen = matches!(&resp, Err(pier_client::ClientError::Daemon { message, .. })
+            if message.starts_with(LOCAL_CONTEXT_UNSEEN));
+        if !unseen {
+            break resp;
         }
+        // A daemon in another mount namespace: send the tar after all.
+        (body, dockerfile, writer, local) = match prepare_upload(&a, sent.clone(), false).await {
+            Ok(u) => u,
+            Err(e) => {
+                eprintln!("{e}");
+                return Err(Exit(1).into());
+            }
+        };
     };
     let mut failure: Option<String> = None;
     let mut id: Option<String> = None;
