@@ -5,6 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use pier_api::models::{
     ContainerConfig, ImageDeleteResponseItem, ImageHistoryResponseItem, ImagePruneResponse,
@@ -45,34 +47,50 @@ fn snap_err(e: pier_snapshot::SnapshotError) -> EngineError {
 }
 
 impl Engine {
-    /// Unpacks every layer not yet unpacked; returns the top chain ID.
+    /// Unpacks every layer not yet unpacked; returns the top chain ID. The
+    /// missing ones unpack side by side (each into its own directory): a
+    /// layer is mostly decompression and file writes, which use every core.
     pub(crate) fn unpack_layers(&self, layers: &[StoredLayer]) -> Result<Option<String>> {
         let mut diff_ids = Vec::new();
-        let mut parent: Option<Digest> = None;
+        let mut base: Option<Digest> = None;
+        let mut missing = Vec::new();
         for layer in layers {
             let diff_id = digest(&layer.diff_id)?;
             diff_ids.push(diff_id.clone());
             let chain = chain_id(&diff_ids);
-            if !self.snaps.exists(&chain) {
-                let blob = digest(&layer.blob)?;
-                let file = self.content.open_blob(&blob).map_err(content_err)?;
-                let reader = pier_content::compression::decompress(file)
-                    .map_err(|e| EngineError::Internal(format!("layer {blob}: {e}")))?;
-                let mut counted = CountingReader {
-                    inner: reader,
-                    n: 0,
-                };
-                let got = self
-                    .snaps
-                    .apply_layer(parent.as_ref(), &mut counted, &diff_id)
-                    .map_err(snap_err)?;
-                debug_assert_eq!(got, chain);
-                self.meta
-                    .kv_put(LAYER_SIZES, diff_id.as_str(), &counted.n)?;
+            if missing.is_empty() && self.snaps.exists(&chain) {
+                base = Some(chain);
+            } else {
+                missing.push((digest(&layer.blob)?, diff_id));
             }
-            parent = Some(chain);
         }
-        Ok(parent.map(|d| d.to_string()))
+        if missing.is_empty() {
+            return Ok(base.map(|d| d.to_string()));
+        }
+        let mut readers = Vec::new();
+        let mut counts = Vec::new();
+        for (blob, diff_id) in &missing {
+            let file = self.content.open_blob(blob).map_err(content_err)?;
+            let reader = pier_content::compression::decompress(file)
+                .map_err(|e| EngineError::Internal(format!("layer {blob}: {e}")))?;
+            let n = Arc::new(AtomicU64::new(0));
+            counts.push((diff_id.clone(), n.clone()));
+            readers.push((diff_id.clone(), CountingReader { inner: reader, n }));
+        }
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let chains = self
+            .snaps
+            .apply_layers(base.as_ref(), readers, threads)
+            .map_err(snap_err)?;
+        debug_assert_eq!(chains.last(), Some(&chain_id(&diff_ids)));
+        for (diff_id, n) in counts {
+            let n = n.load(Ordering::Relaxed);
+            // A reused snapshot reads nothing; keep the size recorded then.
+            if n > 0 {
+                self.meta.kv_put(LAYER_SIZES, diff_id.as_str(), &n)?;
+            }
+        }
+        Ok(chains.last().map(|d| d.to_string()))
     }
 
     fn layer_size(&self, diff_id: &str) -> u64 {
@@ -591,13 +609,13 @@ impl Engine {
 
 struct CountingReader<R> {
     inner: R,
-    n: u64,
+    n: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.n += n as u64;
+        self.n.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }

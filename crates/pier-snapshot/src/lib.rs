@@ -151,6 +151,72 @@ impl Snapshotter {
         res.map(|()| chain)
     }
 
+    /// Unpacks a stack of layers, the first on top of `parent`, each on the
+    /// one before; returns their chain IDs. Layers go to separate directories,
+    /// so up to `threads` unpack at once; they are committed bottom first once
+    /// all are unpacked, or none is (as with [`Self::apply_layer`]).
+    pub fn apply_layers<R: Read + Send>(
+        &self,
+        parent: Option<&Digest>,
+        layers: Vec<(Digest, R)>,
+        threads: usize,
+    ) -> Result<Vec<Digest>> {
+        if let Some(p) = parent {
+            if !self.exists(p) {
+                return Err(SnapshotError::NotFound(p.to_string()));
+            }
+        }
+        let mut chains = Vec::new();
+        let mut todo = Vec::new();
+        let mut below = parent.cloned();
+        for (diff_id, reader) in layers {
+            let chain = match &below {
+                None => diff_id.clone(),
+                Some(p) => chain_id(&[p.clone(), diff_id.clone()]),
+            };
+            if !self.exists(&chain) {
+                let tmp = self.root.join("snapshots").join(format!(
+                    "{TMP_PREFIX}{}-{}",
+                    std::process::id(),
+                    TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+                ));
+                todo.push((tmp, below.clone(), diff_id, chain.clone(), reader));
+            }
+            chains.push(chain.clone());
+            below = Some(chain);
+        }
+        let queue = std::sync::Mutex::new(todo.iter_mut().map(|t| (&t.0, &t.1, &t.2, &mut t.4)));
+        let failed = std::sync::Mutex::new(None);
+        std::thread::scope(|sc| {
+            for _ in 0..threads.clamp(1, 8) {
+                sc.spawn(|| loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                    let Some((tmp, below, diff_id, reader)) = next else {
+                        return;
+                    };
+                    if let Err(e) = self.fill(tmp, below.as_ref(), reader, diff_id) {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert(e);
+                        return;
+                    }
+                });
+            }
+        });
+        let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut res = failed.map_or(Ok(()), Err);
+        for (tmp, _, _, chain, _) in &todo {
+            if res.is_ok() {
+                res = self.commit(tmp, chain);
+            }
+            if res.is_err() {
+                let _ = fs::remove_dir_all(tmp);
+            }
+        }
+        res.map(|()| chains)
+    }
+
     fn unpack_into(
         &self,
         tmp: &Path,
@@ -158,6 +224,18 @@ impl Snapshotter {
         layer: impl Read,
         diff_id: &Digest,
         chain: &Digest,
+    ) -> Result<()> {
+        self.fill(tmp, parent, layer, diff_id)?;
+        self.commit(tmp, chain)
+    }
+
+    /// Unpacks `layer` into the temporary snapshot directory `tmp`.
+    fn fill(
+        &self,
+        tmp: &Path,
+        parent: Option<&Digest>,
+        layer: impl Read,
+        diff_id: &Digest,
     ) -> Result<()> {
         let fs_dir = tmp.join("fs");
         fs::create_dir_all(&fs_dir).map_err(io_err("create directory", &fs_dir))?;
@@ -168,6 +246,11 @@ impl Snapshotter {
         }
         let f = tmp.join("diff_id");
         fs::write(&f, diff_id.as_str()).map_err(io_err("write", &f))?;
+        Ok(())
+    }
+
+    /// Moves a filled temporary directory into place as snapshot `chain`.
+    fn commit(&self, tmp: &Path, chain: &Digest) -> Result<()> {
         let dest = self.snapshot_dir(chain);
         match fs::rename(tmp, &dest) {
             Ok(()) => Ok(()),

@@ -575,3 +575,46 @@ fn extract_into_stays_inside_the_container_root() {
     assert_eq!(fs::metadata(root.join("owned")).unwrap().uid(), 1000);
     env.assert_outside_untouched();
 }
+
+#[test]
+fn apply_layers_at_once_is_apply_layer_in_turn() {
+    let env = Env::new();
+    let tars: Vec<(Vec<u8>, Digest)> = (0..5)
+        .map(|i| {
+            TarBuf::new()
+                .file(&format!("f{i}"), format!("{i}").as_bytes())
+                .finish()
+        })
+        .collect();
+    let layers = tars.iter().map(|(b, d)| (d.clone(), &b[..])).collect();
+    let chains = env.s.apply_layers(None, layers, 3).unwrap();
+    let mut parent = None;
+    for ((_, d), c) in tars.iter().zip(&chains) {
+        let want = match &parent {
+            None => d.clone(),
+            Some(p) => pier_reference::chain_id(&[Clone::clone(p), d.clone()]),
+        };
+        assert_eq!(c, &want);
+        assert_eq!(env.s.parent(c).unwrap(), parent);
+        parent = Some(c.clone());
+    }
+    assert!(env.s.path(&chains[4]).join("f4").is_file());
+    env.no_temp_left();
+
+    // One bad layer: nothing of the new stack is kept.
+    let (good, gd) = TarBuf::new().file("g", b"g").finish();
+    let (bad, _) = TarBuf::new().file("b", b"b").finish();
+    let top = chains[4].clone();
+    let before = env.s.list().unwrap();
+    let err = env
+        .s
+        .apply_layers(
+            Some(&top),
+            vec![(gd, &good[..]), (Digest::sha256(b"wrong"), &bad[..])],
+            2,
+        )
+        .unwrap_err();
+    assert!(matches!(err, SnapshotError::DiffIdMismatch { .. }), "{err}");
+    assert_eq!(env.s.list().unwrap(), before);
+    env.no_temp_left();
+}
