@@ -42,6 +42,15 @@ pub(crate) fn cgroup_pids(cgroups_path: &str) -> Vec<u32> {
     pids
 }
 
+/// Whether the process is still the runtime's init (forked from the shim),
+/// not yet the container's command.
+fn in_runtime_init(pid: u32) -> bool {
+    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| {
+        e.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("pier-shim"))
+    })
+}
+
 /// The container's processes once none of them is still the runtime's init:
 /// a start returns as the init is told to exec the command, a moment before
 /// it has, and `top` right after `start` must show the command. Waits up to
@@ -50,12 +59,7 @@ pub(crate) fn settled_cgroup_pids(cgroups_path: &str) -> Vec<u32> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
     loop {
         let pids = cgroup_pids(cgroups_path);
-        let in_init = pids.iter().any(|p| {
-            std::fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| {
-                e.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("pier-shim"))
-            })
-        });
+        let in_init = pids.iter().any(|p| in_runtime_init(*p));
         if !in_init || std::time::Instant::now() > deadline {
             return pids;
         }
