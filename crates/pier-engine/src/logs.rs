@@ -70,6 +70,17 @@ fn render(line: &str, opts: &LogOptions, tty: bool) -> Option<Bytes> {
 
 impl Engine {
     /// Returns whether the container has a TTY (raw stream) and the stream.
+    /// Makes what the container wrote before now reach its log file: any
+    /// request is a round trip through the shim's poll loop, which reads
+    /// ready output before it answers a connection that came later. (Right
+    /// after `start`, a quick command's output may still be in the pipe.)
+    /// Signal 0 is refused by the shim, harmlessly: only the round trip counts.
+    async fn sync_output(&self, id: &str) {
+        if let Ok(shim) = self.shim_of(id) {
+            let _ = shim.kill(0).await;
+        }
+    }
+
     pub fn container_logs(
         self: &Arc<Self>,
         key: &str,
@@ -82,6 +93,9 @@ impl Engine {
         let path = rec.log_path.clone();
         let id = rec.id.clone();
         tokio::spawn(async move {
+            if rec.state.running() {
+                this.sync_output(&id).await;
+            }
             let file = match tokio::fs::File::open(&path).await {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
