@@ -136,8 +136,8 @@ EOF
 
 registry_stop() {
   local p
-  for p in ${REG_PIDS[@]+"${REG_PIDS[@]}"}; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  for p in ${REG_PIDS[@]+"${REG_PIDS[@]}"}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   REG_PIDS=()
-  [ -n "${REG_DIR:-}" ] && rm -rf "$REG_DIR"
+  if [ -n "${REG_DIR:-}" ]; then rm -rf "$REG_DIR"; fi
   REG_DIR=
 }
