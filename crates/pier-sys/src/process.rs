@@ -64,12 +64,18 @@ pub fn exit_immediately(code: i32) -> ! {
 pub const CHILD_RESULT_MAX: usize = 60 * 1024;
 
 /// Runs `f` in a forked child and returns the bytes it produced (at most
-/// [`CHILD_RESULT_MAX`]) and its wait status.
+/// [`CHILD_RESULT_MAX`]) with how the child ended.
 ///
 /// Used to keep heavy work (and the memory it touches) out of a long-lived small
-/// process. The process must be single-threaded. Processes the child starts may
-/// inherit the result pipe, so the parent does not wait for EOF: it waits for the
-/// child, then takes what is in the pipe.
+/// process. The process must be single-threaded. The child sends its result as
+/// one length-prefixed frame, and the parent returns as soon as the frame is
+/// complete, with [`WaitStatus::StillAlive`]: the child's exit (unmapping what
+/// it touched, and closing a private procfs mount of libcontainer, which waits
+/// for an RCU grace period) takes milliseconds nobody needs to wait for. The
+/// caller then reaps it with its other children (a SIGCHLD handler doing
+/// `waitpid(-1)`). Processes the child starts may inherit the result pipe, so
+/// EOF means nothing: a child that ends without a whole frame is waited for
+/// (through a pidfd), and whatever it wrote is returned with its status.
 pub fn run_in_child<F: FnOnce() -> Vec<u8>>(f: F) -> io::Result<(Vec<u8>, WaitStatus)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
         .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("pipe: {e}")))?;
@@ -78,12 +84,27 @@ pub fn run_in_child<F: FnOnce() -> Vec<u8>>(f: F) -> io::Result<(Vec<u8>, WaitSt
             drop(r);
             let mut out = f();
             out.truncate(CHILD_RESULT_MAX);
+            let mut frame = (out.len() as u32).to_le_bytes().to_vec();
+            frame.extend_from_slice(&out);
             let mut file = std::fs::File::from(w);
-            let code = if file.write_all(&out).is_ok() { 0 } else { 1 };
+            let code = if file.write_all(&frame).is_ok() { 0 } else { 1 };
             exit_immediately(code)
         }
         Forked::Parent(pid) => {
             drop(w);
+            let mut file = std::fs::File::from(r);
+            let mut got = Vec::new();
+            if let Some(pidfd) = pidfd_open(pid) {
+                loop {
+                    drain(&mut file, &mut got)?;
+                    if let Some(out) = whole_frame(&got) {
+                        return Ok((out, WaitStatus::StillAlive));
+                    }
+                    if wait_readable(&file, &pidfd)? {
+                        break; // the child ended
+                    }
+                }
+            }
             let status = loop {
                 match waitpid(pid, None) {
                     Err(nix::errno::Errno::EINTR) => continue,
@@ -91,23 +112,97 @@ pub fn run_in_child<F: FnOnce() -> Vec<u8>>(f: F) -> io::Result<(Vec<u8>, WaitSt
                 }
             }
             .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("waitpid: {e}")))?;
-            let mut out = Vec::new();
-            let mut file = std::fs::File::from(r);
-            let mut buf = [0u8; 4096];
-            loop {
-                match file.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => out.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return Err(io::Error::new(e.kind(), format!("read child result: {e}")))
-                    }
-                }
-            }
+            drain(&mut file, &mut got)?;
+            let out = whole_frame(&got).unwrap_or_else(|| got.get(4..).unwrap_or(&[]).to_vec());
             Ok((out, status))
         }
     }
+}
+
+/// The payload of a complete `len (u32 LE) + bytes` frame, or None.
+fn whole_frame(b: &[u8]) -> Option<Vec<u8>> {
+    let len = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+    b.get(4..4 + len).map(<[u8]>::to_vec)
+}
+
+/// Reads what the (non-blocking) pipe holds now.
+fn drain(file: &mut std::fs::File, out: &mut Vec<u8>) -> io::Result<()> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("read child result: {e}"))),
+        }
+    }
+}
+
+/// Waits until the pipe has data or the child ended; true when it ended.
+fn wait_readable(pipe: &std::fs::File, pidfd: &OwnedFd) -> io::Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [
+            PollFd::new(pipe.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {
+                let ev = |i: usize| fds[i].revents().unwrap_or(PollFlags::empty());
+                if !ev(1).is_empty() {
+                    return Ok(true);
+                }
+                if ev(0).contains(PollFlags::POLLIN) {
+                    return Ok(false);
+                }
+                if !ev(0).is_empty() {
+                    // Every writer closed with no data: only the child's end
+                    // can tell more.
+                    return wait_ended(pidfd);
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("poll child result: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+/// Blocks until the child behind `pidfd` ended.
+fn wait_ended(pidfd: &OwnedFd) -> io::Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => return Ok(true),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                return Err(io::Error::new(
+                    io::Error::from(e).kind(),
+                    format!("poll child: {e}"),
+                ))
+            }
+        }
+    }
+}
+
+/// A pidfd for our child `pid`, or None where the kernel has none (< 5.3).
+fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: pidfd_open just returned this fd; nothing else owns it.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
 }
 
 /// Makes this process the reaper of orphaned descendants (PR_SET_CHILD_SUBREAPER).
@@ -153,6 +248,18 @@ mod tests {
     #[test]
     fn thread_count_is_positive() {
         assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn child_results_are_whole_frames() {
+        let mut b = 3u32.to_le_bytes().to_vec();
+        assert_eq!(whole_frame(&b), None);
+        b.extend_from_slice(b"ok");
+        assert_eq!(whole_frame(&b), None, "one byte short");
+        b.push(b'!');
+        assert_eq!(whole_frame(&b).as_deref(), Some(&b"ok!"[..]));
+        assert_eq!(whole_frame(&[1, 0]), None);
+        assert_eq!(whole_frame(&0u32.to_le_bytes()).as_deref(), Some(&b""[..]));
     }
 
     #[test]

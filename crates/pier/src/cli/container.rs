@@ -145,21 +145,39 @@ pub struct PruneArgs {
 }
 
 /// Runs `op` for each name; prints the name on success and the error on
-/// failure, like Docker's multi-target verbs; exit 1 if any failed.
+/// failure, like Docker's multi-target verbs; exit 1 if any failed. Like
+/// Docker's CLI, up to 50 operations run at once (results still print in
+/// the order given).
 async fn each<F, Fut>(names: &[String], op: F) -> Result<i32>
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
+    each_at_most(PARALLEL, names, op).await
+}
+
+/// Docker's CLI limit on concurrent operations of one verb.
+const PARALLEL: usize = 50;
+
+async fn each_at_most<F, Fut>(limit: usize, names: &[String], op: F) -> Result<i32>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    use futures_util::StreamExt;
+    let mut results =
+        futures_util::stream::iter(names.iter().map(|n| op(n.clone()))).buffered(limit);
     let mut code = 0;
-    for n in names {
-        match op(n.clone()).await {
-            Ok(()) => println(n),
+    let mut i = 0;
+    while let Some(r) = results.next().await {
+        match r {
+            Ok(()) => println(&names[i]),
             Err(e) => {
                 eprintln!("{e}");
                 code = 1;
             }
         }
+        i += 1;
     }
     Ok(code)
 }
@@ -190,7 +208,8 @@ pub async fn stop(client: &Client, a: StopArgs) -> Result<i32> {
 
 pub async fn restart(client: &Client, a: RestartArgs) -> Result<i32> {
     let q = stop_query(&a);
-    each(&a.containers, |c| {
+    // One at a time, as Docker's CLI restarts.
+    each_at_most(1, &a.containers, |c| {
         let q = q.clone();
         async move {
             Ok(client
