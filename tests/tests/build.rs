@@ -2,7 +2,7 @@
 //! the classic JSON stream (stderr in red), `cachefrom` and `extrahosts`.
 
 use pier_tests::tar::{build as tar, Entry};
-use pier_tests::{OutputExt, TestDaemon};
+use pier_tests::{cmd, Input, OutputExt, TestDaemon, CMD_TIMEOUT};
 
 /// A context directory with one Dockerfile, removed when dropped.
 struct Context(std::path::PathBuf);
@@ -131,6 +131,40 @@ fn stream_extra_hosts_and_cache_from_follow_the_classic_builder() {
     let q = format!("t=build3&cachefrom={}", urlencode(r#"["nosuchtag"]"#));
     assert_eq!(hits(&api_build(&d, &q, df)), 0);
     d.pier_ok(&["rmi", "hosts", "build1", "build2", "build3"]);
+    d.assert_clean();
+}
+
+#[test]
+fn docker_cli_tar_and_pier_in_place_contexts_build_the_same_image() {
+    let d = TestDaemon::with_busybox();
+    let c = context("FROM busybox\nCOPY . /ctx\nRUN --mount=type=bind,rw,target=/m rm /m/keep\n");
+    let p = c.path();
+    std::fs::create_dir_all(p.join("sub")).unwrap();
+    std::fs::write(p.join("keep"), "k\n").unwrap();
+    std::fs::write(p.join("sub/skip.tmp"), "s\n").unwrap();
+    std::fs::write(p.join(".dockerignore"), "**/*.tmp\n").unwrap();
+    let ctx = p.to_str().unwrap();
+    // `pier build` names the directory; the daemon reads it in place (and the
+    // rw bind must not touch the user's files).
+    let in_place = d.pier_ok(&["build", "-q", "-t", "inplace", ctx]);
+    assert!(p.join("keep").exists(), "an rw bind wrote to the context");
+    // The classic protocol: docker's client sends a tar.
+    let mut docker = std::process::Command::new("/usr/bin/docker");
+    docker
+        .args(["build", "-q", "-t", "viatar", ctx])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_BUILDKIT", "0")
+        .env("DOCKER_CONFIG", d.root.join("docker-config"));
+    let o = cmd::run(docker, Input::Null, CMD_TIMEOUT);
+    assert_eq!(o.code(), 0, "{}", o.describe());
+    assert_eq!(
+        o.out().trim(),
+        in_place.trim(),
+        "same image from both contexts"
+    );
+    let ls = d.pier_ok(&["run", "--rm", "inplace", "find", "/ctx"]);
+    assert!(ls.contains("/ctx/keep") && !ls.contains("skip.tmp"), "{ls}");
+    d.pier_ok(&["rmi", "inplace", "viatar"]);
     d.assert_clean();
 }
 

@@ -441,10 +441,18 @@ impl BuildBackend for EngineBackend {
     fn release(&self, root: WorkRoot) -> BackendResult<()> {
         let _ =
             pier_sys::unmount(&root.root, false).or_else(|_| pier_sys::unmount(&root.root, true));
+        if crate::fsops::is_mountpoint(&root.root) {
+            return Err(BackendError::internal(format!(
+                "{} is still mounted",
+                root.root.display()
+            )));
+        }
+        // Renamed away now, deleted in the background: a COPY's thousands of
+        // files cost seconds to delete on a `discard` mount (see trash.rs).
+        let dir = root.root.parent().unwrap_or(&root.root);
         self.engine
-            .snaps
-            .remove_container(&root.key)
-            .map_err(|err| BackendError::internal(err.to_string()))
+            .discard_dir(&self.engine.cfg.data_root, dir)
+            .map_err(be)
     }
 
     fn create_image(

@@ -194,6 +194,27 @@ impl Builder<'_> {
                         "failed to compute cache key: \"{src}\" not found in {what}"
                     )));
                 }
+                let shared = m.from.is_none() && self.opts.context_shared;
+                if shared && (!m.read_only || !self.ignore.is_empty()) {
+                    // The user's own directory: a RUN sees (and hashes) it
+                    // without what .dockerignore leaves out, as a sent
+                    // context would be, and writes to an rw bind are thrown
+                    // away (BuildKit's rule), so it gets a filtered copy.
+                    let base = crate::ignore::clean_path(&format!("/{src}"));
+                    let base = base.trim_start_matches('/').to_string();
+                    let ignore = self.ignore.clone();
+                    let skip = move |rel: &str| {
+                        let full = if base.is_empty() {
+                            rel.to_string()
+                        } else {
+                            format!("{base}/{rel}")
+                        };
+                        ignore.is_excluded(&full)
+                    };
+                    let copy = self.unique_temp_dir()?.join("src");
+                    crate::fsutil::copy_tree(&host, &copy, "", Default::default(), &skip)?;
+                    host = copy;
+                }
                 let mut h = Sha256Writer::new();
                 hash_tree(&mut h, &host, "", true, &|_| false)?;
                 out.desc.push(format!(
@@ -201,13 +222,6 @@ impl Builder<'_> {
                     h.digest(),
                     m.read_only
                 ));
-                if m.from.is_none() && !m.read_only && self.opts.context_shared {
-                    // Writes to an rw bind are thrown away (BuildKit's rule);
-                    // the user's own directory gets a copy to write to.
-                    let copy = self.unique_temp_dir()?.join("src");
-                    crate::fsutil::copy_tree(&host, &copy, "", Default::default(), &|_| false)?;
-                    host = copy;
-                }
                 out.mounts.push(RunMount::Bind {
                     source: host,
                     target,

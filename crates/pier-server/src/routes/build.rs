@@ -2,6 +2,7 @@
 //! progress stream out) and `POST /build/prune`.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 
 use axum::body::Body;
 use axum::extract::{Query, RawQuery, State};
@@ -92,11 +93,18 @@ async fn build(
         let mut progress = pier_build::JsonProgress::new(QuietFilter { inner: w, quiet });
         // Failures are reported in the stream (Docker's errorDetail), which
         // the builder already wrote; the HTTP status stays 200.
-        if opts.context_shared {
+        let r = if opts.context_shared {
             drop(reader);
-            let _ = pier_build::build(&backend, &opts, &mut progress);
+            pier_build::build(&backend, &opts, &mut progress)
         } else {
-            let _ = pier_build::build_tar(&backend, reader, &scratch, &opts, &mut progress);
+            pier_build::build_tar(&backend, reader, &scratch, &opts, &mut progress)
+        };
+        // As Docker with `q=1`: the image ID is the one stream message.
+        if let (Ok(r), true) = (r, quiet) {
+            let filter = progress.into_inner();
+            let msg = serde_json::json!({ "stream": format!("{}\n", r.image_id) });
+            let _ = filter.inner.write_all(format!("{msg}\r\n").as_bytes());
+            let _ = filter.inner.flush();
         }
         Ok(())
     })
