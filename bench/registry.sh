@@ -5,7 +5,7 @@
 # `skopeo copy`, side by side, median of RUNS, MB/s of compressed blobs and ratios.
 #
 #   RUNS=3        runs per row
-#   LAYERS=4 MB=25  image shape
+#   LAYERS=4 MB=25  image shape; DATA=random (default) or binaries (compresses ~2.5:1)
 #
 # Push rows: "cold" = the engine holds the layers uncompressed (as after a load or a
 # build) and gzips them on the way; Pier "warm" = gzipped blobs kept from an earlier
@@ -22,6 +22,7 @@ source "$here/../tests/interop/registry-lib.sh"
 RUNS=${RUNS:-3}
 LAYERS=${LAYERS:-4}
 MB=${MB:-25}
+DATA=${DATA:-random}
 docker_up || { say "dockerd is not running: nothing to compare with"; exit 1; }
 
 WORK=$(mktemp -d /tmp/pier-bench-reg-XXXXXX)
@@ -40,9 +41,9 @@ pier_start
 trap cleanup EXIT
 veth_up
 
-say "making the image ($LAYERS x $MB MiB random layers on busybox)"
+say "making the image ($LAYERS x $MB MiB $DATA layers on busybox)"
 "$REPO/scripts/mk-busybox-rootfs.sh" "$WORK/rootfs.tar"
-IMG_ID=$(python3 "$here/mk-big-image.py" "$WORK/rootfs.tar" "$WORK/big.tar" "$IMG" "$LAYERS" "$MB")
+IMG_ID=$(python3 "$here/mk-big-image.py" "$WORK/rootfs.tar" "$WORK/big.tar" "$IMG" "$LAYERS" "$MB" "$DATA")
 "$DOCKER" load -q -i "$WORK/big.tar" >/dev/null
 "${PIER[@]}" load -q -i "$WORK/big.tar" >/dev/null
 
@@ -76,7 +77,8 @@ row() {
 # --- push
 pier_cold() {
   fresh_registry
-  "${PIER[@]}" rmi -f "$IMG" >/dev/null 2>&1 || true
+  # By ID: every tag goes, and with the image the gzipped blobs of the last push.
+  "${PIER[@]}" rmi -f "$IMG_ID" >/dev/null
   "${PIER[@]}" load -q -i "$WORK/big.tar" >/dev/null
   "${PIER[@]}" tag "$IMG" "$REG_PIER/bench/big:v1"
 }

@@ -2,7 +2,7 @@
 # bench/save-load.sh — `pier save`/`pier load` against `docker save`/`docker load` on
 # one ~100 MB image (busybox + 4 x 25 MB random layers, bench/mk-big-image.py, loaded
 # into both engines from the same archive). Median of RUNS; MB/s of the archive.
-#   RUNS=3  LAYERS=4  MB=25
+#   RUNS=3  LAYERS=4  MB=25  DATA=random|binaries
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
@@ -10,6 +10,7 @@ source "$here/lib.sh"
 RUNS=${RUNS:-3}
 LAYERS=${LAYERS:-4}
 MB=${MB:-25}
+DATA=${DATA:-random}
 docker_up || { say "dockerd is not running: nothing to compare with"; exit 1; }
 
 WORK=$(mktemp -d /tmp/pier-bench-save-XXXXXX)
@@ -22,9 +23,9 @@ cleanup() {
 pier_start
 trap cleanup EXIT
 
-say "making the image ($LAYERS x $MB MiB random layers on busybox)"
+say "making the image ($LAYERS x $MB MiB $DATA layers on busybox)"
 "$REPO/scripts/mk-busybox-rootfs.sh" "$WORK/rootfs.tar"
-python3 "$here/mk-big-image.py" "$WORK/rootfs.tar" "$WORK/big.tar" "$IMG" "$LAYERS" "$MB" >/dev/null
+python3 "$here/mk-big-image.py" "$WORK/rootfs.tar" "$WORK/big.tar" "$IMG" "$LAYERS" "$MB" "$DATA" >/dev/null
 "$DOCKER" load -q -i "$WORK/big.tar" >/dev/null
 "${PIER[@]}" load -q -i "$WORK/big.tar" >/dev/null
 
