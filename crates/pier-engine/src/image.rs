@@ -20,7 +20,7 @@ use crate::records::{HistoryEntry, ImageConfigFile, ImageRecord, RootFs, StoredL
 use crate::util::{now_rfc3339, unix_of};
 use crate::{Engine, EngineError, Result};
 
-const LAYER_SIZES: &str = "layer-size";
+pub(crate) const LAYER_SIZES: &str = "layer-size";
 
 fn digest(s: &str) -> Result<Digest> {
     s.parse()

@@ -7,17 +7,19 @@
 //! without certificate checks or over plain HTTP, as in Docker.
 
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use pier_content::LayerRef;
-use pier_reference::{Digest, Reference};
+use pier_reference::{chain_id, Digest, Reference};
 use pier_registry::{
-    AuthConfig, Client, DockerConfig, Platform, Progress, PullOptions, PushImage, PushOptions,
-    RegistryError, RegistryOptions,
+    AuthConfig, Client, DockerConfig, LayerUnpacker, Platform, Progress, PullOptions, PushImage,
+    PushOptions, RegistryError, RegistryOptions, StagedLayer,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::image::LAYER_SIZES;
 use crate::records::{ImageRecord, StoredLayer};
 use crate::{Engine, EngineError, Result};
 
@@ -215,6 +217,79 @@ fn layer_ref(l: &StoredLayer) -> Result<LayerRef> {
     })
 }
 
+/// Unpacks pulled layers into the snapshotter while they download, so that
+/// registering the image finds them unpacked.
+struct SnapshotUnpacker(Arc<Engine>);
+
+impl std::fmt::Debug for SnapshotUnpacker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotUnpacker")
+    }
+}
+
+impl LayerUnpacker for SnapshotUnpacker {
+    fn wants(&self, diff_ids: &[Digest], index: usize) -> bool {
+        !self.0.snaps.exists(&chain_id(&diff_ids[..=index]))
+    }
+
+    fn unpack(
+        &self,
+        diff_ids: &[Digest],
+        index: usize,
+        blob: &mut (dyn Read + Send),
+    ) -> std::result::Result<Box<dyn StagedLayer>, String> {
+        let parent = (index > 0).then(|| chain_id(&diff_ids[..index]));
+        let diff_id = diff_ids[index].clone();
+        let mut r = Counted {
+            inner: pier_content::compression::decompress(blob).map_err(|e| e.to_string())?,
+            n: 0,
+        };
+        let staged = self
+            .0
+            .snaps
+            .stage(parent.as_ref(), &mut r, &diff_id)
+            .map_err(|e| e.to_string())?;
+        Ok(Box::new(PulledLayer {
+            engine: self.0.clone(),
+            staged,
+            diff_id,
+            size: r.n,
+        }))
+    }
+}
+
+struct PulledLayer {
+    engine: Arc<Engine>,
+    staged: pier_snapshot::Staged,
+    diff_id: Digest,
+    /// Uncompressed bytes, recorded as the layer's size like an unpack at
+    /// registration does.
+    size: u64,
+}
+
+impl StagedLayer for PulledLayer {
+    fn commit(self: Box<Self>) -> std::result::Result<(), String> {
+        self.staged.commit().map_err(|e| e.to_string())?;
+        self.engine
+            .meta
+            .kv_put(LAYER_SIZES, self.diff_id.as_str(), &self.size)
+            .map_err(|e| e.to_string())
+    }
+}
+
+struct Counted<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
 /// Builds the reference `POST /images/create?fromImage=&tag=` names; None
 /// for the tag means every tag (`docker pull --all-tags`).
 pub fn pull_reference(image: &str, tag: &str) -> Result<(Reference, bool)> {
@@ -281,6 +356,7 @@ impl Engine {
         let opts = PullOptions {
             platform,
             auth,
+            unpacker: Some(Arc::new(SnapshotUnpacker(self.clone()))),
             ..Default::default()
         };
         let fetched = Mutex::new(BTreeSet::new());

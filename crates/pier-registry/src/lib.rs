@@ -16,6 +16,7 @@ mod progress;
 mod pull;
 mod push;
 mod transport;
+mod unpack;
 
 pub use auth::{parse_www_authenticate, AuthConfig, Challenge};
 pub use client::{is_loopback, Client, Session};
@@ -29,3 +30,4 @@ pub use pull::{
 };
 pub use push::{login, push, PushImage, PushOptions, PushResult};
 pub use transport::{RegistryOptions, DEFAULT_CERTS_DIRS};
+pub use unpack::{LayerUnpacker, StagedLayer};

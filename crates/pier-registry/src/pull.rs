@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::io::Write;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -21,6 +22,7 @@ use crate::manifest::{
     Platform, MANIFEST_ACCEPT,
 };
 use crate::progress::{short_id, Progress, ProgressFn, Ticker};
+use crate::unpack::{commit_all, LayerUnpacker, StagedLayer, Unpacking};
 
 /// Manifests and indexes larger than this are refused (the spec suggests 4 MiB).
 const MANIFEST_LIMIT: usize = 4 << 20;
@@ -33,6 +35,8 @@ pub struct PullOptions {
     pub auth: Option<AuthConfig>,
     /// Layers downloaded at once.
     pub concurrency: usize,
+    /// Unpacks layers as they download (else the caller unpacks the blobs).
+    pub unpacker: Option<Arc<dyn LayerUnpacker>>,
 }
 
 impl Default for PullOptions {
@@ -41,6 +45,7 @@ impl Default for PullOptions {
             platform: None,
             auth: None,
             concurrency: 4,
+            unpacker: None,
         }
     }
 }
@@ -233,7 +238,7 @@ pub async fn pull(
                 im.config.digest, im.config.size
             )));
         }
-        fetch_blob(&s, store, r.path(), &im.config, None, progress).await?;
+        fetch_blob(&s, store, r.path(), &im.config, None, None, progress).await?;
         downloaded = true;
     }
     let config_bytes = store.read(&im.config.digest)?;
@@ -257,7 +262,11 @@ pub async fn pull(
             im.layers.len()
         )));
     }
-    downloaded |= fetch_layers(&s, store, r.path(), im, opts.concurrency, progress).await?;
+    let stage = opts
+        .unpacker
+        .clone()
+        .map(|u| (u, Arc::new(diff_ids.clone())));
+    downloaded |= fetch_layers(&s, store, r.path(), im, opts.concurrency, stage, progress).await?;
     let layers = im
         .layers
         .iter()
@@ -296,22 +305,45 @@ fn diff_ids_of(config: &[u8], d: &Digest) -> Result<Vec<Digest>> {
     Ok(c.rootfs.diff_ids)
 }
 
+/// The unpacker and the image's diff IDs, bottom first.
+type StageWith = (Arc<dyn LayerUnpacker>, Arc<Vec<Digest>>);
+
+/// Which layer (by index) to unpack while it downloads.
+struct Stage<'a> {
+    with: &'a StageWith,
+    index: usize,
+}
+
 /// Downloads the layers not yet in the store; true if any was downloaded.
+/// With an unpacker, each downloaded layer that has no snapshot yet is
+/// unpacked as it streams in, and the staged layers are committed bottom
+/// first once every blob is verified and stored.
 async fn fetch_layers(
     s: &Session,
     store: &ContentStore,
     repo: &str,
     im: &ImageManifest,
     concurrency: usize,
+    stage: Option<StageWith>,
     progress: ProgressFn<'_>,
 ) -> Result<bool> {
     let mut seen = HashSet::new();
     let mut todo = Vec::new();
-    for l in &im.layers {
+    // A staged layer can only be committed on a visible parent: stop
+    // staging above a layer that needs unpacking but is not downloaded
+    // (its blob is already stored); registering unpacks those.
+    let mut stageable = stage.is_some();
+    for (i, l) in im.layers.iter().enumerate() {
+        let wants = match &stage {
+            Some((u, ids)) => stageable && u.wants(ids, i),
+            None => false,
+        };
         if !seen.insert(l.digest.clone()) {
+            stageable &= !wants;
             continue;
         }
         if store.exists(&l.digest) {
+            stageable &= !wants;
             progress(Progress::AlreadyExists {
                 id: short_id(&l.digest),
             });
@@ -319,11 +351,11 @@ async fn fetch_layers(
             progress(Progress::Pending {
                 id: short_id(&l.digest),
             });
-            todo.push(l);
+            todo.push((l, wants.then_some(i)));
         }
     }
     let n = concurrency.max(1);
-    for l in todo.iter().skip(n) {
+    for (l, _) in todo.iter().skip(n) {
         progress(Progress::Waiting {
             id: short_id(&l.digest),
         });
@@ -331,21 +363,33 @@ async fn fetch_layers(
     let any = !todo.is_empty();
     // Boxed and collected first: a lazily mapped iterator of borrowing
     // futures trips rustc's higher-ranked Send check in spawned callers.
-    let jobs: Vec<BoxFuture<'_, Result<()>>> = todo
+    type Staged = Option<(usize, Box<dyn StagedLayer>)>;
+    let stage = stage.as_ref();
+    let jobs: Vec<BoxFuture<'_, Result<Staged>>> = todo
         .into_iter()
-        .map(|l| -> BoxFuture<'_, Result<()>> {
+        .map(|(l, index)| -> BoxFuture<'_, Result<Staged>> {
             Box::pin(async move {
                 let id = short_id(&l.digest);
-                fetch_blob(s, store, repo, l, Some(&id), progress).await?;
+                let st = stage.zip(index).map(|(with, index)| Stage { with, index });
+                let staged = fetch_blob(s, store, repo, l, Some(&id), st, progress).await?;
                 progress(Progress::DownloadComplete { id });
-                Ok(())
+                Ok(index.zip(staged))
             })
         })
         .collect();
-    futures::stream::iter(jobs)
+    let mut staged: Vec<(usize, Box<dyn StagedLayer>)> = futures::stream::iter(jobs)
         .buffer_unordered(n)
-        .try_collect::<Vec<()>>()
-        .await?;
+        .try_collect::<Vec<Staged>>()
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    if !staged.is_empty() {
+        staged.sort_by_key(|(i, _)| *i);
+        tokio::task::spawn_blocking(move || commit_all(staged))
+            .await
+            .map_err(|e| RegistryError::Protocol(format!("commit task failed: {e}")))?;
+    }
     Ok(any)
 }
 
@@ -356,12 +400,13 @@ async fn fetch_blob(
     repo: &str,
     d: &Descriptor,
     id: Option<&str>,
+    stage: Option<Stage<'_>>,
     progress: ProgressFn<'_>,
-) -> Result<()> {
+) -> Result<Option<Box<dyn StagedLayer>>> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match fetch_blob_once(s, store, repo, d, id, progress).await {
+        match fetch_blob_once(s, store, repo, d, id, stage.as_ref(), progress).await {
             Err(e @ RegistryError::Http { .. }) if attempt < 3 => {
                 tracing::warn!("download of {} failed, retrying: {e}", d.digest);
                 tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
@@ -377,10 +422,11 @@ async fn fetch_blob_once(
     repo: &str,
     d: &Descriptor,
     id: Option<&str>,
+    stage: Option<&Stage<'_>>,
     progress: ProgressFn<'_>,
-) -> Result<()> {
+) -> Result<Option<Box<dyn StagedLayer>>> {
     if store.exists(&d.digest) {
-        return Ok(());
+        return Ok(None);
     }
     let url = s.url(&format!("/v2/{repo}/blobs/{}", d.digest))?;
     let resp = s.request(Method::GET, url, &[]).await?;
@@ -388,6 +434,8 @@ async fn fetch_blob_once(
         return Err(s.error_of(&format!("blob {}", d.digest), resp).await);
     }
     let mut w = store.writer()?;
+    let mut unpacking =
+        stage.map(|st| Unpacking::start(st.with.0.clone(), st.with.1.clone(), st.index));
     let mut body = resp.bytes_stream();
     let mut ticker = Ticker::new();
     let mut current = 0u64;
@@ -405,6 +453,9 @@ async fn fetch_blob_once(
             path: store.root().join("ingest"),
             source: e,
         })?;
+        if let Some(u) = &mut unpacking {
+            u.feed(chunk).await;
+        }
         if let Some(id) = id {
             if ticker.due() || current == d.size {
                 progress(Progress::Downloading {
@@ -420,10 +471,23 @@ async fn fetch_blob_once(
     }
     let (digest, size) = (d.digest.clone(), d.size);
     // Commit hashes nothing more but fsyncs: keep it off the async workers.
-    tokio::task::spawn_blocking(move || w.commit(Some(&digest), Some(size)))
+    let committed = tokio::task::spawn_blocking(move || w.commit(Some(&digest), Some(size)));
+    // The unpack finishes meanwhile; it is kept only if the blob checks out
+    // (dropping it removes its directory).
+    let staged = match unpacking {
+        Some(u) => match u.finish().await {
+            Ok(st) => Some(st),
+            Err(e) => {
+                tracing::warn!("unpacking {} while pulling: {e}", d.digest);
+                None
+            }
+        },
+        None => None,
+    };
+    committed
         .await
         .map_err(|e| RegistryError::Protocol(format!("commit task failed: {e}")))??;
-    Ok(())
+    Ok(staged)
 }
 
 /// What `GET /distribution/{name}/json` answers: the descriptor the reference

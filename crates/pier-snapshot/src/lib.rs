@@ -14,6 +14,7 @@
 mod apply;
 mod changes;
 mod error;
+mod staged;
 #[cfg(test)]
 mod tests;
 
@@ -22,10 +23,11 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pier_reference::{chain_id, Digest};
+use pier_reference::Digest;
 
 pub use changes::{export_tar, usage, Change, ChangeKind};
 pub use error::{Result, SnapshotError};
+pub use staged::Staged;
 
 use error::io_err;
 
@@ -127,23 +129,14 @@ impl Snapshotter {
         layer: impl Read,
         diff_id: &Digest,
     ) -> Result<Digest> {
-        let chain = match parent {
-            None => diff_id.clone(),
-            Some(p) => {
-                if !self.exists(p) {
-                    return Err(SnapshotError::NotFound(p.to_string()));
-                }
-                chain_id(&[p.clone(), diff_id.clone()])
-            }
-        };
+        if let Some(p) = parent.filter(|p| !self.exists(p)) {
+            return Err(SnapshotError::NotFound(p.to_string()));
+        }
+        let chain = Self::chain_of(parent, diff_id);
         if self.exists(&chain) {
             return Ok(chain);
         }
-        let tmp = self.root.join("snapshots").join(format!(
-            "{TMP_PREFIX}{}-{}",
-            std::process::id(),
-            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let tmp = self.tmp_dir();
         let res = self.unpack_into(&tmp, parent, layer, diff_id, &chain);
         if res.is_err() {
             let _ = fs::remove_dir_all(&tmp);
@@ -170,16 +163,9 @@ impl Snapshotter {
         let mut todo = Vec::new();
         let mut below = parent.cloned();
         for (diff_id, reader) in layers {
-            let chain = match &below {
-                None => diff_id.clone(),
-                Some(p) => chain_id(&[p.clone(), diff_id.clone()]),
-            };
+            let chain = Self::chain_of(below.as_ref(), &diff_id);
             if !self.exists(&chain) {
-                let tmp = self.root.join("snapshots").join(format!(
-                    "{TMP_PREFIX}{}-{}",
-                    std::process::id(),
-                    TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-                ));
+                let tmp = self.tmp_dir();
                 todo.push((tmp, below.clone(), diff_id, chain.clone(), reader));
             }
             chains.push(chain.clone());
@@ -215,6 +201,15 @@ impl Snapshotter {
             }
         }
         res.map(|()| chains)
+    }
+
+    /// A fresh hidden directory name for an unpack in progress.
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("snapshots").join(format!(
+            "{TMP_PREFIX}{}-{}",
+            std::process::id(),
+            TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ))
     }
 
     fn unpack_into(

@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pier_reference::Digest;
+use pier_reference::{chain_id, Digest};
 
 use super::*;
 use crate::changes::{is_opaque, is_whiteout};
@@ -617,4 +617,35 @@ fn apply_layers_at_once_is_apply_layer_in_turn() {
     assert!(matches!(err, SnapshotError::DiffIdMismatch { .. }), "{err}");
     assert_eq!(env.s.list().unwrap(), before);
     env.no_temp_left();
+}
+
+#[test]
+fn staged_layers_hide_until_committed_on_a_visible_parent() {
+    let env = Env::new();
+    let (base, base_id) = TarBuf::new().file("a", b"1").finish();
+    let (top, top_id) = TarBuf::new().file(".wh.a", b"").file("b", b"2").finish();
+    // The top unpacks first, before its parent exists (pulls stage in parallel).
+    let t = env.s.stage(Some(&base_id), &top[..], &top_id).unwrap();
+    let top_chain = chain_id(&[base_id.clone(), top_id.clone()]);
+    assert_eq!(t.chain(), &top_chain);
+    assert!(!env.s.exists(&top_chain));
+    assert!(env.s.list().unwrap().is_empty());
+    let b = env.s.stage(None, &base[..], &base_id).unwrap();
+    // Committing on a parent that is not visible yet fails and removes it.
+    assert!(t.commit().unwrap_err().is_not_found());
+    let t = env.s.stage(Some(&base_id), &top[..], &top_id).unwrap();
+    assert_eq!(b.commit().unwrap(), base_id);
+    assert_eq!(t.commit().unwrap(), top_chain);
+    assert!(is_whiteout(
+        &fs::symlink_metadata(env.s.path(&top_chain).join("a")).unwrap()
+    ));
+    assert_eq!(env.s.parent(&top_chain).unwrap(), Some(base_id.clone()));
+    // A bad diff ID or a dropped stage leaves no directory behind.
+    assert!(env.s.stage(None, &base[..], &Digest::sha256(b"x")).is_err());
+    drop(env.s.stage(None, &top[..], &top_id).unwrap());
+    let names: Vec<_> = fs::read_dir(env.s.root().join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
 }

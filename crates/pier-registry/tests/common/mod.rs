@@ -28,7 +28,7 @@ pub fn free_port() -> u16 {
 pub struct Registry {
     child: Child,
     pub addr: String,
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
 }
 
 impl Registry {
@@ -81,11 +81,7 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("start docker-registry");
-        let r = Registry {
-            child,
-            addr,
-            _dir: dir,
-        };
+        let r = Registry { child, addr, dir };
         r.wait_ready();
         r
     }
@@ -101,7 +97,7 @@ impl Registry {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("registry.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 }
 
