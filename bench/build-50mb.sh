@@ -10,7 +10,8 @@ set -euo pipefail
 RUNS=${RUNS:-3}; CRUNS=${CRUNS:-5}
 
 pier_start
-WORK=$(mktemp -d /tmp/pier-bench-build.XXXXXX)
+# Not /tmp/pier-bench-*: clean-test-leftovers.sh takes those without owner.pid for strays.
+WORK=$(mktemp -d /tmp/build50-XXXXXX)
 DTAGS=()
 cleanup() {
   for t in "${DTAGS[@]}"; do "$DOCKER" rmi -f "$t" >/dev/null 2>&1 || true; done
