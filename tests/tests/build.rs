@@ -131,6 +131,35 @@ fn stream_extra_hosts_and_cache_from_follow_the_classic_builder() {
     let q = format!("t=build3&cachefrom={}", urlencode(r#"["nosuchtag"]"#));
     assert_eq!(hits(&api_build(&d, &q, df)), 0);
     d.pier_ok(&["rmi", "hosts", "build1", "build2", "build3"]);
+
+    // A build that fails before sending anything is an HTTP error, as
+    // Docker's postBuild answers (docker-py's regression test 443); a
+    // failure after the first step stays in the 200 stream.
+    let empty = tar(&[]);
+    let r = d.http("POST", "/build", Some("application/x-tar"), &empty);
+    assert!(r.status >= 400, "{} {}", r.status, r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Cannot locate specified Dockerfile")),
+        "{}",
+        r.text()
+    );
+    let r = d.http(
+        "POST",
+        "/build?q=1",
+        Some("application/x-tar"),
+        &tar(&[Entry::File {
+            name: "Dockerfile",
+            data: b"FROM busybox\nRUN exit 3\n",
+        }]),
+    );
+    assert!(r.status >= 500, "{} {}", r.status, r.text());
+    assert!(
+        r.text().contains("returned a non-zero code: 3"),
+        "{}",
+        r.text()
+    );
     d.assert_clean();
 }
 

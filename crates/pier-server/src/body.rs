@@ -137,7 +137,9 @@ where
             Ok(Err(e)) => ApiError::from(e).into_response(),
             Err(e) => ApiError::from(e).into_response(),
         },
-        Some(Err(_)) if task.is_finished() => match task.await {
+        // The writer fails only as the closure returns: wait for it, or the
+        // error would race the response head and the client get no answer.
+        Some(Err(_)) => match task.await {
             Ok(Err(e)) => ApiError::from(e).into_response(),
             _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "stream failed").into_response(),
         },

@@ -90,21 +90,36 @@ async fn build(
         std::fs::create_dir_all(&scratch).map_err(|err| {
             pier_engine::EngineError::Internal(format!("{}: {err}", scratch.display()))
         })?;
-        let mut progress = pier_build::JsonProgress::new(QuietFilter { inner: w, quiet });
-        // Failures are reported in the stream (Docker's errorDetail), which
-        // the builder already wrote; the HTTP status stays 200.
+        let mut progress = pier_build::JsonProgress::new(QuietFilter {
+            inner: w,
+            quiet,
+            held: Vec::new(),
+            flushed: false,
+        });
         let r = if opts.context_shared {
             drop(reader);
             pier_build::build(&backend, &opts, &mut progress)
         } else {
             pier_build::build_tar(&backend, reader, &scratch, &opts, &mut progress)
         };
-        // As Docker with `q=1`: the image ID is the one stream message.
-        if let (Ok(r), true) = (r, quiet) {
-            let filter = progress.into_inner();
-            let msg = serde_json::json!({ "stream": format!("{}\n", r.image_id) });
-            let _ = filter.inner.write_all(format!("{msg}\r\n").as_bytes());
-            let _ = filter.inner.flush();
+        let mut filter = progress.into_inner();
+        match r {
+            // As Docker's postBuild: a failure before anything reached the
+            // client is an HTTP error; later ones stay in the 200 stream
+            // (the builder already wrote them as errorDetail).
+            Err(err) if !filter.flushed => return Err(build_error(err)),
+            Err(_) => {
+                let held = std::mem::take(&mut filter.held);
+                let _ = filter.inner.write_all(&held);
+                let _ = filter.inner.flush();
+            }
+            // As Docker with `q=1`: the image ID is the one stream message.
+            Ok(r) if quiet => {
+                let msg = serde_json::json!({ "stream": format!("{}\n", r.image_id) });
+                let _ = filter.inner.write_all(format!("{msg}\r\n").as_bytes());
+                let _ = filter.inner.flush();
+            }
+            Ok(_) => {}
         }
         Ok(())
     })
@@ -140,20 +155,41 @@ fn local_context(q: &Q) -> ApiResult<Option<std::path::PathBuf>> {
 /// the CLI falls back to sending a tar when it reads it.
 const LOCAL_CONTEXT_UNSEEN: &str = "build context directory not visible to the daemon";
 
-/// With `q=1` Docker sends only the final ID and errors.
+fn build_error(err: pier_build::BuildError) -> pier_engine::EngineError {
+    use pier_build::BuildError as B;
+    use pier_engine::EngineError as E;
+    match err {
+        B::Parse { .. } | B::Invalid(_) => E::InvalidArgument(err.to_string()),
+        B::NotFound(_) => E::NotFound(err.to_string()),
+        _ => E::Internal(err.to_string()),
+    }
+}
+
+/// With `q=1` Docker sends only the final ID and errors. Error messages are
+/// held back until something else has been sent, so that a build failing
+/// before any output can still answer with an HTTP error status.
 struct QuietFilter<'a> {
     inner: &'a mut pier_engine::ChannelWriter,
     quiet: bool,
+    held: Vec<u8>,
+    flushed: bool,
 }
 
 impl std::io::Write for QuietFilter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.quiet {
-            let s = String::from_utf8_lossy(buf);
-            if s.contains("\"stream\"") && !s.contains("\"aux\"") {
-                return Ok(buf.len());
-            }
+        let s = String::from_utf8_lossy(buf);
+        if self.quiet && s.contains("\"stream\"") && !s.contains("\"aux\"") {
+            return Ok(buf.len());
         }
+        if !self.flushed && s.contains("\"errorDetail\"") {
+            self.held.extend_from_slice(buf);
+            return Ok(buf.len());
+        }
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.inner.write_all(&held)?;
+        }
+        self.flushed = true;
         self.inner.write_all(buf)?;
         self.inner.flush()?;
         Ok(buf.len())
