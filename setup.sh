@@ -10,7 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 say()  { printf '\n[setup] %s\n' "$*"; }
-skip() { printf '[setup] SKIP: %s\n' "$*"; }
 
 if [ "$(id -u)" != 0 ]; then
   echo "setup.sh installs packages and runs the engine: run it as root" >&2
@@ -19,7 +18,7 @@ fi
 
 # ------------------------------------------------------------------ 1. packages
 PKGS=(build-essential pkg-config libseccomp-dev busybox-static tini iptables nftables
-      iproute2 docker-registry mmdebstrap docker.io skopeo jq hyperfine curl util-linux)
+      iproute2 docker-registry mmdebstrap docker.io skopeo jq hyperfine curl util-linux openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -94,45 +93,23 @@ pier run --rm busybox echo "busybox runs: hello from a container"
 # ------------------------------------------------------------- 5. demo app
 port=${HELLO_PORT:-8080}
 pier rm -f hello >/dev/null 2>&1 || true
-image=hello
-if pier build --help >/dev/null 2>&1 && pier build -t hello examples/hello; then
-  say "built image hello from examples/hello/Dockerfile"
-else
-  skip "pier build is not available yet; running the same app from busybox instead"
-  image=busybox
-fi
-app=()
-[ "$image" = busybox ] && app=(sh -c 'mkdir -p /www && echo "<h1>Hello from a Pier container</h1>" > /www/index.html && exec httpd -f -v -p 8080 -h /www')
+pier build -t hello examples/hello
+say "built image hello from examples/hello/Dockerfile"
 if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
-  skip "port $port is in use on this host; set HELLO_PORT to publish elsewhere"
-  published=0
-elif pier run -d --name hello -p "$port:8080" "$image" "${app[@]}" >/dev/null; then
-  published=1
-else
-  skip "publishing ports (-p) is not available yet; running without -p"
-  pier rm -f hello >/dev/null 2>&1 || true
-  published=0
+  echo "[setup] port $port is in use on this host; set HELLO_PORT to publish elsewhere" >&2
+  exit 1
 fi
-[ "$published" = 1 ] || pier run -d --name hello "$image" "${app[@]}" >/dev/null
+pier run -d --name hello -p "$port:8080" hello >/dev/null
 answered=0
-if [ "$published" = 1 ]; then
-  for _ in $(seq 50); do
-    if body=$(curl -fs --max-time 2 "http://127.0.0.1:$port/"); then answered=1; break; fi
-    sleep 0.1
-  done
-  if [ $answered = 1 ]; then
-    say "http://127.0.0.1:$port/ answers:"; echo "$body"
-  else
-    skip "-p $port:8080 was accepted but nothing answers on 127.0.0.1:$port (port publishing not working yet)"
-  fi
-fi
-if [ $answered = 0 ]; then
-  say "asking the app from inside its container instead:"
-  for _ in $(seq 30); do
-    if pier exec hello wget -qO- http://127.0.0.1:8080/ 2>/dev/null; then answered=1; break; fi
-    sleep 0.2
-  done
-  [ $answered = 1 ] || skip "the app does not answer inside its container either (container networking not working yet?)"
+for _ in $(seq 50); do
+  if body=$(curl -fs --max-time 2 "http://127.0.0.1:$port/"); then answered=1; break; fi
+  sleep 0.1
+done
+if [ $answered = 1 ]; then
+  say "http://127.0.0.1:$port/ answers:"; echo "$body"
+else
+  echo "[setup] nothing answers on 127.0.0.1:$port; see pier logs hello and /var/log/pier/daemon.log" >&2
+  exit 1
 fi
 cat <<MSG
 
