@@ -1,7 +1,9 @@
 //! The build driver: reads the Dockerfile, picks the stages the target
-//! needs, runs them in order and assembles the final image.
+//! needs, builds them (independent ones at the same time, see [`parallel`])
+//! and assembles the final image.
 
 mod copy;
+mod parallel;
 mod run;
 mod stage;
 
@@ -294,10 +296,7 @@ impl<'a> Builder<'a> {
             .iter()
             .map(|&i| 1 + self.stages[i].commands.len())
             .sum();
-        for &i in &needed {
-            let st = self.build_stage(i)?;
-            self.done.insert(i, st);
-        }
+        self.build_stages(&needed)?;
         let st = self
             .done
             .remove(&target)
@@ -335,29 +334,38 @@ impl<'a> Builder<'a> {
         let mut need = BTreeSet::new();
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
-            if !need.insert(i) {
-                continue;
-            }
-            let stage = &self.stages[i];
-            let base = self.expand_with(&stage.image, &self.global_lookup())?;
-            if let Some(j) = self
-                .stages
-                .iter()
-                .take(i)
-                .position(|s| s.name.as_deref() == Some(&base.to_lowercase()))
-            {
-                todo.push(j);
-            }
-            for cmd in &stage.commands {
-                for from in refs_of(&cmd.instruction) {
-                    let from = self.expand_with(&from, &self.global_lookup())?;
-                    if let Some(j) = self.stage_ref(&from, i) {
-                        todo.push(j);
-                    }
-                }
+            if need.insert(i) {
+                todo.extend(self.stage_deps(i)?);
             }
         }
         Ok(need.into_iter().collect())
+    }
+
+    /// The earlier stages stage `i` reads: its `FROM` stage and the stages
+    /// of `COPY --from` and `RUN --mount from=`.
+    fn stage_deps(&self, i: usize) -> Result<Vec<usize>> {
+        let mut deps = Vec::new();
+        let stage = &self.stages[i];
+        let base = self.expand_with(&stage.image, &self.global_lookup())?;
+        if let Some(j) = self
+            .stages
+            .iter()
+            .take(i)
+            .position(|s| s.name.as_deref() == Some(&base.to_lowercase()))
+        {
+            deps.push(j);
+        }
+        for cmd in &stage.commands {
+            for from in refs_of(&cmd.instruction) {
+                let from = self.expand_with(&from, &self.global_lookup())?;
+                if let Some(j) = self.stage_ref(&from, i) {
+                    deps.push(j);
+                }
+            }
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        Ok(deps)
     }
 
     pub(crate) fn next_step(&mut self, original: &str) -> Result<()> {
@@ -509,11 +517,16 @@ impl<'a> Builder<'a> {
         if let Some(d) = &self.scratch {
             return Ok(d.clone());
         }
+        // Stages built at the same time each have their own directory: the
+        // counter keeps two created in the same nanosecond apart.
+        static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let d = std::env::temp_dir().join(format!("pier-build-{}-{nanos}", std::process::id()));
+        let d =
+            std::env::temp_dir().join(format!("pier-build-{}-{nanos}-{seq}", std::process::id()));
         std::fs::create_dir(&d).map_err(BuildError::io("creating", &d))?;
         self.scratch = Some(d.clone());
         Ok(d)

@@ -2,6 +2,7 @@
 
 mod copy;
 mod fake;
+mod parallel;
 mod stages;
 
 use std::path::Path;
