@@ -285,6 +285,34 @@ fn demux_copy(s: &mut impl Read, output: &mut dyn FnMut(OutputStream, &[u8])) {
     }
 }
 
+impl EngineBackend {
+    /// Makes the step's upper directory the new layer's snapshot (a rename)
+    /// so the next step need not unpack the tar just written from it: files
+    /// are written once per step, not twice. The root is unmounted first
+    /// (only `release` follows a commit). Best effort: on any failure the
+    /// layer is unpacked from its blob when next needed, as before.
+    fn adopt_upper(&self, root: &WorkRoot, diff_id: &Digest, size: u64) {
+        let e = &self.engine;
+        let _ = pier_sys::unmount(&root.root, false);
+        if crate::fsops::is_mountpoint(&root.root) {
+            return;
+        }
+        match e.snaps.commit_upper_as_snapshot(&root.key, diff_id) {
+            // The size an unpack would have counted (the blob is the plain tar).
+            Ok(Some(_)) => {
+                if let Err(err) = e
+                    .meta
+                    .kv_put(crate::image::LAYER_SIZES, diff_id.as_str(), &size)
+                {
+                    tracing::warn!("recording size of layer {diff_id}: {err}");
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!("build step {}: keeping upper directory: {err}", root.key),
+        }
+    }
+}
+
 impl BuildBackend for EngineBackend {
     fn find_image(&self, name: &str) -> BackendResult<Option<BaseImage>> {
         let rec = match self.engine.find_image(name) {
@@ -346,7 +374,10 @@ impl BuildBackend for EngineBackend {
             .prepare(&key, parent.as_ref())
             .map_err(|err| BackendError::internal(err.to_string()))?;
         let lowers: Vec<&Path> = m.lowers.iter().map(PathBuf::as_path).collect();
-        pier_sys::mount_overlay(&lowers, &m.upper, &m.work, &m.target)
+        // Volatile: no overlay unmount syncs the whole upper filesystem. A
+        // build root's files end as a snapshot, which unpacks never sync
+        // either; a crash mid-build loses nothing a rebuild does not redo.
+        pier_sys::mount_overlay_volatile(&lowers, &m.upper, &m.work, &m.target)
             .map_err(|err| BackendError::internal(format!("mounting build root: {err}")))?;
         let mut missing = Vec::new();
         for p in MOUNT_POINTS {
@@ -435,6 +466,9 @@ impl BuildBackend for EngineBackend {
             })
         })();
         let _ = std::fs::remove_file(&tmp);
+        if let Ok(l) = &res {
+            self.adopt_upper(root, &diff_id, l.size);
+        }
         res.map(Some)
     }
 

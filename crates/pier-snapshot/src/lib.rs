@@ -11,6 +11,9 @@
 //! Like containerd's snapshotters this crate describes mounts; it does not mount.
 //! Reference counting and garbage collection belong to the metadata layer.
 
+mod adopt;
+#[cfg(test)]
+mod adopt_tests;
 mod apply;
 mod changes;
 mod error;
