@@ -205,3 +205,43 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[test]
+fn independent_stages_build_at_the_same_time() {
+    let d = TestDaemon::with_busybox();
+    // The two stages' RUNs meet through a shared cache mount: each marks
+    // itself and waits (10 s at most) for the other, so they only both pass
+    // when they run at the same time; no clock is measured.
+    let meet = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=meet,target=/m touch /m/{me}; i=0; \
+             while [ ! -e /m/{other} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; \
+             [ -e /m/{other} ] && echo {me} > /{me}.txt"
+        )
+    };
+    let c = context(&format!(
+        "FROM busybox AS a\n{}\nFROM busybox AS b\n{}\n\
+         FROM busybox\nCOPY --from=a /a.txt /\nCOPY --from=b /b.txt /\n",
+        meet("a", "b"),
+        meet("b", "a"),
+    ));
+    let ctx = c.path().to_str().unwrap();
+    let out = d.pier_ok(&["build", "-t", "parallel", ctx]);
+    // The classic stream, in Dockerfile order with the usual numbering.
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/7 : FROM busybox AS a",
+            &format!("Step 2/7 : {}", meet("a", "b")),
+            "Step 3/7 : FROM busybox AS b",
+            &format!("Step 4/7 : {}", meet("b", "a")),
+            "Step 5/7 : FROM busybox",
+            "Step 6/7 : COPY --from=a /a.txt /",
+            "Step 7/7 : COPY --from=b /b.txt /",
+        ],
+        "{out}"
+    );
+    let out = d.pier_ok(&["run", "--rm", "parallel", "cat", "/a.txt", "/b.txt"]);
+    assert_eq!(out, "a\nb\n");
+}
