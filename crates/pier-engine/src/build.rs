@@ -1,7 +1,7 @@
 //! The builder's backend: `pier_build::BuildBackend` over the engine's
 //! stores and shims. RUN steps are containers without a database record.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -431,45 +431,23 @@ impl BuildBackend for EngineBackend {
 
     fn commit(&self, root: &WorkRoot) -> BackendResult<Option<LayerInfo>> {
         let e = &self.engine;
-        let changes = e
-            .snaps
-            .diff(&root.key)
-            .map_err(|err| BackendError::internal(err.to_string()))?;
-        if changes.is_empty() {
+        let internal = |err: &dyn std::fmt::Display| BackendError::internal(err.to_string());
+        // Every entry of the upper directory is a change, so an empty one
+        // means none (a full diff would stat each entry in every lower).
+        let upper = e.snaps.upper(&root.key).map_err(|err| internal(&err))?;
+        let mut entries = std::fs::read_dir(&upper)
+            .map_err(|err| internal(&format!("{}: {err}", upper.display())))?;
+        if entries.next().is_none() {
             return Ok(None);
         }
-        let tmp = e.content.temp_path("build");
-        let diff_id = {
-            let f = std::fs::File::create(&tmp)
-                .map_err(|err| BackendError::internal(format!("{}: {err}", tmp.display())))?;
-            let mut w = std::io::BufWriter::new(f);
-            let d = e
-                .snaps
-                .write_diff_tar(&root.key, &mut w)
-                .map_err(|err| BackendError::internal(err.to_string()))?;
-            w.flush()
-                .map_err(|err| BackendError::internal(format!("{}: {err}", tmp.display())))?;
-            d
-        };
-        let res = (|| {
-            let mut f = std::fs::File::open(&tmp)
-                .map_err(|err| BackendError::internal(format!("{}: {err}", tmp.display())))?;
-            let (blob, size) = e
-                .content
-                .ingest(&mut f, None, None)
-                .map_err(|err| BackendError::internal(err.to_string()))?;
-            Ok(LayerInfo {
-                blob: blob.to_string(),
-                media_type: "application/vnd.oci.image.layer.v1.tar".into(),
-                size,
-                diff_id: diff_id.to_string(),
-            })
-        })();
-        let _ = std::fs::remove_file(&tmp);
-        if let Ok(l) = &res {
-            self.adopt_upper(root, &diff_id, l.size);
-        }
-        res.map(Some)
+        let (diff_id, size) = e.store_diff_layer(&root.key).map_err(be)?;
+        self.adopt_upper(root, &diff_id, size);
+        Ok(Some(LayerInfo {
+            blob: diff_id.to_string(),
+            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            size,
+            diff_id: diff_id.to_string(),
+        }))
     }
 
     fn release(&self, root: WorkRoot) -> BackendResult<()> {
@@ -562,6 +540,23 @@ impl BuildBackend for EngineBackend {
 }
 
 impl Engine {
+    /// Stores the changes of container (or build root) `key` as an
+    /// uncompressed layer blob; returns its digest, which is also its diff
+    /// ID, and size. The tar streams straight into the content store (no
+    /// temporary copy to write, read back and hash again).
+    pub(crate) fn store_diff_layer(&self, key: &str) -> crate::Result<(Digest, u64)> {
+        let err = |e: &dyn std::fmt::Display| EngineError::Internal(format!("commit {key}: {e}"));
+        let blob = self.content.writer().map_err(|e| err(&e))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, blob);
+        let diff_id = self
+            .snaps
+            .write_diff_tar(key, &mut w)
+            .map_err(|e| err(&e))?;
+        let blob = w.into_inner().map_err(|e| err(e.error()))?;
+        let (_, size) = blob.commit(Some(&diff_id), None).map_err(|e| err(&e))?;
+        Ok((diff_id, size))
+    }
+
     /// Blobs the build cache still points at (kept by the garbage collector).
     pub(crate) fn build_cache_blobs(&self) -> crate::Result<Vec<String>> {
         Ok(self

@@ -284,27 +284,8 @@ impl Engine {
     ) -> Result<String> {
         let rec = self.find_container(key)?;
         let base = self.find_image(&rec.image_id)?;
-        let tmp = self.content.temp_path("commit");
-        let (diff_id, size) = {
-            let f = std::fs::File::create(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
-            let mut w = std::io::BufWriter::new(f);
-            let d = self
-                .snaps
-                .write_diff_tar(&rec.id, &mut w)
-                .map_err(|e| EngineError::Internal(format!("commit {}: {e}", rec.id)))?;
-            w.flush().map_err(|e| EngineError::io(&tmp, e))?;
-            let size = std::fs::metadata(&tmp).map(|m| m.len()).unwrap_or(0);
-            (d, size)
-        };
-        let blob = {
-            let mut f = std::fs::File::open(&tmp).map_err(|e| EngineError::io(&tmp, e))?;
-            let r = self
-                .content
-                .ingest(&mut f, None, None)
-                .map_err(|e| EngineError::Internal(format!("commit {}: {e}", rec.id)));
-            let _ = std::fs::remove_file(&tmp);
-            r?.0
-        };
+        let (diff_id, size) = self.store_diff_layer(&rec.id)?;
+        let blob = diff_id.clone();
         let mut cfg = base.config.clone();
         let mut c = config.unwrap_or_else(|| rec.config.clone());
         crate::changes::apply(&mut c, changes)?;
