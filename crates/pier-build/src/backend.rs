@@ -275,7 +275,8 @@ pub trait BuildBackend: Send + Sync {
     /// Turns what changed in `root` since [`BuildBackend::prepare`] into a
     /// layer blob in the content store and a snapshot. None when nothing
     /// changed. Mount points the backend created for [`RunMount`]s (and
-    /// left empty) are not changes.
+    /// left empty) are not changes. The backend may unmount `root` and reuse
+    /// its files for the snapshot: only [`BuildBackend::release`] may follow.
     fn commit(&self, root: &WorkRoot) -> BackendResult<Option<LayerInfo>>;
 
     /// Unmounts and deletes a work root (after commit or on failure).
