@@ -19,6 +19,7 @@ mod names;
 mod network;
 mod records;
 mod registry;
+mod restore;
 mod shim;
 mod spec;
 mod system;

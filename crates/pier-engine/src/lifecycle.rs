@@ -1,5 +1,5 @@
-//! Running containers: start, stop, kill, wait, attach, pause, restart
-//! policies, and reconnecting to shims after a daemon restart.
+//! Running containers: start, stop, kill, wait, attach, pause and restart
+//! policies (reconnecting after a daemon restart is in `restore.rs`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -237,7 +237,7 @@ impl Engine {
     }
 
     /// Waits for the container's exit in the background and records it.
-    fn monitor(self: &Arc<Self>, id: String, shim: Shim) {
+    pub(crate) fn monitor(self: &Arc<Self>, id: String, shim: Shim) {
         let this = self.clone();
         tokio::spawn(async move {
             let info = match shim.wait(None).await {
@@ -253,7 +253,7 @@ impl Engine {
         });
     }
 
-    async fn on_exit(self: &Arc<Self>, id: &str, info: ExitInfo) {
+    pub(crate) async fn on_exit(self: &Arc<Self>, id: &str, info: ExitInfo) {
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -653,69 +653,6 @@ impl Engine {
         self.save_container(&rec)?;
         self.container_event("unpause", &rec, &[]);
         Ok(())
-    }
-
-    /// After a daemon restart: reconnect to the shims of running containers,
-    /// or record the exits that happened while the daemon was away.
-    pub(crate) async fn restore(self: Arc<Self>) {
-        self.empty_trash();
-        let Ok(recs) = self.meta.containers::<ContainerRecord>() else {
-            return;
-        };
-        let mut restart = Vec::new();
-        for rec in recs {
-            if !rec.state.running() {
-                if self.should_restart_on_boot(&rec) {
-                    restart.push(rec.id.clone());
-                }
-                continue;
-            }
-            let dir = self.cfg.bundle_dir(&rec.id);
-            match Shim::connect(&dir).await {
-                Ok((shim, true)) => {
-                    // It ended while no daemon ran: record that before the
-                    // API serves anyone, so `ps` never shows it as running.
-                    let info = match shim.wait(None).await {
-                        Ok(i) => i,
-                        Err(_) => Shim::read_exit_file(&dir).unwrap_or(ExitInfo {
-                            exit_code: 255,
-                            finished_at: now_rfc3339(),
-                            oom_killed: false,
-                        }),
-                    };
-                    let _ = shim.shutdown().await;
-                    self.on_exit(&rec.id, info).await;
-                }
-                Ok((shim, false)) => {
-                    self.live
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(rec.id.clone(), Arc::new(Live { shim: shim.clone() }));
-                    self.monitor(rec.id.clone(), shim);
-                }
-                Err(_) => {
-                    let info = Shim::read_exit_file(&dir).unwrap_or(ExitInfo {
-                        exit_code: 255,
-                        finished_at: now_rfc3339(),
-                        oom_killed: false,
-                    });
-                    self.on_exit(&rec.id, info).await;
-                }
-            }
-        }
-        for id in restart {
-            let _ = self.start_container(&id).await;
-        }
-    }
-
-    fn should_restart_on_boot(&self, rec: &ContainerRecord) -> bool {
-        use pier_api::models::RestartPolicyNameEnum as P;
-        !rec.state.stopped_by_user
-            && rec.state.status == "exited"
-            && matches!(
-                rec.host_config.restart_policy.as_ref().and_then(|p| p.name),
-                Some(P::ALWAYS) | Some(P::UNLESS_STOPPED)
-            )
     }
 
     /// Mounts the root, writes /etc files and the OCI bundle. Blocking.
