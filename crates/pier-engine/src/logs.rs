@@ -70,14 +70,11 @@ fn render(line: &str, opts: &LogOptions, tty: bool) -> Option<Bytes> {
 
 impl Engine {
     /// Returns whether the container has a TTY (raw stream) and the stream.
-    /// Makes what the container wrote before now reach its log file: any
-    /// request is a round trip through the shim's poll loop, which reads
-    /// ready output before it answers a connection that came later. (Right
-    /// after `start`, a quick command's output may still be in the pipe.)
-    /// Signal 0 is refused by the shim, harmlessly: only the round trip counts.
+    /// Makes what the container wrote before now reach its log file (right
+    /// after `start`, a quick command's output may still be in the pipe).
     async fn sync_output(&self, id: &str) {
         if let Ok(shim) = self.shim_of(id) {
-            let _ = shim.kill(0).await;
+            let _ = shim.sync_output().await;
         }
     }
 

@@ -118,6 +118,13 @@ impl Shim {
         self.client.kill(signal).await.map_err(map_err)
     }
 
+    /// One read-only round trip through the shim's poll loop, which reads
+    /// output that is ready before it answers a later connection: afterwards
+    /// what the container wrote before the call is in its log file.
+    pub async fn sync_output(&self) -> Result<()> {
+        self.client.state().await.map(drop).map_err(map_err)
+    }
+
     pub async fn resize(&self, exec: Option<&str>, rows: u16, cols: u16) -> Result<()> {
         self.client.resize(exec, rows, cols).await.map_err(map_err)
     }
