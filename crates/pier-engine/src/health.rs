@@ -61,15 +61,11 @@ fn period(ns: Option<i64>, default: Duration) -> Duration {
 }
 
 /// The payload of a multiplexed stream, stdout and stderr in order.
-fn unframe(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while b.len() >= 8 {
-        let n = u32::from_be_bytes([b[4], b[5], b[6], b[7]]) as usize;
-        let end = (8 + n).min(b.len());
-        out.extend_from_slice(&b[8..end]);
-        b = &b[end..];
-    }
-    out
+fn unframe(b: &[u8]) -> Vec<u8> {
+    pier_runtime::client::demux(b)
+        .into_iter()
+        .flat_map(|(_, payload)| payload)
+        .collect()
 }
 
 impl Engine {
