@@ -84,10 +84,7 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
     } else if let Some(r) = crate::network::resolv_conf_for(rec, &host_resolv) {
         r
     } else {
-        resolv_conf(
-            &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
-            rec.host_config.dns.as_deref().unwrap_or(&[]),
-        )
+        resolv_conf(&host_resolv, rec.host_config.dns.as_deref().unwrap_or(&[]))
     };
     write_file(&rec.resolv_conf_path, &host)?;
     Ok(())
