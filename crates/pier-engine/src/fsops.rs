@@ -28,11 +28,24 @@ fn write_file(path: &str, data: &str) -> Result<()> {
 /// Docker's default resolvers when the host only has local ones.
 const DEFAULT_DNS: &[&str] = &["8.8.8.8", "8.8.4.4"];
 
-pub(crate) fn resolv_conf(host: &str, dns: &[String]) -> String {
+/// The default bridge's resolv.conf: the host's, with local resolvers dropped,
+/// and `--dns`, `--dns-search` and `--dns-option` replacing the host's
+/// nameserver, search/domain and options lines when given (Docker's rules).
+pub(crate) fn resolv_conf(
+    host: &str,
+    dns: &[String],
+    search: &[String],
+    opts: &[String],
+) -> String {
     let mut out = String::new();
     let mut servers = 0;
     for line in host.lines() {
         let t = line.trim();
+        if (!search.is_empty() && (t.starts_with("search") || t.starts_with("domain")))
+            || (!opts.is_empty() && t.starts_with("options"))
+        {
+            continue;
+        }
         if let Some(ns) = t.strip_prefix("nameserver") {
             let ns = ns.trim();
             if !dns.is_empty() || ns.starts_with("127.") || ns == "::1" {
@@ -51,6 +64,12 @@ pub(crate) fn resolv_conf(host: &str, dns: &[String]) -> String {
         for d in DEFAULT_DNS {
             out.push_str(&format!("nameserver {d}\n"));
         }
+    }
+    if !search.is_empty() {
+        out.push_str(&format!("search {}\n", search.join(" ")));
+    }
+    if !opts.is_empty() {
+        out.push_str(&format!("options {}\n", opts.join(" ")));
     }
     out
 }
@@ -84,7 +103,13 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
     } else if let Some(r) = crate::network::resolv_conf_for(rec, &host_resolv) {
         r
     } else {
-        resolv_conf(&host_resolv, rec.host_config.dns.as_deref().unwrap_or(&[]))
+        let h = &rec.host_config;
+        resolv_conf(
+            &host_resolv,
+            h.dns.as_deref().unwrap_or(&[]),
+            h.dns_search.as_deref().unwrap_or(&[]),
+            h.dns_options.as_deref().unwrap_or(&[]),
+        )
     };
     write_file(&rec.resolv_conf_path, &host)?;
     Ok(())
@@ -486,11 +511,23 @@ mod tests {
 
     #[test]
     fn resolv_conf_drops_local_resolvers() {
-        let r = resolv_conf("nameserver 127.0.0.53\nsearch lan\n", &[]);
+        let r = resolv_conf("nameserver 127.0.0.53\nsearch lan\n", &[], &[], &[]);
         assert_eq!(r, "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-        let r = resolv_conf("nameserver 10.0.0.1\n", &[]);
+        let r = resolv_conf("nameserver 10.0.0.1\n", &[], &[], &[]);
         assert_eq!(r, "nameserver 10.0.0.1\n");
-        let r = resolv_conf("nameserver 10.0.0.1\n", &["1.1.1.1".into()]);
+        let r = resolv_conf("nameserver 10.0.0.1\n", &["1.1.1.1".into()], &[], &[]);
         assert_eq!(r, "nameserver 1.1.1.1\n");
+    }
+
+    #[test]
+    fn resolv_conf_search_and_options_replace_the_hosts() {
+        let host = "nameserver 10.0.0.1\nsearch lan\noptions edns0\n";
+        let r = resolv_conf(host, &[], &["a.test".into(), "b.test".into()], &[]);
+        assert_eq!(
+            r,
+            "nameserver 10.0.0.1\noptions edns0\nsearch a.test b.test\n"
+        );
+        let r = resolv_conf(host, &[], &[], &["ndots:2".into()]);
+        assert_eq!(r, "nameserver 10.0.0.1\nsearch lan\noptions ndots:2\n");
     }
 }
