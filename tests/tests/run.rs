@@ -169,16 +169,89 @@ fn default_capabilities_match_docker() {
     d.assert_clean();
 }
 
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(|v| v.trim_start_matches(':').trim().to_string())
+        .unwrap_or_else(|| panic!("no {key} in {status}"))
+}
+
+/// The profile is compiled once and loaded by Pier's own executor (see
+/// pier-shim's filter.rs): it must bind runs and execs alike, and leave the
+/// capabilities exactly as without it.
 #[test]
 fn seccomp_filter_is_on_by_default() {
     let d = TestDaemon::with_busybox();
     let status = d.pier_ok(&["run", "--rm", "busybox", "cat", "/proc/self/status"]);
-    let mode = status.lines().find(|l| l.starts_with("Seccomp:"));
-    assert_eq!(
-        mode.map(|l| l.split_whitespace().last()),
-        Some(Some("2")),
-        "{status}"
+    assert_eq!(status_field(&status, "Seccomp"), "2", "{status}");
+    assert_eq!(status_field(&status, "NoNewPrivs"), "0", "{status}");
+    // Docker's profile refuses unshare without CAP_SYS_ADMIN, allows it with.
+    let o = d.pier(&["run", "--rm", "busybox", "unshare", "-m", "true"]);
+    assert_eq!(o.code(), 1, "{}", o.describe());
+    assert!(
+        o.err().contains("Operation not permitted"),
+        "{}",
+        o.describe()
     );
+    d.pier_ok(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "SYS_ADMIN",
+        "busybox",
+        "unshare",
+        "-m",
+        "true",
+    ]);
+    // A dropped CAP_SETPCAP stays dropped although the loader needed it.
+    let status = d.pier_ok(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "SETPCAP",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(status_field(&status, "CapBnd"), "00000000a80424fb");
+    assert_eq!(status_field(&status, "CapEff"), "00000000a80424fb");
+
+    // Execs get the same filter and the process's own capabilities.
+    d.pier_ok(&["run", "-d", "--name", "sc", "busybox", "sleep", "60"]);
+    let status = d.pier_ok(&["exec", "-u", "1000", "sc", "cat", "/proc/self/status"]);
+    assert_eq!(status_field(&status, "Seccomp"), "2", "{status}");
+    assert_eq!(status_field(&status, "CapEff"), "0000000000000000");
+    assert_eq!(status_field(&status, "CapBnd"), "00000000a80425fb");
+    let o = d.pier(&["exec", "sc", "unshare", "-m", "true"]);
+    assert_eq!(o.code(), 1, "{}", o.describe());
+    d.pier_ok(&["rm", "-f", "sc"]);
+
+    let status = d.pier_ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(status_field(&status, "Seccomp"), "0", "{status}");
+    // Privileged: no filter, and every capability the daemon itself holds.
+    let own = status_field(
+        &std::fs::read_to_string("/proc/self/status").unwrap(),
+        "CapBnd",
+    );
+    let status = d.pier_ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(status_field(&status, "Seccomp"), "0", "{status}");
+    assert_eq!(status_field(&status, "CapEff"), own, "{status}");
     d.assert_clean();
 }
 

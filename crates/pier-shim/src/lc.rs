@@ -212,6 +212,10 @@ pub fn create(id: &str, bundle: &Path, root: &Path, io: ChildIo) -> Result<i32, 
             .with_root_path(root)
             .map_err(other)?;
         let b = with_io(b, io);
+        let b = match crate::filter::prepare_init(bundle, &filter_cache(root)).map_err(other)? {
+            Some(x) => b.with_executor(x),
+            None => b,
+        };
         match b
             .as_init(bundle)
             .with_systemd(false)
@@ -223,6 +227,12 @@ pub fn create(id: &str, bundle: &Path, root: &Path, io: ChildIo) -> Result<i32, 
         }
     })?;
     r.parse().map_err(other)
+}
+
+/// Compiled seccomp programs, beside the runtime state (tmpfs: gone at reboot,
+/// when a new libseccomp may be in place).
+fn filter_cache(root: &Path) -> PathBuf {
+    root.parent().unwrap_or(root).join("seccomp")
 }
 
 fn load(id: &str, root: &Path) -> Result<Container, StartError> {
@@ -273,6 +283,10 @@ pub fn exec(
             .with_root_path(root)
             .map_err(other)?;
         let b = with_io(b, io);
+        let b = match crate::filter::prepare_exec(bundle, process_file).map_err(other)? {
+            Some(x) => b.with_executor(x),
+            None => b,
+        };
         match b
             .as_tenant()
             .with_detach(tty)

@@ -7,6 +7,7 @@
 //! container, then prints one line on its original stdout: `ok <shim pid>` or
 //! `error <message>`, and serves `<state-dir>/shim.sock`.
 
+mod filter;
 mod lc;
 mod logw;
 mod stdio;

@@ -6,6 +6,7 @@ mod fdpass;
 mod memory;
 mod mount;
 mod process;
+mod seccomp;
 mod tty;
 
 pub use fdpass::{recv_fd, send_fd};
@@ -15,6 +16,7 @@ pub use process::{
     exit_immediately, fork_single_threaded, redirect_fd, reset_signals_for_exec, run_in_child,
     set_child_subreaper, thread_count, Forked,
 };
+pub use seccomp::load_seccomp_filter;
 pub use tty::{get_winsize, set_winsize};
 
 #[doc(hidden)]

@@ -371,6 +371,18 @@ pub fn host_supports_swap_limit() -> bool {
     Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
 }
 
+/// CapBnd of this process; all bits when it cannot be read.
+fn own_bounding_set() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
+}
+
 fn kernel_version() -> (u32, u32) {
     let rel = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
@@ -639,6 +651,7 @@ pub fn build_spec(o: &SpecOptions) -> Result<Spec, SpecError> {
         &seccomp::Host {
             rust_arch: std::env::consts::ARCH,
             kernel: kernel_version(),
+            bounding: own_bounding_set(),
         },
         o.resources.memory.is_some() && host_supports_swap_limit(),
     )
@@ -655,7 +668,15 @@ fn build_spec_on(
     if o.cgroups_path.is_empty() {
         return Err(SpecError::Invalid("cgroups_path must be set".into()));
     }
-    let caps = compute_caps(&o.cap_add, &o.cap_drop, o.privileged)?;
+    let mut caps = compute_caps(&o.cap_add, &o.cap_drop, o.privileged)?;
+    // "All" is what this host can grant: a daemon started without, say,
+    // CAP_SYS_RESOURCE cannot hand it on, and asking the kernel would fail the start.
+    if o.privileged || o.cap_add.iter().any(|c| c.eq_ignore_ascii_case("ALL")) {
+        caps.retain(|c| {
+            let bit = ALL_CAPS.iter().position(|a| a == c).unwrap_or(0);
+            host.bounding & (1u64 << bit) != 0
+        });
+    }
     let cwd = if o.cwd.is_empty() {
         "/"
     } else {

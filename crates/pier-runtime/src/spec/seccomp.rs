@@ -317,6 +317,9 @@ fn arch_map(rust_arch: &str) -> Vec<Arch> {
 pub(crate) struct Host<'a> {
     pub rust_arch: &'a str,
     pub kernel: (u32, u32),
+    /// The daemon's own bounding set (bit n = capability n): "all capabilities"
+    /// means all of these, as the kernel refuses to grant any other.
+    pub bounding: u64,
 }
 
 /// Builds Docker's default profile for a container whose bounding set is `caps`

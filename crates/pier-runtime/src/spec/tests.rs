@@ -4,6 +4,7 @@ fn host() -> seccomp::Host<'static> {
     seccomp::Host {
         rust_arch: "x86_64",
         kernel: (6, 18),
+        bounding: u64::MAX,
     }
 }
 
@@ -176,6 +177,24 @@ fn caps_add_drop_all() {
     let c = compute_caps(&["all".into()], &["SYS_ADMIN".into()], false).unwrap();
     assert_eq!(c.len(), ALL_CAPS.len() - 1);
     assert!(compute_caps(&["BOGUS".into()], &[], false).is_err());
+}
+
+#[test]
+fn all_capabilities_are_those_the_host_can_grant() {
+    let mut o = opts();
+    o.privileged = true;
+    let mut h = host();
+    h.bounding = !(1u64 << 24); // no CAP_SYS_RESOURCE, as in some VMs
+    let v = serde_json::to_value(build_spec_on(&o, &h, true).unwrap()).unwrap();
+    let b = v["process"]["capabilities"]["bounding"].as_array().unwrap();
+    assert_eq!(b.len(), ALL_CAPS.len() - 1);
+    assert!(!b.iter().any(|c| c == "CAP_SYS_RESOURCE"));
+    o.privileged = false;
+    o.cap_add = vec!["ALL".into()];
+    let v = serde_json::to_value(build_spec_on(&o, &h, true).unwrap()).unwrap();
+    let b = v["process"]["capabilities"]["bounding"].as_array().unwrap();
+    assert!(!b.iter().any(|c| c == "CAP_SYS_RESOURCE"));
+    assert!(b.iter().any(|c| c == "CAP_SYS_ADMIN"));
 }
 
 #[test]
