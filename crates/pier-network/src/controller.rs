@@ -144,18 +144,15 @@ impl Controller {
             .index(&spec.bridge)
             .await?
             .ok_or_else(|| NetError::NotFound(format!("bridge {} is missing", spec.bridge)))?;
-        let tmp = format!(
-            "p{}",
-            &ep.host_veth[ep.host_veth.len().saturating_sub(12)..]
-        );
         let ns = crate::netns::open(netns)?;
-        host.veth_to_netns(&ep.host_veth, &tmp, bridge, &ns).await?;
-        let inner = Netlink::in_netns(netns)?;
+        host.veth_into_netns(&ep.host_veth, bridge, &ns, &ep.ifname, ep.mac)
+            .await?;
         let r = async {
+            let inner = Netlink::in_netns(netns)?;
             inner.loopback_up().await?;
             let gw = ep.default_route.then_some(spec.gateway);
             inner
-                .configure_interface(&tmp, &ep.ifname, ep.mac, ep.ip, spec.subnet.prefix, gw)
+                .configure_interface(&ep.ifname, ep.ip, spec.subnet.prefix, gw)
                 .await
         }
         .await;

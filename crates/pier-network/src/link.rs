@@ -7,7 +7,7 @@ use std::path::Path;
 
 use futures::TryStreamExt;
 use nix::sched::{setns, CloneFlags};
-use rtnetlink::packet_route::link::LinkAttribute;
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::error::{NetError, Result};
@@ -172,73 +172,48 @@ impl Netlink {
         self.set_up(idx, "lo").await
     }
 
-    /// Creates a veth pair `host`/`peer`, plugs `host` into bridge index
-    /// `bridge` and brings it up, and moves `peer` into namespace `ns`.
-    pub async fn veth_to_netns(
+    /// Creates a veth pair in one request: `host` here, plugged into bridge
+    /// index `bridge` and up; its peer born inside namespace `ns` as `ifname`
+    /// with address `mac` (still down: the kernel cannot open a veth end
+    /// before its pair is complete). A peer made in place never moves between
+    /// namespaces, which would cost an RCU grace period and a re-registration.
+    pub async fn veth_into_netns(
         &self,
         host: &str,
-        peer: &str,
         bridge: u32,
         ns: &File,
-    ) -> Result<()> {
-        self.handle
-            .link()
-            .add(LinkVeth::new(host, peer).build())
-            .execute()
-            .await
-            .map_err(|e| NetError::netlink(format!("create veth {host}/{peer}"), e))?;
-        let r = async {
-            let pidx = self.must_index(peer).await?;
-            self.handle
-                .link()
-                .set(
-                    LinkUnspec::new_with_index(pidx)
-                        .setns_by_fd(ns.as_raw_fd())
-                        .build(),
-                )
-                .execute()
-                .await
-                .map_err(|e| NetError::netlink(format!("move {peer} to netns"), e))?;
-            let hidx = self.must_index(host).await?;
-            self.handle
-                .link()
-                .set(LinkUnspec::new_with_index(hidx).controller(bridge).build())
-                .execute()
-                .await
-                .map_err(|e| NetError::netlink(format!("attach {host} to bridge"), e))?;
-            self.set_up(hidx, host).await
-        }
-        .await;
-        if r.is_err() {
-            let _ = self.delete_link(host).await;
-        }
-        r
-    }
-
-    /// Inside a container's namespace: renames `tmp` to `ifname`, sets its
-    /// MAC and address, brings it up, and adds the default route via
-    /// `gateway` when asked.
-    pub async fn configure_interface(
-        &self,
-        tmp: &str,
         ifname: &str,
         mac: [u8; 6],
+    ) -> Result<()> {
+        let peer = rtnetlink::LinkMessageBuilder::<LinkUnspec>::new()
+            .name(ifname.to_string())
+            .address(mac.to_vec())
+            .setns_by_fd(ns.as_raw_fd())
+            .build();
+        let msg = rtnetlink::LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(host.to_string())
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .controller(bridge)
+            .up()
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| NetError::netlink(format!("create veth {host}/{ifname}"), e))
+    }
+
+    /// Inside a container's namespace: gives `ifname` its address, brings it
+    /// up and, when asked, adds the default route via `gateway`.
+    pub async fn configure_interface(
+        &self,
+        ifname: &str,
         addr: Ipv4Addr,
         prefix: u8,
         gateway: Option<Ipv4Addr>,
     ) -> Result<()> {
-        let idx = self.must_index(tmp).await?;
-        self.handle
-            .link()
-            .set(
-                LinkUnspec::new_with_index(idx)
-                    .name(ifname.to_string())
-                    .address(mac.to_vec())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|e| NetError::netlink(format!("rename {tmp} to {ifname}"), e))?;
+        let idx = self.must_index(ifname).await?;
         self.add_address(idx, ifname, addr, prefix).await?;
         self.set_up(idx, ifname).await?;
         if let Some(gw) = gateway {
