@@ -110,6 +110,7 @@ impl Engine {
     }
 
     async fn start_locked(self: &Arc<Self>, rec: &mut ContainerRecord) -> Result<()> {
+        let t0 = std::time::Instant::now();
         // The namespace, addresses and ports exist before the root is prepared.
         let plumbing = match self.network_prepare(rec).await {
             Ok(p) => p,
@@ -122,8 +123,10 @@ impl Engine {
         // creates the container (which joins the namespace by path): moving a
         // veth into a namespace waits for RCU, the container's own setup waits
         // for it too, and neither needs the other before the process runs.
+        let t1 = t0.elapsed();
         let (plumbed, (prepared, created)) =
             tokio::join!(self.network_plumb(plumbing), self.create_in_shim(rec));
+        let t2 = t0.elapsed();
         if prepared {
             // Volumes are filled from the image only on the first start.
             for m in rec.mounts.iter_mut() {
@@ -162,6 +165,13 @@ impl Engine {
                 return Err(e);
             }
         };
+        tracing::debug!(
+            id = %rec.id,
+            network = ?t1,
+            created = ?t2,
+            started = ?t0.elapsed(),
+            "container started"
+        );
         rec.state.status = "running".into();
         rec.state.pid = pid;
         rec.state.exit_code = 0;
@@ -192,8 +202,13 @@ impl Engine {
                 Err(e) => Err(e.into()),
             }
         };
+        let t = std::time::Instant::now();
         match prepared {
-            Ok(bundle) => (true, Shim::spawn(&self.cfg, rec, &bundle).await),
+            Ok(bundle) => {
+                let shim = Shim::spawn(&self.cfg, rec, &bundle).await;
+                tracing::debug!(id = %rec.id, shim = ?t.elapsed(), "container created");
+                (true, shim)
+            }
             Err(e) => (false, Err(e)),
         }
     }

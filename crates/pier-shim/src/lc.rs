@@ -61,30 +61,49 @@ fn in_child<F: FnOnce() -> Result<String, StartError>>(
     op: &str,
     f: F,
 ) -> Result<String, StartError> {
-    let t0 = std::time::Instant::now();
-    let r = in_child_inner(f);
-    if std::env::var_os("PIER_SHIM_TRACE").is_some() {
-        eprintln!("pier-shim: {op} took {:?}", t0.elapsed());
-    }
-    r
+    in_child_then(op, || f().map(|s| (s, ())), |()| {})
 }
 
-fn in_child_inner<F: FnOnce() -> Result<String, StartError>>(f: F) -> Result<String, StartError> {
-    match pier_sys::run_in_child(|| {
-        if let Err(e) = pier_sys::reset_signals_for_exec() {
-            return encode(Err(StartError {
-                message: e.to_string(),
-                exit_code: 128,
-            }));
-        }
-        encode(f())
-    }) {
+/// [`in_child`], with `then` run by the child after it has answered.
+fn in_child_then<T, F, G>(op: &str, f: F, then: G) -> Result<String, StartError>
+where
+    F: FnOnce() -> Result<(String, T), StartError>,
+    G: FnOnce(T),
+{
+    let t0 = std::time::Instant::now();
+    let r = pier_sys::run_in_child_then(
+        || {
+            if let Err(e) = pier_sys::reset_signals_for_exec() {
+                return (
+                    encode(Err(StartError {
+                        message: e.to_string(),
+                        exit_code: 128,
+                    })),
+                    None,
+                );
+            }
+            match f() {
+                Ok((s, t)) => (encode(Ok(s)), Some(t)),
+                Err(e) => (encode(Err(e)), None),
+            }
+        },
+        |t| {
+            if let Some(t) = t {
+                then(t)
+            }
+        },
+    );
+    let r = match r {
         Ok((out, status)) => decode(&out, status),
         Err(e) => Err(StartError {
             message: format!("fork runtime helper: {e}"),
             exit_code: 128,
         }),
+    };
+    if std::env::var_os("PIER_SHIM_TRACE").is_some() {
+        eprintln!("pier-shim: {op} took {:?}", t0.elapsed());
     }
+    r
 }
 
 fn other(e: impl std::fmt::Display) -> StartError {
@@ -207,6 +226,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// Creates the container (init waits for `start`); returns its pid.
 pub fn create(id: &str, bundle: &Path, root: &Path, io: ChildIo) -> Result<i32, StartError> {
+    // A restart may come while the previous run's helper still deletes its state.
+    let state = root.join(id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while state.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
     let r = in_child("create", || {
         let b = ContainerBuilder::new(id.to_string(), SyscallType::default())
             .with_root_path(root)
@@ -305,19 +330,28 @@ pub fn exec(
     r.parse().map_err(other)
 }
 
-/// Reads whether the kernel OOM-killed anything in the container's cgroup, then
-/// deletes the container (cgroups, runtime state). Returns the OOM flag.
+/// Reads whether the kernel OOM-killed anything in the container's cgroup and
+/// returns that; the helper then deletes the container (cgroups, runtime state)
+/// while the caller reports the exit. Until the helper is reaped, the state
+/// directory may still exist: [`create`] waits for it to go.
 pub fn delete(id: &str, root: &Path) -> Result<bool, StartError> {
-    let r = in_child("delete", || {
-        let mut c = load(id, root)?;
-        let oom = c
-            .spec()
-            .ok()
-            .map(|cfg| oom_killed(&cfg.cgroup_path))
-            .unwrap_or(false);
-        c.delete(true).map_err(|e| other(error_chain(&e)))?;
-        Ok(if oom { "1" } else { "0" }.to_string())
-    })?;
+    let r = in_child_then(
+        "delete",
+        || {
+            let c = load(id, root)?;
+            let oom = c
+                .spec()
+                .ok()
+                .map(|cfg| oom_killed(&cfg.cgroup_path))
+                .unwrap_or(false);
+            Ok((if oom { "1" } else { "0" }.to_string(), c))
+        },
+        |mut c| {
+            if let Err(e) = c.delete(true) {
+                eprintln!("pier-shim: delete container {id}: {}", error_chain(&e));
+            }
+        },
+    )?;
     Ok(r == "1")
 }
 

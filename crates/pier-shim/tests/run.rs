@@ -199,11 +199,12 @@ async fn kill_sleep_exec_and_rss() {
         .unwrap()
         .unwrap();
     assert_eq!(st.exit_code, 128 + 9);
+    // Cgroups go after the exit is reported, before the shim exits.
+    f.finish(c).await;
+    assert!(!h.client.is_alive().await);
     for d in f.cgroup_dirs() {
         assert!(!d.exists(), "{} still exists", d.display());
     }
-    f.finish(c).await;
-    assert!(!h.client.is_alive().await);
 }
 
 /// Prints the numbers the design targets: create+start+exit latency of `true`

@@ -14,7 +14,7 @@ pub use memory::release_clean_file_pages;
 pub use mount::{bind_mount, mount_overlay, mount_overlay_volatile, unmount};
 pub use process::{
     exit_immediately, fork_single_threaded, redirect_fd, reset_signals_for_exec, run_in_child,
-    set_child_subreaper, thread_count, Forked,
+    run_in_child_then, set_child_subreaper, thread_count, Forked,
 };
 pub use seccomp::load_seccomp_filter;
 pub use tty::{get_winsize, set_winsize};

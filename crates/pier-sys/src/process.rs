@@ -77,17 +77,31 @@ pub const CHILD_RESULT_MAX: usize = 60 * 1024;
 /// EOF means nothing: a child that ends without a whole frame is waited for
 /// (through a pidfd), and whatever it wrote is returned with its status.
 pub fn run_in_child<F: FnOnce() -> Vec<u8>>(f: F) -> io::Result<(Vec<u8>, WaitStatus)> {
+    run_in_child_then(|| (f(), ()), |()| {})
+}
+
+/// [`run_in_child`], where the child goes on with `then` after sending its
+/// result: work whose outcome the caller need not wait for (cleanup), taking
+/// what `f` handed over. The caller must not assume `then` has finished until
+/// it reaps the child.
+pub fn run_in_child_then<T, F, G>(f: F, then: G) -> io::Result<(Vec<u8>, WaitStatus)>
+where
+    F: FnOnce() -> (Vec<u8>, T),
+    G: FnOnce(T),
+{
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)
         .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("pipe: {e}")))?;
     match fork_single_threaded()? {
         Forked::Child => {
             drop(r);
-            let mut out = f();
+            let (mut out, rest) = f();
             out.truncate(CHILD_RESULT_MAX);
             let mut frame = (out.len() as u32).to_le_bytes().to_vec();
             frame.extend_from_slice(&out);
             let mut file = std::fs::File::from(w);
             let code = if file.write_all(&frame).is_ok() { 0 } else { 1 };
+            drop(file);
+            then(rest);
             exit_immediately(code)
         }
         Forked::Parent(pid) => {

@@ -129,7 +129,11 @@ pub struct Sup {
     exec_seq: u32,
     /// Set after work that faulted in code: drop those pages when idle again.
     trim: bool,
+    finalized_at: Instant,
 }
+
+/// Quiet time after which faulted-in pages are given back.
+const TRIM_AFTER_MS: u16 = 50;
 
 fn nonblock(fd: BorrowedFd<'_>) {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -176,6 +180,7 @@ impl Sup {
             last_activity: Instant::now(),
             exec_seq: 0,
             trim: true,
+            finalized_at: Instant::now(),
         }
     }
 
@@ -192,10 +197,12 @@ impl Sup {
             if self.should_exit() {
                 break;
             }
-            if std::mem::take(&mut self.trim) {
-                let _ = pier_sys::release_clean_file_pages();
+            let (toks, mut timeout) = self.poll_set();
+            if self.trim {
+                // Trim once quiet: reading smaps costs about a millisecond, which
+                // must not sit between a client's attach and its start.
+                timeout = PollTimeout::from(TRIM_AFTER_MS);
             }
-            let (toks, timeout) = self.poll_set();
             let revents: Vec<(Tok, PollFlags)> = {
                 let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(toks.len());
                 for (tok, fd, ev) in &toks {
@@ -203,6 +210,11 @@ impl Sup {
                     fds.push(PollFd::new(*fd, *ev));
                 }
                 match nix::poll::poll(&mut fds, timeout) {
+                    Ok(0) if self.trim => {
+                        self.trim = false;
+                        let _ = pier_sys::release_clean_file_pages();
+                        continue;
+                    }
                     Ok(_) => {}
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(e) => {
@@ -235,6 +247,13 @@ impl Sup {
 
     fn should_exit(&self) -> bool {
         if !self.finalized {
+            return false;
+        }
+        // The runtime helper deletes cgroups and state after the exit has been
+        // reported; a shim that is gone has left nothing behind (bounded, in
+        // case the helper is stuck). Its exit wakes the loop through SIGCHLD.
+        let state = self.cfg.runtime_root.join(&self.cfg.id);
+        if state.exists() && self.finalized_at.elapsed() < Duration::from_secs(5) {
             return false;
         }
         let pending_out = self
@@ -438,6 +457,7 @@ impl Sup {
         self.status = Status::Stopped;
         self.paused = false;
         self.finalized = true;
+        self.finalized_at = Instant::now();
         self.last_activity = Instant::now();
         if let Some(p) = self.procs.get_mut(&None) {
             p.result = Some(st.clone());
