@@ -119,10 +119,37 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
 /// friends, /proc, /sys, /dev), made in a read-only layer between the image
 /// and the container's writable layer, so that `diff` and `commit` never see
 /// them. A path the image has as a symlink is left alone.
+///
+/// Its content depends on the image only, so one layer per image serves all
+/// its containers (Docker makes one per container: a dozen inodes created and
+/// deleted per run). It is built aside and renamed into place, so concurrent
+/// starts of the same image never see half a layer.
 pub(crate) fn make_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
     if init.join(".pier-init").exists() {
         return Ok(());
     }
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = init.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}-{n}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_dir_all(&tmp);
+    build_init_layer(&tmp, image_lowers)?;
+    match std::fs::rename(&tmp, init) {
+        Ok(()) => Ok(()),
+        // Another start of the same image won the race.
+        Err(_) if init.join(".pier-init").exists() => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(EngineError::io(init, e))
+        }
+    }
+}
+
+fn build_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
     let is_symlink_in_image = |rel: &str| {
         image_lowers.iter().find_map(|l| {
             std::fs::symlink_metadata(l.join(rel))

@@ -428,6 +428,12 @@ impl Engine {
         garbage.sort_by_key(|g| std::cmp::Reverse(g.0));
         for (_, snap) in garbage {
             self.snaps.remove(&snap).map_err(snap_err)?;
+            let init = self.cfg.init_layer_dir(Some(&snap.to_string()));
+            if let Err(e) = std::fs::remove_dir_all(&init) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!("removing init layer {}: {e}", init.display());
+                }
+            }
         }
         for blob in self.content.list().map_err(content_err)? {
             if !blobs.contains(blob.as_str()) && self.is_layer_or_config_blob(&blob) {

@@ -68,6 +68,11 @@ impl EngineConfig {
     fn runtime_root(&self) -> PathBuf {
         self.exec_root.join("runtime")
     }
+    /// The init layer shared by containers of the image with this chain ID.
+    fn init_layer_dir(&self, chain_id: Option<&str>) -> PathBuf {
+        let name = chain_id.map_or_else(|| "scratch".to_string(), |c| c.replace(':', "-"));
+        self.data_root.join("init").join(name)
+    }
 }
 
 /// The engine. Share it as `Arc<Engine>`.

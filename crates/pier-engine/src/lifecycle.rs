@@ -706,7 +706,7 @@ impl Engine {
             .prepare(&rec.id, parent.as_ref())
             .map_err(|e| EngineError::Internal(format!("preparing root of {}: {e}", rec.id)))?;
         if !crate::fsops::is_mountpoint(&m.target) {
-            let init = self.cfg.container_dir(&rec.id).join("init");
+            let init = self.cfg.init_layer_dir(rec.chain_id.as_deref());
             crate::fsops::make_init_layer(&init, &m.lowers)?;
             let mut lowers: Vec<&Path> = vec![init.as_path()];
             lowers.extend(m.lowers.iter().map(PathBuf::as_path));
