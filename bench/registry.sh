@@ -6,6 +6,7 @@
 #
 #   RUNS=3        runs per row
 #   LAYERS=4 MB=25  image shape; DATA=random (default) or binaries (compresses ~2.5:1)
+#   ONLY=push|pull  just those rows (default both)
 #
 # Push rows: "cold" = the engine holds the layers uncompressed (as after a load or a
 # build) and gzips them on the way; Pier "warm" = gzipped blobs kept from an earlier
@@ -23,6 +24,7 @@ RUNS=${RUNS:-3}
 LAYERS=${LAYERS:-4}
 MB=${MB:-25}
 DATA=${DATA:-random}
+ONLY=${ONLY:-}
 docker_up || { say "dockerd is not running: nothing to compare with"; exit 1; }
 
 WORK=$(mktemp -d /tmp/pier-bench-reg-XXXXXX)
@@ -85,6 +87,7 @@ pier_cold() {
 pier_warm() { fresh_registry; "${PIER[@]}" tag "$IMG" "$REG_PIER/bench/big:v1"; }
 docker_push_prep() { fresh_registry; "$DOCKER" tag "$IMG" "$REG_DOCKER/bench/big:v1"; DOCKER_TAGS+=("$REG_DOCKER/bench/big:v1"); }
 P=$(printf '%q ' "${PIER[@]}")
+if [ "$ONLY" != pull ]; then
 row docker_push docker_push_prep "$DOCKER push \$REG_DOCKER/bench/big:v1"
 row skopeo_push fresh_registry "skopeo copy -q --dest-tls-verify=false docker-archive:$WORK/big.tar docker://\$REG_DOCKER/bench/big:v1"
 row pier_push_cold pier_cold "$P push \$REG_PIER/bench/big:v1"
@@ -92,8 +95,10 @@ row pier_push_cold pier_cold "$P push \$REG_PIER/bench/big:v1"
 skopeo copy -q --dest-compress docker-archive:"$WORK/big.tar" oci:"$WORK/big-oci:big" >/dev/null
 row skopeo_push_gz fresh_registry "skopeo copy -q --dest-tls-verify=false oci:$WORK/big-oci:big docker://\$REG_DOCKER/bench/big:v1"
 row pier_push_warm pier_warm "$P push \$REG_PIER/bench/big:v1"
+fi
 
 # --- pull: Docker's push in the registry; neither engine holds the image any more.
+if [ "$ONLY" != push ]; then
 fresh_registry
 "$DOCKER" tag "$IMG" "$REG_DOCKER/bench/big:v1"
 DOCKER_TAGS+=("$REG_DOCKER/bench/big:v1")
@@ -110,20 +115,28 @@ skopeo_pull_prep() { rm -rf "$WORK/pull-oci"; }
 row docker_pull docker_pull_prep "$DOCKER pull -q \$REG_DOCKER/bench/big:v1"
 row skopeo_pull skopeo_pull_prep "skopeo copy -q --src-tls-verify=false docker://\$REG_DOCKER/bench/big:v1 oci:$WORK/pull-oci:big"
 row pier_pull pier_pull_prep "$P pull -q \$REG_PIER/bench/big:v1"
+fi
 
 rate() { awk -v m="${MBS[$1]}" -v t="${MED[$1]}" 'BEGIN{printf "%.0f", m/(t/1000)}'; }
 ratio() { awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN{printf "%.2f", b/a}'; }
+push_rows=(docker_push skopeo_push pier_push_cold skopeo_push_gz pier_push_warm)
+pull_rows=(docker_pull skopeo_pull pier_pull)
+case $ONLY in push) pull_rows=() ;; pull) push_rows=() ;; esac
 echo
-printf 'registry push/pull, %s MB of blobs, median of %s (load %s)\n' "${MBS[docker_push]}" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-46s %9s %8s\n' what ms MB/s
-for k in docker_push skopeo_push pier_push_cold skopeo_push_gz pier_push_warm docker_pull skopeo_pull pier_pull; do
-  printf '%-46s %9s %8s\n' "$k" "${MED[$k]}" "$(rate "$k")"
+printf 'registry push/pull, %s MB of blobs, median of %s (load %s)\n' "$(blob_mb)" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-46s %9s %8s %8s\n' what ms MB MB/s
+for k in ${push_rows[@]+"${push_rows[@]}"} ${pull_rows[@]+"${pull_rows[@]}"}; do
+  printf '%-46s %9s %8s %8s\n' "$k" "${MED[$k]}" "${MBS[$k]}" "$(rate "$k")"
 done
 echo
 echo "ratios (peer time / Pier time; >1 means Pier is faster):"
-printf '  push cold:  vs docker push %s, vs skopeo (uncompressed source) %s\n' \
-  "$(ratio pier_push_cold docker_push)" "$(ratio pier_push_cold skopeo_push)"
-printf '  push warm:  vs skopeo (gzip blobs) %s, vs docker push %s\n' \
-  "$(ratio pier_push_warm skopeo_push_gz)" "$(ratio pier_push_warm docker_push)"
-printf '  pull:       vs docker pull %s, vs skopeo to oci: (no unpack) %s\n' \
-  "$(ratio pier_pull docker_pull)" "$(ratio pier_pull skopeo_pull)"
+if [ "$ONLY" != pull ]; then
+  printf '  push cold:  vs docker push %s, vs skopeo (uncompressed source) %s\n' \
+    "$(ratio pier_push_cold docker_push)" "$(ratio pier_push_cold skopeo_push)"
+  printf '  push warm:  vs skopeo (gzip blobs) %s, vs docker push %s\n' \
+    "$(ratio pier_push_warm skopeo_push_gz)" "$(ratio pier_push_warm docker_push)"
+fi
+if [ "$ONLY" != push ]; then
+  printf '  pull:       vs docker pull %s, vs skopeo to oci: (no unpack) %s\n' \
+    "$(ratio pier_pull docker_pull)" "$(ratio pier_pull skopeo_pull)"
+fi

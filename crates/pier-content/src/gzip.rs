@@ -1,8 +1,9 @@
 //! A gzip writer that does not spend time on data that does not compress.
 //!
-//! Layers are gzipped at Docker's level (6) when pushed. Deflate at level 6
-//! runs at ~50 MB/s a core on data that is already compressed or random (which
-//! many layers hold: archives, media, compressed binaries) and saves nothing on
+//! Layers are gzipped when pushed, about as small as Docker makes them (see
+//! [`crate::compression::GZIP_LEVEL`]). Deflate at levels 5-6 runs at ~50
+//! MB/s a core on data that is already compressed or random (which many
+//! layers hold: archives, media, compressed binaries) and saves nothing on
 //! it. So input is handled in blocks of [`BLOCK`], and each block is first
 //! probed: its first [`SAMPLE`] bytes are deflated at the fastest level, and a
 //! block whose sample shrinks by less than 2% goes out as stored deflate blocks
