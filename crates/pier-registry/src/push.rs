@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use pier_content::{media_types as mt, Compression, ContentStore, LayerRef};
 use pier_reference::{Digest, Reference};
 use reqwest::{Method, StatusCode, Url};
@@ -92,16 +92,16 @@ pub async fn push(
             opts.auth.clone(),
         )
         .await?;
-    let (media_type, manifest_bytes, layers, config) = plan(store, img).await?;
-    for b in &layers {
-        if let Some(id) = &b.id {
-            progress(Progress::Preparing { id: id.clone() });
+    let planned = plan(store, img)?;
+    for (i, _) in planned.layers.iter().enumerate() {
+        if let Some(id) = diff_short(img, i) {
+            progress(Progress::Preparing { id });
         }
     }
     let n = opts.concurrency.max(1);
-    for b in layers.iter().skip(n) {
-        if let Some(id) = &b.id {
-            progress(Progress::Waiting { id: id.clone() });
+    for i in (0..planned.layers.len()).skip(n) {
+        if let Some(id) = diff_short(img, i) {
+            progress(Progress::Waiting { id });
         }
     }
     let mounts: Vec<String> = img
@@ -110,18 +110,62 @@ pub async fn push(
         .filter(|r| *r != repo)
         .cloned()
         .collect();
+    // Each layer goes up as soon as it is ready: an uncompressed one is
+    // gzipped first, at most one per core at a time, so that the first
+    // layers upload while the next ones compress. Uploads run `n` at once.
+    let gzips =
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |c| c.get()));
+    let uploads = tokio::sync::Semaphore::new(n);
+    let (gzips, uploads, mounts, sess) = (&gzips, &uploads, &mounts, &s);
     // Boxed and collected first (see pull::fetch_layers).
-    let jobs: Vec<BoxFuture<'_, Result<()>>> = layers
+    let jobs: Vec<BoxFuture<'_, Result<Descriptor>>> = planned
+        .layers
         .iter()
-        .map(|b| -> BoxFuture<'_, Result<()>> {
-            Box::pin(push_blob(&s, store, repo, b, &mounts, opts, progress))
+        .enumerate()
+        .map(|(i, layer)| -> BoxFuture<'_, Result<Descriptor>> {
+            Box::pin(async move {
+                let desc = match layer {
+                    Planned::Ready(d) => (**d).clone(),
+                    Planned::Gzip(blob) => {
+                        let _p = gzips.acquire().await.map_err(closed)?;
+                        let (digest, size) = gzip_blob(store, blob).await?;
+                        Descriptor::new(mt::OCI_LAYER_GZIP, digest, size)
+                    }
+                };
+                let _p = uploads.acquire().await.map_err(closed)?;
+                let b = Blob {
+                    desc,
+                    id: diff_short(img, i),
+                };
+                push_blob(sess, store, repo, &b, mounts, opts, progress).await?;
+                Ok(b.desc)
+            })
         })
         .collect();
-    futures::stream::iter(jobs)
-        .buffer_unordered(n)
-        .try_collect::<Vec<()>>()
-        .await?;
-    push_blob(&s, store, repo, &config, &mounts, opts, progress).await?;
+    let config = Blob {
+        desc: planned.config,
+        id: None,
+    };
+    // The config goes up beside the layers; only the manifest must be last.
+    let (layers, ()) = futures::try_join!(
+        futures::future::try_join_all(jobs),
+        push_blob(sess, store, repo, &config, mounts, opts, progress)
+    )?;
+    let (media_type, manifest_bytes) = match planned.manifest {
+        Some(m) => m,
+        None => {
+            let manifest = ImageManifest {
+                schema_version: 2,
+                media_type: Some(mt::OCI_MANIFEST.into()),
+                config: config.desc.clone(),
+                layers,
+                annotations: None,
+            };
+            let bytes = serde_json::to_vec(&manifest)
+                .map_err(|e| RegistryError::Protocol(format!("encoding manifest: {e}")))?;
+            (mt::OCI_MANIFEST.to_string(), bytes)
+        }
+    };
 
     let url = s.url(&format!("/v2/{repo}/manifests/{tag}"))?;
     let body = bytes::Bytes::from(manifest_bytes.clone());
@@ -168,10 +212,30 @@ pub async fn push(
     })
 }
 
-/// Decides what goes up: the pulled manifest unchanged when possible, else a
-/// new OCI manifest (uncompressed layers gzip-compressed on the way).
-async fn plan(store: &ContentStore, img: &PushImage) -> Result<(String, Vec<u8>, Vec<Blob>, Blob)> {
-    let diff_short = |i: usize| img.layers.get(i).map(|l| short_id(&l.diff_id));
+/// What goes up: the pulled manifest unchanged when possible (`manifest`
+/// set, every layer ready), else a new OCI manifest made once the layers are
+/// (uncompressed layers gzip-compressed on the way).
+struct Plan {
+    manifest: Option<(String, Vec<u8>)>,
+    layers: Vec<Planned>,
+    config: Descriptor,
+}
+
+enum Planned {
+    Ready(Box<Descriptor>),
+    /// An uncompressed layer blob to gzip first.
+    Gzip(Digest),
+}
+
+fn diff_short(img: &PushImage, i: usize) -> Option<String> {
+    img.layers.get(i).map(|l| short_id(&l.diff_id))
+}
+
+fn closed(e: tokio::sync::AcquireError) -> RegistryError {
+    RegistryError::Protocol(format!("push: {e}"))
+}
+
+fn plan(store: &ContentStore, img: &PushImage) -> Result<Plan> {
     if let Some((mtype, bytes)) = &img.source_manifest {
         if let Ok((mtype2, Manifest::Image(m))) = parse_manifest(mtype, bytes) {
             let usable = m.config.digest == img.config
@@ -179,62 +243,36 @@ async fn plan(store: &ContentStore, img: &PushImage) -> Result<(String, Vec<u8>,
                 && store.exists(&m.config.digest)
                 && m.layers.iter().all(|l| store.exists(&l.digest));
             if usable {
-                let layers = m
-                    .layers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| Blob {
-                        desc: d.clone(),
-                        id: diff_short(i),
-                    })
-                    .collect();
-                let config = Blob {
-                    desc: m.config.clone(),
-                    id: None,
-                };
-                return Ok((mtype2, bytes.clone(), layers, config));
+                return Ok(Plan {
+                    manifest: Some((mtype2, bytes.clone())),
+                    layers: m
+                        .layers
+                        .iter()
+                        .map(|d| Planned::Ready(Box::new(d.clone())))
+                        .collect(),
+                    config: m.config.clone(),
+                });
             }
         }
     }
     let config_size = store.size(&img.config)?;
-    // Uncompressed layers are gzipped first, all at once: compression is the
-    // slow part of a push, and layers compress independently on every core.
-    let descs = futures::future::try_join_all(img.layers.iter().map(|l| async move {
-        match Compression::from_media_type(&l.media_type) {
-            Some(Compression::None) | None => {
-                let (digest, size) = gzip_blob(store, &l.blob).await?;
-                Ok::<_, RegistryError>(Descriptor::new(mt::OCI_LAYER_GZIP, digest, size))
-            }
-            Some(c) => Ok(Descriptor::new(
+    let layers = img
+        .layers
+        .iter()
+        .map(|l| match Compression::from_media_type(&l.media_type) {
+            Some(Compression::None) | None => Ok(Planned::Gzip(l.blob.clone())),
+            Some(c) => Ok(Planned::Ready(Box::new(Descriptor::new(
                 c.oci_media_type(),
                 l.blob.clone(),
                 store.size(&l.blob)?,
-            )),
-        }
-    }))
-    .await?;
-    let layers: Vec<Blob> = descs
-        .into_iter()
-        .enumerate()
-        .map(|(i, desc)| Blob {
-            desc,
-            id: diff_short(i),
+            )))),
         })
-        .collect();
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(mt::OCI_MANIFEST.into()),
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Plan {
+        manifest: None,
+        layers,
         config: Descriptor::new(mt::OCI_CONFIG, img.config.clone(), config_size),
-        layers: layers.iter().map(|b| b.desc.clone()).collect(),
-        annotations: None,
-    };
-    let bytes = serde_json::to_vec(&manifest)
-        .map_err(|e| RegistryError::Protocol(format!("encoding manifest: {e}")))?;
-    let config = Blob {
-        desc: manifest.config.clone(),
-        id: None,
-    };
-    Ok((mt::OCI_MANIFEST.into(), bytes, layers, config))
+    })
 }
 
 /// Gzips an uncompressed layer blob into the store (deterministically: the
