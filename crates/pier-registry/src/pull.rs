@@ -231,17 +231,24 @@ pub async fn pull(
         tag: reference_part(r),
     });
     let mut downloaded = false;
-    if !store.exists(&im.config.digest) {
+    // A config downloaded now is stored (and fsynced) while the layers
+    // download: the layers need only its diff IDs, read from memory.
+    let mut storing_config = None;
+    let config_bytes = if store.exists(&im.config.digest) {
+        store.read(&im.config.digest)?
+    } else {
         if im.config.size > CONFIG_LIMIT {
             return Err(RegistryError::Protocol(format!(
                 "image config {} is too large ({} bytes)",
                 im.config.digest, im.config.size
             )));
         }
-        fetch_blob(&s, store, r.path(), &im.config, None, None, progress).await?;
+        let bytes = fetch_config(&s, r.path(), &im.config).await?;
+        let (st, b) = (store.clone(), bytes.clone());
+        storing_config = Some(tokio::task::spawn_blocking(move || st.put(&b)));
         downloaded = true;
-    }
-    let config_bytes = store.read(&im.config.digest)?;
+        bytes
+    };
     let diff_ids = diff_ids_of(&config_bytes, &im.config.digest)?;
     if let (Some(want), Manifest::Image(_)) = (&opts.platform, &top.manifest) {
         // A single-platform image asked for by platform: it must be that one.
@@ -266,7 +273,12 @@ pub async fn pull(
         .unpacker
         .clone()
         .map(|u| (u, Arc::new(diff_ids.clone())));
-    downloaded |= fetch_layers(&s, store, r.path(), im, opts.concurrency, stage, progress).await?;
+    let layers = fetch_layers(&s, store, r.path(), im, opts.concurrency, stage, progress).await;
+    if let Some(t) = storing_config {
+        t.await
+            .map_err(|e| RegistryError::Protocol(format!("storing the config failed: {e}")))??;
+    }
+    downloaded |= layers?;
     let layers = im
         .layers
         .iter()
@@ -391,6 +403,50 @@ async fn fetch_layers(
             .map_err(|e| RegistryError::Protocol(format!("commit task failed: {e}")))?;
     }
     Ok(any)
+}
+
+/// Downloads the image config `d` (at most [`CONFIG_LIMIT`] bytes) into
+/// memory and checks its size and digest, retrying on network errors.
+async fn fetch_config(s: &Session, repo: &str, d: &Descriptor) -> Result<Vec<u8>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match fetch_config_once(s, repo, d).await {
+            Err(e @ RegistryError::Http { .. }) if attempt < 3 => {
+                tracing::warn!("download of {} failed, retrying: {e}", d.digest);
+                tokio::time::sleep(std::time::Duration::from_millis(500 * attempt)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn fetch_config_once(s: &Session, repo: &str, d: &Descriptor) -> Result<Vec<u8>> {
+    let url = s.url(&format!("/v2/{repo}/blobs/{}", d.digest))?;
+    let resp = s.request(Method::GET, url, &[]).await?;
+    if !resp.status().is_success() {
+        return Err(s.error_of(&format!("blob {}", d.digest), resp).await);
+    }
+    let mut bytes = Vec::with_capacity(d.size.min(CONFIG_LIMIT) as usize);
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(http_err(format!("downloading {}", d.digest)))?;
+        if (bytes.len() + chunk.len()) as u64 > d.size {
+            return Err(RegistryError::Protocol(format!(
+                "blob {}: the registry sent more than the {} bytes expected",
+                d.digest, d.size
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.len() as u64 != d.size || !d.digest.verify(&bytes) {
+        return Err(RegistryError::Protocol(format!(
+            "image config {}: the registry sent {} bytes that do not match it",
+            d.digest,
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Streams one blob into the store, retrying a few times on network errors.
