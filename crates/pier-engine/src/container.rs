@@ -187,6 +187,8 @@ fn command_string(rec: &ContainerRecord) -> String {
 impl Engine {
     /// `POST /containers/create`.
     pub fn create_container(&self, opts: CreateOptions) -> Result<ContainerCreateResponse> {
+        // A start usually follows within milliseconds.
+        crate::cgroup_warm::prewarm();
         let (mut cfg, mut host) = split_body(&opts.body)?;
         normalize_host_config(&mut host)?;
         let image_name = cfg

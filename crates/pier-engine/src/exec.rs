@@ -121,6 +121,7 @@ impl Engine {
         opts: ExecStart,
     ) -> Result<Option<UnixStream>> {
         let exec = self.exec(id)?;
+        crate::cgroup_warm::prewarm();
         {
             let mut st = exec.state.lock().unwrap_or_else(|e| e.into_inner());
             if st.started {

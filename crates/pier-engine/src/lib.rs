@@ -4,6 +4,7 @@
 //! snapshotter and the live state of running containers (their shims).
 
 mod build;
+mod cgroup_warm;
 mod changes;
 mod container;
 mod error;

@@ -111,6 +111,7 @@ impl Engine {
 
     async fn start_locked(self: &Arc<Self>, rec: &mut ContainerRecord) -> Result<()> {
         let t0 = std::time::Instant::now();
+        crate::cgroup_warm::prewarm();
         // The namespace, addresses and ports exist before the root is prepared.
         let plumbing = match self.network_prepare(rec).await {
             Ok(p) => p,
