@@ -184,6 +184,21 @@ fn command_string(rec: &ContainerRecord) -> String {
     parts.join(" ")
 }
 
+/// Container directories kept ready; see `pier_snapshot::spare`.
+pub(crate) const SPARE_DIRS: usize = 4;
+/// The log file of a spare directory, renamed to `<id>-json.log` when taken.
+const SPARE_LOG: &str = "log";
+
+/// A container directory as a start needs it: the files bind-mounted as
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf (rewritten at each start)
+/// and the log file, all empty.
+pub(crate) fn container_dir_skeleton(dir: &std::path::Path) -> std::io::Result<()> {
+    for f in ["hostname", "hosts", "resolv.conf", SPARE_LOG] {
+        std::fs::write(dir.join(f), b"")?;
+    }
+    Ok(())
+}
+
 impl Engine {
     /// `POST /containers/create`.
     pub fn create_container(&self, opts: CreateOptions) -> Result<ContainerCreateResponse> {
@@ -235,7 +250,14 @@ impl Engine {
             return Err(name_conflict(&name, &existing));
         }
         let dir = self.cfg.container_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        let log_path = dir.join(format!("{id}-json.log"));
+        match &self.spare_dirs {
+            Some(pool) if pool.take_into(&dir) => {
+                let made = dir.join(SPARE_LOG);
+                std::fs::rename(&made, &log_path).map_err(|e| EngineError::io(&made, e))?;
+            }
+            _ => std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?,
+        }
         let rec = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -249,7 +271,7 @@ impl Engine {
             state: StateRecord::default(),
             restart_count: 0,
             chain_id: image.chain_id.clone(),
-            log_path: dir.join(format!("{id}-json.log")).display().to_string(),
+            log_path: log_path.display().to_string(),
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),

@@ -93,6 +93,8 @@ pub struct Engine {
     events: events::Events,
     net: network::NetState,
     started: std::time::Instant,
+    /// Container directories made ahead (see `pier_snapshot::spare`).
+    spare_dirs: Option<pier_snapshot::spare::SparePool>,
 }
 
 impl Engine {
@@ -120,6 +122,7 @@ impl Engine {
         if let Err(e) = snaps.cleanup() {
             tracing::warn!("cleaning unfinished snapshots: {e}");
         }
+        let cfg_spare_dir = cfg.data_root.join("spare-containers");
         let engine = Arc::new(Engine {
             cfg,
             meta,
@@ -135,6 +138,13 @@ impl Engine {
             events: events::Events::new(),
             net: network::NetState::new(),
             started: std::time::Instant::now(),
+            spare_dirs: pier_snapshot::spare::SparePool::new(
+                cfg_spare_dir,
+                container::SPARE_DIRS,
+                container::container_dir_skeleton,
+            )
+            .map_err(|e| tracing::warn!("spare container directories: {e}"))
+            .ok(),
         });
         engine.restore_networks().await;
         engine.clone().restore().await;

@@ -17,6 +17,7 @@ mod adopt_tests;
 mod apply;
 mod changes;
 mod error;
+pub mod spare;
 mod staged;
 #[cfg(test)]
 mod tests;
@@ -78,6 +79,18 @@ fn escape(p: &Path) -> String {
 #[derive(Debug, Clone)]
 pub struct Snapshotter {
     root: PathBuf,
+    /// Container directory skeletons (see [`spare`]), made on first use.
+    spares: std::sync::Arc<std::sync::OnceLock<Option<spare::SparePool>>>,
+}
+
+/// How many container skeletons are kept ready.
+const SPARE_CONTAINERS: usize = 4;
+
+fn container_skeleton(dir: &Path) -> io::Result<()> {
+    for d in ["upper", "work", "merged"] {
+        fs::create_dir(dir.join(d))?;
+    }
+    fs::write(dir.join("parent"), b"")
 }
 
 impl Snapshotter {
@@ -88,7 +101,10 @@ impl Snapshotter {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err("create directory", &p))?;
         }
-        Ok(Snapshotter { root })
+        Ok(Snapshotter {
+            root,
+            spares: Default::default(),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -362,6 +378,19 @@ impl Snapshotter {
     /// the overlay to mount. With no parent the only lower is an empty directory.
     pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<OverlayMount> {
         let dir = self.container_dir(key)?;
+        if !dir.exists() {
+            let pool = self.spares.get_or_init(|| {
+                spare::SparePool::new(
+                    self.root.join("spare"),
+                    SPARE_CONTAINERS,
+                    container_skeleton,
+                )
+                .ok()
+            });
+            if let Some(pool) = pool {
+                pool.take_into(&dir);
+            }
+        }
         let lowers = match parent {
             Some(p) => self.lowers(p)?,
             None => vec![self.root.join("empty")],
