@@ -113,18 +113,18 @@ pub fn decompress_detect<'a, R: Read + Send + 'a>(
     Ok((c, out))
 }
 
-/// The deflate level layers are pushed (and saved) at. `docker push` gzips
-/// at Go's default level 6, whose output is about as small as zlib's level 5:
-/// on a layer of programs and libraries (bench/registry.sh DATA=binaries, 25
-/// MiB) Docker's blob was 9.08 MB, ours 9.05 MB at level 6 and 9.09 MB at
-/// level 5, which took 20% less time (310 vs 388 ms). Compression is most of
-/// a push's time, so level 5: Docker's size for less CPU.
+/// libdeflate's level for pushed layers. `docker push` gzips at Go's default
+/// level 6. On a 25 MiB layer of programs and libraries (bench/registry.sh
+/// DATA=binaries) Docker's blob was 9.085 MB; libdeflate at level 5 in 1 MiB
+/// members made 9.107 MB in 230 ms, where zlib-rs made 9.093 MB in 330 ms
+/// at level 5 and 9.05 MB in 388 ms at level 6 (one stream). Compression is
+/// most of a push's time, so: Docker's size for 40% less CPU.
 pub const GZIP_LEVEL: u32 = 5;
 
 /// A gzip-compressing writer at [`GZIP_LEVEL`], storing rather than
 /// compressing stretches that do not compress.
 pub fn gzip_writer<W: io::Write>(w: W) -> crate::gzip::GzipWriter<W> {
-    crate::gzip::GzipWriter::new(w, flate2::Compression::new(GZIP_LEVEL))
+    crate::gzip::GzipWriter::new(w, GZIP_LEVEL)
 }
 
 #[cfg(test)]
