@@ -557,3 +557,55 @@ async fn interrupted_pull_leaves_nothing_and_resumes() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_member_layers_round_trip_and_a_tampered_config_is_refused() {
+    let reg = Registry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let src = store_in(dir.path(), "src");
+    // 3 MiB of compressible text: pushed as several gzip members.
+    let text: Vec<u8> = (0..3u32 << 20)
+        .map(|i| b"layer text "[(i % 11) as usize] ^ ((i >> 16) as u8 & 1))
+        .collect();
+    let img = make_image(&src, vec![tar_of(&[("text", &text)])], false);
+    let c = client();
+    let target = Reference::parse(&format!("{}/members/app:1", reg.addr)).unwrap();
+    let opts = PushOptions::default();
+    let no = &pier_registry::no_progress;
+    pier_registry::push(&c, &src, &target, &push_image(&img), &opts, no)
+        .await
+        .unwrap_or_else(|e| panic!("push: {e}\n{}", reg.log()));
+    let dst = store_in(dir.path(), "dst");
+    let pulled = pier_registry::pull(&c, &dst, &target, &PullOptions::default(), no)
+        .await
+        .unwrap();
+    assert!(pulled.layers[0].size < text.len() as u64 / 4);
+    let blob = std::fs::read(dst.path(&pulled.layers[0].blob)).unwrap();
+    let members = blob.windows(4).filter(|w| w == &[0x1f, 0x8b, 8, 0]).count();
+    assert!(members >= 3, "{members} gzip members");
+    assert_eq!(decompressed(&dst, &pulled.layers[0].blob), img.tars[0]);
+
+    // The registry now serves other bytes (same length) for the config.
+    let hex = img.config.hex();
+    let stored = reg
+        .dir
+        .path()
+        .join("data/docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x20;
+    std::fs::write(&stored, &bytes).unwrap();
+    let fresh = store_in(dir.path(), "fresh");
+    let err = pier_registry::pull(&c, &fresh, &target, &PullOptions::default(), no)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::Protocol(_)) && err.to_string().contains("config"),
+        "{err}"
+    );
+    assert!(fresh.list().unwrap().is_empty());
+    assert!(ingest_is_empty(&fresh));
+}
