@@ -2,7 +2,8 @@
 # bench/registry.sh — push and pull of one ~100 MB image (busybox + 4 x 25 MB random
 # layers, bench/mk-big-image.py, loaded into both engines from the same archive)
 # through a docker-registry on this machine: Pier against `docker push/pull` and
-# `skopeo copy`, side by side, median of RUNS, MB/s of compressed blobs and ratios.
+# `skopeo copy`, side by side (runs interleaved), median of RUNS, MB/s of compressed
+# blobs and ratios.
 #
 #   RUNS=3        runs per row
 #   LAYERS=4 MB=25  image shape; DATA=random (default) or binaries (compresses ~2.5:1)
@@ -61,19 +62,29 @@ timed() {
 blob_mb() { du -sb "$REG_DIR/data/docker/registry/v2/blobs" | awk '{printf "%.1f", $1/1048576}'; }
 fresh_registry() { registry_stop; registry_start none >/dev/null; }
 
-declare -A MED MBS
-# row KEY PREPARE-FN CMD... ; CMD may use $REG_DOCKER / $REG_PIER (evaluated per run)
-row() {
-  local key=$1 prep=$2 i ms all=(); shift 2
+declare -A MED MBS ALL
+# rows KEY PREPARE-FN CMD [KEY PREPARE-FN CMD]... ; CMD may use $REG_DOCKER /
+# $REG_PIER (evaluated per run). RUNS rounds, each running every row once in
+# turn, so that a burst of load from elsewhere hits all of them alike.
+rows() {
+  local i j ms key
+  local -a spec=("$@")
   for i in $(seq "$RUNS"); do
-    $prep
-    export REG_DOCKER REG_PIER
-    timed ms bash -c "$*"
-    all+=("$ms")
+    for ((j = 0; j < ${#spec[@]}; j += 3)); do
+      key=${spec[j]}
+      ${spec[j + 1]}
+      export REG_DOCKER REG_PIER
+      timed ms bash -c "${spec[j + 2]}"
+      ALL[$key]+="$ms "
+      [ -n "${MBS[$key]:-}" ] || MBS[$key]=$(blob_mb)
+    done
   done
-  MED[$key]=$(printf '%s\n' "${all[@]}" | median)
-  [ -n "${MBS[$key]:-}" ] || MBS[$key]=$(blob_mb)
-  say "$key: ${all[*]} ms"
+  for ((j = 0; j < ${#spec[@]}; j += 3)); do
+    key=${spec[j]}
+    # shellcheck disable=SC2086 # the runs, one word each
+    MED[$key]=$(printf '%s\n' ${ALL[$key]} | median)
+    say "$key: ${ALL[$key]}ms"
+  done
 }
 
 # --- push
@@ -88,13 +99,14 @@ pier_warm() { fresh_registry; "${PIER[@]}" tag "$IMG" "$REG_PIER/bench/big:v1"; 
 docker_push_prep() { fresh_registry; "$DOCKER" tag "$IMG" "$REG_DOCKER/bench/big:v1"; DOCKER_TAGS+=("$REG_DOCKER/bench/big:v1"); }
 P=$(printf '%q ' "${PIER[@]}")
 if [ "$ONLY" != pull ]; then
-row docker_push docker_push_prep "$DOCKER push \$REG_DOCKER/bench/big:v1"
-row skopeo_push fresh_registry "skopeo copy -q --dest-tls-verify=false docker-archive:$WORK/big.tar docker://\$REG_DOCKER/bench/big:v1"
-row pier_push_cold pier_cold "$P push \$REG_PIER/bench/big:v1"
 # skopeo from gzip blobs: an OCI layout made once from the archive.
 skopeo copy -q --dest-compress docker-archive:"$WORK/big.tar" oci:"$WORK/big-oci:big" >/dev/null
-row skopeo_push_gz fresh_registry "skopeo copy -q --dest-tls-verify=false oci:$WORK/big-oci:big docker://\$REG_DOCKER/bench/big:v1"
-row pier_push_warm pier_warm "$P push \$REG_PIER/bench/big:v1"
+# Pier's warm push right after its cold one, whose gzipped blobs it reuses.
+rows docker_push docker_push_prep "$DOCKER push \$REG_DOCKER/bench/big:v1" \
+  skopeo_push fresh_registry "skopeo copy -q --dest-tls-verify=false docker-archive:$WORK/big.tar docker://\$REG_DOCKER/bench/big:v1" \
+  pier_push_cold pier_cold "$P push \$REG_PIER/bench/big:v1" \
+  skopeo_push_gz fresh_registry "skopeo copy -q --dest-tls-verify=false oci:$WORK/big-oci:big docker://\$REG_DOCKER/bench/big:v1" \
+  pier_push_warm pier_warm "$P push \$REG_PIER/bench/big:v1"
 fi
 
 # --- pull: Docker's push in the registry; neither engine holds the image any more.
@@ -112,9 +124,9 @@ DOCKER_TAGS+=("$REG_DOCKER/bench/big:v1")
 docker_pull_prep() { "$DOCKER" rmi -f "$REG_DOCKER/bench/big:v1" >/dev/null 2>&1 || true; }
 pier_pull_prep() { "${PIER[@]}" rmi -f "$REG_PIER/bench/big:v1" >/dev/null 2>&1 || true; }
 skopeo_pull_prep() { rm -rf "$WORK/pull-oci"; }
-row docker_pull docker_pull_prep "$DOCKER pull -q \$REG_DOCKER/bench/big:v1"
-row skopeo_pull skopeo_pull_prep "skopeo copy -q --src-tls-verify=false docker://\$REG_DOCKER/bench/big:v1 oci:$WORK/pull-oci:big"
-row pier_pull pier_pull_prep "$P pull -q \$REG_PIER/bench/big:v1"
+rows docker_pull docker_pull_prep "$DOCKER pull -q \$REG_DOCKER/bench/big:v1" \
+  skopeo_pull skopeo_pull_prep "skopeo copy -q --src-tls-verify=false docker://\$REG_DOCKER/bench/big:v1 oci:$WORK/pull-oci:big" \
+  pier_pull pier_pull_prep "$P pull -q \$REG_PIER/bench/big:v1"
 fi
 
 rate() { awk -v m="${MBS[$1]}" -v t="${MED[$1]}" 'BEGIN{printf "%.0f", m/(t/1000)}'; }
