@@ -193,8 +193,10 @@ impl Engine {
     }
 
     /// Prepares the bundle and has a new shim create the container (not yet
-    /// started). Also says whether the bundle was prepared.
+    /// started). Also says whether the bundle was prepared. The shim process
+    /// is launched first and loads while the bundle is prepared.
     async fn create_in_shim(self: &Arc<Self>, rec: &ContainerRecord) -> (bool, Result<Shim>) {
+        let launched = Shim::launch(&self.cfg, rec, &self.cfg.bundle_dir(&rec.id));
         let prepared = {
             let this = self.clone();
             let r = rec.clone();
@@ -204,18 +206,21 @@ impl Engine {
             }
         };
         let t = std::time::Instant::now();
-        match prepared {
-            Ok(bundle) => {
-                let shim = Shim::spawn(&self.cfg, rec, &bundle).await;
+        match (prepared, launched) {
+            (Ok(_), Ok(l)) => {
+                let shim = l.go().await;
                 tracing::debug!(id = %rec.id, shim = ?t.elapsed(), "container created");
                 (true, shim)
             }
-            Err(e) => (false, Err(e)),
+            (Ok(_), Err(e)) => (true, Err(e)),
+            (Err(e), Ok(l)) => {
+                l.abort().await;
+                (false, Err(e))
+            }
+            (Err(e), Err(_)) => (false, Err(e)),
         }
     }
 
-    /// Records a failed start as Docker does: the container stays "created"
-    /// with the error and exit code set.
     async fn fail_start(self: &Arc<Self>, rec: &mut ContainerRecord, e: &EngineError) {
         let code = match e {
             EngineError::CannotStart { exit_code, .. } => *exit_code as i64,
@@ -674,8 +679,10 @@ impl Engine {
     /// Mounts the root, writes /etc files and the OCI bundle. Blocking.
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
         // Legacy links add hosts entries and variables for this start only.
+        let t = std::time::Instant::now();
         let rec = &self.with_links(rec)?;
         let rootfs = self.mount_rootfs(rec)?;
+        let mounted = t.elapsed();
         self.copy_up_volumes(&mut rec.clone(), &rootfs)?;
         // Docker creates a missing working directory (owned by root).
         let wd = rec.config.working_dir.as_deref().unwrap_or("/");
@@ -684,6 +691,7 @@ impl Engine {
             std::fs::create_dir_all(&wd_host).map_err(|e| EngineError::io(&wd_host, e))?;
         }
         crate::fsops::write_etc_files(rec)?;
+        let files = t.elapsed();
         let bundle = self.cfg.bundle_dir(&rec.id);
         std::fs::create_dir_all(&bundle).map_err(|e| EngineError::io(&bundle, e))?;
         let spec = crate::spec::spec_for(rec, &rootfs)?;
@@ -691,6 +699,7 @@ impl Engine {
         let data = serde_json::to_vec(&spec)
             .map_err(|e| EngineError::Internal(format!("OCI spec: {e}")))?;
         std::fs::write(&path, data).map_err(|e| EngineError::io(&path, e))?;
+        tracing::debug!(id = %rec.id, ?mounted, ?files, spec = ?t.elapsed(), "bundle prepared");
         Ok(bundle)
     }
 
@@ -719,8 +728,10 @@ impl Engine {
             } else {
                 pier_sys::mount_overlay
             };
+            let t = std::time::Instant::now();
             mount(&lowers, &m.upper, &m.work, &m.target)
                 .map_err(|e| EngineError::Internal(format!("mounting root of {}: {e}", rec.id)))?;
+            tracing::debug!(id = %rec.id, mount = ?t.elapsed(), "root mounted");
         }
         Ok(m.target)
     }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pier_runtime::client::{spawn_shim, ShimClient, ShimError, ShimOptions};
+use pier_runtime::client::{launch_shim, ShimClient, ShimError, ShimOptions};
 use pier_runtime::proto::ExitStatus;
 use tokio::net::UnixStream;
 
@@ -54,10 +54,35 @@ fn map_err(e: ShimError) -> EngineError {
     }
 }
 
+/// A shim process loading while the bundle is prepared; see [`Shim::launch`].
+pub(crate) struct LaunchedShim(pier_runtime::client::LaunchedShim);
+
+impl LaunchedShim {
+    /// The bundle is ready: the shim creates the container (not yet started).
+    pub async fn go(self) -> Result<Shim> {
+        let h = self.0.go().await.map_err(map_err)?;
+        Ok(Shim { client: h.client })
+    }
+
+    pub async fn abort(self) {
+        self.0.abort().await
+    }
+}
+
 impl Shim {
     /// Starts the shim for `rec`; it creates the container (not yet started).
     pub async fn spawn(cfg: &EngineConfig, rec: &ContainerRecord, bundle: &Path) -> Result<Shim> {
-        let h = spawn_shim(&ShimOptions {
+        Shim::launch(cfg, rec, bundle)?.go().await
+    }
+
+    /// Starts the shim for `rec` with its bundle at `bundle`, which need not
+    /// be ready yet: the shim waits for [`LaunchedShim::go`].
+    pub(crate) fn launch(
+        cfg: &EngineConfig,
+        rec: &ContainerRecord,
+        bundle: &Path,
+    ) -> Result<LaunchedShim> {
+        launch_shim(&ShimOptions {
             binary: cfg.shim_binary.clone(),
             id: rec.id.clone(),
             bundle: bundle.to_path_buf(),
@@ -68,9 +93,8 @@ impl Shim {
             stdin: rec.config.open_stdin.unwrap_or(false),
             stdin_once: rec.config.stdin_once.unwrap_or(false),
         })
-        .await
-        .map_err(map_err)?;
-        Ok(Shim { client: h.client })
+        .map(LaunchedShim)
+        .map_err(map_err)
     }
 
     /// Reconnects to the shim of a container started by an earlier daemon.

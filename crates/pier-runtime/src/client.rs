@@ -68,6 +68,25 @@ pub struct ShimHandle {
 /// and serves its socket. A container that could not be created still gets a
 /// shim: `start` then reports the error with Docker's exit code.
 pub async fn spawn_shim(o: &ShimOptions) -> Result<ShimHandle, ShimError> {
+    launch_shim(o)?.go().await
+}
+
+/// A shim process started with `--wait-go`: it loads, forks into the
+/// background and waits on its stdin before touching the bundle, so the caller
+/// can prepare the bundle meanwhile. Dropping it without [`LaunchedShim::go`]
+/// makes the shim exit.
+pub struct LaunchedShim {
+    child: tokio::process::Child,
+    go: tokio::process::ChildStdin,
+    stdout: tokio::process::ChildStdout,
+    id: String,
+    binary: PathBuf,
+    log_path: PathBuf,
+    state_dir: PathBuf,
+}
+
+/// Spawns a shim that waits for [`LaunchedShim::go`]; returns at once.
+pub fn launch_shim(o: &ShimOptions) -> Result<LaunchedShim, ShimError> {
     let spawn_err = |e: std::io::Error| ShimError::Spawn {
         binary: o.binary.clone(),
         source: e,
@@ -97,7 +116,8 @@ pub async fn spawn_shim(o: &ShimOptions) -> Result<ShimHandle, ShimError> {
         .arg("--state-dir")
         .arg(&o.state_dir)
         .arg("--runtime-root")
-        .arg(&o.runtime_root);
+        .arg(&o.runtime_root)
+        .arg("--wait-go");
     if let Some(l) = &o.log_path {
         cmd.arg("--log").arg(l);
     }
@@ -110,46 +130,84 @@ pub async fn spawn_shim(o: &ShimOptions) -> Result<ShimHandle, ShimError> {
     if o.stdin_once {
         cmd.arg("--stdin-once");
     }
-    cmd.stdin(Stdio::null())
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(shim_log))
         // Out of the daemon's process group, so a terminal's ^C does not reach it.
         .process_group(0)
         .kill_on_drop(false);
     let mut child = cmd.spawn().map_err(spawn_err)?;
-    let stdout = child.stdout.take().ok_or_else(|| ShimError::ShimFailed {
+    let missing = |what: &str| ShimError::ShimFailed {
         id: o.id.clone(),
-        message: "no stdout pipe".into(),
-    })?;
-    // The first process exits at once after forking the supervisor.
-    let _ = child.wait().await;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .await
-        .map_err(spawn_err)?;
-    let line = line.trim_end();
-    if let Some(pid) = line.strip_prefix("ok ") {
-        let pid = pid.parse().map_err(|_| ShimError::ShimFailed {
-            id: o.id.clone(),
-            message: format!("bad ready line {line:?}"),
-        })?;
-        return Ok(ShimHandle {
-            pid,
-            client: ShimClient::new(&o.state_dir),
-        });
-    }
-    let message = line.strip_prefix("error ").unwrap_or(line);
-    let message = if message.is_empty() {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        format!("shim exited without a ready line; its log: {}", log.trim())
-    } else {
-        message.to_string()
+        message: format!("no {what} pipe"),
     };
-    Err(ShimError::ShimFailed {
+    let go = child.stdin.take().ok_or_else(|| missing("stdin"))?;
+    let stdout = child.stdout.take().ok_or_else(|| missing("stdout"))?;
+    Ok(LaunchedShim {
+        child,
+        go,
+        stdout,
         id: o.id.clone(),
-        message,
+        binary: o.binary.clone(),
+        log_path,
+        state_dir: o.state_dir.clone(),
     })
+}
+
+impl LaunchedShim {
+    /// Lets the shim create the container from its (now complete) bundle and
+    /// waits for its ready line.
+    pub async fn go(self) -> Result<ShimHandle, ShimError> {
+        let LaunchedShim {
+            mut child,
+            mut go,
+            stdout,
+            id,
+            binary,
+            log_path,
+            state_dir,
+        } = self;
+        let spawn_err = |e: std::io::Error| ShimError::Spawn {
+            binary: binary.clone(),
+            source: e,
+        };
+        // A shim that died early shows up below as a missing ready line.
+        let _ = go.write_all(b"go\n").await;
+        drop(go);
+        // The first process exits at once after forking the supervisor.
+        let _ = child.wait().await;
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .await
+            .map_err(spawn_err)?;
+        let line = line.trim_end();
+        if let Some(pid) = line.strip_prefix("ok ") {
+            let pid = pid.parse().map_err(|_| ShimError::ShimFailed {
+                id: id.clone(),
+                message: format!("bad ready line {line:?}"),
+            })?;
+            return Ok(ShimHandle {
+                pid,
+                client: ShimClient::new(&state_dir),
+            });
+        }
+        let message = line.strip_prefix("error ").unwrap_or(line);
+        let message = if message.is_empty() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            format!("shim exited without a ready line; its log: {}", log.trim())
+        } else {
+            message.to_string()
+        };
+        Err(ShimError::ShimFailed { id, message })
+    }
+
+    /// Sends the shim away without creating anything.
+    pub async fn abort(self) {
+        let LaunchedShim { mut child, go, .. } = self;
+        drop(go);
+        let _ = child.wait().await;
+    }
 }
 
 /// Talks to one shim; cheap to clone; every call opens its own connection.

@@ -1,11 +1,13 @@
 //! pier-shim: one small supervisor per container.
 //!
 //! `pier-shim --id ID --bundle DIR --state-dir DIR --runtime-root DIR --log PATH
-//!  [--tty] [--stdin] [--stdin-once]`
+//!  [--tty] [--stdin] [--stdin-once] [--wait-go]`
 //!
 //! Forks into the background at once (the first process exits), creates the
 //! container, then prints one line on its original stdout: `ok <shim pid>` or
-//! `error <message>`, and serves `<state-dir>/shim.sock`.
+//! `error <message>`, and serves `<state-dir>/shim.sock`. With `--wait-go` it
+//! first waits for the line `go` on stdin (the caller prepares the bundle while
+//! the shim loads) and exits quietly on anything else.
 
 mod filter;
 mod lc;
@@ -31,6 +33,7 @@ struct Args {
     stdin: bool,
     stdin_once: bool,
     foreground: bool,
+    wait_go: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -44,6 +47,7 @@ fn parse_args() -> Result<Args> {
         stdin: false,
         stdin_once: false,
         foreground: false,
+        wait_go: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -58,6 +62,7 @@ fn parse_args() -> Result<Args> {
             "--stdin" => a.stdin = true,
             "--stdin-once" => a.stdin_once = true,
             "--foreground" => a.foreground = true,
+            "--wait-go" => a.wait_go = true,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -103,6 +108,13 @@ fn main() {
             }
         }
         let _ = nix::unistd::setsid();
+    }
+    if args.wait_go {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        if line.trim_end() != "go" {
+            std::process::exit(0);
+        }
     }
     match setup(&args) {
         Ok(mut s) => {
