@@ -9,7 +9,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::error::{BuildError, Result};
 use crate::fsutil::{lchown, mkdir_all_in_root, remove_any, resolve_in_root};
@@ -24,7 +24,7 @@ pub fn unpack_context(reader: impl Read, dest: &Path) -> Result<()> {
         .fill_buf()
         .map_err(BuildError::io("reading build context for", dest))?;
     if head.starts_with(&[0x1f, 0x8b]) {
-        extract_inner(GzDecoder::new(buf), dest, "/", None)
+        extract_inner(MultiGzDecoder::new(buf), dest, "/", None)
     } else if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         Err(BuildError::Invalid(
             "build context: only plain and gzip-compressed tar archives are supported".into(),
@@ -45,7 +45,11 @@ pub fn archive_kind(path: &Path) -> Result<Option<bool>> {
         let f = fs::File::open(path).map_err(BuildError::io("opening", path))?;
         let mut inner = Vec::new();
         // A gzip file that is not a tar is copied as it is.
-        if GzDecoder::new(f).take(512).read_to_end(&mut inner).is_err() {
+        if MultiGzDecoder::new(f)
+            .take(512)
+            .read_to_end(&mut inner)
+            .is_err()
+        {
             return Ok(None);
         }
         return Ok(is_tar_header(&inner).then_some(true));
@@ -68,7 +72,7 @@ pub fn extract_archive(
 ) -> Result<()> {
     let f = fs::File::open(path).map_err(BuildError::io("opening", path))?;
     let r: Box<dyn Read> = if gzip {
-        Box::new(GzDecoder::new(f))
+        Box::new(MultiGzDecoder::new(f))
     } else {
         Box::new(f)
     };

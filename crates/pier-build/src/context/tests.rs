@@ -198,3 +198,33 @@ fn add_archive_detection_and_owners() {
     let m = fs::metadata(root.join("o2/x/y")).unwrap();
     assert_eq!((m.uid(), m.gid()), (5, 6));
 }
+
+/// A `.tar.gz` made of several gzip members (as pigz, eStargz or Pier's own
+/// push write them) is read whole, as Docker reads it.
+#[test]
+fn add_reads_every_gzip_member() {
+    let t = tempfile::tempdir().unwrap();
+    let mut tb = tar::Builder::new(Vec::new());
+    for name in ["a", "b"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tb.append_data(&mut h, name, &b"xyz"[..]).unwrap();
+    }
+    let tar = tb.into_inner().unwrap();
+    let mut gz = Vec::new();
+    for part in [&tar[..512], &tar[512..]] {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(part).unwrap();
+        gz.extend(e.finish().unwrap());
+    }
+    let archive = t.path().join("x.tar.gz");
+    fs::write(&archive, gz).unwrap();
+    assert_eq!(archive_kind(&archive).unwrap(), Some(true));
+    let root = t.path().join("root");
+    fs::create_dir(&root).unwrap();
+    extract_archive(&archive, true, &root, "/", None).unwrap();
+    assert_eq!(fs::read(root.join("a")).unwrap(), b"xyz");
+    assert_eq!(fs::read(root.join("b")).unwrap(), b"xyz");
+}
