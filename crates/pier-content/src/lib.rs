@@ -11,6 +11,7 @@ pub mod archive;
 pub mod compression;
 mod error;
 pub mod gzip;
+pub mod readahead;
 mod store;
 
 pub use archive::{
