@@ -79,6 +79,12 @@ docker_image() {
   echo "$DOCKER_IMPORTED"
 }
 
+# hf_table JSON: one line per hyperfine command: median, min and max in ms.
+hf_table() {
+  jq -r '.results[] | "\(.command)\t\(.median*1000|.*10|round/10) ms\t(min \(.min*1000|.*10|round/10), max \(.max*1000|.*10|round/10))"' \
+    "$1" | column -t -s $'\t'
+}
+
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss_kb() { awk '/^Pss:/{print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 ppid_of() { awk '{print $4}' "/proc/$1/stat" 2>/dev/null; }

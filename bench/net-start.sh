@@ -49,8 +49,7 @@ hyperfine -N --style basic -w "$WARMUP" -r "$RUNS" --export-json "$OUT/net-start
 "${PIER[@]}" rm -f pier-bench-start >/dev/null 2>&1 || true
 
 echo
-jq -r '.results[] | "\(.command)\t\(.median*1000|.*10|round/10) ms\t(min \(.min*1000|.*10|round/10), max \(.max*1000|.*10|round/10))"' \
-  "$OUT/net-start.json" | column -t -s $'\t'
+hf_table "$OUT/net-start.json"
 jq -r '
   (.results | map({key: .command, value: .median}) | from_entries) as $m
   | [["run -d", "pier run -d (user network)", "docker run -d (user network)"],

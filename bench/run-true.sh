@@ -30,8 +30,7 @@ hyperfine -N --style basic -w "$WARMUP" -r "$RUNS" --export-json "$OUT/run-true.
   | tee "$OUT/hyperfine.txt" >&2
 
 echo
-jq -r '.results[] | "\(.command)\t\(.median*1000|.*10|round/10) ms\t(min \(.min*1000|.*10|round/10), max \(.max*1000|.*10|round/10))"' \
-  "$OUT/run-true.json" | column -t -s $'\t'
+hf_table "$OUT/run-true.json"
 jq -r '
   (.results | map({key: .command, value: .median}) | from_entries) as $m
   | [["default network", "pier run --rm", "docker run --rm"],
