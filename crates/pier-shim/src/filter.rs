@@ -25,7 +25,6 @@ use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// Annotation on the rewritten spec: where the compiled program is, and its
 /// load flags. Execs read it from the bundle's config.json.
@@ -192,10 +191,10 @@ fn kernel_flags(s: &LinuxSeccomp) -> u32 {
 /// The cached program for this profile, compiling it first if needed. The key
 /// covers the profile and the libseccomp version that compiles it.
 fn compiled(s: &LinuxSeccomp, cache_dir: &Path) -> Result<PathBuf, String> {
-    let mut h = Sha256::new();
-    h.update(format!("{:?}\n", libseccomp::ScmpVersion::current().ok()));
-    h.update(serde_json::to_vec(s).map_err(|e| format!("encode seccomp profile: {e}"))?);
-    let key: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let mut keyed = format!("{:?}\n", libseccomp::ScmpVersion::current().ok()).into_bytes();
+    keyed.extend(serde_json::to_vec(s).map_err(|e| format!("encode seccomp profile: {e}"))?);
+    let digest = pier_reference::Digest::sha256(&keyed);
+    let key = digest.hex();
     let path = cache_dir.join(format!("{key}.bpf"));
     if path.exists() {
         return Ok(path);
