@@ -98,13 +98,6 @@ impl Engine {
 
     /// `POST /containers/{id}/start`.
     pub async fn start_container(self: &Arc<Self>, key: &str) -> Result<()> {
-        let t = std::time::Instant::now();
-        let r = self.start_container_inner(key).await;
-        tracing::debug!(key, total = ?t.elapsed(), "start request");
-        r
-    }
-
-    async fn start_container_inner(self: &Arc<Self>, key: &str) -> Result<()> {
         let id = self.resolve_container_id(key)?;
         let lock = self.op_lock(&id);
         let _g = lock.lock().await;
