@@ -4,39 +4,80 @@
 //! to `cgroup.procs`) takes the kernel's global `cgroup_threadgroup_rwsem` for
 //! writing. Unless the host mounts a hierarchy with `favordynmods`, the first
 //! writer after a quiet spell waits for an RCU grace period (12-28 ms on the
-//! machines we measure), and the semaphore stays in its writer-friendly state
-//! for one more grace period after the last writer. So when a container start
-//! or exec begins, the daemon makes a no-op migration of its own (its pid into
-//! the cgroup it already is in) on a blocking thread: the grace period then
-//! passes while the bundle is prepared and the shim spawned, and the runtime's
-//! own write a few milliseconds later finds the semaphore ready.
+//! machines we measure), and the semaphore goes back to its quiet state one or
+//! two grace periods after the last writer. So while containers are being
+//! created, started or exec'd, the daemon keeps the semaphore awake itself: a
+//! keeper thread makes a no-op migration (the daemon's pid into the cgroup it
+//! already is in) every few milliseconds, for a bounded time after the last
+//! such request. The first write pays the grace period on the keeper thread,
+//! overlapping the bundle preparation and shim spawn; the runtime's own write a
+//! few milliseconds later, and every one in a burst of starts, finds the
+//! semaphore ready. Nothing runs when the daemon is idle.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
-/// One warm-up at a time: a second one would only queue behind the first.
-static BUSY: AtomicBool = AtomicBool::new(false);
+/// Shorter than the shortest grace period, so that the semaphore never gets
+/// back to its quiet state between two writes.
+const INTERVAL: Duration = Duration::from_millis(4);
+/// How long after the last request the keeper goes on: covers a client's
+/// create, start, wait and remove, and the next run of a script's loop.
+const LINGER: Duration = Duration::from_millis(1500);
 
-/// Starts a warm-up in the background unless one is running. Never fails:
-/// without a writable `cgroup.procs` it does nothing.
+/// Whether the keeper thread runs.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+/// Until when (ms since `epoch()`) the keeper goes on.
+static UNTIL_MS: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Keeps the semaphore awake for `LINGER` from now, starting the keeper thread
+/// unless it runs. Never fails: without a writable `cgroup.procs` it does
+/// nothing.
 pub(crate) fn prewarm() {
     let Some(path) = own_procs_file() else {
         return;
     };
-    if BUSY.swap(true, Ordering::AcqRel) {
+    UNTIL_MS.fetch_max(now_ms() + LINGER.as_millis() as u64, Ordering::AcqRel);
+    if RUNNING.swap(true, Ordering::AcqRel) {
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("cgroup-warm".into())
-        .spawn(move || {
-            if let Err(e) = std::fs::write(path, std::process::id().to_string()) {
-                tracing::debug!("cgroup warm-up write to {}: {e}", path.display());
-            }
-            BUSY.store(false, Ordering::Release);
-        });
+        .spawn(move || keep_warm(path));
     if spawned.is_err() {
-        BUSY.store(false, Ordering::Release);
+        RUNNING.store(false, Ordering::Release);
+    }
+}
+
+fn keep_warm(path: &'static PathBuf) {
+    let pid = std::process::id().to_string();
+    loop {
+        if let Err(e) = std::fs::write(path, &pid) {
+            tracing::debug!("cgroup warm-up write to {}: {e}", path.display());
+            RUNNING.store(false, Ordering::Release);
+            return;
+        }
+        if now_ms() >= UNTIL_MS.load(Ordering::Acquire) {
+            RUNNING.store(false, Ordering::Release);
+            // A request that came in between the check and the store found the
+            // keeper still running and did not start one: take it on.
+            if now_ms() < UNTIL_MS.load(Ordering::Acquire) && !RUNNING.swap(true, Ordering::AcqRel)
+            {
+                continue;
+            }
+            return;
+        }
+        std::thread::sleep(INTERVAL);
     }
 }
 
@@ -86,6 +127,29 @@ fn candidates(proc_cgroup: &str) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keeper_runs_for_its_linger_then_stops() {
+        // Root in CI has a writable cgroup.procs; elsewhere there is nothing to keep.
+        if own_procs_file()
+            .is_none_or(|p| std::fs::write(p, std::process::id().to_string()).is_err())
+        {
+            eprintln!("no writable cgroup.procs here: the keeper has nothing to do");
+            return;
+        }
+        let t0 = Instant::now();
+        prewarm();
+        assert!(RUNNING.load(Ordering::Acquire));
+        while RUNNING.load(Ordering::Acquire) && t0.elapsed() < LINGER * 4 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!RUNNING.load(Ordering::Acquire), "keeper still running");
+        assert!(
+            t0.elapsed() >= LINGER,
+            "keeper stopped early: {:?}",
+            t0.elapsed()
+        );
+    }
 
     #[test]
     fn candidates_cover_v1_v2_and_hybrid() {
