@@ -34,6 +34,7 @@ DOCKER_TAGS=("$IMG")
 cleanup() {
   local t
   for t in "${DOCKER_TAGS[@]}"; do "$DOCKER" rmi -f "$t" >/dev/null 2>&1 || true; done
+  [ -z "${CS_REF:-}" ] || podman rmi -f "$CS_REF" >/dev/null 2>&1 || true
   registry_stop
   rm -rf "$WORK"
   pier_stop
@@ -124,15 +125,19 @@ DOCKER_TAGS+=("$REG_DOCKER/bench/big:v1")
 docker_pull_prep() { "$DOCKER" rmi -f "$REG_DOCKER/bench/big:v1" >/dev/null 2>&1 || true; }
 pier_pull_prep() { "${PIER[@]}" rmi -f "$REG_PIER/bench/big:v1" >/dev/null 2>&1 || true; }
 skopeo_pull_prep() { rm -rf "$WORK/pull-oci"; }
+# Podman's store, under a tag of this run's own (removed on exit).
+CS_REF=localhost/pier-bench/big-$$:v1
+skopeo_cs_prep() { podman rmi -f "$CS_REF" >/dev/null 2>&1 || true; }
 rows docker_pull docker_pull_prep "$DOCKER pull -q \$REG_DOCKER/bench/big:v1" \
   skopeo_pull skopeo_pull_prep "skopeo copy -q --src-tls-verify=false docker://\$REG_DOCKER/bench/big:v1 oci:$WORK/pull-oci:big" \
+  skopeo_pull_cs skopeo_cs_prep "skopeo copy -q --src-tls-verify=false docker://\$REG_DOCKER/bench/big:v1 containers-storage:$CS_REF" \
   pier_pull pier_pull_prep "$P pull -q \$REG_PIER/bench/big:v1"
 fi
 
 rate() { awk -v m="${MBS[$1]}" -v t="${MED[$1]}" 'BEGIN{printf "%.0f", m/(t/1000)}'; }
 ratio() { awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN{printf "%.2f", b/a}'; }
 push_rows=(docker_push skopeo_push pier_push_cold skopeo_push_gz pier_push_warm)
-pull_rows=(docker_pull skopeo_pull pier_pull)
+pull_rows=(docker_pull skopeo_pull skopeo_pull_cs pier_pull)
 case $ONLY in push) pull_rows=() ;; pull) push_rows=() ;; esac
 echo
 printf 'registry push/pull, %s MB of blobs, median of %s (load %s)\n' "$(blob_mb)" "$RUNS" "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -149,6 +154,6 @@ if [ "$ONLY" != pull ]; then
     "$(ratio pier_push_warm skopeo_push_gz)" "$(ratio pier_push_warm docker_push)"
 fi
 if [ "$ONLY" != push ]; then
-  printf '  pull:       vs docker pull %s, vs skopeo to oci: (no unpack) %s\n' \
-    "$(ratio pier_pull docker_pull)" "$(ratio pier_pull skopeo_pull)"
+  printf '  pull:       vs docker pull %s, vs skopeo to containers-storage: %s, vs skopeo to oci: (no unpack) %s\n' \
+    "$(ratio pier_pull docker_pull)" "$(ratio pier_pull skopeo_pull_cs)" "$(ratio pier_pull skopeo_pull)"
 fi
