@@ -126,6 +126,39 @@ fn wait_and_start_and_rm_force() {
     d.assert_clean();
 }
 
+/// Clients start a quick command and read its logs at once (docker-py's build
+/// tests do); Docker's answer holds the output, and so must ours.
+#[test]
+fn logs_right_after_start_hold_a_quick_commands_output() {
+    let d = TestDaemon::with_busybox();
+    for i in 0..5 {
+        let body = format!(r#"{{"Image":"busybox","Cmd":["echo","quick{i}"]}}"#);
+        let r = d.http(
+            "POST",
+            "/v1.43/containers/create",
+            Some("application/json"),
+            body.as_bytes(),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["Id"].as_str().unwrap().to_string();
+        let r = d.http("POST", &format!("/v1.43/containers/{id}/start"), None, b"");
+        assert_eq!(r.status, 204, "{}", r.text());
+        let r = d.http(
+            "GET",
+            &format!("/v1.43/containers/{id}/logs?stdout=1"),
+            None,
+            b"",
+        );
+        assert!(
+            r.text().contains(&format!("quick{i}")),
+            "run {i}: {:?}",
+            r.text()
+        );
+        d.pier_ok(&["rm", "-f", &id]);
+    }
+    d.assert_clean();
+}
+
 #[test]
 fn exec_output_exit_code_and_settings() {
     let d = TestDaemon::with_busybox();

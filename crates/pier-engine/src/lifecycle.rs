@@ -741,7 +741,7 @@ fn libc_sigterm() -> i32 {
     nix::sys::signal::Signal::SIGTERM as i32
 }
 
-async fn wait_exit(rx: &mut broadcast::Receiver<ExitEvent>, id: &str) {
+pub(crate) async fn wait_exit(rx: &mut broadcast::Receiver<ExitEvent>, id: &str) {
     loop {
         match rx.recv().await {
             Ok(e) if e.id == id => return,

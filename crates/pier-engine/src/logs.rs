@@ -68,8 +68,31 @@ fn render(line: &str, opts: &LogOptions, tty: bool) -> Option<Bytes> {
     })
 }
 
+/// How long after its start a container's log is left to settle before a
+/// `logs` call that does not follow reads it. Clients (docker-py's tests among
+/// them) start a quick command and ask for its logs at once; Docker's slower
+/// start path happens to give the command time to write, so they expect its
+/// output. Waiting until the command exits or this much time has passed since
+/// its start, whichever comes first, gives them the same answer at a bounded
+/// cost, only to calls made right after a start.
+const FRESH_START: Duration = Duration::from_millis(25);
+
 impl Engine {
-    /// Returns whether the container has a TTY (raw stream) and the stream.
+    async fn let_fresh_start_settle(&self, id: &str, started_at: &str) {
+        let Some(t) = parse_rfc3339(started_at) else {
+            return;
+        };
+        let age = (time::OffsetDateTime::now_utc() - t).max(time::Duration::ZERO);
+        let Some(left) = FRESH_START.checked_sub(age.unsigned_abs()) else {
+            return;
+        };
+        let mut rx = self.exits.subscribe();
+        if !self.is_running(id) {
+            return;
+        }
+        let _ = tokio::time::timeout(left, crate::lifecycle::wait_exit(&mut rx, id)).await;
+    }
+
     /// Makes what the container wrote before now reach its log file (right
     /// after `start`, a quick command's output may still be in the pipe).
     async fn sync_output(&self, id: &str) {
@@ -78,6 +101,7 @@ impl Engine {
         }
     }
 
+    /// Returns whether the container has a TTY (raw stream) and the stream.
     pub fn container_logs(
         self: &Arc<Self>,
         key: &str,
@@ -91,6 +115,10 @@ impl Engine {
         let id = rec.id.clone();
         tokio::spawn(async move {
             if rec.state.running() {
+                if !opts.follow {
+                    this.let_fresh_start_settle(&id, &rec.state.started_at)
+                        .await;
+                }
                 this.sync_output(&id).await;
             }
             let file = match tokio::fs::File::open(&path).await {
