@@ -28,6 +28,7 @@ mod trash;
 mod update;
 mod util;
 mod volumes;
+mod wait;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -42,13 +43,14 @@ pub use container::{CreateOptions, ListOptions};
 pub use error::{EngineError, Result};
 pub use events::EventFilter;
 pub use exec::ExecStart;
-pub use lifecycle::{AttachOptions, WaitCondition};
+pub use lifecycle::AttachOptions;
 pub use logs::frame;
 pub use logs::LogOptions;
 pub use pier_registry::{AuthConfig, RegistryError};
 pub use records::{ContainerRecord, ImageRecord};
 pub use registry::{configure as configure_registries, pull_reference, MessageSink};
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
+pub use wait::WaitCondition;
 
 /// Where the engine keeps things and how it runs containers.
 #[derive(Debug, Clone)]
@@ -87,9 +89,8 @@ pub struct Engine {
     health: Mutex<HashMap<String, health::Health>>,
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pending: Mutex<HashMap<String, Vec<lifecycle::PendingAttach>>>,
-    exits: tokio::sync::broadcast::Sender<lifecycle::ExitEvent>,
-    recent_exits:
-        Mutex<std::collections::VecDeque<(std::time::Instant, String, lifecycle::ExitEvent)>>,
+    exits: tokio::sync::broadcast::Sender<wait::ExitEvent>,
+    recent_exits: Mutex<std::collections::VecDeque<(std::time::Instant, String, wait::ExitEvent)>>,
     events: events::Events,
     net: network::NetState,
     started: std::time::Instant,

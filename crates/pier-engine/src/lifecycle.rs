@@ -1,17 +1,18 @@
-//! Running containers: start, stop, kill, wait, attach, pause and restart
-//! policies (reconnecting after a daemon restart is in `restore.rs`).
+//! Running containers: start, stop, kill, attach, pause and restart policies
+//! (waiting for exits is in `wait.rs`, reconnecting after a daemon restart in
+//! `restore.rs`).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UnixStream;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 use crate::records::ContainerRecord;
 use crate::shim::{ExitInfo, Shim};
 use crate::util::now_rfc3339;
+use crate::wait::wait_exit;
 use crate::{Engine, EngineError, Result};
 
 /// Live state of a container whose shim is running.
@@ -30,35 +31,6 @@ pub struct AttachOptions {
 pub(crate) struct PendingAttach {
     opts: AttachOptions,
     tx: oneshot::Sender<Result<UnixStream>>,
-}
-
-/// Broadcast to waiters when a container exits or is removed.
-#[derive(Debug, Clone)]
-pub(crate) struct ExitEvent {
-    pub id: String,
-    pub exit_code: i64,
-    pub removed: bool,
-}
-
-/// Docker's wait conditions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WaitCondition {
-    NotRunning,
-    NextExit,
-    Removed,
-}
-
-impl WaitCondition {
-    pub fn parse(s: Option<&str>) -> Result<WaitCondition> {
-        match s.unwrap_or("") {
-            "" | "not-running" => Ok(WaitCondition::NotRunning),
-            "next-exit" => Ok(WaitCondition::NextExit),
-            "removed" => Ok(WaitCondition::Removed),
-            other => Err(EngineError::InvalidArgument(format!(
-                "invalid condition: \"{other}\""
-            ))),
-        }
-    }
 }
 
 pub(crate) fn parse_signal(s: &str) -> Result<i32> {
@@ -519,87 +491,6 @@ impl Engine {
         Ok(())
     }
 
-    /// `POST /containers/{id}/wait`: subscribes at once (so a wait sent
-    /// before start sees the exit) and returns the future of the exit code.
-    pub fn wait_container(
-        self: &Arc<Self>,
-        key: &str,
-        cond: WaitCondition,
-    ) -> Result<std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64>> + Send + 'static>>>
-    {
-        let mut rx = self.exits.subscribe();
-        let rec = match self.find_container(key) {
-            Ok(r) => r,
-            Err(e) => {
-                // Docker's CLI sends its wait alongside the start: a fast
-                // `--rm` container may be gone before the wait arrives.
-                if let Some(ev) = self.recent_exit(key, Duration::from_secs(10)) {
-                    if ev.removed {
-                        let code = ev.exit_code;
-                        return Ok(Box::pin(async move { Ok(code) }));
-                    }
-                }
-                return Err(e);
-            }
-        };
-        let id = rec.id.clone();
-        let recent = self
-            .recent_exit(&rec.id, Duration::from_secs(2))
-            .filter(|_| cond == WaitCondition::NextExit && !rec.state.running());
-        let immediate =
-            (cond == WaitCondition::NotRunning && !rec.state.running()) || recent.is_some();
-        let code = rec.state.exit_code;
-        Ok(Box::pin(async move {
-            if immediate {
-                return Ok(code);
-            }
-            loop {
-                match rx.recv().await {
-                    Ok(e) if e.id == id => {
-                        if cond != WaitCondition::Removed || e.removed {
-                            return Ok(e.exit_code);
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => {
-                        return Err(EngineError::Internal("engine shutting down".into()))
-                    }
-                }
-            }
-        }))
-    }
-
-    /// The last exit or removal of a container (by ID or name) within `within`.
-    fn recent_exit(&self, key: &str, within: Duration) -> Option<ExitEvent> {
-        let recent = self.recent_exits.lock().unwrap_or_else(|e| e.into_inner());
-        recent
-            .iter()
-            .rev()
-            .find(|(_, name, ev)| {
-                ev.id == key
-                    || (key.len() >= 12 && ev.id.starts_with(key))
-                    || name == key.trim_start_matches('/')
-            })
-            .filter(|(t, _, _)| t.elapsed() < within)
-            .map(|(_, _, ev)| ev.clone())
-    }
-
-    /// Broadcasts an exit/removal and remembers it for late waiters.
-    pub(crate) fn publish_exit(&self, rec: &ContainerRecord, exit_code: i64, removed: bool) {
-        let ev = ExitEvent {
-            id: rec.id.clone(),
-            exit_code,
-            removed,
-        };
-        {
-            let mut recent = self.recent_exits.lock().unwrap_or_else(|e| e.into_inner());
-            recent.retain(|(t, _, _)| t.elapsed() < Duration::from_secs(10));
-            recent.push_back((std::time::Instant::now(), rec.name.clone(), ev.clone()));
-        }
-        let _ = self.exits.send(ev);
-    }
-
     /// `POST /containers/{id}/attach`: validates at once and returns a future
     /// of the stream (which resolves at start for a created container), plus
     /// whether the container has a TTY (raw stream) or not (multiplexed).
@@ -739,22 +630,6 @@ impl Engine {
 
 fn libc_sigterm() -> i32 {
     nix::sys::signal::Signal::SIGTERM as i32
-}
-
-pub(crate) async fn wait_exit(rx: &mut broadcast::Receiver<ExitEvent>, id: &str) {
-    loop {
-        match rx.recv().await {
-            Ok(e) if e.id == id => return,
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
-}
-
-/// Labels of the container as an event attribute map.
-#[allow(dead_code)]
-pub(crate) fn attrs(rec: &ContainerRecord) -> HashMap<String, String> {
-    rec.config.labels.clone().unwrap_or_default()
 }
 
 #[cfg(test)]

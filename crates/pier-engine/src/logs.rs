@@ -90,7 +90,7 @@ impl Engine {
         if !self.is_running(id) {
             return;
         }
-        let _ = tokio::time::timeout(left, crate::lifecycle::wait_exit(&mut rx, id)).await;
+        let _ = tokio::time::timeout(left, crate::wait::wait_exit(&mut rx, id)).await;
     }
 
     /// Makes what the container wrote before now reach its log file (right
