@@ -398,3 +398,68 @@ pub(crate) fn default_profile(caps: &[String], host: &Host<'_>) -> Result<LinuxS
         .build()
         .map_err(SpecError::build)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use crate::spec::tests::{gen, opts};
+
+    fn syscall_rules<'a>(v: &'a Value, name: &str) -> Vec<&'a Value> {
+        v["linux"]["seccomp"]["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["names"].as_array().unwrap().iter().any(|n| n == name))
+            .collect()
+    }
+
+    #[test]
+    fn seccomp_profile_shape() {
+        let v = gen(&opts());
+        let sc = &v["linux"]["seccomp"];
+        assert_eq!(sc["defaultAction"], "SCMP_ACT_ERRNO");
+        assert_eq!(sc["defaultErrnoRet"], 1);
+        assert_eq!(
+            sc["architectures"],
+            json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+        );
+        // Plain allowlist entries.
+        assert!(!syscall_rules(&v, "read").is_empty());
+        assert!(!syscall_rules(&v, "arch_prctl").is_empty());
+        // Cap-conditional: no CAP_SYS_ADMIN -> mount not allowed, clone masked, clone3 ENOSYS.
+        assert!(syscall_rules(&v, "mount").is_empty());
+        let clone = syscall_rules(&v, "clone");
+        assert_eq!(clone.len(), 1);
+        assert_eq!(clone[0]["args"][0]["op"], "SCMP_CMP_MASKED_EQ");
+        assert_eq!(clone[0]["args"][0]["valueTwo"], CLONE_NS_MASK_FOR_TEST);
+        let clone3 = syscall_rules(&v, "clone3");
+        assert_eq!(clone3[0]["action"], "SCMP_ACT_ERRNO");
+        assert_eq!(clone3[0]["errnoRet"], 38);
+        // Arch-specific rules for other arches are left out.
+        assert!(syscall_rules(&v, "s390_runtime_instr").is_empty());
+        assert_eq!(syscall_rules(&v, "personality").len(), 5);
+        assert_eq!(
+            syscall_rules(&v, "socket")[0]["args"][0]["op"],
+            "SCMP_CMP_NE"
+        );
+    }
+
+    const CLONE_NS_MASK_FOR_TEST: u64 = 2_114_060_288;
+
+    #[test]
+    fn seccomp_with_sys_admin() {
+        let mut o = opts();
+        o.cap_add = vec!["sys_admin".into()];
+        let v = gen(&o);
+        assert!(!syscall_rules(&v, "mount").is_empty());
+        let clone = syscall_rules(&v, "clone");
+        assert_eq!(clone.len(), 1);
+        assert!(clone[0].get("args").is_none_or(|a| a.is_null()));
+        assert!(v["process"]["capabilities"]["bounding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "CAP_SYS_ADMIN"));
+    }
+}

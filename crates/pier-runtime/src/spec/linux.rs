@@ -1,0 +1,241 @@
+//! The spec's `linux` section: namespaces, cgroup resources and devices,
+//! masked paths and the seccomp profile.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::{seccomp, NetworkNs, SpecError, SpecOptions};
+
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Whether the memory cgroup can limit swap (v1 needs swap accounting).
+pub fn host_supports_swap_limit() -> bool {
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    if v2 {
+        return true;
+    }
+    Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+}
+
+fn namespaces(o: &SpecOptions) -> Vec<Value> {
+    let mut ns = vec![json!({"type": "mount"})];
+    if !o.pid_host {
+        ns.push(json!({"type": "pid"}));
+    }
+    if !o.uts_host {
+        ns.push(json!({"type": "uts"}));
+    }
+    if !o.ipc_host {
+        ns.push(json!({"type": "ipc"}));
+    }
+    ns.push(json!({"type": "cgroup"}));
+    match &o.network {
+        NetworkNs::New => ns.push(json!({"type": "network"})),
+        NetworkNs::Host => {}
+        NetworkNs::Path(p) => ns.push(json!({"type": "network", "path": p})),
+    }
+    ns
+}
+
+/// Docker's default device cgroup rules: deny all, allow the standard nodes and
+/// mknod of anything (creating a node does not grant access to it).
+fn device_rules(privileged: bool) -> Vec<Value> {
+    if privileged {
+        return vec![json!({"allow": true, "access": "rwm"})];
+    }
+    let c = |major: Option<i64>, minor: Option<i64>, access: &str| json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": access});
+    vec![
+        json!({"allow": false, "access": "rwm"}),
+        c(None, None, "m"),
+        json!({"allow": true, "type": "b", "major": null, "minor": null, "access": "m"}),
+        c(Some(1), Some(3), "rwm"),
+        c(Some(1), Some(5), "rwm"),
+        c(Some(1), Some(7), "rwm"),
+        c(Some(1), Some(8), "rwm"),
+        c(Some(1), Some(9), "rwm"),
+        c(Some(5), Some(0), "rwm"),
+        c(Some(5), Some(1), "rwm"),
+        c(Some(5), Some(2), "rwm"),
+        c(Some(136), None, "rwm"),
+        c(Some(10), Some(200), "rwm"),
+    ]
+}
+
+/// The host's device nodes, for privileged containers.
+fn host_devices() -> Vec<Value> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::from("/dev")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if dir == Path::new("/dev")
+                && matches!(
+                    &*name,
+                    "pts" | "shm" | "fd" | "mqueue" | "console" | ".lxc" | ".udev"
+                )
+            {
+                continue;
+            }
+            let Ok(md) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let ft = md.file_type();
+            if ft.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            let rdev = md.rdev();
+            out.push(json!({
+                "path": p, "type": typ,
+                "major": nix::sys::stat::major(rdev), "minor": nix::sys::stat::minor(rdev),
+                "fileMode": md.mode() & 0o7777, "uid": md.uid(), "gid": md.gid(),
+            }));
+        }
+    }
+    out
+}
+
+fn resources(o: &SpecOptions, swap_ok: bool) -> Value {
+    let r = &o.resources;
+    let mut res = serde_json::Map::new();
+    res.insert("devices".into(), Value::from(device_rules(o.privileged)));
+    if let Some(mem) = r.memory.filter(|m| *m > 0) {
+        let mut m = json!({"limit": mem});
+        if swap_ok {
+            match r.memory_swap {
+                Some(-1) => m["swap"] = json!(-1),
+                Some(s) if s > 0 => m["swap"] = json!(s),
+                _ => m["swap"] = json!(mem.saturating_mul(2)),
+            }
+        }
+        res.insert("memory".into(), m);
+    }
+    let mut cpu = serde_json::Map::new();
+    if let Some(n) = r.nano_cpus.filter(|n| *n > 0) {
+        cpu.insert("period".into(), json!(100_000u64));
+        cpu.insert("quota".into(), json!(n / 10_000));
+    }
+    if let Some(s) = r.cpu_shares.filter(|s| *s > 0) {
+        cpu.insert("shares".into(), json!(s));
+    }
+    if !cpu.is_empty() {
+        res.insert("cpu".into(), Value::Object(cpu));
+    }
+    if let Some(p) = r.pids_limit.filter(|p| *p > 0) {
+        res.insert("pids".into(), json!({"limit": p}));
+    }
+    Value::Object(res)
+}
+
+/// The spec's `linux` object for a process with capability set `caps`.
+pub(super) fn linux(
+    o: &SpecOptions,
+    caps: &[String],
+    host: &seccomp::Host<'_>,
+    swap_ok: bool,
+) -> Result<Value, SpecError> {
+    let mut linux = json!({
+        "cgroupsPath": o.cgroups_path,
+        "namespaces": namespaces(o),
+        "resources": resources(o, swap_ok),
+    });
+    if !o.sysctls.is_empty() {
+        linux["sysctl"] = json!(o.sysctls);
+    }
+    if o.privileged {
+        linux["devices"] = Value::from(host_devices());
+    } else {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        if !o.seccomp_unconfined {
+            let profile = seccomp::default_profile(caps, host)?;
+            linux["seccomp"] = serde_json::to_value(profile).map_err(SpecError::build)?;
+        }
+    }
+    Ok(linux)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::tests::{gen, opts};
+    use crate::spec::{NetworkNs, Resources};
+
+    #[test]
+    fn network_modes() {
+        let mut o = opts();
+        o.network = NetworkNs::Host;
+        let v = gen(&o);
+        assert!(!v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["type"] == "network"));
+        o.network = NetworkNs::Path("/run/pier/netns/x".into());
+        let v = gen(&o);
+        let net = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["type"] == "network")
+            .unwrap()
+            .clone();
+        assert_eq!(net["path"], "/run/pier/netns/x");
+    }
+
+    #[test]
+    fn resources_and_sysctls() {
+        let mut o = opts();
+        o.resources = Resources {
+            memory: Some(100 << 20),
+            memory_swap: None,
+            nano_cpus: Some(1_500_000_000),
+            cpu_shares: Some(512),
+            pids_limit: Some(100),
+        };
+        o.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
+        let v = gen(&o);
+        let r = &v["linux"]["resources"];
+        assert_eq!(r["memory"]["limit"], 100 << 20);
+        assert_eq!(r["memory"]["swap"], 200 << 20);
+        assert_eq!(r["cpu"]["quota"], 150_000);
+        assert_eq!(r["cpu"]["period"], 100_000);
+        assert_eq!(r["cpu"]["shares"], 512);
+        assert_eq!(r["pids"]["limit"], 100);
+        assert_eq!(v["linux"]["sysctl"]["net.ipv4.ip_forward"], "1");
+    }
+}

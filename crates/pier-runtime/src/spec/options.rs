@@ -1,0 +1,166 @@
+//! What the engine asks for: the inputs of `build_spec`, in Docker's terms.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::SpecError;
+
+/// How the container's network namespace is chosen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetworkNs {
+    /// A fresh, empty namespace (Docker's `none`, or bridge before setup).
+    #[default]
+    New,
+    /// The host's namespace: none is listed in the spec.
+    Host,
+    /// Join an existing namespace, e.g. a bind-mounted `/run/pier/netns/<id>`.
+    Path(PathBuf),
+}
+
+/// A `--ulimit name=soft:hard` (Docker's names: nofile, nproc, core, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+impl Ulimit {
+    /// Parses Docker's `name=soft[:hard]` form.
+    pub fn parse(s: &str) -> Result<Ulimit, SpecError> {
+        let bad = |why: &str| SpecError::Ulimit(s.to_string(), why.to_string());
+        let (name, vals) = s
+            .split_once('=')
+            .ok_or_else(|| bad("expected name=soft[:hard]"))?;
+        let num = |v: &str| -> Result<u64, SpecError> {
+            if v == "-1" || v == "unlimited" {
+                Ok(u64::MAX)
+            } else {
+                v.parse().map_err(|_| bad("not a number"))
+            }
+        };
+        let (soft, hard) = match vals.split_once(':') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(vals)?, num(vals)?),
+        };
+        if soft > hard {
+            return Err(bad("soft limit is greater than hard limit"));
+        }
+        super::process::rlimit_type(name).ok_or_else(|| bad("unknown ulimit name"))?;
+        Ok(Ulimit {
+            name: name.to_string(),
+            soft,
+            hard,
+        })
+    }
+}
+
+/// A bind mount the engine provides (volumes, /etc/hosts, /etc/resolv.conf, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindMount {
+    pub source: PathBuf,
+    pub destination: String,
+    pub readonly: bool,
+}
+
+/// A `--tmpfs /dst:opts` mount; `options` are Docker's comma-separated items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TmpfsMount {
+    pub destination: String,
+    pub options: Vec<String>,
+}
+
+/// cgroup limits, in Docker's HostConfig units.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Bytes; None or 0 = unlimited.
+    pub memory: Option<i64>,
+    /// Memory plus swap in bytes; -1 = unlimited swap; unset = twice `memory`.
+    pub memory_swap: Option<i64>,
+    /// CPUs in billionths (`--cpus 1.5` = 1_500_000_000).
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    /// None, 0 or -1 = unlimited.
+    pub pids_limit: Option<i64>,
+}
+
+/// Everything `build_spec` needs; `Default` gives Docker's defaults for a `sh`.
+#[derive(Debug, Clone)]
+pub struct SpecOptions {
+    pub args: Vec<String>,
+    /// `KEY=value` items from the image and the user; PATH/HOSTNAME/TERM/HOME are
+    /// added as Docker does when missing.
+    pub env: Vec<String>,
+    /// Working directory; empty = "/".
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    /// The user's home (for HOME when the env lacks it).
+    pub home: Option<String>,
+    pub terminal: bool,
+    pub hostname: Option<String>,
+    /// Root filesystem path (absolute, or relative to the bundle).
+    pub rootfs: PathBuf,
+    pub readonly_rootfs: bool,
+    pub privileged: bool,
+    /// Names with or without `CAP_`, case-insensitive, or "ALL".
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub no_new_privileges: bool,
+    /// `--security-opt seccomp=unconfined`.
+    pub seccomp_unconfined: bool,
+    pub network: NetworkNs,
+    /// Share the host's pid / ipc / uts namespaces.
+    pub pid_host: bool,
+    pub ipc_host: bool,
+    pub uts_host: bool,
+    /// Must be set: libcontainer's default lands at the top of each hierarchy.
+    /// E.g. "/pier/<id>".
+    pub cgroups_path: String,
+    pub resources: Resources,
+    pub ulimits: Vec<Ulimit>,
+    pub tmpfs: Vec<TmpfsMount>,
+    pub binds: Vec<BindMount>,
+    /// /dev/shm size in bytes (Docker: 64 MiB).
+    pub shm_size: u64,
+    pub sysctls: BTreeMap<String, String>,
+    pub oom_score_adj: Option<i32>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Default for SpecOptions {
+    fn default() -> Self {
+        SpecOptions {
+            args: vec!["sh".into()],
+            env: Vec::new(),
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            additional_gids: Vec::new(),
+            home: None,
+            terminal: false,
+            hostname: None,
+            rootfs: PathBuf::from("rootfs"),
+            readonly_rootfs: false,
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            no_new_privileges: false,
+            seccomp_unconfined: false,
+            network: NetworkNs::New,
+            pid_host: false,
+            ipc_host: false,
+            uts_host: false,
+            cgroups_path: String::new(),
+            resources: Resources::default(),
+            ulimits: Vec::new(),
+            tmpfs: Vec::new(),
+            binds: Vec::new(),
+            shm_size: 64 * 1024 * 1024,
+            sysctls: BTreeMap::new(),
+            oom_score_adj: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
