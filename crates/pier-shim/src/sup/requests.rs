@@ -7,7 +7,9 @@ use std::time::{Instant, SystemTime};
 use nix::unistd::Pid;
 use pier_runtime::proto::{rfc3339_nano, ExitStatus, Reply, Request, StateReply, Status};
 
-use super::{nonblock, reply, write_line, Conn, ConnState, Proc, Sup};
+use super::conns::{reply, write_line};
+use super::stdio::nonblock;
+use super::{Conn, ConnState, Proc, Sup};
 use crate::lc;
 
 impl Sup {
