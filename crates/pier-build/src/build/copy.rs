@@ -169,7 +169,7 @@ impl Builder<'_> {
 
     fn copy_like(&mut self, st: &mut StageState, spec: Spec<'_>) -> Result<()> {
         let (src_root, from_context) = match &spec.from {
-            None => (self.opts.context.clone(), true),
+            None => (self.common.opts.context.clone(), true),
             Some(f) => {
                 let layers = self.layers_of(f, st.index)?;
                 (self.borrow_root(&layers)?, false)
@@ -184,7 +184,7 @@ impl Builder<'_> {
                 items.push(self.download(s, spec.checksum.as_deref())?);
                 continue;
             }
-            let ignore = from_context.then_some(&self.ignore);
+            let ignore = from_context.then_some(&self.common.ignore);
             items.extend(select(&src_root, s, ignore)?);
         }
         for h in spec.heredocs {
@@ -208,7 +208,7 @@ impl Builder<'_> {
             dest_dir = true;
         }
 
-        let ignore = self.ignore.clone();
+        let ignore = self.common.ignore.clone();
         let exclude = spec.exclude.clone();
         let mut h = Sha256Writer::new();
         h.update(

@@ -9,6 +9,7 @@ mod stage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use pier_dockerfile::{Instruction, Lexer, Stage};
 use pier_reference::{Digest, Reference};
@@ -156,32 +157,46 @@ pub fn host_platform() -> String {
     format!("linux/{arch}")
 }
 
-pub(crate) struct Builder<'a> {
+/// What the driver and every stage's builder have in common: the build's
+/// inputs and what the build has learnt so far. A stage built on its own
+/// thread starts from a copy of it (see [`parallel`]), so state kept here
+/// needs nothing more to reach parallel stages.
+#[derive(Clone)]
+struct Common<'a> {
     backend: &'a dyn BuildBackend,
     opts: &'a BuildOptions,
-    progress: &'a mut dyn Progress,
     lexer: Lexer,
     ignore: DockerIgnore,
     /// Global ARG values (after --build-arg), plus the platform ARGs.
     globals: BTreeMap<String, Option<String>>,
-    stages: Vec<Stage>,
+    /// Never changed after parsing: shared, not copied, by stage threads.
+    stages: Arc<[Stage]>,
     /// Finished stages, by index.
     done: HashMap<usize, StageState>,
-    step: usize,
     total: usize,
+    platform: String,
+    /// Images resolved for `--from` and bind mounts, by name.
+    images: HashMap<String, BaseImage>,
+    /// `--cache-from` images that exist; None when the option was not given.
+    cache_from: Option<Vec<BaseImage>>,
+}
+
+/// A builder: the driver, or one stage's on its thread. Besides [`Common`]
+/// it holds only what is its own (progress sink, step counter, borrowed
+/// roots, scratch space, what it found); [`Builder::with`] starts all of it
+/// empty, and the parallel driver merges back what a stage found.
+pub(crate) struct Builder<'a> {
+    common: Common<'a>,
+    progress: &'a mut dyn Progress,
+    step: usize,
     /// Every ARG name declared somewhere in the built stages.
     consumed: BTreeSet<String>,
     warnings: Vec<String>,
-    platform: String,
     /// Roots prepared for reading (other stages, images) to release at the end.
     borrowed: Vec<WorkRoot>,
-    /// Images resolved for `--from` and bind mounts, by name.
-    images: HashMap<String, BaseImage>,
     /// Scratch space for heredoc files and downloads, removed at the end.
     scratch: Option<PathBuf>,
     scratch_n: usize,
-    /// `--cache-from` images that exist; None when the option was not given.
-    cache_from: Option<Vec<BaseImage>>,
 }
 
 impl<'a> Builder<'a> {
@@ -221,42 +236,54 @@ impl<'a> Builder<'a> {
                 .filter_map(|n| backend.find_image(n).ok().flatten())
                 .collect()
         });
-        let mut b = Builder {
+        let common = Common {
             backend,
             opts,
-            progress,
             lexer,
             ignore: read_ignore(opts)?,
             globals: BTreeMap::new(),
-            stages,
+            stages: stages.into(),
             done: HashMap::new(),
-            step: 0,
             total: 0,
-            consumed: BTreeSet::new(),
-            warnings: Vec::new(),
             platform,
-            borrowed: Vec::new(),
             images: HashMap::new(),
-            scratch: None,
-            scratch_n: 0,
             cache_from,
         };
+        let mut b = Builder::with(common, progress, 0);
         b.init_globals(&global_decls)?;
         Ok(b)
     }
 
+    /// A builder starting from `common` whose next step is `step + 1`.
+    fn with(common: Common<'a>, progress: &'a mut dyn Progress, step: usize) -> Builder<'a> {
+        Builder {
+            common,
+            progress,
+            step,
+            consumed: BTreeSet::new(),
+            warnings: Vec::new(),
+            borrowed: Vec::new(),
+            scratch: None,
+            scratch_n: 0,
+        }
+    }
+
     fn init_globals(&mut self, decls: &[pier_dockerfile::ArgDecl]) -> Result<()> {
         let host = host_platform();
-        for (prefix, plat) in [("TARGET", self.platform.clone()), ("BUILD", host)] {
+        for (prefix, plat) in [("TARGET", self.common.platform.clone()), ("BUILD", host)] {
             let mut parts = plat.split('/');
             let os = parts.next().unwrap_or("linux").to_string();
             let arch = parts.next().unwrap_or("").to_string();
             let variant = parts.next().unwrap_or("").to_string();
-            self.globals
+            self.common
+                .globals
                 .insert(format!("{prefix}PLATFORM"), Some(plat.clone()));
-            self.globals.insert(format!("{prefix}OS"), Some(os));
-            self.globals.insert(format!("{prefix}ARCH"), Some(arch));
-            self.globals
+            self.common.globals.insert(format!("{prefix}OS"), Some(os));
+            self.common
+                .globals
+                .insert(format!("{prefix}ARCH"), Some(arch));
+            self.common
+                .globals
                 .insert(format!("{prefix}VARIANT"), Some(variant));
         }
         for d in decls {
@@ -266,17 +293,17 @@ impl<'a> Builder<'a> {
                 None => None,
             };
             // A build-arg sent without a value (null) leaves the default.
-            let value = match self.opts.build_args.get(&d.name) {
+            let value = match self.common.opts.build_args.get(&d.name) {
                 Some(Some(v)) => Some(v.clone()),
                 _ => default,
             };
-            self.globals.insert(d.name.clone(), value);
+            self.common.globals.insert(d.name.clone(), value);
         }
         Ok(())
     }
 
     fn global_lookup(&self) -> impl Fn(&str) -> Option<String> + use<'_, 'a> {
-        |k: &str| self.globals.get(k).cloned().flatten()
+        |k: &str| self.common.globals.get(k).cloned().flatten()
     }
 
     pub(crate) fn expand_with(
@@ -284,7 +311,8 @@ impl<'a> Builder<'a> {
         word: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<String> {
-        self.lexer
+        self.common
+            .lexer
             .process_word(word, env)
             .map_err(|e| BuildError::Invalid(e.to_string()))
     }
@@ -292,12 +320,13 @@ impl<'a> Builder<'a> {
     fn run(&mut self) -> Result<BuildResult> {
         let target = self.target_index()?;
         let needed = self.needed_stages(target)?;
-        self.total = needed
+        self.common.total = needed
             .iter()
-            .map(|&i| 1 + self.stages[i].commands.len())
+            .map(|&i| 1 + self.common.stages[i].commands.len())
             .sum();
         self.build_stages(&needed)?;
         let st = self
+            .common
             .done
             .remove(&target)
             .ok_or_else(|| BuildError::Invalid("target stage was not built".into()))?;
@@ -305,9 +334,10 @@ impl<'a> Builder<'a> {
     }
 
     fn target_index(&self) -> Result<usize> {
-        match self.opts.target.as_deref().filter(|t| !t.is_empty()) {
-            None => Ok(self.stages.len() - 1),
+        match self.common.opts.target.as_deref().filter(|t| !t.is_empty()) {
+            None => Ok(self.common.stages.len() - 1),
             Some(t) => self
+                .common
                 .stages
                 .iter()
                 .position(|s| s.name.as_deref() == Some(&t.to_lowercase()))
@@ -320,7 +350,7 @@ impl<'a> Builder<'a> {
     /// A stage reference (`AS` name or index) among the stages before `before`.
     pub(crate) fn stage_ref(&self, name: &str, before: usize) -> Option<usize> {
         let lower = name.to_lowercase();
-        if let Some(i) = self.stages[..before]
+        if let Some(i) = self.common.stages[..before]
             .iter()
             .position(|s| s.name.as_deref() == Some(&lower))
         {
@@ -345,9 +375,10 @@ impl<'a> Builder<'a> {
     /// of `COPY --from` and `RUN --mount from=`.
     fn stage_deps(&self, i: usize) -> Result<Vec<usize>> {
         let mut deps = Vec::new();
-        let stage = &self.stages[i];
+        let stage = &self.common.stages[i];
         let base = self.expand_with(&stage.image, &self.global_lookup())?;
         if let Some(j) = self
+            .common
             .stages
             .iter()
             .take(i)
@@ -373,7 +404,12 @@ impl<'a> Builder<'a> {
             return Err(BuildError::Cancelled);
         }
         self.step += 1;
-        let line = format!("Step {}/{} : {}\n", self.step, self.total, original.trim());
+        let line = format!(
+            "Step {}/{} : {}\n",
+            self.step,
+            self.common.total,
+            original.trim()
+        );
         self.progress.stream(&line);
         Ok(())
     }
@@ -384,6 +420,7 @@ impl<'a> Builder<'a> {
 
     fn finish(&mut self, mut st: StageState) -> Result<BuildResult> {
         let unused: Vec<&String> = self
+            .common
             .opts
             .build_args
             .keys()
@@ -399,9 +436,9 @@ impl<'a> Builder<'a> {
             self.warnings.push(w);
         }
         let cfg = st.config.config.get_or_insert_with(Default::default);
-        if !self.opts.labels.is_empty() {
+        if !self.common.opts.labels.is_empty() {
             let labels = cfg.labels.get_or_insert_with(Default::default);
-            for (k, v) in &self.opts.labels {
+            for (k, v) in &self.common.opts.labels {
                 labels.insert(k.clone(), v.clone());
             }
         }
@@ -416,12 +453,13 @@ impl<'a> Builder<'a> {
         );
         let json = st.config.to_canonical_json();
         let tags: Vec<String> = self
+            .common
             .opts
             .tags
             .iter()
             .filter_map(|t| Reference::parse(t).ok().map(|r| r.familiar()))
             .collect();
-        let id = self.backend.create_image(&json, &st.layers, &tags)?;
+        let id = self.common.backend.create_image(&json, &st.layers, &tags)?;
         let expected = Digest::sha256(&json).to_string();
         if id != expected {
             return Err(BuildError::Backend(crate::backend::BackendError::internal(
@@ -448,13 +486,13 @@ impl<'a> Builder<'a> {
         name: &str,
         platform: Option<&str>,
     ) -> Result<BaseImage> {
-        if let Some(img) = self.images.get(name) {
+        if let Some(img) = self.common.images.get(name) {
             return Ok(img.clone());
         }
-        let local = if self.opts.pull {
+        let local = if self.common.opts.pull {
             None
         } else {
-            self.backend.find_image(name)?
+            self.common.backend.find_image(name)?
         };
         let img = match local {
             Some(i) => i,
@@ -467,7 +505,7 @@ impl<'a> Builder<'a> {
                     }
                     progress.stream(&l);
                 };
-                self.backend.pull(name, platform, &mut sink).map_err(|e| {
+                self.common.backend.pull(name, platform, &mut sink).map_err(|e| {
                     if e.kind == crate::backend::BackendErrorKind::NotFound {
                         BuildError::NotFound(format!(
                             "pull access denied for {name}, repository does not exist or may require 'docker login': {e}"
@@ -478,13 +516,13 @@ impl<'a> Builder<'a> {
                 })?
             }
         };
-        self.images.insert(name.to_string(), img.clone());
+        self.common.images.insert(name.to_string(), img.clone());
         Ok(img)
     }
 
     /// A root holding `layers`, kept until the build ends (for reading).
     pub(crate) fn borrow_root(&mut self, layers: &[LayerInfo]) -> Result<PathBuf> {
-        let root = self.backend.prepare(layers)?;
+        let root = self.common.backend.prepare(layers)?;
         let path = root.root.clone();
         self.borrowed.push(root);
         Ok(path)
@@ -494,7 +532,7 @@ impl<'a> Builder<'a> {
     pub(crate) fn release_since(&mut self, mark: usize) {
         while self.borrowed.len() > mark {
             if let Some(r) = self.borrowed.pop() {
-                let _ = self.backend.release(r);
+                let _ = self.common.backend.release(r);
             }
         }
     }
@@ -505,7 +543,7 @@ impl<'a> Builder<'a> {
 
     fn release_all(&mut self) {
         for r in std::mem::take(&mut self.borrowed) {
-            let _ = self.backend.release(r);
+            let _ = self.common.backend.release(r);
         }
         if let Some(d) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(d);
@@ -546,6 +584,7 @@ impl<'a> Builder<'a> {
     pub(crate) fn layers_of(&mut self, from: &str, before: usize) -> Result<Vec<LayerInfo>> {
         if let Some(j) = self.stage_ref(from, before) {
             return self
+                .common
                 .done
                 .get(&j)
                 .map(|s| s.layers.clone())

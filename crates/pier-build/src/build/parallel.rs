@@ -11,13 +11,10 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 
-use pier_dockerfile::{Lexer, Stage};
-
 use super::stage::StageState;
-use super::{BuildOptions, Builder};
-use crate::backend::{BaseImage, BuildBackend};
+use super::Builder;
+use crate::backend::BaseImage;
 use crate::error::{BuildError, Result};
-use crate::ignore::DockerIgnore;
 use crate::progress::{Event, Progress};
 
 /// What a stage's thread reports to the driver.
@@ -31,6 +28,7 @@ struct Outcome {
     state: StageState,
     consumed: BTreeSet<String>,
     images: HashMap<String, BaseImage>,
+    warnings: Vec<String>,
 }
 
 /// The progress of one stage's builder: events go to the driver; the stage
@@ -49,48 +47,6 @@ impl Progress for StageProgress<'_> {
 
     fn cancelled(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
-    }
-}
-
-/// Everything a stage's builder needs, owned so that it can move to the
-/// stage's thread.
-struct Fork<'a> {
-    backend: &'a dyn BuildBackend,
-    opts: &'a BuildOptions,
-    lexer: Lexer,
-    ignore: DockerIgnore,
-    globals: BTreeMap<String, Option<String>>,
-    stages: Vec<Stage>,
-    done: HashMap<usize, StageState>,
-    step: usize,
-    total: usize,
-    platform: String,
-    images: HashMap<String, BaseImage>,
-    cache_from: Option<Vec<BaseImage>>,
-}
-
-impl<'a> Fork<'a> {
-    fn into_builder(self, progress: &'a mut dyn Progress) -> Builder<'a> {
-        Builder {
-            backend: self.backend,
-            opts: self.opts,
-            progress,
-            lexer: self.lexer,
-            ignore: self.ignore,
-            globals: self.globals,
-            stages: self.stages,
-            done: self.done,
-            step: self.step,
-            total: self.total,
-            consumed: BTreeSet::new(),
-            warnings: Vec::new(),
-            platform: self.platform,
-            borrowed: Vec::new(),
-            images: self.images,
-            scratch: None,
-            scratch_n: 0,
-            cache_from: self.cache_from,
-        }
     }
 }
 
@@ -147,25 +103,8 @@ impl Ordered {
     }
 }
 
-impl<'a> Builder<'a> {
-    fn fork(&self, first_step: usize) -> Fork<'a> {
-        Fork {
-            backend: self.backend,
-            opts: self.opts,
-            lexer: self.lexer,
-            ignore: self.ignore.clone(),
-            globals: self.globals.clone(),
-            stages: self.stages.clone(),
-            done: self.done.clone(),
-            step: first_step,
-            total: self.total,
-            platform: self.platform.clone(),
-            images: self.images.clone(),
-            cache_from: self.cache_from.clone(),
-        }
-    }
-
-    /// Builds the `needed` stages (Dockerfile order) into `self.done`. A
+impl Builder<'_> {
+    /// Builds the `needed` stages (Dockerfile order) into `self.common.done`. A
     /// stage starts once the stages it reads are built; after a failure no
     /// stage starts, the running ones stop before their next step, and the
     /// error of the earliest failed stage is returned. Each stage's thread
@@ -177,13 +116,16 @@ impl<'a> Builder<'a> {
         for &i in needed {
             deps.insert(i, self.stage_deps(i)?);
             first_step.insert(i, n);
-            n += 1 + self.stages[i].commands.len();
+            n += 1 + self.common.stages[i].commands.len();
         }
         let stop = AtomicBool::new(false);
         let (tx, rx) = channel::<Msg>();
         let mut out = Ordered::new(needed);
         let mut failures: Vec<(usize, BuildError)> = Vec::new();
         let mut panicked = None;
+        // By stage, to add them in Dockerfile order whatever order the
+        // stages finish in.
+        let mut warnings = BTreeMap::new();
         std::thread::scope(|s| {
             let mut started = HashSet::new();
             let mut running = 0;
@@ -194,13 +136,16 @@ impl<'a> Builder<'a> {
                 if !stop.load(Ordering::SeqCst) {
                     for &i in needed {
                         if started.contains(&i)
-                            || !deps[&i].iter().all(|d| self.done.contains_key(d))
+                            || !deps[&i].iter().all(|d| self.common.done.contains_key(d))
                         {
                             continue;
                         }
                         started.insert(i);
                         running += 1;
-                        let fork = self.fork(first_step[&i]);
+                        // Copied before the spawn: the stage sees the stages
+                        // built so far, and its own step numbers.
+                        let common = self.common.clone();
+                        let step = first_step[&i];
                         let tx = tx.clone();
                         let stop = &stop;
                         s.spawn(move || {
@@ -210,13 +155,14 @@ impl<'a> Builder<'a> {
                                 stop,
                             };
                             let r = catch_unwind(AssertUnwindSafe(|| {
-                                let mut b = fork.into_builder(&mut progress);
+                                let mut b = Builder::with(common, &mut progress, step);
                                 let r = b.build_stage(i);
                                 b.release_all();
                                 r.map(|state| Outcome {
                                     state,
                                     consumed: std::mem::take(&mut b.consumed),
-                                    images: std::mem::take(&mut b.images),
+                                    images: std::mem::take(&mut b.common.images),
+                                    warnings: std::mem::take(&mut b.warnings),
                                 })
                             }));
                             let _ = tx.send(Msg::Done(i, Box::new(r)));
@@ -236,8 +182,9 @@ impl<'a> Builder<'a> {
                         match *r {
                             Ok(Ok(o)) => {
                                 self.consumed.extend(o.consumed);
-                                self.images.extend(o.images);
-                                self.done.insert(i, o.state);
+                                self.common.images.extend(o.images);
+                                self.common.done.insert(i, o.state);
+                                warnings.insert(i, o.warnings);
                             }
                             Ok(Err(e)) => {
                                 stop.store(true, Ordering::SeqCst);
@@ -262,7 +209,8 @@ impl<'a> Builder<'a> {
         if let Some((_, e)) = failures.into_iter().next() {
             return Err(e);
         }
-        if needed.iter().any(|i| !self.done.contains_key(i)) {
+        self.warnings.extend(warnings.into_values().flatten());
+        if needed.iter().any(|i| !self.common.done.contains_key(i)) {
             return Err(BuildError::Cancelled);
         }
         Ok(())

@@ -46,7 +46,7 @@ impl Builder<'_> {
         }
         for p in PROXY_ARGS {
             let declared = st.args.iter().any(|(k, _)| k == p);
-            if let (false, Some(Some(v))) = (declared, self.opts.build_args.get(p)) {
+            if let (false, Some(Some(v))) = (declared, self.common.opts.build_args.get(p)) {
                 set_env(&mut env, p, v);
             }
         }
@@ -54,7 +54,7 @@ impl Builder<'_> {
             set_env(&mut env, k, v);
         }
         let network = match r.network {
-            NetworkMode::Default => self.opts.network.clone(),
+            NetworkMode::Default => self.common.opts.network.clone(),
             NetworkMode::None => Network::None,
             NetworkMode::Host => Network::Host,
         };
@@ -64,7 +64,7 @@ impl Builder<'_> {
             cwd: st.workdir(),
             user: st.user(),
             network: network.clone(),
-            extra_hosts: self.opts.extra_hosts.clone(),
+            extra_hosts: self.common.opts.extra_hosts.clone(),
             privileged: r.security == Security::Insecure,
             mounts: mounts.mounts,
         };
@@ -86,7 +86,7 @@ impl Builder<'_> {
             // Per stream (stdout, stderr): bytes of an incomplete character.
             let mut pending: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
             let progress = &mut *b.progress;
-            let code = b.backend.run(root, &process, &mut |which, bytes| {
+            let code = b.common.backend.run(root, &process, &mut |which, bytes| {
                 let i = which as usize;
                 let buf = &mut pending[i];
                 buf.extend_from_slice(bytes);
@@ -179,7 +179,7 @@ impl Builder<'_> {
             MountType::Bind => {
                 let target = need_target()?;
                 let (root, what) = match &m.from {
-                    None => (self.opts.context.clone(), "context".to_string()),
+                    None => (self.common.opts.context.clone(), "context".to_string()),
                     Some(f) => {
                         let f = self.expand(st, f)?;
                         let layers = self.layers_of(&f, st.index)?;
@@ -194,15 +194,15 @@ impl Builder<'_> {
                         "failed to compute cache key: \"{src}\" not found in {what}"
                     )));
                 }
-                let shared = m.from.is_none() && self.opts.context_shared;
-                if shared && (!m.read_only || !self.ignore.is_empty()) {
+                let shared = m.from.is_none() && self.common.opts.context_shared;
+                if shared && (!m.read_only || !self.common.ignore.is_empty()) {
                     // The user's own directory: a RUN sees (and hashes) it
                     // without what .dockerignore leaves out, as a sent
                     // context would be, and writes to an rw bind are thrown
                     // away (BuildKit's rule), so it gets a filtered copy.
                     let base = crate::ignore::clean_path(&format!("/{src}"));
                     let base = base.trim_start_matches('/').to_string();
-                    let ignore = self.ignore.clone();
+                    let ignore = self.common.ignore.clone();
                     let skip = move |rel: &str| {
                         let full = if base.is_empty() {
                             rel.to_string()
@@ -231,7 +231,7 @@ impl Builder<'_> {
             MountType::Cache => {
                 let target = need_target()?;
                 let id = m.id.clone().unwrap_or_else(|| target.clone());
-                let dir = self.backend.cache_mount_dir(&id)?;
+                let dir = self.common.backend.cache_mount_dir(&id)?;
                 let fresh = crate::fsutil::sorted_names(&dir)?.is_empty();
                 if fresh {
                     let meta = std::fs::metadata(&dir).map_err(BuildError::io("reading", &dir))?;
@@ -270,7 +270,7 @@ impl Builder<'_> {
                                 .map(str::to_string)
                         })
                         .unwrap_or_default();
-                let Some(src) = self.opts.secrets.get(&id).cloned() else {
+                let Some(src) = self.common.opts.secrets.get(&id).cloned() else {
                     if m.required {
                         return Err(BuildError::Invalid(format!("secret {id}: not found")));
                     }

@@ -140,78 +140,81 @@ impl Builder<'_> {
     }
 
     pub(crate) fn expand_words(&self, st: &StageState, word: &str) -> Result<Vec<String>> {
-        self.lexer
+        self.common
+            .lexer
             .process_words(word, &|k: &str| st.lookup(k))
             .map_err(|e| BuildError::Invalid(e.to_string()))
     }
 
     pub(crate) fn build_stage(&mut self, index: usize) -> Result<StageState> {
-        let stage = self.stages[index].clone();
+        let stage = self.common.stages[index].clone();
         self.next_step(&stage.from.original)?;
         let image = self.expand_with(&stage.image, &self.global_lookup())?;
         let platform = match &stage.platform {
             Some(p) => Some(self.expand_with(p, &self.global_lookup())?),
-            None => self.opts.platform.clone(),
+            None => self.common.opts.platform.clone(),
         };
-        let plat = platform.clone().unwrap_or_else(|| self.platform.clone());
+        let plat = platform
+            .clone()
+            .unwrap_or_else(|| self.common.platform.clone());
         let base_stage = self.stage_ref_named(&image, index);
-        let mut st = if let Some(j) = base_stage {
-            let base = self
-                .done
-                .get(&j)
-                .cloned()
-                .ok_or_else(|| BuildError::Invalid(format!("stage {image} was not built")))?;
-            self.say(&format!(" ---> {}\n", short_id(&base.key)));
-            StageState {
-                index,
-                key: next_key(&base.key, &format!("FROM stage\n{plat}")),
-                config: base.config,
-                layers: base.layers,
-                args: Vec::new(),
-                cmd_set: false,
-            }
-        } else if image.eq_ignore_ascii_case("scratch") {
-            let mut parts = plat.split('/');
-            let os = parts.next().unwrap_or("linux").to_string();
-            let arch = parts.next().unwrap_or("amd64").to_string();
-            let variant = parts.next().map(str::to_string);
-            let config = ImageConfig {
-                architecture: arch,
-                os,
-                variant,
-                // BuildKit gives a scratch stage a working dir of `/`.
-                config: Some(ContainerConfig {
-                    env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
-                    working_dir: Some("/".into()),
+        let mut st =
+            if let Some(j) = base_stage {
+                let base =
+                    self.common.done.get(&j).cloned().ok_or_else(|| {
+                        BuildError::Invalid(format!("stage {image} was not built"))
+                    })?;
+                self.say(&format!(" ---> {}\n", short_id(&base.key)));
+                StageState {
+                    index,
+                    key: next_key(&base.key, &format!("FROM stage\n{plat}")),
+                    config: base.config,
+                    layers: base.layers,
+                    args: Vec::new(),
+                    cmd_set: false,
+                }
+            } else if image.eq_ignore_ascii_case("scratch") {
+                let mut parts = plat.split('/');
+                let os = parts.next().unwrap_or("linux").to_string();
+                let arch = parts.next().unwrap_or("amd64").to_string();
+                let variant = parts.next().map(str::to_string);
+                let config = ImageConfig {
+                    architecture: arch,
+                    os,
+                    variant,
+                    // BuildKit gives a scratch stage a working dir of `/`.
+                    config: Some(ContainerConfig {
+                        env: Some(vec![format!("PATH={DEFAULT_PATH}")]),
+                        working_dir: Some("/".into()),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
+                };
+                self.say(" ---> scratch\n");
+                StageState {
+                    index,
+                    key: next_key("", &format!("FROM scratch\n{plat}")),
+                    config,
+                    layers: Vec::new(),
+                    args: Vec::new(),
+                    cmd_set: false,
+                }
+            } else {
+                let img = self.resolve_image(&image, platform.as_deref())?;
+                self.say(&format!(" ---> {}\n", short_id(&img.id)));
+                let mut config = img.config.clone();
+                if config.config.is_none() {
+                    config.config = Some(ContainerConfig::default());
+                }
+                StageState {
+                    index,
+                    key: next_key("", &format!("FROM {}\n{plat}", img.id)),
+                    config,
+                    layers: img.layers.clone(),
+                    args: Vec::new(),
+                    cmd_set: false,
+                }
             };
-            self.say(" ---> scratch\n");
-            StageState {
-                index,
-                key: next_key("", &format!("FROM scratch\n{plat}")),
-                config,
-                layers: Vec::new(),
-                args: Vec::new(),
-                cmd_set: false,
-            }
-        } else {
-            let img = self.resolve_image(&image, platform.as_deref())?;
-            self.say(&format!(" ---> {}\n", short_id(&img.id)));
-            let mut config = img.config.clone();
-            if config.config.is_none() {
-                config.config = Some(ContainerConfig::default());
-            }
-            StageState {
-                index,
-                key: next_key("", &format!("FROM {}\n{plat}", img.id)),
-                config,
-                layers: img.layers.clone(),
-                args: Vec::new(),
-                cmd_set: false,
-            }
-        };
         let triggers = st.cfg().on_build.take().unwrap_or_default();
         if !triggers.is_empty() {
             let n = triggers.len();
@@ -239,7 +242,7 @@ impl Builder<'_> {
     /// A FROM name that refers to an earlier stage (names only, not indexes).
     fn stage_ref_named(&self, name: &str, before: usize) -> Option<usize> {
         let lower = name.to_lowercase();
-        self.stages[..before]
+        self.common.stages[..before]
             .iter()
             .position(|s| s.name.as_deref() == Some(&lower))
     }
@@ -270,11 +273,11 @@ impl Builder<'_> {
                         Some(raw) => Some(self.expand(st, raw)?),
                         None => None,
                     };
-                    let value = match self.opts.build_args.get(&d.name) {
+                    let value = match self.common.opts.build_args.get(&d.name) {
                         Some(Some(v)) => Some(v.clone()),
                         _ => default
                             .clone()
-                            .or_else(|| self.globals.get(&d.name).cloned().flatten()),
+                            .or_else(|| self.common.globals.get(&d.name).cloned().flatten()),
                     };
                     parts.push(match &default {
                         Some(v) => format!("{}={v}", d.name),
@@ -468,7 +471,7 @@ impl Builder<'_> {
             }
             None => {
                 let created = now_rfc3339();
-                self.backend.cache_put(
+                self.common.backend.cache_put(
                     &st.key,
                     &CacheRecord {
                         layer: None,
@@ -491,10 +494,10 @@ impl Builder<'_> {
         key: &str,
         created_by: &str,
     ) -> Result<Option<CacheRecord>> {
-        if self.opts.no_cache {
+        if self.common.opts.no_cache {
             return Ok(None);
         }
-        let rec = self.backend.cache_get(key)?;
+        let rec = self.common.backend.cache_get(key)?;
         Ok(rec.filter(|r| self.in_cache_from(st, r.layer.as_ref(), created_by)))
     }
 
@@ -502,7 +505,7 @@ impl Builder<'_> {
     /// cache only when one of those images has it: the same layers and
     /// history up to and including the step.
     fn in_cache_from(&self, st: &StageState, layer: Option<&LayerInfo>, created_by: &str) -> bool {
-        let Some(images) = &self.cache_from else {
+        let Some(images) = &self.common.cache_from else {
             return true;
         };
         let diffs: Vec<&str> = st
@@ -548,22 +551,22 @@ impl Builder<'_> {
                 r
             }
             None => {
-                let root = self.backend.prepare(&st.layers)?;
+                let root = self.common.backend.prepare(&st.layers)?;
                 let res = op(self, &root);
                 let layer = match res {
-                    Ok(()) => self.backend.commit(&root),
+                    Ok(()) => self.common.backend.commit(&root),
                     Err(e) => {
-                        let _ = self.backend.release(root);
+                        let _ = self.common.backend.release(root);
                         return Err(e);
                     }
                 };
                 let layer = match layer {
                     Ok(l) => {
-                        self.backend.release(root)?;
+                        self.common.backend.release(root)?;
                         l
                     }
                     Err(e) => {
-                        let _ = self.backend.release(root);
+                        let _ = self.common.backend.release(root);
                         return Err(e.into());
                     }
                 };
@@ -571,7 +574,7 @@ impl Builder<'_> {
                     layer,
                     created: now_rfc3339(),
                 };
-                self.backend.cache_put(&key, &rec)?;
+                self.common.backend.cache_put(&key, &rec)?;
                 rec
             }
         };
