@@ -126,6 +126,72 @@ fn wait_and_start_and_rm_force() {
     d.assert_clean();
 }
 
+/// `ps` and `volume ls` filters as Docker applies them: label values add up
+/// (Compose finds a service's containers by project and service labels
+/// together), other keys' values are alternatives.
+#[test]
+fn list_filters_like_docker() {
+    let d = TestDaemon::with_busybox();
+    let run = |args: &[&str]| d.pier_ok(args).trim().to_string();
+    run(&[
+        "run", "-d", "--name", "f1", "-l", "a=1", "-l", "b=2", "busybox", "sleep", "1000",
+    ]);
+    run(&[
+        "run", "-d", "--name", "f2", "-l", "a=1", "-l", "b=3", "busybox", "sleep", "1000",
+    ]);
+    run(&["create", "--name", "f3", "-l", "a=1", "busybox", "true"]);
+    let names = |args: &[&str]| {
+        let mut v: Vec<String> = d
+            .pier_ok(&[&["ps", "-a", "--format", "{{.Names}}"], args].concat())
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v.join(",")
+    };
+    assert_eq!(
+        names(&["--filter", "label=a=1", "--filter", "label=b=2"]),
+        "f1"
+    );
+    assert_eq!(names(&["--filter", "label=a=1"]), "f1,f2,f3");
+    assert_eq!(
+        names(&["--filter", "label=a=1", "--filter", "label=b"]),
+        "f1,f2"
+    );
+    assert_eq!(
+        names(&["--filter", "name=f2", "--filter", "name=f3"]),
+        "f2,f3"
+    );
+    assert_eq!(names(&["--filter", "status=created"]), "f3");
+    assert_eq!(
+        names(&["--filter", "label=a=1", "--filter", "status=running"]),
+        "f1,f2"
+    );
+
+    run(&[
+        "volume", "create", "--label", "a=1", "--label", "b=2", "fv1",
+    ]);
+    run(&["volume", "create", "--label", "a=1", "fv2"]);
+    let vols = |args: &[&str]| {
+        let mut v: Vec<String> = d
+            .pier_ok(&[&["volume", "ls", "-q"], args].concat())
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v.join(",")
+    };
+    assert_eq!(
+        vols(&["--filter", "label=a=1", "--filter", "label=b=2"]),
+        "fv1"
+    );
+    assert_eq!(vols(&["--filter", "label=a=1"]), "fv1,fv2");
+
+    run(&["rm", "-f", "f1", "f2", "f3"]);
+    run(&["volume", "rm", "fv1", "fv2"]);
+    d.assert_clean();
+}
+
 /// Clients start a quick command and read its logs at once (docker-py's build
 /// tests do); Docker's answer holds the output, and so must ours.
 #[test]

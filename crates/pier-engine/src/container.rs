@@ -588,15 +588,14 @@ fn name_conflict(name: &str, id: &str) -> EngineError {
 fn container_matches(filters: &HashMap<String, Vec<String>>, rec: &ContainerRecord) -> bool {
     let labels = rec.config.labels.clone().unwrap_or_default();
     filters.iter().all(|(k, vals)| {
+        if k == "label" {
+            return crate::util::labels_match(vals, &labels);
+        }
         vals.is_empty()
             || vals.iter().any(|v| match k.as_str() {
                 "id" => rec.id.starts_with(v.as_str()),
                 "name" => rec.name.contains(v.trim_start_matches('/')),
                 "status" => rec.state.status == *v,
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
-                    None => labels.contains_key(v),
-                },
                 "exited" => rec.state.status == "exited" && rec.state.exit_code.to_string() == *v,
                 "ancestor" => {
                     rec.image == *v

@@ -665,12 +665,11 @@ fn image_matches(
     img: &ImageRecord,
 ) -> bool {
     filters.iter().all(|(k, vals)| {
+        if k == "label" {
+            return crate::util::labels_match(vals, labels);
+        }
         vals.iter().any(|v| match k.as_str() {
             "dangling" => (v == "true") == tags.is_empty(),
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
-                None => labels.contains_key(v),
-            },
             "reference" => tags.iter().any(|t| reference_matches(v, t)),
             "before" | "since" => true,
             _ => {

@@ -381,6 +381,9 @@ impl Engine {
         let mut out = Vec::new();
         for n in self.networks()? {
             let ok = filters.iter().all(|(k, vals)| {
+                if k == "label" {
+                    return crate::util::labels_match(vals, &n.labels);
+                }
                 vals.is_empty()
                     || vals.iter().any(|v| match k.as_str() {
                         "name" => n.name.contains(v.as_str()),
@@ -388,10 +391,6 @@ impl Engine {
                         "driver" => n.driver == *v,
                         "scope" => v == "local",
                         "type" => (v == "builtin") == n.builtin(),
-                        "label" => match v.split_once('=') {
-                            Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
-                            None => n.labels.contains_key(v),
-                        },
                         "dangling" => {
                             let unused = !n.builtin() && self.endpoints_on(&n.id).is_empty();
                             (v == "true" || v == "1") == unused
@@ -624,16 +623,8 @@ impl Engine {
             if n.builtin() || !self.endpoints_on(&n.id).is_empty() {
                 continue;
             }
-            let labels_ok =
-                filters
-                    .get("label")
-                    .into_iter()
-                    .flatten()
-                    .all(|v| match v.split_once('=') {
-                        Some((k, val)) => n.labels.get(k).is_some_and(|x| x == val),
-                        None => n.labels.contains_key(v),
-                    });
-            if !labels_ok {
+            let want = filters.get("label").map(Vec::as_slice).unwrap_or_default();
+            if !crate::util::labels_match(want, &n.labels) {
                 continue;
             }
             if self.remove_network_locked(&n).await.is_ok() {

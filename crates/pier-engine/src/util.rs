@@ -5,6 +5,17 @@ use futures::Stream;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// Docker's `label` filter: an object passes only if it has every label
+/// asked for (`key`, or `key=value`). Unlike the other filter keys, whose
+/// values are alternatives, label values add up: Compose lists a service's
+/// containers with `project=..` and `service=..` together.
+pub fn labels_match(want: &[String], labels: &std::collections::HashMap<String, String>) -> bool {
+    want.iter().all(|w| match w.split_once('=') {
+        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+        None => labels.contains_key(w.as_str()),
+    })
+}
+
 /// A body streamed to a client (logs, events, image archives, progress).
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
@@ -106,5 +117,18 @@ mod tests {
         assert_eq!(id.len(), 64);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(id, random_id());
+    }
+
+    #[test]
+    fn label_filters_add_up() {
+        let labels: std::collections::HashMap<String, String> = [("a", "1"), ("b", "2")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(labels_match(&w(&[]), &labels));
+        assert!(labels_match(&w(&["a", "b=2"]), &labels));
+        assert!(!labels_match(&w(&["a=1", "b=3"]), &labels));
+        assert!(!labels_match(&w(&["a=1", "c"]), &labels));
+        assert!(!labels_match(&w(&["a=2"]), &labels));
     }
 }

@@ -152,13 +152,12 @@ impl Engine {
         let mut out = Vec::new();
         for (_, v) in self.meta.kv_list::<VolumeRec>(NS)? {
             let ok = filters.iter().all(|(k, vals)| {
+                if k == "label" {
+                    return crate::util::labels_match(vals, &v.labels);
+                }
                 vals.iter().any(|val| match k.as_str() {
                     "name" => v.name.contains(val.as_str()),
                     "dangling" => (val == "true" || val == "1") != used.contains_key(&v.name),
-                    "label" => match val.split_once('=') {
-                        Some((lk, lv)) => v.labels.get(lk).is_some_and(|x| x == lv),
-                        None => v.labels.contains_key(val),
-                    },
                     "driver" => val == "local",
                     _ => true,
                 })
