@@ -140,15 +140,17 @@ fn list_filters_like_docker() {
         "run", "-d", "--name", "f2", "-l", "a=1", "-l", "b=3", "busybox", "sleep", "1000",
     ]);
     run(&["create", "--name", "f3", "-l", "a=1", "busybox", "true"]);
-    let names = |args: &[&str]| {
+    // A listing's lines, sorted and joined by commas.
+    let sorted = |cmd: &[&str], args: &[&str]| {
         let mut v: Vec<String> = d
-            .pier_ok(&[&["ps", "-a", "--format", "{{.Names}}"], args].concat())
+            .pier_ok(&[cmd, args].concat())
             .lines()
             .map(str::to_string)
             .collect();
         v.sort();
         v.join(",")
     };
+    let names = |args: &[&str]| sorted(&["ps", "-a", "--format", "{{.Names}}"], args);
     assert_eq!(
         names(&["--filter", "label=a=1", "--filter", "label=b=2"]),
         "f1"
@@ -172,15 +174,7 @@ fn list_filters_like_docker() {
         "volume", "create", "--label", "a=1", "--label", "b=2", "fv1",
     ]);
     run(&["volume", "create", "--label", "a=1", "fv2"]);
-    let vols = |args: &[&str]| {
-        let mut v: Vec<String> = d
-            .pier_ok(&[&["volume", "ls", "-q"], args].concat())
-            .lines()
-            .map(str::to_string)
-            .collect();
-        v.sort();
-        v.join(",")
-    };
+    let vols = |args: &[&str]| sorted(&["volume", "ls", "-q"], args);
     assert_eq!(
         vols(&["--filter", "label=a=1", "--filter", "label=b=2"]),
         "fv1"
