@@ -170,6 +170,55 @@ fn list_filters_like_docker() {
         "f1,f2"
     );
 
+    // f2 was created after f1 and before f3.
+    assert_eq!(names(&["--filter", "since=f1"]), "f2,f3");
+    assert_eq!(
+        names(&["--filter", "before=f3", "--filter", "since=f1"]),
+        "f2"
+    );
+    assert_eq!(
+        names(&["--filter", "health=none", "--filter", "label=b=3"]),
+        "f2"
+    );
+    // Docker's CLI exits 1 on a daemon error outside run/create.
+    let o = d.pier(&["ps", "--filter", "colour=blue"]);
+    assert_eq!(o.code(), 1, "{}", o.describe());
+    assert!(
+        o.err().contains("Invalid filter 'colour'"),
+        "{}",
+        o.describe()
+    );
+
+    // Attachments: network, published and exposed ports, volumes.
+    run(&["network", "create", "fnet"]);
+    run(&[
+        "run",
+        "-d",
+        "--name",
+        "f4",
+        "--network",
+        "fnet",
+        "-p",
+        "127.0.0.1::8080",
+        "--expose",
+        "9000/udp",
+        "-v",
+        "fdata:/data",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(names(&["--filter", "network=fnet"]), "f4");
+    assert_eq!(names(&["--filter", "publish=8080"]), "f4");
+    assert_eq!(names(&["--filter", "publish=9000/udp"]), "");
+    assert_eq!(names(&["--filter", "expose=9000/udp"]), "f4");
+    assert_eq!(names(&["--filter", "expose=8000-8100"]), "f4");
+    assert_eq!(names(&["--filter", "volume=fdata"]), "f4");
+    assert_eq!(names(&["--filter", "volume=/data"]), "f4");
+    run(&["rm", "-f", "-v", "f4"]);
+    run(&["volume", "rm", "fdata"]);
+    run(&["network", "rm", "fnet"]);
+
     run(&[
         "volume", "create", "--label", "a=1", "--label", "b=2", "fv1",
     ]);

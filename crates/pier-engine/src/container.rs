@@ -317,11 +317,12 @@ impl Engine {
         let mut out = Vec::new();
         let mut link_names = Engine::link_names(&recs);
         let explicit_status = opts.filters.contains_key("status");
+        let filter = crate::container_filter::ContainerFilter::new(self, &opts.filters)?;
         for rec in recs {
             if !opts.all && opts.limit.is_none() && !explicit_status && !rec.state.running() {
                 continue;
             }
-            if !container_matches(&opts.filters, &rec) {
+            if !filter.matches_record(&rec) {
                 continue;
             }
             let state = match rec.state.status.as_str() {
@@ -339,6 +340,9 @@ impl Engine {
                 None
             };
             let (ports, networks) = self.network_summary(&rec);
+            if !filter.matches_attachments(self, &rec, &ports, &networks) {
+                continue;
+            }
             let mut names = vec![format!("/{}", rec.name)];
             names.extend(link_names.remove(&rec.id).unwrap_or_default());
             out.push(ContainerSummary {
@@ -583,37 +587,6 @@ fn name_conflict(name: &str, id: &str) -> EngineError {
     EngineError::Conflict(format!(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     ))
-}
-
-fn container_matches(filters: &HashMap<String, Vec<String>>, rec: &ContainerRecord) -> bool {
-    let labels = rec.config.labels.clone().unwrap_or_default();
-    filters.iter().all(|(k, vals)| {
-        if k == "label" {
-            return crate::util::labels_match(vals, &labels);
-        }
-        vals.is_empty()
-            || vals.iter().any(|v| match k.as_str() {
-                "id" => rec.id.starts_with(v.as_str()),
-                "name" => rec.name.contains(v.trim_start_matches('/')),
-                "status" => rec.state.status == *v,
-                "exited" => rec.state.status == "exited" && rec.state.exit_code.to_string() == *v,
-                "ancestor" => {
-                    rec.image == *v
-                        || rec.image_id == *v
-                        || rec
-                            .image_id
-                            .trim_start_matches("sha256:")
-                            .starts_with(v.as_str())
-                        || pier_reference::Reference::parse(v)
-                            .ok()
-                            .zip(pier_reference::Reference::parse(&rec.image).ok())
-                            .is_some_and(|(a, b)| a == b)
-                }
-                "before" | "since" | "network" | "volume" | "health" | "publish" | "expose"
-                | "isolation" | "is-task" => true,
-                _ => false,
-            })
-    })
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod build;
 mod cgroup_warm;
 mod changes;
 mod container;
+mod container_filter;
 mod error;
 mod events;
 mod exec;
