@@ -99,3 +99,28 @@ fn exec_stream_is_framed_by_the_start_requests_tty() {
     d.pier_ok(&["rm", "-f", id]);
     d.assert_clean();
 }
+
+/// Docker 25+ clients send `NetworkMode: default` with an endpoint keyed
+/// `default` when no network is given: that is the default bridge.
+#[test]
+fn the_default_network_by_its_new_clients_name() {
+    let d = TestDaemon::with_busybox();
+    let body = br#"{"Image":"busybox","Cmd":["sleep","100"],
+        "HostConfig":{"NetworkMode":"default"},
+        "NetworkingConfig":{"EndpointsConfig":{"default":{"Aliases":null}}}}"#;
+    let r = d.http(
+        "POST",
+        "/v1.43/containers/create",
+        Some("application/json"),
+        body,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["Id"].as_str().unwrap().to_string();
+    let r = d.http("POST", &format!("/v1.43/containers/{id}/start"), None, b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    let v = d.inspect(&id);
+    let nets = v["NetworkSettings"]["Networks"].as_object().unwrap();
+    assert_eq!(nets.keys().collect::<Vec<_>>(), ["bridge"], "{v}");
+    d.pier_ok(&["rm", "-f", &id]);
+    d.assert_clean();
+}

@@ -140,6 +140,9 @@ impl Engine {
             .into_iter()
             .flatten()
         {
+            // Docker 25+ clients key the endpoint of `--network default` (the
+            // mode they send when none is given) by that name too.
+            let k = if k == "default" { "bridge" } else { k.as_str() };
             let n = self.find_network(k)?;
             if n.driver != "bridge" {
                 continue;
