@@ -4,6 +4,13 @@ use std::time::{Duration, Instant};
 
 use pier_tests::{short, wait_until, OutputExt, TestDaemon};
 
+/// A listing's lines, sorted and joined by commas.
+fn sorted(d: &TestDaemon, args: &[&str]) -> String {
+    let mut v: Vec<String> = d.pier_ok(args).lines().map(str::to_string).collect();
+    v.sort();
+    v.join(",")
+}
+
 fn is_full_id(s: &str) -> bool {
     s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
@@ -140,17 +147,12 @@ fn list_filters_like_docker() {
         "run", "-d", "--name", "f2", "-l", "a=1", "-l", "b=3", "busybox", "sleep", "1000",
     ]);
     run(&["create", "--name", "f3", "-l", "a=1", "busybox", "true"]);
-    // A listing's lines, sorted and joined by commas.
-    let sorted = |cmd: &[&str], args: &[&str]| {
-        let mut v: Vec<String> = d
-            .pier_ok(&[cmd, args].concat())
-            .lines()
-            .map(str::to_string)
-            .collect();
-        v.sort();
-        v.join(",")
+    let names = |args: &[&str]| {
+        sorted(
+            &d,
+            &[&["ps", "-a", "--format", "{{.Names}}"], args].concat(),
+        )
     };
-    let names = |args: &[&str]| sorted(&["ps", "-a", "--format", "{{.Names}}"], args);
     assert_eq!(
         names(&["--filter", "label=a=1", "--filter", "label=b=2"]),
         "f1"
@@ -223,7 +225,7 @@ fn list_filters_like_docker() {
         "volume", "create", "--label", "a=1", "--label", "b=2", "fv1",
     ]);
     run(&["volume", "create", "--label", "a=1", "fv2"]);
-    let vols = |args: &[&str]| sorted(&["volume", "ls", "-q"], args);
+    let vols = |args: &[&str]| sorted(&d, &[&["volume", "ls", "-q"], args].concat());
     assert_eq!(
         vols(&["--filter", "label=a=1", "--filter", "label=b=2"]),
         "fv1"
@@ -403,5 +405,50 @@ fn health_checks_run_while_the_container_runs() {
         "{ps}"
     );
     d.pier_ok(&["rm", "-f", "good", "bad"]);
+    d.assert_clean();
+}
+
+/// Prune endpoints honour `until`, `label` and `label!` like Docker's.
+#[test]
+fn prune_filters_like_docker() {
+    let d = TestDaemon::with_busybox();
+    for (name, labels) in [
+        ("p1", &["p=1"][..]),
+        ("p2", &["p=1", "keep"][..]),
+        ("p3", &[][..]),
+    ] {
+        let mut args = vec!["create", "--name", name];
+        for l in labels {
+            args.extend(["-l", l]);
+        }
+        args.extend(["busybox", "true"]);
+        d.pier_ok(&args);
+    }
+    let names = || sorted(&d, &["ps", "-a", "--format", "{{.Names}}"]);
+    // Made just now: nothing is older than an hour.
+    d.pier_ok(&["container", "prune", "-f", "--filter", "until=1h"]);
+    assert_eq!(names(), "p1,p2,p3");
+    d.pier_ok(&[
+        "container",
+        "prune",
+        "-f",
+        "--filter",
+        "label=p=1",
+        "--filter",
+        "label!=keep",
+    ]);
+    assert_eq!(names(), "p2,p3");
+    let o = d.pier(&["container", "prune", "-f", "--filter", "until=soon"]);
+    assert_ne!(o.code(), 0, "{}", o.describe());
+    assert_eq!(names(), "p2,p3");
+    d.pier_ok(&["container", "prune", "-f", "--filter", "label=p"]);
+    assert_eq!(names(), "p3");
+
+    d.pier_ok(&["volume", "create", "--label", "tmp=1", "pv1"]);
+    d.pier_ok(&["volume", "create", "pv2"]);
+    d.pier_ok(&["volume", "prune", "-f", "-a", "--filter", "label=tmp=1"]);
+    assert_eq!(d.pier_ok(&["volume", "ls", "-q"]).trim(), "pv2");
+    d.pier_ok(&["rm", "p3"]);
+    d.pier_ok(&["volume", "rm", "pv2"]);
     d.assert_clean();
 }

@@ -466,12 +466,17 @@ impl Engine {
         Ok(())
     }
 
-    /// `POST /containers/prune`.
-    pub async fn prune_containers(self: &std::sync::Arc<Self>) -> Result<ContainerPruneResponse> {
+    /// `POST /containers/prune`: stopped containers the filters allow.
+    pub async fn prune_containers(
+        self: &std::sync::Arc<Self>,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<ContainerPruneResponse> {
+        let f = crate::prune_filter::PruneFilter::parse(filters, &[])?;
         let mut deleted = Vec::new();
         let mut reclaimed = 0i64;
         for rec in self.meta.containers::<ContainerRecord>()? {
-            if rec.state.running() {
+            let labels = rec.config.labels.clone().unwrap_or_default();
+            if rec.state.running() || !f.allows(&rec.created, &labels) {
                 continue;
             }
             reclaimed += self.container_size_rw(&rec);

@@ -575,8 +575,14 @@ impl Engine {
         Ok(items)
     }
 
-    /// `POST /images/prune`: dangling images (all unused ones with `all`).
-    pub fn prune_images(&self, all: bool) -> Result<ImagePruneResponse> {
+    /// `POST /images/prune`: dangling images (all unused ones with `all`)
+    /// that the filters allow.
+    pub fn prune_images(
+        &self,
+        all: bool,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<ImagePruneResponse> {
+        let f = crate::prune_filter::PruneFilter::parse(filters, &["dangling"])?;
         let used: HashSet<String> = self
             .meta
             .containers::<crate::ContainerRecord>()?
@@ -591,6 +597,14 @@ impl Engine {
             }
             let tags = self.meta.tags_of(&id)?;
             if !tags.is_empty() && !all {
+                continue;
+            }
+            let cfg = &img.config;
+            let labels = cfg.config.as_ref().and_then(|c| c.labels.clone());
+            if !f.allows(
+                cfg.created.as_deref().unwrap_or(""),
+                &labels.unwrap_or_default(),
+            ) {
                 continue;
             }
             for t in &tags {

@@ -19,6 +19,7 @@ mod links;
 mod logs;
 mod names;
 mod network;
+mod prune_filter;
 mod records;
 mod registry;
 mod restore;

@@ -617,14 +617,14 @@ impl Engine {
 
     /// `POST /networks/prune`: user networks no running container uses.
     pub async fn prune_networks(&self, filters: &HashMap<String, Vec<String>>) -> Result<Value> {
+        let f = crate::prune_filter::PruneFilter::parse(filters, &[])?;
         let _g = self.net.ops.lock().await;
         let mut deleted = Vec::new();
         for n in self.networks()? {
             if n.builtin() || !self.endpoints_on(&n.id).is_empty() {
                 continue;
             }
-            let want = filters.get("label").map(Vec::as_slice).unwrap_or_default();
-            if !crate::util::labels_match(want, &n.labels) {
+            if !f.allows(&n.created, &n.labels) {
                 continue;
             }
             if self.remove_network_locked(&n).await.is_ok() {

@@ -210,13 +210,22 @@ impl Engine {
         Ok(())
     }
 
-    /// `POST /volumes/prune`: unused anonymous volumes (all unused with `all`).
-    pub fn prune_volumes(&self, all: bool) -> Result<VolumePruneResponse> {
+    /// `POST /volumes/prune`: unused anonymous volumes (all unused with
+    /// `all`) that the filters allow.
+    pub fn prune_volumes(
+        &self,
+        all: bool,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<VolumePruneResponse> {
+        let f = crate::prune_filter::PruneFilter::parse(filters, &["all"])?;
         let used = self.volumes_in_use()?;
         let mut deleted = Vec::new();
         let mut reclaimed = 0i64;
         for (_, v) in self.meta.kv_list::<VolumeRec>(NS)? {
-            if used.contains_key(&v.name) || (!v.anonymous && !all) {
+            if used.contains_key(&v.name)
+                || (!v.anonymous && !all)
+                || !f.allows(&v.created_at, &v.labels)
+            {
                 continue;
             }
             reclaimed += pier_snapshot::usage(&self.volume_dir(&v.name)).unwrap_or(0) as i64;

@@ -385,8 +385,8 @@ async fn remove_link(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn prune(State(e): State<AppState>) -> ApiResult<Response> {
-    Ok(axum::Json(e.prune_containers().await?).into_response())
+async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
+    Ok(axum::Json(e.prune_containers(&filters(&q)?).await?).into_response())
 }
 
 fn stat_header(v: &serde_json::Value) -> HeaderValue {

@@ -120,7 +120,7 @@ async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respo
     let all = f
         .get("dangling")
         .is_some_and(|v| v.iter().any(|x| x == "false" || x == "0"));
-    let r = tokio::task::spawn_blocking(move || e.prune_images(all)).await??;
+    let r = tokio::task::spawn_blocking(move || e.prune_images(all, &f)).await??;
     Ok(axum::Json(r).into_response())
 }
 

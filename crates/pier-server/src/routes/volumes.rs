@@ -78,5 +78,5 @@ async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respo
     let all = f
         .get("all")
         .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
-    Ok(axum::Json(e.prune_volumes(all)?).into_response())
+    Ok(axum::Json(e.prune_volumes(all, &f)?).into_response())
 }
