@@ -190,6 +190,12 @@ fn list_filters_like_docker() {
         "{}",
         o.describe()
     );
+    let o = d.pier(&["ps", "--filter", "status=asleep"]);
+    assert!(
+        o.err().contains("Invalid filter 'status=asleep'"),
+        "{}",
+        o.describe()
+    );
 
     // Attachments: network, published and exposed ports, volumes.
     run(&["network", "create", "fnet"]);

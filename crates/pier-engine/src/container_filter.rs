@@ -35,6 +35,20 @@ impl<'a> ContainerFilter<'a> {
                 )));
             }
         }
+        for v in filters.get("status").into_iter().flatten() {
+            if !STATUSES.contains(&v.as_str()) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "Invalid filter 'status={v}'"
+                )));
+            }
+        }
+        for v in filters.get("health").into_iter().flatten() {
+            if !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
+                return Err(EngineError::InvalidArgument(format!(
+                    "Unrecognised filter value for health: {v}"
+                )));
+            }
+        }
         Ok(ContainerFilter {
             filters,
             before: created("before")?,
@@ -98,6 +112,16 @@ impl<'a> ContainerFilter<'a> {
             })
     }
 }
+
+const STATUSES: &[&str] = &[
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
 
 const KEYS: &[&str] = &[
     "id",
