@@ -458,3 +458,54 @@ fn prune_filters_like_docker() {
     d.pier_ok(&["volume", "rm", "pv2"]);
     d.assert_clean();
 }
+
+/// `/events` replays a container's life in Docker's order, network endpoint
+/// included, and label filters add up.
+#[test]
+fn events_tell_a_containers_life() {
+    let d = TestDaemon::with_busybox();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let since = format!("{:.3}", now() - 1.0);
+    d.pier_ok(&["run", "--rm", "-l", "ev=1", "-l", "k=x", "busybox", "true"]);
+    d.pier_ok(&["run", "--rm", "-l", "ev=1", "busybox", "true"]);
+    let until = format!("{:.3}", now() + 0.5);
+    let events = |args: &[&str]| {
+        let window = ["events", "--since", &since, "--until", &until];
+        d.pier_ok(&[&window[..], args].concat())
+    };
+    let out = events(&["--format", "{{.Type}} {{.Action}}"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let life = [
+        "container create",
+        "network connect",
+        "container start",
+        "container die",
+        "network disconnect",
+        "container destroy",
+    ];
+    let mut at = 0;
+    for l in &lines {
+        if at < life.len() && *l == life[at] {
+            at += 1;
+        }
+    }
+    assert_eq!(at, life.len(), "events out of order or missing:\n{out}");
+    // Both labels: only the first container's events.
+    let out = events(&[
+        "--filter",
+        "label=ev=1",
+        "--filter",
+        "label=k=x",
+        "--filter",
+        "event=destroy",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(out.trim(), "destroy", "{out}");
+    d.assert_clean();
+}

@@ -45,10 +45,7 @@ impl EventFilter {
                 (kind == "image" && (id == *i || id.starts_with(i.as_str())))
                     || attrs.get("image").is_some_and(|im| im == i)
             })
-            && ok(&self.labels, &|l| match l.split_once('=') {
-                Some((k, v)) => attrs.get(k).is_some_and(|x| x == v),
-                None => attrs.contains_key(l),
-            })
+            && crate::util::labels_match(&self.labels, &attrs)
     }
 }
 

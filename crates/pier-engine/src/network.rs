@@ -229,6 +229,18 @@ impl Engine {
             .emit(EventMessageTypeEnum::NETWORK, action, &n.id, attrs);
     }
 
+    /// `connect`/`disconnect` of a container's endpoint as it starts or
+    /// stops, as Docker reports them (endpoints exist on bridges only).
+    pub(crate) fn endpoint_event(&self, action: &str, net: &str, a: &Attached, container: &str) {
+        let attrs = HashMap::from([
+            ("name".to_string(), net.to_string()),
+            ("type".to_string(), "bridge".to_string()),
+            ("container".to_string(), container.to_string()),
+        ]);
+        self.events
+            .emit(EventMessageTypeEnum::NETWORK, action, &a.network_id, attrs);
+    }
+
     /// Makes sure `bridge`, `host` and `none` exist, brings every bridge
     /// network up and rebuilds leases, names and ports of running
     /// containers (after a daemon restart). Errors are logged: a daemon

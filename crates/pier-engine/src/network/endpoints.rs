@@ -227,6 +227,9 @@ impl Engine {
             self.network_teardown(rec).await;
             return Err(e);
         }
+        for (name, a) in &rec.network.attached {
+            self.endpoint_event("connect", name, a, &rec.id);
+        }
         Ok(plumbing)
     }
 
@@ -368,7 +371,8 @@ impl Engine {
             tracing::warn!("unpublishing ports of {}: {e}", rec.id);
         }
         rec.network.ports.clear();
-        for (_, a) in std::mem::take(&mut rec.network.attached) {
+        for (name, a) in std::mem::take(&mut rec.network.attached) {
+            self.endpoint_event("disconnect", &name, &a, &rec.id);
             if background {
                 self.detach_in_background(&rec.id, a);
             } else {
