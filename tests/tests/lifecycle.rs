@@ -509,3 +509,28 @@ fn events_tell_a_containers_life() {
     assert_eq!(out.trim(), "destroy", "{out}");
     d.assert_clean();
 }
+
+/// A removed container's layer directory may go back to the spare pool (when
+/// the container changed nothing); nothing of any container reaches the next.
+#[test]
+fn nothing_of_a_removed_container_reaches_the_next() {
+    let d = TestDaemon::with_busybox();
+    d.pier_ok(&["run", "--rm", "busybox", "chmod", "700", "/"]);
+    d.pier_ok(&["run", "--rm", "busybox", "touch", "/left"]);
+    d.pier_ok(&["run", "--rm", "busybox", "true"]);
+    for _ in 0..6 {
+        let out = d.pier_ok(&[
+            "run",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "stat -c %a /; ls /left 2>&1; true",
+        ]);
+        assert!(
+            out.starts_with("755\n") && out.contains("No such file"),
+            "{out}"
+        );
+    }
+    d.assert_clean();
+}

@@ -472,9 +472,12 @@ impl Engine {
                     merged.display()
                 )));
             }
-            // Renamed away now, deleted in the background (see trash.rs).
-            let snap = merged.parent().unwrap_or(&merged).to_path_buf();
-            this.discard_dir(&this.cfg.data_root, &snap)?;
+            // Back to the spare pool if the container wrote nothing; else
+            // renamed away now and deleted in the background (see trash.rs).
+            if !this.snaps.recycle_container(&r.id).unwrap_or(false) {
+                let snap = merged.parent().unwrap_or(&merged).to_path_buf();
+                this.discard_dir(&this.cfg.data_root, &snap)?;
+            }
             this.discard_dir(&this.cfg.data_root, &this.cfg.container_dir(&r.id))?;
             this.meta.delete_container(&r.id)?;
             Ok(())

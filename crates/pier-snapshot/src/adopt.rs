@@ -164,7 +164,7 @@ fn is_shared_whiteout(path: &Path) -> Result<bool> {
 
 /// Removes the attributes of `path` (not following a symlink) that `doomed`
 /// picks, given name and value.
-fn strip_xattrs(path: &Path, doomed: impl Fn((&[u8], &[u8])) -> bool) -> Result<()> {
+pub(crate) fn strip_xattrs(path: &Path, doomed: impl Fn((&[u8], &[u8])) -> bool) -> Result<()> {
     let mut small = [0u8; 512];
     let mut big = Vec::new();
     let names: &[u8] = match rfs::llistxattr(path, &mut small[..]) {

@@ -299,7 +299,7 @@ pub(crate) fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     r
 }
 
-fn read_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn read_xattrs(path: &Path) -> Vec<(String, Vec<u8>)> {
     let mut names = vec![0u8; 64 * 1024];
     let Ok(n) = rfs::llistxattr(path, &mut names[..]) else {
         return Vec::new();

@@ -379,15 +379,7 @@ impl Snapshotter {
     pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<OverlayMount> {
         let dir = self.container_dir(key)?;
         if !dir.exists() {
-            let pool = self.spares.get_or_init(|| {
-                spare::SparePool::new(
-                    self.root.join("spare"),
-                    SPARE_CONTAINERS,
-                    container_skeleton,
-                )
-                .ok()
-            });
-            if let Some(pool) = pool {
+            if let Some(pool) = self.spares() {
                 pool.take_into(&dir);
             }
         }
@@ -434,6 +426,60 @@ impl Snapshotter {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_err("read", &pf)(e)),
         }
+    }
+
+    fn spares(&self) -> Option<&spare::SparePool> {
+        self.spares
+            .get_or_init(|| {
+                spare::SparePool::new(
+                    self.root.join("spare"),
+                    SPARE_CONTAINERS,
+                    container_skeleton,
+                )
+                .ok()
+            })
+            .as_ref()
+    }
+
+    /// Returns a removed container's layer directory to the spare pool when
+    /// the container wrote nothing (the common `run --rm` of a command that
+    /// only reads), instead of deleting it. Only an untouched upper qualifies
+    /// (no entries, and the owner, mode and attributes of a new one: a
+    /// `chmod /` in the container lands on the upper directory itself), so
+    /// nothing of one container can reach the next; overlayfs' own marks and
+    /// its scratch space in `work` are cleared. False when the caller must
+    /// remove it the usual way.
+    pub fn recycle_container(&self, key: &str) -> Result<bool> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = self.container_dir(key)?;
+        let empty = |p: &Path| fs::read_dir(p).is_ok_and(|mut rd| rd.next().is_none());
+        let (upper, merged, work) = (dir.join("upper"), dir.join("merged"), dir.join("work"));
+        if is_mount_point(&merged)? || !empty(&upper) || !empty(&merged) {
+            return Ok(false);
+        }
+        let (Ok(u), Ok(w)) = (fs::symlink_metadata(&upper), fs::symlink_metadata(&work)) else {
+            return Ok(false);
+        };
+        // `work` is made like `upper` and never seen by the container.
+        if (u.mode(), u.uid(), u.gid()) != (w.mode(), w.uid(), w.gid()) {
+            return Ok(false);
+        }
+        let overlay_own = |name: &[u8]| name.starts_with(b"trusted.overlay.");
+        if !changes::read_xattrs(&upper)
+            .iter()
+            .all(|(n, _)| overlay_own(n.as_bytes()))
+        {
+            return Ok(false);
+        }
+        adopt::strip_xattrs(&upper, |(n, _)| overlay_own(n))?;
+        for ent in fs::read_dir(&work).map_err(io_err("read", &work))? {
+            let p = ent.map_err(io_err("read", &work))?.path();
+            fs::remove_dir_all(&p).map_err(io_err("remove", &p))?;
+        }
+        let pf = dir.join("parent");
+        fs::write(&pf, b"").map_err(io_err("write", &pf))?;
+        let is_skeleton = fs::read_dir(&dir).is_ok_and(|rd| rd.count() == 4);
+        Ok(is_skeleton && self.spares().is_some_and(|pool| pool.give_back(&dir)))
     }
 
     /// Deletes a container's layer; a missing one is no error, so removal can be

@@ -649,3 +649,43 @@ fn staged_layers_hide_until_committed_on_a_visible_parent() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
 }
+
+#[test]
+fn untouched_container_layers_are_recycled_others_are_not() {
+    let t = tempfile::tempdir().unwrap();
+    let s = Snapshotter::open(t.path()).unwrap();
+    let dir = |k: &str| s.container_dir(k).unwrap();
+
+    s.prepare("a", None).unwrap();
+    // What overlayfs leaves in its work directory after an unmount.
+    fs::create_dir_all(dir("a").join("work/work/incompat/volatile")).unwrap();
+    apply::set_xattr(
+        fs::File::open(dir("a").join("upper")).unwrap(),
+        "trusted.overlay.uuid",
+        b"u",
+    )
+    .unwrap();
+    assert!(s.recycle_container("a").unwrap());
+    assert!(!dir("a").exists());
+    // The next container gets it back as new.
+    s.prepare("a2", None).unwrap();
+    assert_eq!(fs::read_dir(dir("a2").join("work")).unwrap().count(), 0);
+    assert!(changes::read_xattrs(&dir("a2").join("upper")).is_empty());
+
+    // Anything the container changed keeps the layer out of the pool.
+    s.prepare("b", None).unwrap();
+    fs::write(dir("b").join("upper/f"), b"x").unwrap();
+    s.prepare("c", None).unwrap();
+    fs::set_permissions(dir("c").join("upper"), fs::Permissions::from_mode(0o700)).unwrap();
+    s.prepare("d", None).unwrap();
+    apply::set_xattr(
+        fs::File::open(dir("d").join("upper")).unwrap(),
+        "user.x",
+        b"1",
+    )
+    .unwrap();
+    for k in ["b", "c", "d"] {
+        assert!(!s.recycle_container(k).unwrap(), "{k}");
+        assert!(dir(k).exists(), "{k}");
+    }
+}
