@@ -260,13 +260,16 @@ impl Engine {
         rec.state.exit_code = info.exit_code;
         rec.state.finished_at = info.finished_at.clone();
         rec.state.oom_killed = info.oom_killed;
-        self.network_teardown_exited(&mut rec).await;
-        self.teardown_runtime(&rec);
-        let _ = self.save_container(&rec);
         if info.oom_killed {
             self.container_event("oom", &rec, &[]);
         }
+        // Docker's order: the container dies (seen as exited by whoever
+        // inspects it on the event), then its endpoints go.
+        let _ = self.save_container(&rec);
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
+        self.network_teardown_exited(&mut rec).await;
+        self.teardown_runtime(&rec);
+        let _ = self.save_container(&rec);
         self.publish_exit(&rec, info.exit_code, false);
         if self.should_restart(&rec) {
             rec.state.status = "restarting".into();
@@ -372,6 +375,7 @@ impl Engine {
         }
         if sig != 9 && timeout != 0 {
             shim.kill(sig).await?;
+            self.container_event("kill", rec, &[("signal", sig.to_string())]);
             let wait = wait_exit(&mut exits, &rec.id);
             if timeout < 0 {
                 wait.await;
@@ -387,6 +391,7 @@ impl Engine {
         if shim.kill(9).await.is_err() && self.live(&rec.id).is_none() {
             return Ok(());
         }
+        self.container_event("kill", rec, &[("signal", "9".into())]);
         let _ = tokio::time::timeout(Duration::from_secs(30), wait_exit(&mut exits, &rec.id)).await;
         Ok(())
     }
