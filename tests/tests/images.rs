@@ -243,3 +243,38 @@ fn hostile_imports_are_refused() {
     );
     d.assert_clean();
 }
+
+/// `images --filter` with Docker's creation-time keys; unknown keys are errors.
+#[test]
+fn image_filters_by_creation_time() {
+    let d = TestDaemon::with_busybox();
+    d.pier_ok(&["run", "--name", "base", "busybox", "touch", "/x"]);
+    d.pier_ok(&["commit", "base", "later:1"]);
+    d.pier_ok(&["rm", "base"]);
+    let repos = |args: &[&str]| {
+        let mut v: Vec<String> = d
+            .pier_ok(&[&["images", "--format", "{{.Repository}}"], args].concat())
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v.join(",")
+    };
+    assert_eq!(repos(&[]), "busybox,later");
+    assert_eq!(repos(&["--filter", "since=busybox"]), "later");
+    assert_eq!(repos(&["--filter", "before=later:1"]), "busybox");
+    // Both made within the last hour: none is older than that.
+    assert_eq!(repos(&["--filter", "until=1h"]), "");
+    assert_eq!(
+        repos(&["--filter", "until=2099-01-01T00:00:00Z"]),
+        "busybox,later"
+    );
+    let o = d.pier(&["images", "--filter", "colour=blue"]);
+    assert!(
+        o.err().contains("Invalid filter 'colour'"),
+        "{}",
+        o.describe()
+    );
+    d.pier_ok(&["rmi", "later:1"]);
+    d.assert_clean();
+}

@@ -15,6 +15,7 @@ use pier_api::models::{
 use pier_content::archive::{self, ImageToSave, LayerRef};
 use pier_reference::{chain_id, Digest, Reference};
 
+use crate::image_filter;
 use crate::names::parse_ref;
 use crate::records::{HistoryEntry, ImageConfigFile, ImageRecord, RootFs, StoredLayer};
 use crate::util::{now_rfc3339, unix_of};
@@ -466,6 +467,7 @@ impl Engine {
         for c in self.meta.containers::<crate::ContainerRecord>()? {
             *users.entry(c.image_id).or_default() += 1;
         }
+        let bounds = image_filter::ImageBounds::new(self, filters)?;
         let mut out = Vec::new();
         for (id, img) in self.meta.images::<ImageRecord>()? {
             let tags = tag_map.remove(&id).unwrap_or_default();
@@ -475,7 +477,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|c| c.labels.clone())
                 .unwrap_or_default();
-            if !image_matches(filters, &tags, &labels, &img) {
+            if !image_filter::image_matches(filters, &tags, &labels) || !bounds.admit(&img) {
                 continue;
             }
             out.push(ImageSummary {
@@ -669,64 +671,5 @@ pub(crate) fn host_arch() -> &'static str {
         "s390x" => "s390x",
         "powerpc64" => "ppc64le",
         other => other,
-    }
-}
-
-fn image_matches(
-    filters: &HashMap<String, Vec<String>>,
-    tags: &[String],
-    labels: &HashMap<String, String>,
-    img: &ImageRecord,
-) -> bool {
-    filters.iter().all(|(k, vals)| {
-        if k == "label" {
-            return crate::util::labels_match(vals, labels);
-        }
-        vals.iter().any(|v| match k.as_str() {
-            "dangling" => (v == "true") == tags.is_empty(),
-            "reference" => tags.iter().any(|t| reference_matches(v, t)),
-            "before" | "since" => true,
-            _ => {
-                let _ = img;
-                true
-            }
-        })
-    })
-}
-
-/// `reference=busybox` or `reference=busy*:lat*` against a familiar tag.
-fn reference_matches(pattern: &str, tag: &str) -> bool {
-    let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-    match pattern.rsplit_once(':') {
-        Some((pr, pt)) if !pt.contains('/') => glob(pr, repo) && glob(pt, t),
-        _ => glob(pattern, repo),
-    }
-}
-
-fn glob(p: &str, s: &str) -> bool {
-    match p.find('*') {
-        None => p == s,
-        Some(i) => {
-            let (pre, rest) = (&p[..i], &p[i + 1..]);
-            if !s.starts_with(pre) {
-                return false;
-            }
-            let s = &s[pre.len()..];
-            (0..=s.len()).any(|j| s.is_char_boundary(j) && glob(rest, &s[j..]))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reference_filters_glob() {
-        assert!(reference_matches("busybox", "busybox:latest"));
-        assert!(reference_matches("busy*", "busybox:1"));
-        assert!(reference_matches("busybox:l*", "busybox:latest"));
-        assert!(!reference_matches("busybox:1", "busybox:latest"));
-        assert!(!reference_matches("alpine", "busybox:latest"));
     }
 }

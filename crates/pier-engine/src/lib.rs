@@ -14,6 +14,7 @@ mod exec;
 mod fsops;
 mod health;
 mod image;
+mod image_filter;
 mod lifecycle;
 mod links;
 mod logs;
