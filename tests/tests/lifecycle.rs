@@ -190,6 +190,18 @@ fn list_filters_like_docker() {
         "{}",
         o.describe()
     );
+    for cmd in [
+        &["volume", "ls"][..],
+        &["network", "ls"],
+        &["container", "prune", "-f"],
+    ] {
+        let o = d.pier(&[cmd, &["--filter", "colour=blue"]].concat());
+        assert!(
+            o.code() == 1 && o.err().contains("Invalid filter 'colour'"),
+            "{cmd:?}: {}",
+            o.describe()
+        );
+    }
     let o = d.pier(&["ps", "--filter", "status=asleep"]);
     assert!(
         o.err().contains("Invalid filter 'status=asleep'"),

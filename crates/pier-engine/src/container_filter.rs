@@ -28,13 +28,7 @@ impl<'a> ContainerFilter<'a> {
                 .map(|v| Ok(engine.find_container(v)?.created))
                 .collect()
         };
-        for k in filters.keys() {
-            if !KEYS.contains(&k.as_str()) {
-                return Err(EngineError::InvalidArgument(format!(
-                    "Invalid filter '{k}'"
-                )));
-            }
-        }
+        crate::util::check_filter_keys(filters, KEYS)?;
         for v in filters.get("status").into_iter().flatten() {
             if !STATUSES.contains(&v.as_str()) {
                 return Err(EngineError::InvalidArgument(format!(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::records::ImageRecord;
-use crate::{Engine, EngineError, Result};
+use crate::{Engine, Result};
 
 /// The creation-time filters of `docker images`: `before` and `since` name
 /// images, `until` is a time (as for prune).
@@ -19,14 +19,8 @@ impl ImageBounds {
         engine: &Engine,
         filters: &HashMap<String, Vec<String>>,
     ) -> Result<ImageBounds> {
-        for k in filters.keys() {
-            if !["dangling", "label", "reference", "before", "since", "until"].contains(&k.as_str())
-            {
-                return Err(EngineError::InvalidArgument(format!(
-                    "Invalid filter '{k}'"
-                )));
-            }
-        }
+        let known = ["dangling", "label", "reference", "before", "since", "until"];
+        crate::util::check_filter_keys(filters, &known)?;
         let created = |key: &str| -> Result<Option<time::OffsetDateTime>> {
             let Some(name) = filters.get(key).and_then(|v| v.first()) else {
                 return Ok(None);

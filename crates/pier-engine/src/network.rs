@@ -390,6 +390,8 @@ impl Engine {
 
     /// `GET /networks`.
     pub fn list_networks(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Value>> {
+        let known = ["name", "id", "driver", "scope", "type", "label", "dangling"];
+        crate::util::check_filter_keys(filters, &known)?;
         let mut out = Vec::new();
         for n in self.networks()? {
             let ok = filters.iter().all(|(k, vals)| {

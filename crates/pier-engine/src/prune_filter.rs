@@ -19,6 +19,12 @@ pub(crate) struct PruneFilter {
 impl PruneFilter {
     /// `extra` names the keys the endpoint reads itself (e.g. `dangling`).
     pub(crate) fn parse(filters: &HashMap<String, Vec<String>>, extra: &[&str]) -> Result<Self> {
+        let known: Vec<&str> = ["until", "label", "label!"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        crate::util::check_filter_keys(filters, &known)?;
         let mut f = PruneFilter::default();
         for (k, vals) in filters {
             match k.as_str() {
@@ -31,12 +37,7 @@ impl PruneFilter {
                 }
                 "label" => f.labels.extend(vals.iter().cloned()),
                 "label!" => f.not_labels.extend(vals.iter().cloned()),
-                k if extra.contains(&k) => {}
-                _ => {
-                    return Err(EngineError::InvalidArgument(format!(
-                        "Invalid filter '{k}'"
-                    )))
-                }
+                _ => {}
             }
         }
         Ok(f)

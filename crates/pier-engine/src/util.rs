@@ -16,6 +16,19 @@ pub fn labels_match(want: &[String], labels: &std::collections::HashMap<String, 
     })
 }
 
+/// Docker's answer to a filter key a listing does not know.
+pub fn check_filter_keys(
+    filters: &std::collections::HashMap<String, Vec<String>>,
+    known: &[&str],
+) -> crate::Result<()> {
+    match filters.keys().find(|k| !known.contains(&k.as_str())) {
+        Some(k) => Err(crate::EngineError::InvalidArgument(format!(
+            "Invalid filter '{k}'"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A body streamed to a client (logs, events, image archives, progress).
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 

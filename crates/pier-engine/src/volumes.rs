@@ -148,6 +148,7 @@ impl Engine {
     }
 
     pub fn list_volumes(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Volume>> {
+        crate::util::check_filter_keys(filters, &["name", "dangling", "label", "driver"])?;
         let used = self.volumes_in_use()?;
         let mut out = Vec::new();
         for (_, v) in self.meta.kv_list::<VolumeRec>(NS)? {
