@@ -11,7 +11,7 @@ use crate::{Engine, Result};
 pub(crate) struct ImageBounds {
     before: Option<time::OffsetDateTime>,
     since: Option<time::OffsetDateTime>,
-    until: Option<crate::prune_filter::PruneFilter>,
+    until: Option<time::OffsetDateTime>,
 }
 
 impl ImageBounds {
@@ -32,29 +32,23 @@ impl ImageBounds {
                 .as_deref()
                 .and_then(crate::util::parse_rfc3339))
         };
-        let until = match filters.get("until") {
-            Some(v) => Some(crate::prune_filter::PruneFilter::parse(
-                &HashMap::from([("until".to_string(), v.clone())]),
-                &[],
-            )?),
-            None => None,
-        };
+        let until = filters.get("until").map(Vec::as_slice).unwrap_or_default();
         Ok(ImageBounds {
             before: created("before")?,
             since: created("since")?,
-            until,
+            until: crate::prune_filter::earliest_until(until)?,
         })
     }
 
     pub(crate) fn admit(&self, img: &ImageRecord) -> bool {
-        let created = img.config.created.as_deref().unwrap_or("");
-        let t = crate::util::parse_rfc3339(created);
+        let t = img
+            .config
+            .created
+            .as_deref()
+            .and_then(crate::util::parse_rfc3339);
         self.before.is_none_or(|b| t.is_some_and(|t| t < b))
             && self.since.is_none_or(|s| t.is_some_and(|t| t > s))
-            && self
-                .until
-                .as_ref()
-                .is_none_or(|u| u.allows(created, &HashMap::new()))
+            && self.until.is_none_or(|u| t.is_some_and(|t| t < u))
     }
 }
 

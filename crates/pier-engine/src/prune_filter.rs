@@ -28,13 +28,7 @@ impl PruneFilter {
         let mut f = PruneFilter::default();
         for (k, vals) in filters {
             match k.as_str() {
-                "until" => {
-                    for v in vals {
-                        let t = parse_until(v, OffsetDateTime::now_utc())?;
-                        // Several bounds: the earliest holds, as all must.
-                        f.until = Some(f.until.map_or(t, |u| u.min(t)));
-                    }
-                }
+                "until" => f.until = earliest_until(vals)?,
                 "label" => f.labels.extend(vals.iter().cloned()),
                 "label!" => f.not_labels.extend(vals.iter().cloned()),
                 _ => {}
@@ -54,6 +48,18 @@ impl PruneFilter {
         labels_match(&self.labels, labels)
             && (self.not_labels.is_empty() || !labels_match(&self.not_labels, labels))
     }
+}
+
+/// The bound of an `until` filter: with several values the earliest, as all
+/// must hold.
+pub(crate) fn earliest_until(vals: &[String]) -> Result<Option<OffsetDateTime>> {
+    let now = OffsetDateTime::now_utc();
+    let mut until: Option<OffsetDateTime> = None;
+    for v in vals {
+        let t = parse_until(v, now)?;
+        until = Some(until.map_or(t, |u| u.min(t)));
+    }
+    Ok(until)
 }
 
 /// Docker's `until`: RFC 3339, a unix timestamp (fractions allowed), or a Go
