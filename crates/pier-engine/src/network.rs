@@ -219,26 +219,33 @@ impl Engine {
     }
 
     fn network_event(&self, action: &str, n: &NetworkRecord, extra: &[(&str, String)]) {
-        let mut attrs = HashMap::new();
-        attrs.insert("name".to_string(), n.name.clone());
-        attrs.insert("type".to_string(), n.driver.clone());
-        for (k, v) in extra {
-            attrs.insert((*k).to_string(), v.clone());
-        }
-        self.events
-            .emit(EventMessageTypeEnum::NETWORK, action, &n.id, attrs);
+        self.emit_network_event(action, &n.id, &n.name, &n.driver, extra);
     }
 
     /// `connect`/`disconnect` of a container's endpoint as it starts or
     /// stops, as Docker reports them (endpoints exist on bridges only).
     pub(crate) fn endpoint_event(&self, action: &str, net: &str, a: &Attached, container: &str) {
-        let attrs = HashMap::from([
-            ("name".to_string(), net.to_string()),
-            ("type".to_string(), "bridge".to_string()),
-            ("container".to_string(), container.to_string()),
+        let extra = [("container", container.to_string())];
+        self.emit_network_event(action, &a.network_id, net, "bridge", &extra);
+    }
+
+    fn emit_network_event(
+        &self,
+        action: &str,
+        id: &str,
+        name: &str,
+        driver: &str,
+        extra: &[(&str, String)],
+    ) {
+        let mut attrs = HashMap::from([
+            ("name".to_string(), name.to_string()),
+            ("type".to_string(), driver.to_string()),
         ]);
+        for (k, v) in extra {
+            attrs.insert((*k).to_string(), v.clone());
+        }
         self.events
-            .emit(EventMessageTypeEnum::NETWORK, action, &a.network_id, attrs);
+            .emit(EventMessageTypeEnum::NETWORK, action, id, attrs);
     }
 
     /// Makes sure `bridge`, `host` and `none` exist, brings every bridge
