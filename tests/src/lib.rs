@@ -344,6 +344,15 @@ impl TestDaemon {
         o.out()
     }
 
+    /// [`TestDaemon::pier_ok`]'s output lines, sorted and joined by commas:
+    /// listings compared whatever their order.
+    pub fn pier_sorted(&self, args: &[&str]) -> String {
+        let out = self.pier_ok(args);
+        let mut v: Vec<&str> = out.lines().collect();
+        v.sort_unstable();
+        v.join(",")
+    }
+
     /// Imports the busybox root as `busybox:latest` (CMD sh); returns the image id.
     pub fn import_busybox(&self) -> String {
         let f = File::open(busybox_rootfs_tar()).expect("open busybox tar");

@@ -251,15 +251,8 @@ fn image_filters_by_creation_time() {
     d.pier_ok(&["run", "--name", "base", "busybox", "touch", "/x"]);
     d.pier_ok(&["commit", "base", "later:1"]);
     d.pier_ok(&["rm", "base"]);
-    let repos = |args: &[&str]| {
-        let mut v: Vec<String> = d
-            .pier_ok(&[&["images", "--format", "{{.Repository}}"], args].concat())
-            .lines()
-            .map(str::to_string)
-            .collect();
-        v.sort();
-        v.join(",")
-    };
+    let repos =
+        |args: &[&str]| d.pier_sorted(&[&["images", "--format", "{{.Repository}}"], args].concat());
     assert_eq!(repos(&[]), "busybox,later");
     assert_eq!(repos(&["--filter", "since=busybox"]), "later");
     assert_eq!(repos(&["--filter", "before=later:1"]), "busybox");

@@ -4,13 +4,6 @@ use std::time::{Duration, Instant};
 
 use pier_tests::{short, wait_until, OutputExt, TestDaemon};
 
-/// A listing's lines, sorted and joined by commas.
-fn sorted(d: &TestDaemon, args: &[&str]) -> String {
-    let mut v: Vec<String> = d.pier_ok(args).lines().map(str::to_string).collect();
-    v.sort();
-    v.join(",")
-}
-
 fn is_full_id(s: &str) -> bool {
     s.len() == 64 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
@@ -147,12 +140,8 @@ fn list_filters_like_docker() {
         "run", "-d", "--name", "f2", "-l", "a=1", "-l", "b=3", "busybox", "sleep", "1000",
     ]);
     run(&["create", "--name", "f3", "-l", "a=1", "busybox", "true"]);
-    let names = |args: &[&str]| {
-        sorted(
-            &d,
-            &[&["ps", "-a", "--format", "{{.Names}}"], args].concat(),
-        )
-    };
+    let names =
+        |args: &[&str]| d.pier_sorted(&[&["ps", "-a", "--format", "{{.Names}}"], args].concat());
     assert_eq!(
         names(&["--filter", "label=a=1", "--filter", "label=b=2"]),
         "f1"
@@ -243,7 +232,7 @@ fn list_filters_like_docker() {
         "volume", "create", "--label", "a=1", "--label", "b=2", "fv1",
     ]);
     run(&["volume", "create", "--label", "a=1", "fv2"]);
-    let vols = |args: &[&str]| sorted(&d, &[&["volume", "ls", "-q"], args].concat());
+    let vols = |args: &[&str]| d.pier_sorted(&[&["volume", "ls", "-q"], args].concat());
     assert_eq!(
         vols(&["--filter", "label=a=1", "--filter", "label=b=2"]),
         "fv1"
@@ -442,7 +431,7 @@ fn prune_filters_like_docker() {
         args.extend(["busybox", "true"]);
         d.pier_ok(&args);
     }
-    let names = || sorted(&d, &["ps", "-a", "--format", "{{.Names}}"]);
+    let names = || d.pier_sorted(&["ps", "-a", "--format", "{{.Names}}"]);
     // Made just now: nothing is older than an hour.
     d.pier_ok(&["container", "prune", "-f", "--filter", "until=1h"]);
     assert_eq!(names(), "p1,p2,p3");
