@@ -69,8 +69,13 @@ pub fn pier_bin() -> PathBuf {
 
 /// The repository root (this crate lives in `<repo>/tests`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    // `cargo test` sets the variable at run time too; prefer that: a test
+    // binary reused from a checkout elsewhere (a shared target dir keeps it
+    // fresh) would otherwise look for scripts where it was compiled.
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.parent()
         .expect("tests crate has a parent dir")
         .to_path_buf()
 }

@@ -8,8 +8,12 @@ use std::path::PathBuf;
 use pier_dockerfile::Lexer;
 
 fn root() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance/frontend/dockerfile");
+    // The run-time value: a test binary reused from another checkout (a shared
+    // target dir keeps it fresh) must still look beside this one.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let dir = manifest.join("../../../shared/conformance/frontend/dockerfile");
     if dir.is_dir() {
         Some(dir)
     } else {
