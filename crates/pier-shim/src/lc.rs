@@ -330,33 +330,47 @@ pub fn exec(
     r.parse().map_err(other)
 }
 
-/// Reads whether the kernel OOM-killed anything in the container's cgroup and
-/// returns that; the helper then deletes the container (cgroups, runtime state)
-/// while the caller reports the exit. Until the helper is reaped, the state
-/// directory may still exist: [`create`] waits for it to go.
-pub fn delete(id: &str, root: &Path) -> Result<bool, StartError> {
-    let r = in_child_then(
+/// Whether the kernel OOM-killed anything in the container's cgroup. Read by
+/// the shim itself (a small file), so an exit is reported without waiting for
+/// a helper process.
+pub fn oom_killed(id: &str, root: &Path) -> bool {
+    libcontainer::config::YoukiConfig::load(root.join(id))
+        .map(|cfg| oom_killed_in(&cfg.cgroup_path))
+        .unwrap_or(false)
+}
+
+/// Deletes the container (cgroups, runtime state) in a helper that answers
+/// at once and deletes after. Until the helper is reaped, the state directory
+/// may still exist: [`create`] waits for it to go.
+pub fn delete(id: &str, root: &Path) -> Result<(), StartError> {
+    in_child_then(
         "delete",
-        || {
-            let c = load(id, root)?;
-            let oom = c
-                .spec()
-                .ok()
-                .map(|cfg| oom_killed(&cfg.cgroup_path))
-                .unwrap_or(false);
-            Ok((if oom { "1" } else { "0" }.to_string(), c))
-        },
-        |mut c| {
-            if let Err(e) = c.delete(true) {
-                eprintln!("pier-shim: delete container {id}: {}", error_chain(&e));
+        || Ok((String::new(), ())),
+        |()| {
+            let c = match load(id, root) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("pier-shim: delete container {id}: {}", e.message);
+                    return;
+                }
+            };
+            match crate::cleanup::delete_stopped(&c) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut c = c;
+                    if let Err(e) = c.delete(true) {
+                        eprintln!("pier-shim: delete container {id}: {}", error_chain(&e));
+                    }
+                }
+                Err(e) => eprintln!("pier-shim: delete container {id}: {e}"),
             }
         },
-    )?;
-    Ok(r == "1")
+    )
+    .map(|_| ())
 }
 
 /// Counts OOM kills in the container's memory cgroup (v2 or v1).
-fn oom_killed(cgroup_path: &Path) -> bool {
+fn oom_killed_in(cgroup_path: &Path) -> bool {
     let rel = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
     let files = [
         (

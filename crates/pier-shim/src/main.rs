@@ -9,6 +9,7 @@
 //! first waits for the line `go` on stdin (the caller prepares the bundle while
 //! the shim loads) and exits quietly on anything else.
 
+mod cleanup;
 mod filter;
 mod lc;
 mod logw;

@@ -40,9 +40,17 @@ async fn echo_reaches_attach_and_log() {
         .iter()
         .any(|l| l["stream"] == "stderr" && l["log"] == "oops\n"));
     assert!(log[0]["time"].as_str().unwrap().ends_with('Z'));
-    // exit.json is there and the cgroup is gone.
+    // exit.json is there; the cgroup and runtime state go right after the
+    // exit is reported (a helper deletes them).
     let ex = c.exit_file().unwrap().unwrap();
     assert_eq!(ex.exit_code, 0);
+    let gone = |f: &Fixture| {
+        f.cgroup_dirs().iter().all(|d| !d.exists()) && !f.runtime_root.join(&f.id).exists()
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !gone(&f) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     for d in f.cgroup_dirs() {
         assert!(!d.exists(), "{} still exists", d.display());
     }

@@ -77,17 +77,7 @@ impl Sup {
     }
 
     pub(super) fn finalize_init(&mut self, code: i32, delete: bool) {
-        let oom = if delete {
-            match lc::delete(&self.cfg.id, &self.cfg.runtime_root) {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("pier-shim: delete container {}: {}", self.cfg.id, e.message);
-                    false
-                }
-            }
-        } else {
-            false
-        };
+        let oom = delete && lc::oom_killed(&self.cfg.id, &self.cfg.runtime_root);
         let st = ExitStatus {
             exit_code: code,
             finished_at: rfc3339_nano(SystemTime::now()),
@@ -105,6 +95,12 @@ impl Sup {
             p.result = Some(st.clone());
         }
         self.finish_key(&None, &st);
+        // The exit is reported; the runtime's state goes now (in a helper).
+        if delete {
+            if let Err(e) = lc::delete(&self.cfg.id, &self.cfg.runtime_root) {
+                eprintln!("pier-shim: delete container {}: {}", self.cfg.id, e.message);
+            }
+        }
         // Execs cannot outlive the container's pid namespace; stop waiting on them.
         for key in self.proc_keys().into_iter().flatten() {
             let k = Some(key);
