@@ -575,3 +575,33 @@ fn nothing_of_a_removed_container_reaches_the_next() {
     }
     d.assert_clean();
 }
+
+/// A created container gets its shim, namespace and root ahead of start
+/// (prestart.rs); `cp` into it at once, start and removal all see one root,
+/// and removing a container that never started leaves nothing behind.
+#[test]
+fn work_begun_at_create_is_taken_over_or_undone() {
+    let d = TestDaemon::with_busybox();
+    let id = d.pier_ok(&["create", "busybox", "cat", "/hello"]);
+    let id = id.trim().to_string();
+    let file = d.root.join("hello");
+    std::fs::write(&file, "from cp\n").unwrap();
+    d.pier_ok(&["cp", file.to_str().unwrap(), &format!("{id}:/hello")]);
+    d.pier_ok(&["start", &id]);
+    assert_eq!(d.pier_ok(&["wait", &id]).trim(), "0");
+    assert_eq!(d.pier_ok(&["logs", &id]), "from cp\n");
+    d.pier_ok(&["rm", &id]);
+
+    // Created and removed without a start: the waiting shim, the namespace
+    // and the mounted root all go.
+    let never = d.pier_ok(&["create", "busybox", "true"]);
+    let never = never.trim().to_string();
+    assert!(wait_until(Duration::from_secs(5), || !d
+        .leftover_procs()
+        .is_empty()
+        && d.roots()
+            .iter()
+            .any(|r| !pier_tests::cleanup::mounts_under(r).is_empty())));
+    d.pier_ok(&["rm", &never]);
+    d.assert_clean();
+}

@@ -20,6 +20,7 @@ mod links;
 mod logs;
 mod names;
 mod network;
+mod prestart;
 mod prune_filter;
 mod records;
 mod registry;
@@ -99,6 +100,10 @@ pub struct Engine {
     started: std::time::Instant,
     /// Container directories made ahead (see `pier_snapshot::spare`).
     spare_dirs: Option<pier_snapshot::spare::SparePool>,
+    /// Shims and roots begun at create for the coming start (prestart.rs).
+    prestarts: Mutex<HashMap<String, prestart::Prestart>>,
+    /// Held while a container root is checked and mounted.
+    mount_lock: Mutex<()>,
 }
 
 impl Engine {
@@ -149,6 +154,8 @@ impl Engine {
             )
             .map_err(|e| tracing::warn!("spare container directories: {e}"))
             .ok(),
+            prestarts: Mutex::new(HashMap::new()),
+            mount_lock: Mutex::new(()),
         });
         engine.restore_networks().await;
         engine.clone().restore().await;

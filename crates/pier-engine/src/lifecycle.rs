@@ -10,7 +10,7 @@ use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
 use crate::records::ContainerRecord;
-use crate::shim::{ExitInfo, Shim};
+use crate::shim::{ExitInfo, LaunchedShim, Shim};
 use crate::util::now_rfc3339;
 use crate::wait::wait_exit;
 use crate::{Engine, EngineError, Result};
@@ -84,10 +84,18 @@ impl Engine {
     async fn start_locked(self: &Arc<Self>, rec: &mut ContainerRecord) -> Result<()> {
         let t0 = std::time::Instant::now();
         crate::cgroup_warm::prewarm();
-        // The namespace, addresses and ports exist before the root is prepared.
+        // The shim process loads (a few ms) while the namespace, addresses
+        // and ports are made and the root is prepared; it waits for `go`.
+        let launched = match self.take_prestart(&rec.id).await {
+            Some(l) => Ok(l),
+            None => Shim::launch(&self.cfg, rec, &self.cfg.bundle_dir(&rec.id)),
+        };
         let plumbing = match self.network_prepare(rec).await {
             Ok(p) => p,
             Err(e) => {
+                if let Ok(l) = launched {
+                    l.abort().await;
+                }
                 self.fail_start(rec, &e).await;
                 return Err(e);
             }
@@ -97,8 +105,12 @@ impl Engine {
         // veth into a namespace waits for RCU, the container's own setup waits
         // for it too, and neither needs the other before the process runs.
         let t1 = t0.elapsed();
-        let (plumbed, (prepared, created)) =
-            tokio::join!(self.network_plumb(plumbing), self.create_in_shim(rec));
+        let plumb = async {
+            let r = self.network_plumb(plumbing).await;
+            (r, t0.elapsed())
+        };
+        let ((plumbed, t_plumbed), (prepared, created)) =
+            tokio::join!(plumb, self.create_in_shim(rec, launched));
         let t2 = t0.elapsed();
         if prepared {
             // Volumes are filled from the image only on the first start.
@@ -141,6 +153,7 @@ impl Engine {
         tracing::debug!(
             id = %rec.id,
             network = ?t1,
+            plumbed = ?t_plumbed,
             created = ?t2,
             started = ?t0.elapsed(),
             "container started"
@@ -165,10 +178,13 @@ impl Engine {
     }
 
     /// Prepares the bundle and has a new shim create the container (not yet
-    /// started). Also says whether the bundle was prepared. The shim process
-    /// is launched first and loads while the bundle is prepared.
-    async fn create_in_shim(self: &Arc<Self>, rec: &ContainerRecord) -> (bool, Result<Shim>) {
-        let launched = Shim::launch(&self.cfg, rec, &self.cfg.bundle_dir(&rec.id));
+    /// started) in the shim `launched` by the caller. Also says whether the
+    /// bundle was prepared.
+    async fn create_in_shim(
+        self: &Arc<Self>,
+        rec: &ContainerRecord,
+        launched: Result<LaunchedShim>,
+    ) -> (bool, Result<Shim>) {
         let prepared = {
             let this = self.clone();
             let r = rec.clone();
@@ -241,8 +257,11 @@ impl Engine {
                     oom_killed: false,
                 }),
             };
+            let t = std::time::Instant::now();
             let _ = shim.shutdown().await;
+            let shut = t.elapsed();
             this.on_exit(&id, info).await;
+            tracing::debug!(%id, ?shut, handled = ?t.elapsed(), "exit handled");
         });
     }
 
@@ -265,12 +284,17 @@ impl Engine {
         }
         // Docker's order: the container dies (seen as exited by whoever
         // inspects it on the event), then its endpoints go.
+        let t = std::time::Instant::now();
         let _ = self.save_container(&rec);
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
+        let saved = t.elapsed();
         self.network_teardown_exited(&mut rec).await;
+        let network = t.elapsed();
         self.teardown_runtime(&rec);
+        let unmounted = t.elapsed();
         let _ = self.save_container(&rec);
         self.publish_exit(&rec, info.exit_code, false);
+        tracing::debug!(%id, ?saved, ?network, ?unmounted, recorded = ?t.elapsed(), "exit recorded");
         if self.should_restart(&rec) {
             rec.state.status = "restarting".into();
             let _ = self.save_container(&rec);
@@ -464,10 +488,14 @@ impl Engine {
         let Some(mut rec) = self.meta.container::<ContainerRecord>(&rec.id)? else {
             return Ok(()); // removed meanwhile (auto-remove)
         };
+        let t = std::time::Instant::now();
+        self.undo_prestart(&rec.id).await;
         self.network_teardown(&mut rec).await;
+        let network = t.elapsed();
         let this = self.clone();
         let r = rec.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
+            let t = std::time::Instant::now();
             this.teardown_runtime(&r);
             let merged = this.merged_path(&r.id);
             if crate::fsops::is_mountpoint(&merged) {
@@ -483,11 +511,15 @@ impl Engine {
                 let snap = merged.parent().unwrap_or(&merged).to_path_buf();
                 this.discard_dir(&this.cfg.data_root, &snap)?;
             }
+            let layer = t.elapsed();
             this.discard_dir(&this.cfg.data_root, &this.cfg.container_dir(&r.id))?;
+            let dirs = t.elapsed();
             this.meta.delete_container(&r.id)?;
+            tracing::debug!(id = %r.id, ?layer, ?dirs, deleted = ?t.elapsed(), "container files removed");
             Ok(())
         })
         .await??;
+        tracing::debug!(id = %rec.id, ?network, removed = ?t.elapsed(), "container removed");
         self.drop_execs_of(&rec.id);
         if volumes {
             self.remove_anonymous_volumes(&rec);
@@ -603,7 +635,10 @@ impl Engine {
     }
 
     /// Mounts the container's overlay root (idempotent); returns its path.
+    /// Serialised: a root mounted ahead of start (prestart.rs) may be on its
+    /// way while `cp` or `export` mount the same root.
     pub(crate) fn mount_rootfs(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        let _g = self.mount_lock.lock().unwrap_or_else(|e| e.into_inner());
         let parent = rec
             .chain_id
             .as_deref()

@@ -141,6 +141,12 @@ pub(crate) struct NetState {
     leases: Arc<Mutex<HashMap<String, HashSet<Ipv4Addr>>>>,
     /// Serialises network create/remove/connect.
     ops: tokio::sync::Mutex<()>,
+    /// Namespaces of exited containers still being unpinned, by container ID
+    /// (see `endpoints.rs`); a new start of the same container waits for it.
+    pub(crate) unpinning: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    /// Namespaces begun at create (see `prestart.rs`), by container ID; true
+    /// once pinned.
+    pub(crate) pinning: Mutex<HashMap<String, tokio::task::JoinHandle<bool>>>,
 }
 
 impl NetState {
@@ -150,6 +156,8 @@ impl NetState {
             ctl: Controller::new(pier_network::dns::upstreams_from_resolv_conf(&resolv)),
             leases: Arc::new(Mutex::new(HashMap::new())),
             ops: tokio::sync::Mutex::new(()),
+            unpinning: Mutex::new(HashMap::new()),
+            pinning: Mutex::new(HashMap::new()),
         }
     }
 

@@ -172,8 +172,14 @@ impl Engine {
     /// the container created (moving a veth into a namespace alone waits
     /// 10-20 ms for RCU). On error nothing is left behind.
     pub(crate) async fn network_prepare(&self, rec: &mut ContainerRecord) -> Result<Plumbing> {
-        self.network_teardown(rec).await;
         let mode = mode_of(rec);
+        // A namespace begun at create is this start's (see prestart.rs).
+        let early = take(&self.net.pinning, &rec.id);
+        let pinned = match early {
+            Some(h) => h.await.unwrap_or(false) && crate::prestart::owns_netns(&mode),
+            None => false,
+        };
+        self.unwire(rec, false, pinned).await;
         if mode == "host" {
             return Ok(Plumbing::default());
         }
@@ -195,12 +201,14 @@ impl Engine {
         }
         let path = self.cfg.exec_root.join("netns").join(&rec.id);
         let p = path.clone();
-        tokio::task::spawn_blocking(move || {
-            netns::delete(&p)?;
-            netns::create(&p)
-        })
-        .await?
-        .map_err(net_err)?;
+        if !pinned {
+            tokio::task::spawn_blocking(move || {
+                netns::delete(&p)?;
+                netns::create(&p)
+            })
+            .await?
+            .map_err(net_err)?;
+        }
         rec.network.sandbox_key = path.display().to_string();
         // Loopback up, also for `none` (as Docker's) and with no network attached.
         let mut plumbing = Plumbing {
@@ -353,7 +361,7 @@ impl Engine {
     /// Unwires a container that stopped (idempotent): ports, names, veths,
     /// leases, and its own namespace.
     pub(crate) async fn network_teardown(&self, rec: &mut ContainerRecord) {
-        self.unwire(rec, false).await
+        self.unwire(rec, false, false).await
     }
 
     /// [`Self::network_teardown`] for a container that exited. Deleting a
@@ -363,10 +371,50 @@ impl Engine {
     /// shares the bridge with the old one's address; ports, names and the
     /// namespace go at once.
     pub(crate) async fn network_teardown_exited(&self, rec: &mut ContainerRecord) {
-        self.unwire(rec, true).await
+        self.unwire(rec, true, false).await
     }
 
-    async fn unwire(&self, rec: &mut ContainerRecord, background: bool) {
+    /// Begins pinning the namespace of created container `id` in the
+    /// background (see prestart.rs); [`Self::network_prepare`] takes it over.
+    pub(crate) fn pin_netns_early(&self, id: &str) {
+        let path = self.cfg.exec_root.join("netns").join(id);
+        let h = tokio::task::spawn_blocking(move || {
+            netns::delete(&path)
+                .and_then(|()| netns::create(&path))
+                .is_ok()
+        });
+        self.net
+            .pinning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), h);
+    }
+
+    pub(crate) fn net_pinning_early(&self, id: &str) -> bool {
+        let pinning = self.net.pinning.lock().unwrap_or_else(|e| e.into_inner());
+        pinning.contains_key(id)
+    }
+
+    /// Removes a namespace begun at create that no start took.
+    pub(crate) async fn unpin_early_netns(&self, id: &str) {
+        let early = take(&self.net.pinning, id);
+        let Some(h) = early else {
+            return;
+        };
+        let _ = h.await;
+        let path = self.cfg.exec_root.join("netns").join(id);
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = netns::delete(&path) {
+                tracing::warn!("removing network namespace {}: {e}", path.display());
+            }
+        })
+        .await;
+    }
+
+    /// Takes a container off its networks. `background`: see
+    /// [`Self::network_teardown_exited`]; `keep_netns`: leave the container's
+    /// own namespace pinned (a new one from [`Self::pin_netns_early`]).
+    async fn unwire(&self, rec: &mut ContainerRecord, background: bool, keep_netns: bool) {
         if let Err(e) = self.net.ctl.unpublish(&rec.id) {
             tracing::warn!("unpublishing ports of {}: {e}", rec.id);
         }
@@ -381,8 +429,26 @@ impl Engine {
         }
         rec.network.dns_server = None;
         let own = self.cfg.exec_root.join("netns").join(&rec.id);
-        if Path::new(&rec.network.sandbox_key) == own || own.exists() {
-            let _ = tokio::task::spawn_blocking(move || netns::delete(&own)).await;
+        let pending = take(&self.net.unpinning, &rec.id);
+        if let Some(h) = pending {
+            let _ = h.await;
+        }
+        if !keep_netns && (Path::new(&rec.network.sandbox_key) == own || own.exists()) {
+            // Unpinning can wait for an RCU grace period (up to ~3 ms seen);
+            // an exited container need not wait for it. The next start of
+            // the same container does (`network_prepare`).
+            let h = tokio::task::spawn_blocking(move || {
+                if let Err(e) = netns::delete(&own) {
+                    tracing::warn!("removing network namespace {}: {e}", own.display());
+                }
+            });
+            if background {
+                let mut pending = self.net.unpinning.lock().unwrap_or_else(|e| e.into_inner());
+                pending.retain(|_, h| !h.is_finished());
+                pending.insert(rec.id.clone(), h);
+            } else {
+                let _ = h.await;
+            }
         }
         rec.network.sandbox_key.clear();
     }
@@ -597,4 +663,9 @@ fn check_endpoint(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Takes `id`'s entry out of one of the pending-work maps.
+fn take<T>(map: &std::sync::Mutex<std::collections::HashMap<String, T>>, id: &str) -> Option<T> {
+    map.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
 }

@@ -59,6 +59,8 @@ async fn create(
         body: req.body,
         mac_address: req.mac_address,
     })?;
+    // A start usually follows at once (`docker run`): begin its slow parts.
+    e.prestart(&r.id);
     Ok((StatusCode::CREATED, axum::Json(r)).into_response())
 }
 
