@@ -5,11 +5,14 @@
 //! benchmark VM), and a container leaves a dozen small files behind (the OCI
 //! spec, hosts, resolv.conf, runtime state, exit status). So a directory is
 //! first renamed into a `.trash` directory under the same root (one atomic
-//! rename: the name is free for reuse at once) and deleted by a blocking task.
+//! rename: the name is free for reuse at once) and deleted by a low-priority
+//! background thread.
 //! Whatever a crash leaves in `.trash` goes at the next start.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Mutex, OnceLock};
 
 use crate::{Engine, EngineError, Result};
 
@@ -69,20 +72,42 @@ fn empty(roots: &[&Path]) {
 }
 
 fn delete_in_background(paths: Vec<PathBuf>) {
-    let work = move || {
-        for p in paths {
-            if let Err(e) = std::fs::remove_dir_all(&p) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!("deleting {}: {e}", p.display());
+    // One long-lived deleter at the lowest CPU priority: deletions run beside
+    // container starts, which are latency-bound, and should take only time
+    // nobody waits for. Outside a runtime (tests, tools) deletion is inline.
+    static DELETER: OnceLock<Option<Mutex<Sender<Vec<PathBuf>>>>> = OnceLock::new();
+    if tokio::runtime::Handle::try_current().is_err() {
+        return delete_all(paths);
+    }
+    let tx = DELETER.get_or_init(|| {
+        let (tx, rx) = channel::<Vec<PathBuf>>();
+        std::thread::Builder::new()
+            .name("trash".into())
+            .spawn(move || {
+                let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
+                for paths in rx {
+                    delete_all(paths);
                 }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    let sent = match tx {
+        Some(tx) => tx.lock().unwrap_or_else(|e| e.into_inner()).send(paths),
+        None => Err(std::sync::mpsc::SendError(paths)),
+    };
+    if let Err(std::sync::mpsc::SendError(paths)) = sent {
+        delete_all(paths);
+    }
+}
+
+fn delete_all(paths: Vec<PathBuf>) {
+    for p in paths {
+        if let Err(e) = std::fs::remove_dir_all(&p) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("deleting {}: {e}", p.display());
             }
         }
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => {
-            h.spawn_blocking(work);
-        }
-        Err(_) => work(),
     }
 }
 

@@ -95,6 +95,9 @@ impl SparePool {
         let spawned = std::thread::Builder::new()
             .name("spare-dirs".into())
             .spawn(move || {
+                // Refills run beside container starts, which are latency-bound:
+                // at the lowest priority they take only CPU time nobody waits for.
+                let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
                 while count_ready(&dir) < want {
                     if let Err(e) = add_one(&dir, make) {
                         tracing::warn!("making a spare directory in {}: {e}", dir.display());
