@@ -605,3 +605,31 @@ fn work_begun_at_create_is_taken_over_or_undone() {
     d.pier_ok(&["rm", &never]);
     d.assert_clean();
 }
+
+/// A daemon that stops gracefully undoes the work it began for created
+/// containers; after a restart they start as usual.
+#[test]
+fn a_stopping_daemon_undoes_work_begun_at_create() {
+    let mut d = TestDaemon::serial_with_busybox();
+    let id = d.pier_ok(&["create", "busybox", "echo", "later"]);
+    let id = id.trim().to_string();
+    let mounted = |d: &TestDaemon| {
+        d.roots()
+            .iter()
+            .any(|r| !pier_tests::cleanup::mounts_under(r).is_empty())
+    };
+    assert!(wait_until(Duration::from_secs(5), || mounted(&d)));
+    d.stop();
+    assert!(!mounted(&d), "a root stays mounted after a graceful stop");
+    assert!(
+        wait_until(Duration::from_secs(5), || d.leftover_procs().is_empty()),
+        "a waiting shim outlives the daemon: {:?}",
+        d.leftover_procs()
+    );
+    d.restart();
+    d.pier_ok(&["start", &id]);
+    assert_eq!(d.pier_ok(&["wait", &id]).trim(), "0");
+    assert_eq!(d.pier_ok(&["logs", &id]), "later\n");
+    d.pier_ok(&["rm", &id]);
+    d.assert_clean();
+}

@@ -101,6 +101,25 @@ impl Engine {
         p.shim.await.ok().flatten()
     }
 
+    /// [`Engine::undo_prestart`] for every container, when the daemon stops.
+    pub async fn undo_prestarts(&self) {
+        let mut ids: Vec<String> = self
+            .prestarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        ids.extend(self.net_pinning_ids());
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            let lock = self.op_lock(&id);
+            let _g = lock.lock().await;
+            self.undo_prestart(&id).await;
+        }
+    }
+
     /// Sends away what [`Engine::prestart`] began and no start took. Callers
     /// hold the container's operation lock (the root is unmounted again).
     pub(crate) async fn undo_prestart(&self, id: &str) {

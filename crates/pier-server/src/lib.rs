@@ -170,6 +170,8 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         r = serve => r.map_err(io("serving the API".into()))?,
         _ = grace => tracing::info!("closed the remaining client streams"),
     }
+    // Created containers keep nothing of a start that no longer comes.
+    engine.undo_prestarts().await;
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }

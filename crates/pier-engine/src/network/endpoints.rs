@@ -390,6 +390,12 @@ impl Engine {
             .insert(id.to_string(), h);
     }
 
+    /// Containers whose namespace was begun at create and not yet taken.
+    pub(crate) fn net_pinning_ids(&self) -> Vec<String> {
+        let pinning = self.net.pinning.lock().unwrap_or_else(|e| e.into_inner());
+        pinning.keys().cloned().collect()
+    }
+
     pub(crate) fn net_pinning_early(&self, id: &str) -> bool {
         let pinning = self.net.pinning.lock().unwrap_or_else(|e| e.into_inner());
         pinning.contains_key(id)
