@@ -12,16 +12,21 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use libcontainer::config::YoukiConfig;
 use libcontainer::container::{Container, ContainerStatus};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 /// Deletes `c` if it is stopped and plain; `Ok(false)` means "use libcontainer".
-pub fn delete_stopped(c: &Container) -> Result<bool, String> {
+/// `cfg` is its saved configuration, read before anyone could remove the state
+/// directory.
+pub fn delete_stopped(c: &Container, cfg: Option<&YoukiConfig>) -> Result<bool, String> {
+    let Some(cfg) = cfg else {
+        return Ok(false);
+    };
     if c.status() != ContainerStatus::Stopped {
         return Ok(false);
     }
-    let cfg = c.spec().map_err(|e| format!("state of {}: {e}", c.id()))?;
     if cfg.hooks.is_some() {
         return Ok(false);
     }

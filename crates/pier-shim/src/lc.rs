@@ -340,30 +340,26 @@ pub fn oom_killed(id: &str, root: &Path) -> bool {
 }
 
 /// Deletes the container (cgroups, runtime state) in a helper that answers
-/// at once and deletes after. Until the helper is reaped, the state directory
-/// may still exist: [`create`] waits for it to go.
+/// once it has loaded the container's state and deletes after, so a caller
+/// may remove the state directory as soon as this returns. Until the helper
+/// is reaped, the state directory may still exist: [`create`] waits for it.
 pub fn delete(id: &str, root: &Path) -> Result<(), StartError> {
     in_child_then(
         "delete",
-        || Ok((String::new(), ())),
-        |()| {
-            let c = match load(id, root) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("pier-shim: delete container {id}: {}", e.message);
-                    return;
+        || {
+            let c = load(id, root)?;
+            let cfg = c.spec().ok();
+            Ok((String::new(), (c, cfg)))
+        },
+        |(c, cfg)| match crate::cleanup::delete_stopped(&c, cfg.as_ref()) {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut c = c;
+                if let Err(e) = c.delete(true) {
+                    eprintln!("pier-shim: delete container {id}: {}", error_chain(&e));
                 }
-            };
-            match crate::cleanup::delete_stopped(&c) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let mut c = c;
-                    if let Err(e) = c.delete(true) {
-                        eprintln!("pier-shim: delete container {id}: {}", error_chain(&e));
-                    }
-                }
-                Err(e) => eprintln!("pier-shim: delete container {id}: {e}"),
             }
+            Err(e) => eprintln!("pier-shim: delete container {id}: {e}"),
         },
     )
     .map(|_| ())
