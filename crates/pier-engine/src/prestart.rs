@@ -17,7 +17,7 @@ use crate::network::mode_of;
 use crate::shim::{LaunchedShim, Shim};
 use crate::Engine;
 
-/// How long a created container keeps its waiting shim and namespace.
+/// How long a created container keeps its waiting shim, namespace and root mount.
 const PRESTART_TTL: Duration = Duration::from_secs(10);
 
 /// What a start can take over: see [`Engine::prestart`].
@@ -35,7 +35,8 @@ pub(crate) fn owns_netns(mode: &str) -> bool {
 }
 
 impl Engine {
-    /// Begins the shim and the network namespace of created container `id`.
+    /// Begins the shim, the network namespace and the root mount of created
+    /// container `id`.
     pub fn prestart(self: &Arc<Self>, id: &str) {
         let Ok(rec) = self.find_container(id) else {
             return;
