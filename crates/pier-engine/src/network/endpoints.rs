@@ -408,13 +408,7 @@ impl Engine {
             return;
         };
         let _ = h.await;
-        let path = self.cfg.exec_root.join("netns").join(id);
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Err(e) = netns::delete(&path) {
-                tracing::warn!("removing network namespace {}: {e}", path.display());
-            }
-        })
-        .await;
+        let _ = spawn_unpin(self.cfg.exec_root.join("netns").join(id)).await;
     }
 
     /// Takes a container off its networks. `background`: see
@@ -443,11 +437,7 @@ impl Engine {
             // Unpinning can wait for an RCU grace period (up to ~3 ms seen);
             // an exited container need not wait for it. The next start of
             // the same container does (`network_prepare`).
-            let h = tokio::task::spawn_blocking(move || {
-                if let Err(e) = netns::delete(&own) {
-                    tracing::warn!("removing network namespace {}: {e}", own.display());
-                }
-            });
+            let h = spawn_unpin(own);
             if background {
                 let mut pending = self.net.unpinning.lock().unwrap_or_else(|e| e.into_inner());
                 pending.retain(|_, h| !h.is_finished());
@@ -669,6 +659,15 @@ fn check_endpoint(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Unpins and removes the namespace file at `path` on a blocking thread.
+fn spawn_unpin(path: PathBuf) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = netns::delete(&path) {
+            tracing::warn!("removing network namespace {}: {e}", path.display());
+        }
+    })
 }
 
 /// Takes `id`'s entry out of one of the pending-work maps.
