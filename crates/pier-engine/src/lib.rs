@@ -102,8 +102,8 @@ pub struct Engine {
     spare_dirs: Option<pier_snapshot::spare::SparePool>,
     /// Shims and roots begun at create for the coming start (prestart.rs).
     prestarts: Mutex<HashMap<String, prestart::Prestart>>,
-    /// Held while a container root is checked and mounted.
-    mount_lock: Mutex<()>,
+    /// Held per container while its root is checked and mounted.
+    mount_lock: util::KeyedLock,
 }
 
 impl Engine {
@@ -155,7 +155,7 @@ impl Engine {
             .map_err(|e| tracing::warn!("spare container directories: {e}"))
             .ok(),
             prestarts: Mutex::new(HashMap::new()),
-            mount_lock: Mutex::new(()),
+            mount_lock: util::KeyedLock::default(),
         });
         engine.restore_networks().await;
         engine.clone().restore().await;

@@ -635,10 +635,10 @@ impl Engine {
     }
 
     /// Mounts the container's overlay root (idempotent); returns its path.
-    /// Serialised: a root mounted ahead of start (prestart.rs) may be on its
-    /// way while `cp` or `export` mount the same root.
+    /// Serialised per container: a root mounted ahead of start (prestart.rs)
+    /// may be on its way while `cp` or `export` mount the same root.
     pub(crate) fn mount_rootfs(&self, rec: &ContainerRecord) -> Result<PathBuf> {
-        let _g = self.mount_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _g = self.mount_lock.lock(&rec.id);
         let parent = rec
             .chain_id
             .as_deref()

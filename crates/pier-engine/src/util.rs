@@ -29,6 +29,42 @@ pub fn check_filter_keys(
     }
 }
 
+/// Mutual exclusion per key (a container ID), for blocking code: holders of
+/// different keys do not wait for each other.
+#[derive(Default)]
+pub struct KeyedLock {
+    held: std::sync::Mutex<std::collections::HashSet<String>>,
+    freed: std::sync::Condvar,
+}
+
+/// Holds a key of a [`KeyedLock`] until dropped.
+pub struct KeyedGuard<'a> {
+    lock: &'a KeyedLock,
+    key: String,
+}
+
+impl KeyedLock {
+    pub fn lock(&self, key: &str) -> KeyedGuard<'_> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        while held.contains(key) {
+            held = self.freed.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        held.insert(key.to_string());
+        KeyedGuard {
+            lock: self,
+            key: key.to_string(),
+        }
+    }
+}
+
+impl Drop for KeyedGuard<'_> {
+    fn drop(&mut self) {
+        let mut held = self.lock.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.remove(&self.key);
+        self.lock.freed.notify_all();
+    }
+}
+
 /// A body streamed to a client (logs, events, image archives, progress).
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
@@ -130,6 +166,27 @@ mod tests {
         assert_eq!(id.len(), 64);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(id, random_id());
+    }
+
+    #[test]
+    fn keyed_lock_excludes_per_key() {
+        let l = std::sync::Arc::new(KeyedLock::default());
+        let a = l.lock("a");
+        let _b = l.lock("b"); // another key: no wait
+        let (l2, order) = (
+            l.clone(),
+            std::sync::Arc::new(std::sync::Mutex::new(Vec::new())),
+        );
+        let o2 = order.clone();
+        let t = std::thread::spawn(move || {
+            let _a = l2.lock("a");
+            o2.lock().unwrap().push("second");
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        order.lock().unwrap().push("first");
+        drop(a);
+        t.join().unwrap();
+        assert_eq!(*order.lock().unwrap(), ["first", "second"]);
     }
 
     #[test]
