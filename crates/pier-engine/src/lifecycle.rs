@@ -257,11 +257,8 @@ impl Engine {
                     oom_killed: false,
                 }),
             };
-            let t = std::time::Instant::now();
             let _ = shim.shutdown().await;
-            let shut = t.elapsed();
             this.on_exit(&id, info).await;
-            tracing::debug!(%id, ?shut, handled = ?t.elapsed(), "exit handled");
         });
     }
 
@@ -495,7 +492,6 @@ impl Engine {
         let this = self.clone();
         let r = rec.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let t = std::time::Instant::now();
             this.teardown_runtime(&r);
             let merged = this.merged_path(&r.id);
             if crate::fsops::is_mountpoint(&merged) {
@@ -511,11 +507,8 @@ impl Engine {
                 let snap = merged.parent().unwrap_or(&merged).to_path_buf();
                 this.discard_dir(&this.cfg.data_root, &snap)?;
             }
-            let layer = t.elapsed();
             this.discard_dir(&this.cfg.data_root, &this.cfg.container_dir(&r.id))?;
-            let dirs = t.elapsed();
             this.meta.delete_container(&r.id)?;
-            tracing::debug!(id = %r.id, ?layer, ?dirs, deleted = ?t.elapsed(), "container files removed");
             Ok(())
         })
         .await??;
