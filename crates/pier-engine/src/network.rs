@@ -284,6 +284,7 @@ impl Engine {
                 }
             }
         }
+        self.net.ctl.watch_firewall();
         let Ok(recs) = self.meta.containers::<ContainerRecord>() else {
             return;
         };
@@ -346,6 +347,14 @@ impl Engine {
             }
             self.meta.kv_put(NS, &n.id, &n)?;
         }
+        let gw = self
+            .networks()?
+            .into_iter()
+            .find(|n| n.is_default_bridge())
+            .and_then(|n| n.gateway);
+        *endpoints::DEFAULT_GATEWAY
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = gw;
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::dns::{DnsServer, DnsTable};
 use crate::error::{NetError, Result};
@@ -77,7 +77,7 @@ pub struct Controller {
     /// The bridges PIER-FORWARD last accepted (None: not yet synced by this
     /// daemon). Published ports need no iptables change, so container
     /// starts spare the iptables runs.
-    iptables_bridges: Mutex<Option<Vec<String>>>,
+    iptables_bridges: Arc<Mutex<Option<Vec<String>>>>,
     /// This daemon's nftables table and iptables chain (see [`Controller::for_bridge`]).
     table: String,
     chain: String,
@@ -90,7 +90,7 @@ impl Controller {
         Controller {
             state: Mutex::new(State::default()),
             upstreams,
-            iptables_bridges: Mutex::new(None),
+            iptables_bridges: Arc::new(Mutex::new(None)),
             table: crate::nft::TABLE.into(),
             chain: crate::iptables::CHAIN.into(),
         }
@@ -308,6 +308,13 @@ impl Controller {
             *synced = Some(names);
         }
         Ok(())
+    }
+
+    /// Watches iptables' filter table for the rest of the process's life
+    /// and puts this daemon's FORWARD jump back when another program (a
+    /// Docker started later) makes the table or flushes the jump.
+    pub fn watch_firewall(&self) {
+        crate::watch::start(self.chain.clone(), self.iptables_bridges.clone());
     }
 
     /// The IPv4 ranges the daemon's namespace already routes (other

@@ -212,6 +212,26 @@ pub(crate) fn sync(chain: &str, bridges: &[String], first: bool) -> Result<()> {
     Ok(())
 }
 
+/// Puts `chain` and the jump to it back in every backend whose filter table
+/// has no jump (made or flushed by another program since the last sync).
+pub(crate) fn ensure(chain: &str, bridges: &[String]) -> Result<()> {
+    let script = render(chain, bridges);
+    for b in active() {
+        let jump = ["-w", "-C", "FORWARD", "-j", chain];
+        if run(&b.iptables, &jump, None)?.status.success() {
+            continue;
+        }
+        tracing::info!("putting {chain} back into {}'s FORWARD", b.iptables);
+        ok(&b.restore, &["-w", "--noflush"], Some(&script))?;
+        ok(
+            &b.iptables,
+            &["-w", "-I", "FORWARD", "1", "-j", chain],
+            None,
+        )?;
+    }
+    Ok(())
+}
+
 /// Takes the jump and `chain` away (missing is fine).
 pub(crate) fn remove(chain: &str) -> Result<()> {
     for b in active() {

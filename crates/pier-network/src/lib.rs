@@ -18,6 +18,7 @@ pub mod netns;
 pub mod nft;
 mod options;
 pub mod proxy;
+mod watch;
 
 pub use controller::{Controller, EndpointSpec, NetworkSpec, PortRequest, PublishedPort};
 pub use error::{NetError, Result};
