@@ -499,3 +499,33 @@ fn a_docker_started_after_pier_is_noticed() {
     d.pier_ok(&["rm", "-f", "web"]);
     d.assert_clean();
 }
+
+#[test]
+fn the_daemon_refuses_bad_network_flags() {
+    for (flags, want) in [
+        (
+            &["--bridge", "none"][..],
+            "not supported by Pier: --bridge none",
+        ),
+        (&["--bridge", "bad/name"], "invalid bridge name"),
+        (&["--bip", "10.9.0.0/24"], "invalid --bip"),
+        (
+            &["--default-address-pool", "base=10.0.0.0/8"],
+            "both base and size are needed",
+        ),
+        (
+            &["--default-address-pool", "base=10.0.0.0/16,size=8"],
+            "invalid default address pool",
+        ),
+    ] {
+        let root = format!("/tmp/pier-netfw-flags-{}", std::process::id());
+        let mut c = Command::new(pier_tests::pier_bin());
+        c.args(["daemon", "--data-root", &root, "-H"])
+            .arg(format!("unix://{root}.sock"))
+            .args(flags);
+        let o = cmd::run(c, Input::Null, Duration::from_secs(20));
+        assert_ne!(o.code(), 0, "{flags:?}: {}", o.describe());
+        assert!(o.err().contains(want), "{flags:?}: {}", o.describe());
+        assert!(!Path::new(&root).exists(), "{flags:?} made {root}");
+    }
+}
