@@ -145,14 +145,25 @@ fn has_filter_table(kind: Kind) -> bool {
 /// iptables-nft made on a host without any iptables binary cannot be
 /// edited by Pier: say so.
 fn active() -> Vec<&'static Backend> {
+    let nft = has_filter_table(Kind::Nft);
+    let legacy = has_filter_table(Kind::Legacy);
+    if !nft && !legacy {
+        // The common case without Docker: no iptables binary to ask.
+        return Vec::new();
+    }
     let all = installed();
-    if all.is_empty() && has_filter_table(Kind::Nft) {
+    if all.is_empty() {
         tracing::warn!(
             "an iptables filter table exists but no iptables binary is installed: \
              its FORWARD chain may drop containers' traffic"
         );
     }
-    all.iter().filter(|b| has_filter_table(b.kind)).collect()
+    all.iter()
+        .filter(|b| match b.kind {
+            Kind::Nft => nft,
+            Kind::Legacy => legacy,
+        })
+        .collect()
 }
 
 /// The `iptables-restore --noflush` input that replaces PIER-FORWARD's
