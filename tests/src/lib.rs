@@ -173,6 +173,10 @@ pub struct TestDaemon {
     pub cgroup_parent: String,
     /// Directory holding the `pier` binary used for the daemon and the CLI.
     pub bin_dir: PathBuf,
+    /// More `pier daemon` flags (`--bridge`, `--bip`, ...).
+    extra_args: Vec<String>,
+    /// False when the namespace is another daemon's (see [`TestDaemon::start_in_netns_of`]).
+    own_netns: bool,
     child: Option<Child>,
     _guard: SerialGuard,
 }
@@ -193,7 +197,27 @@ impl TestDaemon {
         Self::start_with(global_lock(false), dir)
     }
 
+    /// Starts a daemon with more `pier daemon` flags.
+    pub fn start_with_args(args: &[&str]) -> Self {
+        Self::start_full(global_lock(false), bin_dir(), args, None)
+    }
+
+    /// Starts a daemon in the network namespace of `other` (which keeps
+    /// owning it), with more `pier daemon` flags: two engines on one host.
+    pub fn start_in_netns_of(other: &TestDaemon, args: &[&str]) -> Self {
+        Self::start_full(global_lock(false), bin_dir(), args, Some(&other.netns))
+    }
+
     fn start_with(guard: SerialGuard, bin_dir: PathBuf) -> Self {
+        Self::start_full(guard, bin_dir, &[], None)
+    }
+
+    fn start_full(
+        guard: SerialGuard,
+        bin_dir: PathBuf,
+        args: &[&str],
+        shared_netns: Option<&str>,
+    ) -> Self {
         let pier = bin_dir.join("pier");
         assert!(
             pier.is_file(),
@@ -207,9 +231,11 @@ impl TestDaemon {
             exec_root: PathBuf::from(format!("/tmp/pier-x-{id}")),
             sock: root.join("pier.sock"),
             log: root.join("daemon.log"),
-            netns: format!("pier-t-{id}"),
+            netns: shared_netns.map_or_else(|| format!("pier-t-{id}"), str::to_string),
             cgroup_parent: format!("pier-test-{id}"),
             bin_dir,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            own_netns: shared_netns.is_none(),
             root,
             id,
             child: None,
@@ -221,8 +247,10 @@ impl TestDaemon {
         }
         // scripts/clean-test-leftovers.sh sweeps roots whose owner died without Drop.
         let _ = fs::write(d.root.join("owner.pid"), std::process::id().to_string());
-        d.sh(&["ip", "netns", "add", &d.netns]);
-        d.sh(&["ip", "-n", &d.netns, "link", "set", "lo", "up"]);
+        if d.own_netns {
+            d.sh(&["ip", "netns", "add", &d.netns]);
+            d.sh(&["ip", "-n", &d.netns, "link", "set", "lo", "up"]);
+        }
         d.spawn();
         d
     }
@@ -263,6 +291,7 @@ impl TestDaemon {
             .arg(self.host())
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .args(&self.extra_args)
             .env("PATH", prepend_path(&bin))
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
@@ -406,7 +435,12 @@ impl TestDaemon {
         [&self.root, &self.exec_root]
     }
 
+    /// None for a daemon in another's namespace: its processes there are
+    /// not all this daemon's (the owner's cleanup sweeps the namespace).
     fn netns_inode(&self) -> Option<u64> {
+        if !self.own_netns {
+            return None;
+        }
         cleanup::netns_inode(&Path::new("/run/netns").join(&self.netns))
     }
 
@@ -548,10 +582,12 @@ impl Drop for TestDaemon {
         if !cgroups.is_empty() {
             problems.push(format!("cannot remove cgroups: {cgroups:?}"));
         }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .stderr(Stdio::null())
-            .status();
+        if self.own_netns {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.netns])
+                .stderr(Stdio::null())
+                .status();
+        }
         // Never recurse into a directory that still has something mounted below it.
         if mounts.is_empty() {
             for r in self.roots() {

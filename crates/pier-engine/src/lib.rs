@@ -50,6 +50,7 @@ pub use exec::ExecStart;
 pub use lifecycle::AttachOptions;
 pub use logs::frame;
 pub use logs::LogOptions;
+pub use pier_network::{AddressPool, NetworkOptions};
 pub use pier_registry::{AuthConfig, RegistryError};
 pub use records::{ContainerRecord, ImageRecord};
 pub use registry::{configure as configure_registries, pull_reference, MessageSink};
@@ -63,6 +64,8 @@ pub struct EngineConfig {
     pub exec_root: PathBuf,
     pub cgroup_parent: String,
     pub shim_binary: PathBuf,
+    /// `--bridge`, `--bip`, `--default-address-pool`.
+    pub network: NetworkOptions,
 }
 
 impl EngineConfig {
@@ -132,6 +135,7 @@ impl Engine {
             tracing::warn!("cleaning unfinished snapshots: {e}");
         }
         let cfg_spare_dir = cfg.data_root.join("spare-containers");
+        let net = network::NetState::new(&cfg.network);
         let engine = Arc::new(Engine {
             cfg,
             meta,
@@ -145,7 +149,7 @@ impl Engine {
             exits: tokio::sync::broadcast::channel(1024).0,
             recent_exits: Mutex::new(Default::default()),
             events: events::Events::new(),
-            net: network::NetState::new(),
+            net,
             started: std::time::Instant::now(),
             spare_dirs: pier_snapshot::spare::SparePool::new(
                 cfg_spare_dir,

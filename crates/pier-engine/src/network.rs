@@ -71,7 +71,8 @@ pub(crate) struct NetworkRecord {
 
 impl NetworkRecord {
     fn is_default_bridge(&self) -> bool {
-        self.name == "bridge" && self.bridge == DEFAULT_BRIDGE
+        // No user network can be named `bridge`.
+        self.name == "bridge" && self.driver == "bridge"
     }
     fn builtin(&self) -> bool {
         matches!(self.name.as_str(), "bridge" | "host" | "none")
@@ -150,10 +151,12 @@ pub(crate) struct NetState {
 }
 
 impl NetState {
-    pub fn new() -> NetState {
+    pub fn new(opts: &pier_network::NetworkOptions) -> NetState {
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let bridge = opts.bridge.as_deref().unwrap_or(DEFAULT_BRIDGE);
         NetState {
-            ctl: Controller::new(pier_network::dns::upstreams_from_resolv_conf(&resolv)),
+            ctl: Controller::new(pier_network::dns::upstreams_from_resolv_conf(&resolv))
+                .for_bridge(bridge),
             leases: Arc::new(Mutex::new(HashMap::new())),
             ops: tokio::sync::Mutex::new(()),
             unpinning: Mutex::new(HashMap::new()),
@@ -173,6 +176,16 @@ pub(crate) fn net_err(e: NetError) -> EngineError {
         NetError::NotFound(m) => EngineError::NotFound(m),
         e => EngineError::Internal(e.to_string()),
     }
+}
+
+/// The default bridge's interface, subnet and gateway, as inspect shows them.
+fn set_default_bridge(n: &mut NetworkRecord, bridge: &str, subnet: Subnet, gateway: Ipv4Addr) {
+    n.subnet = Some(subnet);
+    n.gateway = Some(gateway);
+    n.bridge = bridge.into();
+    n.ipam_config = vec![json!({"Subnet": subnet.to_string(), "Gateway": gateway.to_string()})];
+    n.options
+        .insert("com.docker.network.bridge.name".into(), bridge.into());
 }
 
 /// The network mode with Docker's default applied.
@@ -261,7 +274,7 @@ impl Engine {
     /// containers (after a daemon restart). Errors are logged: a daemon
     /// without nftables still runs host/none containers.
     pub(crate) async fn restore_networks(&self) {
-        if let Err(e) = self.ensure_builtin_networks() {
+        if let Err(e) = self.ensure_builtin_networks().await {
             tracing::error!("creating built-in networks: {e}");
         }
         for n in self.networks().unwrap_or_default() {
@@ -271,6 +284,7 @@ impl Engine {
                 }
             }
         }
+        self.net.ctl.watch_firewall();
         let Ok(recs) = self.meta.containers::<ContainerRecord>() else {
             return;
         };
@@ -279,9 +293,15 @@ impl Engine {
         }
     }
 
-    fn ensure_builtin_networks(&self) -> Result<()> {
-        let have: HashSet<String> = self.networks()?.into_iter().map(|n| n.name).collect();
-        let subnet = pier_network::ipam::DEFAULT_BRIDGE_SUBNET;
+    async fn ensure_builtin_networks(&self) -> Result<()> {
+        let all = self.networks()?;
+        let opts = &self.cfg.network;
+        let bridge_name = opts.bridge.as_deref().unwrap_or(DEFAULT_BRIDGE);
+        if let Some(old) = all.iter().find(|n| n.is_default_bridge()) {
+            self.reconfigure_default_bridge(old.clone(), bridge_name)
+                .await?;
+        }
+        let have: HashSet<String> = all.iter().map(|n| n.name.clone()).collect();
         for (name, driver) in [("bridge", "bridge"), ("host", "host"), ("none", "null")] {
             if have.contains(name) {
                 continue;
@@ -307,18 +327,19 @@ impl Engine {
             };
             n.id.truncate(64);
             if name == "bridge" {
-                n.subnet = Some(subnet);
-                n.gateway = Some(subnet.first_host());
-                n.bridge = DEFAULT_BRIDGE.into();
-                n.ipam_config = vec![
-                    json!({"Subnet": subnet.to_string(), "Gateway": subnet.first_host().to_string()}),
-                ];
+                let (gateway, subnet) = match opts.bip {
+                    Some(b) => b,
+                    None => {
+                        let sn = self.default_bridge_subnet(&all).await?;
+                        (sn.first_host(), sn)
+                    }
+                };
+                set_default_bridge(&mut n, bridge_name, subnet, gateway);
                 for (k, v) in [
                     ("com.docker.network.bridge.default_bridge", "true"),
                     ("com.docker.network.bridge.enable_icc", "true"),
                     ("com.docker.network.bridge.enable_ip_masquerade", "true"),
                     ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
-                    ("com.docker.network.bridge.name", DEFAULT_BRIDGE),
                     ("com.docker.network.driver.mtu", "1500"),
                 ] {
                     n.options.insert(k.into(), v.into());
@@ -326,6 +347,72 @@ impl Engine {
             }
             self.meta.kv_put(NS, &n.id, &n)?;
         }
+        let gw = self
+            .networks()?
+            .into_iter()
+            .find(|n| n.is_default_bridge())
+            .and_then(|n| n.gateway);
+        *endpoints::DEFAULT_GATEWAY
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = gw;
+        Ok(())
+    }
+
+    /// With `--default-address-pool`, the pools' first free subnet, as
+    /// Docker's; else Pier's usual 172.18.0.0/16 unless the namespace
+    /// already routes it (another engine's bridge), then the defaults' first
+    /// free one.
+    async fn default_bridge_subnet(&self, all: &[NetworkRecord]) -> Result<Subnet> {
+        let mut taken = self.net.ctl.used_ranges().await.map_err(net_err)?;
+        taken.extend(all.iter().filter_map(|n| n.subnet));
+        let pools = &self.cfg.network.default_address_pools;
+        let usual = pier_network::ipam::DEFAULT_BRIDGE_SUBNET;
+        if pools.is_empty() && !taken.iter().any(|t| t.overlaps(&usual)) {
+            return Ok(usual);
+        }
+        pier_network::ipam::pick_subnet(pools, &taken).map_err(net_err)
+    }
+
+    /// Applies `--bridge`/`--bip` to the default bridge made by an earlier
+    /// start, unless containers still run on it (their addresses would be
+    /// wrong): then the old settings stay until they stop.
+    async fn reconfigure_default_bridge(&self, mut n: NetworkRecord, bridge: &str) -> Result<()> {
+        let (gateway, subnet) = match self.cfg.network.bip {
+            Some(b) => b,
+            None => match (n.gateway, n.subnet) {
+                (Some(g), Some(s)) => (g, s),
+                _ => return Ok(()),
+            },
+        };
+        if n.bridge == bridge && n.subnet == Some(subnet) && n.gateway == Some(gateway) {
+            return Ok(());
+        }
+        if !self.endpoints_on(&n.id).is_empty() {
+            tracing::warn!(
+                "the default bridge keeps {} {:?} until its containers stop \
+                 (asked: {bridge} {subnet})",
+                n.bridge,
+                n.subnet
+            );
+            return Ok(());
+        }
+        tracing::info!(
+            "default bridge: now {bridge} {subnet} (was {} {:?})",
+            n.bridge,
+            n.subnet
+        );
+        // The same interface would keep its old address (and route) too. One
+        // of another name is left alone: another daemon may use it now.
+        if n.bridge == bridge {
+            pier_network::link::Netlink::current()
+                .map_err(net_err)?
+                .delete_link(bridge)
+                .await
+                .map_err(net_err)?;
+        }
+        set_default_bridge(&mut n, bridge, subnet, gateway);
+        self.net.leases().remove(&n.id);
+        self.meta.kv_put(NS, &n.id, &n)?;
         Ok(())
     }
 
@@ -569,7 +656,10 @@ impl Engine {
         }
         let user_subnet = subnet.is_some();
         if subnet.is_none() {
-            let sn = pier_network::ipam::pick_subnet(&taken).map_err(net_err)?;
+            let mut avoid = self.net.ctl.used_ranges().await.map_err(net_err)?;
+            avoid.extend(taken.iter().copied());
+            let pools = &self.cfg.network.default_address_pools;
+            let sn = pier_network::ipam::pick_subnet(pools, &avoid).map_err(net_err)?;
             subnet = Some(sn);
             gateway = Some(sn.first_host());
             ipam_config.insert(
@@ -605,6 +695,18 @@ impl Engine {
             .get("com.docker.network.bridge.name")
             .cloned()
             .unwrap_or_else(|| format!("br-{}", &n.id[..12]));
+        if !pier_network::valid_bridge_name(&n.bridge) {
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid bridge name {:?}: 1 to 15 letters, digits, '-', '_' or '.'",
+                n.bridge
+            )));
+        }
+        if let Some(o) = existing.iter().find(|o| o.bridge == n.bridge) {
+            return Err(EngineError::Conflict(format!(
+                "bridge name {} is already used by network {}",
+                n.bridge, o.name
+            )));
+        }
         if let Some(spec) = n.spec() {
             self.net.ctl.add_network(spec).await.map_err(net_err)?;
         }

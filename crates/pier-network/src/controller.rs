@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::dns::{DnsServer, DnsTable};
 use crate::error::{NetError, Result};
@@ -74,6 +74,13 @@ struct State {
 pub struct Controller {
     state: Mutex<State>,
     upstreams: Vec<SocketAddr>,
+    /// The bridges PIER-FORWARD last accepted (None: not yet synced by this
+    /// daemon). Published ports need no iptables change, so container
+    /// starts spare the iptables runs.
+    iptables_bridges: Arc<Mutex<Option<Vec<String>>>>,
+    /// This daemon's nftables table and iptables chain (see [`Controller::for_bridge`]).
+    table: String,
+    chain: String,
 }
 
 impl Controller {
@@ -83,7 +90,19 @@ impl Controller {
         Controller {
             state: Mutex::new(State::default()),
             upstreams,
+            iptables_bridges: Arc::new(Mutex::new(None)),
+            table: crate::nft::TABLE.into(),
+            chain: crate::iptables::CHAIN.into(),
         }
+    }
+
+    /// Names the firewall table and chain after the daemon's default bridge,
+    /// so that daemons sharing a namespace with their own `--bridge` keep
+    /// their rules apart.
+    pub fn for_bridge(mut self, default_bridge: &str) -> Controller {
+        self.table = crate::nft::table_for(default_bridge);
+        self.chain = crate::iptables::chain_for(default_bridge);
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -254,7 +273,8 @@ impl Controller {
         Ok(())
     }
 
-    /// Rewrites the `pier` nftables table from the live state.
+    /// Rewrites this daemon's nftables table and iptables chain from the
+    /// live state.
     pub fn refresh_firewall(&self) -> Result<()> {
         let (bridges, ports) = {
             let st = self.state();
@@ -277,7 +297,30 @@ impl Controller {
             ports.sort_by_key(|p| (p.host_port, p.proto.clone()));
             (bridges, ports)
         };
-        crate::nft::apply(&bridges, &ports)
+        crate::nft::apply(&self.table, &bridges, &ports)?;
+        let names: Vec<String> = bridges.into_iter().map(|b| b.bridge).collect();
+        let mut synced = self
+            .iptables_bridges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if synced.as_ref() != Some(&names) {
+            crate::iptables::sync(&self.chain, &names, synced.is_none())?;
+            *synced = Some(names);
+        }
+        Ok(())
+    }
+
+    /// Watches iptables' filter table for the rest of the process's life
+    /// and puts this daemon's FORWARD jump back when another program (a
+    /// Docker started later) makes the table or flushes the jump.
+    pub fn watch_firewall(&self) {
+        crate::watch::start(self.chain.clone(), self.iptables_bridges.clone());
+    }
+
+    /// The IPv4 ranges the daemon's namespace already routes (other
+    /// engines' bridges, VPNs, the uplink): new networks stay off them.
+    pub async fn used_ranges(&self) -> Result<Vec<Subnet>> {
+        Netlink::current()?.used_ipv4_ranges().await
     }
 
     /// Takes every bridge, proxy, DNS server and rule of this daemon away
@@ -298,6 +341,11 @@ impl Controller {
         for b in bridges {
             nl.delete_link(&b).await?;
         }
-        crate::nft::remove_table()
+        crate::nft::remove_table(&self.table)?;
+        *self
+            .iptables_bridges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        crate::iptables::remove(&self.chain)
     }
 }

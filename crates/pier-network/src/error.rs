@@ -25,6 +25,8 @@ pub enum NetError {
     },
     #[error("nftables: {0}")]
     Nft(String),
+    #[error("iptables: {0}")]
+    Iptables(String),
 }
 
 pub type Result<T> = std::result::Result<T, NetError>;

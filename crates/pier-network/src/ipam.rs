@@ -36,6 +36,16 @@ impl Subnet {
         })
     }
 
+    /// The network of `addr/prefix` whatever its size (a host route's /32
+    /// too), for overlap checks.
+    pub fn containing(addr: Ipv4Addr, prefix: u8) -> Subnet {
+        let prefix = prefix.min(32);
+        Subnet {
+            addr: Ipv4Addr::from(u32::from(addr) & mask(prefix)),
+            prefix,
+        }
+    }
+
     pub fn network(&self) -> u32 {
         u32::from(self.addr)
     }
@@ -100,25 +110,113 @@ impl<'de> Deserialize<'de> for Subnet {
     }
 }
 
-/// Picks a /16 for a new network from 172.19.0.0 upwards (then 192.168.x/20
-/// blocks, as Docker's default pools do), avoiding `taken` ones.
-pub fn pick_subnet(taken: &[Subnet]) -> Result<Subnet> {
-    let free = |s: &Subnet| !taken.iter().any(|t| t.overlaps(s));
-    for b in 19..=31u8 {
-        let s = Subnet::new(Ipv4Addr::new(172, b, 0, 0), 16)?;
-        if free(&s) {
-            return Ok(s);
-        }
+/// A range networks are cut from: `base` split into subnets of `size` bits
+/// (dockerd's `--default-address-pool base=172.30.0.0/16,size=24`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddressPool {
+    pub base: Subnet,
+    pub size: u8,
+}
+
+impl AddressPool {
+    /// The pool's subnets, lowest first.
+    fn subnets(&self) -> impl Iterator<Item = Subnet> + '_ {
+        let step = 1u64 << (32 - u32::from(self.size));
+        let count = 1u64 << (self.size - self.base.prefix);
+        (0..count).map(move |i| Subnet {
+            addr: Ipv4Addr::from((u64::from(self.base.network()) + i * step) as u32),
+            prefix: self.size,
+        })
     }
-    for c in (0..=240u8).step_by(16) {
-        let s = Subnet::new(Ipv4Addr::new(192, 168, c, 0), 20)?;
-        if free(&s) {
-            return Ok(s);
+}
+
+impl FromStr for AddressPool {
+    type Err = NetError;
+    /// `base=CIDR,size=N`, as dockerd takes it.
+    fn from_str(s: &str) -> Result<AddressPool> {
+        let bad = |why: &str| {
+            NetError::InvalidArgument(format!("invalid default address pool {s:?}: {why}"))
+        };
+        let (mut base, mut size) = (None, None);
+        for kv in s.split(',') {
+            match kv.split_once('=') {
+                Some(("base", v)) => base = Some(v.parse::<Subnet>().map_err(|_| bad("bad base"))?),
+                Some(("size", v)) => size = Some(v.parse::<u8>().map_err(|_| bad("bad size"))?),
+                _ => return Err(bad("expected base=CIDR,size=N")),
+            }
         }
+        let (Some(base), Some(size)) = (base, size) else {
+            return Err(bad("both base and size are needed"));
+        };
+        AddressPool::new(base, size).map_err(|e| bad(&e.to_string()))
     }
-    Err(NetError::Conflict(
-        "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
-    ))
+}
+
+impl AddressPool {
+    pub fn new(base: Subnet, size: u8) -> Result<AddressPool> {
+        if size < base.prefix || size > 30 {
+            return Err(NetError::InvalidArgument(format!(
+                "size {size} must be between the base's prefix length {} and 30",
+                base.prefix
+            )));
+        }
+        Ok(AddressPool { base, size })
+    }
+}
+
+/// Docker's default local pools: 172.17.0.0/16 to 172.31.0.0/16, then
+/// 192.168.0.0/16 in /20s.
+pub fn default_pools() -> Vec<AddressPool> {
+    let mut v: Vec<AddressPool> = (17..=31u8)
+        .map(|b| AddressPool {
+            base: Subnet {
+                addr: Ipv4Addr::new(172, b, 0, 0),
+                prefix: 16,
+            },
+            size: 16,
+        })
+        .collect();
+    v.push(AddressPool {
+        base: Subnet {
+            addr: Ipv4Addr::new(192, 168, 0, 0),
+            prefix: 16,
+        },
+        size: 20,
+    });
+    v
+}
+
+/// docker0's usual home: left to Docker when Pier uses the default pools, so
+/// a Docker engine started later on the same host keeps its usual subnet.
+const DOCKER0_SUBNET: Subnet = Subnet {
+    addr: Ipv4Addr::new(172, 17, 0, 0),
+    prefix: 16,
+};
+
+/// Picks the first subnet of `pools` (the defaults when empty) that overlaps
+/// none of `taken`: the other networks' subnets, and every route and
+/// interface address of the namespace, as Docker skips them.
+pub fn pick_subnet(pools: &[AddressPool], taken: &[Subnet]) -> Result<Subnet> {
+    let defaults;
+    let pools = if pools.is_empty() {
+        defaults = default_pools();
+        &defaults[..]
+    } else {
+        pools
+    };
+    let reserve_docker0 = pools == default_pools();
+    let taken_by = |s: &Subnet| {
+        taken.iter().any(|t| t.overlaps(s)) || (reserve_docker0 && s.overlaps(&DOCKER0_SUBNET))
+    };
+    let found = pools
+        .iter()
+        .flat_map(|p| p.subnets())
+        .find(|s| !taken_by(s));
+    found.ok_or_else(|| {
+        NetError::Conflict(
+            "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),
+        )
+    })
 }
 
 /// Checks a user-given gateway against its subnet.
@@ -185,10 +283,48 @@ mod tests {
 
     #[test]
     fn pool_skips_taken() {
-        let a = pick_subnet(&[DEFAULT_BRIDGE_SUBNET]).unwrap();
+        let a = pick_subnet(&[], &[DEFAULT_BRIDGE_SUBNET]).unwrap();
         assert_eq!(a.to_string(), "172.19.0.0/16");
-        let b = pick_subnet(&[DEFAULT_BRIDGE_SUBNET, a, "172.20.1.0/24".parse().unwrap()]).unwrap();
+        let b = pick_subnet(
+            &[],
+            &[DEFAULT_BRIDGE_SUBNET, a, "172.20.1.0/24".parse().unwrap()],
+        )
+        .unwrap();
         assert_eq!(b.to_string(), "172.21.0.0/16");
+        // A host route covering every 172 pool sends it to 192.168/20s; a
+        // /24 route inside 192.168.0.0/20 skips that block too.
+        let wide: Subnet = "172.16.0.0/12".parse().unwrap();
+        let c = pick_subnet(&[], &[wide, "192.168.1.0/24".parse().unwrap()]).unwrap();
+        assert_eq!(c.to_string(), "192.168.16.0/20");
+    }
+
+    #[test]
+    fn configured_pools() {
+        let p: AddressPool = "base=10.10.0.0/16,size=24".parse().unwrap();
+        assert_eq!(p.base.to_string(), "10.10.0.0/16");
+        let taken: Vec<Subnet> = vec!["10.10.0.0/24".parse().unwrap()];
+        // Configured pools are used as given (no docker0 reservation).
+        assert_eq!(
+            pick_subnet(&[p], &taken).unwrap().to_string(),
+            "10.10.1.0/24"
+        );
+        let full = vec!["10.0.0.0/8".parse().unwrap()];
+        assert!(matches!(
+            pick_subnet(&[p], &full),
+            Err(NetError::Conflict(_))
+        ));
+        for bad in [
+            "base=10.0.0.0/16",
+            "size=24",
+            "base=10.0.0.0/16,size=8",
+            "base=10.0.0.0/16,size=31",
+            "base=x,size=24",
+            "base=10.0.0.0/16,size=24,foo=1",
+        ] {
+            assert!(bad.parse::<AddressPool>().is_err(), "{bad}");
+        }
+        let q: AddressPool = "size=16,base=172.80.0.0/12".parse().unwrap();
+        assert_eq!(q.subnets().count(), 16);
     }
 
     #[test]

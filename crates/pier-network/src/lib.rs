@@ -12,11 +12,15 @@ pub mod controller;
 pub mod dns;
 mod error;
 pub mod ipam;
+mod iptables;
 pub mod link;
 pub mod netns;
 pub mod nft;
+mod options;
 pub mod proxy;
+mod watch;
 
 pub use controller::{Controller, EndpointSpec, NetworkSpec, PortRequest, PublishedPort};
 pub use error::{NetError, Result};
-pub use ipam::Subnet;
+pub use ipam::{AddressPool, Subnet};
+pub use options::{valid_bridge_name, NetworkOptions};

@@ -231,6 +231,50 @@ impl Netlink {
         Ok(())
     }
 
+    /// The IPv4 ranges this namespace already uses: every main-table route
+    /// but the default one, and every interface address's subnet. A new
+    /// network on any of them would shadow or be shadowed by it.
+    pub async fn used_ipv4_ranges(&self) -> Result<Vec<crate::ipam::Subnet>> {
+        use rtnetlink::packet_route::address::AddressAttribute;
+        use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute, RouteHeader};
+        let mut out = Vec::new();
+        let mut routes = self
+            .handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute();
+        while let Some(r) = routes
+            .try_next()
+            .await
+            .map_err(|e| NetError::netlink("list routes", e))?
+        {
+            let prefix = r.header.destination_prefix_length;
+            if r.header.table != RouteHeader::RT_TABLE_MAIN || prefix == 0 {
+                continue;
+            }
+            for a in &r.attributes {
+                if let RouteAttribute::Destination(RouteAddress::Inet(dst)) = a {
+                    out.push(crate::ipam::Subnet::containing(*dst, prefix));
+                }
+            }
+        }
+        let mut addrs = self.handle.address().get().execute();
+        while let Some(a) = addrs
+            .try_next()
+            .await
+            .map_err(|e| NetError::netlink("list addresses", e))?
+        {
+            for attr in &a.attributes {
+                if let AddressAttribute::Address(IpAddr::V4(ip)) = attr {
+                    if !ip.is_loopback() {
+                        out.push(crate::ipam::Subnet::containing(*ip, a.header.prefix_len));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The MAC address of link `name`.
     pub async fn mac_of(&self, name: &str) -> Result<Option<[u8; 6]>> {
         let r = self

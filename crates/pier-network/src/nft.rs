@@ -12,7 +12,25 @@ use std::process::{Command, Stdio};
 use crate::error::{NetError, Result};
 use crate::ipam::Subnet;
 
+/// The table of a daemon whose default bridge is `pier0`. A daemon with
+/// another `--bridge` shares the namespace with it: its table is
+/// `pier-<bridge>`, so neither replaces the other's rules.
 pub const TABLE: &str = "pier";
+
+/// The table of the daemon whose default bridge is `default_bridge` (a
+/// checked interface name, which makes a valid nft identifier after the
+/// prefix).
+pub fn table_for(default_bridge: &str) -> String {
+    if default_bridge == "pier0" {
+        TABLE.to_string()
+    } else {
+        let safe: String = default_bridge
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .collect();
+        format!("{TABLE}-{safe}")
+    }
+}
 
 /// A bridge network as the firewall sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,12 +59,13 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', ""))
 }
 
-/// The script that replaces the `pier` table with these rules.
-pub fn render(bridges: &[BridgeRules], ports: &[PortRule]) -> String {
+/// The script that replaces `table` with these rules.
+pub fn render(table: &str, bridges: &[BridgeRules], ports: &[PortRule]) -> String {
     let mut s = String::new();
+    let t = table;
     // `add` then `delete` makes the replace work whether or not it existed.
     s.push_str(&format!(
-        "add table ip {TABLE}\ndelete table ip {TABLE}\ntable ip {TABLE} {{\n"
+        "add table ip {t}\ndelete table ip {t}\ntable ip {t} {{\n"
     ));
     s.push_str("  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n    fib daddr type local jump ports_in\n  }\n");
     // Locally made connections to the host's own non-loopback addresses;
@@ -139,14 +158,15 @@ pub fn run(script: &str) -> Result<()> {
     Ok(())
 }
 
-/// Replaces the `pier` table with these rules.
-pub fn apply(bridges: &[BridgeRules], ports: &[PortRule]) -> Result<()> {
-    run(&render(bridges, ports))
+/// Replaces `table` with these rules.
+pub fn apply(table: &str, bridges: &[BridgeRules], ports: &[PortRule]) -> Result<()> {
+    run(&render(table, bridges, ports))
 }
 
-/// Removes the `pier` table (missing is fine).
-pub fn remove_table() -> Result<()> {
-    run(&format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"))
+/// Removes `table` (missing is fine).
+pub fn remove_table(table: &str) -> Result<()> {
+    let t = table;
+    run(&format!("add table ip {t}\ndelete table ip {t}\n"))
 }
 
 #[cfg(test)]
@@ -175,7 +195,9 @@ mod tests {
             container_port: 80,
             bridge: "pier0".into(),
         }];
-        let s = render(&b, &p);
+        let s = render(TABLE, &b, &p);
+        assert!(s.contains("table ip pier {"));
+        assert_eq!(table_for("pier1"), "pier-pier1");
         assert!(s.contains("ip saddr 172.18.0.0/16 oifname != \"pier0\" masquerade"));
         assert!(!s.contains("172.19.0.0/16 oifname"));
         assert!(s.contains("iifname \"pier0\" oifname \"br-1\" drop"));

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+pub use pier_engine::{AddressPool, NetworkOptions};
 use pier_engine::{Engine, EngineConfig};
 use tower::ServiceExt;
 
@@ -36,6 +37,9 @@ pub struct DaemonOptions {
     pub debug: bool,
     /// `--insecure-registry` and daemon.json `insecure-registries`.
     pub insecure_registries: Vec<String>,
+    /// `--bridge`, `--bip`, `--default-address-pool` (daemon.json `bridge`,
+    /// `bip`, `default-address-pools`).
+    pub network: NetworkOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +109,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         exec_root: opts.exec_root.clone(),
         cgroup_parent: opts.cgroup_parent.clone(),
         shim_binary: opts.shim_binary.clone(),
+        network: opts.network.clone(),
     })
     .await?;
     // A socket left by a crashed daemon: remove it only if nobody answers.

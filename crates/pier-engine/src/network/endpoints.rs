@@ -42,11 +42,17 @@ pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
 /// else the default bridge's.
 pub(crate) fn host_gateway(rec: &ContainerRecord) -> String {
     primary(rec).map(|a| a.gateway.clone()).unwrap_or_else(|| {
-        pier_network::ipam::DEFAULT_BRIDGE_SUBNET
-            .first_host()
+        let gw = *DEFAULT_GATEWAY.read().unwrap_or_else(|e| e.into_inner());
+        gw.unwrap_or_else(|| pier_network::ipam::DEFAULT_BRIDGE_SUBNET.first_host())
             .to_string()
     })
 }
+
+/// The default bridge's gateway as this daemon set it up (`--bip`, or a
+/// subnet picked around routed ranges), for `host-gateway` in containers
+/// that have no network of their own.
+pub(crate) static DEFAULT_GATEWAY: std::sync::RwLock<Option<Ipv4Addr>> =
+    std::sync::RwLock::new(None);
 
 /// The endpoint on the container's own network (the one with the default route).
 pub(super) fn primary(rec: &ContainerRecord) -> Option<&Attached> {

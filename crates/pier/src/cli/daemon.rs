@@ -24,6 +24,15 @@ pub struct DaemonArgs {
     /// Enable insecure registry communication (host, host:port or CIDR; repeatable)
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
+    /// Name of the default bridge network's interface (default pier0)
+    #[arg(short = 'b', long = "bridge")]
+    pub bridge: Option<String>,
+    /// The default bridge's address and subnet, e.g. 10.20.0.1/24
+    #[arg(long = "bip")]
+    pub bip: Option<String>,
+    /// Pool new networks' subnets come from: base=CIDR,size=N (repeatable)
+    #[arg(long = "default-address-pool")]
+    pub default_address_pool: Vec<String>,
     /// Daemon configuration file (only `insecure-registries` is read from it)
     #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
     pub config_file: PathBuf,
@@ -71,6 +80,11 @@ pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool)
         .unwrap_or_else(|| PathBuf::from("pier-shim"));
     let mut insecure_registries = config_insecure_registries(&a.config_file)?;
     insecure_registries.extend(a.insecure_registry);
+    let network = pier_server::NetworkOptions::parse(
+        a.bridge.as_deref(),
+        a.bip.as_deref(),
+        &a.default_address_pool,
+    )?;
     let opts = pier_server::DaemonOptions {
         data_root: a.data_root,
         exec_root: a.exec_root,
@@ -79,6 +93,7 @@ pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool)
         shim_binary,
         debug: a.debug || global_debug,
         insecure_registries,
+        network,
     };
     pier_server::run(opts).await?;
     Ok(0)
