@@ -173,6 +173,8 @@ pub struct TestDaemon {
     pub cgroup_parent: String,
     /// Directory holding the `pier` binary used for the daemon and the CLI.
     pub bin_dir: PathBuf,
+    /// More `pier daemon` flags, used from the next (re)start on.
+    pub extra_args: Vec<String>,
     child: Option<Child>,
     _guard: SerialGuard,
 }
@@ -210,6 +212,7 @@ impl TestDaemon {
             netns: format!("pier-t-{id}"),
             cgroup_parent: format!("pier-test-{id}"),
             bin_dir,
+            extra_args: Vec::new(),
             root,
             id,
             child: None,
@@ -263,6 +266,7 @@ impl TestDaemon {
             .arg(self.host())
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .args(&self.extra_args)
             .env("PATH", prepend_path(&bin))
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())

@@ -20,6 +20,7 @@ mod links;
 mod logs;
 mod names;
 mod network;
+pub mod perms;
 mod prestart;
 mod prune_filter;
 mod records;
@@ -118,6 +119,7 @@ impl Engine {
         ] {
             std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
         }
+        perms::secure_roots(&cfg)?;
         let meta = Metadata::open(&cfg.data_root.join("meta.db"))?;
         let content = ContentStore::open(cfg.data_root.join("content"))
             .map_err(|e| EngineError::Internal(format!("content store: {e}")))?;
@@ -157,6 +159,8 @@ impl Engine {
             prestarts: Mutex::new(HashMap::new()),
             mount_lock: util::KeyedLock::default(),
         });
+        // Again, for the directories the stores made on a fresh install.
+        perms::secure_roots(&engine.cfg)?;
         engine.restore_networks().await;
         engine.clone().restore().await;
         Ok(engine)

@@ -24,6 +24,9 @@ pub struct DaemonArgs {
     /// Enable insecure registry communication (host, host:port or CIDR; repeatable)
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
+    /// Group for the unix socket
+    #[arg(short = 'G', long = "group", default_value = "docker")]
+    pub group: String,
     /// Daemon configuration file (only `insecure-registries` is read from it)
     #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
     pub config_file: PathBuf,
@@ -79,6 +82,7 @@ pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool)
         shim_binary,
         debug: a.debug || global_debug,
         insecure_registries,
+        group: a.group,
     };
     pier_server::run(opts).await?;
     Ok(0)
