@@ -18,6 +18,8 @@ pub(crate) struct ExitInfo {
     pub exit_code: i64,
     pub finished_at: String,
     pub oom_killed: bool,
+    /// `State.Error`: why the daemon, not the process, ended it (else empty).
+    pub error: String,
 }
 
 impl From<ExitStatus> for ExitInfo {
@@ -26,6 +28,7 @@ impl From<ExitStatus> for ExitInfo {
             exit_code: s.exit_code as i64,
             finished_at: s.finished_at,
             oom_killed: s.oom_killed,
+            error: String::new(),
         }
     }
 }
@@ -114,10 +117,6 @@ impl Shim {
             .map(ExitInfo::from)
     }
 
-    pub fn exit_file(&self) -> Option<ExitInfo> {
-        self.client.exit_file().ok().flatten().map(ExitInfo::from)
-    }
-
     pub async fn start(&self) -> Result<i64> {
         self.client.start().await.map(i64::from).map_err(map_err)
     }
@@ -180,6 +179,12 @@ impl Shim {
             .await
             .map(i64::from)
             .map_err(map_err)
+    }
+
+    /// Whether the shim still answers on its socket (a dead one leaves the
+    /// socket file, and connecting is refused).
+    pub async fn is_alive(&self) -> bool {
+        self.client.is_alive().await
     }
 
     pub async fn shutdown(&self) -> Result<()> {
