@@ -249,19 +249,20 @@ impl Engine {
     pub(crate) fn monitor(self: &Arc<Self>, id: String, shim: Shim) {
         let this = self.clone();
         tokio::spawn(async move {
-            let mut tries = 0;
+            let mut pause = Duration::from_millis(50);
             let info = loop {
-                match shim.wait(None).await {
+                let e = match shim.wait(None).await {
                     Ok(i) => break i,
-                    // Only a shim that no longer answers is dead; a wait
-                    // that failed otherwise is asked again (a few times).
-                    Err(e) if tries < 20 && shim.is_alive().await => {
-                        tracing::debug!(%id, "waiting on the shim: {e}; asking again");
-                        tries += 1;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(_) => break this.shim_gone(&id).await,
+                    Err(e) => e,
+                };
+                // Only a shim that no longer listens is dead; a wait that
+                // failed otherwise is asked again.
+                if shim.liveness().await == Some(false) {
+                    break this.shim_gone(&id).await;
                 }
+                tracing::debug!(%id, "waiting on the shim: {e}; asking again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
             };
             let _ = shim.shutdown().await;
             this.on_exit(&id, info).await;

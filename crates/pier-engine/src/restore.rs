@@ -49,14 +49,18 @@ impl Engine {
                 }
                 Ok((shim, false)) => {
                     live.insert(rec.id.clone());
-                    self.live
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(rec.id.clone(), Arc::new(Live { shim: shim.clone() }));
-                    self.monitor(rec.id.clone(), shim);
+                    self.adopt(&rec.id, shim);
                 }
                 // No shim: its processes may run on, unseen. Kill them.
-                Err(_) => ended.push((rec.id.clone(), self.reap_dead_shim(rec).await)),
+                Err(_) if Shim::liveness_at(&dir).await == Some(false) => {
+                    ended.push((rec.id.clone(), self.reap_dead_shim(rec).await))
+                }
+                // It may be there: kept, and its monitor tries again.
+                Err(e) => {
+                    tracing::warn!(id = %rec.id, "reconnecting to the shim: {e}");
+                    live.insert(rec.id.clone());
+                    self.adopt(&rec.id, Shim::at(&dir));
+                }
             }
         }
         // Before any exit is recorded: a restart policy could start a
@@ -68,6 +72,14 @@ impl Engine {
         for id in restart {
             let _ = self.start_container(&id).await;
         }
+    }
+
+    fn adopt(self: &Arc<Self>, id: &str, shim: Shim) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), Arc::new(Live { shim: shim.clone() }));
+        self.monitor(id.to_string(), shim);
     }
 
     fn should_restart_on_boot(&self, rec: &ContainerRecord) -> bool {

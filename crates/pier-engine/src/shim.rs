@@ -109,6 +109,13 @@ impl Shim {
         Ok((Shim { client }, stopped))
     }
 
+    /// A handle on the shim whose state dir is `state_dir`, unchecked.
+    pub fn at(state_dir: &Path) -> Shim {
+        Shim {
+            client: ShimClient::new(state_dir),
+        }
+    }
+
     pub fn read_exit_file(state_dir: &Path) -> Option<ExitInfo> {
         ShimClient::new(state_dir)
             .exit_file()
@@ -181,10 +188,28 @@ impl Shim {
             .map_err(map_err)
     }
 
-    /// Whether the shim still answers on its socket (a dead one leaves the
-    /// socket file, and connecting is refused).
-    pub async fn is_alive(&self) -> bool {
-        self.client.is_alive().await
+    /// Whether the shim is there: `Some(false)` only when nothing listens
+    /// on its socket (a dead shim leaves the file, and connecting is
+    /// refused), `None` when that cannot be told (the daemon is out of file
+    /// descriptors, say): a container is never killed on a guess.
+    pub async fn liveness(&self) -> Option<bool> {
+        Shim::liveness_at(self.client.state_dir()).await
+    }
+
+    pub async fn liveness_at(state_dir: &Path) -> Option<bool> {
+        let sock = pier_runtime::proto::socket_path(state_dir);
+        match UnixStream::connect(&sock).await {
+            Ok(_) => Some(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                Some(false)
+            }
+            Err(_) => None,
+        }
     }
 
     pub async fn shutdown(&self) -> Result<()> {
