@@ -86,6 +86,15 @@ fn cgroup_procs(d: &TestDaemon, name: &str) -> Vec<i32> {
     v
 }
 
+/// The processes of container `id` once there are `n` of them (a shell
+/// forks its background job a moment after the start returns).
+fn procs_once(d: &TestDaemon, id: &str, n: usize) -> Vec<i32> {
+    wait_until(Duration::from_secs(5), || cgroup_procs(d, id).len() == n);
+    let procs = cgroup_procs(d, id);
+    assert_eq!(procs.len(), n, "{procs:?}");
+    procs
+}
+
 fn assert_shim_death_recorded(d: &TestDaemon, id: &str) {
     let st = d.inspect(id)["State"].clone();
     assert_eq!(st["Status"], "exited", "{st}");
@@ -117,10 +126,8 @@ fn a_killed_shim_takes_its_container_down() {
         .trim()
         .to_string();
     d.pier_ok(&["pause", &b]);
-    let procs_a = cgroup_procs(&d, &a);
-    let procs_b = cgroup_procs(&d, &b);
-    assert_eq!(procs_a.len(), 2, "{procs_a:?}");
-    assert_eq!(procs_b.len(), 1, "{procs_b:?}");
+    let procs_a = procs_once(&d, &a, 2);
+    let procs_b = procs_once(&d, &b, 1);
 
     for id in [&a, &b] {
         sigkill(shim_pid(id));
@@ -161,8 +168,7 @@ fn a_shim_killed_while_no_daemon_runs_is_reaped_at_start() {
         ])
         .trim()
         .to_string();
-    let procs = cgroup_procs(&d, &id);
-    assert_eq!(procs.len(), 2, "{procs:?}");
+    let procs = procs_once(&d, &id, 2);
     d.kill9();
     sigkill(shim_pid(&id));
     std::thread::sleep(Duration::from_millis(300));
