@@ -186,9 +186,13 @@ impl Engine {
         }
     }
 
-    /// For `rm`: cgroups a dead shim (or a crash) left are removed with the
-    /// container. Nothing to do, and only a few stats, in the usual case.
+    /// For `rm` of a container whose shim died: whatever the reaping at its
+    /// death could not remove goes with the container. Otherwise the shim's
+    /// own cleanup does this, off the path `rm` waits on.
     pub(crate) fn reap_leftovers_of(&self, rec: &ContainerRecord) -> crate::Result<()> {
+        if rec.state.error != SHIM_DIED {
+            return Ok(());
+        }
         reap_cgroup(&rec.cgroups_path).map_err(|e| {
             crate::EngineError::Internal(format!("removing container {}: {e}", rec.id))
         })?;
