@@ -173,8 +173,8 @@ pub struct TestDaemon {
     pub cgroup_parent: String,
     /// Directory holding the `pier` binary used for the daemon and the CLI.
     pub bin_dir: PathBuf,
-    /// More `pier daemon` flags (`--bridge`, `--bip`, ...).
-    extra_args: Vec<String>,
+    /// More `pier daemon` flags (`--bridge`, `--group`, ...), used from the next (re)start on.
+    pub extra_args: Vec<String>,
     /// False when the namespace is another daemon's (see [`TestDaemon::start_in_netns_of`]).
     own_netns: bool,
     child: Option<Child>,

@@ -28,9 +28,8 @@ fn open_log(path: &Path) -> Result<File> {
         std::fs::create_dir_all(dir)
             .map_err(|e| ClientError::io(format!("cannot create {}", dir.display()), e))?;
     }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
+    // Not for every local user: it names containers, images and errors.
+    std::os::unix::fs::OpenOptionsExt::mode(OpenOptions::new().create(true).append(true), 0o640)
         .open(path)
         .map_err(|e| ClientError::io(format!("cannot open {}", path.display()), e))
 }

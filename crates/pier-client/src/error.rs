@@ -3,6 +3,9 @@ use std::io;
 /// Everything that can go wrong talking to the daemon.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The socket is not ours to use (Docker's wording).
+    #[error("permission denied while trying to connect to the Pier daemon socket at {host}: connect: permission denied")]
+    PermissionDenied { host: String },
     /// The socket does not answer.
     #[error("Cannot connect to the Pier daemon at {host}. Is the daemon running?")]
     Connect {

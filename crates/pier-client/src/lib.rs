@@ -79,6 +79,10 @@ pub async fn connect(host: Option<&str>) -> Result<Client> {
     // since every CLI call pays for it.
     match tokio::net::UnixStream::connect(&socket).await {
         Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            // A daemon runs; this user may not use it (not in its group).
+            return Err(ClientError::PermissionDenied { host });
+        }
         Err(e) => {
             if explicit || host != DEFAULT_HOST {
                 return Err(ClientError::Connect { host, source: e });

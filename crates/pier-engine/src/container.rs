@@ -193,9 +193,16 @@ const SPARE_LOG: &str = "log";
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf (rewritten at each start)
 /// and the log file, all empty.
 pub(crate) fn container_dir_skeleton(dir: &std::path::Path) -> std::io::Result<()> {
-    for f in ["hostname", "hosts", "resolv.conf", SPARE_LOG] {
+    for f in ["hostname", "hosts", "resolv.conf"] {
         std::fs::write(dir.join(f), b"")?;
     }
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::perms::LOG_MODE)
+        .open(dir.join(SPARE_LOG))?;
     Ok(())
 }
 

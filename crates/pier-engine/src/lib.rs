@@ -20,13 +20,16 @@ mod links;
 mod logs;
 mod names;
 mod network;
+pub mod perms;
 mod prestart;
 mod prune_filter;
+mod reap;
 mod records;
 mod registry;
 mod restore;
 mod shim;
 mod spec;
+mod sweep;
 mod system;
 mod trash;
 mod update;
@@ -121,6 +124,7 @@ impl Engine {
         ] {
             std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
         }
+        perms::secure_roots(&cfg)?;
         let meta = Metadata::open(&cfg.data_root.join("meta.db"))?;
         let content = ContentStore::open(cfg.data_root.join("content"))
             .map_err(|e| EngineError::Internal(format!("content store: {e}")))?;
@@ -161,6 +165,8 @@ impl Engine {
             prestarts: Mutex::new(HashMap::new()),
             mount_lock: util::KeyedLock::default(),
         });
+        // Again, for the directories the stores made on a fresh install.
+        perms::secure_roots(&engine.cfg)?;
         engine.restore_networks().await;
         engine.clone().restore().await;
         Ok(engine)

@@ -249,17 +249,34 @@ impl Engine {
     pub(crate) fn monitor(self: &Arc<Self>, id: String, shim: Shim) {
         let this = self.clone();
         tokio::spawn(async move {
-            let info = match shim.wait(None).await {
-                Ok(i) => i,
-                Err(_) => shim.exit_file().unwrap_or(ExitInfo {
-                    exit_code: 255,
-                    finished_at: now_rfc3339(),
-                    oom_killed: false,
-                }),
+            let mut pause = Duration::from_millis(50);
+            let info = loop {
+                let e = match shim.wait(None).await {
+                    Ok(i) => break i,
+                    Err(e) => e,
+                };
+                // Only a shim that no longer listens is dead; a wait that
+                // failed otherwise is asked again.
+                if shim.liveness().await == Some(false) {
+                    break this.shim_gone(&id).await;
+                }
+                tracing::debug!(%id, "waiting on the shim: {e}; asking again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
             };
             let _ = shim.shutdown().await;
             this.on_exit(&id, info).await;
         });
+    }
+
+    /// The shim of running container `id` is gone: nothing of the container
+    /// may run on unseen (see reap.rs).
+    pub(crate) async fn shim_gone(&self, id: &str) -> ExitInfo {
+        match self.meta.container::<ContainerRecord>(id) {
+            Ok(Some(rec)) => self.reap_dead_shim(&rec).await,
+            _ => Shim::read_exit_file(&self.cfg.bundle_dir(id))
+                .unwrap_or_else(crate::reap::shim_died_exit),
+        }
     }
 
     pub(crate) async fn on_exit(self: &Arc<Self>, id: &str, info: ExitInfo) {
@@ -276,6 +293,7 @@ impl Engine {
         rec.state.exit_code = info.exit_code;
         rec.state.finished_at = info.finished_at.clone();
         rec.state.oom_killed = info.oom_killed;
+        rec.state.error = info.error.clone();
         if info.oom_killed {
             self.container_event("oom", &rec, &[]);
         }
@@ -493,6 +511,7 @@ impl Engine {
         let r = rec.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             this.teardown_runtime(&r);
+            this.reap_leftovers_of(&r)?;
             let merged = this.merged_path(&r.id);
             if crate::fsops::is_mountpoint(&merged) {
                 return Err(EngineError::Internal(format!(

@@ -1,13 +1,13 @@
 //! Reconnecting after a daemon restart: running containers get their shim
-//! back, and exits that happened while no daemon ran are recorded.
+//! back, exits that happened while no daemon ran are recorded, containers
+//! whose shim died are reaped, and what a crash left is swept (sweep.rs).
 
-use std::path::Path;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::lifecycle::Live;
 use crate::records::ContainerRecord;
 use crate::shim::{ExitInfo, Shim};
-use crate::util::now_rfc3339;
 use crate::Engine;
 
 impl Engine {
@@ -15,13 +15,19 @@ impl Engine {
     /// or record the exits that happened while the daemon was away.
     pub(crate) async fn restore(self: Arc<Self>) {
         self.empty_trash();
-        let Ok(recs) = self.meta.containers::<ContainerRecord>() else {
-            return;
+        let recs = match self.meta.containers::<ContainerRecord>() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("reading container records: {e}");
+                Vec::new()
+            }
         };
         let mut restart = Vec::new();
-        for rec in recs {
+        let mut live = HashSet::new();
+        let mut ended: Vec<(String, ExitInfo)> = Vec::new();
+        for rec in &recs {
             if !rec.state.running() {
-                if self.should_restart_on_boot(&rec) {
+                if self.should_restart_on_boot(rec) {
                     restart.push(rec.id.clone());
                 }
                 continue;
@@ -33,24 +39,47 @@ impl Engine {
                     // API serves anyone, so `ps` never shows it as running.
                     let info = match shim.wait(None).await {
                         Ok(i) => i,
-                        Err(_) => recorded_exit(&dir),
+                        Err(_) => match Shim::read_exit_file(&dir) {
+                            Some(i) => i,
+                            None => self.reap_dead_shim(rec).await,
+                        },
                     };
                     let _ = shim.shutdown().await;
-                    self.on_exit(&rec.id, info).await;
+                    ended.push((rec.id.clone(), info));
                 }
                 Ok((shim, false)) => {
-                    self.live
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(rec.id.clone(), Arc::new(Live { shim: shim.clone() }));
-                    self.monitor(rec.id.clone(), shim);
+                    live.insert(rec.id.clone());
+                    self.adopt(&rec.id, shim);
                 }
-                Err(_) => self.on_exit(&rec.id, recorded_exit(&dir)).await,
+                // No shim: its processes may run on, unseen. Kill them.
+                Err(_) if Shim::liveness_at(&dir).await == Some(false) => {
+                    ended.push((rec.id.clone(), self.reap_dead_shim(rec).await))
+                }
+                // It may be there: kept, and its monitor tries again.
+                Err(e) => {
+                    tracing::warn!(id = %rec.id, "reconnecting to the shim: {e}");
+                    live.insert(rec.id.clone());
+                    self.adopt(&rec.id, Shim::at(&dir));
+                }
             }
+        }
+        // Before any exit is recorded: a restart policy could start a
+        // container again while the sweep runs.
+        self.sweep(&live, &recs).await;
+        for (id, info) in ended {
+            self.on_exit(&id, info).await;
         }
         for id in restart {
             let _ = self.start_container(&id).await;
         }
+    }
+
+    fn adopt(self: &Arc<Self>, id: &str, shim: Shim) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), Arc::new(Live { shim: shim.clone() }));
+        self.monitor(id.to_string(), shim);
     }
 
     fn should_restart_on_boot(&self, rec: &ContainerRecord) -> bool {
@@ -62,14 +91,4 @@ impl Engine {
                 Some(P::ALWAYS) | Some(P::UNLESS_STOPPED)
             )
     }
-}
-
-/// The exit the shim recorded in its bundle, or 255 (Docker's code for an
-/// exit nobody saw) when the shim is gone without one.
-fn recorded_exit(dir: &Path) -> ExitInfo {
-    Shim::read_exit_file(dir).unwrap_or(ExitInfo {
-        exit_code: 255,
-        finished_at: now_rfc3339(),
-        oom_killed: false,
-    })
 }

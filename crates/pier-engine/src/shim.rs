@@ -18,6 +18,8 @@ pub(crate) struct ExitInfo {
     pub exit_code: i64,
     pub finished_at: String,
     pub oom_killed: bool,
+    /// `State.Error`: why the daemon, not the process, ended it (else empty).
+    pub error: String,
 }
 
 impl From<ExitStatus> for ExitInfo {
@@ -26,6 +28,7 @@ impl From<ExitStatus> for ExitInfo {
             exit_code: s.exit_code as i64,
             finished_at: s.finished_at,
             oom_killed: s.oom_killed,
+            error: String::new(),
         }
     }
 }
@@ -106,16 +109,19 @@ impl Shim {
         Ok((Shim { client }, stopped))
     }
 
+    /// A handle on the shim whose state dir is `state_dir`, unchecked.
+    pub fn at(state_dir: &Path) -> Shim {
+        Shim {
+            client: ShimClient::new(state_dir),
+        }
+    }
+
     pub fn read_exit_file(state_dir: &Path) -> Option<ExitInfo> {
         ShimClient::new(state_dir)
             .exit_file()
             .ok()
             .flatten()
             .map(ExitInfo::from)
-    }
-
-    pub fn exit_file(&self) -> Option<ExitInfo> {
-        self.client.exit_file().ok().flatten().map(ExitInfo::from)
     }
 
     pub async fn start(&self) -> Result<i64> {
@@ -180,6 +186,30 @@ impl Shim {
             .await
             .map(i64::from)
             .map_err(map_err)
+    }
+
+    /// Whether the shim is there: `Some(false)` only when nothing listens
+    /// on its socket (a dead shim leaves the file, and connecting is
+    /// refused), `None` when that cannot be told (the daemon is out of file
+    /// descriptors, say): a container is never killed on a guess.
+    pub async fn liveness(&self) -> Option<bool> {
+        Shim::liveness_at(self.client.state_dir()).await
+    }
+
+    pub async fn liveness_at(state_dir: &Path) -> Option<bool> {
+        let sock = pier_runtime::proto::socket_path(state_dir);
+        match UnixStream::connect(&sock).await {
+            Ok(_) => Some(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                Some(false)
+            }
+            Err(_) => None,
+        }
     }
 
     pub async fn shutdown(&self) -> Result<()> {

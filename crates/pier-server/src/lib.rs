@@ -40,6 +40,8 @@ pub struct DaemonOptions {
     /// `--bridge`, `--bip`, `--default-address-pool` (daemon.json `bridge`,
     /// `bip`, `default-address-pools`).
     pub network: NetworkOptions,
+    /// `-G/--group`: the group of the socket (default `docker`; empty: root's).
+    pub group: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,43 @@ fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
     Ok(req)
 }
 
+/// Listens on `path`, 0660 and owned by root and `gid`. The socket is bound
+/// under a temporary name and renamed into place once its mode and owner are
+/// set, so it is never reachable with the mode the umask gave it.
+fn bind_socket(
+    path: &std::path::Path,
+    gid: u32,
+    exec_root: &std::path::Path,
+) -> Result<tokio::net::UnixListener, DaemonError> {
+    let err = |source| DaemonError::Io {
+        context: format!("listening on {}", path.display()),
+        source,
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let listener = match tokio::net::UnixListener::bind(&tmp) {
+        Ok(l) => l,
+        // A name near sun_path's limit leaves no room for the suffix: bind
+        // it in place (with the umask's mode until it is set just below).
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            let l = tokio::net::UnixListener::bind(path).map_err(err)?;
+            pier_engine::perms::secure_socket(path, gid, exec_root)?;
+            return Ok(l);
+        }
+        Err(e) => return Err(err(e)),
+    };
+    let placed = pier_engine::perms::secure_socket(&tmp, gid, exec_root)
+        .map_err(DaemonError::from)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(err));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(listener)
+}
+
 /// Runs the daemon in the foreground until SIGINT/SIGTERM. Containers keep
 /// running when it stops (their shims own them).
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
@@ -101,6 +140,8 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         .try_init();
     pier_engine::configure_registries(opts.insecure_registries.clone());
     let io = |context: String| move |source| DaemonError::Io { context, source };
+    // Before anything else: a group that does not exist is a start-up error.
+    let socket_gid = pier_engine::perms::socket_gid(&opts.group)?;
     if let Some(dir) = opts.socket.parent() {
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     }
@@ -125,12 +166,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
         let _ = std::fs::remove_file(&opts.socket);
     }
-    let listener = tokio::net::UnixListener::bind(&opts.socket)
-        .map_err(io(format!("listening on {}", opts.socket.display())))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&opts.socket, std::fs::Permissions::from_mode(0o660));
-    }
+    let listener = bind_socket(&opts.socket, socket_gid, &opts.exec_root)?;
     tracing::info!(socket = %opts.socket.display(), "API listening");
     let router = routes::router(engine.clone());
     let app = tower::service_fn(move |req: Request| {

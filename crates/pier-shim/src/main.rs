@@ -168,11 +168,12 @@ fn setup(a: &Args) -> Result<sup::Sup> {
 
     let log_file = match &a.log {
         Some(p) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .with_context(|| format!("open log {}", p.display()))?,
+            std::os::unix::fs::OpenOptionsExt::mode(
+                std::fs::OpenOptions::new().create(true).append(true),
+                0o640, // as dockerd's json-file logs: not for other users
+            )
+            .open(p)
+            .with_context(|| format!("open log {}", p.display()))?,
         ),
         None => None,
     };

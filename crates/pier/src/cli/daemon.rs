@@ -33,6 +33,9 @@ pub struct DaemonArgs {
     /// Pool new networks' subnets come from: base=CIDR,size=N (repeatable)
     #[arg(long = "default-address-pool")]
     pub default_address_pool: Vec<String>,
+    /// Group for the unix socket
+    #[arg(short = 'G', long = "group", default_value = "docker")]
+    pub group: String,
     /// Daemon configuration file (only `insecure-registries` is read from it)
     #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
     pub config_file: PathBuf,
@@ -94,6 +97,7 @@ pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool)
         debug: a.debug || global_debug,
         insecure_registries,
         network,
+        group: a.group,
     };
     pier_server::run(opts).await?;
     Ok(0)
