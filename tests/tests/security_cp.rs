@@ -261,6 +261,15 @@ fn cp_of_the_root_and_of_a_link_to_the_root() {
     let link = entries.iter().find(|e| e.0 == "./lnk").expect("./lnk");
     assert_eq!((link.1, link.2.as_str()), (b'2', "/"));
 
+    let o = d.pier(&["cp", &format!("{id}:/nope"), "-"]);
+    assert!(!o.status.success());
+    assert!(
+        o.err()
+            .contains(&format!("Could not find the file /nope in container {id}")),
+        "{}",
+        o.describe()
+    );
+
     // The link itself: `/`, in the stat header and in the tar.
     let st = path_stat(&d, &id, "/lnk");
     assert_eq!(st["linkTarget"], "/", "{st}");

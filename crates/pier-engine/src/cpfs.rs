@@ -109,8 +109,9 @@ struct Level {
 }
 
 impl View {
-    /// The view of `rec`, whose root is mounted at `merged`.
-    pub(crate) fn open(rec: &ContainerRecord, merged: &Path) -> Result<View> {
+    /// The view of `rec`, whose root is mounted at `merged`; `key` (what the client
+    /// called the container) names it in errors, as Docker's do.
+    pub(crate) fn open(rec: &ContainerRecord, key: &str, merged: &Path) -> Result<View> {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let root = rfs::open(merged, flags | OFlags::NOFOLLOW, Mode::empty())
             .map_err(|e| EngineError::io(merged, e.into()))?;
@@ -124,7 +125,7 @@ impl View {
                         return Ok(View {
                             root: fd,
                             mounts: Vec::new(),
-                            id: rec.id.clone(),
+                            id: key.to_string(),
                         });
                     }
                 }
@@ -147,7 +148,7 @@ impl View {
         Ok(View {
             root,
             mounts,
-            id: rec.id.clone(),
+            id: key.to_string(),
         })
     }
 

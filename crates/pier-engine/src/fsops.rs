@@ -386,7 +386,7 @@ impl Engine {
     ) -> Result<serde_json::Value> {
         let rec = self.find_container(key)?;
         self.with_rootfs(&rec, |merged| {
-            let view = crate::cpfs::View::open(&rec, merged)?;
+            let view = crate::cpfs::View::open(&rec, key, merged)?;
             // Docker resolves the final component too when the path ends in `/` or
             // `/.`; otherwise a symlink is archived as itself.
             let follow = path.ends_with('/') || path.ends_with("/.");
@@ -442,7 +442,7 @@ impl Engine {
             ));
         }
         self.with_rootfs(&rec, |merged| {
-            let view = crate::cpfs::View::open(&rec, merged)?;
+            let view = crate::cpfs::View::open(&rec, key, merged)?;
             let found = view.walk(path, true)?;
             if rustix::fs::FileType::from_raw_mode(found.st.st_mode)
                 != rustix::fs::FileType::Directory
