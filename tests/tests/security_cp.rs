@@ -368,8 +368,14 @@ fn cp_through_volumes_binds_and_tmpfs_running_and_stopped() {
     d.pier_ok(&["volume", "rm", "cpvol"]);
 }
 
-/// A GNU sparse ('S') tar: 1 KiB of data that claims a 4 GiB file.
+/// A GNU sparse ('S') tar: 1 KiB of data that claims a 4 GiB file, after an
+/// ordinary file that must not be left behind either.
 fn sparse_tar() -> Vec<u8> {
+    let mut out = pier_tests::tar::build(&[pier_tests::tar::Entry::File {
+        name: "before",
+        data: b"ok\n",
+    }]);
+    out.truncate(out.len() - 1024);
     let mut h = [0u8; 512];
     let put = |h: &mut [u8; 512], off: usize, v: &[u8]| h[off..off + v.len()].copy_from_slice(v);
     let oct = |h: &mut [u8; 512], off: usize, len: usize, v: u64| {
@@ -395,7 +401,7 @@ fn sparse_tar() -> Vec<u8> {
     let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
     oct(&mut h, 148, 7, u64::from(sum));
     h[155] = b' ';
-    let mut out = h.to_vec();
+    out.extend_from_slice(&h);
     out.extend_from_slice(&[b'x'; 1024]);
     out.extend_from_slice(&[0u8; 1024]);
     out
@@ -433,4 +439,43 @@ fn sparse_archives_are_refused() {
     );
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     d.pier_ok(&["rm", "-f", &id]);
+}
+
+#[test]
+fn sparse_layers_are_refused_by_load() {
+    let d = TestDaemon::with_busybox();
+    let layer = sparse_tar();
+    let tmp = d.root.join("sparse-load");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::write(tmp.join("layer.tar"), &layer).unwrap();
+    let o = Command::new("sha256sum")
+        .arg(tmp.join("layer.tar"))
+        .output()
+        .unwrap();
+    let sum = String::from_utf8(o.stdout).unwrap();
+    let sum = sum.split_whitespace().next().unwrap();
+    let config = format!(
+        r#"{{"architecture":"amd64","os":"linux","config":{{}},"rootfs":{{"type":"layers","diff_ids":["sha256:{sum}"]}}}}"#
+    );
+    let manifest =
+        r#"[{"Config":"config.json","RepoTags":["sparse:load"],"Layers":["layer.tar"]}]"#;
+    let archive = pier_tests::tar::build(&[
+        pier_tests::tar::Entry::File {
+            name: "config.json",
+            data: config.as_bytes(),
+        },
+        pier_tests::tar::Entry::File {
+            name: "layer.tar",
+            data: &layer,
+        },
+        pier_tests::tar::Entry::File {
+            name: "manifest.json",
+            data: manifest.as_bytes(),
+        },
+    ]);
+    let images_before = d.pier_ok(&["images", "-q"]);
+    let o = d.pier_input(&["load"], Input::Bytes(&archive));
+    assert!(!o.status.success(), "load of a sparse layer succeeded");
+    assert!(o.err().contains("sparse"), "{}", o.describe());
+    assert_eq!(d.pier_ok(&["images", "-q"]), images_before);
 }

@@ -457,12 +457,40 @@ impl Engine {
                     found.logical.display()
                 )));
             }
+            let mut body = self.spool_checked(input, path)?;
             // Extraction resolves `rel` again from the tree's descriptor with
             // RESOLVE_IN_ROOT on every entry: a rename meanwhile stays inside.
             let what = PathBuf::from(format!("container {}", rec.id));
-            pier_snapshot::extract_at(found.tree, &what, &found.rel, input, preserve_owner)
+            pier_snapshot::extract_at(found.tree, &what, &found.rel, &mut body, preserve_owner)
                 .map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))
         })
+    }
+
+    /// Copies an uploaded archive into an unnamed file under the data root and checks
+    /// all of it, so that a refused entry (a GNU sparse file, a path climbing out)
+    /// is found before anything is written into the container. Returns the file,
+    /// rewound.
+    fn spool_checked(&self, input: &mut dyn std::io::Read, path: &str) -> Result<std::fs::File> {
+        use rustix::fs::{Mode, OFlags};
+        use std::io::{Seek, SeekFrom};
+        let root = self.data_root();
+        let fd = rustix::fs::open(
+            root,
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| EngineError::io(root, e.into()))?;
+        let mut f = std::fs::File::from(fd);
+        std::io::copy(input, &mut f).map_err(|e| {
+            EngineError::InvalidArgument(format!("reading the archive for {path}: {e}"))
+        })?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| EngineError::io(root, e))?;
+        pier_snapshot::check_archive(&mut f)
+            .map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| EngineError::io(root, e))?;
+        Ok(f)
     }
 
     /// `GET /containers/{id}/top`: `ps` of the container's processes.

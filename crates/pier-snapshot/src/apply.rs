@@ -105,6 +105,24 @@ pub(crate) fn extract_at(
     u.finish_dirs()
 }
 
+/// Reads a whole archive and checks every entry without extracting anything: entry
+/// types Docker refuses and paths that climb out are found before the first write,
+/// so a refused archive leaves nothing behind.
+pub(crate) fn check_archive(input: impl Read) -> Result<()> {
+    let mut ar = tar::Archive::new(input);
+    for entry in ar.entries().map_err(layer_io("reading archive"))? {
+        let e = entry.map_err(layer_io("reading archive"))?;
+        if let Some(why) = refused_entry_type(e.header().entry_type()) {
+            return Err(SnapshotError::Layer(format!(
+                "unsupported tar entry: {why} at {}",
+                String::from_utf8_lossy(&e.path_bytes())
+            )));
+        }
+        clean(&e.path_bytes())?;
+    }
+    Ok(())
+}
+
 /// [`extract_at`] with host paths: `dir` must be inside `root`.
 pub(crate) fn extract(
     root: &Path,

@@ -577,6 +577,12 @@ pub fn extract_at(
 
 pub use apply::refused_entry_type;
 
+/// Checks a whole archive for what extraction would refuse (entry types Docker
+/// refuses, paths climbing out), reading it to the end and writing nothing.
+pub fn check_archive(input: impl Read) -> Result<()> {
+    apply::check_archive(input)
+}
+
 fn is_mount_point(p: &Path) -> Result<bool> {
     use std::os::unix::fs::MetadataExt;
     let Ok(m) = fs::symlink_metadata(p) else {
