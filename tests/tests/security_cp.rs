@@ -253,12 +253,14 @@ fn cp_of_the_root_and_of_a_link_to_the_root() {
     let o = d.pier(&["cp", &format!("{id}:/"), "-"]);
     assert!(o.status.success(), "{}", o.describe());
     let entries = read_tar(&o.stdout);
-    assert_eq!(entries[0].0, ".");
+    // Docker's names: `/`, then `/bin`... (never `//bin`).
+    assert_eq!(entries[0].0, "/");
     assert!(
-        entries.iter().any(|e| e.0 == "./bin/busybox"),
+        entries.iter().any(|e| e.0 == "/bin/busybox"),
         "busybox in the root's archive"
     );
-    let link = entries.iter().find(|e| e.0 == "./lnk").expect("./lnk");
+    assert!(!entries.iter().any(|e| e.0.starts_with("//")));
+    let link = entries.iter().find(|e| e.0 == "/lnk").expect("/lnk");
     assert_eq!((link.1, link.2.as_str()), (b'2', "/"));
 
     let o = d.pier(&["cp", &format!("{id}:/nope"), "-"]);
@@ -291,6 +293,14 @@ fn cp_of_the_root_and_of_a_link_to_the_root() {
     d.pier_ok(&["cp", &format!("{id}:/lnk"), local.to_str().unwrap()]);
     assert_eq!(std::fs::read_link(&local).unwrap(), Path::new("/"));
     d.pier_ok(&["cp", local.to_str().unwrap(), &format!("{id}:/lnk2")]);
+    // The whole root onto the host, through pier's own CLI.
+    let root = tmp.join("root");
+    d.pier_ok(&["cp", &format!("{id}:/"), root.to_str().unwrap()]);
+    assert!(root.join("bin/busybox").is_file());
+    assert_eq!(
+        std::fs::read_link(root.join("lnk")).unwrap(),
+        Path::new("/")
+    );
     assert_eq!(d.pier_ok(&["exec", &id, "readlink", "/lnk2"]), "/\n");
     d.pier_ok(&["rm", "-f", &id]);
 }
@@ -358,7 +368,7 @@ fn cp_through_volumes_binds_and_tmpfs_running_and_stopped() {
     let o = d.pier(&["cp", &format!("{id}:/"), "-"]);
     assert!(o.status.success(), "{}", o.describe());
     let names: Vec<String> = read_tar(&o.stdout).into_iter().map(|e| e.0).collect();
-    assert!(names.contains(&"./data/g".to_string()), "{names:?}");
+    assert!(names.contains(&"/data/g".to_string()), "{names:?}");
     d.pier_ok(&["start", &id]);
     assert_eq!(
         d.pier_ok(&["exec", &id, "cat", "/data/g", "/rootfile"]),
@@ -478,4 +488,74 @@ fn sparse_layers_are_refused_by_load() {
     assert!(!o.status.success(), "load of a sparse layer succeeded");
     assert!(o.err().contains("sparse"), "{}", o.describe());
     assert_eq!(d.pier_ok(&["images", "-q"]), images_before);
+}
+
+/// The docker CLI (Debian's docker.io) copies in and out of a Pier container,
+/// including the root and a link to it.
+#[test]
+fn docker_cp_against_pier() {
+    const DOCKER: &str = "/usr/bin/docker";
+    if !Path::new(DOCKER).exists() {
+        assert!(
+            std::env::var_os("PIER_SKIP_DOCKER_CLI").is_some(),
+            "{DOCKER} missing: apt-get install docker.io (or set PIER_SKIP_DOCKER_CLI=1)"
+        );
+        return;
+    }
+    let d = TestDaemon::with_busybox();
+    let docker = |args: &[&str]| {
+        let o = Command::new(DOCKER)
+            .args(args)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.root.join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION")
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    };
+    let id = d.pier_ok(&[
+        "run",
+        "-d",
+        "busybox",
+        "sh",
+        "-c",
+        "ln -s / /lnk && mkdir /dir && echo in > /dir/f && exec sleep 1000",
+    ]);
+    let id = id.trim().to_string();
+    assert!(wait_until(Duration::from_secs(5), || d
+        .pier(&["exec", &id, "test", "-f", "/dir/f"])
+        .status
+        .success()));
+    let tmp = d.root.join("docker-cp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let t = |p: &str| tmp.join(p).to_str().unwrap().to_string();
+
+    docker(&["cp", &format!("{id}:/dir"), &t("dir")]);
+    assert_eq!(std::fs::read_to_string(tmp.join("dir/f")).unwrap(), "in\n");
+    docker(&["cp", &format!("{id}:/dir/."), &t("contents")]);
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("contents/f")).unwrap(),
+        "in\n"
+    );
+    docker(&["cp", &format!("{id}:/lnk"), &t("lnk")]);
+    assert_eq!(std::fs::read_link(tmp.join("lnk")).unwrap(), Path::new("/"));
+    docker(&["cp", &format!("{id}:/"), &t("root")]);
+    assert!(tmp.join("root/bin/busybox").is_file());
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("root/dir/f")).unwrap(),
+        "in\n"
+    );
+
+    std::fs::write(tmp.join("up"), "up\n").unwrap();
+    docker(&["cp", &t("up"), &format!("{id}:/dir/")]);
+    docker(&["cp", &t("lnk"), &format!("{id}:/lnk2")]);
+    assert_eq!(d.pier_ok(&["exec", &id, "cat", "/dir/up"]), "up\n");
+    assert_eq!(d.pier_ok(&["exec", &id, "readlink", "/lnk2"]), "/\n");
+    d.pier_ok(&["rm", "-f", &id]);
 }

@@ -316,7 +316,9 @@ impl View {
                 };
                 let st = rfs::fstat(&fd).map_err(sys)?;
                 let mut arc = f.arc.clone();
-                arc.push(b'/');
+                if arc.last() != Some(&b'/') {
+                    arc.push(b'/');
+                }
                 arc.extend_from_slice(name.as_bytes());
                 emit(&mut b, &fd, &st, &arc).map_err(ioerr)?;
                 if FileType::from_raw_mode(st.st_mode) == FileType::Directory && !is_pseudo_fs(&fd)

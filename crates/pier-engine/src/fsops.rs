@@ -414,9 +414,10 @@ impl Engine {
                 "linkTarget": link_target,
             });
             if let Some(out) = out {
-                // The root and `dir/.` are their contents (`./x`); anything else
-                // is named by its base name.
-                let top = if path.ends_with("/.") || clean == Path::new("/") {
+                // As Docker names them: `dir/.` is its contents (`./x`), the root is
+                // `/` with `/x` below it (the docker CLI rebases on that), anything
+                // else is named by its base name.
+                let top = if path.ends_with("/.") {
                     ".".to_string()
                 } else {
                     name
