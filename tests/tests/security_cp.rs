@@ -559,3 +559,17 @@ fn docker_cp_against_pier() {
     assert_eq!(d.pier_ok(&["exec", &id, "readlink", "/lnk2"]), "/\n");
     d.pier_ok(&["rm", "-f", &id]);
 }
+
+#[test]
+fn sparse_archives_are_refused_by_add_in_a_build() {
+    let d = TestDaemon::with_busybox();
+    let ctx = d.root.join("sparse-add");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("bomb.tar"), sparse_tar()).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nADD bomb.tar /\n").unwrap();
+    let o = d.pier(&["build", "-q", "-t", "sparse:add", ctx.to_str().unwrap()]);
+    assert!(!o.status.success(), "ADD of a sparse tar succeeded");
+    let all = format!("{}{}", o.out(), o.err());
+    assert!(all.contains("GNUSparse"), "{}", o.describe());
+    assert!(!d.pier_ok(&["images"]).contains("sparse"));
+}
