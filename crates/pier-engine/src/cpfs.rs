@@ -518,6 +518,48 @@ mod tests {
     }
 
     #[test]
+    fn mounts_are_reached_where_the_container_sees_them() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let vol = d.path().join("vol");
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::create_dir_all(&vol).unwrap();
+        std::fs::write(vol.join("f"), "in the volume").unwrap();
+        std::os::unix::fs::symlink("/data", root.join("tolink")).unwrap();
+        // A link inside the volume that climbs: it lands in the container's root.
+        std::os::unix::fs::symlink("../../../etc", vol.join("up")).unwrap();
+        let mut v = view(&root);
+        v.mounts.push(ViewMount {
+            dest: PathBuf::from("/data"),
+            fd: rfs::open(&vol, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap(),
+            rw: false,
+        });
+        let f = v.walk("/tolink/f", false).unwrap();
+        assert_eq!(f.logical, Path::new("/data/f"));
+        assert_eq!(f.rel, Path::new("f"));
+        assert!(f.read_only);
+        assert_eq!(f.st.st_size, 13);
+        let up = v.walk("/data/up", true).unwrap();
+        assert_eq!(
+            (up.logical.as_path(), up.rel.as_path()),
+            (Path::new("/etc"), Path::new("etc"))
+        );
+        assert!(!up.read_only);
+        // The root's archive includes the volume's content at its mount point.
+        let top = v.walk("/", false).unwrap();
+        let mut out = Vec::new();
+        v.write_tar(&top, b"/", &mut out).unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
+            .collect();
+        assert!(names.contains(&"/data/f".to_string()), "{names:?}");
+    }
+
+    #[test]
     fn tar_names_are_written_as_given() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path();

@@ -728,3 +728,14 @@ fn sparse_entries_are_refused_not_expanded() {
     assert!(err.to_string().contains("sparse"), "{err}");
     assert!(!root.join("big").exists(), "nothing is left behind");
 }
+
+#[test]
+fn check_archive_reads_everything_and_writes_nothing() {
+    let (ok, _) = TarBuf::new().file("a", b"x").file("d/b", b"y").finish();
+    super::check_archive(&ok[..]).unwrap();
+    let err = super::check_archive(&sparse_tar()[..]).unwrap_err();
+    assert!(err.to_string().contains("sparse"), "{err}");
+    let (out, _) = TarBuf::new().file("a", b"x").file("../../b", b"y").finish();
+    let err = super::check_archive(&out[..]).unwrap_err();
+    assert!(matches!(err, SnapshotError::Breakout(_)), "{err}");
+}
