@@ -248,6 +248,30 @@ impl View {
         self.found(top.fd, st, top.tree, top.rel, here)
     }
 
+    /// `mkdir -p` of `path` as the container sees it (Docker creates a missing
+    /// working directory), each directory made with `mkdirat` in its parent's
+    /// descriptor: a symlink swapped in meanwhile cannot lead it to the host.
+    pub(crate) fn mkdir_all(&self, path: &str) -> Result<()> {
+        let mut clean: Vec<OsString> = Vec::new();
+        for c in split(Path::new(path)) {
+            if c == ".." {
+                clean.pop();
+            } else {
+                clean.push(c);
+            }
+        }
+        let mut prefix = PathBuf::from("/");
+        for c in clean {
+            let parent = self.walk(&prefix.display().to_string(), true)?;
+            prefix.push(&c);
+            match rfs::mkdirat(&parent.fd, c.as_os_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(self.err(&prefix.display().to_string(), "create", e)),
+            }
+        }
+        Ok(())
+    }
+
     fn found(
         &self,
         fd: OwnedFd,
@@ -557,6 +581,22 @@ mod tests {
             .map(|e| String::from_utf8_lossy(&e.unwrap().path_bytes()).into_owned())
             .collect();
         assert!(names.contains(&"/data/f".to_string()), "{names:?}");
+    }
+
+    #[test]
+    fn mkdir_all_stays_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink("/", root.join("a")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("up")).unwrap();
+        let v = view(&root);
+        v.mkdir_all("/a/b/../c/d").unwrap();
+        assert!(root.join("c/d").is_dir());
+        v.mkdir_all("/up/e").unwrap();
+        assert!(root.join("e").is_dir());
+        assert!(!d.path().join("e").exists());
+        v.mkdir_all("/").unwrap();
     }
 
     #[test]
