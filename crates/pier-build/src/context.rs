@@ -129,7 +129,7 @@ fn extract_inner(
                 fs::set_permissions(&target, fs::Permissions::from_mode(mode))
                     .map_err(BuildError::io("setting mode of", &target))?;
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            tar::EntryType::Regular => {
                 remove_non_dir(&target)?;
                 let mut f =
                     fs::File::create_new(&target).map_err(BuildError::io("creating", &target))?;
@@ -177,7 +177,18 @@ fn extract_inner(
                 fs::hard_link(&src, &target).map_err(BuildError::io("linking", &target))?;
                 continue;
             }
-            _ => continue,
+            tar::EntryType::Char
+            | tar::EntryType::Block
+            | tar::EntryType::Fifo
+            | tar::EntryType::XGlobalHeader => continue,
+            // A GNU sparse entry of a few bytes expands to gigabytes; Docker refuses
+            // it and the other types it does not know ("unhandled tar header type").
+            other => {
+                return Err(bad(format!(
+                    "unsupported tar entry type {other:?} at {}",
+                    raw.display()
+                )))
+            }
         }
         if let Some(o) = owners {
             let (u, g) = o.unwrap_or((uid, gid));

@@ -375,7 +375,9 @@ impl Engine {
         Ok(img.id)
     }
 
-    /// `GET /containers/{id}/archive`: a tar of `path` and its stat. Blocking.
+    /// `GET /containers/{id}/archive`: a tar of `path` and its stat (HEAD: `out`
+    /// is None). Blocking. Everything is reached by descriptor from the container's
+    /// root (see [`crate::cpfs`]), so a container racing the copy cannot lead it out.
     pub fn archive_get(
         &self,
         key: &str,
@@ -383,32 +385,44 @@ impl Engine {
         out: Option<&mut dyn Write>,
     ) -> Result<serde_json::Value> {
         let rec = self.find_container(key)?;
-        self.with_rootfs(&rec, |root| {
-            let (_, host) = resolve_with_mounts(&rec, root, path)?;
-            let m = std::fs::symlink_metadata(&host).map_err(|_| {
-                EngineError::NotFound(format!("Could not find the file {path} in container {key}"))
-            })?;
-            let name = Path::new(path)
+        self.with_rootfs(&rec, |merged| {
+            let view = crate::cpfs::View::open(&rec, key, merged)?;
+            // Docker resolves the final component too when the path ends in `/` or
+            // `/.`; otherwise a symlink is archived as itself.
+            let follow = path.ends_with('/') || path.ends_with("/.");
+            let found = view.walk(path, follow)?;
+            let clean: PathBuf = Path::new("/").join(path).components().collect();
+            let name = clean
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "/".into());
+            let is_link = rustix::fs::FileType::from_raw_mode(found.st.st_mode)
+                == rustix::fs::FileType::Symlink;
+            // Where the link leads inside the container (Docker's linkTarget).
+            let link_target = if is_link {
+                view.walk(path, true)
+                    .map(|t| t.logical.display().to_string())
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
             let stat = serde_json::json!({
                 "name": name,
-                "size": m.len(),
-                "mode": go_mode(&m),
-                "mtime": crate::util::now_rfc3339(),
-                "linkTarget": "",
+                "size": found.st.st_size,
+                "mode": crate::cpfs::go_mode(&found.st),
+                "mtime": crate::util::rfc3339_from_unix(found.st.st_mtime),
+                "linkTarget": link_target,
             });
             if let Some(out) = out {
-                let mut b = tar::Builder::new(out);
-                b.follow_symlinks(false);
-                let res = if m.is_dir() {
-                    b.append_dir_all(&name, &host)
+                // As Docker names them: `dir/.` is its contents (`./x`), the root is
+                // `/` with `/x` below it (the docker CLI rebases on that), anything
+                // else is named by its base name.
+                let top = if path.ends_with("/.") {
+                    ".".to_string()
                 } else {
-                    b.append_path_with_name(&host, &name)
+                    name
                 };
-                res.and_then(|_| b.finish())
-                    .map_err(|e| EngineError::Internal(format!("archive {path}: {e}")))?;
+                view.write_tar(&found, top.as_bytes(), out)?;
             }
             Ok(stat)
         })
@@ -428,21 +442,56 @@ impl Engine {
                 "container rootfs is marked read-only".into(),
             ));
         }
-        self.with_rootfs(&rec, |root| {
-            let (root, dir) = resolve_with_mounts(&rec, root, path)?;
-            let root = root.as_path();
-            if !dir.is_dir() {
+        self.with_rootfs(&rec, |merged| {
+            let view = crate::cpfs::View::open(&rec, key, merged)?;
+            let found = view.walk(path, true)?;
+            if rustix::fs::FileType::from_raw_mode(found.st.st_mode)
+                != rustix::fs::FileType::Directory
+            {
                 return Err(EngineError::NotFound(format!(
                     "Could not find the file {path} in container {key}"
                 )));
             }
-            let r = if preserve_owner {
-                pier_snapshot::extract_into_preserving_owner(root, &dir, input)
-            } else {
-                pier_snapshot::extract_into(root, &dir, input)
-            };
-            r.map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))
+            if found.read_only {
+                return Err(EngineError::Conflict(format!(
+                    "mounted volume is marked read-only: {}",
+                    found.logical.display()
+                )));
+            }
+            let mut body = self.spool_checked(input, path)?;
+            // Extraction resolves `rel` again from the tree's descriptor with
+            // RESOLVE_IN_ROOT on every entry: a rename meanwhile stays inside.
+            let what = PathBuf::from(format!("container {}", rec.id));
+            pier_snapshot::extract_at(found.tree, &what, &found.rel, &mut body, preserve_owner)
+                .map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))
         })
+    }
+
+    /// Copies an uploaded archive into an unnamed file under the data root and checks
+    /// all of it, so that a refused entry (a GNU sparse file, a path climbing out)
+    /// is found before anything is written into the container. Returns the file,
+    /// rewound.
+    fn spool_checked(&self, input: &mut dyn std::io::Read, path: &str) -> Result<std::fs::File> {
+        use rustix::fs::{Mode, OFlags};
+        use std::io::{Seek, SeekFrom};
+        let root = self.data_root();
+        let fd = rustix::fs::open(
+            root,
+            OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| EngineError::io(root, e.into()))?;
+        let mut f = std::fs::File::from(fd);
+        std::io::copy(input, &mut f).map_err(|e| {
+            EngineError::InvalidArgument(format!("reading the archive for {path}: {e}"))
+        })?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| EngineError::io(root, e))?;
+        pier_snapshot::check_archive(&mut f)
+            .map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| EngineError::io(root, e))?;
+        Ok(f)
     }
 
     /// `GET /containers/{id}/top`: `ps` of the container's processes.
@@ -498,19 +547,6 @@ impl Engine {
             titles: Some(header),
             processes: Some(procs),
         })
-    }
-}
-
-/// Go's os.FileMode bits, as Docker reports them in the path stat header.
-fn go_mode(m: &std::fs::Metadata) -> u32 {
-    let perm = m.mode() & 0o777;
-    let ft = m.file_type();
-    if ft.is_dir() {
-        perm | (1 << 31)
-    } else if ft.is_symlink() {
-        perm | (1 << 27)
-    } else {
-        perm
     }
 }
 

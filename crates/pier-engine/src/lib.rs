@@ -8,6 +8,7 @@ mod cgroup_warm;
 mod changes;
 mod container;
 mod container_filter;
+mod cpfs;
 mod error;
 mod events;
 mod exec;

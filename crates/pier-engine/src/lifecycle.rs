@@ -631,7 +631,9 @@ impl Engine {
         let wd = rec.config.working_dir.as_deref().unwrap_or("/");
         let (_, wd_host) = crate::fsops::resolve_with_mounts(rec, &rootfs, wd)?;
         if !wd_host.exists() {
-            std::fs::create_dir_all(&wd_host).map_err(|e| EngineError::io(&wd_host, e))?;
+            // Made by descriptors: a volume shared with a running container may
+            // have its directories swapped for symlinks meanwhile.
+            crate::cpfs::View::open(rec, &rec.id, &rootfs)?.mkdir_all(wd)?;
         }
         crate::fsops::write_etc_files(rec)?;
         let files = t.elapsed();

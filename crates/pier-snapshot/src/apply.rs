@@ -42,6 +42,7 @@ pub(crate) fn unpack(dest: &Path, layer: impl Read, diff_id: &Digest) -> Result<
         root,
         dest: dest.to_path_buf(),
         base: PathBuf::new(),
+        resolve: ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
         overlay: true,
         owner: None,
         dir_times: Vec::new(),
@@ -67,10 +68,62 @@ pub(crate) fn unpack(dest: &Path, layer: impl Read, diff_id: &Digest) -> Result<
     Ok(())
 }
 
-/// Extracts a plain tar (`docker cp` into a container) into `dir`, a directory inside
-/// `root`. Everything resolves inside `root`: symlinks in the container cannot lead the
-/// writes out. `.wh.` names are ordinary files here. With `owner`, every entry gets that
-/// uid/gid instead of the archive's (Docker's default for `docker cp`).
+/// Extracts a plain tar (`docker cp` into a container) into `base`, a directory path
+/// relative to `root` (a descriptor of the container's root as its processes see it,
+/// or of a volume). Every entry resolves inside `root` with `openat2(RESOLVE_IN_ROOT)`:
+/// symlinks in the container, even ones swapped in while this runs, cannot lead the
+/// writes out. Mounts under `root` are crossed (volumes of a running container).
+/// `.wh.` names are ordinary files here. With `owner`, every entry gets that uid/gid
+/// instead of the archive's (Docker's default for `docker cp`). `what` names the root
+/// in errors.
+pub(crate) fn extract_at(
+    root: OwnedFd,
+    what: &Path,
+    base: &Path,
+    input: impl Read,
+    owner: Option<(u32, u32)>,
+) -> Result<()> {
+    let base: PathBuf = base
+        .components()
+        .filter(|c| matches!(c, std::path::Component::Normal(_)))
+        .collect();
+    let mut u = Unpacker {
+        root,
+        dest: what.to_path_buf(),
+        base,
+        resolve: ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        overlay: false,
+        owner,
+        dir_times: Vec::new(),
+        buf: Vec::new(),
+    };
+    let mut ar = tar::Archive::new(input);
+    for entry in ar.entries().map_err(layer_io("reading archive"))? {
+        let mut e = entry.map_err(layer_io("reading archive"))?;
+        u.entry(&mut e)?;
+    }
+    u.finish_dirs()
+}
+
+/// Reads a whole archive and checks every entry without extracting anything: entry
+/// types Docker refuses and paths that climb out are found before the first write,
+/// so a refused archive leaves nothing behind.
+pub(crate) fn check_archive(input: impl Read) -> Result<()> {
+    let mut ar = tar::Archive::new(input);
+    for entry in ar.entries().map_err(layer_io("reading archive"))? {
+        let e = entry.map_err(layer_io("reading archive"))?;
+        if let Some(why) = refused_entry_type(e.header().entry_type()) {
+            return Err(SnapshotError::Layer(format!(
+                "unsupported tar entry: {why} at {}",
+                String::from_utf8_lossy(&e.path_bytes())
+            )));
+        }
+        clean(&e.path_bytes())?;
+    }
+    Ok(())
+}
+
+/// [`extract_at`] with host paths: `dir` must be inside `root`.
 pub(crate) fn extract(
     root: &Path,
     dir: &Path,
@@ -90,21 +143,53 @@ pub(crate) fn extract(
         Mode::empty(),
     )
     .map_err(sys("open", root))?;
-    let mut u = Unpacker {
-        root: root_fd,
-        dest: root.to_path_buf(),
-        base: base.to_path_buf(),
-        overlay: false,
-        owner,
-        dir_times: Vec::new(),
-        buf: Vec::new(),
-    };
-    let mut ar = tar::Archive::new(input);
-    for entry in ar.entries().map_err(layer_io("reading archive"))? {
-        let mut e = entry.map_err(layer_io("reading archive"))?;
-        u.entry(&mut e)?;
+    extract_at(root_fd, root, base, input, owner)
+}
+
+/// How often `openat2(RESOLVE_IN_ROOT)` is retried when it answers EAGAIN (a rename
+/// raced the walk; the kernel refuses rather than risk a `..` escape).
+const EAGAIN_RETRIES: usize = 128;
+
+/// `openat2` that retries EAGAIN a bounded number of times.
+pub(crate) fn openat2_retry<Fd: AsFd>(
+    dir: Fd,
+    path: &Path,
+    flags: OFlags,
+    resolve: ResolveFlags,
+) -> rustix::io::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match rfs::openat2(&dir, path, flags, Mode::empty(), resolve) {
+            Err(Errno::AGAIN) if tries < EAGAIN_RETRIES => {
+                tries += 1;
+                std::thread::yield_now();
+            }
+            r => return r,
+        }
     }
-    u.finish_dirs()
+}
+
+/// Tar entry types Pier refuses, as Docker does ("unhandled tar header type"): a GNU
+/// sparse entry expands a few bytes of archive into gigabytes of file, and volume or
+/// multi-volume headers have no meaning for a filesystem.
+pub fn refused_entry_type(kind: tar::EntryType) -> Option<&'static str> {
+    use tar::EntryType as T;
+    match kind {
+        T::Regular
+        | T::Link
+        | T::Symlink
+        | T::Char
+        | T::Block
+        | T::Directory
+        | T::Fifo
+        | T::XGlobalHeader
+        | T::XHeader
+        | T::GNULongName
+        | T::GNULongLink => None,
+        T::GNUSparse => Some("GNU sparse file (type 'S')"),
+        T::Continuous => Some("contiguous file (type '7')"),
+        _ => Some("unknown or multi-volume entry"),
+    }
 }
 
 struct Unpacker {
@@ -112,6 +197,8 @@ struct Unpacker {
     dest: PathBuf,
     /// Where entries go, relative to `root`.
     base: PathBuf,
+    /// How parent directories resolve from `root`.
+    resolve: ResolveFlags,
     /// Layer mode: turn `.wh.` entries into overlayfs whiteouts.
     overlay: bool,
     owner: Option<(u32, u32)>,
@@ -167,6 +254,12 @@ fn clean(raw: &[u8]) -> Result<Option<Target>> {
 impl Unpacker {
     fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<()> {
         let kind = e.header().entry_type();
+        if let Some(why) = refused_entry_type(kind) {
+            return Err(SnapshotError::Layer(format!(
+                "unsupported tar entry: {why} at {}",
+                String::from_utf8_lossy(&e.path_bytes())
+            )));
+        }
         if matches!(
             kind,
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName
@@ -222,7 +315,7 @@ impl Unpacker {
         self.clear(&parent, name_os, is_dir, &path)?;
 
         match kind {
-            k if k.is_file() || k == tar::EntryType::GNUSparse => {
+            k if k.is_file() => {
                 let fd = rfs::openat(
                     &parent,
                     name_os,
@@ -340,13 +433,13 @@ impl Unpacker {
     fn open_dir(&self, rel: &Path, create: bool) -> Result<OwnedFd> {
         let rel = &self.base.join(rel);
         let how = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV;
-        let mut cur = rfs::openat2(&self.root, ".", how, Mode::empty(), resolve)
+        let resolve = self.resolve;
+        let mut cur = openat2_retry(&self.root, Path::new("."), how, resolve)
             .map_err(sys("open", &self.dest))?;
         let mut prefix = PathBuf::new();
         for c in rel.components() {
             prefix.push(c);
-            cur = match rfs::openat2(&self.root, &prefix, how, Mode::empty(), resolve) {
+            cur = match openat2_retry(&self.root, &prefix, how, resolve) {
                 Ok(fd) => fd,
                 Err(Errno::NOENT) if create => {
                     match rfs::mkdirat(&cur, c.as_os_str(), Mode::from_raw_mode(0o755)) {
@@ -359,7 +452,7 @@ impl Unpacker {
                         }
                         Err(e) => return Err(sys("create directory", &prefix)(e)),
                     }
-                    rfs::openat2(&self.root, &prefix, how, Mode::empty(), resolve)
+                    openat2_retry(&self.root, &prefix, how, resolve)
                         .map_err(sys("open", &prefix))?
                 }
                 Err(e) => return Err(sys("open directory", &prefix)(e)),
@@ -416,14 +509,13 @@ impl Unpacker {
     }
 
     fn finish_dirs(&mut self) -> Result<()> {
-        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV;
+        let resolve = self.resolve | ResolveFlags::NO_SYMLINKS;
         for (path, mtime) in std::mem::take(&mut self.dir_times).into_iter().rev() {
             // A later entry may have replaced the directory; then there is nothing to do.
-            let Ok(fd) = rfs::openat2(
+            let Ok(fd) = openat2_retry(
                 &self.root,
                 &path,
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
                 resolve,
             ) else {
                 continue;

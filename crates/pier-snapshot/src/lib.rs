@@ -560,6 +560,29 @@ pub fn extract_into_preserving_owner(root: &Path, dir: &Path, input: impl Read) 
     apply::extract(root, dir, input, None)
 }
 
+/// `docker cp` into a container by descriptor: extracts `input` into `dir` (a path
+/// relative to `root`, resolved inside it on every entry with `RESOLVE_IN_ROOT`, so a
+/// container renaming its directories meanwhile cannot lead a write out of `root`).
+/// `what` names `root` in errors. Entries are owned by 0:0 unless `preserve_owner`.
+pub fn extract_at(
+    root: std::os::fd::OwnedFd,
+    what: &Path,
+    dir: &Path,
+    input: impl Read,
+    preserve_owner: bool,
+) -> Result<()> {
+    let owner = if preserve_owner { None } else { Some((0, 0)) };
+    apply::extract_at(root, what, dir, input, owner)
+}
+
+pub use apply::refused_entry_type;
+
+/// Checks a whole archive for what extraction would refuse (entry types Docker
+/// refuses, paths climbing out), reading it to the end and writing nothing.
+pub fn check_archive(input: impl Read) -> Result<()> {
+    apply::check_archive(input)
+}
+
 fn is_mount_point(p: &Path) -> Result<bool> {
     use std::os::unix::fs::MetadataExt;
     let Ok(m) = fs::symlink_metadata(p) else {

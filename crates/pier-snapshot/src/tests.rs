@@ -689,3 +689,53 @@ fn untouched_container_layers_are_recycled_others_are_not() {
         assert!(dir(k).exists(), "{k}");
     }
 }
+
+/// A GNU sparse ('S') tar: 512 bytes of data that claim a 4 GiB file.
+fn sparse_tar() -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path("big").unwrap();
+    h.set_mode(0o644);
+    h.set_size(512);
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    let g = h.as_gnu_mut().unwrap();
+    // One chunk at the end of the file; the rest is a hole.
+    g.sparse[0].offset = *b"37777777000\0";
+    g.sparse[0].numbytes = *b"00000001000\0";
+    g.realsize = *b"40000000000\0";
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend([b'x'; 512]);
+    out.extend([0; 1024]);
+    out
+}
+
+#[test]
+fn sparse_entries_are_refused_not_expanded() {
+    let env = Env::new();
+    let bytes = sparse_tar();
+    let d = Digest::sha256(&bytes);
+    let err = env.s.apply_layer(None, &bytes[..], &d).unwrap_err();
+    assert!(
+        err.is_invalid_layer() && err.to_string().contains("sparse"),
+        "{err}"
+    );
+    assert!(!env.s.exists(&d));
+    env.no_temp_left();
+
+    let root = env.dir.path().join("rootfs");
+    fs::create_dir_all(&root).unwrap();
+    let err = super::extract_into(&root, &root, &bytes[..]).unwrap_err();
+    assert!(err.to_string().contains("sparse"), "{err}");
+    assert!(!root.join("big").exists(), "nothing is left behind");
+}
+
+#[test]
+fn check_archive_reads_everything_and_writes_nothing() {
+    let (ok, _) = TarBuf::new().file("a", b"x").file("d/b", b"y").finish();
+    super::check_archive(&ok[..]).unwrap();
+    let err = super::check_archive(&sparse_tar()[..]).unwrap_err();
+    assert!(err.to_string().contains("sparse"), "{err}");
+    let (out, _) = TarBuf::new().file("a", b"x").file("../../b", b"y").finish();
+    let err = super::check_archive(&out[..]).unwrap_err();
+    assert!(matches!(err, SnapshotError::Breakout(_)), "{err}");
+}

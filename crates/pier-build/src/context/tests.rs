@@ -228,3 +228,29 @@ fn add_reads_every_gzip_member() {
     assert_eq!(fs::read(root.join("a")).unwrap(), b"xyz");
     assert_eq!(fs::read(root.join("b")).unwrap(), b"xyz");
 }
+
+/// A GNU sparse ('S') tar: 512 bytes of data that claim a 4 GiB file.
+fn sparse_tar() -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path("big").unwrap();
+    h.set_mode(0o644);
+    h.set_size(512);
+    h.set_entry_type(tar::EntryType::GNUSparse);
+    let g = h.as_gnu_mut().unwrap();
+    g.sparse[0].offset = *b"37777777000\0";
+    g.sparse[0].numbytes = *b"00000001000\0";
+    g.realsize = *b"40000000000\0";
+    h.set_cksum();
+    let mut out = h.as_bytes().to_vec();
+    out.extend([b'x'; 512]);
+    out.extend([0; 1024]);
+    out
+}
+
+#[test]
+fn sparse_entries_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = unpack_context(&sparse_tar()[..], dir.path()).unwrap_err();
+    assert!(err.to_string().contains("GNUSparse"), "{err}");
+    assert!(!dir.path().join("big").exists());
+}

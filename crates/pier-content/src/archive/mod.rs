@@ -73,10 +73,39 @@ fn check_tar(store: &ContentStore, digest: &Digest) -> Result<()> {
     let mut ar = tar::Archive::new(store.open_blob(digest)?);
     for e in ar.entries().map_err(bad)? {
         let mut e = e.map_err(bad)?;
+        // Refused before its body is read: a GNU sparse entry of a few bytes
+        // expands to gigabytes (Docker refuses it too).
+        if let Some(why) = refused_entry_type(e.header().entry_type()) {
+            return Err(ContentError::Invalid(format!(
+                "archive/tar: unsupported entry: {why} at {}",
+                String::from_utf8_lossy(&e.path_bytes())
+            )));
+        }
         // Reading the body catches a truncated archive.
         io::copy(&mut e, &mut io::sink()).map_err(bad)?;
     }
     Ok(())
+}
+
+/// Tar entry types Docker refuses ("unhandled tar header type"), with why.
+pub fn refused_entry_type(kind: tar::EntryType) -> Option<&'static str> {
+    use tar::EntryType as T;
+    match kind {
+        T::Regular
+        | T::Link
+        | T::Symlink
+        | T::Char
+        | T::Block
+        | T::Directory
+        | T::Fifo
+        | T::XGlobalHeader
+        | T::XHeader
+        | T::GNULongName
+        | T::GNULongLink => None,
+        T::GNUSparse => Some("GNU sparse file (type 'S')"),
+        T::Continuous => Some("contiguous file (type '7')"),
+        _ => Some("unknown or multi-volume entry"),
+    }
 }
 
 /// The compression and diff ID of a stored layer blob.
@@ -199,5 +228,32 @@ mod tests {
         let store = ContentStore::open(dir.path()).unwrap();
         let err = import_rootfs(&[b'x'; 4096][..], &store).unwrap_err();
         assert!(err.to_string().contains("invalid tar header"), "{err}");
+    }
+
+    /// A GNU sparse ('S') tar: 512 bytes of data that claim a 4 GiB file.
+    fn sparse_tar() -> Vec<u8> {
+        let mut h = tar::Header::new_gnu();
+        h.set_path("big").unwrap();
+        h.set_mode(0o644);
+        h.set_size(512);
+        h.set_entry_type(tar::EntryType::GNUSparse);
+        let g = h.as_gnu_mut().unwrap();
+        // One chunk at the end of the file; the rest is a hole.
+        g.sparse[0].offset = *b"37777777000\0";
+        g.sparse[0].numbytes = *b"00000001000\0";
+        g.realsize = *b"40000000000\0";
+        h.set_cksum();
+        let mut out = h.as_bytes().to_vec();
+        out.extend([b'x'; 512]);
+        out.extend([0; 1024]);
+        out
+    }
+
+    #[test]
+    fn import_refuses_sparse_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ContentStore::open(dir.path()).unwrap();
+        let err = import_rootfs(&sparse_tar()[..], &store).unwrap_err();
+        assert!(err.to_string().contains("sparse"), "{err}");
     }
 }

@@ -260,21 +260,13 @@ async fn copy_to(
         }
     };
     let mut builder = tar::Builder::new(Vec::new());
-    builder.follow_symlinks(a.follow_link);
-    if meta.is_dir() {
-        let name = if name.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            name
-        };
-        builder
-            .append_dir_all(&name, &src_path)
-            .with_context(|| format!("cannot read {src}"))?;
+    let name = if name.as_os_str().is_empty() {
+        PathBuf::from(".")
     } else {
-        builder
-            .append_path_with_name(&src_path, &name)
-            .with_context(|| format!("cannot read {src}"))?;
-    }
+        name
+    };
+    append_tree(&mut builder, &src_path, &name, a.follow_link)
+        .with_context(|| format!("cannot read {src}"))?;
     let data = builder.into_inner()?;
     let size = data.len();
     q.push(("path", upload_dir));
@@ -293,6 +285,48 @@ async fn copy_to(
         );
     }
     Ok(0)
+}
+
+/// Appends `path` (a directory with everything below it) as `name`. Symlink targets
+/// are written as they are: the tar crate's own builder turns a link to `/` into `//`.
+fn append_tree(
+    b: &mut tar::Builder<Vec<u8>>,
+    path: &Path,
+    name: &Path,
+    follow: bool,
+) -> std::io::Result<()> {
+    let meta = if follow {
+        std::fs::metadata(path)?
+    } else {
+        std::fs::symlink_metadata(path)?
+    };
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+    if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(path)?;
+        let target = target.as_os_str().as_encoded_bytes();
+        if target.len() > 100 {
+            // Long targets need a GNU long-link entry, which only this call writes.
+            return b.append_link(&mut h, name, Path::new(path).read_link()?);
+        }
+        h.set_link_name_literal(target)?;
+        h.set_size(0);
+        return b.append_data(&mut h, name, std::io::empty());
+    }
+    if meta.is_file() {
+        return b.append_data(&mut h, name, std::fs::File::open(path)?);
+    }
+    b.append_data(&mut h, name, std::io::empty())?;
+    if meta.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()?;
+        entries.sort();
+        for e in entries {
+            append_tree(b, &path.join(&e), &name.join(&e), follow)?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes a streamed body to `-o FILE` or to stdout (never to a terminal).
