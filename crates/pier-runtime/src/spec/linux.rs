@@ -182,8 +182,12 @@ pub(super) fn linux(
     } else {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
-        if !o.seccomp_unconfined {
-            let profile = seccomp::default_profile(caps, host)?;
+        let profile = match &o.seccomp_profile {
+            _ if o.seccomp_unconfined => None,
+            Some(json) => super::seccomp_profile::resolve(json, caps, host)?,
+            None => Some(seccomp::default_profile(caps, host)?),
+        };
+        if let Some(profile) = profile {
             linux["seccomp"] = serde_json::to_value(profile).map_err(SpecError::build)?;
         }
     }

@@ -110,6 +110,9 @@ pub struct SpecOptions {
     pub no_new_privileges: bool,
     /// `--security-opt seccomp=unconfined`.
     pub seccomp_unconfined: bool,
+    /// `--security-opt seccomp=<json>`: a profile in Docker's format, used
+    /// instead of the default one.
+    pub seccomp_profile: Option<String>,
     pub network: NetworkNs,
     /// Share the host's pid / ipc / uts namespaces.
     pub pid_host: bool,
@@ -148,6 +151,7 @@ impl Default for SpecOptions {
             cap_drop: Vec::new(),
             no_new_privileges: false,
             seccomp_unconfined: false,
+            seccomp_profile: None,
             network: NetworkNs::New,
             pid_host: false,
             ipc_host: false,
