@@ -31,6 +31,7 @@ mod system;
 mod trash;
 mod update;
 mod util;
+mod validate;
 mod volumes;
 mod wait;
 

@@ -181,6 +181,31 @@ pub fn ulimit(s: &str) -> Result<ResourcesUlimits> {
     })
 }
 
+/// `--security-opt`, as the docker CLI sends it: a `seccomp=<file>` becomes
+/// `seccomp=<the file's JSON>`, since the daemon may not see the client's files.
+pub fn security_opts(opts: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(opts.len());
+    for opt in opts {
+        let (k, v) = match opt.split_once('=').or_else(|| opt.split_once(':')) {
+            Some(kv) => kv,
+            None => (opt.as_str(), ""),
+        };
+        if v.is_empty() && k != "no-new-privileges" {
+            bail!("invalid --security-opt: {opt:?}");
+        }
+        if k != "seccomp" || matches!(v, "builtin" | "unconfined") {
+            out.push(opt.clone());
+            continue;
+        }
+        let data =
+            std::fs::read(v).map_err(|e| anyhow!("opening seccomp profile ({v}) failed: {e}"))?;
+        let json: serde_json::Value = serde_json::from_slice(&data)
+            .map_err(|e| anyhow!("compacting json for seccomp profile ({v}) failed: {e}"))?;
+        out.push(format!("seccomp={json}"));
+    }
+    Ok(out)
+}
+
 /// `--restart no|always|unless-stopped|on-failure[:N]`.
 pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
     let (name, count) = match s.split_once(':') {
@@ -437,6 +462,50 @@ pub fn kv(s: &str, what: &str) -> Result<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_opts_send_the_profile_itself() {
+        let dir = std::env::temp_dir().join(format!("pier-secopt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(&good, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, "{nope").unwrap();
+        let s = |v: &[String]| security_opts(v);
+        let out = s(&[
+            format!("seccomp={}", good.display()),
+            "seccomp=unconfined".into(),
+            "no-new-privileges".into(),
+            "apparmor=unconfined".into(),
+        ])
+        .unwrap();
+        assert_eq!(out[0], r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#);
+        assert_eq!(
+            out[1..],
+            [
+                "seccomp=unconfined",
+                "no-new-privileges",
+                "apparmor=unconfined"
+            ]
+        );
+        let e = s(&[format!("seccomp={}", bad.display())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("compacting json for seccomp profile ("),
+            "{e}"
+        );
+        let e = s(&["seccomp=/nonexistent/p.json".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("opening seccomp profile (/nonexistent/p.json) failed: "),
+            "{e}"
+        );
+        assert!(s(&["seccomp".into()]).is_err());
+        assert!(s(&["apparmor=".into()]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn memory_units() {
