@@ -128,6 +128,8 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
             memory_swap: h.memory_swap.filter(|m| *m != 0),
             nano_cpus: h.nano_cpus.filter(|n| *n > 0),
             cpu_shares: h.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
+            cpu_period: h.cpu_period.filter(|p| *p > 0).map(|p| p as u64),
+            cpu_quota: h.cpu_quota.filter(|q| *q != 0),
             pids_limit: h.pids_limit.filter(|p| *p > 0),
         },
         ulimits,

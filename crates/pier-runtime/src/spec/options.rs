@@ -80,6 +80,9 @@ pub struct Resources {
     /// CPUs in billionths (`--cpus 1.5` = 1_500_000_000).
     pub nano_cpus: Option<i64>,
     pub cpu_shares: Option<u64>,
+    /// CFS period and quota in microseconds, when NanoCpus is not used.
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
     /// None, 0 or -1 = unlimited.
     pub pids_limit: Option<i64>,
 }
