@@ -79,6 +79,26 @@ fn a_custom_profile_denies_mkdir_with_its_errno() {
     // The default profile allows mkdir: the custom one really replaced it.
     let o = run_sh(&d, &[], script);
     assert!(o.out().contains("rc=0"), "{}", o.describe());
+    // Execs get the container's profile too.
+    let (_dir, p) = profile_file("deny-mkdir.json", &deny_mkdir(1));
+    let id = d.pier_ok(&[
+        "run",
+        "-d",
+        "--security-opt",
+        &opt(&p),
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let o = d.pier(&["exec", id.trim(), "mkdir", "/tmp/y"]);
+    assert_eq!(o.code(), 1, "{}", o.describe());
+    assert!(
+        o.err().contains("Operation not permitted"),
+        "{}",
+        o.describe()
+    );
+    d.pier_ok(&["exec", id.trim(), "touch", "/tmp/z"]);
+    d.pier_ok(&["rm", "-f", id.trim()]);
     d.assert_clean();
 }
 

@@ -72,7 +72,10 @@ impl Engine {
                         write(&dir, "memory.max", &m.to_string())?;
                     } else if dir.to_string_lossy().contains("/memory/") {
                         // memsw must stay >= the memory limit: raise it first.
-                        let swap = h.memory_swap.filter(|s| *s > 0).unwrap_or(m * 2);
+                        let swap = h
+                            .memory_swap
+                            .filter(|s| *s > 0)
+                            .unwrap_or(m.saturating_mul(2));
                         let _ = write(
                             &dir,
                             "memory.memsw.limit_in_bytes",
