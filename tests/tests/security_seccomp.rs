@@ -379,3 +379,65 @@ fn apparmor_and_selinux_options_this_host_cannot_apply_are_refused() {
     assert_eq!(d.pier_ok(&["ps", "-aq"]).trim(), "");
     d.assert_clean();
 }
+
+/// The allowlist of Pier's built-in profile, read from its source: an allowlist
+/// profile in Docker's shape needs one, and this one is known to run busybox.
+fn base_allowlist() -> Vec<String> {
+    let src = std::fs::read_to_string(
+        pier_tests::repo_root().join("crates/pier-runtime/src/spec/seccomp.rs"),
+    )
+    .unwrap();
+    let start = src.find("const BASE_ALLOW: &str = \"").unwrap() + 26;
+    let len = src[start..].find('"').unwrap();
+    src[start..start + len]
+        .split(|c: char| c.is_whitespace() || c == '\\')
+        .filter(|n| !n.is_empty() && *n != "clone" && *n != "clone3")
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_allowlist_profile_shaped_like_dockers_default_runs_busybox() {
+    let d = TestDaemon::with_busybox();
+    // Docker's default.json in miniature: errno by default, an archMap, clone
+    // allowed only without namespace flags (the mask alone in `value`), clone3
+    // answered ENOSYS, namespace calls for CAP_SYS_ADMIN only.
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "archMap": [
+            {"architecture": "SCMP_ARCH_X86_64",
+             "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+            {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}
+        ],
+        "syscalls": [
+            {"names": base_allowlist(), "action": "SCMP_ACT_ALLOW"},
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW", "args": null},
+            {"names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW",
+             "includes": {"arches": ["amd64", "x32"]}},
+            {"names": ["clone", "clone3", "unshare"], "action": "SCMP_ACT_ALLOW",
+             "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 2114060288, "op": "SCMP_CMP_MASKED_EQ"}],
+             "excludes": {"caps": ["CAP_SYS_ADMIN"], "arches": ["s390", "s390x"]}},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,
+             "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["process_vm_readv"], "action": "SCMP_ACT_ALLOW",
+             "includes": {"minKernel": "4.8"}}
+        ]
+    });
+    let (_dir, p) = profile_file("allowlist.json", &profile);
+    let script = "echo hi | cat; (sleep 0; echo sub); unshare -U true; echo rc=$?";
+    let o = run_sh(&d, &["--security-opt", &opt(&p)], script);
+    let out = o.out();
+    for want in ["hi", "sub", "rc=1"] {
+        assert!(out.lines().any(|l| l == want), "{want}: {}", o.describe());
+    }
+    let o = run_sh(
+        &d,
+        &["--cap-add", "SYS_ADMIN", "--security-opt", &opt(&p)],
+        script,
+    );
+    assert!(o.out().lines().any(|l| l == "rc=0"), "{}", o.describe());
+    d.assert_clean();
+}

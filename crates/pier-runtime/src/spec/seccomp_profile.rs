@@ -23,15 +23,15 @@ struct Profile {
     default_action: Option<LinuxSeccompAction>,
     #[serde(default)]
     default_errno_ret: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     architectures: Vec<Arch>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     arch_map: Vec<ArchMap>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     flags: Vec<LinuxSeccompFilterFlag>,
     #[serde(default)]
     listener_path: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     syscalls: Vec<Syscall>,
 }
 
@@ -39,16 +39,16 @@ struct Profile {
 #[serde(rename_all = "camelCase")]
 struct ArchMap {
     architecture: Arch,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     sub_architectures: Vec<Arch>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Syscall {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     names: Vec<String>,
     action: LinuxSeccompAction,
     #[serde(default)]
@@ -66,7 +66,7 @@ struct Syscall {
 struct Arg {
     index: usize,
     value: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     value_two: u64,
     op: LinuxSeccompOperator,
 }
@@ -74,17 +74,27 @@ struct Arg {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Filter {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     caps: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nullable")]
     arches: Vec<String>,
     #[serde(default, deserialize_with = "kernel_version")]
     min_kernel: Option<(u32, u32)>,
 }
 
+/// A JSON null reads as the empty value, as Go's decoder does: profiles written
+/// by other tools often have `"args": null` or `"names": null`.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `"<kernel>.<major>"`, as Docker reads `minKernel`.
 fn kernel_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<(u32, u32)>, D::Error> {
-    let s = String::deserialize(d)?;
+    let s = Option::<String>::deserialize(d)?.unwrap_or_default();
     if s.is_empty() {
         return Ok(None);
     }
@@ -334,6 +344,19 @@ mod tests {
         assert_eq!(names(&plain), ["b", "d", "f"]);
         let admin = resolved(profile, &["CAP_CHOWN", "CAP_SYS_ADMIN"]);
         assert_eq!(names(&admin), ["a", "d", "f"]);
+    }
+
+    #[test]
+    fn nulls_read_as_empty_like_go() {
+        let v = resolved(
+            json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": null, "flags": null,
+                   "syscalls": [{"name": "read", "names": null, "action": "SCMP_ACT_ALLOW",
+                                 "args": null, "includes": {"caps": null, "minKernel": null},
+                                 "excludes": {}}]}),
+            &[],
+        );
+        assert_eq!(v["syscalls"][0]["names"], json!(["read"]));
+        assert!(v.get("architectures").is_none(), "{v}");
     }
 
     #[test]
