@@ -144,6 +144,18 @@ fn the_cli_exits_125_with_the_daemons_message() {
         ),
         (&["--cpus=-1"][..], "range of CPUs is from 0.01 to"),
         (
+            &["--restart", "always:3"][..],
+            "Error response from daemon: invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        ),
+        (
+            &["--restart", "on-failure:-2"][..],
+            "Error response from daemon: invalid restart policy: maximum retry count cannot be negative",
+        ),
+        (
+            &["--restart", "sometimes"][..],
+            "invalid restart policy: unknown policy 'sometimes'",
+        ),
+        (
             &["--memory", "1k"][..],
             "Minimum memory limit allowed is 6MB",
         ),
@@ -232,6 +244,10 @@ fn cpu_period_and_quota_reach_the_cgroup_and_update_checks_them() {
         (
             json!({"CpuPeriod": 5}),
             "CPU cfs period can not be less than 1ms",
+        ),
+        (
+            json!({"RestartPolicy": {"Name": "always", "MaximumRetryCount": 2}}),
+            "maximum retry count can only be used with 'on-failure'",
         ),
     ] {
         let r = d.http(

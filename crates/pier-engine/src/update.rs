@@ -63,6 +63,7 @@ impl Engine {
         }
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
         crate::validate::resources(&rec.host_config, ncpu)?;
+        crate::validate::restart_policy(&rec.host_config)?;
         let h = rec.host_config.clone();
         if rec.state.running() {
             for dir in cgroup_dirs(&rec.cgroups_path) {

@@ -35,7 +35,8 @@ pub(crate) fn host_config(h: &HostConfig, ncpu: usize) -> Result<()> {
     Ok(())
 }
 
-fn restart_policy(h: &HostConfig) -> Result<()> {
+/// Docker's restart policy rules; also run on `update`.
+pub(crate) fn restart_policy(h: &HostConfig) -> Result<()> {
     let Some(p) = &h.restart_policy else {
         return Ok(());
     };

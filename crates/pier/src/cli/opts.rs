@@ -206,10 +206,12 @@ pub fn security_opts(opts: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// `--restart no|always|unless-stopped|on-failure[:N]`.
+/// `--restart no|always|unless-stopped|on-failure[:N]`. As with docker, the
+/// daemon judges the retry count (`always:3` is its error, not ours); a name
+/// the API cannot carry is refused here in the daemon's words.
 pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
     let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, Some(c)),
+        Some((n, c)) => (n, Some(c).filter(|c| !c.is_empty())),
         None => (s, None),
     };
     let name_enum = match name {
@@ -217,18 +219,17 @@ pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
         "always" => RestartPolicyNameEnum::ALWAYS,
         "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
         "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-        _ => bail!("invalid restart policy format: {s}"),
-    };
-    let max = match count {
-        Some(c) if name == "on-failure" => Some(
-            c.parse()
-                .map_err(|_| anyhow!("invalid restart policy format: {s}"))?,
+        _ => bail!(
+            "invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
         ),
-        Some(_) => bail!(
-            "invalid restart policy format: maximum retry count can only be used with 'on-failure'"
-        ),
-        None => None,
     };
+    let max = count
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy format: maximum retry count must be an integer")
+            })
+        })
+        .transpose()?;
     Ok(RestartPolicy {
         name: Some(name_enum),
         maximum_retry_count: max,
@@ -658,8 +659,14 @@ mod tests {
             restart_policy("always").unwrap().name,
             Some(RestartPolicyNameEnum::ALWAYS)
         );
-        assert!(restart_policy("always:3").is_err());
-        assert!(restart_policy("sometimes").is_err());
+        // The daemon refuses a count with `always`, in Docker's words.
+        assert_eq!(
+            restart_policy("always:3").unwrap().maximum_retry_count,
+            Some(3)
+        );
+        assert!(restart_policy("on-failure:x").is_err());
+        let e = restart_policy("sometimes").unwrap_err().to_string();
+        assert!(e.contains("unknown policy 'sometimes'"), "{e}");
 
         let d = device("/dev/fuse").unwrap();
         assert_eq!(d.path_in_container.as_deref(), Some("/dev/fuse"));
