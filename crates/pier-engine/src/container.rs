@@ -213,6 +213,8 @@ impl Engine {
         crate::cgroup_warm::prewarm();
         let (mut cfg, mut host) = split_body(&opts.body)?;
         normalize_host_config(&mut host)?;
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        crate::validate::host_config(&host, ncpu)?;
         let image_name = cfg
             .image
             .clone()
@@ -508,21 +510,6 @@ fn normalize_host_config(h: &mut HostConfig) -> Result<()> {
             return Err(EngineError::InvalidArgument(format!(
                 "logger: no log driver named '{other}' is registered"
             )))
-        }
-    }
-    if let Some(p) = &h.restart_policy {
-        use pier_api::models::RestartPolicyNameEnum as P;
-        if p.maximum_retry_count.unwrap_or(0) > 0 && p.name != Some(P::ON_FAILURE) {
-            return Err(EngineError::InvalidArgument(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-                    .into(),
-            ));
-        }
-        let restarts = !matches!(p.name, None | Some(P::NO) | Some(P::EMPTY));
-        if restarts && h.auto_remove.unwrap_or(false) {
-            return Err(EngineError::InvalidArgument(
-                "can't create 'AutoRemove' container with restart policy".into(),
-            ));
         }
     }
     Ok(())

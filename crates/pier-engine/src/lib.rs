@@ -35,6 +35,7 @@ mod system;
 mod trash;
 mod update;
 mod util;
+mod validate;
 mod volumes;
 mod wait;
 

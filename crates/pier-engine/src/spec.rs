@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use pier_runtime::spec::{build_spec, BindMount, Resources, SpecOptions, TmpfsMount, Ulimit};
+use pier_runtime::spec::{build_spec, BindMount, Resources, SpecOptions, TmpfsMount};
 
 use crate::records::ContainerRecord;
+use crate::validate::Seccomp;
 use crate::{EngineError, Result};
 
 fn spec_err(e: impl std::fmt::Display) -> EngineError {
@@ -43,11 +44,7 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
     args.extend(rec.args.iter().cloned());
     let mut ulimits = Vec::new();
     for u in h.ulimits.iter().flatten() {
-        let name = u.name.clone().unwrap_or_default();
-        let soft = u.soft.unwrap_or(0);
-        let hard = u.hard.unwrap_or(soft);
-        let spec = format!("{name}={soft}:{hard}");
-        ulimits.push(Ulimit::parse(&spec).map_err(spec_err)?);
+        ulimits.push(crate::validate::ulimit(u)?);
     }
     let mut tmpfs = Vec::new();
     for (dst, opts) in h.tmpfs.iter().flatten() {
@@ -87,7 +84,7 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
     let (volume_binds, volume_tmpfs) = crate::volumes::spec_mounts(rec)?;
     binds.extend(volume_binds);
     tmpfs.extend(volume_tmpfs);
-    let security: Vec<String> = h.security_opt.clone().unwrap_or_default();
+    let security = crate::validate::security_opts(h.security_opt.as_deref().unwrap_or_default())?;
     let network = crate::network::netns_for(rec);
     let sysctls: BTreeMap<String, String> =
         h.sysctls.clone().unwrap_or_default().into_iter().collect();
@@ -115,14 +112,12 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
         privileged: h.privileged.unwrap_or(false),
         cap_add: h.cap_add.clone().unwrap_or_default(),
         cap_drop: h.cap_drop.clone().unwrap_or_default(),
-        no_new_privileges: security.iter().any(|s| {
-            s == "no-new-privileges"
-                || s == "no-new-privileges:true"
-                || s == "no-new-privileges=true"
-        }),
-        seccomp_unconfined: security
-            .iter()
-            .any(|s| s == "seccomp=unconfined" || s == "seccomp:unconfined"),
+        no_new_privileges: security.no_new_privileges,
+        seccomp_unconfined: security.seccomp == Seccomp::Unconfined,
+        seccomp_profile: match security.seccomp {
+            Seccomp::Profile(json) => Some(json),
+            _ => None,
+        },
         network,
         pid_host: h.pid_mode.as_deref() == Some("host"),
         ipc_host: h.ipc_mode.as_deref() == Some("host"),
@@ -133,6 +128,8 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
             memory_swap: h.memory_swap.filter(|m| *m != 0),
             nano_cpus: h.nano_cpus.filter(|n| *n > 0),
             cpu_shares: h.cpu_shares.filter(|s| *s > 0).map(|s| s as u64),
+            cpu_period: h.cpu_period.filter(|p| *p > 0).map(|p| p as u64),
+            cpu_quota: h.cpu_quota.filter(|q| *q != 0),
             pids_limit: h.pids_limit.filter(|p| *p > 0),
         },
         ulimits,

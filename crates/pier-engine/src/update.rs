@@ -61,6 +61,9 @@ impl Engine {
                 });
             }
         }
+        let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+        crate::validate::resources(&rec.host_config, ncpu)?;
+        crate::validate::restart_policy(&rec.host_config)?;
         let h = rec.host_config.clone();
         if rec.state.running() {
             for dir in cgroup_dirs(&rec.cgroups_path) {
@@ -70,7 +73,10 @@ impl Engine {
                         write(&dir, "memory.max", &m.to_string())?;
                     } else if dir.to_string_lossy().contains("/memory/") {
                         // memsw must stay >= the memory limit: raise it first.
-                        let swap = h.memory_swap.filter(|s| *s > 0).unwrap_or(m * 2);
+                        let swap = h
+                            .memory_swap
+                            .filter(|s| *s > 0)
+                            .unwrap_or(m.saturating_mul(2));
                         let _ = write(
                             &dir,
                             "memory.memsw.limit_in_bytes",

@@ -53,7 +53,17 @@ pub struct MountRec {
     pub propagation: String,
 }
 
+/// A volume is a directory named after it, so a longer name cannot exist.
+const MAX_VOLUME_NAME: usize = 255;
+
 fn validate_volume_name(n: &str) -> Result<()> {
+    if n.len() > MAX_VOLUME_NAME {
+        return Err(EngineError::InvalidArgument(format!(
+            "create {}...: invalid volume name: {} characters is longer than the limit of {MAX_VOLUME_NAME}",
+            &n[..n.floor_char_boundary(32)],
+            n.len()
+        )));
+    }
     let mut c = n.chars();
     let ok = n.len() >= 2
         && c.next().is_some_and(|c| c.is_ascii_alphanumeric())

@@ -150,6 +150,14 @@ fn resources(o: &SpecOptions, swap_ok: bool) -> Value {
         cpu.insert("period".into(), json!(100_000u64));
         cpu.insert("quota".into(), json!(n / 10_000));
     }
+    if r.nano_cpus.is_none_or(|n| n <= 0) {
+        if let Some(p) = r.cpu_period.filter(|p| *p > 0) {
+            cpu.insert("period".into(), json!(p));
+        }
+        if let Some(q) = r.cpu_quota.filter(|q| *q != 0) {
+            cpu.insert("quota".into(), json!(q));
+        }
+    }
     if let Some(s) = r.cpu_shares.filter(|s| *s > 0) {
         cpu.insert("shares".into(), json!(s));
     }
@@ -182,8 +190,12 @@ pub(super) fn linux(
     } else {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
-        if !o.seccomp_unconfined {
-            let profile = seccomp::default_profile(caps, host)?;
+        let profile = match &o.seccomp_profile {
+            _ if o.seccomp_unconfined => None,
+            Some(json) => super::seccomp_profile::resolve(json, caps, host)?,
+            None => Some(seccomp::default_profile(caps, host)?),
+        };
+        if let Some(profile) = profile {
             linux["seccomp"] = serde_json::to_value(profile).map_err(SpecError::build)?;
         }
     }
@@ -226,6 +238,7 @@ mod tests {
             nano_cpus: Some(1_500_000_000),
             cpu_shares: Some(512),
             pids_limit: Some(100),
+            ..Default::default()
         };
         o.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
         let v = gen(&o);
@@ -237,5 +250,13 @@ mod tests {
         assert_eq!(r["cpu"]["shares"], 512);
         assert_eq!(r["pids"]["limit"], 100);
         assert_eq!(v["linux"]["sysctl"]["net.ipv4.ip_forward"], "1");
+        o.resources = Resources {
+            cpu_period: Some(50_000),
+            cpu_quota: Some(25_000),
+            ..Default::default()
+        };
+        let r = &gen(&o)["linux"]["resources"];
+        assert_eq!(r["cpu"]["quota"], 25_000);
+        assert_eq!(r["cpu"]["period"], 50_000);
     }
 }

@@ -12,6 +12,7 @@ mod mounts;
 mod options;
 mod process;
 mod seccomp;
+mod seccomp_profile;
 
 use oci_spec::runtime::Spec;
 use serde_json::json;
@@ -20,6 +21,7 @@ pub use caps::{compute_caps, ALL_CAPS, DEFAULT_CAPS};
 pub use linux::{host_supports_swap_limit, MASKED_PATHS, READONLY_PATHS};
 pub use options::{BindMount, NetworkNs, Resources, SpecOptions, TmpfsMount, Ulimit};
 pub use process::DEFAULT_PATH;
+pub use seccomp_profile::check_profile as check_seccomp_profile;
 
 /// Errors from building a spec.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,10 @@ pub enum SpecError {
     Capability(String),
     #[error("invalid ulimit {0:?}: {1}")]
     Ulimit(String, String),
+    /// A custom seccomp profile that cannot be applied; the text is Docker's
+    /// where it has one (`decoding seccomp profile failed: ...`).
+    #[error("{0}")]
+    Seccomp(String),
     #[error("invalid spec option: {0}")]
     Invalid(String),
     #[error("building the OCI spec: {0}")]

@@ -80,6 +80,9 @@ pub struct Resources {
     /// CPUs in billionths (`--cpus 1.5` = 1_500_000_000).
     pub nano_cpus: Option<i64>,
     pub cpu_shares: Option<u64>,
+    /// CFS period and quota in microseconds, when NanoCpus is not used.
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
     /// None, 0 or -1 = unlimited.
     pub pids_limit: Option<i64>,
 }
@@ -110,6 +113,9 @@ pub struct SpecOptions {
     pub no_new_privileges: bool,
     /// `--security-opt seccomp=unconfined`.
     pub seccomp_unconfined: bool,
+    /// `--security-opt seccomp=<json>`: a profile in Docker's format, used
+    /// instead of the default one.
+    pub seccomp_profile: Option<String>,
     pub network: NetworkNs,
     /// Share the host's pid / ipc / uts namespaces.
     pub pid_host: bool,
@@ -148,6 +154,7 @@ impl Default for SpecOptions {
             cap_drop: Vec::new(),
             no_new_privileges: false,
             seccomp_unconfined: false,
+            seccomp_profile: None,
             network: NetworkNs::New,
             pid_host: false,
             ipc_host: false,

@@ -297,7 +297,7 @@ pub(crate) fn go_arch(rust_arch: &str) -> &str {
 }
 
 /// The native architecture and its compatible sub-architectures.
-fn arch_map(rust_arch: &str) -> Vec<Arch> {
+pub(crate) fn arch_map(rust_arch: &str) -> Vec<Arch> {
     match rust_arch {
         "x86_64" => vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32],
         "aarch64" => vec![Arch::ScmpArchAarch64, Arch::ScmpArchArm],

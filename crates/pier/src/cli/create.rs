@@ -475,7 +475,7 @@ impl CreateArgs {
                 .as_deref()
                 .map(opts::restart_policy)
                 .transpose()?,
-            security_opt: non_empty(self.security_opt.clone()),
+            security_opt: non_empty(opts::security_opts(&self.security_opt)?),
             sysctls: non_empty_map(sysctls),
             shm_size: self
                 .shm_size

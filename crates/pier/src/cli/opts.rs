@@ -181,10 +181,37 @@ pub fn ulimit(s: &str) -> Result<ResourcesUlimits> {
     })
 }
 
-/// `--restart no|always|unless-stopped|on-failure[:N]`.
+/// `--security-opt`, as the docker CLI sends it: a `seccomp=<file>` becomes
+/// `seccomp=<the file's JSON>`, since the daemon may not see the client's files.
+pub fn security_opts(opts: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(opts.len());
+    for opt in opts {
+        let (k, v) = match opt.split_once('=').or_else(|| opt.split_once(':')) {
+            Some(kv) => kv,
+            None => (opt.as_str(), ""),
+        };
+        if v.is_empty() && k != "no-new-privileges" {
+            bail!("invalid --security-opt: {opt:?}");
+        }
+        if k != "seccomp" || matches!(v, "builtin" | "unconfined") {
+            out.push(opt.clone());
+            continue;
+        }
+        let data =
+            std::fs::read(v).map_err(|e| anyhow!("opening seccomp profile ({v}) failed: {e}"))?;
+        let json: serde_json::Value = serde_json::from_slice(&data)
+            .map_err(|e| anyhow!("compacting json for seccomp profile ({v}) failed: {e}"))?;
+        out.push(format!("seccomp={json}"));
+    }
+    Ok(out)
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:N]`. As with docker, the
+/// daemon judges the retry count (`always:3` is its error, not ours); a name
+/// the API cannot carry is refused here in the daemon's words.
 pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
     let (name, count) = match s.split_once(':') {
-        Some((n, c)) => (n, Some(c)),
+        Some((n, c)) => (n, Some(c).filter(|c| !c.is_empty())),
         None => (s, None),
     };
     let name_enum = match name {
@@ -192,18 +219,17 @@ pub fn restart_policy(s: &str) -> Result<RestartPolicy> {
         "always" => RestartPolicyNameEnum::ALWAYS,
         "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
         "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
-        _ => bail!("invalid restart policy format: {s}"),
-    };
-    let max = match count {
-        Some(c) if name == "on-failure" => Some(
-            c.parse()
-                .map_err(|_| anyhow!("invalid restart policy format: {s}"))?,
+        _ => bail!(
+            "invalid restart policy: unknown policy '{name}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"
         ),
-        Some(_) => bail!(
-            "invalid restart policy format: maximum retry count can only be used with 'on-failure'"
-        ),
-        None => None,
     };
+    let max = count
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                anyhow!("invalid restart policy format: maximum retry count must be an integer")
+            })
+        })
+        .transpose()?;
     Ok(RestartPolicy {
         name: Some(name_enum),
         maximum_retry_count: max,
@@ -439,6 +465,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn security_opts_send_the_profile_itself() {
+        let dir = std::env::temp_dir().join(format!("pier-secopt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(&good, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, "{nope").unwrap();
+        let s = |v: &[String]| security_opts(v);
+        let out = s(&[
+            format!("seccomp={}", good.display()),
+            "seccomp=unconfined".into(),
+            "no-new-privileges".into(),
+            "apparmor=unconfined".into(),
+        ])
+        .unwrap();
+        assert_eq!(out[0], r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#);
+        assert_eq!(
+            out[1..],
+            [
+                "seccomp=unconfined",
+                "no-new-privileges",
+                "apparmor=unconfined"
+            ]
+        );
+        let e = s(&[format!("seccomp={}", bad.display())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("compacting json for seccomp profile ("),
+            "{e}"
+        );
+        let e = s(&["seccomp=/nonexistent/p.json".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("opening seccomp profile (/nonexistent/p.json) failed: "),
+            "{e}"
+        );
+        assert!(s(&["seccomp".into()]).is_err());
+        assert!(s(&["apparmor=".into()]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn memory_units() {
         assert_eq!(ram_in_bytes("64m").unwrap(), 64 * 1024 * 1024);
         assert_eq!(ram_in_bytes("64M").unwrap(), 64 * 1024 * 1024);
@@ -589,8 +659,14 @@ mod tests {
             restart_policy("always").unwrap().name,
             Some(RestartPolicyNameEnum::ALWAYS)
         );
-        assert!(restart_policy("always:3").is_err());
-        assert!(restart_policy("sometimes").is_err());
+        // The daemon refuses a count with `always`, in Docker's words.
+        assert_eq!(
+            restart_policy("always:3").unwrap().maximum_retry_count,
+            Some(3)
+        );
+        assert!(restart_policy("on-failure:x").is_err());
+        let e = restart_policy("sometimes").unwrap_err().to_string();
+        assert!(e.contains("unknown policy 'sometimes'"), "{e}");
 
         let d = device("/dev/fuse").unwrap();
         assert_eq!(d.path_in_container.as_deref(), Some("/dev/fuse"));
