@@ -173,6 +173,8 @@ pub struct TestDaemon {
     pub cgroup_parent: String,
     /// Directory holding the `pier` binary used for the daemon and the CLI.
     pub bin_dir: PathBuf,
+    /// More `pier daemon` arguments (e.g. `--config-file`), kept across restarts.
+    extra_args: Vec<String>,
     child: Option<Child>,
     _guard: SerialGuard,
 }
@@ -193,7 +195,16 @@ impl TestDaemon {
         Self::start_with(global_lock(false), dir)
     }
 
+    /// Starts a daemon with more `pier daemon` arguments.
+    pub fn start_with_args(args: &[&str]) -> Self {
+        Self::start_full(global_lock(false), bin_dir(), args)
+    }
+
     fn start_with(guard: SerialGuard, bin_dir: PathBuf) -> Self {
+        Self::start_full(guard, bin_dir, &[])
+    }
+
+    fn start_full(guard: SerialGuard, bin_dir: PathBuf, extra_args: &[&str]) -> Self {
         let pier = bin_dir.join("pier");
         assert!(
             pier.is_file(),
@@ -210,6 +221,7 @@ impl TestDaemon {
             netns: format!("pier-t-{id}"),
             cgroup_parent: format!("pier-test-{id}"),
             bin_dir,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             root,
             id,
             child: None,
@@ -263,6 +275,7 @@ impl TestDaemon {
             .arg(self.host())
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .args(&self.extra_args)
             .env("PATH", prepend_path(&bin))
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())

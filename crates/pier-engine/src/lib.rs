@@ -17,6 +17,8 @@ mod image;
 mod image_filter;
 mod lifecycle;
 mod links;
+pub mod logconf;
+mod logread;
 mod logs;
 mod names;
 mod network;
@@ -63,6 +65,8 @@ pub struct EngineConfig {
     pub exec_root: PathBuf,
     pub cgroup_parent: String,
     pub shim_binary: PathBuf,
+    /// The daemon's default log driver and options.
+    pub log_defaults: logconf::LogDefaults,
 }
 
 impl EngineConfig {
@@ -110,6 +114,8 @@ impl Engine {
     /// Opens the stores under the data root and reconnects to the shims of
     /// containers that were running when the previous daemon stopped.
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        logconf::validate(&cfg.log_defaults.driver, &cfg.log_defaults.opts)
+            .map_err(|e| EngineError::InvalidArgument(format!("failed to set log opts: {e}")))?;
         for dir in [
             cfg.data_root.clone(),
             cfg.data_root.join("containers"),

@@ -19,6 +19,8 @@ use tower::ServiceExt;
 
 pub use error::ApiError;
 
+pub use pier_engine::logconf::{self, LogDefaults};
+
 /// How the daemon is configured; the flags follow dockerd's.
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
@@ -34,8 +36,12 @@ pub struct DaemonOptions {
     pub shim_binary: PathBuf,
     /// `--debug`: verbose logging on stderr.
     pub debug: bool,
+    /// `--log-level` as a tracing filter (`debug` wins over it).
+    pub log_level: Option<String>,
     /// `--insecure-registry` and daemon.json `insecure-registries`.
     pub insecure_registries: Vec<String>,
+    /// `--log-driver`/`--log-opt` and daemon.json `log-driver`/`log-opts`.
+    pub log_defaults: pier_engine::logconf::LogDefaults,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +93,11 @@ fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
 /// Runs the daemon in the foreground until SIGINT/SIGTERM. Containers keep
 /// running when it stops (their shims own them).
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
-    let filter = if opts.debug { "debug" } else { "info" };
+    let filter = if opts.debug {
+        "debug"
+    } else {
+        opts.log_level.as_deref().unwrap_or("info")
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PIER_LOG")
@@ -105,6 +115,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         exec_root: opts.exec_root.clone(),
         cgroup_parent: opts.cgroup_parent.clone(),
         shim_binary: opts.shim_binary.clone(),
+        log_defaults: opts.log_defaults.clone(),
     })
     .await?;
     // A socket left by a crashed daemon: remove it only if nobody answers.
