@@ -341,7 +341,7 @@ fn bad_drivers_and_options_are_refused_at_create() {
 #[test]
 fn daemon_json_sets_the_default_log_config() {
     let dir = tempfile_dir("cfg");
-    let cfg = dir.join("daemon.json");
+    let cfg = dir.0.join("daemon.json");
     std::fs::write(
         &cfg,
         r#"{"log-driver":"json-file","log-opts":{"max-size":"2k","max-file":"3"}}"#,
@@ -377,11 +377,18 @@ fn daemon_json_sets_the_default_log_config() {
         serde_json::json!({"max-size": "2k", "max-file": "2"})
     );
     d.pier_ok(&["rm", "-f", &id, id2.trim()]);
-    drop(d);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn tempfile_dir(tag: &str) -> PathBuf {
+/// A directory under /tmp removed when dropped, also when a test fails.
+struct TmpDir(PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir(tag: &str) -> TmpDir {
     let dir = PathBuf::from(format!(
         "/tmp/pier-logs-{tag}-{}-{}",
         std::process::id(),
@@ -391,7 +398,7 @@ fn tempfile_dir(tag: &str) -> PathBuf {
             .subsec_nanos()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TmpDir(dir)
 }
 
 /// `pier daemon` with `cfg` as its config file, expected to refuse to start.
@@ -418,18 +425,18 @@ fn daemon_refuses(dir: &Path, cfg: &str, flags: &[&str]) -> String {
 
 #[test]
 fn daemon_json_unknown_keys_and_conflicts_stop_the_daemon() {
-    let dir = tempfile_dir("bad");
-    let e = daemon_refuses(&dir, r#"{"log-driver":"local","bogus-key":1}"#, &[]);
+    let tmp = tempfile_dir("bad");
+    let dir = &tmp.0;
+    let e = daemon_refuses(dir, r#"{"log-driver":"local","bogus-key":1}"#, &[]);
     assert!(
         e.contains("the following directives don't match any configuration option: bogus-key"),
         "{e}"
     );
-    let e = daemon_refuses(&dir, r#"{"log-driver":"local"}"#, &["--log-driver", "none"]);
+    let e = daemon_refuses(dir, r#"{"log-driver":"local"}"#, &["--log-driver", "none"]);
     assert!(
         e.contains("the following directives are specified both as a flag and in the configuration file: log-driver: (from flag: none, from file: local)"),
         "{e}"
     );
-    let e = daemon_refuses(&dir, r#"{"log-opts":{"max-size":"1x"}}"#, &[]);
+    let e = daemon_refuses(dir, r#"{"log-opts":{"max-size":"1x"}}"#, &[]);
     assert!(e.contains("invalid suffix: 'x'"), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
