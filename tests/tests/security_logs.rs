@@ -201,6 +201,18 @@ fn tail_of_a_big_log_keeps_the_daemon_small() {
     d.pier_ok(&["rm", "-f", id]);
 }
 
+/// `out` holds `line0` .. `line<n-1>`, each once, in order.
+fn assert_every_line(out: &str, n: usize) {
+    let got: Vec<&str> = out.lines().collect();
+    let first_wrong = (0..n).find(|i| got.get(*i) != Some(&format!("line{i}").as_str()));
+    assert!(
+        first_wrong.is_none() && got.len() == n,
+        "{} lines, want {n}; first wrong at {first_wrong:?}: {:?}",
+        got.len(),
+        first_wrong.map(|i| &got[i.saturating_sub(2)..(i + 2).min(got.len())])
+    );
+}
+
 #[test]
 fn follow_sees_lines_written_after_rotations() {
     let d = TestDaemon::with_busybox();
@@ -219,13 +231,35 @@ fn follow_sees_lines_written_after_rotations() {
     );
     let out = d.pier(&["logs", "-f", &id]);
     assert_eq!(out.code(), 0, "{}", out.describe());
-    let got: Vec<String> = out.out().lines().map(str::to_string).collect();
-    let want: Vec<String> = (0..600).map(|i| format!("line{i}")).collect();
-    assert_eq!(got, want, "every line once, in order");
+    assert_every_line(&out.out(), 600);
     // The early lines are rotated away by now: the follower read them live.
     assert!(log_files(&d, &id).len() == 2, "{:?}", log_files(&d, &id));
     let all = d.pier_ok(&["logs", &id]);
     assert!(!all.contains("line0\n"), "line0 was rotated away");
+    d.pier_ok(&["rm", "-f", &id]);
+}
+
+#[test]
+fn follow_keeps_up_with_several_rotations_between_looks() {
+    let d = TestDaemon::with_busybox();
+    // A burst rotates the 2k files many times within one poll of the follower.
+    let id = run_d(
+        &d,
+        &[
+            "--log-opt",
+            "max-size=2k",
+            "--log-opt",
+            "max-file=100",
+            "busybox",
+            "sh",
+            "-c",
+            "sleep 1; i=0; while [ $i -lt 1000 ]; do echo line$i; i=$((i+1)); done; sleep 1",
+        ],
+    );
+    let out = d.pier(&["logs", "-f", &id]);
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert_every_line(&out.out(), 1000);
+    assert!(log_files(&d, &id).len() > 10, "{:?}", log_files(&d, &id));
     d.pier_ok(&["rm", "-f", &id]);
 }
 

@@ -181,6 +181,20 @@ pub(crate) fn read_rotated(
     Ok(true)
 }
 
+/// Calls `each` with every line of an open (uncompressed) file; false once
+/// `each` returned false.
+pub(crate) fn read_rotated_file(
+    f: File,
+    mut each: impl FnMut(Vec<u8>) -> bool,
+) -> std::io::Result<bool> {
+    let mut go_on = true;
+    lines_of(f, |l| {
+        go_on = each(l);
+        go_on
+    })?;
+    Ok(go_on)
+}
+
 /// The last `n` complete lines before `end` of the live file `live`, taking
 /// older ones from the rotated files when the live file has fewer. Returns
 /// the lines oldest first and the offset in `live` after the last of them.
@@ -216,6 +230,49 @@ pub(crate) fn tail(
     }
     all.extend(newest);
     Ok((all, stop))
+}
+
+/// The device and inode of a file, which rotation (a rename) keeps.
+fn identity(m: &std::fs::Metadata) -> (u64, u64) {
+    (m.dev(), m.ino())
+}
+
+/// The rotated files written after `old` and before `new` (both open; `new`
+/// may itself have been rotated already), opened and in order. None when
+/// `old` cannot be found any more (compressed or dropped): nothing to add.
+/// Names shift under a busy writer, so each opened file is checked to be the
+/// one listed, and the listing is retried when it is not.
+pub(crate) fn between(live: &Path, old: &File, new: &File) -> Option<Vec<File>> {
+    let old = identity(&old.metadata().ok()?);
+    let new = identity(&new.metadata().ok()?);
+    'retry: for _ in 0..10 {
+        let files = rotated_files(live);
+        let ids: Vec<Option<(u64, u64)>> = files
+            .iter()
+            .map(|r| {
+                (!r.gz)
+                    .then(|| std::fs::metadata(&r.path).ok().map(|m| identity(&m)))
+                    .flatten()
+            })
+            .collect();
+        let k = ids.iter().position(|i| *i == Some(old))?;
+        let m = ids
+            .iter()
+            .position(|i| *i == Some(new))
+            .unwrap_or(files.len());
+        let mut out = Vec::new();
+        for (r, id) in files.iter().zip(&ids).take(m).skip(k + 1) {
+            let Ok(f) = File::open(&r.path) else {
+                continue 'retry;
+            };
+            match (f.metadata(), id) {
+                (Ok(meta), Some(id)) if identity(&meta) == *id => out.push(f),
+                _ => continue 'retry,
+            }
+        }
+        return Some(out);
+    }
+    None
 }
 
 /// Whether `live` (open) is still the file at `path`: false after the shim
@@ -302,6 +359,28 @@ mod tests {
         })
         .unwrap();
         assert_eq!(strs(&all), ["old1\n", "old2\n", "one\n", "two"]);
+    }
+
+    #[test]
+    fn files_between_two_rotations_are_found() {
+        let d = tempfile::tempdir().unwrap();
+        let live = file_with(d.path(), "c.log", b"a\n");
+        let old = File::open(&live).unwrap();
+        // Three rotations since `old` was live; `new` is .1 by now.
+        std::fs::rename(&live, d.path().join("c.log.3")).unwrap();
+        file_with(d.path(), "c.log.4", b"z\n");
+        file_with(d.path(), "c.log.2", b"b\n");
+        let new_path = file_with(d.path(), "c.log.1", b"c\n");
+        let new = File::open(&new_path).unwrap();
+        file_with(d.path(), "c.log", b"d\n");
+        let mid = between(&live, &old, &new).unwrap();
+        assert_eq!(mid.len(), 1);
+        let mut s = String::new();
+        (&mid[0]).read_to_string(&mut s).unwrap();
+        assert_eq!(s, "b\n");
+        // `new` still live: everything after `old`.
+        let new = File::open(&live).unwrap();
+        assert_eq!(between(&live, &old, &new).unwrap().len(), 2);
     }
 
     #[test]

@@ -268,6 +268,13 @@ impl Reader<'_> {
                 }
                 match File::open(self.path) {
                     Ok(f) => {
+                        // Rotated more than once since the last look: the
+                        // files between the one read and the new one first.
+                        for mid in logread::between(self.path, &live, &f).unwrap_or_default() {
+                            if !logread::read_rotated_file(mid, |l| self.send(&l))? {
+                                return Ok(());
+                            }
+                        }
                         live = f;
                         pos = 0;
                         partial.clear();
