@@ -212,7 +212,7 @@ impl Engine {
         // A start usually follows within milliseconds.
         crate::cgroup_warm::prewarm();
         let (mut cfg, mut host) = split_body(&opts.body)?;
-        normalize_host_config(&mut host)?;
+        let log_conf = normalize_host_config(&mut host, &self.cfg.log_defaults)?;
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
         crate::validate::host_config(&host, ncpu)?;
         let image_name = cfg
@@ -259,13 +259,25 @@ impl Engine {
             return Err(name_conflict(&name, &existing));
         }
         let dir = self.cfg.container_dir(&id);
-        let log_path = dir.join(format!("{id}-json.log"));
+        let log_path = crate::logconf::log_file(&dir, &id, log_conf.driver);
         match &self.spare_dirs {
             Some(pool) if pool.take_into(&dir) => {
                 let made = dir.join(SPARE_LOG);
-                std::fs::rename(&made, &log_path).map_err(|e| EngineError::io(&made, e))?;
+                match &log_path {
+                    Some(p) => {
+                        if let Some(parent) = p.parent() {
+                            std::fs::create_dir_all(parent)
+                                .map_err(|e| EngineError::io(parent, e))?;
+                        }
+                        std::fs::rename(&made, p).map_err(|e| EngineError::io(&made, e))?
+                    }
+                    None => std::fs::remove_file(&made).map_err(|e| EngineError::io(&made, e))?,
+                }
             }
-            _ => std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?,
+            _ => {
+                let d = log_path.as_deref().and_then(|p| p.parent()).unwrap_or(&dir);
+                std::fs::create_dir_all(d).map_err(|e| EngineError::io(d, e))?
+            }
         }
         let rec = ContainerRecord {
             id: id.clone(),
@@ -280,7 +292,9 @@ impl Engine {
             state: StateRecord::default(),
             restart_count: 0,
             chain_id: image.chain_id.clone(),
-            log_path: log_path.display().to_string(),
+            log_path: log_path
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
@@ -430,7 +444,14 @@ impl Engine {
             "ResolvConfPath": rec.resolv_conf_path,
             "HostnamePath": rec.hostname_path,
             "HostsPath": rec.hosts_path,
-            "LogPath": rec.log_path,
+            // Docker shows the path of json-file logs only.
+            "LogPath": if crate::logconf::resolved_of(rec.host_config.log_config.as_ref()).driver
+                == crate::logconf::Driver::JsonFile
+            {
+                rec.log_path.as_str()
+            } else {
+                ""
+            },
             "Name": format!("/{}", rec.name),
             "RestartCount": rec.restart_count,
             "Driver": "overlay2",
@@ -501,18 +522,12 @@ impl Engine {
 }
 
 /// Docker's defaults and checks for a new container's host config.
-fn normalize_host_config(h: &mut HostConfig) -> Result<()> {
+fn normalize_host_config(
+    h: &mut HostConfig,
+    log_defaults: &crate::logconf::LogDefaults,
+) -> Result<crate::logconf::Resolved> {
     let log = h.log_config.get_or_insert_with(Default::default);
-    match log.typ.as_deref() {
-        None | Some("") => log.typ = Some("json-file".into()),
-        Some("json-file") | Some("none") | Some("local") => {}
-        Some(other) => {
-            return Err(EngineError::InvalidArgument(format!(
-                "logger: no log driver named '{other}' is registered"
-            )))
-        }
-    }
-    Ok(())
+    crate::logconf::merge_and_validate(log, log_defaults).map_err(EngineError::InvalidArgument)
 }
 
 /// `Config` as inspect shows it, with the `MacAddress` that API versions before

@@ -18,6 +18,9 @@ pub enum EngineError {
     /// docker's CLI exits with (126 not executable, 127 not found).
     #[error("{message}")]
     CannotStart { message: String, exit_code: i32 },
+    /// The operation exists but this object's configuration cannot do it (HTTP 501).
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("{0}")]
     Internal(String),
 }

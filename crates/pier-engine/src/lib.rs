@@ -18,6 +18,8 @@ mod image;
 mod image_filter;
 mod lifecycle;
 mod links;
+pub mod logconf;
+mod logread;
 mod logs;
 mod names;
 mod network;
@@ -71,6 +73,8 @@ pub struct EngineConfig {
     pub shim_binary: PathBuf,
     /// `--bridge`, `--bip`, `--default-address-pool`.
     pub network: NetworkOptions,
+    /// The daemon's default log driver and options.
+    pub log_defaults: logconf::LogDefaults,
 }
 
 impl EngineConfig {
@@ -118,6 +122,8 @@ impl Engine {
     /// Opens the stores under the data root and reconnects to the shims of
     /// containers that were running when the previous daemon stopped.
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
+        logconf::validate(&cfg.log_defaults.driver, &cfg.log_defaults.opts)
+            .map_err(|e| EngineError::InvalidArgument(format!("failed to set log opts: {e}")))?;
         for dir in [
             cfg.data_root.clone(),
             cfg.data_root.join("containers"),

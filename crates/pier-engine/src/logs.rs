@@ -1,14 +1,17 @@
-//! `docker logs`: reads the json-file log the shim writes.
+//! `docker logs`: reads the json-file log the shim writes (see logread.rs
+//! for the files and the tail).
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, AsyncSeekExt, BufReader};
 
 use crate::util::{channel_stream, parse_rfc3339, ByteStream};
-use crate::{Engine, Result};
+use crate::{logread, Engine, Result};
 
 /// Query of `GET /containers/{id}/logs`.
 #[derive(Debug, Clone, Default)]
@@ -108,10 +111,16 @@ impl Engine {
         opts: LogOptions,
     ) -> Result<(bool, ByteStream)> {
         let rec = self.find_container(key)?;
+        let driver = crate::logconf::resolved_of(rec.host_config.log_config.as_ref()).driver;
+        if driver == crate::logconf::Driver::None || rec.log_path.is_empty() {
+            return Err(crate::EngineError::NotImplemented(
+                "configured logging driver does not support reading".into(),
+            ));
+        }
         let tty = rec.tty();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let this = self.clone();
-        let path = rec.log_path.clone();
+        let path = PathBuf::from(&rec.log_path);
         let id = rec.id.clone();
         tokio::spawn(async move {
             if rec.state.running() {
@@ -121,93 +130,21 @@ impl Engine {
                 }
                 this.sync_output(&id).await;
             }
-            let file = match tokio::fs::File::open(&path).await {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    if !opts.follow {
-                        return;
-                    }
-                    // Not started yet: wait for the shim to create it.
-                    loop {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        if let Ok(f) = tokio::fs::File::open(&path).await {
-                            break f;
-                        }
-                        if !this.is_running(&id) {
-                            return;
-                        }
-                    }
+            // File reads block: run them off the async workers.
+            let _ = tokio::task::spawn_blocking(move || {
+                let r = Reader {
+                    engine: &this,
+                    id: &id,
+                    path: &path,
+                    opts: &opts,
+                    tty,
+                    tx: &tx,
+                };
+                if let Err(e) = r.run() {
+                    let _ = tx.blocking_send(Err(e));
                 }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            let mut reader = BufReader::new(file);
-            if let Some(n) = opts.tail {
-                let mut all = Vec::new();
-                let mut line = String::new();
-                while reader.read_line(&mut line).await.unwrap_or(0) > 0 {
-                    if line.ends_with('\n') {
-                        all.push(std::mem::take(&mut line));
-                    } else {
-                        break;
-                    }
-                }
-                let skip = all.len().saturating_sub(n);
-                for l in &all[skip..] {
-                    if let Some(b) = render(l, &opts, tty) {
-                        if tx.send(Ok(b)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                // Continue after what was read (a partial line is re-read).
-                let consumed: usize = all.iter().map(|l| l.len()).sum();
-                let _ = reader.seek(std::io::SeekFrom::Start(consumed as u64)).await;
-            }
-            let mut line = String::new();
-            loop {
-                match reader.read_line(&mut line).await {
-                    Ok(0) => {
-                        if !opts.follow {
-                            return;
-                        }
-                        if !this.is_running(&id) {
-                            // One more pass: the shim may have written the last lines.
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                            let mut rest = String::new();
-                            while reader.read_line(&mut rest).await.unwrap_or(0) > 0 {}
-                            line.push_str(&rest);
-                            for l in line.split_inclusive('\n') {
-                                if let Some(b) = render(l, &opts, tty) {
-                                    let _ = tx.send(Ok(b)).await;
-                                }
-                            }
-                            return;
-                        }
-                        if tx.is_closed() {
-                            return;
-                        }
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                    Ok(_) => {
-                        if !line.ends_with('\n') {
-                            continue; // partial line: wait for the rest
-                        }
-                        if let Some(b) = render(&line, &opts, tty) {
-                            if tx.send(Ok(b)).await.is_err() {
-                                return;
-                            }
-                        }
-                        line.clear();
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                }
-            }
+            })
+            .await;
         });
         Ok((tty, channel_stream(rx)))
     }
@@ -218,6 +155,152 @@ impl Engine {
             .ok()
             .flatten()
             .is_some_and(|r| r.state.running())
+    }
+}
+
+type Tx = tokio::sync::mpsc::Sender<std::io::Result<Bytes>>;
+
+/// One `logs` call reading the files (on a blocking thread).
+struct Reader<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+    path: &'a Path,
+    opts: &'a LogOptions,
+    tty: bool,
+    tx: &'a Tx,
+}
+
+/// How often a follower looks for new lines.
+const POLL: Duration = Duration::from_millis(50);
+
+impl Reader<'_> {
+    /// Sends a line; false once the client is gone.
+    fn send(&self, line: &[u8]) -> bool {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return true;
+        };
+        match render(text, self.opts, self.tty) {
+            Some(b) => self.tx.blocking_send(Ok(b)).is_ok(),
+            None => true,
+        }
+    }
+
+    fn open_live(&self) -> std::io::Result<Option<File>> {
+        loop {
+            match File::open(self.path) {
+                Ok(f) => return Ok(Some(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    // Not started yet: wait for the shim to create it.
+                    if !self.opts.follow || !self.engine.is_running(self.id) || self.tx.is_closed()
+                    {
+                        return Ok(None);
+                    }
+                    std::thread::sleep(POLL);
+                }
+                Err(e) => {
+                    return Err(std::io::Error::new(
+                        e.kind(),
+                        format!("{}: {e}", self.path.display()),
+                    ))
+                }
+            }
+        }
+    }
+
+    fn run(&self) -> std::io::Result<()> {
+        let rotated = logread::rotated_files(self.path);
+        let Some(mut live) = self.open_live()? else {
+            return Ok(());
+        };
+        let end = live.metadata()?.len();
+        let mut pos = match self.opts.tail {
+            Some(n) => {
+                let (lines, stop) = logread::tail(&live, end, &rotated, n)?;
+                for l in &lines {
+                    if !self.send(l) {
+                        return Ok(());
+                    }
+                }
+                stop
+            }
+            None => {
+                if !logread::read_rotated(&rotated, |l| self.send(&l))? {
+                    return Ok(());
+                }
+                0
+            }
+        };
+        // The live file from `pos`, then (following) what gets written.
+        let mut partial = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut last_pass = false;
+        let mut drained = false;
+        loop {
+            let n = live.read_at(&mut buf, pos)?;
+            if n > 0 {
+                pos += n as u64;
+                let mut data = &buf[..n];
+                while let Some(i) = data.iter().position(|b| *b == b'\n') {
+                    let (line, rest) = data.split_at(i + 1);
+                    let ok = if partial.is_empty() {
+                        self.send(line)
+                    } else {
+                        partial.extend_from_slice(line);
+                        let l = std::mem::take(&mut partial);
+                        self.send(&l)
+                    };
+                    if !ok {
+                        return Ok(());
+                    }
+                    data = rest;
+                }
+                partial.extend_from_slice(data);
+                continue;
+            }
+            if !self.opts.follow || last_pass {
+                return Ok(());
+            }
+            if !logread::same_file(&live, self.path) {
+                if !drained {
+                    // Rotated: first read what the shim wrote before renaming.
+                    drained = true;
+                    continue;
+                }
+                match File::open(self.path) {
+                    Ok(f) => {
+                        // Rotated more than once since the last look: the
+                        // files between the one read and the new one first.
+                        for mid in logread::between(self.path, &live, &f).unwrap_or_default() {
+                            if !logread::read_rotated_file(mid, |l| self.send(&l))? {
+                                return Ok(());
+                            }
+                        }
+                        live = f;
+                        pos = 0;
+                        partial.clear();
+                        drained = false;
+                        continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            } else if live.metadata()?.len() < pos {
+                // Truncated in place (max-file=1).
+                pos = 0;
+                partial.clear();
+                continue;
+            }
+            if !self.engine.is_running(self.id) {
+                // One more pass: the shim may have written the last lines.
+                std::thread::sleep(Duration::from_millis(20));
+                last_pass = true;
+                continue;
+            }
+            if self.tx.is_closed() {
+                return Ok(());
+            }
+            std::thread::sleep(POLL);
+        }
     }
 }
 

@@ -276,6 +276,7 @@ mod tests {
             cgroup_parent: "x".into(),
             shim_binary: "x".into(),
             network: Default::default(),
+            log_defaults: Default::default(),
         };
         let ctr = cfg.data_root.join("containers/abc");
         std::fs::create_dir_all(&ctr).unwrap();

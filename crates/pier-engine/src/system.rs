@@ -162,7 +162,7 @@ impl Engine {
             "NFd": 0,
             "NGoroutines": 0,
             "SystemTime": crate::util::now_rfc3339(),
-            "LoggingDriver": "json-file",
+            "LoggingDriver": self.cfg.log_defaults.driver,
             "CgroupDriver": "cgroupfs",
             "CgroupVersion": cgroup_version(),
             "NEventsListener": 0,

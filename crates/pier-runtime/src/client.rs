@@ -51,6 +51,8 @@ pub struct ShimOptions {
     pub runtime_root: PathBuf,
     /// Docker json-file log path; None = no log.
     pub log_path: Option<PathBuf>,
+    /// Size-based rotation of the log file.
+    pub log_rotation: proto::LogRotation,
     pub tty: bool,
     pub stdin: bool,
     pub stdin_once: bool,
@@ -120,6 +122,7 @@ pub fn launch_shim(o: &ShimOptions) -> Result<LaunchedShim, ShimError> {
         .arg("--wait-go");
     if let Some(l) = &o.log_path {
         cmd.arg("--log").arg(l);
+        cmd.args(o.log_rotation.shim_args());
     }
     if o.tty {
         cmd.arg("--tty");

@@ -154,6 +154,36 @@ pub struct LogLine {
     pub time: String,
 }
 
+/// How the shim rotates a container's log file, as Docker's json-file and
+/// local drivers do: when the file has reached `max_size` bytes it becomes
+/// `<file>.1` (older ones shift up, the oldest beyond `max_file` is dropped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogRotation {
+    /// 0 = never rotate.
+    pub max_size: u64,
+    /// Files kept, the live one included (at least 1).
+    pub max_file: u32,
+    /// Rotated files are gzip'd (`<file>.1.gz`).
+    pub compress: bool,
+}
+
+impl LogRotation {
+    /// Command-line arguments of pier-shim carrying this rotation.
+    pub fn shim_args(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.max_size > 0 {
+            v.push("--log-max-size".to_string());
+            v.push(self.max_size.to_string());
+            v.push("--log-max-file".to_string());
+            v.push(self.max_file.max(1).to_string());
+            if self.compress {
+                v.push("--log-compress".to_string());
+            }
+        }
+        v
+    }
+}
+
 /// Docker's stdio stream ids in multiplexed frames.
 pub const STREAM_STDIN: u8 = 0;
 pub const STREAM_STDOUT: u8 = 1;

@@ -32,6 +32,7 @@ impl From<EngineError> for ApiError {
             EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             EngineError::NotModified(_) => StatusCode::NOT_MODIFIED,
             EngineError::CannotStart { .. } => StatusCode::BAD_REQUEST,
+            EngineError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -20,6 +20,8 @@ use tower::ServiceExt;
 
 pub use error::ApiError;
 
+pub use pier_engine::logconf::{self, LogDefaults};
+
 /// How the daemon is configured; the flags follow dockerd's.
 #[derive(Debug, Clone)]
 pub struct DaemonOptions {
@@ -35,6 +37,8 @@ pub struct DaemonOptions {
     pub shim_binary: PathBuf,
     /// `--debug`: verbose logging on stderr.
     pub debug: bool,
+    /// `--log-level` as a tracing filter (`debug` wins over it).
+    pub log_level: Option<String>,
     /// `--insecure-registry` and daemon.json `insecure-registries`.
     pub insecure_registries: Vec<String>,
     /// `--bridge`, `--bip`, `--default-address-pool` (daemon.json `bridge`,
@@ -42,6 +46,8 @@ pub struct DaemonOptions {
     pub network: NetworkOptions,
     /// `-G/--group`: the group of the socket (default `docker`; empty: root's).
     pub group: String,
+    /// `--log-driver`/`--log-opt` and daemon.json `log-driver`/`log-opts`.
+    pub log_defaults: pier_engine::logconf::LogDefaults,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +136,11 @@ fn bind_socket(
 /// Runs the daemon in the foreground until SIGINT/SIGTERM. Containers keep
 /// running when it stops (their shims own them).
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
-    let filter = if opts.debug { "debug" } else { "info" };
+    let filter = if opts.debug {
+        "debug"
+    } else {
+        opts.log_level.as_deref().unwrap_or("info")
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PIER_LOG")
@@ -151,6 +161,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         cgroup_parent: opts.cgroup_parent.clone(),
         shim_binary: opts.shim_binary.clone(),
         network: opts.network.clone(),
+        log_defaults: opts.log_defaults.clone(),
     })
     .await?;
     // A socket left by a crashed daemon: remove it only if nobody answers.

@@ -1,7 +1,7 @@
 //! pier-shim: one small supervisor per container.
 //!
 //! `pier-shim --id ID --bundle DIR --state-dir DIR --runtime-root DIR --log PATH
-//!  [--tty] [--stdin] [--stdin-once] [--wait-go]`
+//!  [--log-max-size BYTES --log-max-file N [--log-compress]] [--tty] [--stdin] [--stdin-once] [--wait-go]`
 //!
 //! Forks into the background at once (the first process exits), creates the
 //! container, then prints one line on its original stdout: `ok <shim pid>` or
@@ -30,6 +30,7 @@ struct Args {
     state_dir: PathBuf,
     runtime_root: PathBuf,
     log: Option<PathBuf>,
+    log_rotation: pier_runtime::proto::LogRotation,
     tty: bool,
     stdin: bool,
     stdin_once: bool,
@@ -44,6 +45,7 @@ fn parse_args() -> Result<Args> {
         state_dir: PathBuf::new(),
         runtime_root: PathBuf::new(),
         log: None,
+        log_rotation: Default::default(),
         tty: false,
         stdin: false,
         stdin_once: false,
@@ -59,6 +61,15 @@ fn parse_args() -> Result<Args> {
             "--state-dir" => a.state_dir = val("--state-dir")?.into(),
             "--runtime-root" => a.runtime_root = val("--runtime-root")?.into(),
             "--log" => a.log = Some(val("--log")?.into()),
+            "--log-max-size" => {
+                a.log_rotation.max_size =
+                    val("--log-max-size")?.parse().context("--log-max-size")?
+            }
+            "--log-max-file" => {
+                a.log_rotation.max_file =
+                    val("--log-max-file")?.parse().context("--log-max-file")?
+            }
+            "--log-compress" => a.log_rotation.compress = true,
             "--tty" => a.tty = true,
             "--stdin" => a.stdin = true,
             "--stdin-once" => a.stdin_once = true,
@@ -166,16 +177,13 @@ fn setup(a: &Args) -> Result<sup::Sup> {
     let sigfd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .context("signalfd")?;
 
-    let log_file = match &a.log {
-        Some(p) => Some(
-            std::os::unix::fs::OpenOptionsExt::mode(
-                std::fs::OpenOptions::new().create(true).append(true),
-                0o640, // as dockerd's json-file logs: not for other users
-            )
-            .open(p)
-            .with_context(|| format!("open log {}", p.display()))?,
+    let log = match &a.log {
+        Some(p) => logw::LogWriter::new(
+            logw::open_log(p).with_context(|| format!("open log {}", p.display()))?,
+            p.clone(),
+            a.log_rotation,
         ),
-        None => None,
+        None => logw::LogWriter::none(),
     };
 
     let sock = pier_runtime::proto::SOCKET_NAME;
@@ -209,7 +217,7 @@ fn setup(a: &Args) -> Result<sup::Sup> {
         state_dir: a.state_dir.clone(),
         stdin_once: a.stdin_once,
     };
-    let mut s = sup::Sup::new(cfg, listener, sigfd, logw::LogWriter::new(log_file), init);
+    let mut s = sup::Sup::new(cfg, listener, sigfd, log, init);
     s.finish_failed_create();
     Ok(s)
 }

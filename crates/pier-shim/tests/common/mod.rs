@@ -92,6 +92,7 @@ impl Fixture {
             state_dir: self.state_dir.clone(),
             runtime_root: self.runtime_root.clone(),
             log_path: Some(self.log.clone()),
+            log_rotation: Default::default(),
             tty,
             stdin,
             stdin_once: stdin,

@@ -1,17 +1,20 @@
 //! `pier daemon`: the engine in the foreground.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use std::collections::HashMap;
 use std::path::PathBuf;
+
+use super::daemon_config::{tracing_level, DaemonConfig};
 
 #[derive(Args, Debug)]
 pub struct DaemonArgs {
-    /// Root directory of persistent Pier state
-    #[arg(long = "data-root", env = "PIER_ROOT", default_value = "/var/lib/pier")]
-    pub data_root: PathBuf,
-    /// Root directory for execution state files
-    #[arg(long = "exec-root", default_value = "/run/pier")]
-    pub exec_root: PathBuf,
+    /// Root directory of persistent Pier state (default /var/lib/pier)
+    #[arg(long = "data-root", env = "PIER_ROOT")]
+    pub data_root: Option<PathBuf>,
+    /// Root directory for execution state files (default /run/pier)
+    #[arg(long = "exec-root")]
+    pub exec_root: Option<PathBuf>,
     /// Daemon socket to listen on
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
@@ -21,6 +24,9 @@ pub struct DaemonArgs {
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
+    /// Set the logging level ("debug", "info", "warn", "error", "fatal")
+    #[arg(short = 'l', long = "log-level")]
+    pub log_level: Option<String>,
     /// Enable insecure registry communication (host, host:port or CIDR; repeatable)
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
@@ -33,47 +39,86 @@ pub struct DaemonArgs {
     /// Pool new networks' subnets come from: base=CIDR,size=N (repeatable)
     #[arg(long = "default-address-pool")]
     pub default_address_pool: Vec<String>,
-    /// Group for the unix socket
-    #[arg(short = 'G', long = "group", default_value = "docker")]
-    pub group: String,
-    /// Daemon configuration file (only `insecure-registries` is read from it)
+    /// Group for the unix socket (default docker)
+    #[arg(short = 'G', long = "group")]
+    pub group: Option<String>,
+    /// Default driver for container logs (json-file, local, none)
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Default log driver options (KEY=VALUE; repeatable)
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// Daemon configuration file
     #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
     pub config_file: PathBuf,
 }
 
-/// `insecure-registries` from daemon.json, like dockerd's; a missing file is
-/// an empty config.
-fn config_insecure_registries(path: &std::path::Path) -> Result<Vec<String>> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let v: serde_json::Value = serde_json::from_slice(&text)
-        .with_context(|| format!("{}: not valid JSON", path.display()))?;
-    let Some(list) = v.get("insecure-registries") else {
-        return Ok(Vec::new());
-    };
-    let list = list
-        .as_array()
-        .with_context(|| format!("{}: insecure-registries is not a list", path.display()))?;
+/// `KEY=VALUE` pairs of `--log-opt`.
+fn log_opts(list: &[String]) -> Result<HashMap<String, String>> {
     list.iter()
-        .map(|e| {
-            e.as_str().map(str::to_string).with_context(|| {
-                format!("{}: insecure-registries holds a non-string", path.display())
-            })
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None => bail!("invalid key/value pair format in logging opts: {s}"),
         })
         .collect()
 }
 
-pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool) -> Result<i32> {
+pub async fn run(
+    a: DaemonArgs,
+    global_host: Option<String>,
+    global_debug: bool,
+    global_log_level: Option<String>,
+) -> Result<i32> {
     if std::env::var_os(pier_client::DETACH_ENV).is_some() {
         // Spawned by a CLI: leave its session so closing the terminal does not stop us.
         let _ = rustix::process::setsid();
     }
-    let host = a
-        .host
-        .or(global_host)
+    let file = DaemonConfig::load(&a.config_file)?;
+    let host_flag = a.host.or(global_host);
+    let debug_flag = a.debug || global_debug;
+    let level_flag = a.log_level.or(global_log_level);
+    let mut given: Vec<(&str, String)> = Vec::new();
+    let mut give = |flag, v: Option<String>| {
+        if let Some(v) = v {
+            given.push((flag, v));
+        }
+    };
+    give(
+        "data-root",
+        a.data_root.as_ref().map(|p| p.display().to_string()),
+    );
+    give(
+        "exec-root",
+        a.exec_root.as_ref().map(|p| p.display().to_string()),
+    );
+    give("host", host_flag.clone());
+    give("debug", debug_flag.then(|| "true".to_string()));
+    give("log-level", level_flag.clone());
+    give(
+        "insecure-registry",
+        (!a.insecure_registry.is_empty()).then(|| a.insecure_registry.join(",")),
+    );
+    give("log-driver", a.log_driver.clone());
+    give("bridge", a.bridge.clone());
+    give("bip", a.bip.clone());
+    give(
+        "default-address-pool",
+        (!a.default_address_pool.is_empty()).then(|| a.default_address_pool.join(" ")),
+    );
+    give("group", a.group.clone());
+    give(
+        "log-opt",
+        (!a.log_opt.is_empty()).then(|| a.log_opt.join(",")),
+    );
+    file.check_flags(&given).map_err(|e| {
+        anyhow::anyhow!(
+            "unable to configure the Docker daemon with file {}: {e}",
+            a.config_file.display()
+        )
+    })?;
+
+    let host = host_flag
+        .or_else(|| file.hosts.as_ref().and_then(|h| h.first().cloned()))
         .unwrap_or_else(|| pier_client::DEFAULT_HOST.to_string());
     let socket = pier_client::socket_path(&host)?;
     let exe = std::env::current_exe().context("cannot find the pier binary")?;
@@ -81,23 +126,63 @@ pub async fn run(a: DaemonArgs, global_host: Option<String>, global_debug: bool)
         .parent()
         .map(|d| d.join("pier-shim"))
         .unwrap_or_else(|| PathBuf::from("pier-shim"));
-    let mut insecure_registries = config_insecure_registries(&a.config_file)?;
-    insecure_registries.extend(a.insecure_registry);
+    let log_level = match level_flag.or(file.log_level.clone()) {
+        Some(l) => Some(tracing_level(&l)?.to_string()),
+        None => None,
+    };
+    let mut log_defaults = pier_server::LogDefaults::default();
+    if let Some(d) = a.log_driver.or(file.log_driver.clone()) {
+        log_defaults.driver = d;
+    }
+    log_defaults.opts = if a.log_opt.is_empty() {
+        file.log_opts.clone().unwrap_or_default()
+    } else {
+        log_opts(&a.log_opt)?
+    };
+    // Checked before anything is touched, as dockerd does at start.
+    pier_server::logconf::validate(&log_defaults.driver, &log_defaults.opts)
+        .map_err(|e| anyhow::anyhow!("failed to set log opts: {e}"))?;
+    let insecure_registries = if a.insecure_registry.is_empty() {
+        file.insecure_registries.clone().unwrap_or_default()
+    } else {
+        a.insecure_registry
+    };
+    let pools = if a.default_address_pool.is_empty() {
+        file.default_address_pools
+            .iter()
+            .flatten()
+            .map(|p| p.as_flag())
+            .collect()
+    } else {
+        a.default_address_pool
+    };
     let network = pier_server::NetworkOptions::parse(
-        a.bridge.as_deref(),
-        a.bip.as_deref(),
-        &a.default_address_pool,
+        a.bridge.as_deref().or(file.bridge.as_deref()),
+        a.bip.as_deref().or(file.bip.as_deref()),
+        &pools,
     )?;
+    let group = a
+        .group
+        .or(file.group.clone())
+        .unwrap_or_else(|| "docker".to_string());
     let opts = pier_server::DaemonOptions {
-        data_root: a.data_root,
-        exec_root: a.exec_root,
+        data_root: a
+            .data_root
+            .or(file.data_root.clone())
+            .unwrap_or_else(|| PathBuf::from("/var/lib/pier")),
+        exec_root: a
+            .exec_root
+            .or(file.exec_root.clone())
+            .unwrap_or_else(|| PathBuf::from("/run/pier")),
         socket,
         cgroup_parent: a.cgroup_parent,
         shim_binary,
-        debug: a.debug || global_debug,
+        debug: debug_flag || file.debug.unwrap_or(false),
+        log_level,
         insecure_registries,
+        log_defaults,
         network,
-        group: a.group,
+        group,
     };
     pier_server::run(opts).await?;
     Ok(0)

@@ -5,6 +5,7 @@ pub mod container;
 pub mod cp;
 pub mod create;
 pub mod daemon;
+mod daemon_config;
 pub mod exec;
 pub mod image_io;
 pub mod images;
@@ -328,7 +329,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     };
     let cmd = flatten(cmd);
     if let Cmd::Daemon(a) = cmd {
-        return daemon::run(a, cli.host, cli.debug).await;
+        return daemon::run(a, cli.host, cli.debug, cli.log_level).await;
     }
     if let Cmd::Version(a) = cmd {
         return system::version(cli.host.as_deref(), a).await;
