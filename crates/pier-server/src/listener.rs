@@ -1,0 +1,139 @@
+//! Accepting API connections so that no client can lock the others out: a
+//! client gets a bounded time to send its request head, and the number of
+//! open connections stays well below the daemon's file descriptor limit
+//! (what is left serves containers, shims, logs and layers).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::UnixListener;
+use tokio::sync::{watch, Semaphore};
+use tower::ServiceExt;
+
+/// How long a client may take to send a request head, on a new connection
+/// and between requests on a kept-alive one. Docker has no such bound; an
+/// idle client then holds its descriptor forever. Streams (`logs -f`,
+/// `/events`, `wait`, attach) are past their head, so this never cuts them.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit (going beyond
+/// needs CAP_SYS_RESOURCE) and returns the soft limit now in effect.
+pub fn raise_nofile_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    let Some(cur) = lim.current else {
+        return u64::MAX;
+    };
+    if lim.current != lim.maximum {
+        lim.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            tracing::warn!("cannot raise the open file limit from {cur}: {e}");
+            return cur;
+        }
+    }
+    lim.current.unwrap_or(u64::MAX)
+}
+
+/// The most API connections served at once for a descriptor limit of
+/// `nofile`: half of it, the rest for everything else the daemon opens.
+pub fn connection_limit(nofile: u64) -> usize {
+    usize::try_from((nofile / 2).clamp(64, 1 << 20)).unwrap_or(1 << 20)
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then lets open
+/// connections finish their current request for up to `grace`.
+pub async fn serve<S>(
+    listener: UnixListener,
+    app: S,
+    max_conns: usize,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) where
+    S: tower::Service<axum::extract::Request, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(max_conns));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let mut warned_full = false;
+    loop {
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                // Leave new clients in the socket's backlog until one leaves.
+                if !warned_full {
+                    tracing::warn!("{max_conns} API connections open: new ones wait");
+                    warned_full = true;
+                }
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    _ = stopped(&mut stop) => break,
+                }
+            }
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // EMFILE and the like: back off instead of spinning.
+                    tracing::error!("accepting an API connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        if permits.available_permits() > max_conns / 10 {
+            warned_full = false;
+        }
+        let svc = app.clone();
+        let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            svc.clone().oneshot(req.map(Body::new))
+        });
+        let conn = http
+            .serve_connection(TokioIo::new(stream), svc)
+            .with_upgrades();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut conn = std::pin::pin!(conn);
+            let r = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = r {
+                tracing::debug!("API connection: {e}");
+            }
+        });
+    }
+    drop(listener);
+    // Every permit back means every connection has ended.
+    let all = u32::try_from(max_conns).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::info!("closed the remaining client streams");
+    }
+}
+
+/// Resolves once the daemon stops (the guard `wait_for` returns is not Send).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
