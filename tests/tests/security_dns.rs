@@ -16,9 +16,7 @@ fn w(s: &str) -> Vec<&str> {
 fn a_flooding_container_does_not_stop_name_resolution_for_another() {
     let d = TestDaemon::with_busybox();
     d.pier_ok(&["network", "create", "dnsnet"]);
-    d.pier_ok(&w(
-        "run -d --name web --network dnsnet busybox sleep 300",
-    ));
+    d.pier_ok(&w("run -d --name web --network dnsnet busybox sleep 300"));
     let web_ip = d
         .inspect("web")
         .pointer("/NetworkSettings/Networks/dnsnet/IPAddress")
@@ -37,14 +35,30 @@ fn a_flooding_container_does_not_stop_name_resolution_for_another() {
         wait
     "#;
     d.pier_ok(&[
-        "run", "-d", "--name", "flood", "--network", "dnsnet", "busybox", "sh", "-c", flood,
+        "run",
+        "-d",
+        "--name",
+        "flood",
+        "--network",
+        "dnsnet",
+        "busybox",
+        "sh",
+        "-c",
+        flood,
     ]);
     // Let the flood build up.
     std::thread::sleep(Duration::from_secs(3));
     let script = "for i in 1 2 3 4 5; do nslookup web || exit 1; done";
     let t = Instant::now();
     let out = d.pier_ok(&[
-        "run", "--rm", "--network", "dnsnet", "busybox", "sh", "-c", script,
+        "run",
+        "--rm",
+        "--network",
+        "dnsnet",
+        "busybox",
+        "sh",
+        "-c",
+        script,
     ]);
     let took = t.elapsed();
     assert_eq!(
