@@ -256,19 +256,23 @@ async fn serve(udp: Arc<UdpSocket>, tcp: TcpListener, r: Resolver) {
         tokio::select! {
             q = udp.recv_from(&mut buf) => {
                 let Ok((n, from)) = q else { continue };
-                let Some(query) = parse_query(&buf[..n]) else { continue };
-                let limit = query.udp_limit();
-                let upstreams = match r.local(&query, from.ip(), limit) {
-                    Ok(a) => {
+                // The serving task must outlive any packet: a panic while
+                // reading one (none is known; see the fuzz tests) drops
+                // that packet, not the network's name service.
+                let plan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    plan_udp(&r, &forwards, &buf[..n], from.ip())
+                }));
+                let (upstreams, limit, slot) = match plan {
+                    Ok(UdpPlan::Drop) => continue,
+                    Ok(UdpPlan::Send(a)) => {
                         let _ = udp.try_send_to(&a, from);
                         continue;
                     }
-                    Err(ups) => ups,
-                };
-                let Some(slot) = forwards.take(from.ip()) else {
-                    let a = reply(&query, RCODE_REFUSED.into(), &[], limit);
-                    let _ = udp.try_send_to(&a, from);
-                    continue;
+                    Ok(UdpPlan::Forward(ups, limit, slot)) => (ups, limit, slot),
+                    Err(_) => {
+                        tracing::error!("DNS: a query from {from} made the parser panic; dropped");
+                        continue;
+                    }
                 };
                 let (q, udp) = (buf[..n].to_vec(), udp.clone());
                 tasks.spawn(async move {
@@ -289,6 +293,28 @@ async fn serve(udp: Arc<UdpSocket>, tcp: TcpListener, r: Resolver) {
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
+    }
+}
+
+/// What to do with one UDP packet.
+enum UdpPlan {
+    Drop,
+    Send(Vec<u8>),
+    /// Ask these upstreams, answer within this size, holding this slot.
+    Forward(Vec<SocketAddr>, usize, Slot),
+}
+
+fn plan_udp(r: &Resolver, forwards: &Arc<Slots>, packet: &[u8], from: IpAddr) -> UdpPlan {
+    let Some(query) = parse_query(packet) else {
+        return UdpPlan::Drop;
+    };
+    let limit = query.udp_limit();
+    match r.local(&query, from, limit) {
+        Ok(a) => UdpPlan::Send(a),
+        Err(ups) => match forwards.take(from) {
+            Some(slot) => UdpPlan::Forward(ups, limit, slot),
+            None => UdpPlan::Send(reply(&query, RCODE_REFUSED.into(), &[], limit)),
+        },
     }
 }
 
