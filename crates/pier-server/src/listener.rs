@@ -12,7 +12,7 @@ use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 /// How long a client may take to send a request head, on a new connection
@@ -20,6 +20,14 @@ use tower::ServiceExt;
 /// idle client then holds its descriptor forever. Streams (`logs -f`,
 /// `/events`, `wait`, attach) are past their head, so this never cuts them.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection's place in the limit. A hijacked session (attach, exec)
+/// keeps the connection's descriptor after hyper lets go of it, so it takes
+/// this from the request and holds it until the session ends.
+#[derive(Clone)]
+pub struct ConnPermit {
+    _held: Arc<OwnedSemaphorePermit>,
+}
 
 /// Raises this process's soft RLIMIT_NOFILE to its hard limit (going beyond
 /// needs CAP_SYS_RESOURCE) and returns the soft limit now in effect.
@@ -99,9 +107,15 @@ pub async fn serve<S>(
         if permits.available_permits() > max_conns / 10 {
             warned_full = false;
         }
+        let permit = ConnPermit {
+            _held: Arc::new(permit),
+        };
         let svc = app.clone();
+        let held = permit.clone();
         let svc = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            svc.clone().oneshot(req.map(Body::new))
+            let mut req = req.map(Body::new);
+            req.extensions_mut().insert(held.clone());
+            svc.clone().oneshot(req)
         });
         let conn = http
             .serve_connection(TokioIo::new(stream), svc)
@@ -136,4 +150,102 @@ pub async fn serve<S>(
 /// Resolves once the daemon stops (the guard `wait_for` returns is not Send).
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use axum::routing::{get, post};
+    use axum::Router;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixStream;
+
+    use super::*;
+
+    async fn get_ok(path: &std::path::Path) -> String {
+        let mut s = UnixStream::connect(path).await.unwrap();
+        s.write_all(b"GET /ok HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    /// One connection allowed, 300 ms for a head: an idle client is cut
+    /// after the timeout and the next client is served then; a hijacked
+    /// session keeps its place until it ends.
+    #[tokio::test]
+    async fn idle_clients_time_out_and_sessions_count_against_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("api.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        let (session_tx, session_rx) = tokio::sync::watch::channel(None::<()>);
+        let app = Router::new().route("/ok", get(|| async { "fine" })).route(
+            "/hijack",
+            post(move |req: axum::extract::Request| {
+                let mut rx = session_rx.clone();
+                async move {
+                    let (ours, theirs) = UnixStream::pair().unwrap();
+                    tokio::spawn(async move {
+                        // The session lasts until the test says so.
+                        let _ = rx.wait_for(|v| v.is_some()).await;
+                        drop(theirs);
+                    });
+                    crate::hijack::hijack(req, true, None, async move { Ok(ours) })
+                }
+            }),
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            1,
+            Duration::from_millis(300),
+            stop_rx,
+            Duration::from_millis(100),
+        ));
+
+        let mut idle = UnixStream::connect(&sock).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t = Instant::now();
+        let answer = get_ok(&sock).await;
+        assert!(answer.ends_with("fine"), "{answer}");
+        let waited = t.elapsed();
+        assert!(
+            waited >= Duration::from_millis(150),
+            "served after {waited:?}: the idle client should hold the only place"
+        );
+        let mut b = [0u8; 16];
+        assert_eq!(
+            idle.read(&mut b).await.unwrap(),
+            0,
+            "idle client not closed"
+        );
+
+        let mut session = UnixStream::connect(&sock).await.unwrap();
+        session
+            .write_all(
+                b"POST /hijack HTTP/1.1\r\nHost: t\r\nUpgrade: tcp\r\nConnection: Upgrade\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let n = session.read(&mut b).await.unwrap();
+        assert!(b[..n].starts_with(b"HTTP/1.1 101"));
+        // Held far past the header timeout: the session still has the place.
+        let blocked = tokio::time::timeout(Duration::from_millis(800), get_ok(&sock)).await;
+        assert!(blocked.is_err(), "served while the session holds the place");
+        session_tx.send(Some(())).unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), get_ok(&sock))
+            .await
+            .expect("served once the session ended");
+        assert!(answer.ends_with("fine"));
+
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+    }
 }
