@@ -136,8 +136,12 @@ fn extract_inner(
                 io::copy(&mut entry, &mut f).map_err(BuildError::io("writing", &target))?;
                 f.set_permissions(fs::Permissions::from_mode(mode))
                     .map_err(BuildError::io("setting mode of", &target))?;
-                let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-                let _ = f.set_modified(t);
+                // The client's tar sets mtime (up to u64::MAX): adding it
+                // to the epoch must not overflow.
+                let t = std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(mtime));
+                if let Some(t) = t {
+                    let _ = f.set_modified(t);
+                }
             }
             tar::EntryType::Symlink => {
                 let link = entry

@@ -105,7 +105,8 @@ fn go_duration(s: &str) -> Option<time::Duration> {
         total += num * secs;
         rest = &rest[u..];
     }
-    Some(time::Duration::seconds_f64(total))
+    // A client's `1e300h` overflows: refused, not a panic.
+    time::Duration::checked_seconds_f64(total)
 }
 
 #[cfg(test)]
@@ -134,6 +135,8 @@ mod tests {
         );
         assert!(parse_until("yesterday", now).is_err());
         assert!(parse_until("5x", now).is_err());
+        assert!(parse_until("1e300h", now).is_err());
+        assert!(parse_until("99999999999999999999h", now).is_err());
     }
 
     #[test]

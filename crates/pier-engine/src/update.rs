@@ -94,7 +94,8 @@ impl Engine {
                     write(&dir, "pids.max", &p.to_string())?;
                 }
                 let (quota, period) = match (h.nano_cpus.filter(|n| *n > 0), h.cpu_quota) {
-                    (Some(n), _) => (Some(n * 100_000 / 1_000_000_000), 100_000),
+                    // n * 100_000 / 1e9 without overflowing on a client's huge value.
+                    (Some(n), _) => (Some(n / 10_000), 100_000),
                     (None, Some(q)) if q > 0 => {
                         (Some(q), h.cpu_period.filter(|p| *p > 0).unwrap_or(100_000))
                     }

@@ -3,22 +3,31 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use crate::dns_wire::{build_query, TYPE_A, TYPE_AAAA};
+use crate::dns_wire::{
+    fit_answer, parse_query, reply, Query, CLASS_IN, RCODE_BADVERS, RCODE_NXDOMAIN, RCODE_REFUSED,
+    RCODE_SERVFAIL, TCP_SIZE,
+};
 use crate::error::{NetError, Result};
 
-pub const TYPE_A: u16 = 1;
-pub const TYPE_AAAA: u16 = 28;
-const CLASS_IN: u16 = 1;
-const TTL: u32 = 600;
-const RCODE_SERVFAIL: u8 = 2;
-const RCODE_NXDOMAIN: u8 = 3;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
+/// Forwarded queries in flight, in all and per asking address: each holds a
+/// socket for up to UPSTREAM_TIMEOUT, so a container flooding us with
+/// names to forward must not take the daemon's descriptors or everyone's
+/// turn. Names of the network are answered at once and never wait here.
+const MAX_FORWARDS: usize = 256;
+const MAX_FORWARDS_PER_CLIENT: usize = 32;
+/// TCP connections, in all and per address, and how long one may sit idle.
+const MAX_TCP: usize = 64;
+const MAX_TCP_PER_CLIENT: usize = 8;
+const TCP_IDLE: Duration = Duration::from_secs(10);
 
 /// Names of one network: (owner, lowercase name, address). Several owners
 /// may share a name (aliases); a lookup returns all their addresses.
@@ -189,37 +198,97 @@ struct Resolver {
     upstreams: Arc<Vec<SocketAddr>>,
 }
 
+/// A bounded number of slots, in all and per client address.
+struct Slots {
+    used: Mutex<HashMap<IpAddr, usize>>,
+    total: usize,
+    per_client: usize,
+}
+
+/// One taken slot, given back on drop.
+struct Slot {
+    slots: Arc<Slots>,
+    ip: IpAddr,
+}
+
+impl Slots {
+    fn new(total: usize, per_client: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            used: Mutex::new(HashMap::new()),
+            total,
+            per_client,
+        })
+    }
+
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let all: usize = used.values().sum();
+        let mine = used.get(&ip).copied().unwrap_or(0);
+        if all >= self.total || mine >= self.per_client {
+            return None;
+        }
+        used.insert(ip, mine + 1);
+        Some(Slot {
+            slots: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut used = self.slots.used.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = used.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                used.remove(&self.ip);
+            }
+        }
+    }
+}
+
 async fn serve(udp: Arc<UdpSocket>, tcp: TcpListener, r: Resolver) {
     let mut tasks = JoinSet::new();
+    let forwards = Slots::new(MAX_FORWARDS, MAX_FORWARDS_PER_CLIENT);
+    let conns = Slots::new(MAX_TCP, MAX_TCP_PER_CLIENT);
     let mut buf = vec![0u8; 4096];
     loop {
         tokio::select! {
             q = udp.recv_from(&mut buf) => {
                 let Ok((n, from)) = q else { continue };
-                let (q, udp, r) = (buf[..n].to_vec(), udp.clone(), r.clone());
+                // The serving task must outlive any packet: a panic while
+                // reading one (none is known; see the fuzz tests) drops
+                // that packet, not the network's name service.
+                let plan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    plan_udp(&r, &forwards, &buf[..n], from.ip())
+                }));
+                let (upstreams, limit, slot) = match plan {
+                    Ok(UdpPlan::Drop) => continue,
+                    Ok(UdpPlan::Send(a)) => {
+                        let _ = udp.try_send_to(&a, from);
+                        continue;
+                    }
+                    Ok(UdpPlan::Forward(ups, limit, slot)) => (ups, limit, slot),
+                    Err(_) => {
+                        tracing::error!("DNS: a query from {from} made the parser panic; dropped");
+                        continue;
+                    }
+                };
+                let (q, udp) = (buf[..n].to_vec(), udp.clone());
                 tasks.spawn(async move {
-                    if let Some(a) = r.answer(&q, from.ip()).await {
+                    let _slot = slot;
+                    if let Some(a) = forward_or_fail(&q, &upstreams, limit).await {
                         let _ = udp.send_to(&a, from).await;
                     }
                 });
             }
             c = tcp.accept() => {
-                let Ok((mut s, from)) = c else { continue };
+                let Ok((s, from)) = c else { continue };
+                let Some(slot) = conns.take(from.ip()) else { continue };
                 let r = r.clone();
                 tasks.spawn(async move {
-                    loop {
-                        let Ok(len) = s.read_u16().await else { return };
-                        let mut q = vec![0u8; len as usize];
-                        if s.read_exact(&mut q).await.is_err() {
-                            return;
-                        }
-                        let Some(a) = r.answer(&q, from.ip()).await else { return };
-                        let mut out = (a.len() as u16).to_be_bytes().to_vec();
-                        out.extend_from_slice(&a);
-                        if s.write_all(&out).await.is_err() {
-                            return;
-                        }
-                    }
+                    let _slot = slot;
+                    serve_tcp(s, from.ip(), r).await;
                 });
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -227,91 +296,96 @@ async fn serve(udp: Arc<UdpSocket>, tcp: TcpListener, r: Resolver) {
     }
 }
 
-/// The question of a query: name, type, class and where it ends.
-struct Question {
-    name: String,
-    qtype: u16,
-    qclass: u16,
-    end: usize,
+/// What to do with one UDP packet.
+enum UdpPlan {
+    Drop,
+    Send(Vec<u8>),
+    /// Ask these upstreams, answer within this size, holding this slot.
+    Forward(Vec<SocketAddr>, usize, Slot),
 }
 
-fn parse_question(q: &[u8]) -> Option<Question> {
-    if q.len() < 12 || u16::from_be_bytes([q[4], q[5]]) != 1 {
-        return None;
+fn plan_udp(r: &Resolver, forwards: &Arc<Slots>, packet: &[u8], from: IpAddr) -> UdpPlan {
+    let Some(query) = parse_query(packet) else {
+        return UdpPlan::Drop;
+    };
+    let limit = query.udp_limit();
+    match r.local(&query, from, limit) {
+        Ok(a) => UdpPlan::Send(a),
+        Err(ups) => match forwards.take(from) {
+            Some(slot) => UdpPlan::Forward(ups, limit, slot),
+            None => UdpPlan::Send(reply(&query, RCODE_REFUSED.into(), &[], limit)),
+        },
     }
-    let mut i = 12;
-    let mut labels = Vec::new();
+}
+
+/// Queries over one TCP connection (RFC 7766), until the client closes,
+/// idles or sends what is not a query.
+async fn serve_tcp(mut s: tokio::net::TcpStream, from: IpAddr, r: Resolver) {
     loop {
-        let len = *q.get(i)? as usize;
-        i += 1;
-        if len == 0 {
-            break;
+        let Ok(Ok(len)) = tokio::time::timeout(TCP_IDLE, s.read_u16()).await else {
+            return;
+        };
+        let mut q = vec![0u8; len as usize];
+        if !matches!(
+            tokio::time::timeout(TCP_IDLE, s.read_exact(&mut q)).await,
+            Ok(Ok(_))
+        ) {
+            return;
         }
-        // Queries carry no compression pointers in the question.
-        if len & 0xC0 != 0 {
-            return None;
+        let a = match parse_query(&q) {
+            None => return,
+            Some(query) => match r.local(&query, from, TCP_SIZE) {
+                Ok(a) => a,
+                Err(ups) => match forward_or_fail(&q, &ups, TCP_SIZE).await {
+                    Some(a) => a,
+                    None => return,
+                },
+            },
+        };
+        let mut out = (a.len() as u16).to_be_bytes().to_vec();
+        out.extend_from_slice(&a);
+        if s.write_all(&out).await.is_err() {
+            return;
         }
-        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).into_owned());
-        i += len;
     }
-    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
-    let qclass = u16::from_be_bytes([*q.get(i + 2)?, *q.get(i + 3)?]);
-    Some(Question {
-        name: labels.join("."),
-        qtype,
-        qclass,
-        end: i + 4,
-    })
-}
-
-/// A reply to `q` with `rcode` and A records for `ips`.
-fn reply(q: &[u8], question: &Question, rcode: u8, ips: &[Ipv4Addr]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(question.end + ips.len() * 16);
-    out.extend_from_slice(&q[0..2]);
-    // QR, the query's opcode and RD, AA, RA.
-    let opcode_rd = q[2] & 0x79;
-    out.push(0x80 | opcode_rd | 0x04);
-    out.push(0x80 | (rcode & 0x0F));
-    out.extend_from_slice(&1u16.to_be_bytes());
-    out.extend_from_slice(&(ips.len() as u16).to_be_bytes());
-    out.extend_from_slice(&[0, 0, 0, 0]);
-    out.extend_from_slice(&q[12..question.end]);
-    for ip in ips {
-        out.extend_from_slice(&[0xC0, 0x0C]);
-        out.extend_from_slice(&TYPE_A.to_be_bytes());
-        out.extend_from_slice(&CLASS_IN.to_be_bytes());
-        out.extend_from_slice(&TTL.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&ip.octets());
-    }
-    out
 }
 
 impl Resolver {
-    /// The reply to query `q` from `from`.
-    async fn answer(&self, q: &[u8], from: IpAddr) -> Option<Vec<u8>> {
-        let question = parse_question(q)?;
-        let ips = self.table.lookup(&question.name);
-        if !ips.is_empty() && question.qclass == CLASS_IN {
-            let ips = if question.qtype == TYPE_A {
-                ips
-            } else {
-                Vec::new()
-            };
-            return Some(reply(q, &question, 0, &ips));
+    /// The answer to `q` from `from` when this server knows it; else the
+    /// upstreams to ask.
+    fn local(
+        &self,
+        q: &Query,
+        from: IpAddr,
+        limit: usize,
+    ) -> std::result::Result<Vec<u8>, Vec<SocketAddr>> {
+        if q.edns.is_some_and(|e| e.version > 0) {
+            return Ok(reply(q, RCODE_BADVERS, &[], limit));
+        }
+        let ips = self.table.lookup(&q.name);
+        if !ips.is_empty() && q.qclass == CLASS_IN {
+            let ips = if q.qtype == TYPE_A { ips } else { Vec::new() };
+            return Ok(reply(q, 0, &ips, limit));
         }
         // A container's short name that is not (or no longer) on the network
         // must not leak to the host's resolvers.
-        if !question.name.contains('.') && matches!(question.qtype, TYPE_A | TYPE_AAAA) {
-            return Some(reply(q, &question, RCODE_NXDOMAIN, &[]));
+        if !q.name.contains('.') && matches!(q.qtype, TYPE_A | TYPE_AAAA) {
+            return Ok(reply(q, RCODE_NXDOMAIN.into(), &[], limit));
         }
-        let own = self.table.upstreams_for(from);
-        let ups = own.as_deref().unwrap_or(&self.upstreams);
-        match forward(ups, q).await {
-            Some(a) => Some(a),
-            None => Some(reply(q, &question, RCODE_SERVFAIL, &[])),
-        }
+        Err(self
+            .table
+            .upstreams_for(from)
+            .unwrap_or_else(|| self.upstreams.to_vec()))
     }
+}
+
+/// The upstream answer to `raw`, cut to `limit`; SERVFAIL if none answers.
+async fn forward_or_fail(raw: &[u8], upstreams: &[SocketAddr], limit: usize) -> Option<Vec<u8>> {
+    let q = parse_query(raw)?;
+    Some(match forward(upstreams, raw).await {
+        Some(a) => fit_answer(&q, a, limit),
+        None => reply(&q, RCODE_SERVFAIL.into(), &[], limit),
+    })
 }
 
 async fn forward(upstreams: &[SocketAddr], q: &[u8]) -> Option<Vec<u8>> {
@@ -338,47 +412,9 @@ async fn forward(upstreams: &[SocketAddr], q: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
-/// Builds an A query for `name` (for tests and health checks).
-pub fn build_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for l in name.trim_end_matches('.').split('.') {
-        q.push(l.len() as u8);
-        q.extend_from_slice(l.as_bytes());
-    }
-    q.push(0);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&CLASS_IN.to_be_bytes());
-    q
-}
-
-/// The rcode and A addresses of a reply made by this module (answers
-/// right after the question, names as pointers).
+/// The rcode and A addresses of a reply (for tests and health checks).
 pub fn parse_reply(a: &[u8]) -> Option<(u8, Vec<Ipv4Addr>)> {
-    let question = parse_question(a)?;
-    let rcode = a[3] & 0x0F;
-    let count = u16::from_be_bytes([a[6], a[7]]) as usize;
-    let mut i = question.end;
-    let mut ips = Vec::new();
-    for _ in 0..count {
-        // name (pointer or labels), type, class, ttl, rdlength, rdata
-        if a.get(i)? & 0xC0 == 0xC0 {
-            i += 2;
-        } else {
-            while *a.get(i)? != 0 {
-                i += 1 + *a.get(i)? as usize;
-            }
-            i += 1;
-        }
-        let t = u16::from_be_bytes([*a.get(i)?, *a.get(i + 1)?]);
-        let len = u16::from_be_bytes([*a.get(i + 8)?, *a.get(i + 9)?]) as usize;
-        let data = a.get(i + 10..i + 10 + len)?;
-        if t == TYPE_A && len == 4 {
-            ips.push(Ipv4Addr::new(data[0], data[1], data[2], data[3]));
-        }
-        i += 10 + len;
-    }
-    Some((rcode, ips))
+    crate::dns_wire::parse_reply(a).map(|r| (r.rcode, r.ips))
 }
 
 #[cfg(test)]
@@ -468,5 +504,121 @@ mod tests {
                 "1.2.3.4:5353".parse().unwrap()
             ]
         );
+    }
+
+    /// A client flooding names to forward (to an upstream that never
+    /// answers) is refused beyond its share; another client still gets the
+    /// network's names at once and its own forwards.
+    #[tokio::test]
+    async fn a_flooding_client_does_not_starve_another() {
+        let sink = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let t = DnsTable::default();
+        t.set("c1", &["web".into()], Ipv4Addr::new(10, 0, 0, 2));
+        let s = DnsServer::start(
+            "127.0.0.1:0".parse().unwrap(),
+            t,
+            vec![sink.local_addr().unwrap()],
+        )
+        .await
+        .unwrap();
+        let flood = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        for i in 0..200u16 {
+            flood
+                .send_to(&build_query(i, "x.example", TYPE_A), s.addr)
+                .await
+                .unwrap();
+        }
+        // Garbage in between must not matter either.
+        for n in 0..200usize {
+            let junk: Vec<u8> = (0..n).map(|i| (i * 37 + n) as u8).collect();
+            let _ = flood.send_to(&junk, s.addr).await;
+        }
+        let mut refused = 0;
+        let mut b = [0u8; 512];
+        while let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(500), flood.recv(&mut b)).await
+        {
+            if parse_reply(&b[..n]).map(|r| r.0) == Some(RCODE_REFUSED) {
+                refused += 1;
+            }
+        }
+        assert!(
+            refused >= 200 - MAX_FORWARDS_PER_CLIENT,
+            "only {refused} refused"
+        );
+        let other = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+        let t0 = std::time::Instant::now();
+        other
+            .send_to(&build_query(1, "web", TYPE_A), s.addr)
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(1), other.recv(&mut b))
+            .await
+            .expect("the network's names answer at once")
+            .unwrap();
+        assert_eq!(
+            parse_reply(&b[..n]).unwrap(),
+            (0, vec![Ipv4Addr::new(10, 0, 0, 2)])
+        );
+        assert!(t0.elapsed() < Duration::from_secs(1));
+        // Its forward gets a slot: it waits for the (silent) upstream and
+        // ends in SERVFAIL, not REFUSED.
+        other
+            .send_to(&build_query(2, "y.example", TYPE_A), s.addr)
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(6), other.recv(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(parse_reply(&b[..n]).unwrap().0, RCODE_SERVFAIL);
+    }
+
+    /// Large answers: truncated with TC over UDP to 512 bytes or the EDNS
+    /// size (with the OPT record echoed), whole over TCP.
+    #[tokio::test]
+    async fn large_answers_truncate_over_udp_and_come_whole_over_tcp() {
+        use crate::dns_wire::{parse_reply as full_reply, with_edns};
+        let t = DnsTable::default();
+        for i in 0..100u8 {
+            t.set(
+                &format!("c{i}"),
+                &["many".into()],
+                Ipv4Addr::new(10, 1, 0, i + 1),
+            );
+        }
+        let s = DnsServer::start("127.0.0.1:0".parse().unwrap(), t, vec![])
+            .await
+            .unwrap();
+        let c = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut b = [0u8; 4096];
+        for (q, max, edns) in [
+            (build_query(1, "many", TYPE_A), 512, None),
+            (
+                with_edns(build_query(2, "many", TYPE_A), 4096),
+                1232,
+                Some(1232),
+            ),
+        ] {
+            c.send_to(&q, s.addr).await.unwrap();
+            let n = tokio::time::timeout(Duration::from_secs(5), c.recv(&mut b))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n <= max, "{n} > {max}");
+            let r = full_reply(&b[..n]).unwrap();
+            assert!(r.truncated, "TC set");
+            assert_eq!(r.edns, edns);
+        }
+        let mut tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        let q = build_query(3, "many", TYPE_A);
+        let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+        msg.extend_from_slice(&q);
+        tcp.write_all(&msg).await.unwrap();
+        let len = tcp.read_u16().await.unwrap() as usize;
+        let mut a = vec![0u8; len];
+        tcp.read_exact(&mut a).await.unwrap();
+        let r = full_reply(&a).unwrap();
+        assert_eq!((r.truncated, r.ips.len()), (false, 100));
     }
 }

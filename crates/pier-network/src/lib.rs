@@ -10,6 +10,7 @@
 
 pub mod controller;
 pub mod dns;
+pub mod dns_wire;
 mod error;
 pub mod ipam;
 mod iptables;

@@ -56,11 +56,9 @@ pub fn qbool_or(q: &Query, key: &str, default: bool) -> bool {
 pub fn qint(q: &Query, key: &str) -> Result<Option<i64>, ApiError> {
     match q.get(key).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => s
-            .parse::<i64>()
-            .or_else(|_| s.parse::<f64>().map(|f| f as i64))
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {s}"))),
+        Some(s) => crate::params::integer(s).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid value for {key}: {s:?}: not an integer"))
+        }),
     }
 }
 

@@ -68,7 +68,12 @@ where
         .is_some_and(|ua| ua.starts_with("docker-sdk-python"))
         .then_some(std::time::Duration::from_millis(50));
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let permit = req
+        .extensions()
+        .get::<crate::listener::ConnPermit>()
+        .cloned();
     tokio::spawn(async move {
+        let _permit = permit;
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(e) => {

@@ -6,7 +6,13 @@
 mod body;
 mod error;
 mod hijack;
+mod listener;
+mod panic;
+mod params;
 mod routes;
+
+#[cfg(test)]
+mod fuzz_tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -149,6 +155,10 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         .with_writer(std::io::stderr)
         .try_init();
     pier_engine::configure_registries(opts.insecure_registries.clone());
+    // Before anything opens files: idle clients must not starve containers.
+    let nofile = listener::raise_nofile_limit();
+    let max_conns = listener::connection_limit(nofile);
+    tracing::debug!("open file limit {nofile}: up to {max_conns} API connections");
     let io = |context: String| move |source| DaemonError::Io { context, source };
     // Before anything else: a group that does not exist is a start-up error.
     let socket_gid = pier_engine::perms::socket_gid(&opts.group)?;
@@ -179,7 +189,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     }
     let listener = bind_socket(&opts.socket, socket_gid, &opts.exec_root)?;
     tracing::info!(socket = %opts.socket.display(), "API listening");
-    let router = routes::router(engine.clone());
+    let router = routes::router(engine.clone()).layer(panic::layer());
     let app = tower::service_fn(move |req: Request| {
         let router = router.clone();
         async move {
@@ -207,21 +217,17 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         tracing::info!("shutting down; containers keep running");
         let _ = stop_tx.send(true);
     });
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|v| *v).await;
-    };
-    let serve = axum::serve(listener, tower::make::Shared::new(app))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
     // Streams such as `logs -f` and `/events` never end by themselves: give
     // open requests a moment, then stop anyway (containers are unaffected).
-    let grace = async {
-        stopped(stop_rx).await;
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    };
-    tokio::select! {
-        r = serve => r.map_err(io("serving the API".into()))?,
-        _ = grace => tracing::info!("closed the remaining client streams"),
-    }
+    listener::serve(
+        listener,
+        app,
+        max_conns,
+        listener::HEADER_TIMEOUT,
+        stop_rx,
+        std::time::Duration::from_secs(2),
+    )
+    .await;
     // Created containers keep nothing of a start that no longer comes.
     engine.undo_prestarts().await;
     let _ = std::fs::remove_file(&socket);

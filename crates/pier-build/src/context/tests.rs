@@ -254,3 +254,23 @@ fn sparse_entries_are_refused() {
     assert!(err.to_string().contains("GNUSparse"), "{err}");
     assert!(!dir.path().join("big").exists());
 }
+
+#[test]
+fn an_mtime_beyond_any_clock_does_not_panic() {
+    let outer = tempfile::tempdir().unwrap();
+    let dest = outer.path().join("ctx");
+    fs::create_dir(&dest).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_path("far").unwrap();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    // GNU base-256: the largest time a client can put in the header.
+    h.set_mtime(u64::MAX);
+    h.set_cksum();
+    let mut t = h.as_bytes().to_vec();
+    t.push(b'x');
+    t.extend(std::iter::repeat_n(0, 511));
+    unpack_context(&finish(t)[..], &dest).unwrap();
+    assert_eq!(fs::read_to_string(dest.join("far")).unwrap(), "x");
+}

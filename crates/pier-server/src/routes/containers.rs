@@ -65,7 +65,9 @@ async fn create(
 }
 
 async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
-    let mut limit = qint(&q, "limit")?.filter(|l| *l > 0).map(|l| l as usize);
+    let mut limit = qint(&q, "limit")?
+        .and_then(|l| usize::try_from(l).ok())
+        .filter(|l| *l > 0);
     if qbool(&q, "latest") {
         limit = Some(1);
     }
@@ -179,14 +181,9 @@ async fn resize(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<StatusCode> {
-    let h = qint(&q, "h")?.unwrap_or(0);
-    let w = qint(&q, "w")?.unwrap_or(0);
-    e.resize_container(
-        &id,
-        h.clamp(0, u16::MAX as i64) as u16,
-        w.clamp(0, u16::MAX as i64) as u16,
-    )
-    .await?;
+    let h = crate::params::qdimension(&q, "h")?;
+    let w = crate::params::qdimension(&q, "w")?;
+    e.resize_container(&id, h, w).await?;
     Ok(StatusCode::OK)
 }
 
@@ -250,15 +247,6 @@ async fn attach(
     Ok(hijack(req, tty, opts.stdin.then_some(keys), fut))
 }
 
-fn unix_time(q: &Q, key: &str) -> ApiResult<f64> {
-    match q.get(key).filter(|s| !s.is_empty()) {
-        None => Ok(0.0),
-        Some(s) => s
-            .parse::<f64>()
-            .map_err(|_| ApiError::bad_request(format!("invalid value for {key}: {s}"))),
-    }
-}
-
 async fn logs(
     State(e): State<AppState>,
     Path(id): Path<String>,
@@ -271,21 +259,18 @@ async fn logs(
             "Bad parameters: you must choose at least one stream",
         ));
     }
-    let tail = match q.get("tail").map(String::as_str) {
-        None | Some("") | Some("all") => None,
-        Some(t) => Some(
-            t.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid tail: {t}")))?
-                .max(0) as usize,
-        ),
-    };
+    let tail = crate::params::qtail(&q)?;
+    // Zero (the epoch) is the engine's "no bound", as for Docker.
+    let now = crate::params::now_nanos();
+    let since = crate::params::qtime(&q, "since", now)?.map_or(0.0, |t| t.as_secs_f64());
+    let until = crate::params::qtime(&q, "until", now)?.map_or(0.0, |t| t.as_secs_f64());
     let opts = LogOptions {
         stdout,
         stderr,
         follow: qbool(&q, "follow"),
         timestamps: qbool(&q, "timestamps"),
-        since: unix_time(&q, "since")?,
-        until: unix_time(&q, "until")?,
+        since,
+        until,
         tail,
     };
     let (tty, stream) = e.container_logs(&id, opts)?;

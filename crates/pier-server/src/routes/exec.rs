@@ -9,7 +9,7 @@ use pier_api::models::{ExecConfig, ExecStartConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-use crate::body::{qint, Json, Query as Q};
+use crate::body::{Json, Query as Q};
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
@@ -129,8 +129,8 @@ async fn resize(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<StatusCode> {
-    let h = qint(&q, "h")?.unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
-    let w = qint(&q, "w")?.unwrap_or(0).clamp(0, u16::MAX as i64) as u16;
+    let h = crate::params::qdimension(&q, "h")?;
+    let w = crate::params::qdimension(&q, "w")?;
     e.resize_exec(&id, h, w).await?;
     Ok(StatusCode::CREATED)
 }

@@ -9,8 +9,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 
-use crate::body::{filters, qint};
+use crate::body::filters;
 use crate::error::ApiResult;
+use crate::params::{now_nanos, qtime, Timestamp};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -57,21 +58,6 @@ async fn df(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     ))
 }
 
-fn parse_time(s: &str) -> Option<f64> {
-    if s.is_empty() {
-        return None;
-    }
-    if let Ok(f) = s.parse::<f64>() {
-        return Some(f);
-    }
-    time_from_rfc3339(s)
-}
-
-fn time_from_rfc3339(s: &str) -> Option<f64> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    Some(t.unix_timestamp_nanos() as f64 / 1e9)
-}
-
 /// Docker's event JSON also carries the old top-level fields some clients read.
 fn event_json(ev: &pier_api::models::EventMessage) -> Bytes {
     let mut v = serde_json::to_value(ev).unwrap_or_default();
@@ -104,14 +90,20 @@ async fn events(
         images: f.get("image").cloned().unwrap_or_default(),
         labels: f.get("label").cloned().unwrap_or_default(),
     };
-    let _ = qint(&q, "since")?;
-    let since = q.get("since").and_then(|s| parse_time(s));
-    let until = q.get("until").and_then(|s| parse_time(s));
+    let now = now_nanos();
+    let since = qtime(&q, "since", now)?.map(Timestamp::as_nanos);
+    let until = qtime(&q, "until", now)?.map(Timestamp::as_nanos);
     let (past, mut rx) = e.subscribe_events();
     let (tx, out) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(64);
+    // How long the stream stays open; `None`: until the client leaves. A
+    // deadline too far to represent is no deadline (as Go saturates).
+    let deadline = until.map(|u| {
+        let left = u64::try_from((u - now).max(0)).unwrap_or(u64::MAX);
+        tokio::time::Instant::now().checked_add(Duration::from_nanos(left))
+    });
     tokio::spawn(async move {
-        let in_range = |t: f64| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u);
-        let ts = |ev: &pier_api::models::EventMessage| ev.time_nano.unwrap_or(0) as f64 / 1e9;
+        let in_range = |t: i128| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u);
+        let ts = |ev: &pier_api::models::EventMessage| ev.time_nano.unwrap_or(0) as i128;
         if since.is_some() {
             for ev in past
                 .iter()
@@ -122,20 +114,14 @@ async fn events(
                 }
             }
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        let deadline = until
-            .map(|u| tokio::time::Instant::now() + Duration::from_secs_f64((u - now).max(0.0)));
         loop {
             let next = async { rx.recv().await };
             let ev = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, next).await {
+                Some(Some(d)) => match tokio::time::timeout_at(d, next).await {
                     Ok(ev) => ev,
                     Err(_) => return,
                 },
-                None => next.await,
+                Some(None) | None => next.await,
             };
             match ev {
                 Ok(ev) if filter.matches(&ev) => {
