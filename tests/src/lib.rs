@@ -193,7 +193,17 @@ impl TestDaemon {
         Self::start_with(global_lock(false), dir)
     }
 
+    /// Starts a daemon after `prepare` has set up its (empty) data root, e.g.
+    /// mounted a small filesystem on it. Mounts below the roots go on drop.
+    pub fn start_on_data_root(prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_prepared(global_lock(false), bin_dir(), prepare)
+    }
+
     fn start_with(guard: SerialGuard, bin_dir: PathBuf) -> Self {
+        Self::start_prepared(guard, bin_dir, |_| {})
+    }
+
+    fn start_prepared(guard: SerialGuard, bin_dir: PathBuf, prepare: impl FnOnce(&Path)) -> Self {
         let pier = bin_dir.join("pier");
         assert!(
             pier.is_file(),
@@ -223,6 +233,7 @@ impl TestDaemon {
         let _ = fs::write(d.root.join("owner.pid"), std::process::id().to_string());
         d.sh(&["ip", "netns", "add", &d.netns]);
         d.sh(&["ip", "-n", &d.netns, "link", "set", "lo", "up"]);
+        prepare(&d.data_root);
         d.spawn();
         d
     }

@@ -166,7 +166,7 @@ impl Engine {
         rec.state.paused = false;
         rec.state.started_at = now_rfc3339();
         rec.state.finished_at = crate::util::ZERO_TIME.into();
-        self.save_container(rec)?;
+        self.save_state(rec)?;
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -231,7 +231,7 @@ impl Engine {
             rec.state.status = "exited".into();
             rec.state.finished_at = now_rfc3339();
         }
-        let _ = self.save_container(rec);
+        let _ = self.save_state(rec);
         self.container_event("die", rec, &[("exitCode", code.to_string())]);
         self.publish_exit(rec, code, false);
         if rec.host_config.auto_remove.unwrap_or(false) {
@@ -282,19 +282,21 @@ impl Engine {
         // Docker's order: the container dies (seen as exited by whoever
         // inspects it on the event), then its endpoints go.
         let t = std::time::Instant::now();
-        let _ = self.save_container(&rec);
+        if let Err(e) = self.save_state(&rec) {
+            tracing::warn!(%id, "recording the exit: {e}");
+        }
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
         let saved = t.elapsed();
         self.network_teardown_exited(&mut rec).await;
         let network = t.elapsed();
         self.teardown_runtime(&rec);
         let unmounted = t.elapsed();
-        let _ = self.save_container(&rec);
+        let _ = self.save_state(&rec);
         self.publish_exit(&rec, info.exit_code, false);
         tracing::debug!(%id, ?saved, ?network, ?unmounted, recorded = ?t.elapsed(), "exit recorded");
         if self.should_restart(&rec) {
             rec.state.status = "restarting".into();
-            let _ = self.save_container(&rec);
+            let _ = self.save_state(&rec);
             let this = self.clone();
             let id = id.to_string();
             tokio::spawn(async move {
@@ -362,7 +364,7 @@ impl Engine {
             return Err(EngineError::NotModified("container already stopped".into()));
         }
         rec.state.stopped_by_user = true;
-        self.save_container(&rec)?;
+        self.save_state(&rec)?;
         let sig = match signal.or(rec.config.stop_signal.as_deref()) {
             Some(s) if !s.is_empty() => parse_signal(s)?,
             _ => libc_sigterm(),
@@ -387,7 +389,7 @@ impl Engine {
                 let mut r = rec.clone();
                 r.state.status = "exited".into();
                 r.state.stopped_by_user = true;
-                self.save_container(&r)?;
+                self.save_state(&r)?;
             }
             return Ok(());
         };
@@ -430,7 +432,7 @@ impl Engine {
         if sig == 9 {
             let mut r = rec.clone();
             r.state.stopped_by_user = true;
-            self.save_container(&r)?;
+            self.save_state(&r)?;
         }
         let mut exits = self.exits.subscribe();
         self.shim_of(&rec.id)?.kill(sig).await?;
@@ -477,7 +479,7 @@ impl Engine {
             }
             let mut r = rec.clone();
             r.state.stopped_by_user = true;
-            self.save_container(&r)?;
+            self.save_state(&r)?;
             self.kill_and_wait(&r, 9, 0).await?;
         }
         let lock = self.op_lock(&rec.id);
@@ -508,7 +510,18 @@ impl Engine {
                 this.discard_dir(&this.cfg.data_root, &snap)?;
             }
             this.discard_dir(&this.cfg.data_root, &this.cfg.container_dir(&r.id))?;
-            this.meta.delete_container(&r.id)?;
+            match this.meta.delete_container(&r.id) {
+                // Even the reserve was not enough: free what was just
+                // discarded (deleted in the background otherwise) and retry.
+                Err(e) if e.is_disk_full() => {
+                    tracing::warn!(id = %r.id, "disk full: deleting the container's files before its record");
+                    this.empty_trash_now();
+                    this.meta.delete_container(&r.id)?;
+                }
+                r => {
+                    r?;
+                }
+            }
             Ok(())
         })
         .await??;
@@ -579,7 +592,7 @@ impl Engine {
         self.shim_of(&rec.id)?.pause().await?;
         rec.state.status = "paused".into();
         rec.state.paused = true;
-        self.save_container(&rec)?;
+        self.save_state(&rec)?;
         self.container_event("pause", &rec, &[]);
         Ok(())
     }
@@ -595,7 +608,7 @@ impl Engine {
         self.shim_of(&rec.id)?.resume().await?;
         rec.state.status = "running".into();
         rec.state.paused = false;
-        self.save_container(&rec)?;
+        self.save_state(&rec)?;
         self.container_event("unpause", &rec, &[]);
         Ok(())
     }
