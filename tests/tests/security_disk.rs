@@ -126,6 +126,7 @@ fn a_full_data_root_is_recoverable_from_pier_itself() {
         run_d(&d, name, "exec sleep 1000");
     }
     run_d(&d, "dies2", TRAP);
+    run_d(&d, "dies3", TRAP);
 
     // A container writes until the disk is full, then exits: its exit is
     // recorded (the first write to fail gives the reserve back).
@@ -161,6 +162,26 @@ fn a_full_data_root_is_recoverable_from_pier_itself() {
     wait_exited(&d, "dies2", 3);
     d.pier_ok(&["stop", "-t", "1", "stopme2"]);
     wait_exited(&d, "stopme2", 137);
+
+    // The daemon stops (the records above live only in its memory) and a
+    // container exits while it is away: a daemon started on the full disk
+    // still reports all three as exited, from the shims' exit files.
+    let pid = d.container_pid("dies3");
+    let mut d = d;
+    d.stop();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("kill dies3");
+    assert!(wait_until(Duration::from_secs(10), || !pier_tests::alive(
+        pid
+    )));
+    d.restart();
+    wait_exited(&d, "dies3", 3);
+    wait_exited(&d, "dies2", 3);
+    wait_exited(&d, "stopme2", 137);
+
     d.pier_ok(&["rm", "-f", "filler"]);
     assert!(
         avail_bytes(&data) > 32 << 20,
@@ -176,9 +197,9 @@ fn a_full_data_root_is_recoverable_from_pier_itself() {
         "the reserve is not taken again\n{}",
         d.log_tail(30)
     );
-    let mut d = d;
     d.restart();
     assert_eq!(state(&d, "dies2"), ("exited".into(), 3));
+    assert_eq!(state(&d, "dies3"), ("exited".into(), 3));
     assert_eq!(state(&d, "stopme2"), ("exited".into(), 137));
     assert_eq!(state(&d, "stopme"), ("exited".into(), 137));
     assert_ne!(d.pier(&["inspect", "filler"]).code(), 0, "filler is gone");
@@ -196,7 +217,7 @@ fn a_full_data_root_is_recoverable_from_pier_itself() {
         "ok"
     );
     d.pier_ok(&[
-        "rm", "-f", "keep", "done", "stopme", "killme", "stopme2", "dies2",
+        "rm", "-f", "keep", "done", "stopme", "killme", "stopme2", "dies2", "dies3",
     ]);
     d.pier_ok(&["rmi", "busybox"]);
     d.pier_ok(&["volume", "rm", "keepvol"]);

@@ -314,10 +314,10 @@ impl Engine {
     /// happened). A full disk must not make the record lie ("Up" for a dead
     /// process, or a stop forgotten), so there the record is kept in memory,
     /// served to readers and written when space returns (pier-metadata).
-    pub(crate) fn save_state(&self, rec: &ContainerRecord) -> Result<()> {
+    /// Returns whether it was written now.
+    pub(crate) fn save_state(&self, rec: &ContainerRecord) -> Result<bool> {
         self.meta
             .update_container_or_defer(&rec.id, &rec.name, rec)
-            .map(|_| ())
             .map_err(Into::into)
     }
 

@@ -282,14 +282,21 @@ impl Engine {
         // Docker's order: the container dies (seen as exited by whoever
         // inspects it on the event), then its endpoints go.
         let t = std::time::Instant::now();
-        if let Err(e) = self.save_state(&rec) {
+        let written = self.save_state(&rec).unwrap_or_else(|e| {
             tracing::warn!(%id, "recording the exit: {e}");
-        }
+            false
+        });
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
         let saved = t.elapsed();
         self.network_teardown_exited(&mut rec).await;
         let network = t.elapsed();
-        self.teardown_runtime(&rec);
+        if written {
+            self.teardown_runtime(&rec);
+        } else {
+            // The exit lives only in memory until the disk has room: keep the
+            // shim's exit.json in the bundle, where a restarted daemon finds it.
+            self.unmount_root(&rec);
+        }
         let unmounted = t.elapsed();
         let _ = self.save_state(&rec);
         self.publish_exit(&rec, info.exit_code, false);
@@ -339,16 +346,20 @@ impl Engine {
     /// Unmounts the root and removes the bundle; the container's writable
     /// layer stays for `start`, `cp`, `diff`, `commit`.
     pub(crate) fn teardown_runtime(&self, rec: &ContainerRecord) {
+        self.unmount_root(rec);
+        let bundle = self.cfg.bundle_dir(&rec.id);
+        if let Err(e) = self.discard_dir(&self.cfg.exec_root, &bundle) {
+            tracing::warn!("removing bundle of {}: {e}", rec.id);
+        }
+    }
+
+    fn unmount_root(&self, rec: &ContainerRecord) {
         let merged = self.merged_path(&rec.id);
         if crate::fsops::is_mountpoint(&merged) {
             if let Err(e) = pier_sys::unmount(&merged, false) {
                 tracing::warn!("unmount {}: {e}; detaching", merged.display());
                 let _ = pier_sys::unmount(&merged, true);
             }
-        }
-        let bundle = self.cfg.bundle_dir(&rec.id);
-        if let Err(e) = self.discard_dir(&self.cfg.exec_root, &bundle) {
-            tracing::warn!("removing bundle of {}: {e}", rec.id);
         }
     }
 
@@ -631,6 +642,8 @@ impl Engine {
         let files = t.elapsed();
         let bundle = self.cfg.bundle_dir(&rec.id);
         std::fs::create_dir_all(&bundle).map_err(|e| EngineError::io(&bundle, e))?;
+        // An exit kept for a restarted daemon (on_exit, full disk) is stale now.
+        let _ = std::fs::remove_file(pier_runtime::proto::exit_file_path(&bundle));
         let spec = crate::spec::spec_for(rec, &rootfs)?;
         let path = bundle.join("config.json");
         let data = serde_json::to_vec(&spec)
