@@ -95,6 +95,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Run the Pier daemon in the foreground
     Daemon(daemon::DaemonArgs),
@@ -197,6 +198,7 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCmd {
     /// List containers
     #[command(name = "ls", visible_aliases = ["ps", "list"])]
@@ -232,6 +234,7 @@ pub enum ContainerCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCmd {
     /// List images
     #[command(name = "ls", visible_aliases = ["list"])]
@@ -254,6 +257,7 @@ pub enum ImageCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCmd {
     /// Show Pier disk usage
     Df(system::DfArgs),
