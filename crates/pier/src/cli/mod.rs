@@ -210,7 +210,9 @@ pub enum ContainerCmd {
     Inspect(inspect::TypedInspectArgs),
     /// Remove all stopped containers
     Prune(container::PruneArgs),
+    /// Create and run a new container from an image
     Run(run::RunArgs),
+    /// Create a new container
     Create(create::CreateCmd),
     Start(run::StartArgs),
     Stop(container::StopArgs),
