@@ -199,17 +199,23 @@ impl TestDaemon {
 
     /// Starts a daemon with more `pier daemon` flags.
     pub fn start_with_args(args: &[&str]) -> Self {
-        Self::start_full(global_lock(false), bin_dir(), args, None)
+        Self::start_full(global_lock(false), bin_dir(), args, None, |_| {})
     }
 
     /// Starts a daemon in the network namespace of `other` (which keeps
     /// owning it), with more `pier daemon` flags: two engines on one host.
     pub fn start_in_netns_of(other: &TestDaemon, args: &[&str]) -> Self {
-        Self::start_full(global_lock(false), bin_dir(), args, Some(&other.netns))
+        Self::start_full(global_lock(false), bin_dir(), args, Some(&other.netns), |_| {})
+    }
+
+    /// Starts a daemon after `prepare` has set up its (empty) data root, e.g.
+    /// mounted a small filesystem on it. Mounts below the roots go on drop.
+    pub fn start_on_data_root(prepare: impl FnOnce(&Path)) -> Self {
+        Self::start_full(global_lock(false), bin_dir(), &[], None, prepare)
     }
 
     fn start_with(guard: SerialGuard, bin_dir: PathBuf) -> Self {
-        Self::start_full(guard, bin_dir, &[], None)
+        Self::start_full(guard, bin_dir, &[], None, |_| {})
     }
 
     fn start_full(
@@ -217,6 +223,7 @@ impl TestDaemon {
         bin_dir: PathBuf,
         args: &[&str],
         shared_netns: Option<&str>,
+        prepare: impl FnOnce(&Path),
     ) -> Self {
         let pier = bin_dir.join("pier");
         assert!(
@@ -251,6 +258,7 @@ impl TestDaemon {
             d.sh(&["ip", "netns", "add", &d.netns]);
             d.sh(&["ip", "-n", &d.netns, "link", "set", "lo", "up"]);
         }
+        prepare(&d.data_root);
         d.spawn();
         d
     }

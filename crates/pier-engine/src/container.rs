@@ -333,6 +333,17 @@ impl Engine {
             })
     }
 
+    /// Records a change of run state (an exit, a stop asked for, a start that
+    /// happened). A full disk must not make the record lie ("Up" for a dead
+    /// process, or a stop forgotten), so there the record is kept in memory,
+    /// served to readers and written when space returns (pier-metadata).
+    /// Returns whether it was written now.
+    pub(crate) fn save_state(&self, rec: &ContainerRecord) -> Result<bool> {
+        self.meta
+            .update_container_or_defer(&rec.id, &rec.name, rec)
+            .map_err(Into::into)
+    }
+
     /// `GET /containers/json`.
     pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
         let mut recs: Vec<ContainerRecord> = self.meta.containers()?;

@@ -177,7 +177,24 @@ impl Engine {
         perms::secure_roots(&engine.cfg)?;
         engine.restore_networks().await;
         engine.clone().restore().await;
+        engine.catch_up_after_full_disk();
         Ok(engine)
+    }
+
+    /// After a full disk, writes the records kept in memory meanwhile and
+    /// takes the space reserve again, as soon as there is room.
+    fn catch_up_after_full_disk(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let Some(e) = weak.upgrade() else { return };
+                if e.meta.deferred_count() > 0 || !e.meta.reserve_held() {
+                    let _ = tokio::task::spawn_blocking(move || e.meta.maintain()).await;
+                }
+            }
+        });
     }
 
     pub fn config(&self) -> &EngineConfig {

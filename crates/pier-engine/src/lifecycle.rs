@@ -166,7 +166,7 @@ impl Engine {
         rec.state.paused = false;
         rec.state.started_at = now_rfc3339();
         rec.state.finished_at = crate::util::ZERO_TIME.into();
-        self.save_container(rec)?;
+        self.save_state(rec)?;
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -231,7 +231,7 @@ impl Engine {
             rec.state.status = "exited".into();
             rec.state.finished_at = now_rfc3339();
         }
-        let _ = self.save_container(rec);
+        let _ = self.save_state(rec);
         self.container_event("die", rec, &[("exitCode", code.to_string())]);
         self.publish_exit(rec, code, false);
         if rec.host_config.auto_remove.unwrap_or(false) {
@@ -300,19 +300,28 @@ impl Engine {
         // Docker's order: the container dies (seen as exited by whoever
         // inspects it on the event), then its endpoints go.
         let t = std::time::Instant::now();
-        let _ = self.save_container(&rec);
+        let written = self.save_state(&rec).unwrap_or_else(|e| {
+            tracing::warn!(%id, "recording the exit: {e}");
+            false
+        });
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
         let saved = t.elapsed();
         self.network_teardown_exited(&mut rec).await;
         let network = t.elapsed();
-        self.teardown_runtime(&rec);
+        if written {
+            self.teardown_runtime(&rec);
+        } else {
+            // The exit lives only in memory until the disk has room: keep the
+            // shim's exit.json in the bundle, where a restarted daemon finds it.
+            self.unmount_root(&rec);
+        }
         let unmounted = t.elapsed();
-        let _ = self.save_container(&rec);
+        let _ = self.save_state(&rec);
         self.publish_exit(&rec, info.exit_code, false);
         tracing::debug!(%id, ?saved, ?network, ?unmounted, recorded = ?t.elapsed(), "exit recorded");
         if self.should_restart(&rec) {
             rec.state.status = "restarting".into();
-            let _ = self.save_container(&rec);
+            let _ = self.save_state(&rec);
             let this = self.clone();
             let id = id.to_string();
             tokio::spawn(async move {
@@ -355,16 +364,20 @@ impl Engine {
     /// Unmounts the root and removes the bundle; the container's writable
     /// layer stays for `start`, `cp`, `diff`, `commit`.
     pub(crate) fn teardown_runtime(&self, rec: &ContainerRecord) {
+        self.unmount_root(rec);
+        let bundle = self.cfg.bundle_dir(&rec.id);
+        if let Err(e) = self.discard_dir(&self.cfg.exec_root, &bundle) {
+            tracing::warn!("removing bundle of {}: {e}", rec.id);
+        }
+    }
+
+    fn unmount_root(&self, rec: &ContainerRecord) {
         let merged = self.merged_path(&rec.id);
         if crate::fsops::is_mountpoint(&merged) {
             if let Err(e) = pier_sys::unmount(&merged, false) {
                 tracing::warn!("unmount {}: {e}; detaching", merged.display());
                 let _ = pier_sys::unmount(&merged, true);
             }
-        }
-        let bundle = self.cfg.bundle_dir(&rec.id);
-        if let Err(e) = self.discard_dir(&self.cfg.exec_root, &bundle) {
-            tracing::warn!("removing bundle of {}: {e}", rec.id);
         }
     }
 
@@ -380,7 +393,7 @@ impl Engine {
             return Err(EngineError::NotModified("container already stopped".into()));
         }
         rec.state.stopped_by_user = true;
-        self.save_container(&rec)?;
+        self.save_state(&rec)?;
         let sig = match signal.or(rec.config.stop_signal.as_deref()) {
             Some(s) if !s.is_empty() => parse_signal(s)?,
             _ => libc_sigterm(),
@@ -405,7 +418,7 @@ impl Engine {
                 let mut r = rec.clone();
                 r.state.status = "exited".into();
                 r.state.stopped_by_user = true;
-                self.save_container(&r)?;
+                self.save_state(&r)?;
             }
             return Ok(());
         };
@@ -448,7 +461,7 @@ impl Engine {
         if sig == 9 {
             let mut r = rec.clone();
             r.state.stopped_by_user = true;
-            self.save_container(&r)?;
+            self.save_state(&r)?;
         }
         let mut exits = self.exits.subscribe();
         self.shim_of(&rec.id)?.kill(sig).await?;
@@ -495,7 +508,7 @@ impl Engine {
             }
             let mut r = rec.clone();
             r.state.stopped_by_user = true;
-            self.save_container(&r)?;
+            self.save_state(&r)?;
             self.kill_and_wait(&r, 9, 0).await?;
         }
         let lock = self.op_lock(&rec.id);
@@ -527,7 +540,18 @@ impl Engine {
                 this.discard_dir(&this.cfg.data_root, &snap)?;
             }
             this.discard_dir(&this.cfg.data_root, &this.cfg.container_dir(&r.id))?;
-            this.meta.delete_container(&r.id)?;
+            match this.meta.delete_container(&r.id) {
+                // Even the reserve was not enough: free what was just
+                // discarded (deleted in the background otherwise) and retry.
+                Err(e) if e.is_disk_full() => {
+                    tracing::warn!(id = %r.id, "disk full: deleting the container's files before its record");
+                    this.empty_trash_now();
+                    this.meta.delete_container(&r.id)?;
+                }
+                r => {
+                    r?;
+                }
+            }
             Ok(())
         })
         .await??;
@@ -598,7 +622,7 @@ impl Engine {
         self.shim_of(&rec.id)?.pause().await?;
         rec.state.status = "paused".into();
         rec.state.paused = true;
-        self.save_container(&rec)?;
+        self.save_state(&rec)?;
         self.container_event("pause", &rec, &[]);
         Ok(())
     }
@@ -614,7 +638,7 @@ impl Engine {
         self.shim_of(&rec.id)?.resume().await?;
         rec.state.status = "running".into();
         rec.state.paused = false;
-        self.save_container(&rec)?;
+        self.save_state(&rec)?;
         self.container_event("unpause", &rec, &[]);
         Ok(())
     }
@@ -639,6 +663,8 @@ impl Engine {
         let files = t.elapsed();
         let bundle = self.cfg.bundle_dir(&rec.id);
         std::fs::create_dir_all(&bundle).map_err(|e| EngineError::io(&bundle, e))?;
+        // An exit kept for a restarted daemon (on_exit, full disk) is stale now.
+        let _ = std::fs::remove_file(pier_runtime::proto::exit_file_path(&bundle));
         let spec = crate::spec::spec_for(rec, &rootfs)?;
         let path = bundle.join("config.json");
         let data = serde_json::to_vec(&spec)

@@ -10,7 +10,7 @@
 //! Whatever a crash leaves in `.trash` goes at the next start.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Mutex, OnceLock};
 
@@ -20,6 +20,9 @@ const TRASH: &str = ".trash";
 
 /// Makes trash names unique within this process (with the pid, across restarts).
 static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Batches handed to the background deleter and not yet deleted.
+static QUEUED: AtomicUsize = AtomicUsize::new(0);
 
 impl Engine {
     /// Takes `dir` (somewhere below `root`) out of the way now and deletes it
@@ -33,11 +36,30 @@ impl Engine {
     pub(crate) fn empty_trash(&self) {
         empty(&[&self.cfg.data_root, &self.cfg.exec_root]);
     }
+
+    /// Deletes what waits in the data root's trash now and waits for the
+    /// background deleter: on a full disk the space is needed before the
+    /// next write. (A file the deleter is unlinking is gone from its
+    /// directory before its blocks are free, so deleting beside it is not
+    /// enough.)
+    pub(crate) fn empty_trash_now(&self) {
+        if let Ok(rd) = std::fs::read_dir(self.cfg.data_root.join(TRASH)) {
+            delete_all(rd.flatten().map(|e| e.path()).collect());
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while QUEUED.load(Ordering::Acquire) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }
 
 fn discard(root: &Path, dir: &Path) -> std::result::Result<(), (PathBuf, std::io::Error)> {
     let trash = root.join(TRASH);
-    std::fs::create_dir_all(&trash).map_err(|e| (trash.clone(), e))?;
+    if std::fs::create_dir_all(&trash).is_err() {
+        // No trash (a full disk has no block for a new directory): delete
+        // in place, which frees space rather than needing it.
+        return remove_in_place(dir);
+    }
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let leaf = dir
         .file_name()
@@ -50,12 +72,17 @@ fn discard(root: &Path, dir: &Path) -> std::result::Result<(), (PathBuf, std::io
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        // Another filesystem below root: delete in place, as before.
-        Err(_) => match std::fs::remove_dir_all(dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err((dir.to_path_buf(), e)),
-        },
+        // Another filesystem below root (or no room for a new entry in the
+        // trash): delete in place, as before.
+        Err(_) => remove_in_place(dir),
+    }
+}
+
+fn remove_in_place(dir: &Path) -> std::result::Result<(), (PathBuf, std::io::Error)> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err((dir.to_path_buf(), e)),
     }
 }
 
@@ -87,16 +114,19 @@ fn delete_in_background(paths: Vec<PathBuf>) {
                 let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
                 for paths in rx {
                     delete_all(paths);
+                    QUEUED.fetch_sub(1, Ordering::AcqRel);
                 }
             })
             .ok()
             .map(|_| Mutex::new(tx))
     });
+    QUEUED.fetch_add(1, Ordering::AcqRel);
     let sent = match tx {
         Some(tx) => tx.lock().unwrap_or_else(|e| e.into_inner()).send(paths),
         None => Err(std::sync::mpsc::SendError(paths)),
     };
     if let Err(std::sync::mpsc::SendError(paths)) = sent {
+        QUEUED.fetch_sub(1, Ordering::AcqRel);
         delete_all(paths);
     }
 }

@@ -5,6 +5,9 @@
 //! constraints, so that uniqueness (container names, tags) is enforced by the
 //! database inside a transaction rather than by the caller.
 
+mod reserve;
+
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -30,6 +33,19 @@ pub enum MetaError {
 }
 
 pub type Result<T> = std::result::Result<T, MetaError>;
+
+pub use reserve::RESERVE_BYTES;
+
+impl MetaError {
+    /// SQLite found no room on the disk for the write.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(
+            self,
+            MetaError::Sql(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS images (
@@ -59,6 +75,12 @@ CREATE TABLE IF NOT EXISTS kv (
 /// A handle on the metadata database. Cheap to share behind an `Arc`.
 pub struct Metadata {
     conn: Mutex<Connection>,
+    /// Space given back when a write finds the disk full (reserve.rs).
+    reserve: reserve::Reserve,
+    /// Container records whose update found the disk full even after the
+    /// reserve went, by ID: (name, JSON). Readers see them at once; they are
+    /// written by [`Metadata::maintain`] when space returns.
+    deferred: Mutex<HashMap<String, (String, String)>>,
 }
 
 fn encode<T: Serialize>(v: &T) -> String {
@@ -74,8 +96,15 @@ fn decode<T: DeserializeOwned>(key: &str, s: &str) -> Result<T> {
 }
 
 impl Metadata {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, with a reserve of
+    /// [`RESERVE_BYTES`] beside it (`.reserve`).
     pub fn open(path: &Path) -> Result<Self> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        Self::open_with_reserve(path, RESERVE_BYTES, &dir.join(".reserve"))
+    }
+
+    /// [`Metadata::open`] with a chosen reserve.
+    pub fn open_with_reserve(path: &Path, reserve_bytes: u64, reserve: &Path) -> Result<Self> {
         let open_err = |source| MetaError::Open {
             path: path.to_path_buf(),
             source,
@@ -88,12 +117,70 @@ impl Metadata {
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            reserve: reserve::Reserve::open(reserve.to_path_buf(), reserve_bytes),
+            deferred: Mutex::new(HashMap::new()),
         })
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut conn)
+    }
+
+    /// Runs the write `f`; when it finds the disk full, it runs again once the
+    /// reserve is given back. Only for writes that free space or record what
+    /// happened (deletions, exits): growth must not eat the reserve.
+    fn with_room<R>(&self, mut f: impl FnMut(&mut Connection) -> Result<R>) -> Result<R> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        match f(&mut conn) {
+            Err(e) if e.is_disk_full() && self.reserve.release() => f(&mut conn),
+            r => r,
+        }
+    }
+
+    /// Whether the reserve is held (false after a full disk, until
+    /// [`Metadata::maintain`] finds room again).
+    pub fn reserve_held(&self) -> bool {
+        self.reserve.held()
+    }
+
+    /// How many container updates wait for disk space.
+    pub fn deferred_count(&self) -> usize {
+        self.deferred().len()
+    }
+
+    fn deferred(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String)>> {
+        self.deferred.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Catches up after a full disk: writes deferred container updates and
+    /// takes the reserve again when there is room. Cheap when nothing waits.
+    pub fn maintain(&self) {
+        let pending: Vec<(String, (String, String))> = self
+            .deferred()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (id, (name, data)) in pending {
+            let r = self.write_container(true, &id, &name, &data);
+            match r {
+                Ok(()) => {
+                    let mut d = self.deferred();
+                    // Unless a newer deferral replaced it meanwhile.
+                    if d.get(&id).is_some_and(|(_, v)| *v == data) {
+                        d.remove(&id);
+                    }
+                }
+                Err(e) if e.is_disk_full() => break,
+                Err(e) => {
+                    tracing::warn!("writing deferred record of container {id}: {e}");
+                    self.deferred().remove(&id);
+                }
+            }
+        }
+        if self.deferred().is_empty() {
+            self.reserve.restore();
+        }
     }
 
     // ---- images ----------------------------------------------------------
@@ -144,7 +231,7 @@ impl Metadata {
 
     /// Deletes an image and every tag pointing at it, in one transaction.
     pub fn delete_image(&self, id: &str) -> Result<()> {
-        self.with(|c| {
+        self.with_room(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM tags WHERE image_id = ?1", [id])?;
             tx.execute("DELETE FROM images WHERE id = ?1", [id])?;
@@ -186,7 +273,7 @@ impl Metadata {
     }
 
     pub fn delete_tag(&self, name: &str) -> Result<bool> {
-        self.with(|c| Ok(c.execute("DELETE FROM tags WHERE name = ?1", [name])? > 0))
+        self.with_room(|c| Ok(c.execute("DELETE FROM tags WHERE name = ?1", [name])? > 0))
     }
 
     pub fn tags_of(&self, image_id: &str) -> Result<Vec<String>> {
@@ -234,10 +321,16 @@ impl Metadata {
     }
 
     pub fn update_container<T: Serialize>(&self, id: &str, name: &str, rec: &T) -> Result<()> {
-        self.with(|c| {
+        self.write_container(false, id, name, &encode(rec))
+    }
+
+    /// Updates a container row (with the reserve if `room`); the write
+    /// supersedes any deferred one.
+    fn write_container(&self, room: bool, id: &str, name: &str, data: &str) -> Result<()> {
+        let write = |c: &mut Connection| {
             let r = c.execute(
                 "UPDATE containers SET name = ?2, data = ?3 WHERE id = ?1",
-                params![id, name, encode(rec)],
+                params![id, name, data],
             );
             match r {
                 Ok(_) => Ok(()),
@@ -248,10 +341,58 @@ impl Metadata {
                 }
                 Err(e) => Err(e.into()),
             }
-        })
+        };
+        if room {
+            self.with_room(write)?;
+        } else {
+            self.with(write)?;
+        }
+        self.deferred().remove(id);
+        Ok(())
+    }
+
+    /// [`Metadata::update_container`] for records that must not be lost to a
+    /// full disk (a process exit, a stop asked for): it may spend the reserve,
+    /// and when even that does not make room, the record is kept in memory,
+    /// served to readers and written by [`Metadata::maintain`]. Returns
+    /// whether it was written now. A rename is never deferred (the name index
+    /// would not see it).
+    pub fn update_container_or_defer<T: Serialize>(
+        &self,
+        id: &str,
+        name: &str,
+        rec: &T,
+    ) -> Result<bool> {
+        let data = encode(rec);
+        match self.write_container(true, id, name, &data) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_disk_full() => {
+                let stored: Option<String> = self.with(|c| {
+                    Ok(
+                        c.query_row("SELECT name FROM containers WHERE id = ?1", [id], |r| {
+                            r.get(0)
+                        })
+                        .optional()?,
+                    )
+                })?;
+                if stored.as_deref() != Some(name) {
+                    return Err(e);
+                }
+                tracing::warn!(
+                    "disk full: the record of container {id} is written when space returns"
+                );
+                self.deferred()
+                    .insert(id.to_string(), (name.to_string(), data));
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn container<T: DeserializeOwned>(&self, id: &str) -> Result<Option<T>> {
+        if let Some((_, data)) = self.deferred().get(id) {
+            return decode(id, data).map(Some);
+        }
         self.with(|c| {
             let s: Option<String> = c
                 .query_row("SELECT data FROM containers WHERE id = ?1", [id], |r| {
@@ -286,10 +427,12 @@ impl Metadata {
             let mut st = c.prepare("SELECT id, data FROM containers")?;
             let rows =
                 st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let deferred = self.deferred();
             let mut out = Vec::new();
             for row in rows {
                 let (id, data) = row?;
-                out.push(decode(&id, &data)?);
+                let data = deferred.get(&id).map_or(&data, |(_, d)| d);
+                out.push(decode(&id, data)?);
             }
             Ok(out)
         })
@@ -305,7 +448,10 @@ impl Metadata {
     }
 
     pub fn delete_container(&self, id: &str) -> Result<bool> {
-        self.with(|c| Ok(c.execute("DELETE FROM containers WHERE id = ?1", [id])? > 0))
+        let gone =
+            self.with_room(|c| Ok(c.execute("DELETE FROM containers WHERE id = ?1", [id])? > 0))?;
+        self.deferred().remove(id);
+        Ok(gone)
     }
 
     // ---- generic namespaced records (build cache, volumes, networks) -------
@@ -351,7 +497,7 @@ impl Metadata {
     }
 
     pub fn kv_delete(&self, ns: &str, key: &str) -> Result<bool> {
-        self.with(|c| {
+        self.with_room(|c| {
             Ok(c.execute(
                 "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
                 params![ns, key],
@@ -416,6 +562,107 @@ mod tests {
         m.delete_image("i2").unwrap();
         assert!(m.all_tags().unwrap().is_empty());
         assert_eq!(m.image::<Rec>("i1").unwrap(), Some(Rec { n: 1 }));
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Big {
+        s: String,
+    }
+
+    /// A database that cannot grow past its current size: writes that need
+    /// a new page fail with SQLITE_FULL, as on a full disk.
+    fn cap(m: &Metadata) {
+        m.with(|c| {
+            let n: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            c.query_row(&format!("PRAGMA max_page_count = {n}"), [], |_| Ok(()))?;
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn uncap(m: &Metadata) {
+        m.with(|c| {
+            c.query_row("PRAGMA max_page_count = 1000000", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_full_disk_defers_container_updates_until_maintain() {
+        let d = tempfile::tempdir().unwrap();
+        let m = Metadata::open_with_reserve(
+            &d.path().join("meta.db"),
+            1 << 16,
+            &d.path().join(".reserve"),
+        )
+        .unwrap();
+        let small = Big { s: "up".into() };
+        m.insert_container("c1", "web", "img", &small).unwrap();
+        m.insert_container("c2", "db", "img", &small).unwrap();
+        cap(&m);
+        let big = Big {
+            s: "x".repeat(64 << 10),
+        };
+        // A plain update fails, and growth does not spend the reserve...
+        let e = m.update_container("c1", "web", &big).unwrap_err();
+        assert!(e.is_disk_full(), "{e}");
+        assert!(m.reserve_held());
+        // ...a deferrable one spends it (which does not help a capped
+        // database), then is kept and served to readers.
+        assert!(!m.update_container_or_defer("c1", "web", &big).unwrap());
+        assert!(!m.reserve_held());
+        assert_eq!(m.deferred_count(), 1);
+        assert_eq!(
+            m.container::<Big>("c1").unwrap(),
+            Some(Big { s: big.s.clone() })
+        );
+        let all = m.containers::<Big>().unwrap();
+        assert!(all.contains(&Big { s: big.s.clone() }) && all.contains(&small));
+        // A rename is never deferred.
+        assert!(m
+            .update_container_or_defer("c1", "other", &big)
+            .unwrap_err()
+            .is_disk_full());
+        // Still full: maintain keeps it.
+        m.maintain();
+        assert_eq!(m.deferred_count(), 1);
+        uncap(&m);
+        m.maintain();
+        assert_eq!(m.deferred_count(), 0);
+        assert!(
+            m.reserve_held(),
+            "the reserve is taken again once there is room"
+        );
+        let reopened = Metadata::open(&d.path().join("meta.db")).unwrap();
+        assert_eq!(reopened.container::<Big>("c1").unwrap(), Some(big));
+        assert_eq!(reopened.container::<Big>("c2").unwrap(), Some(small));
+    }
+
+    #[test]
+    fn a_newer_write_or_a_removal_supersedes_a_deferred_record() {
+        let (_d, m) = db();
+        m.insert_container("c1", "web", "img", &Big { s: "a".into() })
+            .unwrap();
+        m.insert_container("c2", "db", "img", &Big { s: "a".into() })
+            .unwrap();
+        cap(&m);
+        let big = Big {
+            s: "x".repeat(64 << 10),
+        };
+        assert!(!m.update_container_or_defer("c1", "web", &big).unwrap());
+        assert!(!m.update_container_or_defer("c2", "db", &big).unwrap());
+        uncap(&m);
+        m.update_container("c1", "web", &Big { s: "b".into() })
+            .unwrap();
+        assert!(m.delete_container("c2").unwrap());
+        assert_eq!(m.deferred_count(), 0);
+        m.maintain();
+        assert_eq!(
+            m.container::<Big>("c1").unwrap(),
+            Some(Big { s: "b".into() })
+        );
+        assert_eq!(m.container::<Big>("c2").unwrap(), None);
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub struct BuildArgs {
 // Parsed once per process; boxing would only complicate the clap derive.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum BuilderCmd {
     /// Build an image from a Dockerfile
     Build(BuildArgs),

@@ -10,7 +10,8 @@ use pier_api::models::{
 use pier_client::{query, Client, ClientError};
 use std::collections::HashMap;
 
-/// Flags of `docker create` (and `docker run`, which adds a few).
+// Flags of `docker create` (and `docker run`, which adds a few). Not a doc
+// comment: clap would make it the about text of `run` and `create`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct CreateArgs {
     /// Keep STDIN open even if not attached

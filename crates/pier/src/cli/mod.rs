@@ -96,6 +96,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum Cmd {
     /// Run the Pier daemon in the foreground
     Daemon(daemon::DaemonArgs),
@@ -198,6 +199,7 @@ pub enum Cmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ContainerCmd {
     /// List containers
     #[command(name = "ls", visible_aliases = ["ps", "list"])]
@@ -209,7 +211,9 @@ pub enum ContainerCmd {
     Inspect(inspect::TypedInspectArgs),
     /// Remove all stopped containers
     Prune(container::PruneArgs),
+    /// Create and run a new container from an image
     Run(run::RunArgs),
+    /// Create a new container
     Create(create::CreateCmd),
     Start(run::StartArgs),
     Stop(container::StopArgs),
@@ -233,6 +237,7 @@ pub enum ContainerCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum ImageCmd {
     /// List images
     #[command(name = "ls", visible_aliases = ["list"])]
@@ -255,6 +260,7 @@ pub enum ImageCmd {
 }
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum SystemCmd {
     /// Show Pier disk usage
     Df(system::DfArgs),

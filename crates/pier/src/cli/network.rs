@@ -14,6 +14,7 @@ use pier_client::{query, Client};
 use serde_json::{json, Map, Value};
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum NetworkCmd {
     /// Create a network
     Create(CreateArgs),

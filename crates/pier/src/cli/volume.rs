@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
 
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 pub enum VolumeCmd {
     /// Create a volume
     Create(CreateArgs),
