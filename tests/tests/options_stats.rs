@@ -266,7 +266,31 @@ fn net_io_grows_with_traffic() {
         "{v}"
     );
     assert!(v["networks"].get("lo").is_none(), "{v}");
-    d.pier_ok(&["rm", "-f", "srv"]);
+    // A host-network container has no interfaces of its own: no networks,
+    // as with dockerd (not the host's counters).
+    d.pier_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hostnet",
+        "--network",
+        "host",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(
+        &d.http(
+            "GET",
+            "/containers/hostnet/stats?stream=0&one-shot=1",
+            None,
+            b"",
+        )
+        .body,
+    )
+    .unwrap();
+    assert!(v.get("networks").is_none(), "{v}");
+    d.pier_ok(&["rm", "-f", "srv", "hostnet"]);
     d.pier_ok(&["network", "rm", "statsnet"]);
     d.assert_clean();
 }

@@ -314,7 +314,12 @@ impl Engine {
         out.insert("storage_stats".into(), json!({}));
         if rec.state.running() {
             sample_cgroups(&rec.cgroups_path, &mut out);
-            if rec.state.pid > 0 {
+            // In the daemon's own netns (`--network host`) the container has
+            // no endpoints of its own; dockerd reports no networks then.
+            let own_netns = std::fs::read_link(format!("/proc/{}/ns/net", rec.state.pid))
+                .ok()
+                .filter(|ns| std::fs::read_link("/proc/self/ns/net").ok().as_ref() != Some(ns));
+            if rec.state.pid > 0 && own_netns.is_some() {
                 let p = PathBuf::from(format!("/proc/{}/net/dev", rec.state.pid));
                 if let Some(s) = read(&p) {
                     let nets = parse_net_dev(&s);
