@@ -123,7 +123,9 @@ fn cpu_percent_is_real_and_matches_docker() {
     // Before real deltas a busy loop showed well under 1%.
     assert!(pc > 20.0, "pier stats CPU % of a busy loop: {p:?}");
     assert!((pc - real).abs() < 15.0, "pier {pc}% vs /proc {real:.2}%");
-    assert!((pc - kc).abs() < 5.0, "pier {pc}% vs docker {kc}%");
+    // The two clients' one-second windows start a little apart, and the
+    // loop's share of the shared host swings by several points a second.
+    assert!((pc - kc).abs() < 10.0, "pier {pc}% vs docker {kc}%");
     // The other columns agree too (memory within a page or two of churn).
     assert_eq!(p[5], k[5], "PIDS: pier {p:?} docker {k:?}");
     let (pm, km) = (pair(&p[1]), pair(&k[1]));

@@ -162,10 +162,19 @@ fn sample_cgroups(cgroups_path: &str, out: &mut Map<String, Value>) {
     // has a cgroup.controllers file but no controllers in it.
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     for d in cgroup_dirs(cgroups_path) {
-        let name = d.to_string_lossy().into_owned();
+        // A v1 hierarchy may carry several controllers (`cpu,cpuacct`).
+        let hier = d
+            .strip_prefix("/sys/fs/cgroup")
+            .ok()
+            .and_then(|r| r.components().next())
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let has = |c: &str| hier.split(',').any(|h| h == c);
         if v2 {
             sample_v2(&d, machine_mem, &mut cpu, &mut mem, &mut pids, &mut blkio);
-        } else if name.contains("/memory/") {
+            continue;
+        }
+        if has("memory") {
             let usage = read_u64(&d.join("memory.usage_in_bytes")).unwrap_or(0);
             let mut limit = read_u64(&d.join("memory.limit_in_bytes")).unwrap_or(0);
             // No limit reads as a page-rounded i64::MAX; dockerd shows the host's memory.
@@ -188,7 +197,8 @@ fn sample_cgroups(cgroups_path: &str, out: &mut Map<String, Value>) {
                 .map(|s| flat_keyed(&s))
                 .unwrap_or_default();
             mem.insert("stats".into(), json!(stats));
-        } else if name.contains("/cpuacct/") {
+        }
+        if has("cpuacct") {
             cpu["cpu_usage"]["total_usage"] =
                 read_u64(&d.join("cpuacct.usage")).unwrap_or(0).into();
             let percpu: Vec<u64> = read(&d.join("cpuacct.usage_percpu"))
@@ -207,7 +217,8 @@ fn sample_cgroups(cgroups_path: &str, out: &mut Map<String, Value>) {
                 (st.get("user").copied().unwrap_or(0) * 10_000_000).into();
             cpu["cpu_usage"]["usage_in_kernelmode"] =
                 (st.get("system").copied().unwrap_or(0) * 10_000_000).into();
-        } else if name.contains("/cpu/") {
+        }
+        if has("cpu") {
             let st = read(&d.join("cpu.stat"))
                 .map(|s| flat_keyed(&s))
                 .unwrap_or_default();
@@ -216,7 +227,8 @@ fn sample_cgroups(cgroups_path: &str, out: &mut Map<String, Value>) {
                 "throttled_periods": st.get("nr_throttled").copied().unwrap_or(0),
                 "throttled_time": st.get("throttled_time").copied().unwrap_or(0),
             });
-        } else if name.contains("/pids/") {
+        }
+        if has("pids") {
             pids.insert(
                 "current".into(),
                 read_u64(&d.join("pids.current")).unwrap_or(0).into(),
@@ -224,7 +236,8 @@ fn sample_cgroups(cgroups_path: &str, out: &mut Map<String, Value>) {
             if let Some(l) = read_u64(&d.join("pids.max")) {
                 pids.insert("limit".into(), l.into());
             }
-        } else if name.contains("/blkio/") {
+        }
+        if has("blkio") {
             let f = |n: &str| json!(parse_blkio_v1(&read(&d.join(n)).unwrap_or_default()));
             blkio["io_service_bytes_recursive"] = f("blkio.throttle.io_service_bytes_recursive");
             blkio["io_serviced_recursive"] = f("blkio.throttle.io_serviced_recursive");
