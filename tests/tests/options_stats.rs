@@ -320,6 +320,14 @@ fn stream_objects(d: &TestDaemon, path: &str, n: usize) -> Vec<(Instant, serde_j
     out
 }
 
+/// The docker CLI's CPU %: cgroup CPU delta over host CPU delta, times CPUs.
+fn cpu_pct(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+    let n = |v: &serde_json::Value, p: &str| v.pointer(p).and_then(|x| x.as_f64()).unwrap();
+    let cpu = n(b, "/cpu_stats/cpu_usage/total_usage") - n(a, "/cpu_stats/cpu_usage/total_usage");
+    let sys = n(b, "/cpu_stats/system_cpu_usage") - n(a, "/cpu_stats/system_cpu_usage");
+    cpu / sys * n(b, "/cpu_stats/online_cpus") * 100.0
+}
+
 #[test]
 fn stream_gives_one_object_a_second_with_previous_cpu() {
     let d = TestDaemon::with_busybox();
@@ -350,19 +358,18 @@ fn stream_gives_one_object_a_second_with_previous_cpu() {
             "precpu is the previous cpu_stats"
         );
         assert_eq!(b["preread"], a["read"]);
-        let cpu = b["cpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap()
-            - a["cpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap();
-        let sys = b["cpu_stats"]["system_cpu_usage"].as_f64().unwrap()
-            - a["cpu_stats"]["system_cpu_usage"].as_f64().unwrap();
-        let ncpu = b["cpu_stats"]["online_cpus"].as_f64().unwrap();
-        let pct = cpu / sys * ncpu * 100.0;
-        eprintln!("stream CPU {pct:.2}%  /proc over the stream {real:.2}%");
+        let pct = cpu_pct(a, b);
+        eprintln!("stream CPU {pct:.2}% over one second");
         assert!(pct > 20.0, "busy loop at {pct}% between stream objects");
-        assert!(
-            (pct - real).abs() < 15.0,
-            "stream {pct}% vs /proc {real:.2}%"
-        );
     }
+    // Over the whole stream, Docker's formula agrees with /proc (a single
+    // second swings with the shared host's load).
+    let span = cpu_pct(&objs[0].1, &objs[objs.len() - 1].1);
+    eprintln!("stream CPU {span:.2}% over the stream, /proc {real:.2}%");
+    assert!(
+        (span - real).abs() < 10.0,
+        "stream {span}% vs /proc {real:.2}%"
+    );
     // one-shot answers at once, with no previous sample.
     let t = Instant::now();
     let v: serde_json::Value = serde_json::from_slice(
