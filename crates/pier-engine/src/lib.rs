@@ -32,6 +32,7 @@ mod registry;
 mod restore;
 mod shim;
 mod spec;
+mod stats;
 mod sweep;
 mod system;
 mod trash;
@@ -61,6 +62,7 @@ pub use pier_network::{AddressPool, NetworkOptions};
 pub use pier_registry::{AuthConfig, RegistryError};
 pub use records::{ContainerRecord, ImageRecord};
 pub use registry::{configure as configure_registries, pull_reference, MessageSink};
+pub use stats::with_previous as stats_with_previous;
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
 pub use wait::WaitCondition;
 

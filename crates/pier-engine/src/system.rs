@@ -67,20 +67,13 @@ pub(crate) fn settled_cgroup_pids(cgroups_path: &str) -> Vec<u32> {
     }
 }
 
-fn read_u64(p: PathBuf) -> u64 {
-    std::fs::read_to_string(p)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
-}
-
 fn kernel_version() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
 }
 
-fn mem_total() -> u64 {
+pub(crate) fn mem_total() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {
@@ -207,85 +200,6 @@ impl Engine {
             "Containers": containers,
             "Volumes": [],
             "BuildCache": [],
-        }))
-    }
-
-    /// `GET /containers/{id}/stats?stream=false`, from the cgroup files.
-    pub fn stats(&self, key: &str) -> Result<Value> {
-        let rec = self.find_container(key)?;
-        let now = crate::util::now_rfc3339();
-        let mut mem_usage = 0;
-        let mut mem_limit = mem_total();
-        let mut cpu_total = 0u64;
-        let mut pids = 0u64;
-        if rec.state.running() {
-            for d in cgroup_dirs(&rec.cgroups_path) {
-                let name = d.to_string_lossy();
-                if d.join("memory.current").exists() {
-                    mem_usage = read_u64(d.join("memory.current"));
-                    if let Ok(m) = std::fs::read_to_string(d.join("memory.max")) {
-                        if let Ok(v) = m.trim().parse() {
-                            mem_limit = v;
-                        }
-                    }
-                    cpu_total = std::fs::read_to_string(d.join("cpu.stat"))
-                        .ok()
-                        .and_then(|s| {
-                            s.lines()
-                                .find(|l| l.starts_with("usage_usec"))
-                                .and_then(|l| l.split_whitespace().nth(1))
-                                .and_then(|v| v.parse::<u64>().ok())
-                        })
-                        .unwrap_or(0)
-                        * 1000;
-                    pids = read_u64(d.join("pids.current"));
-                } else if name.contains("/memory/") {
-                    mem_usage = read_u64(d.join("memory.usage_in_bytes"));
-                    let l = read_u64(d.join("memory.limit_in_bytes"));
-                    if l > 0 && l < mem_limit {
-                        mem_limit = l;
-                    }
-                } else if name.contains("/cpuacct/") {
-                    cpu_total = read_u64(d.join("cpuacct.usage"));
-                } else if name.contains("/pids/") {
-                    pids = read_u64(d.join("pids.current"));
-                }
-            }
-        }
-        let system = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|s| {
-                s.lines().next().map(|l| {
-                    l.split_whitespace()
-                        .skip(1)
-                        .filter_map(|v| v.parse::<u64>().ok())
-                        .sum::<u64>()
-                })
-            })
-            .unwrap_or(0)
-            * 10_000_000;
-        let ncpu = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        Ok(json!({
-            "read": now,
-            "preread": "0001-01-01T00:00:00Z",
-            "name": format!("/{}", rec.name),
-            "id": rec.id,
-            "pids_stats": {"current": pids},
-            "memory_stats": {"usage": mem_usage, "limit": mem_limit, "stats": {}},
-            "cpu_stats": {
-                "cpu_usage": {"total_usage": cpu_total, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                "system_cpu_usage": system,
-                "online_cpus": ncpu,
-                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-            },
-            "precpu_stats": {
-                "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-            },
-            "blkio_stats": {},
-            "networks": {},
         }))
     }
 

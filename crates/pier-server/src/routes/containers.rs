@@ -307,16 +307,35 @@ async fn stats(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<Response> {
-    let stream = qbool_or(&q, "stream", true) && !qbool(&q, "one-shot");
+    let one_shot = qbool(&q, "one-shot");
+    let stream = qbool_or(&q, "stream", true) && !one_shot;
+    let sample = |e: AppState, id: String| async move {
+        tokio::task::spawn_blocking(move || e.stats(&id)).await?
+    };
     if !stream {
-        return Ok(axum::Json(e.stats(&id)?).into_response());
+        let mut v = sample(e.clone(), id.clone()).await?;
+        // As dockerd: a non-streamed answer waits for a second sample so
+        // that precpu_stats is real, unless the client asked for one-shot.
+        if !one_shot && e.container_running(&id)? {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            let prev = v;
+            v = sample(e.clone(), id.clone()).await?;
+            pier_engine::stats_with_previous(&mut v, Some(&prev));
+        }
+        return Ok(axum::Json(v).into_response());
     }
     e.find_container(&id)?;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
+        let mut prev: Option<serde_json::Value> = None;
         loop {
-            let item = match e.stats(&id) {
-                Ok(v) => Ok(pier_engine::json_line(&v)),
+            let item = match sample(e.clone(), id.clone()).await {
+                Ok(mut v) => {
+                    pier_engine::stats_with_previous(&mut v, prev.as_ref());
+                    let line = pier_engine::json_line(&v);
+                    prev = Some(v);
+                    Ok(line)
+                }
                 Err(err) => Err(std::io::Error::other(err.to_string())),
             };
             let stop = item.is_err();

@@ -110,6 +110,7 @@ pub async fn stats(client: &Client, a: StatsArgs) -> Result<i32> {
         "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
     });
     loop {
+        let began = std::time::Instant::now();
         let targets: Vec<(String, String)> = if a.containers.is_empty() {
             let q = if a.all { "?all=1" } else { "" };
             let list: Vec<Value> = client.get_json(&format!("/containers/json{q}")).await?;
@@ -127,14 +128,19 @@ pub async fn stats(client: &Client, a: StatsArgs) -> Result<i32> {
                 .map(|c| (c.clone(), c.clone()))
                 .collect()
         };
-        let mut rows = Vec::new();
-        let mut code = 0;
-        for (name, id) in &targets {
+        // One request per container at once: each non-streamed answer takes
+        // the daemon about a second (two samples for real CPU deltas).
+        let answers = futures_util::future::join_all(targets.iter().map(|(_, id)| async move {
             let q = query(&[("stream", "0".to_string())]);
-            match client
+            client
                 .get_json::<Value>(&format!("/containers/{id}/stats{q}"))
                 .await
-            {
+        }))
+        .await;
+        let mut rows = Vec::new();
+        let mut code = 0;
+        for ((name, id), answer) in targets.iter().zip(answers) {
+            match answer {
                 Ok(s) => {
                     let full_id = s["id"].as_str().unwrap_or(id).to_string();
                     rows.push(stats_row(name, &full_id, &s, !a.no_trunc));
@@ -152,7 +158,10 @@ pub async fn stats(client: &Client, a: StatsArgs) -> Result<i32> {
         }
         // Clear the screen and redraw, as Docker does on a terminal.
         print(&format!("\x1b[2J\x1b[H{out}"));
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Running containers' answers already take a second; stopped ones
+        // answer at once and must not make this loop spin.
+        let pause = std::time::Duration::from_secs(1).saturating_sub(began.elapsed());
+        tokio::time::sleep(pause).await;
     }
 }
 
