@@ -105,6 +105,10 @@ pub(crate) fn host_checks(h: &HostConfig) -> Result<()> {
     {
         return Err(unsupported("memory soft limit capabilities"));
     }
+    // -1 (unlimited swap) is what a host without swap accounting gives anyway.
+    if h.memory_swap.is_some_and(|s| s > 0) && !pier_runtime::spec::host_supports_swap_limit() {
+        return Err(unsupported("swap limit capabilities"));
+    }
     if h.memory_swappiness.is_some_and(|s| s != -1)
         && (v2 || !v1_file("memory", "memory.swappiness"))
     {

@@ -86,6 +86,14 @@ impl Engine {
                 if let Some(m) = h.memory.filter(|m| *m > 0) {
                     if v2 {
                         write(&dir, "memory.max", &m.to_string())?;
+                        // v2 counts swap apart from memory.
+                        match h.memory_swap {
+                            Some(-1) => write(&dir, "memory.swap.max", "max")?,
+                            Some(s) if s >= m => {
+                                write(&dir, "memory.swap.max", &(s - m).to_string())?
+                            }
+                            _ => {}
+                        }
                     } else if dir.to_string_lossy().contains("/memory/") {
                         // memsw must stay >= the memory limit: raise it first.
                         let swap = h
