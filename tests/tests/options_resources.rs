@@ -268,7 +268,7 @@ fn device_throttles_land_in_the_block_io_cgroup() {
 #[test]
 fn blkio_weight_is_applied_or_refused() {
     let d = TestDaemon::with_busybox();
-    let (disk, mm) = root_disk();
+    let (disk, _) = root_disk();
     let weight_file = ["blkio.weight", "blkio.bfq.weight"]
         .into_iter()
         .find(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists());
@@ -307,7 +307,6 @@ fn blkio_weight_is_applied_or_refused() {
             assert!(r.text().contains("Block I/O weight"), "{}", r.text());
         }
     }
-    let _ = mm;
     refused(
         &d,
         &["--blkio-weight", "5"],
@@ -317,8 +316,23 @@ fn blkio_weight_is_applied_or_refused() {
 }
 
 #[test]
-fn kernel_memory_is_refused() {
+fn kernel_memory_and_realtime_cpu_are_refused() {
     let d = TestDaemon::with_busybox();
+    let r = d.http(
+        "POST",
+        "/v1.43/containers/create",
+        Some("application/json"),
+        json!({"Image": "busybox", "HostConfig": {"CpuRealtimeRuntime": 950000}})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("not supported by Pier: CpuRealtimeRuntime"),
+        "{}",
+        r.text()
+    );
     refused(
         &d,
         &["--kernel-memory", "64m"],

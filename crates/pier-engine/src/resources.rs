@@ -94,6 +94,18 @@ fn check_cpuset(value: &str, what: &str, file: &str) -> Result<()> {
 /// Refuses what this host's cgroups cannot apply (create and update).
 pub(crate) fn host_checks(h: &HostConfig) -> Result<()> {
     let v2 = v2();
+    // A real-time budget needs one given to every cgroup above the
+    // container (dockerd's --cpu-rt-runtime), which Pier does not manage.
+    for (name, v) in [
+        ("CpuRealtimePeriod", h.cpu_realtime_period),
+        ("CpuRealtimeRuntime", h.cpu_realtime_runtime),
+    ] {
+        if v.is_some_and(|v| v != 0) {
+            return Err(bad(format!(
+                "not supported by Pier: {name} (real-time CPU scheduling)"
+            )));
+        }
+    }
     if let Some(c) = h.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
         check_cpuset(c, "cpus", "cpuset.cpus")?;
     }
