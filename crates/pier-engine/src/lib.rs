@@ -29,6 +29,7 @@ mod prune_filter;
 mod reap;
 mod records;
 mod registry;
+mod resources;
 mod restore;
 mod shim;
 mod spec;

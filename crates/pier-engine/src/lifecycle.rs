@@ -130,6 +130,11 @@ impl Engine {
                 return Err(e);
             }
         };
+        if let Err(e) = crate::resources::apply_after_create(&rec.host_config, &rec.cgroups_path) {
+            let _ = shim.shutdown().await;
+            self.fail_start(rec, &e).await;
+            return Err(e);
+        }
         // Attaches that arrived before start get their streams now, before
         // the process runs, so no output is lost.
         let pending = self

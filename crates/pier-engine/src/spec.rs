@@ -131,6 +131,20 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
             cpu_period: h.cpu_period.filter(|p| *p > 0).map(|p| p as u64),
             cpu_quota: h.cpu_quota.filter(|q| *q != 0),
             pids_limit: h.pids_limit.filter(|p| *p > 0),
+            cpuset_cpus: h.cpuset_cpus.clone().filter(|c| !c.is_empty()),
+            cpuset_mems: h.cpuset_mems.clone().filter(|c| !c.is_empty()),
+            memory_reservation: h.memory_reservation.filter(|m| *m > 0),
+            memory_swappiness: h
+                .memory_swappiness
+                .filter(|s| (0..=100).contains(s))
+                .map(|s| s as u64),
+            oom_kill_disable: h.oom_kill_disable == Some(true),
+            blkio_weight: h.blkio_weight.filter(|w| *w > 0),
+            blkio_weight_device: crate::resources::weight_devices(h)?,
+            device_read_bps: crate::resources::throttle(&h.blkio_device_read_bps)?,
+            device_write_bps: crate::resources::throttle(&h.blkio_device_write_bps)?,
+            device_read_iops: crate::resources::throttle(&h.blkio_device_read_iops)?,
+            device_write_iops: crate::resources::throttle(&h.blkio_device_write_iops)?,
         },
         ulimits,
         tmpfs,

@@ -19,8 +19,21 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
 impl Engine {
     /// `POST /containers/{id}/update`; returns Docker's warnings list.
     pub fn update_container(&self, key: &str, u: ContainerUpdateBody) -> Result<Vec<String>> {
+        refuse_not_live(&u)?;
         let mut rec = self.find_container(key)?;
         let h = &mut rec.host_config;
+        if let Some(c) = u.cpuset_cpus.clone().filter(|c| !c.is_empty()) {
+            h.cpuset_cpus = Some(c);
+        }
+        if let Some(m) = u.cpuset_mems.clone().filter(|m| !m.is_empty()) {
+            h.cpuset_mems = Some(m);
+        }
+        if let Some(r) = u.memory_reservation.filter(|r| *r != 0) {
+            h.memory_reservation = Some(r);
+        }
+        if let Some(w) = u.blkio_weight.filter(|w| *w != 0) {
+            h.blkio_weight = Some(w);
+        }
         if let Some(m) = u.memory.filter(|m| *m != 0) {
             h.memory = Some(m);
         }
@@ -64,13 +77,23 @@ impl Engine {
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
         crate::validate::resources(&rec.host_config, ncpu)?;
         crate::validate::restart_policy(&rec.host_config)?;
+        crate::resources::host_checks(&rec.host_config)?;
         let h = rec.host_config.clone();
         if rec.state.running() {
             for dir in cgroup_dirs(&rec.cgroups_path) {
                 let v2 = dir.join("cgroup.controllers").exists();
+                live_extras(&dir, v2, &u)?;
                 if let Some(m) = h.memory.filter(|m| *m > 0) {
                     if v2 {
                         write(&dir, "memory.max", &m.to_string())?;
+                        // v2 counts swap apart from memory.
+                        match h.memory_swap {
+                            Some(-1) => write(&dir, "memory.swap.max", "max")?,
+                            Some(s) if s >= m => {
+                                write(&dir, "memory.swap.max", &(s - m).to_string())?
+                            }
+                            _ => {}
+                        }
                     } else if dir.to_string_lossy().contains("/memory/") {
                         // memsw must stay >= the memory limit: raise it first.
                         let swap = h
@@ -110,7 +133,11 @@ impl Engine {
                     }
                 }
                 if let Some(s) = h.cpu_shares.filter(|s| *s > 0) {
-                    if !v2 {
+                    if v2 {
+                        // The conversion runc and crun use.
+                        let w = 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142;
+                        write(&dir, "cpu.weight", &w.to_string())?;
+                    } else {
                         write(&dir, "cpu.shares", &s.to_string())?;
                     }
                 }
@@ -120,4 +147,95 @@ impl Engine {
         self.container_event("update", &rec, &[]);
         Ok(Vec::new())
     }
+}
+
+/// Fields Docker's update takes but cannot change on a live container
+/// (Docker drops them without a word): refused so none is silently lost.
+fn refuse_not_live(u: &ContainerUpdateBody) -> Result<()> {
+    let lists = [
+        (
+            "BlkioWeightDevice",
+            u.blkio_weight_device
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+        ),
+        (
+            "BlkioDeviceReadBps",
+            u.blkio_device_read_bps
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+        ),
+        (
+            "BlkioDeviceWriteBps",
+            u.blkio_device_write_bps
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+        ),
+        (
+            "BlkioDeviceReadIOps",
+            u.blkio_device_read_iops
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+        ),
+        (
+            "BlkioDeviceWriteIOps",
+            u.blkio_device_write_iops
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+        ),
+        (
+            "MemorySwappiness",
+            u.memory_swappiness.is_some_and(|s| s != -1),
+        ),
+        ("OomKillDisable", u.oom_kill_disable == Some(true)),
+        (
+            "CpuRealtimePeriod",
+            u.cpu_realtime_period.is_some_and(|v| v != 0),
+        ),
+        (
+            "CpuRealtimeRuntime",
+            u.cpu_realtime_runtime.is_some_and(|v| v != 0),
+        ),
+    ];
+    match lists.iter().find(|(_, set)| *set) {
+        Some((name, _)) => Err(EngineError::InvalidArgument(format!(
+            "not supported by Pier: updating {name} of a container"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The cpuset, memory soft limit and blkio weight of a running container.
+fn live_extras(dir: &Path, v2: bool, u: &ContainerUpdateBody) -> Result<()> {
+    let name = dir.to_string_lossy();
+    if let Some(c) = u.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
+        if v2 || name.contains("/cpuset/") {
+            write(dir, "cpuset.cpus", c)?;
+        }
+    }
+    if let Some(m) = u.cpuset_mems.as_deref().filter(|m| !m.is_empty()) {
+        if v2 || name.contains("/cpuset/") {
+            write(dir, "cpuset.mems", m)?;
+        }
+    }
+    if let Some(r) = u.memory_reservation.filter(|r| *r > 0) {
+        let file = if v2 {
+            "memory.low"
+        } else {
+            "memory.soft_limit_in_bytes"
+        };
+        write(dir, file, &r.to_string())?;
+    }
+    if let Some(w) = u.blkio_weight.filter(|w| *w > 0) {
+        for file in if v2 {
+            ["io.weight", "io.bfq.weight"]
+        } else {
+            ["blkio.weight", "blkio.bfq.weight"]
+        } {
+            if dir.join(file).exists() {
+                return write(dir, file, &w.to_string());
+            }
+        }
+    }
+    Ok(())
 }

@@ -20,6 +20,12 @@ pub(crate) fn host_config(h: &HostConfig, ncpu: usize) -> Result<()> {
     restart_policy(h)?;
     capabilities(h)?;
     resources(h, ncpu)?;
+    crate::resources::host_checks(h)?;
+    crate::resources::throttle(&h.blkio_device_read_bps)?;
+    crate::resources::throttle(&h.blkio_device_write_bps)?;
+    crate::resources::throttle(&h.blkio_device_read_iops)?;
+    crate::resources::throttle(&h.blkio_device_write_iops)?;
+    crate::resources::weight_devices(h)?;
     if h.shm_size.is_some_and(|s| s < 0) {
         return Err(bad("SHM size can not be less than 0"));
     }

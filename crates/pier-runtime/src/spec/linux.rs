@@ -134,16 +134,29 @@ fn resources(o: &SpecOptions, swap_ok: bool) -> Value {
     let r = &o.resources;
     let mut res = serde_json::Map::new();
     res.insert("devices".into(), Value::from(device_rules(o.privileged)));
+    let mut m = serde_json::Map::new();
     if let Some(mem) = r.memory.filter(|m| *m > 0) {
-        let mut m = json!({"limit": mem});
+        m.insert("limit".into(), json!(mem));
         if swap_ok {
-            match r.memory_swap {
-                Some(-1) => m["swap"] = json!(-1),
-                Some(s) if s > 0 => m["swap"] = json!(s),
-                _ => m["swap"] = json!(mem.saturating_mul(2)),
-            }
+            let swap = match r.memory_swap {
+                Some(-1) => -1,
+                Some(s) if s > 0 => s,
+                _ => mem.saturating_mul(2),
+            };
+            m.insert("swap".into(), json!(swap));
         }
-        res.insert("memory".into(), m);
+    }
+    if let Some(v) = r.memory_reservation.filter(|v| *v > 0) {
+        m.insert("reservation".into(), json!(v));
+    }
+    if let Some(v) = r.memory_swappiness {
+        m.insert("swappiness".into(), json!(v));
+    }
+    if r.oom_kill_disable {
+        m.insert("disableOOMKiller".into(), json!(true));
+    }
+    if !m.is_empty() {
+        res.insert("memory".into(), Value::Object(m));
     }
     let mut cpu = serde_json::Map::new();
     if let Some(n) = r.nano_cpus.filter(|n| *n > 0) {
@@ -161,13 +174,52 @@ fn resources(o: &SpecOptions, swap_ok: bool) -> Value {
     if let Some(s) = r.cpu_shares.filter(|s| *s > 0) {
         cpu.insert("shares".into(), json!(s));
     }
+    if let Some(c) = r.cpuset_cpus.as_ref().filter(|c| !c.is_empty()) {
+        cpu.insert("cpus".into(), json!(c));
+    }
+    if let Some(m) = r.cpuset_mems.as_ref().filter(|m| !m.is_empty()) {
+        cpu.insert("mems".into(), json!(m));
+    }
     if !cpu.is_empty() {
         res.insert("cpu".into(), Value::Object(cpu));
     }
     if let Some(p) = r.pids_limit.filter(|p| *p > 0) {
         res.insert("pids".into(), json!({"limit": p}));
     }
+    if let Some(io) = block_io(r) {
+        res.insert("blockIO".into(), io);
+    }
     Value::Object(res)
+}
+
+fn block_io(r: &super::Resources) -> Option<Value> {
+    let mut io = serde_json::Map::new();
+    if let Some(w) = r.blkio_weight.filter(|w| *w > 0) {
+        io.insert("weight".into(), json!(w));
+    }
+    if !r.blkio_weight_device.is_empty() {
+        let list: Vec<Value> = r
+            .blkio_weight_device
+            .iter()
+            .map(|d| json!({"major": d.major, "minor": d.minor, "weight": d.weight}))
+            .collect();
+        io.insert("weightDevice".into(), json!(list));
+    }
+    for (key, devs) in [
+        ("throttleReadBpsDevice", &r.device_read_bps),
+        ("throttleWriteBpsDevice", &r.device_write_bps),
+        ("throttleReadIOPSDevice", &r.device_read_iops),
+        ("throttleWriteIOPSDevice", &r.device_write_iops),
+    ] {
+        if !devs.is_empty() {
+            let list: Vec<Value> = devs
+                .iter()
+                .map(|d| json!({"major": d.major, "minor": d.minor, "rate": d.rate}))
+                .collect();
+            io.insert(key.into(), json!(list));
+        }
+    }
+    (!io.is_empty()).then_some(Value::Object(io))
 }
 
 /// The spec's `linux` object for a process with capability set `caps`.
@@ -258,5 +310,49 @@ mod tests {
         let r = &gen(&o)["linux"]["resources"];
         assert_eq!(r["cpu"]["quota"], 25_000);
         assert_eq!(r["cpu"]["period"], 50_000);
+    }
+
+    #[test]
+    fn cpuset_memory_extras_and_block_io() {
+        use crate::spec::{ThrottleDevice, WeightDevice};
+        let mut o = opts();
+        let t = |rate| ThrottleDevice {
+            major: 254,
+            minor: 0,
+            rate,
+        };
+        o.resources = Resources {
+            cpuset_cpus: Some("0".into()),
+            cpuset_mems: Some("0".into()),
+            memory_reservation: Some(64 << 20),
+            memory_swappiness: Some(10),
+            oom_kill_disable: true,
+            blkio_weight: Some(300),
+            blkio_weight_device: vec![WeightDevice {
+                major: 254,
+                minor: 0,
+                weight: 200,
+            }],
+            device_read_bps: vec![t(1 << 20)],
+            device_write_bps: vec![t(2 << 20)],
+            device_read_iops: vec![t(100)],
+            device_write_iops: vec![t(200)],
+            ..Default::default()
+        };
+        let v = gen(&o);
+        let r = &v["linux"]["resources"];
+        assert_eq!(r["cpu"]["cpus"], "0");
+        assert_eq!(r["cpu"]["mems"], "0");
+        assert_eq!(r["memory"]["reservation"], 64 << 20);
+        assert_eq!(r["memory"]["swappiness"], 10);
+        assert_eq!(r["memory"]["disableOOMKiller"], true);
+        assert!(r["memory"].get("limit").is_none());
+        let io = &r["blockIO"];
+        assert_eq!(io["weight"], 300);
+        assert_eq!(io["weightDevice"][0]["weight"], 200);
+        assert_eq!(io["throttleReadBpsDevice"][0]["rate"], 1 << 20);
+        assert_eq!(io["throttleWriteBpsDevice"][0]["rate"], 2 << 20);
+        assert_eq!(io["throttleReadIOPSDevice"][0]["rate"], 100);
+        assert_eq!(io["throttleWriteIOPSDevice"][0]["major"], 254);
     }
 }

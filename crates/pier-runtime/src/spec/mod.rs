@@ -19,7 +19,9 @@ use serde_json::json;
 
 pub use caps::{compute_caps, ALL_CAPS, DEFAULT_CAPS};
 pub use linux::{host_supports_swap_limit, MASKED_PATHS, READONLY_PATHS};
-pub use options::{BindMount, NetworkNs, Resources, SpecOptions, TmpfsMount, Ulimit};
+pub use options::{
+    BindMount, NetworkNs, Resources, SpecOptions, ThrottleDevice, TmpfsMount, Ulimit, WeightDevice,
+};
 pub use process::DEFAULT_PATH;
 pub use seccomp_profile::check_profile as check_seccomp_profile;
 

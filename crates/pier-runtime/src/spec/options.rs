@@ -85,6 +85,39 @@ pub struct Resources {
     pub cpu_quota: Option<i64>,
     /// None, 0 or -1 = unlimited.
     pub pids_limit: Option<i64>,
+    /// `--cpuset-cpus` / `--cpuset-mems` lists, e.g. "0-1,3".
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// Soft limit in bytes (v1 `memory.soft_limit_in_bytes`, v2 `memory.low`).
+    pub memory_reservation: Option<i64>,
+    /// 0..=100; v1 only.
+    pub memory_swappiness: Option<u64>,
+    /// Asked for in the spec; libcontainer does not apply it, so the engine
+    /// writes `memory.oom_control` itself between create and start.
+    pub oom_kill_disable: bool,
+    /// 10..=1000.
+    pub blkio_weight: Option<u16>,
+    pub blkio_weight_device: Vec<WeightDevice>,
+    pub device_read_bps: Vec<ThrottleDevice>,
+    pub device_write_bps: Vec<ThrottleDevice>,
+    pub device_read_iops: Vec<ThrottleDevice>,
+    pub device_write_iops: Vec<ThrottleDevice>,
+}
+
+/// A block device's `major:minor` and a rate (bytes or IOs per second).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleDevice {
+    pub major: u64,
+    pub minor: u64,
+    pub rate: u64,
+}
+
+/// A block device's `major:minor` and its blkio weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightDevice {
+    pub major: u64,
+    pub minor: u64,
+    pub weight: u16,
 }
 
 /// Everything `build_spec` needs; `Default` gives Docker's defaults for a `sh`.

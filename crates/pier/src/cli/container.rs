@@ -127,6 +127,21 @@ pub struct UpdateArgs {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Kernel memory limit (refused: deprecated by the kernel)
+    #[arg(long = "kernel-memory")]
+    pub kernel_memory: Option<String>,
     /// Restart policy to apply when a container exits
     #[arg(long)]
     pub restart: Option<String>,
@@ -458,6 +473,19 @@ pub async fn update(client: &Client, a: UpdateArgs) -> Result<i32> {
     if let Some(p) = a.pids_limit {
         set("PidsLimit", json!(p));
     }
+    if let Some(m) = &a.cpuset_mems {
+        set("CpusetMems", json!(m));
+    }
+    if let Some(p) = a.cpu_period {
+        set("CpuPeriod", json!(p));
+    }
+    if let Some(q) = a.cpu_quota {
+        set("CpuQuota", json!(q));
+    }
+    if let Some(w) = a.blkio_weight {
+        set("BlkioWeight", json!(w));
+    }
+    super::resources::refuse_kernel_memory(&a.kernel_memory)?;
     if let Some(r) = &a.restart {
         set(
             "RestartPolicy",

@@ -74,6 +74,8 @@ pub struct CreateArgs {
     /// Tune container pids limit (set -1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub resources: super::resources::ResourceArgs,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -432,7 +434,7 @@ impl CreateArgs {
             _ => None,
         };
 
-        let host_config = HostConfig {
+        let mut host_config = HostConfig {
             binds: non_empty(binds),
             mounts: non_empty(mounts),
             tmpfs: non_empty_map(tmpfs),
@@ -509,6 +511,7 @@ impl CreateArgs {
             container_id_file: self.cidfile.clone(),
             ..Default::default()
         };
+        self.resources.apply(&mut host_config)?;
 
         let body = ContainerCreateBody {
             hostname: self.hostname.clone(),

@@ -15,6 +15,7 @@ pub mod network;
 pub mod opts;
 pub mod ps;
 pub mod registry;
+pub mod resources;
 pub mod run;
 pub mod stats;
 pub mod stream;
