@@ -205,7 +205,13 @@ impl TestDaemon {
     /// Starts a daemon in the network namespace of `other` (which keeps
     /// owning it), with more `pier daemon` flags: two engines on one host.
     pub fn start_in_netns_of(other: &TestDaemon, args: &[&str]) -> Self {
-        Self::start_full(global_lock(false), bin_dir(), args, Some(&other.netns), |_| {})
+        Self::start_full(
+            global_lock(false),
+            bin_dir(),
+            args,
+            Some(&other.netns),
+            |_| {},
+        )
     }
 
     /// Starts a daemon after `prepare` has set up its (empty) data root, e.g.

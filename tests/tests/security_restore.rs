@@ -237,8 +237,6 @@ fn kill9_mid_build_leaves_nothing_after_restart() {
                     .is_ok_and(|s| !s.trim().is_empty())
         })
     });
-    let _ = build.kill();
-    let _ = build.wait();
     assert!(step_running, "the RUN step never ran");
     // What the step holds: its root (overlay) and its namespace.
     let during = mounts(&d);
@@ -246,18 +244,30 @@ fn kill9_mid_build_leaves_nothing_after_restart() {
         during.len() >= keep_mounts.len() + 2,
         "build mounts: {during:?} (container's: {keep_mounts:?})"
     );
-    let step_procs: Vec<i32> = d
-        .leftover_procs()
-        .into_iter()
-        .map(|p| p.pid)
-        .filter(|p| {
-            let cg = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
-            cg.contains("/build-")
-        })
-        .collect();
+    // The step's cgroup can hold a runtime helper that is about to exit before the
+    // step's own process joins it: look until the process is there.
+    let step_procs_now = || -> Vec<i32> {
+        d.leftover_procs()
+            .into_iter()
+            .map(|p| p.pid)
+            .filter(|p| {
+                let cg = std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap_or_default();
+                cg.contains("/build-")
+            })
+            .collect()
+    };
+    let mut step_procs = Vec::new();
+    wait_until(Duration::from_secs(10), || {
+        step_procs = step_procs_now();
+        !step_procs.is_empty()
+    });
     assert!(!step_procs.is_empty(), "no process of the RUN step");
 
+    // The daemon dies before the client goes: a daemon that notices its client
+    // leaving cancels the build, and this test is about a build it never finished.
     d.kill9();
+    let _ = build.kill();
+    let _ = build.wait();
     d.restart();
 
     // The container started before is untouched and usable.
