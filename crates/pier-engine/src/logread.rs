@@ -240,39 +240,56 @@ fn identity(m: &std::fs::Metadata) -> (u64, u64) {
 /// The rotated files written after `old` and before `new` (both open; `new`
 /// may itself have been rotated already), opened and in order. None when
 /// `old` cannot be found any more (compressed or dropped): nothing to add.
-/// Names shift under a busy writer, so each opened file is checked to be the
-/// one listed, and the listing is retried when it is not.
+///
+/// Names shift under a busy writer while we look, so files are opened first and
+/// told apart by inode afterwards. A rotation moves every file one number up,
+/// highest first; walking `.1`, `.2`, ... in the same direction sees a moving
+/// file again (a duplicate, skipped) but never steps over one, so the order of
+/// first sightings is the files' age, newest first. A rename in flight leaves
+/// one number empty for a moment, so a gap alone does not end the walk.
 pub(crate) fn between(live: &Path, old: &File, new: &File) -> Option<Vec<File>> {
+    const GAPS: u32 = 3;
+    const MOST: u32 = 100_000;
     let old = identity(&old.metadata().ok()?);
     let new = identity(&new.metadata().ok()?);
-    'retry: for _ in 0..10 {
-        let files = rotated_files(live);
-        let ids: Vec<Option<(u64, u64)>> = files
-            .iter()
-            .map(|r| {
-                (!r.gz)
-                    .then(|| std::fs::metadata(&r.path).ok().map(|m| identity(&m)))
-                    .flatten()
-            })
-            .collect();
-        let k = ids.iter().position(|i| *i == Some(old))?;
-        let m = ids
-            .iter()
-            .position(|i| *i == Some(new))
-            .unwrap_or(files.len());
-        let mut out = Vec::new();
-        for (r, id) in files.iter().zip(&ids).take(m).skip(k + 1) {
-            let Ok(f) = File::open(&r.path) else {
-                continue 'retry;
-            };
-            match (f.metadata(), id) {
-                (Ok(meta), Some(id)) if identity(&meta) == *id => out.push(f),
-                _ => continue 'retry,
+    let name = live.file_name()?.to_str()?;
+    let mut newest_first: Vec<((u64, u64), File)> = Vec::new();
+    let mut missing = 0;
+    let mut found_old = false;
+    for n in 1..MOST {
+        let Ok(f) = File::open(live.with_file_name(format!("{name}.{n}"))) else {
+            missing += 1;
+            if missing > GAPS {
+                break;
             }
+            continue;
+        };
+        missing = 0;
+        let id = identity(&f.metadata().ok()?);
+        if id == old {
+            found_old = true;
+            break;
         }
-        return Some(out);
+        if !newest_first.iter().any(|(seen, _)| *seen == id) {
+            newest_first.push((id, f));
+        }
     }
-    None
+    if !found_old {
+        return None;
+    }
+    // Files newer than `new` (rotated since it was opened) come before it.
+    let after_new = newest_first
+        .iter()
+        .position(|(id, _)| *id == new)
+        .map_or(0, |i| i + 1);
+    Some(
+        newest_first
+            .into_iter()
+            .skip(after_new)
+            .rev()
+            .map(|(_, f)| f)
+            .collect(),
+    )
 }
 
 /// Whether `live` (open) is still the file at `path`: false after the shim
@@ -381,6 +398,31 @@ mod tests {
         // `new` still live: everything after `old`.
         let new = File::open(&live).unwrap();
         assert_eq!(between(&live, &old, &new).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_rename_in_flight_does_not_hide_older_files() {
+        let d = tempfile::tempdir().unwrap();
+        let live = file_with(d.path(), "c.log", b"a\n");
+        let old = File::open(&live).unwrap();
+        std::fs::rename(&live, d.path().join("c.log.4")).unwrap();
+        file_with(d.path(), "c.log.3", b"b\n");
+        // .2 is being renamed to .3's old place: for a moment there is no .2,
+        // and .1 is the same file seen again a moment later.
+        let newer = file_with(d.path(), "c.log.1", b"c\n");
+        let new = file_with(d.path(), "c.log", b"d\n");
+        let new = File::open(&new).unwrap();
+        let mid = between(&live, &old, &new).unwrap();
+        let texts: Vec<String> = mid
+            .iter()
+            .map(|mut f| {
+                let mut s = String::new();
+                f.read_to_string(&mut s).unwrap();
+                s
+            })
+            .collect();
+        assert_eq!(texts, ["b\n", "c\n"]);
+        drop(newer);
     }
 
     #[test]
