@@ -338,10 +338,51 @@ fn kernel_memory_and_realtime_cpu_are_refused() {
         &["--kernel-memory", "64m"],
         "not supported by Pier: --kernel-memory",
     );
+    // The API's models no longer carry these fields: a set one is refused, not dropped.
+    for key in ["KernelMemory", "KernelMemoryTCP"] {
+        let r = d.http(
+            "POST",
+            "/v1.43/containers/create",
+            Some("application/json"),
+            json!({"Image": "busybox", "HostConfig": {key: 64 << 20}})
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(r.status, 400, "{key}: {}", r.text());
+        assert!(
+            r.text().contains(&format!("not supported by Pier: {key}")),
+            "{}",
+            r.text()
+        );
+    }
+    // Zero asks for nothing (docker-py and old CLIs send it).
+    let r = d.http(
+        "POST",
+        "/v1.43/containers/create",
+        Some("application/json"),
+        json!({"Image": "busybox", "HostConfig": {"KernelMemory": 0}})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let zero = r.json()["Id"].as_str().unwrap().to_string();
+    d.pier_ok(&["rm", &zero]);
     let (id, _) = run_d(&d, &[]);
     let o = d.pier(&["update", "--kernel-memory", "64m", &id]);
     assert_ne!(o.code(), 0, "{}", o.describe());
     assert!(o.err().contains("--kernel-memory"), "{}", o.describe());
+    let r = d.http(
+        "POST",
+        &format!("/v1.43/containers/{id}/update"),
+        Some("application/json"),
+        json!({"KernelMemory": 64 << 20}).to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("not supported by Pier: KernelMemory"),
+        "{}",
+        r.text()
+    );
     d.pier_ok(&["rm", "-f", &id]);
     d.assert_clean();
 }

@@ -49,11 +49,38 @@ pub fn routes() -> Router<AppState> {
         .route("/commit", post(commit))
 }
 
+/// Resource fields of Docker's API that the generated models no longer carry
+/// (the kernel dropped kernel-memory limits), so serde would drop them silently:
+/// set to anything but zero, they are refused.
+const DROPPED_RESOURCES: &[&str] = &["KernelMemory", "KernelMemoryTCP"];
+
+fn refuse_dropped_resources(resources: Option<&serde_json::Value>) -> Result<(), ApiError> {
+    for key in DROPPED_RESOURCES {
+        let v = resources.and_then(|r| r.get(key));
+        if v.is_some_and(|v| !v.is_null() && v.as_i64() != Some(0)) {
+            return Err(ApiError::bad_request(format!(
+                "not supported by Pier: {key} (kernel memory limits are gone from cgroup v2 and from Docker)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A body read as JSON first, checked for dropped fields, then typed.
+fn typed<T: serde::de::DeserializeOwned + Default>(v: serde_json::Value) -> Result<T, ApiError> {
+    if v.is_null() {
+        return Ok(T::default());
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
 async fn create(
     State(e): State<AppState>,
     Query(q): Query<Q>,
-    Json(req): Json<pier_api::ContainerCreateRequest>,
+    Json(raw): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
+    refuse_dropped_resources(raw.get("HostConfig"))?;
+    let req: pier_api::ContainerCreateRequest = typed(raw)?;
     let r = e.create_container(CreateOptions {
         name: q.get("name").cloned(),
         body: req.body,
@@ -354,8 +381,10 @@ async fn stats(
 async fn update(
     State(e): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<pier_api::models::ContainerUpdateBody>,
+    Json(raw): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
+    refuse_dropped_resources(Some(&raw))?;
+    let body: pier_api::models::ContainerUpdateBody = typed(raw)?;
     let warnings = e.update_container(&id, body)?;
     Ok(axum::Json(serde_json::json!({"Warnings": warnings})).into_response())
 }
