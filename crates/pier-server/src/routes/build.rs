@@ -28,12 +28,52 @@ fn json_map<T: serde::de::DeserializeOwned + Default>(q: &Q, key: &str) -> ApiRe
     }
 }
 
+/// Build parameters of Docker's API that Pier's builder does not apply (resource
+/// limits of RUN steps, Windows isolation, squash). Clients send most of them on
+/// every build with an empty or zero value; any other value is refused rather
+/// than dropped.
+const UNAPPLIED: &[&str] = &[
+    "shmsize",
+    "memory",
+    "memswap",
+    "cpushares",
+    "cpusetcpus",
+    "cpusetmems",
+    "cpuperiod",
+    "cpuquota",
+    "ulimits",
+    "cgroupparent",
+    "isolation",
+    "squash",
+];
+
+fn refuse_unapplied(q: &Q) -> ApiResult<()> {
+    for key in UNAPPLIED {
+        let Some(v) = q.get(*key) else { continue };
+        let v = v.trim();
+        let unset = match *key {
+            "cpusetcpus" | "cpusetmems" | "cgroupparent" => v.is_empty(),
+            "isolation" => matches!(v, "" | "default"),
+            "ulimits" => matches!(v, "" | "null" | "[]"),
+            "squash" => matches!(v, "" | "0" | "false" | "False"),
+            _ => matches!(v, "" | "0"),
+        };
+        if !unset {
+            return Err(ApiError::bad_request(format!(
+                "not supported by Pier: build option {key}={v}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 async fn build(
     State(e): State<AppState>,
     Query(q): Query<Q>,
     raw: RawQuery,
     body: Body,
 ) -> ApiResult<Response> {
+    refuse_unapplied(&q)?;
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(raw.0.as_deref().unwrap_or("")).unwrap_or_default();
     let tags: Vec<String> = pairs
@@ -205,4 +245,47 @@ async fn prune(State(e): State<AppState>) -> ApiResult<Response> {
         axum::Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": reclaimed}))
             .into_response(),
     )
+}
+
+#[cfg(test)]
+mod unapplied_tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Q {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn zero_values_pass_and_real_ones_are_refused() {
+        // What docker's CLI sends on every classic build.
+        let defaults = q(&[
+            ("shmsize", "0"),
+            ("memory", "0"),
+            ("memswap", "0"),
+            ("cpushares", "0"),
+            ("cpusetcpus", ""),
+            ("cpuperiod", "0"),
+            ("cpuquota", "0"),
+            ("ulimits", "null"),
+            ("cgroupparent", ""),
+        ]);
+        assert!(refuse_unapplied(&defaults).is_ok());
+        assert!(refuse_unapplied(&q(&[("ulimits", "[]"), ("squash", "false")])).is_ok());
+        for (k, v) in [
+            ("shmsize", "67108864"),
+            ("memory", "1g"),
+            ("squash", "1"),
+            ("isolation", "hyperv"),
+            ("cpusetcpus", "0"),
+        ] {
+            let e = refuse_unapplied(&q(&[(k, v)])).unwrap_err();
+            assert!(
+                format!("{e:?}").contains(&format!("build option {k}")),
+                "{e:?}"
+            );
+        }
+    }
 }
