@@ -215,14 +215,15 @@ mod tests {
         assert_eq!(lines[2].stream, "stderr");
     }
 
-    #[test]
-    fn rotates_and_drops_the_oldest() {
+    /// 200 short lines through a writer rotating at 1000 bytes into 3 files;
+    /// the directory (kept alive), the live path and the files' names, sorted.
+    fn write_200_lines(compress: bool) -> (tempfile::TempDir, std::path::PathBuf, Vec<String>) {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c-json.log");
         let rot = LogRotation {
             max_size: 1000,
             max_file: 3,
-            compress: false,
+            compress,
         };
         let mut w = LogWriter::new(open_log(&p).unwrap(), p.clone(), rot);
         for i in 0..200 {
@@ -233,6 +234,12 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
+        (dir, p, names)
+    }
+
+    #[test]
+    fn rotates_and_drops_the_oldest() {
+        let (dir, p, names) = write_200_lines(false);
         assert_eq!(names, ["c-json.log", "c-json.log.1", "c-json.log.2"]);
         for n in &names {
             let len = std::fs::metadata(dir.path().join(n)).unwrap().len();
@@ -248,22 +255,7 @@ mod tests {
 
     #[test]
     fn compresses_rotated_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("c-json.log");
-        let rot = LogRotation {
-            max_size: 1000,
-            max_file: 3,
-            compress: true,
-        };
-        let mut w = LogWriter::new(open_log(&p).unwrap(), p.clone(), rot);
-        for i in 0..200 {
-            w.write(0, format!("line {i:04}\n").as_bytes());
-        }
-        let mut names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
+        let (_dir, p, names) = write_200_lines(true);
         assert_eq!(names, ["c-json.log", "c-json.log.1.gz", "c-json.log.2.gz"]);
         let mut text = String::new();
         let f = File::open(rotated(&p, 1, true)).unwrap();
