@@ -5,6 +5,7 @@
 //! expect; this crate adds the few things the generated models do not carry.
 
 pub mod detach;
+pub mod image;
 
 pub use bollard_stubs::models;
 

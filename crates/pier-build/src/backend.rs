@@ -3,10 +3,9 @@
 //! [`BuildBackend`]. The trait is synchronous; the engine calls [`crate::build`]
 //! on a blocking thread.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use pier_api::models::ContainerConfig;
+pub use pier_api::image::{History, ImageConfig, RootFs};
 use serde::{Deserialize, Serialize};
 
 /// What went wrong inside the backend, with a kind so the builder (and the
@@ -58,102 +57,6 @@ pub struct LayerInfo {
     pub size: u64,
     /// Digest of the uncompressed tar.
     pub diff_id: String,
-}
-
-/// `rootfs` of an image config.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RootFs {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub diff_ids: Vec<String>,
-}
-
-impl Default for RootFs {
-    fn default() -> Self {
-        RootFs {
-            kind: "layers".into(),
-            diff_ids: Vec::new(),
-        }
-    }
-}
-
-/// One `history` entry of an image config.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct History {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub empty_layer: bool,
-}
-
-/// The OCI/Docker image config JSON (the blob whose digest is the image ID).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ImageConfig {
-    #[serde(default)]
-    pub architecture: String,
-    #[serde(default)]
-    pub os: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<ContainerConfig>,
-    #[serde(default)]
-    pub rootfs: RootFs,
-    #[serde(default)]
-    pub history: Vec<History>,
-}
-
-impl ImageConfig {
-    /// Deterministic JSON: object keys sorted at every level, so equal configs
-    /// give equal bytes and therefore equal image IDs (the API models keep
-    /// labels in a `HashMap`, whose order changes from run to run).
-    pub fn to_canonical_json(&self) -> Vec<u8> {
-        let v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        let mut out = String::new();
-        write_sorted(&v, &mut out);
-        out.into_bytes()
-    }
-}
-
-fn write_sorted(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    match v {
-        Value::Object(map) => {
-            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
-            out.push('{');
-            for (i, (k, v)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
-                out.push(':');
-                write_sorted(v, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_sorted(item, out);
-            }
-            out.push(']');
-        }
-        other => out.push_str(&other.to_string()),
-    }
 }
 
 /// An image in the store, as the builder needs it.

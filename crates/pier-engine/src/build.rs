@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use pier_api::models::{ContainerConfig, HostConfig};
 use pier_build::{
-    BackendError, BackendResult, BaseImage, BuildBackend, CacheRecord, ImageConfig, LayerInfo,
-    Network, OutputStream, RunMount, RunProcess, WorkRoot,
+    BackendError, BackendResult, BaseImage, BuildBackend, CacheRecord, LayerInfo, Network,
+    OutputStream, RunMount, RunProcess, WorkRoot,
 };
 use pier_reference::{chain_id, Digest};
 
@@ -320,20 +320,10 @@ impl BuildBackend for EngineBackend {
             Err(EngineError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(be(e)),
         };
-        let d: Digest = rec
-            .id
-            .parse()
-            .map_err(|e| BackendError::internal(format!("image id {}: {e}", rec.id)))?;
-        let raw = self
-            .engine
-            .content
-            .read(&d)
-            .map_err(|e| BackendError::internal(e.to_string()))?;
-        let config: ImageConfig = serde_json::from_slice(&raw)
-            .map_err(|e| BackendError::internal(format!("image config {}: {e}", rec.id)))?;
+        // The record holds the config as read from its blob at registration.
         Ok(Some(BaseImage {
             id: rec.id.clone(),
-            config,
+            config: rec.config.clone(),
             layers: rec
                 .layers
                 .iter()

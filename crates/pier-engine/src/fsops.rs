@@ -4,9 +4,10 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
+use pier_api::image::History;
 use pier_api::models::{ChangeType, ContainerTopResponse, FilesystemChange};
 
-use crate::records::{ContainerRecord, HistoryEntry, StoredLayer};
+use crate::records::{ContainerRecord, StoredLayer};
 use crate::util::now_rfc3339;
 use crate::{Engine, EngineError, Result};
 
@@ -336,6 +337,9 @@ impl Engine {
         let (diff_id, size) = self.store_diff_layer(&rec.id)?;
         let blob = diff_id.clone();
         let mut cfg = base.config.clone();
+        // As Docker's commit records them.
+        cfg.container = Some(rec.id.clone());
+        cfg.container_config = Some(rec.config.clone());
         let mut c = config.unwrap_or_else(|| rec.config.clone());
         crate::changes::apply(&mut c, changes)?;
         c.hostname = None;
@@ -346,7 +350,7 @@ impl Engine {
         cfg.author = author.map(str::to_string).filter(|a| !a.is_empty());
         cfg.comment = comment.map(str::to_string).filter(|a| !a.is_empty());
         cfg.rootfs.diff_ids.push(diff_id.to_string());
-        cfg.history.push(HistoryEntry {
+        cfg.history.push(History {
             created: Some(now),
             created_by: Some(
                 format!("{} {}", rec.path, rec.args.join(" "))

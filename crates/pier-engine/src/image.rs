@@ -8,6 +8,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use pier_api::image::{History, ImageConfig, RootFs};
 use pier_api::models::{
     ContainerConfig, ImageDeleteResponseItem, ImageHistoryResponseItem, ImagePruneResponse,
     ImageSummary,
@@ -17,7 +18,7 @@ use pier_reference::{chain_id, Digest, Reference};
 
 use crate::image_filter;
 use crate::names::parse_ref;
-use crate::records::{HistoryEntry, ImageConfigFile, ImageRecord, RootFs, StoredLayer};
+use crate::records::{ImageRecord, StoredLayer};
 use crate::util::{now_rfc3339, unix_of};
 use crate::{Engine, EngineError, Result};
 
@@ -112,7 +113,7 @@ impl Engine {
         parent: &str,
     ) -> Result<ImageRecord> {
         let raw = self.content.read(config_digest).map_err(content_err)?;
-        let config: ImageConfigFile = serde_json::from_slice(&raw).map_err(|e| {
+        let config = ImageConfig::from_slice(&raw).map_err(|e| {
             EngineError::InvalidArgument(format!("image config {config_digest}: {e}"))
         })?;
         if config.rootfs.diff_ids.len() != layers.len() {
@@ -161,14 +162,12 @@ impl Engine {
     /// Writes a new image config blob and registers the image.
     pub(crate) fn create_image(
         &self,
-        config: &ImageConfigFile,
+        config: &ImageConfig,
         layers: Vec<StoredLayer>,
         tags: &[String],
         parent: &str,
     ) -> Result<ImageRecord> {
-        let bytes = serde_json::to_vec(config)
-            .map_err(|e| EngineError::Internal(format!("image config: {e}")))?;
-        let d = self.content.put(&bytes).map_err(content_err)?;
+        let d = self.content.put(&config.to_json()).map_err(content_err)?;
         self.register_image(&d, layers, tags, parent)
     }
 
@@ -190,7 +189,7 @@ impl Engine {
             ]);
         }
         let now = now_rfc3339();
-        let config = ImageConfigFile {
+        let config = ImageConfig {
             architecture: host_arch().into(),
             os: "linux".into(),
             created: Some(now.clone()),
@@ -200,7 +199,7 @@ impl Engine {
                 kind: "layers".into(),
                 diff_ids: vec![layer.diff_id.to_string()],
             },
-            history: vec![HistoryEntry {
+            history: vec![History {
                 created: Some(now),
                 created_by: Some(String::new()),
                 comment: Some(message.unwrap_or("Imported from -").to_string()),
@@ -509,21 +508,27 @@ impl Engine {
             .filter_map(|t| Reference::parse(t).ok())
             .map(|r| r.familiar())
             .collect();
-        let cfg = img.config.config.clone().unwrap_or_default();
-        let v = serde_json::json!({
+        // Go's encoding of `container.Config` (the engine's serde_json keeps
+        // insertion order, so the key order survives the `Value`).
+        let cfg = img.config.docker_config();
+        let mut v = serde_json::json!({
             "Id": img.id,
             "RepoTags": tags,
             "RepoDigests": img.repo_digests,
             "Parent": img.parent,
             "Comment": img.config.comment.clone().unwrap_or_default(),
             "Created": img.config.created.clone().unwrap_or_default(),
-            "Container": "",
-            "ContainerConfig": cfg,
+            "Container": img.config.container.clone().unwrap_or_default(),
+            "ContainerConfig": img.config.docker_container_config(),
             "DockerVersion": img.config.docker_version.clone().unwrap_or_default(),
             "Author": img.config.author.clone().unwrap_or_default(),
             "Config": cfg,
             "Architecture": img.config.architecture,
-            "Variant": img.config.variant,
+        });
+        // `Variant` is `omitempty` in Docker's ImageInspect.
+        let variant = img.config.variant.as_deref().filter(|v| !v.is_empty());
+        let rest = serde_json::json!({
+            "Variant": variant,
             "Os": img.config.os,
             "Size": img.size,
             "VirtualSize": img.size,
@@ -531,6 +536,12 @@ impl Engine {
             "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
             "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
         });
+        if let (Some(o), serde_json::Value::Object(rest)) = (v.as_object_mut(), rest) {
+            o.extend(
+                rest.into_iter()
+                    .filter(|(k, x)| k != "Variant" || !x.is_null()),
+            );
+        }
         Ok(v)
     }
 
@@ -547,7 +558,7 @@ impl Engine {
         let mut layer_iter = img.layers.iter();
         let mut items = Vec::new();
         let history = if img.config.history.is_empty() {
-            img.layers.iter().map(|_| HistoryEntry::default()).collect()
+            img.layers.iter().map(|_| History::default()).collect()
         } else {
             img.config.history.clone()
         };

@@ -1,5 +1,6 @@
 //! What the engine stores in the metadata database.
 
+use pier_api::image::ImageConfig;
 use pier_api::models::{ContainerConfig, HostConfig};
 use serde::{Deserialize, Serialize};
 
@@ -12,69 +13,14 @@ pub struct StoredLayer {
     pub diff_id: String,
 }
 
-/// The parts of an OCI/Docker image config that Pier reads; the config blob
-/// itself stays in the content store byte for byte (its digest is the ID).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ImageConfigFile {
-    #[serde(default)]
-    pub architecture: String,
-    #[serde(default)]
-    pub os: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub docker_version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<ContainerConfig>,
-    #[serde(default)]
-    pub rootfs: RootFs,
-    #[serde(default)]
-    pub history: Vec<HistoryEntry>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RootFs {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(default)]
-    pub diff_ids: Vec<String>,
-}
-
-impl Default for RootFs {
-    fn default() -> Self {
-        RootFs {
-            kind: "layers".into(),
-            diff_ids: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub empty_layer: bool,
-}
-
 /// An image known to the engine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRecord {
     /// `sha256:<hex>` of the config blob.
     pub id: String,
-    pub config: ImageConfigFile,
+    /// What Pier reads of the config blob; the blob itself stays in the
+    /// content store byte for byte (its digest is the ID).
+    pub config: ImageConfig,
     pub layers: Vec<StoredLayer>,
     /// Chain ID of the top layer's snapshot (None for an image with no layers).
     pub chain_id: Option<String>,

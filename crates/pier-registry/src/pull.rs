@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
+use pier_api::image::ImageConfig;
 use pier_content::{ContentStore, LayerRef};
 use pier_reference::{Digest, Reference};
 use reqwest::Method;
@@ -303,18 +304,17 @@ pub async fn pull(
 }
 
 fn diff_ids_of(config: &[u8], d: &Digest) -> Result<Vec<Digest>> {
-    #[derive(serde::Deserialize)]
-    struct Cfg {
-        rootfs: RootFs,
-    }
-    #[derive(serde::Deserialize)]
-    struct RootFs {
-        #[serde(default)]
-        diff_ids: Vec<Digest>,
-    }
-    let c: Cfg = serde_json::from_slice(config)
+    let c = ImageConfig::from_slice(config)
         .map_err(|e| RegistryError::Protocol(format!("image config {d}: {e}")))?;
-    Ok(c.rootfs.diff_ids)
+    c.rootfs
+        .diff_ids
+        .iter()
+        .map(|id| {
+            id.parse().map_err(|e| {
+                RegistryError::Protocol(format!("image config {d}: diff ID {id:?}: {e}"))
+            })
+        })
+        .collect()
 }
 
 /// The unpacker and the image's diff IDs, bottom first.

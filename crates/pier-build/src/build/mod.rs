@@ -451,7 +451,7 @@ impl<'a> Builder<'a> {
                 .find_map(|h| h.created.clone())
                 .unwrap_or_else(now_rfc3339),
         );
-        let json = st.config.to_canonical_json();
+        let json = st.config.to_json();
         let tags: Vec<String> = self
             .common
             .opts

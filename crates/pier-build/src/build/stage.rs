@@ -203,6 +203,12 @@ impl Builder<'_> {
                 let img = self.resolve_image(&image, platform.as_deref())?;
                 self.say(&format!(" ---> {}\n", short_id(&img.id)));
                 let mut config = img.config.clone();
+                // BuildKit reads the base into an OCI image, which has none
+                // of Docker's own fields.
+                config.comment = None;
+                config.docker_version = None;
+                config.container = None;
+                config.container_config = None;
                 if config.config.is_none() {
                     config.config = Some(ContainerConfig::default());
                 }

@@ -79,7 +79,7 @@ impl Fake {
                 ..Default::default()
             });
         }
-        let id = Digest::sha256(&config.to_canonical_json()).to_string();
+        let id = Digest::sha256(&config.to_json()).to_string();
         let img = BaseImage {
             id,
             config,

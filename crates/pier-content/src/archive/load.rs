@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
+use pier_api::image::ImageConfig;
 use pier_reference::{Digest, Reference};
 use serde::Deserialize;
 
@@ -28,17 +29,6 @@ struct ManifestItem {
     repo_tags: Option<Vec<String>>,
     #[serde(rename = "Layers", default)]
     layers: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct ConfigRootfs {
-    rootfs: Option<RootFs>,
-}
-
-#[derive(Deserialize)]
-struct RootFs {
-    #[serde(default)]
-    diff_ids: Vec<Digest>,
 }
 
 #[derive(Deserialize)]
@@ -398,8 +388,18 @@ impl Archive<'_> {
 
     fn config_diff_ids(&self, config: &Digest) -> Result<Vec<Digest>> {
         let raw = self.store.read_limited(config, METADATA_LIMIT)?;
-        let c: ConfigRootfs = parse_json(config.as_str(), &raw)?;
-        Ok(c.rootfs.map(|r| r.diff_ids).unwrap_or_default())
+        let c: ImageConfig = parse_json(config.as_str(), &raw)?;
+        c.rootfs
+            .diff_ids
+            .iter()
+            .map(|d| {
+                d.parse().map_err(|e| {
+                    ContentError::Invalid(format!(
+                        "invalid archive: config {config}: diff ID {d:?}: {e}"
+                    ))
+                })
+            })
+            .collect()
     }
 
     fn layer(
