@@ -1,9 +1,10 @@
 //! Image configs: encoded as Docker encodes them (`image inspect`, new config
 //! blobs), stored configs kept byte for byte through save/load and push/pull,
-//! image IDs stable across cached rebuilds.
+//! image IDs stable across cached rebuilds; and a container's root as Docker
+//! shows it (`/.dockerenv`, no marker of Pier's own).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -386,5 +387,90 @@ fn stored_configs_are_kept_byte_for_byte() {
     let again = d.pier_ok(&["build", "-t", "on-odd", ctx.path()]);
     assert!(again.contains("Using cache"), "{again}");
     assert_eq!(d.inspect("on-odd")["Id"], built["Id"]);
+    d.assert_clean();
+}
+
+/// Top-level names in the busybox root tarball.
+fn busybox_top_level() -> Vec<String> {
+    let data = std::fs::read(busybox_rootfs_tar()).unwrap();
+    let mut names: Vec<String> = untar_all_names(&data)
+        .into_iter()
+        .filter_map(|n| {
+            let n = n.trim_start_matches("./").trim_end_matches('/');
+            let top = n.split('/').next()?;
+            (!top.is_empty() && top != ".").then(|| top.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn untar_all_names(data: &[u8]) -> Vec<String> {
+    let out = Command::new("tar")
+        .arg("-t")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(data)?;
+            c.wait_with_output()
+        })
+        .expect("tar -t");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `ls -a /` as Docker 20.10 shows it in a container of an image made from
+/// the busybox root: the image's entries plus `.dockerenv`, `proc`, `sys`,
+/// `dev` and `etc`.
+fn docker_root_listing() -> Vec<String> {
+    let mut want: Vec<String> = busybox_top_level();
+    for e in [".", "..", ".dockerenv", "proc", "sys", "dev", "etc"] {
+        want.push(e.to_string());
+    }
+    want.sort();
+    want.dedup();
+    want
+}
+
+fn root_listing(d: &TestDaemon) -> Vec<String> {
+    let out = d.pier_ok(&["run", "--rm", "busybox", "ls", "-a", "/"]);
+    let mut got: Vec<String> = out.split_whitespace().map(str::to_string).collect();
+    got.sort();
+    got
+}
+
+#[test]
+fn container_root_lists_what_docker_lists() {
+    let mut d = TestDaemon::with_busybox();
+    assert_eq!(root_listing(&d), docker_root_listing());
+    let env = d.pier_ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "stat",
+        "-c",
+        "%F %a %u:%g %s",
+        "/.dockerenv",
+    ]);
+    assert_eq!(env, "regular empty file 755 0:0 0\n");
+
+    // An init layer made by an earlier Pier carries a `/.pier-init` marker;
+    // after an upgrade (a restart here) containers no longer see it.
+    d.stop();
+    let init = d.data_root.join("init");
+    let layers: Vec<PathBuf> = std::fs::read_dir(&init)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(layers.len(), 1, "{layers:?}");
+    std::fs::write(layers[0].join(".pier-init"), b"").unwrap();
+    d.restart();
+    assert_eq!(root_listing(&d), docker_root_listing());
+    assert!(!Path::new(&layers[0].join(".pier-init")).exists());
     d.assert_clean();
 }

@@ -124,9 +124,11 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
 /// Its content depends on the image only, so one layer per image serves all
 /// its containers (Docker makes one per container: a dozen inodes created and
 /// deleted per run). It is built aside and renamed into place, so concurrent
-/// starts of the same image never see half a layer.
+/// starts of the same image never see half a layer, and a layer that exists
+/// is complete: no marker inside it, where the container would see it.
 pub(crate) fn make_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
-    if init.join(".pier-init").exists() {
+    if init.is_dir() {
+        drop_old_marker(init);
         return Ok(());
     }
     static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -139,7 +141,7 @@ pub(crate) fn make_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<(
     match std::fs::rename(&tmp, init) {
         Ok(()) => Ok(()),
         // Another start of the same image won the race.
-        Err(_) if init.join(".pier-init").exists() => {
+        Err(_) if init.is_dir() => {
             let _ = std::fs::remove_dir_all(&tmp);
             Ok(())
         }
@@ -177,8 +179,14 @@ fn build_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
             }
         }
     }
+    // As Docker's init layer has it: an empty file, 0755.
     let p = init.join(".dockerenv");
     std::fs::write(&p, b"").map_err(|e| EngineError::io(&p, e))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| EngineError::io(&p, e))?;
+    }
     // Directories keep the image's modes where it has them, so the init
     // layer does not change what the container sees.
     for d in ["proc", "sys", "dev", "etc"] {
@@ -194,8 +202,18 @@ fn build_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
             );
         }
     }
-    let marker = init.join(".pier-init");
-    std::fs::write(&marker, b"").map_err(|e| EngineError::io(&marker, e))
+    Ok(())
+}
+
+/// Layers made before the marker moved out carry a `/.pier-init` file that
+/// every container of the image would list in its root.
+fn drop_old_marker(init: &Path) {
+    let old = init.join(".pier-init");
+    match std::fs::remove_file(&old) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("removing {}: {e}", old.display()),
+    }
 }
 
 /// Resolves `path` inside `root` like a chroot would, following symlinks
