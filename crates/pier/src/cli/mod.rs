@@ -197,6 +197,8 @@ pub enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCmd),
+    /// Swarm mode (not in Pier: its cluster path is Kubernetes)
+    Swarm(system::SwarmArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -347,6 +349,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     if let Cmd::Logout(a) = cmd {
         return registry::logout(a).await;
     }
+    if let Cmd::Swarm(_) = cmd {
+        return Ok(system::swarm());
+    }
     let client = pier_client::connect(cli.host.as_deref()).await?;
     let c = &client;
     match cmd {
@@ -397,6 +402,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         | Cmd::Version(_)
         | Cmd::Login(_)
         | Cmd::Logout(_)
+        | Cmd::Swarm(_)
         | Cmd::Container(_)
         | Cmd::Image(_)
         | Cmd::System(_) => {

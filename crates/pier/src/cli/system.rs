@@ -69,6 +69,22 @@ pub struct EventsArgs {
     pub until: Option<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct SwarmArgs {
+    /// Whatever follows `swarm`: every form gets the same answer
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `pier swarm ...`: says where Pier's cluster path lies instead of failing
+/// on the daemon's 503.
+pub fn swarm() -> i32 {
+    eprintln!(
+        "pier: swarm mode is not part of Pier: its cluster path is Kubernetes.\nSee 'pier --help'."
+    );
+    1
+}
+
 fn arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
