@@ -392,6 +392,24 @@ impl Engine {
                         if let Some(mode) = t.mode {
                             opts.push(format!("mode={mode:o}"));
                         }
+                        // API 1.46: flags as `[["noexec"]]`, values as `[["uid", "1000"]]`.
+                        for o in t.options.iter().flatten() {
+                            match o.as_slice() {
+                                // The options travel comma-joined.
+                                parts if parts.iter().any(|p| p.contains(',')) => {
+                                    return Err(EngineError::InvalidArgument(format!(
+                                        "invalid tmpfs option {o:?}: no commas allowed"
+                                    )))
+                                }
+                                [flag] => opts.push(flag.clone()),
+                                [key, value] => opts.push(format!("{key}={value}")),
+                                _ => {
+                                    return Err(EngineError::InvalidArgument(format!(
+                                        "invalid tmpfs option {o:?}: expected a flag or a key and a value"
+                                    )))
+                                }
+                            }
+                        }
                     }
                     MountRec {
                         kind: "tmpfs".into(),
