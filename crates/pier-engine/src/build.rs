@@ -485,6 +485,8 @@ impl BuildBackend for EngineBackend {
         let rec = e
             .register_image(&d, layers.iter().map(stored).collect(), &full, "")
             .map_err(be)?;
+        // API 1.46: a built image is announced whether or not it is tagged.
+        e.image_event("create", &rec.id, &rec.id);
         for t in tags {
             e.image_event("tag", &rec.id, t);
         }
