@@ -1,10 +1,10 @@
 //! `pier images`, `tag`, `rmi`, `history`, `image prune`.
 
-use super::container::{confirm, print_prune_report, split_repo_tag};
-use super::ps::{filters_json, label_hook, labels_string};
+use super::container::{confirm, print_prune_report, split_repo_tag, strings};
+use super::ps::filters_json;
 use super::{print, println};
 use crate::format::table::Format;
-use crate::format::units::{ago_unix, ellipsis, go_time_string, human_size_prec, short_id};
+use crate::format::units::{ago_unix, ellipsis, human_size, human_size_prec, short_id, Clock};
 use anyhow::Result;
 use clap::{ArgAction, Args};
 use pier_client::{query, read_json, Client};
@@ -88,95 +88,144 @@ fn image_header() -> Value {
         "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
         "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
         "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
-        "Labels": "LABELS",
     })
 }
 
-/// One row per repository:tag, like Docker's image formatter.
-fn image_rows(img: &Value, trunc: bool) -> Vec<Value> {
+/// One row per repository:tag, like Docker's image formatter. Digests are
+/// looked at only when shown (`--digests` or `.Digest` in the format):
+/// otherwise a tagged row's digest is `<none>` and a digest-only one's empty.
+fn image_rows(
+    img: &Value,
+    trunc: bool,
+    need_digest: bool,
+    digests_flag: bool,
+    clock: Clock,
+) -> Vec<Value> {
     let id = img["Id"].as_str().unwrap_or("");
     let created = img["Created"].as_i64().unwrap_or(0);
     let size = img["Size"].as_i64().unwrap_or(0);
-    let tags: Vec<String> = img["RepoTags"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let digests: Vec<String> = img["RepoDigests"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let digest_for = |repo: &str| -> String {
-        digests
-            .iter()
-            .find_map(|d| {
-                d.split_once('@')
-                    .filter(|(r, _)| *r == repo)
-                    .map(|(_, dg)| dg.to_string())
-            })
-            .unwrap_or_else(|| "<none>".into())
-    };
-    let mut pairs: Vec<(String, String, String)> = Vec::new();
-    for t in tags.iter().filter(|t| t.as_str() != "<none>:<none>") {
-        let (repo, tag) = split_repo_tag(t);
-        let d = digest_for(&repo);
-        pairs.push((repo, tag, d));
-    }
-    if pairs.is_empty() {
-        // Untagged but pulled by digest: show the repository with no tag.
+    let tags = strings(&img["RepoTags"]);
+    let digests = strings(&img["RepoDigests"]);
+    let dangling = (tags.is_empty() && digests.is_empty())
+        || (tags == ["<none>:<none>"] && digests == ["<none>@<none>"]);
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    if dangling {
+        rows.push(("<none>".into(), "<none>".into(), "<none>".into()));
+    } else {
+        // Repositories in the order their first tag comes.
+        let mut repo_tags: Vec<(String, Vec<String>)> = Vec::new();
+        for t in tags.iter().filter(|t| t.as_str() != "<none>:<none>") {
+            let (repo, tag) = split_repo_tag(t);
+            match repo_tags.iter_mut().find(|(r, _)| *r == repo) {
+                Some((_, ts)) => ts.push(tag),
+                None => repo_tags.push((repo, vec![tag])),
+            }
+        }
+        let mut repo_digests: Vec<(String, Vec<String>)> = Vec::new();
         for d in &digests {
-            if let Some((repo, dg)) = d.split_once('@') {
-                if repo != "<none>" {
-                    pairs.push((repo.to_string(), "<none>".into(), dg.to_string()));
+            if let Some((repo, dg)) = d.split_once('@').filter(|(r, _)| *r != "<none>") {
+                match repo_digests.iter_mut().find(|(r, _)| r == repo) {
+                    Some((_, ds)) => ds.push(dg.to_string()),
+                    None => repo_digests.push((repo.to_string(), vec![dg.to_string()])),
                 }
             }
         }
-    }
-    if pairs.is_empty() {
-        pairs.push(("<none>".into(), "<none>".into(), "<none>".into()));
+        for (repo, tags) in &repo_tags {
+            let ds = repo_digests
+                .iter()
+                .position(|(r, _)| r == repo)
+                .map(|i| repo_digests.remove(i).1)
+                .filter(|_| need_digest)
+                .unwrap_or_default();
+            for tag in tags {
+                if ds.is_empty() {
+                    rows.push((repo.clone(), tag.clone(), "<none>".into()));
+                }
+                for d in &ds {
+                    rows.push((repo.clone(), tag.clone(), d.clone()));
+                }
+            }
+        }
+        for (repo, ds) in repo_digests {
+            if digests_flag {
+                for d in ds {
+                    rows.push((repo.clone(), "<none>".into(), d));
+                }
+            } else {
+                rows.push((repo, "<none>".into(), String::new()));
+            }
+        }
     }
     let size_s = human_size_prec(size as f64, 3);
     let shared = img["SharedSize"].as_i64().unwrap_or(-1);
     let containers = img["Containers"].as_i64().unwrap_or(-1);
-    pairs
-        .into_iter()
+    rows.into_iter()
         .map(|(repo, tag, digest)| {
             json!({
                 "Containers": if containers < 0 { "N/A".to_string() } else { containers.to_string() },
-                "CreatedAt": go_time_string(created),
-                "CreatedSince": ago_unix(created),
+                "CreatedAt": clock.time_string(created),
+                "CreatedSince": clock.ago(created),
                 "Digest": digest,
                 "ID": if trunc { short_id(id) } else { id.to_string() },
-                "Labels": labels_string(&img["Labels"]),
                 "Repository": repo,
-                "SharedSize": if shared < 0 { "N/A".to_string() } else { human_size_prec(shared as f64, 3) },
+                "SharedSize": if shared < 0 { "N/A".to_string() } else { human_size(shared as f64) },
                 "Size": size_s,
                 "Tag": tag,
-                "UniqueSize": if shared < 0 { "N/A".to_string() } else { human_size_prec((size - shared) as f64, 3) },
-                "VirtualSize": size_s,
+                "UniqueSize": if shared < 0 || size < 0 { "N/A".to_string() } else { human_size((size - shared) as f64) },
+                "VirtualSize": human_size(size as f64),
             })
         })
         .collect()
 }
 
-pub async fn images(client: &Client, a: ImagesArgs) -> Result<i32> {
-    let format = if a.quiet {
+/// The format `images` renders: `-q`, a `--format` (a table one gains
+/// DIGEST with `--digests`), or the default table.
+fn images_format(a: &ImagesArgs) -> String {
+    if a.quiet {
         "{{.ID}}".to_string()
     } else if let Some(f) = a.format.clone().filter(|f| !f.is_empty() && f != "table") {
-        f
+        if f.starts_with("table") && a.digests && !f.contains("{{.Digest}}") {
+            format!("{f}\t{{{{.Digest}}}}")
+        } else {
+            f
+        }
     } else if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
-    };
+    }
+}
+
+/// `pier images ls` lists images named `ls`: when there are none, Docker
+/// suggests the `image` subcommand that was probably meant.
+pub fn ambiguous_hint(name: &str) -> Option<String> {
+    const VERBS: &[&str] = &[
+        "build", "history", "import", "inspect", "list", "load", "ls", "prune", "pull", "push",
+        "rm", "save", "tag",
+    ];
+    VERBS.contains(&name).then(|| {
+        format!("\nNo images found matching \"{name}\": did you mean \"pier image {name}\"?")
+    })
+}
+
+/// `images` output for the daemon's image list.
+pub fn render_images(list: &[Value], a: &ImagesArgs, clock: Clock) -> Result<String> {
+    let format = images_format(a);
     let fmt = Format::parse(&format)?;
+    let need_digest = a.digests || format.contains("{{.Digest}}");
+    let mut rows: Vec<Value> = list
+        .iter()
+        .flat_map(|i| image_rows(i, !a.no_trunc, need_digest, a.digests, clock))
+        .collect();
+    if a.quiet {
+        // One line per image, not per tag.
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or("").to_string()));
+    }
+    Ok(fmt.render(&image_header(), &rows, &|_, _, _| None)?)
+}
+
+pub async fn images(client: &Client, a: ImagesArgs) -> Result<i32> {
     let mut filters = a.filter.clone();
     if let Some(r) = &a.repository {
         filters.push(format!("reference={r}"));
@@ -191,16 +240,15 @@ pub async fn images(client: &Client, a: ImagesArgs) -> Result<i32> {
     let list: Vec<Value> = client
         .get_json(&format!("/images/json{}", query(&q)))
         .await?;
-    let mut rows: Vec<Value> = list
-        .iter()
-        .flat_map(|i| image_rows(i, !a.no_trunc))
-        .collect();
-    if a.quiet {
-        // One line per image, not per tag.
-        let mut seen = std::collections::HashSet::new();
-        rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or("").to_string()));
+    print(&render_images(&list, &a, Clock::System)?);
+    if let Some(hint) = a
+        .repository
+        .as_deref()
+        .filter(|_| list.is_empty())
+        .and_then(ambiguous_hint)
+    {
+        eprintln!("{hint}");
     }
-    print(&fmt.render(&image_header(), &rows, &label_hook)?);
     Ok(0)
 }
 
@@ -357,7 +405,7 @@ mod tests {
             "RepoTags": ["busybox:latest", "localhost:5000/busybox:1"],
             "RepoDigests": ["busybox@sha256:dd"],
         });
-        let rows = image_rows(&img, true);
+        let rows = image_rows(&img, true, true, false, Clock::Fixed { now: 0 });
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["Repository"], "busybox");
         assert_eq!(rows[0]["Digest"], "sha256:dd");
@@ -366,9 +414,14 @@ mod tests {
         assert_eq!(rows[0]["ID"], "0123456789ab");
         assert_eq!(rows[0]["Size"], "4.26MB");
         let dangling = json!({"Id": "sha256:ab", "RepoTags": [], "Size": 0});
-        assert_eq!(image_rows(&dangling, true)[0]["Tag"], "<none>");
+        assert_eq!(
+            image_rows(&dangling, true, false, false, Clock::Fixed { now: 0 })[0]["Tag"],
+            "<none>"
+        );
         let f = Format::parse("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}").unwrap();
-        let out = f.render(&image_header(), &rows[..1], &label_hook).unwrap();
+        let out = f
+            .render(&image_header(), &rows[..1], &|_, _, _| None)
+            .unwrap();
         assert_eq!(out, "REPOSITORY   TAG       IMAGE ID       SIZE\nbusybox      latest    0123456789ab   4.26MB\n");
     }
 
