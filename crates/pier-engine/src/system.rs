@@ -200,8 +200,8 @@ impl Engine {
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
-            "BuildCache": [],
+            "Volumes": self.volumes_with_usage()?,
+            "BuildCache": self.build_cache_usage()?,
         }))
     }
 
