@@ -34,13 +34,10 @@ use std::io::Write;
 #[error("exit status {0}")]
 pub struct Exit(pub i32);
 
-/// Docker's `reportError`: `pier: <message>.` and, with `with_help`, the hint line.
-pub fn report_error(name: &str, msg: &str, with_help: bool) {
-    let mut s = format!("{}.", msg.trim_end_matches('.'));
-    if with_help {
-        s.push_str(&format!("\nSee 'pier {name} --help'."));
-    }
-    eprintln!("pier: {s}");
+/// Docker 28's `withHelp`: `pier: <message>` and where to find help; every
+/// failure of `run`, `create` (and `exec`'s flags) is printed so.
+pub fn report_error(name: &str, msg: &str) {
+    eprintln!("pier: {msg}\n\nRun 'pier {name} --help' for more information");
 }
 
 /// Docker's `runStartContainerErr`: 127 when the command is missing, 126 when
