@@ -222,7 +222,8 @@ pub fn render_images(list: &[Value], a: &ImagesArgs, clock: Clock) -> Result<Str
         let mut seen = std::collections::HashSet::new();
         rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or("").to_string()));
     }
-    Ok(fmt.render(&image_header(), &rows, &|_, _, _| None)?)
+    fmt.render(&image_header(), &rows, &|_, _, _| None)
+        .map_err(|e| anyhow::anyhow!("failed to execute template: {e}"))
 }
 
 pub async fn images(client: &Client, a: ImagesArgs) -> Result<i32> {

@@ -221,12 +221,17 @@ pub fn format_uses(format: &str, field: &str) -> bool {
 
 /// `ps` output for the daemon's container list.
 pub fn render_ps(list: &[Value], a: &PsArgs, clock: Clock) -> Result<String> {
-    let fmt = Format::parse(&ps_format(a))?;
+    let fmt = Format::parse(&ps_format(a))
+        .map_err(|e| anyhow::anyhow!("failed to parse template: {e}"))?;
+    let failed = |e| anyhow::anyhow!("failed to execute template: {e}");
+    fmt.check(&container_row(&json!({}), true, clock), &label_hook)
+        .map_err(failed)?;
     let rows: Vec<Value> = list
         .iter()
         .map(|c| container_row(c, !a.no_trunc, clock))
         .collect();
-    Ok(fmt.render(&container_header(), &rows, &label_hook)?)
+    fmt.render(&container_header(), &rows, &label_hook)
+        .map_err(failed)
 }
 
 /// The fields Docker's container formatter offers, keys sorted like its JSON.

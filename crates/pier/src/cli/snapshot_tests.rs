@@ -147,8 +147,23 @@ fn ps_format_go_template_functions() {
 
 #[test]
 fn ps_bad_template_is_an_error() {
-    let err = render_ps(&containers(), &ps_args(&["--format", "{{.Nope"]), CLOCK).unwrap_err();
-    assert_snapshot!(err.to_string());
+    let mut out = String::new();
+    for (list, f) in [
+        (containers(), "{{.Nope"),
+        (containers(), "{{.Names}} {{.Nope}}"),
+        (Vec::new(), "table {{.ID}}\\t{{.Nope}}"),
+    ] {
+        let err = render_ps(&list, &ps_args(&["--format", f]), CLOCK).unwrap_err();
+        out.push_str(&format!("{f}\n{err}\n"));
+    }
+    let err = render_images(
+        &image_list(),
+        &images_args(&["--format", "{{.Label \"x\"}}"]),
+        CLOCK,
+    )
+    .unwrap_err();
+    out.push_str(&format!("images {{{{.Label \"x\"}}}}\n{err}\n"));
+    assert_snapshot!(out);
 }
 
 /// `GET /images/json`: tagged twice with a digest, pulled by digest only,
