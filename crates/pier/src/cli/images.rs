@@ -4,7 +4,7 @@ use super::container::{confirm, print_prune_report, split_repo_tag, strings};
 use super::ps::filters_json;
 use super::{print, println};
 use crate::format::table::Format;
-use crate::format::units::{ago_unix, ellipsis, human_size, human_size_prec, short_id, Clock};
+use crate::format::units::{ellipsis, human_size, human_size_prec, short_id, Clock};
 use anyhow::Result;
 use clap::{ArgAction, Args};
 use pier_client::{query, read_json, Client};
@@ -300,56 +300,59 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> Result<i32> {
     Ok(code)
 }
 
-fn rfc3339(ts: i64) -> String {
-    use chrono::TimeZone;
-    chrono::Local
-        .timestamp_opt(ts, 0)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
+/// 2000-01-01T00:00:00Z: history entries older than this have no age.
+const EPOCH_2000: i64 = 946_684_800;
 
-fn history_row(h: &Value, human: bool, trunc: bool) -> Value {
+fn history_row(h: &Value, human: bool, trunc: bool, clock: Clock) -> Value {
     let id = h["Id"].as_str().unwrap_or("<missing>");
     let created = h["Created"].as_i64().unwrap_or(0);
     let created_by = h["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
     let size = h["Size"].as_i64().unwrap_or(0);
-    let tags: Vec<&str> = h["Tags"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
     json!({
         "Comment": h["Comment"].as_str().unwrap_or(""),
-        "CreatedAt": rfc3339(created),
+        "CreatedAt": clock.rfc3339(created),
         "CreatedBy": if trunc { ellipsis(&created_by, 45) } else { created_by },
-        "CreatedSince": if human { ago_unix(created) } else { rfc3339(created) },
+        "CreatedSince": if !human {
+            clock.rfc3339(created)
+        } else if created <= EPOCH_2000 {
+            // Reproducible builds date layers 1970: Docker shows no age then.
+            "N/A".to_string()
+        } else {
+            clock.ago(created)
+        },
         "ID": if id == "<missing>" { id.to_string() } else if trunc { short_id(id) } else { id.to_string() },
         "Size": if human { human_size_prec(size as f64, 3) } else { size.to_string() },
-        "Tags": tags.join(", "),
     })
 }
 
-pub async fn history(client: &Client, a: HistoryArgs) -> Result<i32> {
+/// `history` output for the daemon's `/images/{name}/history` answer.
+pub fn render_history(list: &[Value], a: &HistoryArgs, clock: Clock) -> Result<String> {
     let format = if a.quiet {
         "{{.ID}}".to_string()
     } else if let Some(f) = a.format.clone().filter(|f| !f.is_empty() && f != "table") {
         f
+    } else if !a.human {
+        "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
     } else {
         "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
     };
     let fmt = Format::parse(&format)?;
-    let list: Vec<Value> = client
-        .get_json(&format!("/images/{}/history", a.image))
-        .await?;
     let rows: Vec<Value> = list
         .iter()
-        .map(|h| history_row(h, a.human, !a.no_trunc))
+        .map(|h| history_row(h, a.human, !a.no_trunc, clock))
         .collect();
     let header = json!({
         "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
-        "Size": "SIZE", "Comment": "COMMENT", "Tags": "TAGS",
+        "Size": "SIZE", "Comment": "COMMENT",
     });
-    print(&fmt.render(&header, &rows, &|_, _, _| None)?);
+    Ok(fmt.render(&header, &rows, &|_, _, _| None)?)
+}
+
+pub async fn history(client: &Client, a: HistoryArgs) -> Result<i32> {
+    let list: Vec<Value> = client
+        .get_json(&format!("/images/{}/history", a.image))
+        .await?;
+    print(&render_history(&list, &a, Clock::System)?);
     Ok(0)
 }
 
@@ -429,11 +432,11 @@ mod tests {
     #[test]
     fn history_rows() {
         let h = json!({"Id": "<missing>", "Created": 0, "CreatedBy": "/bin/sh -c #(nop)\tCMD [\"sh\"]", "Size": 0});
-        let r = history_row(&h, true, true);
+        let r = history_row(&h, true, true, Clock::Fixed { now: 0 });
         assert_eq!(r["ID"], "<missing>");
         assert_eq!(r["CreatedBy"], "/bin/sh -c #(nop) CMD [\"sh\"]");
         assert_eq!(r["Size"], "0B");
-        let r = history_row(&h, false, true);
+        let r = history_row(&h, false, true, Clock::Fixed { now: 0 });
         assert_eq!(r["Size"], "0");
     }
 }

@@ -6,7 +6,7 @@
 //! output shows here as a diff to review.
 
 use super::df::{render_df, DfArgs};
-use super::images::{render_images, ImagesArgs};
+use super::images::{render_history, render_images, HistoryArgs, ImagesArgs};
 use super::inspect::{not_found_line, render_inspect};
 use super::ps::{render_ps, PsArgs};
 use super::{failure, usage, Cli, Cmd, SystemCmd};
@@ -227,6 +227,46 @@ fn images_format_json() {
 #[test]
 fn images_format_table_sizes() {
     assert_snapshot!(images(&["--format", "table {{.Repository}}:{{.Tag}}\\t{{.Size}}\\t{{.SharedSize}}\\t{{.UniqueSize}}\\t{{.Containers}}\\t{{.CreatedAt}}"]));
+}
+
+fn history_args(args: &[&str]) -> HistoryArgs {
+    match parse("history", args) {
+        Cmd::History(a) => a,
+        other => panic!("not history: {other:?}"),
+    }
+}
+
+/// `GET /images/nginx/history`: a built layer, a metadata-only step with a
+/// tab in its command, and the base layer pulled with the image.
+fn history_list() -> Vec<Value> {
+    vec![
+        json!({"Id": NGINX_IMG, "Created": NOW - 14 * DAY, "CreatedBy": "CMD [\"nginx\" \"-g\" \"daemon off;\"]",
+               "Tags": ["nginx:1.25", "nginx:latest"], "Size": 0, "Comment": "buildkit.dockerfile.v0"}),
+        json!({"Id": "<missing>", "Created": NOW - 14 * DAY - 60, "CreatedBy": "RUN /bin/sh -c set -x \t&& apt-get update && apt-get install -y nginx # buildkit",
+               "Tags": null, "Size": 112_345_678, "Comment": "buildkit.dockerfile.v0"}),
+        json!({"Id": "<missing>", "Created": 0, "CreatedBy": "/bin/sh -c #(nop) ADD file:4b1c3ef2 in / ",
+               "Tags": null, "Size": 74_800_000, "Comment": ""}),
+    ]
+}
+
+#[test]
+fn history_tables() {
+    let mut out = String::new();
+    for args in [
+        &["nginx"][..],
+        &["--no-trunc", "nginx"],
+        &["-H=false", "nginx"],
+        &["-q", "nginx"],
+        &[
+            "--format",
+            "{{.ID}}: {{.CreatedAt}} {{.CreatedSince}}",
+            "nginx",
+        ],
+    ] {
+        out.push_str(&format!("$ pier history {}\n", args.join(" ")));
+        out.push_str(&render_history(&history_list(), &history_args(args), CLOCK).unwrap());
+    }
+    assert_snapshot!(out);
 }
 
 /// `GET /containers/web/json`, trimmed to the parts templates reach.

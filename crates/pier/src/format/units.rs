@@ -156,9 +156,23 @@ impl Clock {
     }
 }
 
-/// "3 seconds ago" for a unix timestamp.
-pub fn ago_unix(ts: i64) -> String {
-    Clock::System.ago(ts)
+impl Clock {
+    /// RFC 3339 to the second, in the local zone (UTC for a fixed clock).
+    pub fn rfc3339(self, ts: i64) -> String {
+        let secs = chrono::SecondsFormat::Secs;
+        match self {
+            Clock::System => Local
+                .timestamp_opt(ts, 0)
+                .single()
+                .map(|t| t.to_rfc3339_opts(secs, true))
+                .unwrap_or_default(),
+            Clock::Fixed { .. } => Utc
+                .timestamp_opt(ts, 0)
+                .single()
+                .map(|t| t.to_rfc3339_opts(secs, true))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Go's `time.Time.String()` in local time: `2024-01-02 15:04:05 +0000 UTC`.
@@ -282,6 +296,7 @@ mod tests {
 
     #[test]
     fn ago_for_old_times() {
-        assert!(ago_unix(0).ends_with("years ago"));
+        assert!(Clock::System.ago(0).ends_with("years ago"));
+        assert_eq!(Clock::Fixed { now: 90 }.ago(0), "About a minute ago");
     }
 }
