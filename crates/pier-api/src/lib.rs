@@ -11,8 +11,10 @@ pub use bollard_stubs::models;
 
 use serde::{Deserialize, Serialize};
 
-/// The API version Pier advertises (`/version` `ApiVersion`).
-pub const API_VERSION: &str = "1.43";
+/// The API version Pier advertises (`/version` `ApiVersion`), and the newest
+/// it serves: `docs/api-versions.md` lists what each version up to it changed
+/// and how Pier answers.
+pub const API_VERSION: &str = "1.47";
 /// The oldest API version Pier accepts in a `/v1.xx/` path prefix.
 pub const MIN_API_VERSION: &str = "1.24";
 /// Version of the Pier engine itself.

@@ -475,6 +475,8 @@ impl BuildBackend for EngineBackend {
         let rec = e
             .register_image(&d, layers.iter().map(stored).collect(), &full, "")
             .map_err(be)?;
+        // API 1.46: a built image is announced whether or not it is tagged.
+        e.image_event("create", &rec.id, &rec.id);
         for t in tags {
             e.image_event("tag", &rec.id, t);
         }
@@ -545,6 +547,37 @@ impl Engine {
         let blob = w.into_inner().map_err(|e| err(e.error()))?;
         let (_, size) = blob.commit(Some(&diff_id), None).map_err(|e| err(&e))?;
         Ok((diff_id, size))
+    }
+
+    /// The build cache as `GET /system/df` lists it: one record per cached
+    /// step that made a layer, `Shared` when an image holds the same layer
+    /// (pruning the cache then frees nothing of it).
+    pub(crate) fn build_cache_usage(&self) -> crate::Result<Vec<serde_json::Value>> {
+        let image_blobs: std::collections::HashSet<String> = self
+            .meta
+            .images::<crate::records::ImageRecord>()?
+            .into_iter()
+            .flat_map(|(_, img)| img.layers.into_iter().map(|l| l.blob))
+            .collect();
+        Ok(self
+            .meta
+            .kv_list::<CacheRecord>(CACHE_NS)?
+            .into_iter()
+            .filter_map(|(key, r)| {
+                let l = r.layer?;
+                Some(serde_json::json!({
+                    "ID": key.rsplit(':').next().unwrap_or(&key),
+                    "Type": "regular",
+                    "Description": "",
+                    "InUse": false,
+                    "Shared": image_blobs.contains(&l.blob),
+                    "Size": l.size,
+                    "CreatedAt": r.created,
+                    "LastUsedAt": null,
+                    "UsageCount": 0,
+                }))
+            })
+            .collect())
     }
 
     /// Blobs the build cache still points at (kept by the garbage collector).

@@ -394,7 +394,11 @@ impl Engine {
                 status: Some(human_status(&rec.state, &rec.created) + &self.health_suffix(&rec)),
                 host_config: Some(ContainerSummaryHostConfig {
                     network_mode: Some(crate::network::mode_of(&rec)),
-                    annotations: None,
+                    annotations: rec
+                        .host_config
+                        .annotations
+                        .clone()
+                        .filter(|a| !a.is_empty()),
                 }),
                 network_settings: Some(ContainerSummaryNetworkSettings {
                     networks: Some(networks),

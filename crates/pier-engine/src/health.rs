@@ -23,6 +23,9 @@ const MAX_LOG: usize = 5;
 const MAX_OUTPUT: usize = 4096;
 const DEFAULT_PERIOD: Duration = Duration::from_secs(30);
 const DEFAULT_RETRIES: i64 = 3;
+/// Docker's probe period during the start period while still `starting`
+/// (`HealthConfig.StartInterval`, API 1.44).
+const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub(crate) struct Health {
@@ -92,13 +95,16 @@ impl Engine {
         let interval = period(cfg.interval, DEFAULT_PERIOD);
         let timeout = period(cfg.timeout, DEFAULT_PERIOD);
         let start_period = period(cfg.start_period, Duration::ZERO);
+        let start_interval = period(cfg.start_interval, DEFAULT_START_INTERVAL);
         let retries = cfg.retries.filter(|r| *r > 0).unwrap_or(DEFAULT_RETRIES);
         let (id, run) = (rec.id.clone(), rec.state.started_at.clone());
         let this = self.clone();
         tokio::spawn(async move {
             let began = tokio::time::Instant::now();
             loop {
-                tokio::time::sleep(interval).await;
+                let starting =
+                    began.elapsed() < start_period && this.health_status(&id) == Some("starting");
+                tokio::time::sleep(if starting { start_interval } else { interval }).await;
                 let rec = match this.meta.container::<ContainerRecord>(&id) {
                     Ok(Some(r)) if r.state.running() && r.state.started_at == run => r,
                     _ => return,
@@ -117,6 +123,11 @@ impl Engine {
                 this.record_probe(&rec, start, code, output, retries, in_start_period);
             }
         });
+    }
+
+    fn health_status(&self, id: &str) -> Option<&'static str> {
+        let h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        h.get(id).map(|h| h.status)
     }
 
     /// Runs the test once as an exec: exit code (-1 on timeout) and output.

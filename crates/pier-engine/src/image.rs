@@ -479,6 +479,7 @@ impl Engine {
             if !image_filter::image_matches(filters, &tags, &labels) || !bounds.admit(&img) {
                 continue;
             }
+            let tags = image_filter::shown_tags(filters, tags);
             out.push(ImageSummary {
                 id: id.clone(),
                 parent_id: img.parent.clone(),

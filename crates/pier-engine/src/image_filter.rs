@@ -70,6 +70,18 @@ pub(crate) fn image_matches(
     })
 }
 
+/// The tags a `reference` filter names, as Docker lists them: an image
+/// tagged `a:1` and `b:1` shows only `a:1` under `reference=a`.
+pub(crate) fn shown_tags(filters: &HashMap<String, Vec<String>>, tags: Vec<String>) -> Vec<String> {
+    match filters.get("reference").filter(|v| !v.is_empty()) {
+        Some(patterns) => tags
+            .into_iter()
+            .filter(|t| patterns.iter().any(|p| reference_matches(p, t)))
+            .collect(),
+        None => tags,
+    }
+}
+
 /// `reference=busybox` or `reference=busy*:lat*` against a familiar tag.
 fn reference_matches(pattern: &str, tag: &str) -> bool {
     let (repo, t) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
@@ -96,6 +108,14 @@ fn glob(p: &str, s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reference_filters_keep_only_the_named_tags() {
+        let tags = vec!["busybox:latest".to_string(), "other/tool:1".to_string()];
+        let f = HashMap::from([("reference".to_string(), vec!["busybox".to_string()])]);
+        assert_eq!(shown_tags(&f, tags.clone()), ["busybox:latest"]);
+        assert_eq!(shown_tags(&HashMap::new(), tags.clone()), tags);
+    }
 
     #[test]
     fn reference_filters_glob() {

@@ -170,7 +170,8 @@ impl Engine {
         rec.state.oom_killed = false;
         rec.state.paused = false;
         rec.state.started_at = now_rfc3339();
-        rec.state.finished_at = crate::util::ZERO_TIME.into();
+        // FinishedAt keeps the end of the previous run, as Docker's does:
+        // compose and others read it after a restart.
         self.save_state(rec)?;
         self.live
             .lock()

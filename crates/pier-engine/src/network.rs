@@ -559,13 +559,9 @@ impl Engine {
             }
         };
         let existing = self.networks()?;
-        let check_dup = body
-            .get("CheckDuplicate")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-        if existing.iter().any(|n| n.name == name)
-            && (check_dup || matches!(name.as_str(), "bridge" | "host" | "none"))
-        {
+        // `CheckDuplicate: false` no longer allows a second network of the
+        // same name: a daemon serving API 1.44 refuses it for every version.
+        if existing.iter().any(|n| n.name == name) {
             return Err(EngineError::Conflict(format!(
                 "network with name {name} already exists"
             )));

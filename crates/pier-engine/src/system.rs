@@ -176,6 +176,8 @@ impl Engine {
             "ServerVersion": pier_api::ENGINE_VERSION,
             "Runtimes": {"pier": {"path": self.cfg.shim_binary.display().to_string()}},
             "DefaultRuntime": "pier",
+            // API 1.44; Docker lists none unless experimental.
+            "CDISpecDirs": [],
             "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
             "LiveRestoreEnabled": true,
             "Isolation": "",
@@ -198,8 +200,8 @@ impl Engine {
             "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
-            "BuildCache": [],
+            "Volumes": self.volumes_with_usage()?,
+            "BuildCache": self.build_cache_usage()?,
         }))
     }
 

@@ -180,6 +180,23 @@ impl Engine {
         Ok(out)
     }
 
+    /// Every volume with its `UsageData` (`GET /system/df`): bytes under it
+    /// (-1 when they cannot be read) and how many containers mount it. Walks
+    /// the volumes' files: call it off the async workers.
+    pub(crate) fn volumes_with_usage(&self) -> Result<Vec<Volume>> {
+        let used = self.volumes_in_use()?;
+        let mut volumes = self.list_volumes(&HashMap::new())?;
+        for v in &mut volumes {
+            let size = pier_snapshot::usage(&self.volume_dir(&v.name))
+                .ok()
+                .and_then(|s| i64::try_from(s).ok())
+                .unwrap_or(-1);
+            let ref_count = used.get(&v.name).map_or(0, Vec::len) as i64;
+            v.usage_data = Some(pier_api::models::VolumeUsageData { size, ref_count });
+        }
+        Ok(volumes)
+    }
+
     /// Volume name -> IDs of the containers that mount it.
     fn volumes_in_use(&self) -> Result<HashMap<String, Vec<String>>> {
         let mut used: HashMap<String, Vec<String>> = HashMap::new();
@@ -391,6 +408,24 @@ impl Engine {
                         }
                         if let Some(mode) = t.mode {
                             opts.push(format!("mode={mode:o}"));
+                        }
+                        // API 1.46: flags as `[["noexec"]]`, values as `[["uid", "1000"]]`.
+                        for o in t.options.iter().flatten() {
+                            match o.as_slice() {
+                                // The options travel comma-joined.
+                                parts if parts.iter().any(|p| p.contains(',')) => {
+                                    return Err(EngineError::InvalidArgument(format!(
+                                        "invalid tmpfs option {o:?}: no commas allowed"
+                                    )))
+                                }
+                                [flag] => opts.push(flag.clone()),
+                                [key, value] => opts.push(format!("{key}={value}")),
+                                _ => {
+                                    return Err(EngineError::InvalidArgument(format!(
+                                        "invalid tmpfs option {o:?}: expected a flag or a key and a value"
+                                    )))
+                                }
+                            }
                         }
                     }
                     MountRec {

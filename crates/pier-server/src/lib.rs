@@ -69,7 +69,7 @@ pub enum DaemonError {
 
 pub(crate) type AppState = Arc<Engine>;
 
-/// Strips a `/v1.xx` prefix, refusing versions older than the minimum.
+/// Strips a `/v1.xx` prefix, refusing versions outside what Pier serves.
 fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
     let path = req.uri().path();
     if let Some(rest) = path.strip_prefix("/v") {
@@ -85,6 +85,15 @@ fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
                         ),
                     )
                     .into_response()));
+                }
+                if pier_api::compare_versions(ver, pier_api::API_VERSION).is_gt() {
+                    return Err(Box::new(
+                        ApiError::bad_request(format!(
+                            "client version {ver} is too new. Maximum supported API version is {}",
+                            pier_api::API_VERSION
+                        ))
+                        .into_response(),
+                    ));
                 }
                 let new_path = rest[i..].to_string();
                 let pq = match req.uri().query() {

@@ -38,13 +38,13 @@ fn main() {
     };
     let code = match runtime.block_on(cli::dispatch(parsed)) {
         Ok(code) => code,
-        Err(e) => match e.downcast_ref::<cli::Exit>() {
-            Some(cli::Exit(code)) => *code,
-            None => {
-                eprintln!("{e}");
-                1
+        Err(e) => {
+            let (message, code) = cli::failure(&e);
+            if let Some(m) = message {
+                eprintln!("{m}");
             }
-        },
+            code
+        }
     };
     cli::stream::restore_terminal();
     std::process::exit(code);

@@ -81,11 +81,18 @@ fn tmpfs_mount(t: &TmpfsMount) -> Value {
 }
 
 fn bind_mount(b: &BindMount) -> Value {
+    // Read-only means the mounts below the source too (`rro`, mount_setattr
+    // with AT_RECURSIVE), as Docker does from API 1.44 on kernels >= 5.12.
+    let options = if b.readonly {
+        json!(["rbind", "ro", "rro", "rprivate"])
+    } else {
+        json!(["rbind", "rw", "rprivate"])
+    };
     json!({
         "destination": b.destination,
         "type": "bind",
         "source": b.source,
-        "options": ["rbind", if b.readonly { "ro" } else { "rw" }, "rprivate"],
+        "options": options,
     })
 }
 
@@ -149,7 +156,7 @@ mod tests {
             .collect();
         assert_eq!(shm.len(), 1);
         assert_eq!(shm[0]["type"], "bind");
-        assert_eq!(shm[0]["options"], json!(["rbind", "ro", "rprivate"]));
+        assert_eq!(shm[0]["options"], json!(["rbind", "ro", "rro", "rprivate"]));
         let run = m.iter().find(|x| x["destination"] == "/run").unwrap();
         assert_eq!(
             run["options"],

@@ -66,6 +66,51 @@ fn refuse_dropped_resources(resources: Option<&serde_json::Value>) -> Result<(),
     Ok(())
 }
 
+/// Options of API 1.44-1.46 that Pier does not implement: refused when set,
+/// so a client at the version Pier advertises is never silently ignored.
+fn refuse_newer_options(raw: &serde_json::Value) -> Result<(), ApiError> {
+    let refuse = |what: &str| {
+        Err(ApiError::bad_request(format!(
+            "not supported by Pier: {what}"
+        )))
+    };
+    let mounts = raw
+        .pointer("/HostConfig/Mounts")
+        .and_then(|m| m.as_array())
+        .into_iter()
+        .flatten();
+    for m in mounts {
+        if m.pointer("/VolumeOptions/Subpath")
+            .and_then(|s| s.as_str())
+            .is_some_and(|s| !s.is_empty())
+        {
+            return refuse("VolumeOptions.Subpath (mounting a subpath of a volume)");
+        }
+        // Read-only binds are always recursively read-only (ReadOnlyForceRecursive).
+        if m.pointer("/BindOptions/ReadOnlyNonRecursive") == Some(&serde_json::Value::Bool(true)) {
+            return refuse(
+                "BindOptions.ReadOnlyNonRecursive (read-only binds are recursively read-only)",
+            );
+        }
+    }
+    let endpoints = raw
+        .pointer("/NetworkingConfig/EndpointsConfig")
+        .and_then(|e| e.as_object())
+        .into_iter()
+        .flat_map(|e| e.values());
+    for ep in endpoints {
+        if ep
+            .pointer("/DriverOpts/com.docker.network.endpoint.sysctls")
+            .is_some()
+        {
+            return refuse(
+                "DriverOpts com.docker.network.endpoint.sysctls (per-interface sysctls)",
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A body read as JSON first, checked for dropped fields, then typed.
 fn typed<T: serde::de::DeserializeOwned + Default>(v: serde_json::Value) -> Result<T, ApiError> {
     if v.is_null() {
@@ -80,6 +125,7 @@ async fn create(
     Json(raw): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
     refuse_dropped_resources(raw.get("HostConfig"))?;
+    refuse_newer_options(&raw)?;
     let req: pier_api::ContainerCreateRequest = typed(raw)?;
     let r = e.create_container(CreateOptions {
         name: q.get("name").cloned(),

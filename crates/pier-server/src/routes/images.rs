@@ -35,6 +35,11 @@ fn query_all(raw: &Option<String>, key: &str) -> Vec<String> {
 }
 
 async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
+    if qbool(&q, "manifests") {
+        return Err(ApiError::bad_request(
+            "not supported by Pier: manifests=true (an image is one platform's manifest)",
+        ));
+    }
     let f = filters(&q)?;
     let mut imgs = e.list_images(qbool(&q, "all"), &f)?;
     if let Some(name) = q.get("filter").filter(|s| !s.is_empty()) {
@@ -171,6 +176,11 @@ async fn by_name(
             Ok(StatusCode::CREATED.into_response())
         }
         (Method::POST, "push") => {
+            if q.get("platform").is_some_and(|p| !p.is_empty()) {
+                return Err(ApiError::bad_request(
+                    "not supported by Pier: platform on push (an image is one platform's manifest, pushed as it is)",
+                ));
+            }
             let tag = q.get("tag").cloned().filter(|t| !t.is_empty());
             super::distribution::push(e, name, tag, &headers).await
         }

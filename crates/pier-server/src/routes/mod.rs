@@ -6,6 +6,7 @@ mod distribution;
 mod exec;
 mod images;
 mod networks;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -23,6 +24,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(distribution::routes())
         .merge(networks::routes())
         .merge(volumes::routes())
+        .merge(swarm::routes())
         .fallback(|req: axum::extract::Request| async move {
             crate::ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,

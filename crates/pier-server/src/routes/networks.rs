@@ -20,17 +20,6 @@ pub fn routes() -> Router<AppState> {
         .route("/networks/{id}", get(inspect).delete(remove))
         .route("/networks/{id}/connect", post(connect))
         .route("/networks/{id}/disconnect", post(disconnect))
-        // No swarm mode: Docker's answer for a node outside a swarm, which
-        // clients (docker-py's test teardown) treat as "nothing to leave".
-        .route("/swarm/leave", post(not_in_swarm))
-        .route("/swarm", get(not_in_swarm))
-}
-
-async fn not_in_swarm() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.",
-    )
 }
 
 async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {

@@ -620,7 +620,7 @@ pub async fn create(client: &Client, cmd: CreateCmd) -> Result<i32> {
     let req = match cmd.create.build(false) {
         Ok(r) => r,
         Err(e) => {
-            report_error("create", &e.to_string(), true);
+            report_error("create", &e.to_string());
             return Err(Exit(125).into());
         }
     };

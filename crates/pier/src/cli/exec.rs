@@ -47,7 +47,7 @@ pub async fn exec(client: &Client, a: ExecArgs) -> Result<i32> {
         Some(k) => match stream::parse_detach_keys(k) {
             Ok(k) => Some(k),
             Err(e) => {
-                report_error("exec", &e.to_string(), true);
+                report_error("exec", &e.to_string());
                 return Err(Exit(125).into());
             }
         },

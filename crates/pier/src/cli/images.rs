@@ -1,10 +1,10 @@
 //! `pier images`, `tag`, `rmi`, `history`, `image prune`.
 
-use super::container::{confirm, print_prune_report, split_repo_tag};
-use super::ps::{filters_json, label_hook, labels_string};
+use super::container::{confirm, print_prune_report, split_repo_tag, strings};
+use super::ps::filters_json;
 use super::{print, println};
 use crate::format::table::Format;
-use crate::format::units::{ago_unix, ellipsis, go_time_string, human_size_prec, short_id};
+use crate::format::units::{ellipsis, human_size, human_size_prec, short_id, Clock};
 use anyhow::Result;
 use clap::{ArgAction, Args};
 use pier_client::{query, read_json, Client};
@@ -88,95 +88,145 @@ fn image_header() -> Value {
         "Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
         "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE", "Containers": "CONTAINERS",
         "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "VIRTUAL SIZE",
-        "Labels": "LABELS",
     })
 }
 
-/// One row per repository:tag, like Docker's image formatter.
-fn image_rows(img: &Value, trunc: bool) -> Vec<Value> {
+/// One row per repository:tag, like Docker's image formatter. Digests are
+/// looked at only when shown (`--digests` or `.Digest` in the format):
+/// otherwise a tagged row's digest is `<none>` and a digest-only one's empty.
+fn image_rows(
+    img: &Value,
+    trunc: bool,
+    need_digest: bool,
+    digests_flag: bool,
+    clock: Clock,
+) -> Vec<Value> {
     let id = img["Id"].as_str().unwrap_or("");
     let created = img["Created"].as_i64().unwrap_or(0);
     let size = img["Size"].as_i64().unwrap_or(0);
-    let tags: Vec<String> = img["RepoTags"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let digests: Vec<String> = img["RepoDigests"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let digest_for = |repo: &str| -> String {
-        digests
-            .iter()
-            .find_map(|d| {
-                d.split_once('@')
-                    .filter(|(r, _)| *r == repo)
-                    .map(|(_, dg)| dg.to_string())
-            })
-            .unwrap_or_else(|| "<none>".into())
-    };
-    let mut pairs: Vec<(String, String, String)> = Vec::new();
-    for t in tags.iter().filter(|t| t.as_str() != "<none>:<none>") {
-        let (repo, tag) = split_repo_tag(t);
-        let d = digest_for(&repo);
-        pairs.push((repo, tag, d));
-    }
-    if pairs.is_empty() {
-        // Untagged but pulled by digest: show the repository with no tag.
+    let tags = strings(&img["RepoTags"]);
+    let digests = strings(&img["RepoDigests"]);
+    let dangling = (tags.is_empty() && digests.is_empty())
+        || (tags == ["<none>:<none>"] && digests == ["<none>@<none>"]);
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    if dangling {
+        rows.push(("<none>".into(), "<none>".into(), "<none>".into()));
+    } else {
+        // Repositories in the order their first tag comes.
+        let mut repo_tags: Vec<(String, Vec<String>)> = Vec::new();
+        for t in tags.iter().filter(|t| t.as_str() != "<none>:<none>") {
+            let (repo, tag) = split_repo_tag(t);
+            match repo_tags.iter_mut().find(|(r, _)| *r == repo) {
+                Some((_, ts)) => ts.push(tag),
+                None => repo_tags.push((repo, vec![tag])),
+            }
+        }
+        let mut repo_digests: Vec<(String, Vec<String>)> = Vec::new();
         for d in &digests {
-            if let Some((repo, dg)) = d.split_once('@') {
-                if repo != "<none>" {
-                    pairs.push((repo.to_string(), "<none>".into(), dg.to_string()));
+            if let Some((repo, dg)) = d.split_once('@').filter(|(r, _)| *r != "<none>") {
+                match repo_digests.iter_mut().find(|(r, _)| r == repo) {
+                    Some((_, ds)) => ds.push(dg.to_string()),
+                    None => repo_digests.push((repo.to_string(), vec![dg.to_string()])),
                 }
             }
         }
-    }
-    if pairs.is_empty() {
-        pairs.push(("<none>".into(), "<none>".into(), "<none>".into()));
+        for (repo, tags) in &repo_tags {
+            let ds = repo_digests
+                .iter()
+                .position(|(r, _)| r == repo)
+                .map(|i| repo_digests.remove(i).1)
+                .filter(|_| need_digest)
+                .unwrap_or_default();
+            for tag in tags {
+                if ds.is_empty() {
+                    rows.push((repo.clone(), tag.clone(), "<none>".into()));
+                }
+                for d in &ds {
+                    rows.push((repo.clone(), tag.clone(), d.clone()));
+                }
+            }
+        }
+        for (repo, ds) in repo_digests {
+            if digests_flag {
+                for d in ds {
+                    rows.push((repo.clone(), "<none>".into(), d));
+                }
+            } else {
+                rows.push((repo, "<none>".into(), String::new()));
+            }
+        }
     }
     let size_s = human_size_prec(size as f64, 3);
     let shared = img["SharedSize"].as_i64().unwrap_or(-1);
     let containers = img["Containers"].as_i64().unwrap_or(-1);
-    pairs
-        .into_iter()
+    rows.into_iter()
         .map(|(repo, tag, digest)| {
             json!({
                 "Containers": if containers < 0 { "N/A".to_string() } else { containers.to_string() },
-                "CreatedAt": go_time_string(created),
-                "CreatedSince": ago_unix(created),
+                "CreatedAt": clock.time_string(created),
+                "CreatedSince": clock.ago(created),
                 "Digest": digest,
                 "ID": if trunc { short_id(id) } else { id.to_string() },
-                "Labels": labels_string(&img["Labels"]),
                 "Repository": repo,
-                "SharedSize": if shared < 0 { "N/A".to_string() } else { human_size_prec(shared as f64, 3) },
+                "SharedSize": if shared < 0 { "N/A".to_string() } else { human_size(shared as f64) },
                 "Size": size_s,
                 "Tag": tag,
-                "UniqueSize": if shared < 0 { "N/A".to_string() } else { human_size_prec((size - shared) as f64, 3) },
-                "VirtualSize": size_s,
+                "UniqueSize": if shared < 0 || size < 0 { "N/A".to_string() } else { human_size((size - shared) as f64) },
+                "VirtualSize": human_size(size as f64),
             })
         })
         .collect()
 }
 
-pub async fn images(client: &Client, a: ImagesArgs) -> Result<i32> {
-    let format = if a.quiet {
+/// The format `images` renders: `-q`, a `--format` (a table one gains
+/// DIGEST with `--digests`), or the default table.
+fn images_format(a: &ImagesArgs) -> String {
+    if a.quiet {
         "{{.ID}}".to_string()
     } else if let Some(f) = a.format.clone().filter(|f| !f.is_empty() && f != "table") {
-        f
+        if f.starts_with("table") && a.digests && !f.contains("{{.Digest}}") {
+            format!("{f}\t{{{{.Digest}}}}")
+        } else {
+            f
+        }
     } else if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}".into()
-    };
+    }
+}
+
+/// `pier images ls` lists images named `ls`: when there are none, Docker
+/// suggests the `image` subcommand that was probably meant.
+pub fn ambiguous_hint(name: &str) -> Option<String> {
+    const VERBS: &[&str] = &[
+        "build", "history", "import", "inspect", "list", "load", "ls", "prune", "pull", "push",
+        "rm", "save", "tag",
+    ];
+    VERBS.contains(&name).then(|| {
+        format!("\nNo images found matching \"{name}\": did you mean \"pier image {name}\"?")
+    })
+}
+
+/// `images` output for the daemon's image list.
+pub fn render_images(list: &[Value], a: &ImagesArgs, clock: Clock) -> Result<String> {
+    let format = images_format(a);
     let fmt = Format::parse(&format)?;
+    let need_digest = a.digests || format.contains("{{.Digest}}");
+    let mut rows: Vec<Value> = list
+        .iter()
+        .flat_map(|i| image_rows(i, !a.no_trunc, need_digest, a.digests, clock))
+        .collect();
+    if a.quiet {
+        // One line per image, not per tag.
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or("").to_string()));
+    }
+    fmt.render(&image_header(), &rows, &|_, _, _| None)
+        .map_err(|e| anyhow::anyhow!("failed to execute template: {e}"))
+}
+
+pub async fn images(client: &Client, a: ImagesArgs) -> Result<i32> {
     let mut filters = a.filter.clone();
     if let Some(r) = &a.repository {
         filters.push(format!("reference={r}"));
@@ -191,16 +241,15 @@ pub async fn images(client: &Client, a: ImagesArgs) -> Result<i32> {
     let list: Vec<Value> = client
         .get_json(&format!("/images/json{}", query(&q)))
         .await?;
-    let mut rows: Vec<Value> = list
-        .iter()
-        .flat_map(|i| image_rows(i, !a.no_trunc))
-        .collect();
-    if a.quiet {
-        // One line per image, not per tag.
-        let mut seen = std::collections::HashSet::new();
-        rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or("").to_string()));
+    print(&render_images(&list, &a, Clock::System)?);
+    if let Some(hint) = a
+        .repository
+        .as_deref()
+        .filter(|_| list.is_empty())
+        .and_then(ambiguous_hint)
+    {
+        eprintln!("{hint}");
     }
-    print(&fmt.render(&image_header(), &rows, &label_hook)?);
     Ok(0)
 }
 
@@ -251,56 +300,59 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> Result<i32> {
     Ok(code)
 }
 
-fn rfc3339(ts: i64) -> String {
-    use chrono::TimeZone;
-    chrono::Local
-        .timestamp_opt(ts, 0)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
+/// 2000-01-01T00:00:00Z: history entries older than this have no age.
+const EPOCH_2000: i64 = 946_684_800;
 
-fn history_row(h: &Value, human: bool, trunc: bool) -> Value {
+fn history_row(h: &Value, human: bool, trunc: bool, clock: Clock) -> Value {
     let id = h["Id"].as_str().unwrap_or("<missing>");
     let created = h["Created"].as_i64().unwrap_or(0);
     let created_by = h["CreatedBy"].as_str().unwrap_or("").replace('\t', " ");
     let size = h["Size"].as_i64().unwrap_or(0);
-    let tags: Vec<&str> = h["Tags"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
     json!({
         "Comment": h["Comment"].as_str().unwrap_or(""),
-        "CreatedAt": rfc3339(created),
+        "CreatedAt": clock.rfc3339(created),
         "CreatedBy": if trunc { ellipsis(&created_by, 45) } else { created_by },
-        "CreatedSince": if human { ago_unix(created) } else { rfc3339(created) },
+        "CreatedSince": if !human {
+            clock.rfc3339(created)
+        } else if created <= EPOCH_2000 {
+            // Reproducible builds date layers 1970: Docker shows no age then.
+            "N/A".to_string()
+        } else {
+            clock.ago(created)
+        },
         "ID": if id == "<missing>" { id.to_string() } else if trunc { short_id(id) } else { id.to_string() },
         "Size": if human { human_size_prec(size as f64, 3) } else { size.to_string() },
-        "Tags": tags.join(", "),
     })
 }
 
-pub async fn history(client: &Client, a: HistoryArgs) -> Result<i32> {
+/// `history` output for the daemon's `/images/{name}/history` answer.
+pub fn render_history(list: &[Value], a: &HistoryArgs, clock: Clock) -> Result<String> {
     let format = if a.quiet {
         "{{.ID}}".to_string()
     } else if let Some(f) = a.format.clone().filter(|f| !f.is_empty() && f != "table") {
         f
+    } else if !a.human {
+        "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
     } else {
         "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into()
     };
     let fmt = Format::parse(&format)?;
-    let list: Vec<Value> = client
-        .get_json(&format!("/images/{}/history", a.image))
-        .await?;
     let rows: Vec<Value> = list
         .iter()
-        .map(|h| history_row(h, a.human, !a.no_trunc))
+        .map(|h| history_row(h, a.human, !a.no_trunc, clock))
         .collect();
     let header = json!({
         "ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
-        "Size": "SIZE", "Comment": "COMMENT", "Tags": "TAGS",
+        "Size": "SIZE", "Comment": "COMMENT",
     });
-    print(&fmt.render(&header, &rows, &|_, _, _| None)?);
+    Ok(fmt.render(&header, &rows, &|_, _, _| None)?)
+}
+
+pub async fn history(client: &Client, a: HistoryArgs) -> Result<i32> {
+    let list: Vec<Value> = client
+        .get_json(&format!("/images/{}/history", a.image))
+        .await?;
+    print(&render_history(&list, &a, Clock::System)?);
     Ok(0)
 }
 
@@ -357,7 +409,7 @@ mod tests {
             "RepoTags": ["busybox:latest", "localhost:5000/busybox:1"],
             "RepoDigests": ["busybox@sha256:dd"],
         });
-        let rows = image_rows(&img, true);
+        let rows = image_rows(&img, true, true, false, Clock::Fixed { now: 0 });
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["Repository"], "busybox");
         assert_eq!(rows[0]["Digest"], "sha256:dd");
@@ -366,20 +418,25 @@ mod tests {
         assert_eq!(rows[0]["ID"], "0123456789ab");
         assert_eq!(rows[0]["Size"], "4.26MB");
         let dangling = json!({"Id": "sha256:ab", "RepoTags": [], "Size": 0});
-        assert_eq!(image_rows(&dangling, true)[0]["Tag"], "<none>");
+        assert_eq!(
+            image_rows(&dangling, true, false, false, Clock::Fixed { now: 0 })[0]["Tag"],
+            "<none>"
+        );
         let f = Format::parse("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.Size}}").unwrap();
-        let out = f.render(&image_header(), &rows[..1], &label_hook).unwrap();
+        let out = f
+            .render(&image_header(), &rows[..1], &|_, _, _| None)
+            .unwrap();
         assert_eq!(out, "REPOSITORY   TAG       IMAGE ID       SIZE\nbusybox      latest    0123456789ab   4.26MB\n");
     }
 
     #[test]
     fn history_rows() {
         let h = json!({"Id": "<missing>", "Created": 0, "CreatedBy": "/bin/sh -c #(nop)\tCMD [\"sh\"]", "Size": 0});
-        let r = history_row(&h, true, true);
+        let r = history_row(&h, true, true, Clock::Fixed { now: 0 });
         assert_eq!(r["ID"], "<missing>");
         assert_eq!(r["CreatedBy"], "/bin/sh -c #(nop) CMD [\"sh\"]");
         assert_eq!(r["Size"], "0B");
-        let r = history_row(&h, false, true);
+        let r = history_row(&h, false, true, Clock::Fixed { now: 0 });
         assert_eq!(r["Size"], "0");
     }
 }

@@ -96,27 +96,14 @@ async fn fetch(
     }
 }
 
-pub async fn inspect(client: &Client, a: InspectArgs) -> Result<i32> {
-    let tmpl = match &a.format {
-        Some(f) if !f.is_empty() && f != "json" => Some(Template::parse(f)?),
-        _ => None,
-    };
-    let mut results = Vec::new();
-    let mut errors = Vec::new();
-    for n in &a.names {
-        match fetch(client, a.typ.as_deref(), n, a.size).await {
-            Ok(v) => results.push(v),
-            Err(ClientError::Daemon { status: 404, .. }) => {
-                let what = a.typ.as_deref().unwrap_or("object");
-                errors.push(format!("Error: No such {what}: {n}"));
-            }
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
+/// What `inspect` prints for the objects found: each through the template,
+/// or all of them as one indented JSON array (`[]` when none was found).
+pub fn render_inspect(results: &[Value], format: Option<&str>) -> Result<String> {
     let mut out = String::new();
-    match &tmpl {
-        Some(t) => {
-            for r in &results {
+    match format.filter(|f| !f.is_empty() && *f != "json") {
+        Some(f) => {
+            let t = Template::parse(f)?;
+            for r in results {
                 out.push_str(&t.render(r)?);
                 out.push('\n');
             }
@@ -126,7 +113,35 @@ pub async fn inspect(client: &Client, a: InspectArgs) -> Result<i32> {
             out.push('\n');
         }
     }
-    print(&out);
+    Ok(out)
+}
+
+/// Docker's line for a name that matched nothing.
+pub fn not_found_line(typ: Option<&str>, name: &str) -> String {
+    format!("Error: No such {}: {name}", typ.unwrap_or("object"))
+}
+
+pub async fn inspect(client: &Client, a: InspectArgs) -> Result<i32> {
+    // A bad template fails before anything is fetched.
+    if let Some(f) = a
+        .format
+        .as_deref()
+        .filter(|f| !f.is_empty() && *f != "json")
+    {
+        Template::parse(f)?;
+    }
+    let mut results = Vec::new();
+    let mut errors = Vec::new();
+    for n in &a.names {
+        match fetch(client, a.typ.as_deref(), n, a.size).await {
+            Ok(v) => results.push(v),
+            Err(ClientError::Daemon { status: 404, .. }) => {
+                errors.push(not_found_line(a.typ.as_deref(), n));
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    print(&render_inspect(&results, a.format.as_deref())?);
     if !errors.is_empty() {
         for e in errors {
             eprintln!("{e}");

@@ -6,6 +6,7 @@ pub mod cp;
 pub mod create;
 pub mod daemon;
 mod daemon_config;
+pub mod df;
 pub mod exec;
 pub mod image_io;
 pub mod images;
@@ -17,9 +18,12 @@ pub mod ps;
 pub mod registry;
 pub mod resources;
 pub mod run;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod stats;
 pub mod stream;
 pub mod system;
+mod usage;
 pub mod volume;
 
 use clap::{Parser, Subcommand};
@@ -30,13 +34,10 @@ use std::io::Write;
 #[error("exit status {0}")]
 pub struct Exit(pub i32);
 
-/// Docker's `reportError`: `pier: <message>.` and, with `with_help`, the hint line.
-pub fn report_error(name: &str, msg: &str, with_help: bool) {
-    let mut s = format!("{}.", msg.trim_end_matches('.'));
-    if with_help {
-        s.push_str(&format!("\nSee 'pier {name} --help'."));
-    }
-    eprintln!("pier: {s}");
+/// Docker 28's `withHelp`: `pier: <message>` and where to find help; every
+/// failure of `run`, `create` (and `exec`'s flags) is printed so.
+pub fn report_error(name: &str, msg: &str) {
+    eprintln!("pier: {msg}\n\nRun 'pier {name} --help' for more information");
 }
 
 /// Docker's `runStartContainerErr`: 127 when the command is missing, 126 when
@@ -197,6 +198,8 @@ pub enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCmd),
+    /// Swarm mode (not in Pier: its cluster path is Kubernetes)
+    Swarm(system::SwarmArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -264,7 +267,7 @@ pub enum ImageCmd {
 #[command(defer = true)]
 pub enum SystemCmd {
     /// Show Pier disk usage
-    Df(system::DfArgs),
+    Df(df::DfArgs),
     /// Remove unused data
     Prune(system::SystemPruneArgs),
     /// Display system-wide information
@@ -347,6 +350,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     if let Cmd::Logout(a) = cmd {
         return registry::logout(a).await;
     }
+    if let Cmd::Swarm(_) = cmd {
+        return Ok(system::swarm());
+    }
     let client = pier_client::connect(cli.host.as_deref()).await?;
     let c = &client;
     match cmd {
@@ -387,7 +393,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Cmd::Push(a) => registry::push(c, a).await,
         Cmd::Info(a) => system::info(c, a).await,
         Cmd::Events(a) => system::events(c, a).await,
-        Cmd::System(SystemCmd::Df(a)) => system::df(c, a).await,
+        Cmd::System(SystemCmd::Df(a)) => df::df(c, a).await,
         Cmd::System(SystemCmd::Prune(a)) => system::prune(c, a).await,
         Cmd::Build(a) => build::build(c, a).await,
         Cmd::Builder(a) => build::builder(c, a).await,
@@ -397,6 +403,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         | Cmd::Version(_)
         | Cmd::Login(_)
         | Cmd::Logout(_)
+        | Cmd::Swarm(_)
         | Cmd::Container(_)
         | Cmd::Image(_)
         | Cmd::System(_) => {
@@ -435,64 +442,24 @@ pub fn command_path(args: &[String]) -> String {
 
 /// Prints a clap error the way docker's CLI prints usage errors; returns the exit code.
 pub fn usage_error(e: clap::Error, args: &[String]) -> i32 {
-    use clap::error::{ContextKind, ContextValue, ErrorKind};
-    let path = command_path(args);
-    let ctx_arg = |k: ContextKind| match e.get(k) {
-        Some(ContextValue::String(s)) => s.clone(),
-        Some(ContextValue::Strings(v)) => v.join(", "),
-        _ => String::new(),
-    };
-    match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+    match usage::usage_message(&e, &command_path(args)) {
+        Some((msg, code)) => {
+            eprintln!("{msg}");
+            code
+        }
+        None => {
             let _ = e.print();
-            0
+            i32::from(e.kind() == clap::error::ErrorKind::MissingSubcommand)
         }
-        ErrorKind::InvalidSubcommand => {
-            let sub = ctx_arg(ContextKind::InvalidSubcommand);
-            eprintln!("pier: '{sub}' is not a pier command.\nSee 'pier --help'");
-            1
-        }
-        ErrorKind::UnknownArgument => {
-            let arg = ctx_arg(ContextKind::InvalidArg);
-            let arg = arg.split('=').next().unwrap_or(&arg).to_string();
-            if arg.starts_with("--") {
-                eprintln!("unknown flag: {arg}\nSee 'pier {path} --help'.");
-            } else {
-                let c = arg.trim_start_matches('-').chars().next().unwrap_or('?');
-                eprintln!("unknown shorthand flag: '{c}' in {arg}\nSee 'pier {path} --help'.");
-            }
-            125
-        }
-        ErrorKind::MissingRequiredArgument
-        | ErrorKind::TooFewValues
-        | ErrorKind::WrongNumberOfValues => {
-            let rendered = e.render().to_string();
-            let usage = rendered
-                .lines()
-                .find_map(|l| l.trim_start().strip_prefix("Usage:"))
-                .map(|u| format!("\n\nUsage:  {}", u.trim()))
-                .unwrap_or_default();
-            eprintln!(
-                "\"pier {path}\" requires at least 1 argument.\nSee 'pier {path} --help'.{usage}"
-            );
-            1
-        }
-        ErrorKind::MissingSubcommand => {
-            let _ = e.print();
-            1
-        }
-        _ => {
-            let msg = e.to_string();
-            let first = msg
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim_start_matches("error: ");
-            eprintln!("{first}\nSee 'pier {path} --help'.");
-            125
-        }
+    }
+}
+
+/// What a failed command prints on stderr (nothing when it already did) and
+/// its exit code.
+pub fn failure(e: &anyhow::Error) -> (Option<String>, i32) {
+    match e.downcast_ref::<Exit>() {
+        Some(Exit(code)) => (None, *code),
+        None => (Some(e.to_string()), 1),
     }
 }
 

@@ -2,9 +2,7 @@
 
 use super::print;
 use crate::format::table::Format;
-use crate::format::units::{
-    ago_unix, ellipsis, go_quote, go_time_string, human_size_prec, short_id,
-};
+use crate::format::units::{ellipsis, go_quote, human_size_prec, short_id, Clock};
 use anyhow::Result;
 use clap::Args;
 use pier_client::{query, Client};
@@ -66,6 +64,7 @@ pub fn filters_json(filters: &[String]) -> Option<String> {
 pub fn displayable_ports(ports: &[Value]) -> String {
     struct P {
         ip: String,
+        addr: Option<std::net::IpAddr>,
         private: u64,
         public: u64,
         typ: String,
@@ -74,14 +73,23 @@ pub fn displayable_ports(ports: &[Value]) -> String {
         .iter()
         .map(|p| P {
             ip: p["IP"].as_str().unwrap_or("").to_string(),
+            addr: p["IP"].as_str().and_then(|ip| ip.parse().ok()),
             private: p["PrivatePort"].as_u64().unwrap_or(0),
             public: p["PublicPort"].as_u64().unwrap_or(0),
             typ: p["Type"].as_str().unwrap_or("tcp").to_string(),
         })
         .collect();
+    // As addresses compare (IPv4 before IPv6), not as strings.
     ps.sort_by(|a, b| {
-        (a.private, &a.ip, a.public, &a.typ).cmp(&(b.private, &b.ip, b.public, &b.typ))
+        (a.private, a.addr, a.public, &a.typ).cmp(&(b.private, b.addr, b.public, &b.typ))
     });
+    let join_host_port = |ip: &str, port: &str| {
+        if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        }
+    };
     let form_group = |key: &str, first: u64, last: u64| -> String {
         let (ip, typ) = match key.rsplit_once('/') {
             Some((ip, t)) => (ip, t),
@@ -92,7 +100,7 @@ pub fn displayable_ports(ports: &[Value]) -> String {
             group = format!("{group}-{last}");
         }
         if !ip.is_empty() {
-            group = format!("{ip}:{group}->{group}");
+            group = format!("{}->{group}", join_host_port(ip, &group));
         }
         format!("{group}/{typ}")
     };
@@ -103,11 +111,7 @@ pub fn displayable_ports(ports: &[Value]) -> String {
         let mut key = p.typ.clone();
         if !p.ip.is_empty() {
             if p.public != p.private {
-                let host = if p.ip.contains(':') {
-                    format!("[{}]:{}", p.ip, p.public)
-                } else {
-                    format!("{}:{}", p.ip, p.public)
-                };
+                let host = join_host_port(&p.ip, &p.public.to_string());
                 host_mappings.push(format!("{host}->{}/{}", p.private, p.typ));
                 continue;
             }
@@ -172,8 +176,66 @@ pub fn label_hook(dot: &Value, name: &str, args: &[Value]) -> Option<Value> {
     Some(Value::String(v))
 }
 
+/// Docker's `ContainerContext.Image`: truncated, an image ID is shortened and
+/// a reference loses its digest (not its tag) and its `docker.io/library/`.
+fn container_image(c: &Value, trunc: bool) -> String {
+    let image = c["Image"].as_str().unwrap_or("");
+    if image.is_empty() {
+        return "<no image>".into();
+    }
+    if !trunc {
+        return image.to_string();
+    }
+    let image_id = c["ImageID"].as_str().unwrap_or("");
+    if short_id(image_id) == short_id(image) {
+        return short_id(image);
+    }
+    let named = image.split_once('@').map_or(image, |(n, _)| n);
+    let familiar = named
+        .strip_prefix("docker.io/library/")
+        .or_else(|| named.strip_prefix("docker.io/"))
+        .unwrap_or(named);
+    familiar.to_string()
+}
+
+/// The format `ps` renders: `-q`, a `--format`, or the default table
+/// (with SIZE for `-s`).
+fn ps_format(a: &PsArgs) -> String {
+    if a.quiet {
+        "{{.ID}}".to_string()
+    } else if let Some(f) = a.format.clone().filter(|f| !f.is_empty() && f != "table") {
+        f
+    } else if a.size {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}".into()
+    } else {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into()
+    }
+}
+
+/// Whether a format shows sizes, so the daemon must compute them (Docker
+/// detects a use of `.Size`; `json` marshals every field, `.Size` included).
+pub fn format_uses(format: &str, field: &str) -> bool {
+    let f = format.strip_prefix("table").unwrap_or(format).trim();
+    f == "json" || f.contains("json .}}") || f.contains(&format!(".{field}"))
+}
+
+/// `ps` output for the daemon's container list.
+pub fn render_ps(list: &[Value], a: &PsArgs, clock: Clock) -> Result<String> {
+    let fmt = Format::parse(&ps_format(a))
+        .map_err(|e| anyhow::anyhow!("failed to parse template: {e}"))?;
+    let failed = |e| anyhow::anyhow!("failed to execute template: {e}");
+    fmt.check(&container_row(&json!({}), true, clock), &label_hook)
+        .map_err(failed)?;
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|c| container_row(c, !a.no_trunc, clock))
+        .collect();
+    fmt.render(&container_header(), &rows, &label_hook)
+        .map_err(failed)
+}
+
 /// The fields Docker's container formatter offers, keys sorted like its JSON.
-pub fn container_row(c: &Value, trunc: bool) -> Value {
+pub fn container_row(c: &Value, trunc: bool, clock: Clock) -> Value {
     let id = c["Id"].as_str().unwrap_or("");
     let command = c["Command"].as_str().unwrap_or("");
     let command = if trunc {
@@ -189,16 +251,7 @@ pub fn container_row(c: &Value, trunc: bool) -> Value {
         names.retain(|n| !n.contains('/'));
         names.truncate(1);
     }
-    let mut image = c["Image"].as_str().unwrap_or("").to_string();
-    if trunc {
-        let image_id = c["ImageID"].as_str().unwrap_or("");
-        if !image_id.is_empty() && short_id(image_id) == short_id(&image) {
-            image = short_id(&image);
-        }
-        if let Some((name, _)) = image.split_once('@') {
-            image = name.to_string();
-        }
-    }
+    let image = container_image(c, trunc);
     let created = c["Created"].as_i64().unwrap_or(0);
     let size = match (c["SizeRw"].as_i64(), c["SizeRootFs"].as_i64()) {
         (None, None) => String::new(),
@@ -246,7 +299,7 @@ pub fn container_row(c: &Value, trunc: bool) -> Value {
     let status = c["Status"].as_str().unwrap_or("").to_string();
     json!({
         "Command": command,
-        "CreatedAt": go_time_string(created),
+        "CreatedAt": clock.time_string(created),
         "ID": if trunc { short_id(id) } else { id.to_string() },
         "Image": image,
         "Labels": labels_string(&c["Labels"]),
@@ -254,8 +307,11 @@ pub fn container_row(c: &Value, trunc: bool) -> Value {
         "Mounts": mounts.join(","),
         "Names": names.join(","),
         "Networks": networks.join(","),
+        // Docker 28 lists the image's platform when the daemon sends its
+        // manifest descriptor (API 1.48); Pier's API does not, so null.
+        "Platform": Value::Null,
         "Ports": displayable_ports(c["Ports"].as_array().map(Vec::as_slice).unwrap_or(&[])),
-        "RunningFor": ago_unix(created),
+        "RunningFor": clock.ago(created),
         "Size": size,
         "State": c["State"].as_str().unwrap_or(""),
         "Status": status,
@@ -272,16 +328,9 @@ pub fn container_header() -> Value {
 }
 
 pub async fn ps(client: &Client, a: PsArgs) -> Result<i32> {
-    let format = if a.quiet {
-        "{{.ID}}".to_string()
-    } else if let Some(f) = a.format.clone().filter(|f| !f.is_empty() && f != "table") {
-        f
-    } else if a.size {
-        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}".into()
-    } else {
-        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into()
-    };
-    let fmt = Format::parse(&format)?;
+    if a.quiet && a.format.as_deref().is_some_and(|f| !f.is_empty()) {
+        eprintln!("WARNING: Ignoring custom format, because both --format and --quiet are set.");
+    }
     let mut q = Vec::new();
     let limit = if a.latest { 1 } else { a.last };
     if a.all || limit > 0 {
@@ -290,7 +339,7 @@ pub async fn ps(client: &Client, a: PsArgs) -> Result<i32> {
     if limit > 0 {
         q.push(("limit", limit.to_string()));
     }
-    if a.size || format.contains(".Size") {
+    if a.size || (!a.quiet && format_uses(&ps_format(&a), "Size")) {
         q.push(("size", "1".to_string()));
     }
     if let Some(f) = filters_json(&a.filter) {
@@ -299,8 +348,7 @@ pub async fn ps(client: &Client, a: PsArgs) -> Result<i32> {
     let list: Vec<Value> = client
         .get_json(&format!("/containers/json{}", query(&q)))
         .await?;
-    let rows: Vec<Value> = list.iter().map(|c| container_row(c, !a.no_trunc)).collect();
-    print(&fmt.render(&container_header(), &rows, &label_hook)?);
+    print(&render_ps(&list, &a, Clock::System)?);
     Ok(0)
 }
 
@@ -321,9 +369,15 @@ mod tests {
             displayable_ports(&ports),
             "53/udp, 443-444/tcp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
         );
-        let same =
-            vec![json!({"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 80, "Type": "tcp"})];
-        assert_eq!(displayable_ports(&same), "0.0.0.0:80->80/tcp");
+        let same = vec![
+            json!({"IP": "::", "PrivatePort": 80, "PublicPort": 80, "Type": "tcp"}),
+            json!({"IP": "10.0.0.1", "PrivatePort": 80, "PublicPort": 80, "Type": "tcp"}),
+            json!({"IP": "9.0.0.1", "PrivatePort": 80, "PublicPort": 80, "Type": "tcp"}),
+        ];
+        assert_eq!(
+            displayable_ports(&same),
+            "9.0.0.1:80->80/tcp, 10.0.0.1:80->80/tcp, [::]:80->80/tcp"
+        );
     }
 
     #[test]
@@ -333,7 +387,7 @@ mod tests {
             "ImageID": "sha256:ffff", "Command": "sh -c 'sleep 1000; echo done'", "Created": 0,
             "State": "running", "Status": "Up 3 seconds", "Labels": {"b": "2", "a": "1"}, "Ports": [],
         });
-        let row = container_row(&c, true);
+        let row = container_row(&c, true, Clock::Fixed { now: 0 });
         assert_eq!(row["ID"], "0123456789ab");
         assert_eq!(row["Command"], "\"sh -c 'sleep 1000; …\"");
         assert_eq!(row["Labels"], "a=1,b=2");

@@ -124,7 +124,7 @@ fn detach_keys(spec: &Option<String>, verb: &str) -> Result<Option<Vec<u8>>> {
         Some(s) => match stream::parse_detach_keys(s) {
             Ok(k) => Ok(Some(k)),
             Err(e) => {
-                report_error(verb, &e.to_string(), true);
+                report_error(verb, &e.to_string());
                 Err(Exit(125).into())
             }
         },
@@ -136,7 +136,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
     let mut req = match a.create.build(a.detach) {
         Ok(r) => r,
         Err(e) => {
-            report_error("run", &e.to_string(), true);
+            report_error("run", &e.to_string());
             return Err(Exit(125).into());
         }
     };
@@ -161,7 +161,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
     let id = match create_container(client, &a.create, &req).await {
         Ok(id) => id,
         Err(e) => {
-            report_error("run", &e.to_string(), true);
+            report_error("run", &e.to_string());
             return Err(Exit(125).into());
         }
     };
@@ -170,7 +170,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
     if a.detach {
         if let Err(e) = client.post_unit(&start_path).await {
             let msg = e.to_string();
-            report_error("run", &msg, false);
+            report_error("run", &msg);
             return Err(Exit(start_error_code(&msg)).into());
         }
         println(&id);
@@ -198,14 +198,14 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
     let hijack: Option<Hijacked> = match hijack.transpose() {
         Ok(h) => h,
         Err(e) => {
-            report_error("run", &e.to_string(), false);
+            report_error("run", &e.to_string());
             return Err(Exit(125).into());
         }
     };
     let wait = match wait {
         Ok(w) => w,
         Err(e) => {
-            report_error("run", &e.to_string(), false);
+            report_error("run", &e.to_string());
             return Err(Exit(125).into());
         }
     };
@@ -218,7 +218,7 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
     if let Err(e) = client.post_unit(&start_path).await {
         drop(raw);
         let msg = e.to_string();
-        report_error("run", &msg, false);
+        report_error("run", &msg);
         if auto_remove {
             // Docker waits for the removal; bounded so a daemon that never
             // reports it cannot hang us.

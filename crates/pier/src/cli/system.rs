@@ -5,9 +5,8 @@ use super::images::prune_images;
 use super::logs::timestamp_param;
 use super::ps::filters_json;
 use super::{print, println, Exit};
-use crate::format::table::{Format, TabWriter};
 use crate::format::template::Template;
-use crate::format::units::{bytes_size, human_size, short_id};
+use crate::format::units::bytes_size;
 use anyhow::Result;
 use clap::Args;
 use pier_client::{query, Client, JsonLines};
@@ -24,16 +23,6 @@ pub struct VersionArgs {
 pub struct InfoArgs {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
-    pub format: Option<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct DfArgs {
-    /// Show detailed information on space usage
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-    /// Format output using a custom template
-    #[arg(long)]
     pub format: Option<String>,
 }
 
@@ -67,6 +56,22 @@ pub struct EventsArgs {
     /// Stream events until this timestamp
     #[arg(long)]
     pub until: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SwarmArgs {
+    /// Whatever follows `swarm`: every form gets the same answer
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `pier swarm ...`: says where Pier's cluster path lies instead of failing
+/// on the daemon's 503.
+pub fn swarm() -> i32 {
+    eprintln!(
+        "pier: swarm mode is not part of Pier: its cluster path is Kubernetes.\nSee 'pier --help'."
+    );
+    1
 }
 
 fn arch() -> &'static str {
@@ -211,189 +216,6 @@ pub async fn info(client: &Client, a: InfoArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn pct(reclaimable: f64, total: f64) -> String {
-    if total > 0.0 {
-        format!(
-            "{} ({}%)",
-            human_size(reclaimable),
-            (reclaimable * 100.0 / total) as i64
-        )
-    } else {
-        human_size(reclaimable)
-    }
-}
-
-pub async fn df(client: &Client, a: DfArgs) -> Result<i32> {
-    let v: Value = client.get_json("/system/df").await?;
-    let empty = Vec::new();
-    let arr = |k: &str| v[k].as_array().unwrap_or(&empty).clone();
-    let images = arr("Images");
-    let containers = arr("Containers");
-    let volumes = arr("Volumes");
-    let cache = arr("BuildCache");
-    let num = |x: &Value, k: &str| x[k].as_f64().unwrap_or(0.0).max(0.0);
-
-    let layers = v["LayersSize"].as_f64().unwrap_or(0.0);
-    let img_active = images.iter().filter(|i| num(i, "Containers") > 0.0).count();
-    let img_used: f64 = images
-        .iter()
-        .filter(|i| num(i, "Containers") > 0.0)
-        .map(|i| num(i, "Size") - num(i, "SharedSize"))
-        .sum::<f64>()
-        + if img_active > 0 {
-            images
-                .iter()
-                .map(|i| num(i, "SharedSize"))
-                .fold(0.0, f64::max)
-        } else {
-            0.0
-        };
-    let img_reclaim = (layers - img_used).max(0.0);
-
-    let ctr_size: f64 = containers.iter().map(|c| num(c, "SizeRw")).sum();
-    let ctr_active = containers
-        .iter()
-        .filter(|c| c["State"].as_str() == Some("running"))
-        .count();
-    let ctr_reclaim: f64 = containers
-        .iter()
-        .filter(|c| c["State"].as_str() != Some("running"))
-        .map(|c| num(c, "SizeRw"))
-        .sum();
-
-    let vol_size: f64 = volumes
-        .iter()
-        .map(|x| {
-            x.pointer("/UsageData/Size")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-                .max(0.0)
-        })
-        .sum();
-    let vol_active = volumes
-        .iter()
-        .filter(|x| {
-            x.pointer("/UsageData/RefCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                > 0
-        })
-        .count();
-    let vol_reclaim: f64 = volumes
-        .iter()
-        .filter(|x| {
-            x.pointer("/UsageData/RefCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0)
-                == 0
-        })
-        .map(|x| {
-            x.pointer("/UsageData/Size")
-                .and_then(Value::as_f64)
-                .unwrap_or(0.0)
-                .max(0.0)
-        })
-        .sum();
-
-    let bc_size: f64 = cache
-        .iter()
-        .filter(|c| c["Shared"].as_bool() != Some(true))
-        .map(|c| num(c, "Size"))
-        .sum();
-    let bc_active = cache
-        .iter()
-        .filter(|c| c["InUse"].as_bool() == Some(true))
-        .count();
-    let bc_reclaim: f64 = cache
-        .iter()
-        .filter(|c| c["InUse"].as_bool() != Some(true) && c["Shared"].as_bool() != Some(true))
-        .map(|c| num(c, "Size"))
-        .sum();
-
-    let rows = vec![
-        json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": img_active.to_string(), "Size": human_size(layers), "Reclaimable": pct(img_reclaim, layers)}),
-        json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": ctr_active.to_string(), "Size": human_size(ctr_size), "Reclaimable": pct(ctr_reclaim, ctr_size)}),
-        json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": vol_active.to_string(), "Size": human_size(vol_size), "Reclaimable": pct(vol_reclaim, vol_size)}),
-        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": bc_active.to_string(), "Size": human_size(bc_size), "Reclaimable": human_size(bc_reclaim)}),
-    ];
-    if !a.verbose {
-        let format = a
-            .format
-            .clone()
-            .filter(|f| !f.is_empty() && f != "table")
-            .unwrap_or_else(|| {
-                "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into()
-            });
-        let header = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
-        print(&Format::parse(&format)?.render(&header, &rows, &|_, _, _| None)?);
-        return Ok(0);
-    }
-    let mut out = String::from("Images space usage:\n\n");
-    let mut tw = TabWriter::docker();
-    tw.write("REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS\n");
-    for i in &images {
-        let tags = strings(&i["RepoTags"]);
-        let tag = tags
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "<none>:<none>".into());
-        let (repo, t) = super::container::split_repo_tag(&tag);
-        tw.write(&format!(
-            "{repo}\t{t}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            short_id(i["Id"].as_str().unwrap_or("")),
-            crate::format::units::ago_unix(i["Created"].as_i64().unwrap_or(0)),
-            crate::format::units::human_size_prec(num(i, "Size"), 3),
-            crate::format::units::human_size_prec(num(i, "SharedSize"), 3),
-            crate::format::units::human_size_prec(num(i, "Size") - num(i, "SharedSize"), 3),
-            num(i, "Containers") as i64,
-        ));
-    }
-    out.push_str(&tw.render());
-    out.push_str("\nContainers space usage:\n\n");
-    let mut tw = TabWriter::docker();
-    tw.write("CONTAINER ID\tIMAGE\tCOMMAND\tLOCAL VOLUMES\tSIZE\tCREATED\tSTATUS\tNAMES\n");
-    for c in &containers {
-        let row = super::ps::container_row(c, true);
-        tw.write(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
-            row["ID"].as_str().unwrap_or(""),
-            row["Image"].as_str().unwrap_or(""),
-            row["Command"].as_str().unwrap_or(""),
-            row["LocalVolumes"].as_str().unwrap_or(""),
-            crate::format::units::human_size_prec(num(c, "SizeRw"), 3),
-            row["RunningFor"].as_str().unwrap_or(""),
-            row["Status"].as_str().unwrap_or(""),
-            row["Names"].as_str().unwrap_or(""),
-        ));
-    }
-    out.push_str(&tw.render());
-    out.push_str("\nLocal Volumes space usage:\n\n");
-    let mut tw = TabWriter::docker();
-    tw.write("VOLUME NAME\tLINKS\tSIZE\n");
-    for x in &volumes {
-        tw.write(&format!(
-            "{}\t{}\t{}\n",
-            x["Name"].as_str().unwrap_or(""),
-            x.pointer("/UsageData/RefCount")
-                .and_then(Value::as_i64)
-                .unwrap_or(0),
-            crate::format::units::human_size_prec(
-                x.pointer("/UsageData/Size")
-                    .and_then(Value::as_f64)
-                    .unwrap_or(0.0)
-                    .max(0.0),
-                3
-            ),
-        ));
-    }
-    out.push_str(&tw.render());
-    out.push_str("\nBuild cache usage: ");
-    out.push_str(&human_size(bc_size));
-    out.push('\n');
-    print(&out);
-    Ok(0)
-}
-
 pub async fn prune(client: &Client, a: SystemPruneArgs) -> Result<i32> {
     let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
     if a.volumes {
@@ -533,11 +355,5 @@ mod tests {
             event_line(&e),
             "2023-11-14T22:13:20.123456789Z container start abc (image=busybox, name=web)"
         );
-    }
-
-    #[test]
-    fn percentages() {
-        assert_eq!(pct(0.0, 0.0), "0B");
-        assert_eq!(pct(500.0, 1000.0), "500B (50%)");
     }
 }

@@ -115,6 +115,13 @@ impl Format {
         })
     }
 
+    /// Runs the template once over `sample` (a row with every field), so a
+    /// field no row has fails even when there are no rows, as Docker's `ps`
+    /// does.
+    pub fn check(&self, sample: &Value, hook: MethodHook<'_>) -> Result<(), TemplateError> {
+        self.template.render_row(sample, hook).map(drop)
+    }
+
     /// Renders rows (and a header row for table formats) to one string.
     /// `header` maps field names to column titles (e.g. `ID` -> `CONTAINER ID`).
     pub fn render(
@@ -135,7 +142,7 @@ impl Format {
             body.push_str(&h);
         }
         for row in rows {
-            body.push_str(&self.template.render_with(row, hook)?);
+            body.push_str(&self.template.render_row(row, hook)?);
             body.push('\n');
         }
         if self.table {

@@ -48,10 +48,27 @@ impl Template {
     }
 
     pub fn render_with(&self, data: &Value, hook: MethodHook<'_>) -> Result<String, TemplateError> {
+        self.run(data, hook, false)
+    }
+
+    /// Like [`Template::render_with`] over a list row, which Docker's CLI
+    /// holds in a struct: a field the row does not have is an error, not
+    /// `<no value>` as in a map.
+    pub fn render_row(&self, data: &Value, hook: MethodHook<'_>) -> Result<String, TemplateError> {
+        self.run(data, hook, true)
+    }
+
+    fn run(
+        &self,
+        data: &Value,
+        hook: MethodHook<'_>,
+        strict: bool,
+    ) -> Result<String, TemplateError> {
         let mut st = State {
             vars: vec![("$".to_string(), data.clone())],
             hook,
             out: String::new(),
+            strict,
         };
         st.walk(&self.nodes, data)?;
         Ok(st.out)
@@ -62,6 +79,7 @@ struct State<'a> {
     vars: Vec<(String, Value)>,
     hook: MethodHook<'a>,
     out: String,
+    strict: bool,
 }
 
 /// Go's truth: false, 0, nil and empty things are false.
@@ -332,6 +350,16 @@ impl State<'_> {
         let base = self.walk_fields(dot.clone(), init);
         if let Some(v) = (self.hook)(&base, last, args) {
             return Ok(v);
+        }
+        if self.strict {
+            if let Value::Object(o) = &base {
+                if !o.contains_key(last.as_str()) {
+                    let path: String = fields.iter().map(|f| format!(".{f}")).collect();
+                    return err(format!(
+                        "executing \"\" at <{path}>: can't evaluate field {last}"
+                    ));
+                }
+            }
         }
         Ok(field(&base, last))
     }

@@ -117,11 +117,62 @@ pub fn human_duration(d: Duration) -> String {
     format!("{} years", (secs / 3600.0) as i64 / 24 / 365)
 }
 
-/// "3 seconds ago" for a unix timestamp.
-pub fn ago_unix(ts: i64) -> String {
-    let now = Utc::now().timestamp_millis();
-    let d = (now - ts * 1000).max(0) as u64;
-    format!("{} ago", human_duration(Duration::from_millis(d)))
+/// What "… ago" columns count from and the zone dates print in: the system's
+/// for real output, fixed ones for snapshot tests (which print UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    System,
+    /// `now` in unix seconds.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Fixed {
+        now: i64,
+    },
+}
+
+impl Clock {
+    fn now_millis(self) -> i64 {
+        match self {
+            Clock::System => Utc::now().timestamp_millis(),
+            Clock::Fixed { now } => now * 1000,
+        }
+    }
+
+    /// "3 seconds ago" for a unix timestamp.
+    pub fn ago(self, ts: i64) -> String {
+        let d = (self.now_millis() - ts * 1000).max(0) as u64;
+        format!("{} ago", human_duration(Duration::from_millis(d)))
+    }
+
+    /// Go's `time.Time.String()`: `2024-01-02 15:04:05 +0000 UTC`.
+    pub fn time_string(self, ts: i64) -> String {
+        match self {
+            Clock::System => go_time_string(ts),
+            Clock::Fixed { .. } => Utc
+                .timestamp_opt(ts, 0)
+                .single()
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Clock {
+    /// RFC 3339 to the second, in the local zone (UTC for a fixed clock).
+    pub fn rfc3339(self, ts: i64) -> String {
+        let secs = chrono::SecondsFormat::Secs;
+        match self {
+            Clock::System => Local
+                .timestamp_opt(ts, 0)
+                .single()
+                .map(|t| t.to_rfc3339_opts(secs, true))
+                .unwrap_or_default(),
+            Clock::Fixed { .. } => Utc
+                .timestamp_opt(ts, 0)
+                .single()
+                .map(|t| t.to_rfc3339_opts(secs, true))
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Go's `time.Time.String()` in local time: `2024-01-02 15:04:05 +0000 UTC`.
@@ -245,6 +296,7 @@ mod tests {
 
     #[test]
     fn ago_for_old_times() {
-        assert!(ago_unix(0).ends_with("years ago"));
+        assert!(Clock::System.ago(0).ends_with("years ago"));
+        assert_eq!(Clock::Fixed { now: 90 }.ago(0), "About a minute ago");
     }
 }
