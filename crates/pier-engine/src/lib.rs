@@ -33,6 +33,7 @@ mod resources;
 mod restore;
 mod shim;
 mod spec;
+mod state;
 mod stats;
 mod sweep;
 mod system;
@@ -40,6 +41,7 @@ mod trash;
 mod update;
 mod util;
 mod validate;
+mod views;
 mod volumes;
 mod wait;
 
@@ -61,10 +63,15 @@ pub use logs::frame;
 pub use logs::LogOptions;
 pub use pier_network::{AddressPool, NetworkOptions};
 pub use pier_registry::{AuthConfig, RegistryError};
-pub use records::{ContainerRecord, ImageRecord};
+pub use records::{ContainerRecord, ImageRecord, StateRecord};
 pub use registry::{configure as configure_registries, pull_reference, MessageSink};
+pub use state::{ContainerStatus, UnknownStatus};
 pub use stats::with_previous as stats_with_previous;
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
+pub use views::{
+    BridgeEndpoint, ContainerDetails, ContainerSize, DiskUsage, HealthProbe, HealthReport,
+    ImageDetails, NetworkContainer, NetworkDetails, NetworkSettings, SystemReport, VersionReport,
+};
 pub use wait::WaitCondition;
 
 /// Where the engine keeps things and how it runs containers.

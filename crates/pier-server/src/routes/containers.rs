@@ -112,7 +112,8 @@ async fn inspect(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<Response> {
-    Ok(axum::Json(e.inspect_container(&id, qbool(&q, "size"))?).into_response())
+    let d = e.inspect_container(&id, qbool(&q, "size"))?;
+    Ok(axum::Json(crate::shape::container_inspect(&d)).into_response())
 }
 
 async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -247,7 +248,12 @@ async fn attach(
     // `logs=1` on a container that has exited: Docker replays its log and
     // ends the stream (a created one is attached to until it starts).
     let status = e.find_container(&id)?.state.status;
-    if qbool(&q, "logs") && matches!(status.as_str(), "exited" | "dead") {
+    if qbool(&q, "logs")
+        && matches!(
+            status,
+            pier_engine::ContainerStatus::Exited | pier_engine::ContainerStatus::Dead
+        )
+    {
         let (tty, mut logs) = e.container_logs(
             &id,
             LogOptions {

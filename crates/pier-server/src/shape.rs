@@ -1,0 +1,337 @@
+//! Docker's JSON for what the engine describes with typed structs: the key
+//! order `pier inspect` shows, the `null`s clients tell from a missing key,
+//! and the fields older clients still read (`VirtualSize`, `ContainerConfig`,
+//! the top-level bridge fields of `NetworkSettings`).
+
+use pier_api::models::{EndpointSettings, HostConfig};
+use pier_engine::{
+    ContainerDetails, DiskUsage, HealthReport, ImageDetails, NetworkDetails, NetworkSettings,
+    SystemReport, VersionReport,
+};
+use serde_json::{json, Map, Value};
+
+/// `GET /containers/{id}/json`.
+pub fn container_inspect(d: &ContainerDetails) -> Value {
+    let s = &d.state;
+    let status = s.status;
+    let mut v = json!({
+        "Id": d.id,
+        "Created": d.created,
+        "Path": d.path,
+        "Args": d.args,
+        "State": {
+            "Status": status.as_str(),
+            "Running": s.running(),
+            "Paused": s.paused,
+            "Restarting": status == pier_engine::ContainerStatus::Restarting,
+            "OOMKilled": s.oom_killed,
+            "Dead": status == pier_engine::ContainerStatus::Dead,
+            "Pid": s.pid,
+            "ExitCode": s.exit_code,
+            "Error": s.error,
+            "StartedAt": s.started_at,
+            "FinishedAt": s.finished_at,
+        },
+        "Image": d.image_id,
+        "ResolvConfPath": d.resolv_conf_path,
+        "HostnamePath": d.hostname_path,
+        "HostsPath": d.hosts_path,
+        "LogPath": d.log_path.as_deref().unwrap_or(""),
+        "Name": format!("/{}", d.name),
+        "RestartCount": d.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": if d.exec_ids.is_empty() { Value::Null } else { json!(d.exec_ids) },
+        "HostConfig": host_config(&d.host_config, &d.links),
+        "GraphDriver": {"Name": "overlay2", "Data": {}},
+        "Mounts": d.mounts,
+        "Config": config(d),
+        "NetworkSettings": network_settings(&d.network),
+    });
+    if let Some(h) = &d.health {
+        v["State"]["Health"] = health(h);
+    }
+    if let Some(size) = d.size {
+        v["SizeRw"] = json!(size.rw);
+        v["SizeRootFs"] = json!(size.root_fs);
+    }
+    v
+}
+
+fn health(h: &HealthReport) -> Value {
+    let log: Vec<Value> = h
+        .log
+        .iter()
+        .map(|p| {
+            json!({
+                "Start": p.start, "End": p.end, "ExitCode": p.exit_code, "Output": p.output,
+            })
+        })
+        .collect();
+    json!({
+        "Status": h.status,
+        "FailingStreak": h.failing_streak,
+        "Log": log,
+    })
+}
+
+/// `Config`, with the `MacAddress` that API versions before 1.44 read there.
+fn config(d: &ContainerDetails) -> Value {
+    let mut v = serde_json::to_value(&d.config).unwrap_or_else(|_| json!({}));
+    if let (Some(o), Some(mac)) = (v.as_object_mut(), &d.mac_address) {
+        o.insert("MacAddress".into(), json!(mac));
+    }
+    v
+}
+
+fn host_config(h: &HostConfig, links: &[String]) -> Value {
+    let mut v = serde_json::to_value(h).unwrap_or_else(|_| json!({}));
+    // Links as Docker shows them (`/child:/parent/alias`), not as kept.
+    if let Some(o) = v.as_object_mut() {
+        let links = if links.is_empty() {
+            Value::Null
+        } else {
+            json!(links)
+        };
+        o.insert("Links".into(), links);
+    }
+    // Fields docker's clients read without checking for presence.
+    let defaults = json!({
+        "NetworkMode": "bridge", "Privileged": false, "AutoRemove": false,
+        "ReadonlyRootfs": false, "PublishAllPorts": false, "Memory": 0,
+        "MemorySwap": 0, "NanoCpus": 0, "CpuShares": 0, "PidsLimit": null,
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "LogConfig": {"Type": "json-file", "Config": {}},
+        "Binds": null, "PortBindings": {}, "CapAdd": null, "CapDrop": null,
+        "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null,
+        "Tmpfs": null, "Ulimits": null, "ShmSize": 67108864, "Runtime": "runc",
+        "IpcMode": "private", "PidMode": "", "UTSMode": "", "CgroupnsMode": "private",
+        "ConsoleSize": [0, 0], "Isolation": "", "OomKillDisable": false,
+    });
+    if let (Some(o), Some(d)) = (v.as_object_mut(), defaults.as_object()) {
+        for (k, dv) in d {
+            o.entry(k.clone()).or_insert_with(|| dv.clone());
+        }
+    }
+    v
+}
+
+/// An endpoint of `NetworkSettings.Networks`, every key present.
+fn endpoint(ep: &EndpointSettings) -> Value {
+    json!({
+        "IPAMConfig": ep.ipam_config,
+        "Links": ep.links,
+        "Aliases": ep.aliases,
+        "MacAddress": ep.mac_address.as_deref().unwrap_or(""),
+        "DriverOpts": ep.driver_opts,
+        "NetworkID": ep.network_id.as_deref().unwrap_or(""),
+        "EndpointID": ep.endpoint_id.as_deref().unwrap_or(""),
+        "Gateway": ep.gateway.as_deref().unwrap_or(""),
+        "IPAddress": ep.ip_address.as_deref().unwrap_or(""),
+        "IPPrefixLen": ep.ip_prefix_len.unwrap_or(0),
+        "IPv6Gateway": ep.ipv6_gateway.as_deref().unwrap_or(""),
+        "GlobalIPv6Address": ep.global_ipv6_address.as_deref().unwrap_or(""),
+        "GlobalIPv6PrefixLen": ep.global_ipv6_prefix_len.unwrap_or(0),
+        "DNSNames": ep.dns_names,
+    })
+}
+
+fn network_settings(n: &NetworkSettings) -> Value {
+    let ports: Map<String, Value> = n
+        .ports
+        .iter()
+        .map(|(k, bindings)| {
+            let b = bindings.as_ref().map(|bs| {
+                bs.iter()
+                    .map(|b| json!({"HostIp": b.host_ip, "HostPort": b.host_port}))
+                    .collect::<Vec<_>>()
+            });
+            (k.clone(), json!(b))
+        })
+        .collect();
+    let networks: Map<String, Value> = n
+        .networks
+        .iter()
+        .map(|(name, ep)| (name.clone(), endpoint(ep)))
+        .collect();
+    let b = &n.bridge;
+    json!({
+        "Bridge": "",
+        "SandboxID": n.sandbox_id,
+        "SandboxKey": n.sandbox_key,
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "Ports": ports,
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": b.endpoint_id,
+        "Gateway": b.gateway,
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": b.ip_address,
+        "IPPrefixLen": b.ip_prefix_len,
+        "IPv6Gateway": "",
+        "MacAddress": b.mac_address,
+        "Networks": networks,
+    })
+}
+
+/// `GET /images/{name}/json`, with the fields older clients read (`Parent`,
+/// `DockerVersion`, `VirtualSize`, `ContainerConfig`).
+pub fn image_inspect(d: &ImageDetails) -> Value {
+    json!({
+        "Id": d.id,
+        "RepoTags": d.repo_tags,
+        "RepoDigests": d.repo_digests,
+        "Parent": d.parent,
+        "Comment": d.comment,
+        "Created": d.created,
+        "Container": "",
+        "ContainerConfig": d.config,
+        "DockerVersion": d.docker_version,
+        "Author": d.author,
+        "Config": d.config,
+        "Architecture": d.architecture,
+        "Variant": d.variant,
+        "Os": d.os,
+        "Size": d.size,
+        "VirtualSize": d.size,
+        "GraphDriver": {"Name": "overlay2", "Data": {}},
+        "RootFS": {"Type": "layers", "Layers": d.layers},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+    })
+}
+
+/// `GET /networks/{id}` and the entries of `GET /networks`.
+pub fn network(n: &NetworkDetails) -> Value {
+    let containers: Map<String, Value> = n
+        .containers
+        .iter()
+        .map(|(id, c)| {
+            let v = json!({
+                "Name": c.name,
+                "EndpointID": c.endpoint_id,
+                "MacAddress": c.mac_address,
+                "IPv4Address": c.ipv4_address,
+                "IPv6Address": "",
+            });
+            (id.clone(), v)
+        })
+        .collect();
+    json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created,
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv4": true,
+        "EnableIPv6": n.enable_ipv6,
+        "IPAM": {"Driver": "default", "Options": n.ipam_options, "Config": n.ipam_config},
+        "Internal": n.internal,
+        "Attachable": n.attachable,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": n.options,
+        "Labels": n.labels,
+    })
+}
+
+/// `GET /version`.
+pub fn version(r: &VersionReport) -> Value {
+    let v = pier_api::ENGINE_VERSION;
+    json!({
+        "Platform": {"Name": "Pier Engine"},
+        "Components": [{
+            "Name": "Engine",
+            "Version": v,
+            "Details": {
+                "ApiVersion": pier_api::API_VERSION,
+                "MinAPIVersion": pier_api::MIN_API_VERSION,
+                "Os": "linux",
+                "Arch": r.arch,
+                "KernelVersion": r.kernel_version,
+                "Experimental": "false",
+            }
+        }],
+        "Version": v,
+        "ApiVersion": pier_api::API_VERSION,
+        "MinAPIVersion": pier_api::MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": "",
+        "Os": "linux",
+        "Arch": r.arch,
+        "KernelVersion": r.kernel_version,
+        "BuildTime": "",
+    })
+}
+
+/// `GET /info`.
+pub fn info(r: &SystemReport) -> Value {
+    json!({
+        "ID": "pier",
+        "Containers": r.containers,
+        "ContainersRunning": r.containers_running,
+        "ContainersPaused": r.containers_paused,
+        "ContainersStopped": r.containers_stopped,
+        "Images": r.images,
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
+        "MemoryLimit": true,
+        "SwapLimit": r.swap_limit,
+        "CpuCfsPeriod": true,
+        "CpuCfsQuota": true,
+        "CPUShares": true,
+        "CPUSet": true,
+        "PidsLimit": true,
+        "IPv4Forwarding": true,
+        "Debug": false,
+        "NFd": 0,
+        "NGoroutines": 0,
+        "SystemTime": r.system_time,
+        "LoggingDriver": r.logging_driver,
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": r.cgroup_version,
+        "NEventsListener": 0,
+        "KernelVersion": r.kernel_version,
+        "OperatingSystem": "Pier on Linux",
+        "OSType": "linux",
+        "OSVersion": "",
+        "Architecture": r.architecture,
+        "NCPU": r.ncpu,
+        "MemTotal": r.mem_total,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+        "DockerRootDir": r.data_root,
+        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+        "Name": r.hostname,
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": pier_api::ENGINE_VERSION,
+        "Runtimes": {"pier": {"path": r.runtime_path}},
+        "DefaultRuntime": "pier",
+        "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "",
+        "SecurityOptions": ["name=seccomp,profile=builtin"],
+        "Warnings": [],
+    })
+}
+
+/// `GET /system/df`.
+pub fn disk_usage(d: &DiskUsage) -> Value {
+    json!({
+        "LayersSize": d.layers_size,
+        "Images": d.images,
+        "Containers": d.containers,
+        "Volumes": [],
+        "BuildCache": [],
+    })
+}
