@@ -72,7 +72,9 @@ mod tests {
         .unwrap();
         assert_eq!(r.check_duplicate, Some(false));
         assert_eq!(r.body.name, "n");
-        let subnet = r.body.ipam.and_then(|i| i.config).unwrap()[0].subnet.clone();
+        let subnet = r.body.ipam.and_then(|i| i.config).unwrap()[0]
+            .subnet
+            .clone();
         assert_eq!(subnet.as_deref(), Some("10.9.0.0/24"));
     }
 

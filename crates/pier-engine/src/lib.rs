@@ -72,6 +72,7 @@ pub use views::{
     BridgeEndpoint, ContainerDetails, ContainerSize, DiskUsage, HealthProbe, HealthReport,
     ImageDetails, NetworkContainer, NetworkDetails, NetworkSettings, SystemReport, VersionReport,
 };
+pub use volumes::VolumeService;
 pub use wait::WaitCondition;
 
 /// Where the engine keeps things and how it runs containers.
@@ -107,7 +108,7 @@ impl EngineConfig {
 /// The engine. Share it as `Arc<Engine>`.
 pub struct Engine {
     cfg: EngineConfig,
-    meta: Metadata,
+    meta: Arc<Metadata>,
     content: ContentStore,
     snaps: Snapshotter,
     live: Mutex<HashMap<String, Arc<lifecycle::Live>>>,
@@ -117,7 +118,8 @@ pub struct Engine {
     pending: Mutex<HashMap<String, Vec<lifecycle::PendingAttach>>>,
     exits: tokio::sync::broadcast::Sender<wait::ExitEvent>,
     recent_exits: Mutex<std::collections::VecDeque<(std::time::Instant, String, wait::ExitEvent)>>,
-    events: events::Events,
+    events: Arc<events::Events>,
+    volumes: volumes::VolumeService,
     net: network::NetState,
     started: std::time::Instant,
     /// Container directories made ahead (see `pier_snapshot::spare`).
@@ -158,6 +160,13 @@ impl Engine {
         }
         let cfg_spare_dir = cfg.data_root.join("spare-containers");
         let net = network::NetState::new(&cfg.network);
+        let meta = Arc::new(meta);
+        let events = Arc::new(events::Events::new());
+        let volumes = volumes::VolumeService::new(
+            meta.clone(),
+            events.clone(),
+            cfg.data_root.join("volumes"),
+        );
         let engine = Arc::new(Engine {
             cfg,
             meta,
@@ -170,7 +179,8 @@ impl Engine {
             pending: Mutex::new(HashMap::new()),
             exits: tokio::sync::broadcast::channel(1024).0,
             recent_exits: Mutex::new(Default::default()),
-            events: events::Events::new(),
+            events,
+            volumes,
             net,
             started: std::time::Instant::now(),
             spare_dirs: pier_snapshot::spare::SparePool::new(
@@ -205,6 +215,11 @@ impl Engine {
                 }
             }
         });
+    }
+
+    /// Named and anonymous volumes.
+    pub fn volumes(&self) -> &volumes::VolumeService {
+        &self.volumes
     }
 
     pub fn config(&self) -> &EngineConfig {
