@@ -335,3 +335,162 @@ pub fn disk_usage(d: &DiskUsage) -> Value {
         "BuildCache": [],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pier_api::models::{ContainerConfig, PortBinding};
+    use pier_engine::{BridgeEndpoint, ContainerSize, ContainerStatus, HealthProbe, StateRecord};
+
+    fn details() -> ContainerDetails {
+        ContainerDetails {
+            id: "c".repeat(64),
+            created: "2026-01-01T00:00:00Z".into(),
+            name: "web".into(),
+            path: "sleep".into(),
+            args: vec!["9".into()],
+            state: StateRecord::default(),
+            health: None,
+            image_id: "sha256:i".into(),
+            resolv_conf_path: "/r".into(),
+            hostname_path: "/h".into(),
+            hosts_path: "/hs".into(),
+            log_path: None,
+            restart_count: 0,
+            exec_ids: Vec::new(),
+            host_config: HostConfig::default(),
+            links: Vec::new(),
+            config: ContainerConfig::default(),
+            mac_address: None,
+            mounts: Vec::new(),
+            network: NetworkSettings::default(),
+            size: None,
+        }
+    }
+
+    #[test]
+    fn inspect_of_a_created_container_has_docker_s_nulls_and_defaults() {
+        let v = container_inspect(&details());
+        assert_eq!(v["Name"], "/web");
+        assert_eq!(v["State"]["Status"], "created");
+        assert_eq!(v["State"]["Running"], false);
+        assert!(v["State"].get("Health").is_none());
+        assert_eq!(v["LogPath"], "");
+        assert!(v["ExecIDs"].is_null());
+        assert!(v.get("SizeRw").is_none() && v.get("SizeRootFs").is_none());
+        let h = &v["HostConfig"];
+        assert!(h["Links"].is_null() && h["PidsLimit"].is_null() && h["Binds"].is_null());
+        assert_eq!(h["NetworkMode"], "bridge");
+        assert_eq!(h["RestartPolicy"]["Name"], "no");
+        assert_eq!(h["Dns"], json!([]));
+        assert!(v["Config"].get("MacAddress").is_none());
+        let n = &v["NetworkSettings"];
+        assert_eq!((&n["IPAddress"], &n["SandboxID"]), (&json!(""), &json!("")));
+        assert!(n["SecondaryIPAddresses"].is_null());
+        assert_eq!((&n["Ports"], &n["Networks"]), (&json!({}), &json!({})));
+    }
+
+    #[test]
+    fn inspect_of_a_running_container_shows_what_the_engine_knows() {
+        let mut d = details();
+        d.state.status = ContainerStatus::Restarting;
+        d.health = Some(HealthReport {
+            status: "healthy",
+            failing_streak: 0,
+            log: vec![HealthProbe {
+                start: "s".into(),
+                end: "e".into(),
+                exit_code: 0,
+                output: "ok".into(),
+            }],
+        });
+        d.log_path = Some("/l.log".into());
+        d.exec_ids = vec!["x".into()];
+        d.links = vec!["/db:/web/db".into()];
+        d.mac_address = Some("02:42:ac:11:00:09".into());
+        d.size = Some(ContainerSize { rw: 5, root_fs: 9 });
+        d.network.ports = vec![
+            ("53/udp".into(), None),
+            (
+                "80/tcp".into(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some("8080".into()),
+                }]),
+            ),
+        ];
+        d.network.bridge = BridgeEndpoint {
+            ip_address: "10.0.0.2".into(),
+            ip_prefix_len: 16,
+            ..Default::default()
+        };
+        d.network.networks = vec![(
+            "bridge".into(),
+            EndpointSettings {
+                ip_address: Some("10.0.0.2".into()),
+                ..Default::default()
+            },
+        )];
+        let v = container_inspect(&d);
+        assert_eq!(v["State"]["Restarting"], true);
+        assert_eq!(v["State"]["Running"], true);
+        assert_eq!(v["State"]["Health"]["Log"][0]["Output"], "ok");
+        assert_eq!(v["LogPath"], "/l.log");
+        assert_eq!(v["ExecIDs"], json!(["x"]));
+        assert_eq!(v["HostConfig"]["Links"], json!(["/db:/web/db"]));
+        assert_eq!(v["Config"]["MacAddress"], "02:42:ac:11:00:09");
+        assert_eq!((&v["SizeRw"], &v["SizeRootFs"]), (&json!(5), &json!(9)));
+        let n = &v["NetworkSettings"];
+        assert!(n["Ports"]["53/udp"].is_null());
+        assert_eq!(
+            n["Ports"]["80/tcp"],
+            json!([{"HostIp": "127.0.0.1", "HostPort": "8080"}])
+        );
+        assert_eq!(
+            (&n["IPAddress"], &n["IPPrefixLen"]),
+            (&json!("10.0.0.2"), &json!(16))
+        );
+        let ep = &n["Networks"]["bridge"];
+        assert_eq!(ep["IPAddress"], "10.0.0.2");
+        // Every key present, as Docker sends them.
+        for k in ["IPAMConfig", "Links", "Aliases", "DriverOpts", "DNSNames"] {
+            assert!(ep[k].is_null(), "{k}: {ep}");
+        }
+        assert_eq!(
+            (&ep["MacAddress"], &ep["GlobalIPv6PrefixLen"]),
+            (&json!(""), &json!(0))
+        );
+    }
+
+    #[test]
+    fn image_inspect_keeps_the_fields_old_clients_read() {
+        let d = ImageDetails {
+            id: "sha256:i".into(),
+            repo_tags: vec!["busybox:latest".into()],
+            repo_digests: Vec::new(),
+            parent: String::new(),
+            comment: String::new(),
+            created: "2026-01-01T00:00:00Z".into(),
+            docker_version: String::new(),
+            author: String::new(),
+            config: ContainerConfig {
+                cmd: Some(vec!["sh".into()]),
+                ..Default::default()
+            },
+            architecture: "amd64".into(),
+            variant: None,
+            os: "linux".into(),
+            size: 7,
+            layers: vec!["sha256:l".into()],
+        };
+        let v = image_inspect(&d);
+        assert_eq!((&v["Size"], &v["VirtualSize"]), (&json!(7), &json!(7)));
+        assert_eq!(v["ContainerConfig"], v["Config"]);
+        assert_eq!(v["Container"], "");
+        assert!(v["Variant"].is_null());
+        assert_eq!(
+            v["RootFS"],
+            json!({"Type": "layers", "Layers": ["sha256:l"]})
+        );
+    }
+}
