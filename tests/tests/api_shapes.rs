@@ -113,6 +113,10 @@ fn answers_keep_the_shapes_clients_read() {
     let df = get(&d, "/system/df", "df");
     let ps = get(&d, "/containers/json?all=1&size=1", "ps");
     let nets = get(&d, "/networks", "networks");
+    // A non-streamed sample of a running container waits for a second one,
+    // so its precpu_stats are real.
+    let stats_up = get(&d, "/containers/up/stats?stream=0", "stats-running");
+    let stats_down = get(&d, "/containers/down/stats?stream=0", "stats-stopped");
     check("inspect of a running container", &up, INSPECT_RUNNING);
     check("inspect of a stopped container", &down, INSPECT_STOPPED);
     check("image inspect", &image, INSPECT_IMAGE);
@@ -133,6 +137,11 @@ fn answers_keep_the_shapes_clients_read() {
     };
     check("/containers/json", &named(&ps, "/Names/0", "/up"), PS);
     check("/networks", &named(&nets, "/Name", "shapes"), NETWORKS);
+    check("stats of a running container", &stats_up, STATS_RUNNING);
+    check("stats of a stopped container", &stats_down, STATS_STOPPED);
+    for k in ["io_service_bytes_recursive", "io_serviced_recursive"] {
+        assert!(stats_up["blkio_stats"][k].is_array(), "{stats_up:#}");
+    }
 
     d.pier_ok(&["rm", "-f", "up", "down"]);
     d.pier_ok(&["network", "rm", "shapes"]);
@@ -141,7 +150,9 @@ fn answers_keep_the_shapes_clients_read() {
 }
 
 // The kinds Pier answered with when the engine still built this JSON itself
-// (before the typed engine API), for the requests above.
+// (before the typed engine API), for the requests above. For stats, what
+// only one cgroup version has (`percpu_usage`, `max_usage`, `failcnt`) is left
+// out.
 const INSPECT_RUNNING: &[(&str, &str)] = &[
     ("/Id", "string"),
     ("/Created", "string"),
@@ -680,4 +691,88 @@ const NETWORKS: &[(&str, &str)] = &[
     ("/Options", "{}"),
     ("/Labels", "object"),
     ("/Labels/l", "string"),
+];
+const STATS_RUNNING: &[(&str, &str)] = &[
+    ("/read", "string"),
+    ("/name", "string"),
+    ("/id", "string"),
+    ("/num_procs", "number"),
+    ("/storage_stats", "{}"),
+    ("/cpu_stats", "object"),
+    ("/cpu_stats/cpu_usage", "object"),
+    ("/cpu_stats/cpu_usage/total_usage", "number"),
+    ("/cpu_stats/cpu_usage/usage_in_kernelmode", "number"),
+    ("/cpu_stats/cpu_usage/usage_in_usermode", "number"),
+    ("/cpu_stats/throttling_data", "object"),
+    ("/cpu_stats/throttling_data/periods", "number"),
+    ("/cpu_stats/throttling_data/throttled_periods", "number"),
+    ("/cpu_stats/throttling_data/throttled_time", "number"),
+    ("/cpu_stats/system_cpu_usage", "number"),
+    ("/cpu_stats/online_cpus", "number"),
+    ("/memory_stats", "object"),
+    ("/memory_stats/usage", "number"),
+    ("/memory_stats/limit", "number"),
+    ("/memory_stats/stats", "object"),
+    ("/pids_stats", "object"),
+    ("/pids_stats/current", "number"),
+    ("/blkio_stats", "object"),
+    ("/blkio_stats/io_queue_recursive", "null"),
+    ("/blkio_stats/io_service_time_recursive", "null"),
+    ("/blkio_stats/io_wait_time_recursive", "null"),
+    ("/blkio_stats/io_merged_recursive", "null"),
+    ("/blkio_stats/io_time_recursive", "null"),
+    ("/blkio_stats/sectors_recursive", "null"),
+    ("/networks", "object"),
+    ("/networks/eth0", "object"),
+    ("/networks/eth0/rx_bytes", "number"),
+    ("/networks/eth0/rx_packets", "number"),
+    ("/networks/eth0/rx_errors", "number"),
+    ("/networks/eth0/rx_dropped", "number"),
+    ("/networks/eth0/tx_bytes", "number"),
+    ("/networks/eth0/tx_packets", "number"),
+    ("/networks/eth0/tx_errors", "number"),
+    ("/networks/eth0/tx_dropped", "number"),
+    ("/precpu_stats", "object"),
+    ("/precpu_stats/cpu_usage", "object"),
+    ("/precpu_stats/cpu_usage/total_usage", "number"),
+    ("/precpu_stats/cpu_usage/usage_in_kernelmode", "number"),
+    ("/precpu_stats/cpu_usage/usage_in_usermode", "number"),
+    ("/precpu_stats/throttling_data", "object"),
+    ("/precpu_stats/throttling_data/periods", "number"),
+    ("/precpu_stats/throttling_data/throttled_periods", "number"),
+    ("/precpu_stats/throttling_data/throttled_time", "number"),
+    ("/precpu_stats/system_cpu_usage", "number"),
+    ("/precpu_stats/online_cpus", "number"),
+    ("/preread", "string"),
+];
+const STATS_STOPPED: &[(&str, &str)] = &[
+    ("/read", "string"),
+    ("/name", "string"),
+    ("/id", "string"),
+    ("/num_procs", "number"),
+    ("/storage_stats", "{}"),
+    ("/cpu_stats", "object"),
+    ("/cpu_stats/cpu_usage", "object"),
+    ("/cpu_stats/cpu_usage/total_usage", "number"),
+    ("/cpu_stats/cpu_usage/usage_in_kernelmode", "number"),
+    ("/cpu_stats/cpu_usage/usage_in_usermode", "number"),
+    ("/cpu_stats/throttling_data", "object"),
+    ("/cpu_stats/throttling_data/periods", "number"),
+    ("/cpu_stats/throttling_data/throttled_periods", "number"),
+    ("/cpu_stats/throttling_data/throttled_time", "number"),
+    ("/memory_stats", "{}"),
+    ("/pids_stats", "{}"),
+    ("/blkio_stats", "object"),
+    ("/blkio_stats/io_service_bytes_recursive", "null"),
+    ("/blkio_stats/io_serviced_recursive", "null"),
+    ("/precpu_stats", "object"),
+    ("/precpu_stats/cpu_usage", "object"),
+    ("/precpu_stats/cpu_usage/total_usage", "number"),
+    ("/precpu_stats/cpu_usage/usage_in_kernelmode", "number"),
+    ("/precpu_stats/cpu_usage/usage_in_usermode", "number"),
+    ("/precpu_stats/throttling_data", "object"),
+    ("/precpu_stats/throttling_data/periods", "number"),
+    ("/precpu_stats/throttling_data/throttled_periods", "number"),
+    ("/precpu_stats/throttling_data/throttled_time", "number"),
+    ("/preread", "string"),
 ];
