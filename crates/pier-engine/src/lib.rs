@@ -66,11 +66,11 @@ pub use pier_registry::{AuthConfig, RegistryError};
 pub use records::{ContainerRecord, ImageRecord, StateRecord};
 pub use registry::{configure as configure_registries, pull_reference, MessageSink};
 pub use state::{ContainerStatus, UnknownStatus};
-pub use stats::with_previous as stats_with_previous;
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
 pub use views::{
-    BridgeEndpoint, ContainerDetails, ContainerSize, DiskUsage, HealthProbe, HealthReport,
-    ImageDetails, NetworkContainer, NetworkDetails, NetworkSettings, SystemReport, VersionReport,
+    BlkioSample, BridgeEndpoint, CgroupSample, ContainerDetails, ContainerSize, CpuSample,
+    DiskUsage, HealthProbe, HealthReport, ImageDetails, MemorySample, NetworkContainer,
+    NetworkDetails, NetworkSettings, StatsSample, SystemReport, VersionReport,
 };
 pub use volumes::VolumeService;
 pub use wait::WaitCondition;

@@ -3,11 +3,12 @@
 //! order, `null`s and the legacy fields older clients read); the engine does
 //! not shape JSON itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use pier_api::models::{
-    ContainerConfig, ContainerSummary, EndpointSettings, HostConfig, ImageSummary, IpamConfig,
-    MountPoint, PortBinding,
+    ContainerBlkioStatEntry, ContainerConfig, ContainerNetworkStats, ContainerPidsStats,
+    ContainerSummary, EndpointSettings, HostConfig, ImageSummary, IpamConfig, MountPoint,
+    PortBinding,
 };
 
 use crate::records::StateRecord;
@@ -187,4 +188,60 @@ pub struct DiskUsage {
     pub layers_size: i64,
     pub images: Vec<ImageSummary>,
     pub containers: Vec<ContainerSummary>,
+}
+
+/// One sample of `GET /containers/{id}/stats`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsSample {
+    /// When it was read; Docker's zero time for a stopped container.
+    pub read: String,
+    /// Without the leading `/`.
+    pub name: String,
+    pub id: String,
+    /// `None` for a container that is not running: dockerd answers with
+    /// zeroed counters then.
+    pub cgroup: Option<CgroupSample>,
+    /// Per interface of the container's own namespace, loopback left out.
+    pub networks: Vec<(String, ContainerNetworkStats)>,
+}
+
+/// The cgroup counters of a running container.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CgroupSample {
+    pub cpu: CpuSample,
+    pub memory: MemorySample,
+    pub pids: ContainerPidsStats,
+    pub blkio: BlkioSample,
+}
+
+/// CPU time in nanoseconds, and the host's (`system_cpu_usage`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuSample {
+    pub total_usage: u64,
+    pub usage_in_kernelmode: u64,
+    pub usage_in_usermode: u64,
+    /// cgroup v1 only.
+    pub percpu_usage: Option<Vec<u64>>,
+    pub periods: u64,
+    pub throttled_periods: u64,
+    pub throttled_time: u64,
+    pub system_cpu_usage: u64,
+    pub online_cpus: u64,
+}
+
+/// Memory counters; `None` for what the cgroup version does not have.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemorySample {
+    pub usage: Option<u64>,
+    pub max_usage: Option<u64>,
+    pub failcnt: Option<u64>,
+    pub limit: Option<u64>,
+    pub stats: Option<BTreeMap<String, u64>>,
+}
+
+/// The two block I/O lists Pier reads (bytes and operations).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlkioSample {
+    pub io_service_bytes_recursive: Option<Vec<ContainerBlkioStatEntry>>,
+    pub io_serviced_recursive: Option<Vec<ContainerBlkioStatEntry>>,
 }

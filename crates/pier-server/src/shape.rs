@@ -5,8 +5,8 @@
 
 use pier_api::models::{EndpointSettings, HostConfig};
 use pier_engine::{
-    ContainerDetails, DiskUsage, HealthReport, ImageDetails, NetworkDetails, NetworkSettings,
-    SystemReport, VersionReport,
+    ContainerDetails, DiskUsage, HealthReport, ImageDetails, MemorySample, NetworkDetails,
+    NetworkSettings, StatsSample, SystemReport, VersionReport,
 };
 use serde_json::{json, Map, Value};
 
@@ -336,6 +336,114 @@ pub fn disk_usage(d: &DiskUsage) -> Value {
     })
 }
 
+/// Docker's zero time: `preread` before a second sample, `read` of a
+/// stopped container.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// `GET /containers/{id}/stats`: one sample, with the previous one's CPU
+/// counters as `precpu_stats` (zeroes before the second sample).
+pub fn stats(cur: &StatsSample, prev: Option<&StatsSample>) -> Value {
+    let mut o = Map::new();
+    o.insert("read".into(), json!(cur.read));
+    o.insert("name".into(), json!(format!("/{}", cur.name)));
+    o.insert("id".into(), json!(cur.id));
+    o.insert("num_procs".into(), json!(0));
+    o.insert("storage_stats".into(), json!({}));
+    o.insert("cpu_stats".into(), cpu_stats(cur));
+    match &cur.cgroup {
+        Some(c) => {
+            o.insert("memory_stats".into(), memory_stats(&c.memory));
+            o.insert("pids_stats".into(), json!(c.pids));
+            let b = &c.blkio;
+            o.insert(
+                "blkio_stats".into(),
+                json!({
+                    "io_service_bytes_recursive": b.io_service_bytes_recursive,
+                    "io_serviced_recursive": b.io_serviced_recursive,
+                    "io_queue_recursive": null, "io_service_time_recursive": null,
+                    "io_wait_time_recursive": null, "io_merged_recursive": null,
+                    "io_time_recursive": null, "sectors_recursive": null,
+                }),
+            );
+        }
+        None => {
+            o.insert("memory_stats".into(), json!({}));
+            o.insert("pids_stats".into(), json!({}));
+            o.insert(
+                "blkio_stats".into(),
+                json!({"io_service_bytes_recursive": null, "io_serviced_recursive": null}),
+            );
+        }
+    }
+    if !cur.networks.is_empty() {
+        let nets: Map<String, Value> = cur
+            .networks
+            .iter()
+            .map(|(name, n)| (name.clone(), json!(n)))
+            .collect();
+        o.insert("networks".into(), Value::Object(nets));
+    }
+    let (pre, preread) = match prev {
+        Some(p) => (cpu_stats(p), json!(p.read)),
+        None => (cpu_stats_zero(), json!(ZERO_TIME)),
+    };
+    o.insert("precpu_stats".into(), pre);
+    o.insert("preread".into(), preread);
+    Value::Object(o)
+}
+
+fn cpu_stats_zero() -> Value {
+    json!({
+        "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    })
+}
+
+fn cpu_stats(s: &StatsSample) -> Value {
+    let Some(c) = &s.cgroup else {
+        return cpu_stats_zero();
+    };
+    let c = &c.cpu;
+    let mut usage = json!({
+        "total_usage": c.total_usage,
+        "usage_in_kernelmode": c.usage_in_kernelmode,
+        "usage_in_usermode": c.usage_in_usermode,
+    });
+    if let Some(p) = &c.percpu_usage {
+        usage["percpu_usage"] = json!(p);
+    }
+    json!({
+        "cpu_usage": usage,
+        "throttling_data": {
+            "periods": c.periods,
+            "throttled_periods": c.throttled_periods,
+            "throttled_time": c.throttled_time,
+        },
+        "system_cpu_usage": c.system_cpu_usage,
+        "online_cpus": c.online_cpus,
+    })
+}
+
+/// Only what the cgroup version has (v2: no `max_usage`, `failcnt`).
+fn memory_stats(m: &MemorySample) -> Value {
+    let mut o = Map::new();
+    let fields = [
+        ("usage", m.usage),
+        ("max_usage", m.max_usage),
+        ("failcnt", m.failcnt),
+        ("limit", m.limit),
+    ];
+    for (k, v) in fields {
+        if let Some(v) = v {
+            o.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(s) = &m.stats {
+        o.insert("stats".into(), json!(s));
+    }
+    Value::Object(o)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,5 +600,47 @@ mod tests {
             v["RootFS"],
             json!({"Type": "layers", "Layers": ["sha256:l"]})
         );
+    }
+
+    fn sample(read: &str, total: u64) -> StatsSample {
+        let mut cg = pier_engine::CgroupSample::default();
+        cg.cpu.total_usage = total;
+        cg.memory.usage = Some(7);
+        StatsSample {
+            read: read.into(),
+            name: "web".into(),
+            id: "c".into(),
+            cgroup: Some(cg),
+            networks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn previous_sample_becomes_precpu() {
+        let v = stats(&sample("t1", 9), Some(&sample("t0", 5)));
+        assert_eq!(v["precpu_stats"]["cpu_usage"]["total_usage"], 5);
+        assert_eq!(v["cpu_stats"]["cpu_usage"]["total_usage"], 9);
+        assert_eq!(v["preread"], "t0");
+        assert_eq!(v["name"], "/web");
+        assert_eq!(v["memory_stats"], json!({"usage": 7}));
+        assert!(v.get("networks").is_none());
+        assert!(v["blkio_stats"]["sectors_recursive"].is_null());
+        let first = stats(&sample("t0", 5), None);
+        assert_eq!(first["preread"], ZERO_TIME);
+        assert_eq!(first["precpu_stats"]["cpu_usage"]["total_usage"], 0);
+    }
+
+    #[test]
+    fn a_stopped_container_has_zeroed_counters() {
+        let mut s = sample(ZERO_TIME, 0);
+        s.cgroup = None;
+        let v = stats(&s, None);
+        assert_eq!(v["memory_stats"], json!({}));
+        assert_eq!(v["pids_stats"], json!({}));
+        assert_eq!(
+            v["blkio_stats"],
+            json!({"io_service_bytes_recursive": null, "io_serviced_recursive": null})
+        );
+        assert!(v["cpu_stats"].get("online_cpus").is_none());
     }
 }
