@@ -41,6 +41,21 @@ pub struct ContainerCreateRequest {
     pub mac_address: Option<String>,
 }
 
+/// The `POST /networks/create` body: the generated model plus the
+/// `CheckDuplicate` that API versions before 1.44 send (docker-py sends it);
+/// the generated model, made from a newer swagger, no longer has it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NetworkCreateRequest {
+    #[serde(flatten)]
+    pub body: models::NetworkCreateRequest,
+    #[serde(
+        rename = "CheckDuplicate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub check_duplicate: Option<bool>,
+}
+
 /// Compares two API versions like `1.41` numerically, part by part.
 pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
@@ -51,6 +66,20 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
 mod tests {
     use super::*;
     use std::cmp::Ordering;
+
+    #[test]
+    fn network_create_keeps_the_old_check_duplicate() {
+        let r: NetworkCreateRequest = serde_json::from_str(
+            r#"{"Name":"n","CheckDuplicate":false,"IPAM":{"Config":[{"Subnet":"10.9.0.0/24"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.check_duplicate, Some(false));
+        assert_eq!(r.body.name, "n");
+        let subnet = r.body.ipam.and_then(|i| i.config).unwrap()[0]
+            .subnet
+            .clone();
+        assert_eq!(subnet.as_deref(), Some("10.9.0.0/24"));
+    }
 
     #[test]
     fn create_body_keeps_the_old_mac_address() {

@@ -552,7 +552,7 @@ impl Engine {
     /// The build cache as `GET /system/df` lists it: one record per cached
     /// step that made a layer, `Shared` when an image holds the same layer
     /// (pruning the cache then frees nothing of it).
-    pub(crate) fn build_cache_usage(&self) -> crate::Result<Vec<serde_json::Value>> {
+    pub(crate) fn build_cache_usage(&self) -> crate::Result<Vec<crate::views::BuildCacheEntry>> {
         let image_blobs: std::collections::HashSet<String> = self
             .meta
             .images::<crate::records::ImageRecord>()?
@@ -565,17 +565,12 @@ impl Engine {
             .into_iter()
             .filter_map(|(key, r)| {
                 let l = r.layer?;
-                Some(serde_json::json!({
-                    "ID": key.rsplit(':').next().unwrap_or(&key),
-                    "Type": "regular",
-                    "Description": "",
-                    "InUse": false,
-                    "Shared": image_blobs.contains(&l.blob),
-                    "Size": l.size,
-                    "CreatedAt": r.created,
-                    "LastUsedAt": null,
-                    "UsageCount": 0,
-                }))
+                Some(crate::views::BuildCacheEntry {
+                    id: key.rsplit(':').next().unwrap_or(&key).to_string(),
+                    shared: image_blobs.contains(&l.blob),
+                    size: l.size as i64,
+                    created: r.created,
+                })
             })
             .collect())
     }

@@ -7,13 +7,13 @@ use pier_api::models::{
     ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
     ContainerSummaryStateEnum, HostConfig,
 };
-use serde_json::json;
 
 use crate::names::{random_name, validate_name};
 use crate::network::ContainerNetwork;
 use crate::records::{ContainerRecord, StateRecord};
 use crate::util::{now_rfc3339, parse_rfc3339, random_id, unix_of};
-use crate::{Engine, EngineError, Result};
+use crate::views::{ContainerDetails, ContainerSize};
+use crate::{ContainerStatus, Engine, EngineError, Result};
 
 /// `POST /containers/create`.
 #[derive(Debug, Default, Clone)]
@@ -128,18 +128,21 @@ pub(crate) fn human_status(s: &StateRecord, created: &str) -> String {
             .map(|t| human_duration((now - t).whole_seconds().max(0)))
             .unwrap_or_default()
     };
-    match s.status.as_str() {
-        "running" => format!("Up {}", ago(&s.started_at)),
-        "paused" => format!("Up {} (Paused)", ago(&s.started_at)),
-        "restarting" => format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at)),
-        "exited" => format!("Exited ({}) {} ago", s.exit_code, ago(&s.finished_at)),
-        "created" => {
+    match s.status {
+        ContainerStatus::Running => format!("Up {}", ago(&s.started_at)),
+        ContainerStatus::Paused => format!("Up {} (Paused)", ago(&s.started_at)),
+        ContainerStatus::Restarting => {
+            format!("Restarting ({}) {} ago", s.exit_code, ago(&s.finished_at))
+        }
+        ContainerStatus::Exited => {
+            format!("Exited ({}) {} ago", s.exit_code, ago(&s.finished_at))
+        }
+        ContainerStatus::Created => {
             let _ = created;
             "Created".into()
         }
-        "dead" => "Dead".into(),
-        "removing" => "Removal In Progress".into(),
-        other => other.to_string(),
+        ContainerStatus::Dead => "Dead".into(),
+        ContainerStatus::Removing => "Removal In Progress".into(),
     }
 }
 
@@ -359,14 +362,14 @@ impl Engine {
             if !filter.matches_record(&rec) {
                 continue;
             }
-            let state = match rec.state.status.as_str() {
-                "running" => ContainerSummaryStateEnum::RUNNING,
-                "paused" => ContainerSummaryStateEnum::PAUSED,
-                "restarting" => ContainerSummaryStateEnum::RESTARTING,
-                "exited" => ContainerSummaryStateEnum::EXITED,
-                "dead" => ContainerSummaryStateEnum::DEAD,
-                "removing" => ContainerSummaryStateEnum::REMOVING,
-                _ => ContainerSummaryStateEnum::CREATED,
+            let state = match rec.state.status {
+                ContainerStatus::Running => ContainerSummaryStateEnum::RUNNING,
+                ContainerStatus::Paused => ContainerSummaryStateEnum::PAUSED,
+                ContainerStatus::Restarting => ContainerSummaryStateEnum::RESTARTING,
+                ContainerStatus::Exited => ContainerSummaryStateEnum::EXITED,
+                ContainerStatus::Dead => ContainerSummaryStateEnum::DEAD,
+                ContainerStatus::Removing => ContainerSummaryStateEnum::REMOVING,
+                ContainerStatus::Created => ContainerSummaryStateEnum::CREATED,
             };
             let size_rw = if opts.size {
                 Some(self.container_size_rw(&rec))
@@ -432,64 +435,47 @@ impl Engine {
     }
 
     /// `GET /containers/{id}/json`.
-    pub fn inspect_container(&self, key: &str, size: bool) -> Result<serde_json::Value> {
+    pub fn inspect_container(&self, key: &str, size: bool) -> Result<ContainerDetails> {
         let rec = self.find_container(key)?;
-        let execs: Vec<String> = self.exec_ids_of(&rec.id);
-        let s = &rec.state;
-        let status = s.status.clone();
-        let mut v = json!({
-            "Id": rec.id,
-            "Created": rec.created,
-            "Path": rec.path,
-            "Args": rec.args,
-            "State": {
-                "Status": status,
-                "Running": s.running(),
-                "Paused": s.paused,
-                "Restarting": status == "restarting",
-                "OOMKilled": s.oom_killed,
-                "Dead": status == "dead",
-                "Pid": s.pid,
-                "ExitCode": s.exit_code,
-                "Error": s.error,
-                "StartedAt": s.started_at,
-                "FinishedAt": s.finished_at,
-            },
-            "Image": rec.image_id,
-            "ResolvConfPath": rec.resolv_conf_path,
-            "HostnamePath": rec.hostname_path,
-            "HostsPath": rec.hosts_path,
-            // Docker shows the path of json-file logs only.
-            "LogPath": if crate::logconf::resolved_of(rec.host_config.log_config.as_ref()).driver
-                == crate::logconf::Driver::JsonFile
-            {
-                rec.log_path.as_str()
-            } else {
-                ""
-            },
-            "Name": format!("/{}", rec.name),
-            "RestartCount": rec.restart_count,
-            "Driver": "overlay2",
-            "Platform": "linux",
-            "MountLabel": "",
-            "ProcessLabel": "",
-            "AppArmorProfile": "",
-            "ExecIDs": if execs.is_empty() { serde_json::Value::Null } else { json!(execs) },
-            "HostConfig": host_config_json(&rec.host_config, self.links_json(&rec)),
-            "GraphDriver": {"Name": "overlay2", "Data": {}},
-            "Mounts": crate::volumes::mount_points(&rec),
-            "Config": config_json(&rec),
-            "NetworkSettings": self.network_settings_json(&rec),
-        });
-        if let Some(h) = self.health_json(&rec) {
-            v["State"]["Health"] = h;
-        }
-        if size {
+        // Docker shows the path of json-file logs only.
+        let json_file = crate::logconf::resolved_of(rec.host_config.log_config.as_ref()).driver
+            == crate::logconf::Driver::JsonFile;
+        let size = size.then(|| {
             let rw = self.container_size_rw(&rec);
-            v["SizeRw"] = json!(rw);
-            v["SizeRootFs"] = json!(rw + self.image_size(&rec.image_id));
-        }
-        Ok(v)
+            ContainerSize {
+                rw,
+                root_fs: rw + self.image_size(&rec.image_id),
+            }
+        });
+        let mac_address = rec
+            .network
+            .requested
+            .get(&crate::network::mode_of(&rec))
+            .and_then(|ep| ep.mac_address.clone())
+            .filter(|m| !m.is_empty());
+        Ok(ContainerDetails {
+            exec_ids: self.exec_ids_of(&rec.id),
+            health: self.health_report(&rec),
+            links: self.inspect_links(&rec),
+            mounts: crate::volumes::mount_points(&rec),
+            network: self.network_settings(&rec),
+            log_path: json_file.then(|| rec.log_path.clone()),
+            mac_address,
+            size,
+            id: rec.id,
+            created: rec.created,
+            name: rec.name,
+            path: rec.path,
+            args: rec.args,
+            state: rec.state,
+            image_id: rec.image_id,
+            resolv_conf_path: rec.resolv_conf_path,
+            hostname_path: rec.hostname_path,
+            hosts_path: rec.hosts_path,
+            restart_count: rec.restart_count,
+            host_config: rec.host_config,
+            config: rec.config,
+        })
     }
 
     /// `POST /containers/{id}/rename`.
@@ -545,22 +531,6 @@ fn normalize_host_config(
     crate::logconf::merge_and_validate(log, log_defaults).map_err(EngineError::InvalidArgument)
 }
 
-/// `Config` as inspect shows it, with the `MacAddress` that API versions before
-/// 1.44 read there (kept on the container's own network's endpoint).
-fn config_json(rec: &ContainerRecord) -> serde_json::Value {
-    let mut v = serde_json::to_value(&rec.config).unwrap_or_else(|_| json!({}));
-    let mac = rec
-        .network
-        .requested
-        .get(&crate::network::mode_of(rec))
-        .and_then(|ep| ep.mac_address.clone())
-        .filter(|m| !m.is_empty());
-    if let (Some(o), Some(mac)) = (v.as_object_mut(), mac) {
-        o.insert("MacAddress".into(), json!(mac));
-    }
-    v
-}
-
 /// A top-level `MacAddress` goes to the endpoint on the container's own
 /// network, unless that endpoint asks for one itself (as Docker migrates it).
 fn apply_mac(mac: &str, host: &HostConfig, network: &mut ContainerNetwork) -> Result<()> {
@@ -583,33 +553,6 @@ fn apply_mac(mac: &str, host: &HostConfig, network: &mut ContainerNetwork) -> Re
         ep.mac_address = Some(mac.to_string());
     }
     Ok(())
-}
-
-fn host_config_json(h: &HostConfig, links: serde_json::Value) -> serde_json::Value {
-    let mut v = serde_json::to_value(h).unwrap_or_else(|_| json!({}));
-    // Links as Docker shows them (`/child:/parent/alias`), not as kept.
-    if let Some(o) = v.as_object_mut() {
-        o.insert("Links".into(), links);
-    }
-    // Fields docker's clients read without checking for presence.
-    let defaults = json!({
-        "NetworkMode": "bridge", "Privileged": false, "AutoRemove": false,
-        "ReadonlyRootfs": false, "PublishAllPorts": false, "Memory": 0,
-        "MemorySwap": 0, "NanoCpus": 0, "CpuShares": 0, "PidsLimit": null,
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-        "LogConfig": {"Type": "json-file", "Config": {}},
-        "Binds": null, "PortBindings": {}, "CapAdd": null, "CapDrop": null,
-        "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null,
-        "Tmpfs": null, "Ulimits": null, "ShmSize": 67108864, "Runtime": "runc",
-        "IpcMode": "private", "PidMode": "", "UTSMode": "", "CgroupnsMode": "private",
-        "ConsoleSize": [0, 0], "Isolation": "", "OomKillDisable": false,
-    });
-    if let (Some(o), Some(d)) = (v.as_object_mut(), defaults.as_object()) {
-        for (k, dv) in d {
-            o.entry(k.clone()).or_insert_with(|| dv.clone());
-        }
-    }
-    v
 }
 
 fn name_conflict(name: &str, id: &str) -> EngineError {

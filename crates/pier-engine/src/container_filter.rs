@@ -30,7 +30,7 @@ impl<'a> ContainerFilter<'a> {
         };
         crate::util::check_filter_keys(filters, KEYS)?;
         for v in filters.get("status").into_iter().flatten() {
-            if !STATUSES.contains(&v.as_str()) {
+            if v.parse::<crate::ContainerStatus>().is_err() {
                 return Err(EngineError::InvalidArgument(format!(
                     "Invalid filter 'status={v}'"
                 )));
@@ -98,24 +98,11 @@ impl<'a> ContainerFilter<'a> {
                     .any(|m| (m.kind == "volume" && m.name == v) || m.destination == v)
             })
             && any("health", &|v| {
-                let status = engine
-                    .health_json(rec)
-                    .and_then(|h| h["Status"].as_str().map(str::to_string))
-                    .unwrap_or_else(|| "none".into());
+                let status = engine.health_report(rec).map_or("none", |h| h.status);
                 status == v
             })
     }
 }
-
-const STATUSES: &[&str] = &[
-    "created",
-    "restarting",
-    "running",
-    "removing",
-    "paused",
-    "exited",
-    "dead",
-];
 
 const KEYS: &[&str] = &[
     "id",
@@ -139,8 +126,11 @@ fn record_matches(key: &str, v: &str, rec: &ContainerRecord) -> bool {
     match key {
         "id" => rec.id.starts_with(v),
         "name" => rec.name.contains(v.trim_start_matches('/')),
-        "status" => rec.state.status == v,
-        "exited" => rec.state.status == "exited" && rec.state.exit_code.to_string() == v,
+        "status" => rec.state.status.as_str() == v,
+        "exited" => {
+            rec.state.status == crate::ContainerStatus::Exited
+                && rec.state.exit_code.to_string() == v
+        }
         "ancestor" => {
             rec.image == v
                 || rec.image_id == v

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pier_api::models::ExecConfig;
-use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
 use crate::exec::ExecStart;
 use crate::records::ContainerRecord;
 use crate::util::now_rfc3339;
+use crate::views::{HealthProbe, HealthReport};
 use crate::Engine;
 
 /// Docker keeps this many probe results and this much of each one's output.
@@ -31,7 +31,7 @@ const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
 pub(crate) struct Health {
     status: &'static str,
     failing_streak: i64,
-    log: VecDeque<Value>,
+    log: VecDeque<HealthProbe>,
     /// The run this state belongs to (`State.StartedAt`).
     started_at: String,
 }
@@ -201,9 +201,12 @@ impl Engine {
                     h.status = "unhealthy";
                 }
             }
-            h.log.push_back(json!({
-                "Start": start, "End": now_rfc3339(), "ExitCode": code, "Output": output,
-            }));
+            h.log.push_back(HealthProbe {
+                start,
+                end: now_rfc3339(),
+                exit_code: code,
+                output,
+            });
             while h.log.len() > MAX_LOG {
                 h.log.pop_front();
             }
@@ -215,17 +218,17 @@ impl Engine {
     }
 
     /// `State.Health` of the container's current or last run, if it has a check.
-    pub(crate) fn health_json(&self, rec: &ContainerRecord) -> Option<Value> {
+    pub(crate) fn health_report(&self, rec: &ContainerRecord) -> Option<HealthReport> {
         probe_argv(rec)?;
         let all = self.health.lock().unwrap_or_else(|e| e.into_inner());
         let h = all
             .get(&rec.id)
             .filter(|h| h.started_at == rec.state.started_at)?;
-        Some(json!({
-            "Status": h.status,
-            "FailingStreak": h.failing_streak,
-            "Log": h.log,
-        }))
+        Some(HealthReport {
+            status: h.status,
+            failing_streak: h.failing_streak,
+            log: h.log.iter().cloned().collect(),
+        })
     }
 
     /// The `ps` status suffix: ` (healthy)`, ` (health: starting)`, ` (unhealthy)`.
@@ -233,11 +236,7 @@ impl Engine {
         if !rec.state.running() {
             return String::new();
         }
-        match self
-            .health_json(rec)
-            .as_ref()
-            .and_then(|h| h["Status"].as_str())
-        {
+        match self.health_report(rec).map(|h| h.status) {
             Some("starting") => " (health: starting)".into(),
             Some(s) => format!(" ({s})"),
             None => String::new(),

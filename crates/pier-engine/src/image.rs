@@ -20,6 +20,7 @@ use crate::image_filter;
 use crate::names::parse_ref;
 use crate::records::{ImageRecord, StoredLayer};
 use crate::util::{now_rfc3339, unix_of};
+use crate::views::ImageDetails;
 use crate::{Engine, EngineError, Result};
 
 pub(crate) const LAYER_SIZES: &str = "layer-size";
@@ -498,52 +499,36 @@ impl Engine {
         Ok(out)
     }
 
-    /// `GET /images/{name}/json`, as JSON so that fields older clients read
-    /// (`Parent`, `DockerVersion`, `VirtualSize`, `ContainerConfig`) are present.
-    pub fn inspect_image(&self, name: &str) -> Result<serde_json::Value> {
+    /// `GET /images/{name}/json`.
+    pub fn inspect_image(&self, name: &str) -> Result<ImageDetails> {
         let img = self.find_image(name)?;
-        let tags: Vec<String> = self
+        let repo_tags: Vec<String> = self
             .meta
             .tags_of(&img.id)?
             .iter()
             .filter_map(|t| Reference::parse(t).ok())
             .map(|r| r.familiar())
             .collect();
-        // Go's encoding of `container.Config` (the engine's serde_json keeps
-        // insertion order, so the key order survives the `Value`).
-        let cfg = img.config.docker_config();
-        let mut v = serde_json::json!({
-            "Id": img.id,
-            "RepoTags": tags,
-            "RepoDigests": img.repo_digests,
-            "Parent": img.parent,
-            "Comment": img.config.comment.clone().unwrap_or_default(),
-            "Created": img.config.created.clone().unwrap_or_default(),
-            "Container": img.config.container.clone().unwrap_or_default(),
-            "ContainerConfig": img.config.docker_container_config(),
-            "DockerVersion": img.config.docker_version.clone().unwrap_or_default(),
-            "Author": img.config.author.clone().unwrap_or_default(),
-            "Config": cfg,
-            "Architecture": img.config.architecture,
-        });
-        // `Variant` is `omitempty` in Docker's ImageInspect.
-        let variant = img.config.variant.as_deref().filter(|v| !v.is_empty());
-        let rest = serde_json::json!({
-            "Variant": variant,
-            "Os": img.config.os,
-            "Size": img.size,
-            "VirtualSize": img.size,
-            "GraphDriver": {"Name": "overlay2", "Data": {}},
-            "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
-            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
-        });
-        if let (Some(o), serde_json::Value::Object(rest)) = (v.as_object_mut(), rest) {
-            o.extend(
-                rest.into_iter()
-                    .filter(|(k, x)| k != "Variant" || !x.is_null()),
-            );
-        }
-        Ok(v)
+        let c = img.config;
+        Ok(ImageDetails {
+            id: img.id,
+            repo_tags,
+            repo_digests: img.repo_digests,
+            parent: img.parent,
+            comment: c.comment.unwrap_or_default(),
+            created: c.created.unwrap_or_default(),
+            container: c.container.unwrap_or_default(),
+            container_config: c.container_config,
+            docker_version: c.docker_version.unwrap_or_default(),
+            author: c.author.unwrap_or_default(),
+            config: c.config,
+            architecture: c.architecture,
+            // `Variant` is `omitempty` in Docker's ImageInspect.
+            variant: c.variant.filter(|v| !v.is_empty()),
+            os: c.os,
+            size: img.size,
+            layers: c.rootfs.diff_ids,
+        })
     }
 
     /// `GET /images/{name}/history`, newest first.

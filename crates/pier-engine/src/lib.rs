@@ -33,6 +33,7 @@ mod resources;
 mod restore;
 mod shim;
 mod spec;
+mod state;
 mod stats;
 mod sweep;
 mod system;
@@ -40,6 +41,7 @@ mod trash;
 mod update;
 mod util;
 mod validate;
+mod views;
 mod volumes;
 mod wait;
 
@@ -61,10 +63,16 @@ pub use logs::frame;
 pub use logs::LogOptions;
 pub use pier_network::{AddressPool, NetworkOptions};
 pub use pier_registry::{AuthConfig, RegistryError};
-pub use records::{ContainerRecord, ImageRecord};
+pub use records::{ContainerRecord, ImageRecord, StateRecord};
 pub use registry::{configure as configure_registries, pull_reference, MessageSink};
-pub use stats::with_previous as stats_with_previous;
+pub use state::{ContainerStatus, UnknownStatus};
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
+pub use views::{
+    BlkioSample, BridgeEndpoint, CgroupSample, ContainerDetails, ContainerSize, CpuSample,
+    DiskUsage, HealthProbe, HealthReport, ImageDetails, MemorySample, NetworkContainer,
+    NetworkDetails, NetworkSettings, StatsSample, SystemReport, VersionReport,
+};
+pub use volumes::VolumeService;
 pub use wait::WaitCondition;
 
 /// Where the engine keeps things and how it runs containers.
@@ -100,7 +108,7 @@ impl EngineConfig {
 /// The engine. Share it as `Arc<Engine>`.
 pub struct Engine {
     cfg: EngineConfig,
-    meta: Metadata,
+    meta: Arc<Metadata>,
     content: ContentStore,
     snaps: Snapshotter,
     live: Mutex<HashMap<String, Arc<lifecycle::Live>>>,
@@ -110,7 +118,8 @@ pub struct Engine {
     pending: Mutex<HashMap<String, Vec<lifecycle::PendingAttach>>>,
     exits: tokio::sync::broadcast::Sender<wait::ExitEvent>,
     recent_exits: Mutex<std::collections::VecDeque<(std::time::Instant, String, wait::ExitEvent)>>,
-    events: events::Events,
+    events: Arc<events::Events>,
+    volumes: volumes::VolumeService,
     net: network::NetState,
     started: std::time::Instant,
     /// Container directories made ahead (see `pier_snapshot::spare`).
@@ -151,6 +160,13 @@ impl Engine {
         }
         let cfg_spare_dir = cfg.data_root.join("spare-containers");
         let net = network::NetState::new(&cfg.network);
+        let meta = Arc::new(meta);
+        let events = Arc::new(events::Events::new());
+        let volumes = volumes::VolumeService::new(
+            meta.clone(),
+            events.clone(),
+            cfg.data_root.join("volumes"),
+        );
         let engine = Arc::new(Engine {
             cfg,
             meta,
@@ -163,7 +179,8 @@ impl Engine {
             pending: Mutex::new(HashMap::new()),
             exits: tokio::sync::broadcast::channel(1024).0,
             recent_exits: Mutex::new(Default::default()),
-            events: events::Events::new(),
+            events,
+            volumes,
             net,
             started: std::time::Instant::now(),
             spare_dirs: pier_snapshot::spare::SparePool::new(
@@ -198,6 +215,11 @@ impl Engine {
                 }
             }
         });
+    }
+
+    /// Named and anonymous volumes.
+    pub fn volumes(&self) -> &volumes::VolumeService {
+        &self.volumes
     }
 
     pub fn config(&self) -> &EngineConfig {

@@ -13,7 +13,7 @@ use crate::records::ContainerRecord;
 use crate::shim::{ExitInfo, LaunchedShim, Shim};
 use crate::util::now_rfc3339;
 use crate::wait::wait_exit;
-use crate::{Engine, EngineError, Result};
+use crate::{ContainerStatus, Engine, EngineError, Result};
 
 /// Live state of a container whose shim is running.
 pub(crate) struct Live {
@@ -163,7 +163,7 @@ impl Engine {
             started = ?t0.elapsed(),
             "container started"
         );
-        rec.state.status = "running".into();
+        rec.state.status = ContainerStatus::Running;
         rec.state.pid = pid;
         rec.state.exit_code = 0;
         rec.state.error.clear();
@@ -233,8 +233,8 @@ impl Engine {
         self.teardown_runtime(rec);
         rec.state.exit_code = code;
         rec.state.error = e.to_string();
-        if rec.state.status != "created" {
-            rec.state.status = "exited".into();
+        if rec.state.status != ContainerStatus::Created {
+            rec.state.status = ContainerStatus::Exited;
             rec.state.finished_at = now_rfc3339();
         }
         let _ = self.save_state(rec);
@@ -293,7 +293,7 @@ impl Engine {
         let Ok(Some(mut rec)) = self.meta.container::<ContainerRecord>(id) else {
             return;
         };
-        rec.state.status = "exited".into();
+        rec.state.status = ContainerStatus::Exited;
         rec.state.pid = 0;
         rec.state.paused = false;
         rec.state.exit_code = info.exit_code;
@@ -326,7 +326,7 @@ impl Engine {
         self.publish_exit(&rec, info.exit_code, false);
         tracing::debug!(%id, ?saved, ?network, ?unmounted, recorded = ?t.elapsed(), "exit recorded");
         if self.should_restart(&rec) {
-            rec.state.status = "restarting".into();
+            rec.state.status = ContainerStatus::Restarting;
             let _ = self.save_state(&rec);
             let this = self.clone();
             let id = id.to_string();
@@ -337,7 +337,8 @@ impl Engine {
                 let lock = this.op_lock(&id);
                 let _g = lock.lock().await;
                 if let Ok(mut rec) = this.find_container(&id) {
-                    if rec.state.status != "restarting" || rec.state.stopped_by_user {
+                    if rec.state.status != ContainerStatus::Restarting || rec.state.stopped_by_user
+                    {
                         return;
                     }
                     rec.restart_count += 1;
@@ -419,10 +420,10 @@ impl Engine {
     ) -> Result<()> {
         let mut exits = self.exits.subscribe();
         let Ok(shim) = self.shim_of(&rec.id) else {
-            if rec.state.status == "restarting" {
+            if rec.state.status == ContainerStatus::Restarting {
                 // Between two runs: cancelling the restart is the stop.
                 let mut r = rec.clone();
-                r.state.status = "exited".into();
+                r.state.status = ContainerStatus::Exited;
                 r.state.stopped_by_user = true;
                 self.save_state(&r)?;
             }
@@ -592,7 +593,9 @@ impl Engine {
             tokio::spawn(async move {
                 let _ = tx.send(shim.attach(None, opts).await);
             });
-        } else if rec.state.status == "created" || rec.state.status == "exited" {
+        } else if rec.state.status == ContainerStatus::Created
+            || rec.state.status == ContainerStatus::Exited
+        {
             self.pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -619,14 +622,14 @@ impl Engine {
 
     pub async fn pause_container(&self, key: &str) -> Result<()> {
         let mut rec = self.find_container(key)?;
-        if rec.state.status != "running" {
+        if rec.state.status != ContainerStatus::Running {
             return Err(EngineError::Conflict(format!(
                 "Container {} is not running",
                 rec.id
             )));
         }
         self.shim_of(&rec.id)?.pause().await?;
-        rec.state.status = "paused".into();
+        rec.state.status = ContainerStatus::Paused;
         rec.state.paused = true;
         self.save_state(&rec)?;
         self.container_event("pause", &rec, &[]);
@@ -635,14 +638,14 @@ impl Engine {
 
     pub async fn unpause_container(&self, key: &str) -> Result<()> {
         let mut rec = self.find_container(key)?;
-        if rec.state.status != "paused" {
+        if rec.state.status != ContainerStatus::Paused {
             return Err(EngineError::Conflict(format!(
                 "Container {} is not paused",
                 rec.id
             )));
         }
         self.shim_of(&rec.id)?.resume().await?;
-        rec.state.status = "running".into();
+        rec.state.status = ContainerStatus::Running;
         rec.state.paused = false;
         self.save_state(&rec)?;
         self.container_event("unpause", &rec, &[]);

@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 
 use pier_api::models::HostConfig;
-use serde_json::{json, Value};
 
 use crate::network::{mode_of, ContainerNetwork};
 use crate::records::ContainerRecord;
@@ -179,19 +178,14 @@ impl Engine {
     }
 
     /// `HostConfig.Links` as inspect shows it: `/child:/parent/alias`.
-    pub(crate) fn links_json(&self, rec: &ContainerRecord) -> Value {
-        let out: Vec<String> = stored_links(rec)
+    pub(crate) fn inspect_links(&self, rec: &ContainerRecord) -> Vec<String> {
+        stored_links(rec)
             .into_iter()
             .filter_map(|(id, alias)| {
                 let child = self.meta.container::<ContainerRecord>(&id).ok()??;
                 Some(format!("/{}:/{}/{alias}", child.name, rec.name))
             })
-            .collect();
-        if out.is_empty() {
-            Value::Null
-        } else {
-            json!(out)
-        }
+            .collect()
     }
 
     /// The child a link name (`parent/alias`) stands for.
@@ -307,6 +301,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn link_forms_parse_like_docker() {

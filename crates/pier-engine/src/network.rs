@@ -13,13 +13,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use pier_api::models::{EndpointSettings, EventMessageTypeEnum};
+use pier_api::models::{
+    EndpointSettings, EventMessageTypeEnum, IpamConfig, NetworkCreateResponse, NetworkPruneResponse,
+};
+use pier_api::NetworkCreateRequest;
 use pier_network::{Controller, NetError, NetworkSpec, Subnet};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use crate::records::ContainerRecord;
 use crate::util::{now_rfc3339, random_id};
+use crate::views::{NetworkContainer, NetworkDetails};
 use crate::{Engine, EngineError, Result};
 
 pub(crate) use endpoints::{host_gateway, netns_for};
@@ -49,7 +52,7 @@ pub(crate) struct NetworkRecord {
     pub options: HashMap<String, String>,
     /// `IPAM.Config` as given (or as picked), echoed by inspect.
     #[serde(default)]
-    pub ipam_config: Vec<Value>,
+    pub ipam_config: Vec<IpamConfig>,
     #[serde(default)]
     pub ipam_options: Option<HashMap<String, String>>,
     /// The IPv4 pool addresses come from (bridge driver only).
@@ -183,7 +186,11 @@ fn set_default_bridge(n: &mut NetworkRecord, bridge: &str, subnet: Subnet, gatew
     n.subnet = Some(subnet);
     n.gateway = Some(gateway);
     n.bridge = bridge.into();
-    n.ipam_config = vec![json!({"Subnet": subnet.to_string(), "Gateway": gateway.to_string()})];
+    n.ipam_config = vec![IpamConfig {
+        subnet: Some(subnet.to_string()),
+        gateway: Some(gateway.to_string()),
+        ..Default::default()
+    }];
     n.options
         .insert("com.docker.network.bridge.name".into(), bridge.into());
 }
@@ -436,20 +443,20 @@ impl Engine {
             .collect()
     }
 
-    fn network_json(&self, n: &NetworkRecord) -> Value {
-        let mut containers = serde_json::Map::new();
-        for (r, a) in self.endpoints_on(&n.id) {
-            containers.insert(
-                r.id.clone(),
-                json!({
-                    "Name": r.name,
-                    "EndpointID": a.endpoint_id,
-                    "MacAddress": a.mac,
-                    "IPv4Address": format!("{}/{}", a.ip, a.prefix),
-                    "IPv6Address": "",
-                }),
-            );
-        }
+    fn network_details(&self, n: &NetworkRecord) -> NetworkDetails {
+        let mut containers: Vec<(String, NetworkContainer)> = self
+            .endpoints_on(&n.id)
+            .into_iter()
+            .map(|(r, a)| {
+                let c = NetworkContainer {
+                    name: r.name,
+                    endpoint_id: a.endpoint_id,
+                    mac_address: a.mac,
+                    ipv4_address: format!("{}/{}", a.ip, a.prefix),
+                };
+                (r.id, c)
+            })
+            .collect();
         // Containers sharing host's stack show up on `host` in Docker too.
         if n.driver == "host" {
             for r in self
@@ -458,40 +465,38 @@ impl Engine {
                 .unwrap_or_default()
             {
                 if r.state.running() && mode_of(&r) == "host" {
-                    containers.insert(
-                        r.id.clone(),
-                        json!({"Name": r.name, "EndpointID": "", "MacAddress": "", "IPv4Address": "", "IPv6Address": ""}),
-                    );
+                    let c = NetworkContainer {
+                        name: r.name,
+                        ..Default::default()
+                    };
+                    match containers.iter_mut().find(|(id, _)| *id == r.id) {
+                        Some(e) => e.1 = c,
+                        None => containers.push((r.id, c)),
+                    }
                 }
             }
         }
-        let ipam_config: Value = if n.ipam_config.is_empty() && n.driver != "bridge" {
-            json!([])
-        } else {
-            json!(n.ipam_config)
-        };
-        json!({
-            "Name": n.name,
-            "Id": n.id,
-            "Created": n.created,
-            "Scope": "local",
-            "Driver": n.driver,
-            "EnableIPv4": true,
-            "EnableIPv6": n.enable_ipv6,
-            "IPAM": {"Driver": "default", "Options": n.ipam_options, "Config": ipam_config},
-            "Internal": n.internal,
-            "Attachable": n.attachable,
-            "Ingress": false,
-            "ConfigFrom": {"Network": ""},
-            "ConfigOnly": false,
-            "Containers": containers,
-            "Options": n.options,
-            "Labels": n.labels,
-        })
+        NetworkDetails {
+            id: n.id.clone(),
+            name: n.name.clone(),
+            created: n.created.clone(),
+            driver: n.driver.clone(),
+            enable_ipv6: n.enable_ipv6,
+            internal: n.internal,
+            attachable: n.attachable,
+            ipam_options: n.ipam_options.clone(),
+            ipam_config: n.ipam_config.clone(),
+            containers,
+            options: n.options.clone(),
+            labels: n.labels.clone(),
+        }
     }
 
     /// `GET /networks`.
-    pub fn list_networks(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Value>> {
+    pub fn list_networks(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<Vec<NetworkDetails>> {
         let known = ["name", "id", "driver", "scope", "type", "label", "dangling"];
         crate::util::check_filter_keys(filters, &known)?;
         let mut out = Vec::new();
@@ -515,41 +520,33 @@ impl Engine {
                     })
             });
             if ok {
-                out.push(self.network_json(&n));
+                out.push(self.network_details(&n));
             }
         }
         Ok(out)
     }
 
     /// `GET /networks/{id}`.
-    pub fn inspect_network(&self, key: &str) -> Result<Value> {
+    pub fn inspect_network(&self, key: &str) -> Result<NetworkDetails> {
         let n = self.find_network(key)?;
-        Ok(self.network_json(&n))
+        Ok(self.network_details(&n))
     }
 
-    /// `POST /networks/create` with Docker's body (`Name`, `Driver`,
-    /// `Internal`, `Labels`, `IPAM`, `CheckDuplicate`, ...).
-    pub async fn create_network(&self, body: Value) -> Result<Value> {
+    /// `POST /networks/create`.
+    pub async fn create_network(&self, req: NetworkCreateRequest) -> Result<NetworkCreateResponse> {
         let _g = self.net.ops.lock().await;
-        let s = |k: &str| {
-            body.get(k)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let b = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
-        let name = s("Name");
+        let body = req.body;
+        let name = body.name;
         if name.is_empty() {
             return Err(EngineError::InvalidArgument(
                 "network name must not be empty".into(),
             ));
         }
-        let driver = match s("Driver").as_str() {
+        let driver = match body.driver.as_deref().unwrap_or("") {
             "" | "bridge" => "bridge".to_string(),
-            "host" | "null" => {
+            d @ ("host" | "null") => {
                 return Err(EngineError::InvalidArgument(format!(
-                    "only one instance of \"{}\" network is allowed",
-                    s("Driver")
+                    "only one instance of \"{d}\" network is allowed"
                 )))
             }
             other => {
@@ -566,36 +563,23 @@ impl Engine {
                 "network with name {name} already exists"
             )));
         }
-        let map = |k: &str| -> HashMap<String, String> {
-            body.get(k)
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default()
-        };
-        let ipam = body.get("IPAM").cloned().unwrap_or(Value::Null);
-        if let Some(d) = ipam.get("Driver").and_then(Value::as_str) {
+        let ipam = body.ipam.unwrap_or_default();
+        if let Some(d) = ipam.driver.as_deref() {
             if !d.is_empty() && d != "default" {
                 return Err(EngineError::NotFound(format!("plugin \"{d}\" not found")));
             }
         }
-        let mut ipam_config: Vec<Value> = ipam
-            .get("Config")
-            .and_then(Value::as_array)
-            .cloned()
+        // Keep only what was given, as Docker echoes it.
+        let given = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let mut ipam_config: Vec<IpamConfig> = ipam
+            .config
             .unwrap_or_default()
             .into_iter()
-            .map(|c| {
-                // Keep only what was given, as Docker echoes it.
-                let mut o = serde_json::Map::new();
-                for k in ["Subnet", "IPRange", "Gateway", "AuxiliaryAddresses"] {
-                    if let Some(v) = c.get(k).filter(|v| !v.is_null() && v.as_str() != Some("")) {
-                        if k == "AuxiliaryAddresses" && v.as_object().is_some_and(|m| m.is_empty())
-                        {
-                            continue;
-                        }
-                        o.insert(k.into(), v.clone());
-                    }
-                }
-                Value::Object(o)
+            .map(|c| IpamConfig {
+                subnet: given(c.subnet),
+                ip_range: given(c.ip_range),
+                gateway: given(c.gateway),
+                auxiliary_addresses: c.auxiliary_addresses.filter(|m| !m.is_empty()),
             })
             .collect();
         let taken: Vec<Subnet> = existing.iter().filter_map(|n| n.subnet).collect();
@@ -604,23 +588,17 @@ impl Engine {
         let mut gateway = None;
         let mut ip_range = None;
         let mut reserved = Vec::new();
-        let v4 = ipam_config.iter().find(|c| {
-            c.get("Subnet")
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.contains(':'))
-        });
+        let v4 = ipam_config
+            .iter()
+            .find(|c| c.subnet.as_deref().is_some_and(|s| !s.contains(':')));
         if let Some(c) = v4 {
-            let sn: Subnet = c["Subnet"]
-                .as_str()
-                .unwrap_or("")
-                .parse()
-                .map_err(net_err)?;
+            let sn: Subnet = c.subnet.as_deref().unwrap_or("").parse().map_err(net_err)?;
             if let Some(t) = taken.iter().find(|t| t.overlaps(&sn)) {
                 return Err(EngineError::Conflict(format!(
                     "invalid pool request: Pool overlaps with other one on this address space ({t})"
                 )));
             }
-            let gw = match c.get("Gateway").and_then(Value::as_str) {
+            let gw = match c.gateway.as_deref() {
                 Some(g) => {
                     let g: Ipv4Addr = g
                         .parse()
@@ -630,20 +608,15 @@ impl Engine {
                 }
                 None => sn.first_host(),
             };
-            if let Some(r) = c.get("IPRange").and_then(Value::as_str) {
+            if let Some(r) = c.ip_range.as_deref() {
                 let r: Subnet = r.parse().map_err(net_err)?;
                 if !sn.contains(r.addr) || r.prefix < sn.prefix {
                     return Err(bad(format!("Invalid range {r} for subnet {sn}")));
                 }
                 ip_range = Some(r);
             }
-            for a in c
-                .get("AuxiliaryAddresses")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(ip) = a.1.as_str().and_then(|s| s.parse::<Ipv4Addr>().ok()) {
+            for a in c.auxiliary_addresses.iter().flatten() {
+                if let Ok(ip) = a.1.parse::<Ipv4Addr>() {
                     reserved.push(ip);
                 }
             }
@@ -660,7 +633,11 @@ impl Engine {
             gateway = Some(sn.first_host());
             ipam_config.insert(
                 0,
-                json!({"Subnet": sn.to_string(), "Gateway": sn.first_host().to_string()}),
+                IpamConfig {
+                    subnet: Some(sn.to_string()),
+                    gateway: Some(sn.first_host().to_string()),
+                    ..Default::default()
+                },
             );
         }
         let id = random_id() + &random_id();
@@ -669,16 +646,13 @@ impl Engine {
             name,
             driver,
             created: now_rfc3339(),
-            internal: b("Internal"),
-            attachable: b("Attachable"),
-            enable_ipv6: b("EnableIPv6"),
-            labels: map("Labels"),
-            options: map("Options"),
+            internal: body.internal.unwrap_or(false),
+            attachable: body.attachable.unwrap_or(false),
+            enable_ipv6: body.enable_ipv6.unwrap_or(false),
+            labels: body.labels.unwrap_or_default(),
+            options: body.options.unwrap_or_default(),
             ipam_config,
-            ipam_options: ipam
-                .get("Options")
-                .filter(|v| !v.is_null())
-                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            ipam_options: ipam.options,
             subnet,
             gateway,
             ip_range,
@@ -711,7 +685,10 @@ impl Engine {
             return Err(e.into());
         }
         self.network_event("create", &n, &[]);
-        Ok(json!({"Id": n.id, "Warning": ""}))
+        Ok(NetworkCreateResponse {
+            id: n.id,
+            warning: String::new(),
+        })
     }
 
     /// `DELETE /networks/{id}`.
@@ -743,7 +720,10 @@ impl Engine {
     }
 
     /// `POST /networks/prune`: user networks no running container uses.
-    pub async fn prune_networks(&self, filters: &HashMap<String, Vec<String>>) -> Result<Value> {
+    pub async fn prune_networks(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<NetworkPruneResponse> {
         let f = crate::prune_filter::PruneFilter::parse(filters, &[])?;
         let _g = self.net.ops.lock().await;
         let mut deleted = Vec::new();
@@ -758,6 +738,8 @@ impl Engine {
                 deleted.push(n.name.clone());
             }
         }
-        Ok(json!({"NetworksDeleted": deleted}))
+        Ok(NetworkPruneResponse {
+            networks_deleted: Some(deleted),
+        })
     }
 }

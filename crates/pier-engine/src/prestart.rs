@@ -41,7 +41,7 @@ impl Engine {
         let Ok(rec) = self.find_container(id) else {
             return;
         };
-        if rec.state.status != "created" {
+        if rec.state.status != crate::ContainerStatus::Created {
             return;
         }
         if owns_netns(&mode_of(&rec)) {

@@ -36,7 +36,7 @@ pub struct ImageRecord {
 /// A container's run state as Docker reports it in `State`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StateRecord {
-    pub status: String,
+    pub status: crate::ContainerStatus,
     pub pid: i64,
     pub exit_code: i64,
     pub error: String,
@@ -52,7 +52,7 @@ pub struct StateRecord {
 impl Default for StateRecord {
     fn default() -> Self {
         StateRecord {
-            status: "created".into(),
+            status: crate::ContainerStatus::Created,
             pid: 0,
             exit_code: 0,
             error: String::new(),
@@ -67,7 +67,7 @@ impl Default for StateRecord {
 
 impl StateRecord {
     pub fn running(&self) -> bool {
-        matches!(self.status.as_str(), "running" | "paused" | "restarting")
+        self.status.is_running()
     }
 }
 

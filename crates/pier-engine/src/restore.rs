@@ -85,7 +85,7 @@ impl Engine {
     fn should_restart_on_boot(&self, rec: &ContainerRecord) -> bool {
         use pier_api::models::RestartPolicyNameEnum as P;
         !rec.state.stopped_by_user
-            && rec.state.status == "exited"
+            && rec.state.status == crate::ContainerStatus::Exited
             && matches!(
                 rec.host_config.restart_policy.as_ref().and_then(|p| p.name),
                 Some(P::ALWAYS) | Some(P::UNLESS_STOPPED)

@@ -1,18 +1,16 @@
-//! `GET /containers/{id}/stats`: one sample of a container's cgroup counters,
-//! shaped as Docker's `StatsResponse`. Deltas (`precpu_stats`, `preread`) are
-//! the caller's job: it keeps the previous sample and passes it to
-//! [`with_previous`], as dockerd's stats publisher does per subscriber.
+//! `GET /containers/{id}/stats`: one sample of a container's cgroup counters
+//! ([`StatsSample`]). Deltas (`precpu_stats`, `preread`) are the caller's
+//! job: it keeps the previous sample, as dockerd's stats publisher does per
+//! subscriber.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map, Value};
+use pier_api::models::{ContainerBlkioStatEntry, ContainerNetworkStats, ContainerPidsStats};
 
 use crate::system::{cgroup_dirs, mem_total};
+use crate::views::{BlkioSample, CgroupSample, MemorySample, StatsSample};
 use crate::{Engine, Result};
-
-/// Docker's zero time, used for `preread` when there is no previous sample.
-const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 fn read(p: &Path) -> Option<String> {
     std::fs::read_to_string(p).ok()
@@ -67,8 +65,8 @@ fn online_cpus(proc_stat: &str) -> u64 {
 
 /// Per-interface counters from a `/proc/<pid>/net/dev` table, loopback left
 /// out as Docker reports only the container's endpoints.
-pub(crate) fn parse_net_dev(s: &str) -> Map<String, Value> {
-    let mut out = Map::new();
+pub(crate) fn parse_net_dev(s: &str) -> Vec<(String, ContainerNetworkStats)> {
+    let mut out = Vec::new();
     for l in s.lines().skip(2) {
         let Some((name, rest)) = l.split_once(':') else {
             continue;
@@ -84,20 +82,36 @@ pub(crate) fn parse_net_dev(s: &str) -> Map<String, Value> {
         if v.len() < 16 {
             continue;
         }
-        out.insert(
+        out.push((
             name.to_string(),
-            json!({
-                "rx_bytes": v[0], "rx_packets": v[1], "rx_errors": v[2], "rx_dropped": v[3],
-                "tx_bytes": v[8], "tx_packets": v[9], "tx_errors": v[10], "tx_dropped": v[11],
-            }),
-        );
+            ContainerNetworkStats {
+                rx_bytes: Some(v[0]),
+                rx_packets: Some(v[1]),
+                rx_errors: Some(v[2]),
+                rx_dropped: Some(v[3]),
+                tx_bytes: Some(v[8]),
+                tx_packets: Some(v[9]),
+                tx_errors: Some(v[10]),
+                tx_dropped: Some(v[11]),
+                ..Default::default()
+            },
+        ));
     }
     out
 }
 
+fn blkio_entry(major: u64, minor: u64, op: &str, value: u64) -> ContainerBlkioStatEntry {
+    ContainerBlkioStatEntry {
+        major: Some(major),
+        minor: Some(minor),
+        op: Some(op.to_string()),
+        value: Some(value),
+    }
+}
+
 /// cgroup v1 blkio `*_recursive` lines (`8:0 Read 4096`, and a `Total` line)
 /// as Docker's `BlkioStatEntry` list.
-pub(crate) fn parse_blkio_v1(s: &str) -> Vec<Value> {
+pub(crate) fn parse_blkio_v1(s: &str) -> Vec<ContainerBlkioStatEntry> {
     s.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
@@ -105,17 +119,21 @@ pub(crate) fn parse_blkio_v1(s: &str) -> Vec<Value> {
                 return None;
             }
             let (maj, min) = f[0].split_once(':')?;
-            Some(json!({
-                "major": maj.parse::<u64>().ok()?, "minor": min.parse::<u64>().ok()?,
-                "op": f[1], "value": f[2].parse::<u64>().ok()?,
-            }))
+            Some(blkio_entry(
+                maj.parse().ok()?,
+                min.parse().ok()?,
+                f[1],
+                f[2].parse().ok()?,
+            ))
         })
         .collect()
 }
 
 /// cgroup v2 `io.stat` (`8:0 rbytes=.. wbytes=.. rios=.. wios=..`) as the two
 /// lists dockerd fills from it: bytes and operations, ops `read`/`write`.
-pub(crate) fn parse_io_stat(s: &str) -> (Vec<Value>, Vec<Value>) {
+pub(crate) fn parse_io_stat(
+    s: &str,
+) -> (Vec<ContainerBlkioStatEntry>, Vec<ContainerBlkioStatEntry>) {
     let (mut bytes, mut ios) = (Vec::new(), Vec::new());
     for l in s.lines() {
         let mut it = l.split_whitespace();
@@ -137,27 +155,16 @@ pub(crate) fn parse_io_stat(s: &str) -> (Vec<Value>, Vec<Value>) {
                 "wios" => (&mut ios, "write"),
                 _ => continue,
             };
-            list.push(json!({"major": maj, "minor": min, "op": op, "value": v}));
+            list.push(blkio_entry(maj, min, op, v));
         }
     }
     (bytes, ios)
 }
 
 /// The counters of one running container, read from its cgroups.
-fn sample_cgroups(cgroups_path: &str, out: &mut Map<String, Value>) {
+fn sample_cgroups(cgroups_path: &str) -> CgroupSample {
     let machine_mem = mem_total();
-    let mut cpu = json!({
-        "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-    });
-    let mut mem = Map::new();
-    let mut pids = Map::new();
-    let mut blkio = json!({
-        "io_service_bytes_recursive": null, "io_serviced_recursive": null,
-        "io_queue_recursive": null, "io_service_time_recursive": null,
-        "io_wait_time_recursive": null, "io_merged_recursive": null,
-        "io_time_recursive": null, "sectors_recursive": null,
-    });
+    let mut out = CgroupSample::default();
     // Only a pure v2 host is read as v2: a hybrid host's `unified` hierarchy
     // has a cgroup.controllers file but no controllers in it.
     let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
@@ -171,7 +178,7 @@ fn sample_cgroups(cgroups_path: &str, out: &mut Map<String, Value>) {
             .unwrap_or_default();
         let has = |c: &str| hier.split(',').any(|h| h == c);
         if v2 {
-            sample_v2(&d, machine_mem, &mut cpu, &mut mem, &mut pids, &mut blkio);
+            sample_v2(&d, machine_mem, &mut out);
             continue;
         }
         if has("memory") {
@@ -181,152 +188,116 @@ fn sample_cgroups(cgroups_path: &str, out: &mut Map<String, Value>) {
             if limit > machine_mem && machine_mem > 0 {
                 limit = machine_mem;
             }
-            mem.insert("usage".into(), usage.into());
-            mem.insert(
-                "max_usage".into(),
-                read_u64(&d.join("memory.max_usage_in_bytes"))
-                    .unwrap_or(0)
-                    .into(),
-            );
-            mem.insert(
-                "failcnt".into(),
-                read_u64(&d.join("memory.failcnt")).unwrap_or(0).into(),
-            );
-            mem.insert("limit".into(), limit.into());
-            let stats = read(&d.join("memory.stat"))
-                .map(|s| flat_keyed(&s))
-                .unwrap_or_default();
-            mem.insert("stats".into(), json!(stats));
+            out.memory = MemorySample {
+                usage: Some(usage),
+                max_usage: Some(read_u64(&d.join("memory.max_usage_in_bytes")).unwrap_or(0)),
+                failcnt: Some(read_u64(&d.join("memory.failcnt")).unwrap_or(0)),
+                limit: Some(limit),
+                stats: Some(
+                    read(&d.join("memory.stat"))
+                        .map(|s| flat_keyed(&s))
+                        .unwrap_or_default(),
+                ),
+            };
         }
         if has("cpuacct") {
-            cpu["cpu_usage"]["total_usage"] =
-                read_u64(&d.join("cpuacct.usage")).unwrap_or(0).into();
-            let percpu: Vec<u64> = read(&d.join("cpuacct.usage_percpu"))
-                .map(|s| {
-                    s.split_whitespace()
-                        .filter_map(|v| v.parse().ok())
-                        .collect()
-                })
-                .unwrap_or_default();
-            cpu["cpu_usage"]["percpu_usage"] = json!(percpu);
+            let u = &mut out.cpu;
+            u.total_usage = read_u64(&d.join("cpuacct.usage")).unwrap_or(0);
+            u.percpu_usage = Some(
+                read(&d.join("cpuacct.usage_percpu"))
+                    .map(|s| {
+                        s.split_whitespace()
+                            .filter_map(|v| v.parse().ok())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            );
             // cpuacct.stat counts USER_HZ ticks.
             let st = read(&d.join("cpuacct.stat"))
                 .map(|s| flat_keyed(&s))
                 .unwrap_or_default();
-            cpu["cpu_usage"]["usage_in_usermode"] =
-                (st.get("user").copied().unwrap_or(0) * 10_000_000).into();
-            cpu["cpu_usage"]["usage_in_kernelmode"] =
-                (st.get("system").copied().unwrap_or(0) * 10_000_000).into();
+            u.usage_in_usermode = st.get("user").copied().unwrap_or(0) * 10_000_000;
+            u.usage_in_kernelmode = st.get("system").copied().unwrap_or(0) * 10_000_000;
         }
         if has("cpu") {
             let st = read(&d.join("cpu.stat"))
                 .map(|s| flat_keyed(&s))
                 .unwrap_or_default();
-            cpu["throttling_data"] = json!({
-                "periods": st.get("nr_periods").copied().unwrap_or(0),
-                "throttled_periods": st.get("nr_throttled").copied().unwrap_or(0),
-                "throttled_time": st.get("throttled_time").copied().unwrap_or(0),
-            });
+            let c = &mut out.cpu;
+            c.periods = st.get("nr_periods").copied().unwrap_or(0);
+            c.throttled_periods = st.get("nr_throttled").copied().unwrap_or(0);
+            c.throttled_time = st.get("throttled_time").copied().unwrap_or(0);
         }
         if has("pids") {
-            pids.insert(
-                "current".into(),
-                read_u64(&d.join("pids.current")).unwrap_or(0).into(),
-            );
-            if let Some(l) = read_u64(&d.join("pids.max")) {
-                pids.insert("limit".into(), l.into());
-            }
+            out.pids = ContainerPidsStats {
+                current: Some(read_u64(&d.join("pids.current")).unwrap_or(0)),
+                limit: read_u64(&d.join("pids.max")),
+            };
         }
         if has("blkio") {
-            let f = |n: &str| json!(parse_blkio_v1(&read(&d.join(n)).unwrap_or_default()));
-            blkio["io_service_bytes_recursive"] = f("blkio.throttle.io_service_bytes_recursive");
-            blkio["io_serviced_recursive"] = f("blkio.throttle.io_serviced_recursive");
+            let f = |n: &str| Some(parse_blkio_v1(&read(&d.join(n)).unwrap_or_default()));
+            out.blkio = BlkioSample {
+                io_service_bytes_recursive: f("blkio.throttle.io_service_bytes_recursive"),
+                io_serviced_recursive: f("blkio.throttle.io_serviced_recursive"),
+            };
         }
     }
     let proc_stat = read(Path::new("/proc/stat")).unwrap_or_default();
-    cpu["system_cpu_usage"] = system_cpu_usage(&proc_stat).into();
-    cpu["online_cpus"] = online_cpus(&proc_stat).into();
-    out.insert("cpu_stats".into(), cpu);
-    out.insert("memory_stats".into(), Value::Object(mem));
-    out.insert("pids_stats".into(), Value::Object(pids));
-    out.insert("blkio_stats".into(), blkio);
+    out.cpu.system_cpu_usage = system_cpu_usage(&proc_stat);
+    out.cpu.online_cpus = online_cpus(&proc_stat);
+    out
 }
 
-fn sample_v2(
-    d: &Path,
-    machine_mem: u64,
-    cpu: &mut Value,
-    mem: &mut Map<String, Value>,
-    pids: &mut Map<String, Value>,
-    blkio: &mut Value,
-) {
+fn sample_v2(d: &Path, machine_mem: u64, out: &mut CgroupSample) {
     let st = read(&d.join("cpu.stat"))
         .map(|s| flat_keyed(&s))
         .unwrap_or_default();
     let us = |k: &str| st.get(k).copied().unwrap_or(0) * 1000;
-    cpu["cpu_usage"] = json!({
-        "total_usage": us("usage_usec"),
-        "usage_in_usermode": us("user_usec"),
-        "usage_in_kernelmode": us("system_usec"),
-    });
-    cpu["throttling_data"] = json!({
-        "periods": st.get("nr_periods").copied().unwrap_or(0),
-        "throttled_periods": st.get("nr_throttled").copied().unwrap_or(0),
-        "throttled_time": us("throttled_usec"),
-    });
+    let c = &mut out.cpu;
+    c.total_usage = us("usage_usec");
+    c.usage_in_usermode = us("user_usec");
+    c.usage_in_kernelmode = us("system_usec");
+    c.periods = st.get("nr_periods").copied().unwrap_or(0);
+    c.throttled_periods = st.get("nr_throttled").copied().unwrap_or(0);
+    c.throttled_time = us("throttled_usec");
     let limit = read_u64(&d.join("memory.max"))
         .filter(|l| *l < machine_mem || machine_mem == 0)
         .unwrap_or(machine_mem);
-    mem.insert(
-        "usage".into(),
-        read_u64(&d.join("memory.current")).unwrap_or(0).into(),
-    );
-    mem.insert("limit".into(), limit.into());
-    let stats = read(&d.join("memory.stat"))
-        .map(|s| flat_keyed(&s))
-        .unwrap_or_default();
-    mem.insert("stats".into(), json!(stats));
-    pids.insert(
-        "current".into(),
-        read_u64(&d.join("pids.current")).unwrap_or(0).into(),
-    );
-    if let Some(l) = read_u64(&d.join("pids.max")) {
-        pids.insert("limit".into(), l.into());
-    }
-    let (bytes, ios) = parse_io_stat(&read(&d.join("io.stat")).unwrap_or_default());
-    blkio["io_service_bytes_recursive"] = json!(bytes);
-    blkio["io_serviced_recursive"] = json!(ios);
-}
-
-/// Fills `precpu_stats` and `preread` of `cur` from the sample before it.
-pub fn with_previous(cur: &mut Value, prev: Option<&Value>) {
-    let (pre, preread) = match prev {
-        Some(p) => (p["cpu_stats"].clone(), p["read"].clone()),
-        None => (
-            json!({
-                "cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
-            }),
-            ZERO_TIME.into(),
+    out.memory = MemorySample {
+        usage: Some(read_u64(&d.join("memory.current")).unwrap_or(0)),
+        limit: Some(limit),
+        stats: Some(
+            read(&d.join("memory.stat"))
+                .map(|s| flat_keyed(&s))
+                .unwrap_or_default(),
         ),
+        ..Default::default()
     };
-    cur["precpu_stats"] = pre;
-    cur["preread"] = preread;
+    out.pids = ContainerPidsStats {
+        current: Some(read_u64(&d.join("pids.current")).unwrap_or(0)),
+        limit: read_u64(&d.join("pids.max")),
+    };
+    let (bytes, ios) = parse_io_stat(&read(&d.join("io.stat")).unwrap_or_default());
+    out.blkio = BlkioSample {
+        io_service_bytes_recursive: Some(bytes),
+        io_serviced_recursive: Some(ios),
+    };
 }
 
 impl Engine {
     /// One stats sample of a container (blocking file reads: call it off the
-    /// async workers). `precpu_stats` is empty; see [`with_previous`].
-    pub fn stats(&self, key: &str) -> Result<Value> {
+    /// async workers).
+    pub fn stats(&self, key: &str) -> Result<StatsSample> {
         let rec = self.find_container(key)?;
-        let mut out = Map::new();
-        out.insert("read".into(), crate::util::now_rfc3339().into());
-        out.insert("name".into(), format!("/{}", rec.name).into());
-        out.insert("id".into(), rec.id.clone().into());
-        out.insert("num_procs".into(), 0.into());
-        out.insert("storage_stats".into(), json!({}));
+        let mut out = StatsSample {
+            read: crate::util::now_rfc3339(),
+            name: rec.name.clone(),
+            id: rec.id.clone(),
+            cgroup: None,
+            networks: Vec::new(),
+        };
         if rec.state.running() {
-            sample_cgroups(&rec.cgroups_path, &mut out);
+            out.cgroup = Some(sample_cgroups(&rec.cgroups_path));
             // In the daemon's own netns (`--network host`) the container has
             // no endpoints of its own; dockerd reports no networks then.
             let own_netns = std::fs::read_link(format!("/proc/{}/ns/net", rec.state.pid))
@@ -335,29 +306,14 @@ impl Engine {
             if rec.state.pid > 0 && own_netns.is_some() {
                 let p = PathBuf::from(format!("/proc/{}/net/dev", rec.state.pid));
                 if let Some(s) = read(&p) {
-                    let nets = parse_net_dev(&s);
-                    if !nets.is_empty() {
-                        out.insert("networks".into(), Value::Object(nets));
-                    }
+                    out.networks = parse_net_dev(&s);
                 }
             }
         } else {
             // A stopped container: dockerd answers with zeroed counters.
-            out.insert("read".into(), ZERO_TIME.into());
-            out.insert(
-                "cpu_stats".into(),
-                json!({"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}),
-            );
-            out.insert("memory_stats".into(), json!({}));
-            out.insert("pids_stats".into(), json!({}));
-            out.insert(
-                "blkio_stats".into(),
-                json!({"io_service_bytes_recursive": null, "io_serviced_recursive": null}),
-            );
+            out.read = crate::util::ZERO_TIME.into();
         }
-        let mut v = Value::Object(out);
-        with_previous(&mut v, None);
-        Ok(v)
+        Ok(out)
     }
 
     /// Whether the container is running (a stats stream of a stopped one is
@@ -383,29 +339,21 @@ mod tests {
         let s = "Inter-|   Receive |  Transmit\n face |bytes packets errs drop fifo frame compressed multicast|bytes packets errs drop fifo colls carrier compressed\n    lo: 10 1 0 0 0 0 0 0 10 1 0 0 0 0 0 0\n  eth0: 1500 12 1 2 0 0 0 0 900 7 3 4 0 0 0 0\n";
         let n = parse_net_dev(s);
         assert_eq!(n.len(), 1);
-        assert_eq!(n["eth0"]["rx_bytes"], 1500);
-        assert_eq!(n["eth0"]["tx_packets"], 7);
-        assert_eq!(n["eth0"]["tx_dropped"], 4);
+        let (name, eth0) = &n[0];
+        assert_eq!(name, "eth0");
+        assert_eq!(eth0.rx_bytes, Some(1500));
+        assert_eq!(eth0.tx_packets, Some(7));
+        assert_eq!(eth0.tx_dropped, Some(4));
     }
 
     #[test]
     fn blkio_parsers() {
         let v1 = parse_blkio_v1("8:0 Read 4096\n8:0 Write 8192\n8:0 Total 12288\nTotal 12288\n");
         assert_eq!(v1.len(), 3);
-        assert_eq!(v1[1]["op"], "Write");
-        assert_eq!(v1[1]["value"], 8192);
+        assert_eq!(v1[1], blkio_entry(8, 0, "Write", 8192));
         let (b, i) = parse_io_stat("259:0 rbytes=100 wbytes=200 rios=3 wios=4 dbytes=0 dios=0\n");
-        assert_eq!(b[0]["op"], "read");
-        assert_eq!(b[1]["value"], 200);
-        assert_eq!(i[1]["value"], 4);
-    }
-
-    #[test]
-    fn previous_becomes_precpu() {
-        let prev = json!({"read": "t0", "cpu_stats": {"cpu_usage": {"total_usage": 5}, "system_cpu_usage": 9}});
-        let mut cur = json!({"read": "t1", "cpu_stats": {}});
-        with_previous(&mut cur, Some(&prev));
-        assert_eq!(cur["precpu_stats"]["cpu_usage"]["total_usage"], 5);
-        assert_eq!(cur["preread"], "t0");
+        assert_eq!(b[0].op.as_deref(), Some("read"));
+        assert_eq!(b[1].value, Some(200));
+        assert_eq!(i[1], blkio_entry(259, 0, "write", 4));
     }
 }

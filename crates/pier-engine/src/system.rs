@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use serde_json::{json, Value};
-
 use crate::records::{ContainerRecord, ImageRecord};
-use crate::{Engine, Result};
+use crate::views::{DiskUsage, SystemReport, VersionReport};
+use crate::{ContainerStatus, Engine, Result};
 
 /// Every directory of `cgroups_path` across the mounted hierarchies (v1) or
 /// the unified one (v2).
@@ -95,114 +94,59 @@ fn cgroup_version() -> &'static str {
 }
 
 impl Engine {
-    /// `GET /version`.
-    pub fn version(&self) -> Value {
-        let v = pier_api::ENGINE_VERSION;
-        json!({
-            "Platform": {"Name": "Pier Engine"},
-            "Components": [{
-                "Name": "Engine",
-                "Version": v,
-                "Details": {
-                    "ApiVersion": pier_api::API_VERSION,
-                    "MinAPIVersion": pier_api::MIN_API_VERSION,
-                    "Os": "linux",
-                    "Arch": crate::image::host_arch(),
-                    "KernelVersion": kernel_version(),
-                    "Experimental": "false",
-                }
-            }],
-            "Version": v,
-            "ApiVersion": pier_api::API_VERSION,
-            "MinAPIVersion": pier_api::MIN_API_VERSION,
-            "GitCommit": "",
-            "GoVersion": "",
-            "Os": "linux",
-            "Arch": crate::image::host_arch(),
-            "KernelVersion": kernel_version(),
-            "BuildTime": "",
-        })
+    /// `GET /version`: the host's part of it.
+    pub fn version(&self) -> VersionReport {
+        VersionReport {
+            arch: crate::image::host_arch().to_string(),
+            kernel_version: kernel_version(),
+        }
     }
 
     /// `GET /info`.
-    pub fn info(&self) -> Result<Value> {
+    pub fn info(&self) -> Result<SystemReport> {
         let recs: Vec<ContainerRecord> = self.meta.containers()?;
-        let running = recs.iter().filter(|r| r.state.status == "running").count();
-        let paused = recs.iter().filter(|r| r.state.status == "paused").count();
+        let count = |s: ContainerStatus| recs.iter().filter(|r| r.state.status == s).count();
+        let running = count(ContainerStatus::Running);
+        let paused = count(ContainerStatus::Paused);
         let images = self.meta.images::<ImageRecord>()?.len();
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_default();
-        Ok(json!({
-            "ID": "pier",
-            "Containers": recs.len(),
-            "ContainersRunning": running,
-            "ContainersPaused": paused,
-            "ContainersStopped": recs.len() - running - paused,
-            "Images": images,
-            "Driver": "overlay2",
-            "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Log": ["json-file"]},
-            "MemoryLimit": true,
-            "SwapLimit": pier_runtime::spec::host_supports_swap_limit(),
-            "CpuCfsPeriod": true,
-            "CpuCfsQuota": true,
-            "CPUShares": true,
-            "CPUSet": true,
-            "PidsLimit": true,
-            "IPv4Forwarding": true,
-            "Debug": false,
-            "NFd": 0,
-            "NGoroutines": 0,
-            "SystemTime": crate::util::now_rfc3339(),
-            "LoggingDriver": self.cfg.log_defaults.driver,
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": cgroup_version(),
-            "NEventsListener": 0,
-            "KernelVersion": kernel_version(),
-            "OperatingSystem": "Pier on Linux",
-            "OSType": "linux",
-            "OSVersion": "",
-            "Architecture": std::env::consts::ARCH,
-            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": mem_total(),
-            "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
-            "DockerRootDir": self.cfg.data_root.display().to_string(),
-            "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-            "Name": hostname,
-            "Labels": [],
-            "ExperimentalBuild": false,
-            "ServerVersion": pier_api::ENGINE_VERSION,
-            "Runtimes": {"pier": {"path": self.cfg.shim_binary.display().to_string()}},
-            "DefaultRuntime": "pier",
-            // API 1.44; Docker lists none unless experimental.
-            "CDISpecDirs": [],
-            "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
-            "LiveRestoreEnabled": true,
-            "Isolation": "",
-            "InitBinary": "",
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
-            "Warnings": [],
-        }))
+        Ok(SystemReport {
+            containers: recs.len(),
+            containers_running: running,
+            containers_paused: paused,
+            containers_stopped: recs.len() - running - paused,
+            images,
+            swap_limit: pier_runtime::spec::host_supports_swap_limit(),
+            system_time: crate::util::now_rfc3339(),
+            logging_driver: self.cfg.log_defaults.driver.clone(),
+            cgroup_version: cgroup_version(),
+            kernel_version: kernel_version(),
+            architecture: std::env::consts::ARCH.to_string(),
+            ncpu: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            mem_total: mem_total(),
+            data_root: self.cfg.data_root.display().to_string(),
+            hostname,
+            runtime_path: self.cfg.shim_binary.display().to_string(),
+        })
     }
 
     /// `GET /system/df`.
-    pub fn disk_usage(&self) -> Result<Value> {
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
         let images = self.list_images(true, &Default::default())?;
         let containers = self.list_containers(&crate::ListOptions {
             all: true,
             size: true,
             ..Default::default()
         })?;
-        let layers_size: i64 = images.iter().map(|i| i.size).sum();
-        Ok(json!({
-            "LayersSize": layers_size,
-            "Images": images,
-            "Containers": containers,
-            "Volumes": self.volumes_with_usage()?,
-            "BuildCache": self.build_cache_usage()?,
-        }))
+        Ok(DiskUsage {
+            layers_size: images.iter().map(|i| i.size).sum(),
+            images,
+            containers,
+            volumes: self.volumes().with_usage()?,
+            build_cache: self.build_cache_usage()?,
+        })
     }
 
     /// Seconds since the engine started (for /info and debugging).

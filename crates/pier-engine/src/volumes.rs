@@ -2,32 +2,22 @@
 //!
 //! At create, `-v`, `--mount`, `--volumes-from` and the image's VOLUMEs are
 //! resolved into [`MountRec`]s stored with the container; at start they
-//! become bind mounts of the OCI spec.
+//! become bind mounts of the OCI spec. The volumes themselves are
+//! [`VolumeService`]'s.
+
+mod service;
+
+pub use service::VolumeService;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use pier_api::models::{MountPoint, MountType as MountTypeEnum, Volume, VolumePruneResponse};
+use pier_api::models::{MountPoint, MountType as MountTypeEnum};
 use serde::{Deserialize, Serialize};
 
 use crate::records::ContainerRecord;
-use crate::util::{now_rfc3339, random_id};
+use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
-
-const NS: &str = "volumes";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct VolumeRec {
-    pub name: String,
-    pub created_at: String,
-    #[serde(default)]
-    pub labels: HashMap<String, String>,
-    #[serde(default)]
-    pub options: HashMap<String, String>,
-    /// Made for an image VOLUME or a bare `-v /path`: `rm -v` removes it.
-    #[serde(default)]
-    pub anonymous: bool,
-}
 
 /// One mount of a container, resolved at create.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -53,30 +43,6 @@ pub struct MountRec {
     pub propagation: String,
 }
 
-/// A volume is a directory named after it, so a longer name cannot exist.
-const MAX_VOLUME_NAME: usize = 255;
-
-fn validate_volume_name(n: &str) -> Result<()> {
-    if n.len() > MAX_VOLUME_NAME {
-        return Err(EngineError::InvalidArgument(format!(
-            "create {}...: invalid volume name: {} characters is longer than the limit of {MAX_VOLUME_NAME}",
-            &n[..n.floor_char_boundary(32)],
-            n.len()
-        )));
-    }
-    let mut c = n.chars();
-    let ok = n.len() >= 2
-        && c.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && c.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(EngineError::InvalidArgument(format!(
-            "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
-        )))
-    }
-}
-
 fn clean_dest(d: &str) -> Result<String> {
     if !d.starts_with('/') {
         return Err(EngineError::InvalidArgument(format!(
@@ -88,184 +54,6 @@ fn clean_dest(d: &str) -> Result<String> {
 }
 
 impl Engine {
-    fn volume_dir(&self, name: &str) -> PathBuf {
-        self.cfg.data_root.join("volumes").join(name).join("_data")
-    }
-
-    fn volume_json(&self, v: &VolumeRec) -> Volume {
-        Volume {
-            name: v.name.clone(),
-            driver: "local".into(),
-            mountpoint: self.volume_dir(&v.name).display().to_string(),
-            created_at: Some(v.created_at.clone()),
-            labels: v.labels.clone(),
-            scope: Some(pier_api::models::VolumeScopeEnum::LOCAL),
-            options: v.options.clone(),
-            ..Default::default()
-        }
-    }
-
-    /// `POST /volumes/create` (idempotent for an existing name, like Docker).
-    pub fn create_volume(
-        &self,
-        name: Option<&str>,
-        labels: HashMap<String, String>,
-        options: HashMap<String, String>,
-    ) -> Result<Volume> {
-        let (name, anonymous) = match name.filter(|n| !n.is_empty()) {
-            Some(n) => (n.to_string(), false),
-            None => (random_id(), true),
-        };
-        Ok(self.volume_json(&self.ensure_volume(&name, anonymous, labels, options)?))
-    }
-
-    fn ensure_volume(
-        &self,
-        name: &str,
-        anonymous: bool,
-        labels: HashMap<String, String>,
-        options: HashMap<String, String>,
-    ) -> Result<VolumeRec> {
-        validate_volume_name(name)?;
-        if let Some(v) = self.meta.kv_get::<VolumeRec>(NS, name)? {
-            return Ok(v);
-        }
-        let dir = self.volume_dir(name);
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
-        let v = VolumeRec {
-            name: name.to_string(),
-            created_at: now_rfc3339(),
-            labels,
-            options,
-            anonymous,
-        };
-        self.meta.kv_put(NS, name, &v)?;
-        self.events.emit(
-            pier_api::models::EventMessageTypeEnum::VOLUME,
-            "create",
-            name,
-            HashMap::from([("driver".to_string(), "local".to_string())]),
-        );
-        Ok(v)
-    }
-
-    pub fn inspect_volume(&self, name: &str) -> Result<Volume> {
-        let v = self
-            .meta
-            .kv_get::<VolumeRec>(NS, name)?
-            .ok_or_else(|| EngineError::NotFound(format!("get {name}: no such volume")))?;
-        Ok(self.volume_json(&v))
-    }
-
-    pub fn list_volumes(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Volume>> {
-        crate::util::check_filter_keys(filters, &["name", "dangling", "label", "driver"])?;
-        let used = self.volumes_in_use()?;
-        let mut out = Vec::new();
-        for (_, v) in self.meta.kv_list::<VolumeRec>(NS)? {
-            let ok = filters.iter().all(|(k, vals)| {
-                if k == "label" {
-                    return crate::util::labels_match(vals, &v.labels);
-                }
-                vals.iter().any(|val| match k.as_str() {
-                    "name" => v.name.contains(val.as_str()),
-                    "dangling" => (val == "true" || val == "1") != used.contains_key(&v.name),
-                    "driver" => val == "local",
-                    _ => true,
-                })
-            });
-            if ok {
-                out.push(self.volume_json(&v));
-            }
-        }
-        Ok(out)
-    }
-
-    /// Every volume with its `UsageData` (`GET /system/df`): bytes under it
-    /// (-1 when they cannot be read) and how many containers mount it. Walks
-    /// the volumes' files: call it off the async workers.
-    pub(crate) fn volumes_with_usage(&self) -> Result<Vec<Volume>> {
-        let used = self.volumes_in_use()?;
-        let mut volumes = self.list_volumes(&HashMap::new())?;
-        for v in &mut volumes {
-            let size = pier_snapshot::usage(&self.volume_dir(&v.name))
-                .ok()
-                .and_then(|s| i64::try_from(s).ok())
-                .unwrap_or(-1);
-            let ref_count = used.get(&v.name).map_or(0, Vec::len) as i64;
-            v.usage_data = Some(pier_api::models::VolumeUsageData { size, ref_count });
-        }
-        Ok(volumes)
-    }
-
-    /// Volume name -> IDs of the containers that mount it.
-    fn volumes_in_use(&self) -> Result<HashMap<String, Vec<String>>> {
-        let mut used: HashMap<String, Vec<String>> = HashMap::new();
-        for c in self.meta.containers::<ContainerRecord>()? {
-            for m in c.mounts.iter().filter(|m| m.kind == "volume") {
-                used.entry(m.name.clone()).or_default().push(c.id.clone());
-            }
-        }
-        Ok(used)
-    }
-
-    /// `DELETE /volumes/{name}`.
-    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
-        if self.meta.kv_get::<VolumeRec>(NS, name)?.is_none() {
-            if force {
-                return Ok(());
-            }
-            return Err(EngineError::NotFound(format!("get {name}: no such volume")));
-        }
-        if let Some(users) = self.volumes_in_use()?.get(name) {
-            return Err(EngineError::Conflict(format!(
-                "remove {name}: volume is in use - [{}]",
-                users.join(", ")
-            )));
-        }
-        let dir = self.cfg.data_root.join("volumes").join(name);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(EngineError::io(&dir, e));
-            }
-        }
-        self.meta.kv_delete(NS, name)?;
-        self.events.emit(
-            pier_api::models::EventMessageTypeEnum::VOLUME,
-            "destroy",
-            name,
-            HashMap::new(),
-        );
-        Ok(())
-    }
-
-    /// `POST /volumes/prune`: unused anonymous volumes (all unused with
-    /// `all`) that the filters allow.
-    pub fn prune_volumes(
-        &self,
-        all: bool,
-        filters: &HashMap<String, Vec<String>>,
-    ) -> Result<VolumePruneResponse> {
-        let f = crate::prune_filter::PruneFilter::parse(filters, &["all"])?;
-        let used = self.volumes_in_use()?;
-        let mut deleted = Vec::new();
-        let mut reclaimed = 0i64;
-        for (_, v) in self.meta.kv_list::<VolumeRec>(NS)? {
-            if used.contains_key(&v.name)
-                || (!v.anonymous && !all)
-                || !f.allows(&v.created_at, &v.labels)
-            {
-                continue;
-            }
-            reclaimed += pier_snapshot::usage(&self.volume_dir(&v.name)).unwrap_or(0) as i64;
-            self.remove_volume(&v.name, true)?;
-            deleted.push(v.name);
-        }
-        Ok(VolumePruneResponse {
-            volumes_deleted: Some(deleted),
-            space_reclaimed: Some(reclaimed),
-        })
-    }
-
     /// Resolves a new container's mounts: binds, named and anonymous volumes,
     /// `--mount`, `--volumes-from`, tmpfs, and the image's VOLUMEs.
     pub(crate) fn resolve_mounts(&self, rec: &ContainerRecord) -> Result<Vec<MountRec>> {
@@ -335,11 +123,12 @@ impl Engine {
                 } else {
                     src.to_string()
                 };
-                let fresh = self.meta.kv_get::<VolumeRec>(NS, &name)?.is_none();
-                self.ensure_volume(&name, anonymous, HashMap::new(), HashMap::new())?;
+                let fresh = self.volumes.get(&name)?.is_none();
+                self.volumes
+                    .ensure(&name, anonymous, HashMap::new(), HashMap::new())?;
                 MountRec {
                     kind: "volume".into(),
-                    source: self.volume_dir(&name).display().to_string(),
+                    source: self.volumes.dir(&name).display().to_string(),
                     name,
                     destination: dst,
                     rw,
@@ -377,13 +166,14 @@ impl Engine {
                     let src = m.source.clone().unwrap_or_default();
                     let anonymous = src.is_empty();
                     let name = if anonymous { random_id() } else { src };
-                    let fresh = self.meta.kv_get::<VolumeRec>(NS, &name)?.is_none();
+                    let fresh = self.volumes.get(&name)?.is_none();
                     let labels = m
                         .volume_options
                         .as_ref()
                         .and_then(|o| o.labels.clone())
                         .unwrap_or_default();
-                    self.ensure_volume(&name, anonymous, labels, HashMap::new())?;
+                    self.volumes
+                        .ensure(&name, anonymous, labels, HashMap::new())?;
                     let nocopy = m
                         .volume_options
                         .as_ref()
@@ -391,7 +181,7 @@ impl Engine {
                         .unwrap_or(false);
                     MountRec {
                         kind: "volume".into(),
-                        source: self.volume_dir(&name).display().to_string(),
+                        source: self.volumes.dir(&name).display().to_string(),
                         name,
                         destination: dst,
                         rw,
@@ -454,10 +244,11 @@ impl Engine {
                 continue;
             }
             let name = random_id();
-            self.ensure_volume(&name, true, HashMap::new(), HashMap::new())?;
+            self.volumes
+                .ensure(&name, true, HashMap::new(), HashMap::new())?;
             mounts.push(MountRec {
                 kind: "volume".into(),
-                source: self.volume_dir(&name).display().to_string(),
+                source: self.volumes.dir(&name).display().to_string(),
                 name,
                 destination: dst,
                 rw: true,
@@ -505,9 +296,9 @@ impl Engine {
     /// After `rm -v`: removes the container's anonymous volumes.
     pub(crate) fn remove_anonymous_volumes(&self, rec: &ContainerRecord) {
         for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
-            if let Ok(Some(v)) = self.meta.kv_get::<VolumeRec>(NS, &m.name) {
+            if let Ok(Some(v)) = self.volumes.get(&m.name) {
                 if v.anonymous {
-                    let _ = self.remove_volume(&m.name, false);
+                    let _ = self.volumes.remove(&m.name, false);
                 }
             }
         }

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The daemon: serves the Docker Engine API on a unix socket.
 //!
 //! Routing lives in `routes/<noun>.rs`; this file wires the listener, the
@@ -10,6 +11,7 @@ mod listener;
 mod panic;
 mod params;
 mod routes;
+mod shape;
 
 #[cfg(test)]
 mod fuzz_tests;

@@ -3,24 +3,24 @@
 
 use std::collections::HashMap;
 
-use pier_api::models::{EndpointSettings, PortSummary, PortSummaryTypeEnum};
-use serde_json::{json, Value};
+use pier_api::models::{EndpointSettings, PortBinding, PortSummary, PortSummaryTypeEnum};
 
 use super::mode_of;
 use super::ports::parse_port_key;
 use crate::records::ContainerRecord;
+use crate::views::{BridgeEndpoint, NetworkSettings};
 use crate::Engine;
 
 impl Engine {
     /// `NetworkSettings` of `GET /containers/{id}/json`.
-    pub(crate) fn network_settings_json(&self, rec: &ContainerRecord) -> Value {
+    pub(crate) fn network_settings(&self, rec: &ContainerRecord) -> NetworkSettings {
         let mode = mode_of(rec);
         let names: Vec<String> = match mode.as_str() {
             "host" | "none" => vec![mode.clone()],
             m if m.starts_with("container:") => Vec::new(),
             _ => rec.network.requested.keys().cloned().collect(),
         };
-        let mut nets = serde_json::Map::new();
+        let mut networks = Vec::new();
         for name in names {
             let req = rec
                 .network
@@ -34,28 +34,31 @@ impl Engine {
             } else {
                 a.network_id.clone()
             };
-            let links = req.links.clone().filter(|l| !l.is_empty());
-            nets.insert(
-                name,
-                json!({
-                    "IPAMConfig": req.ipam_config,
-                    "Links": links,
-                    "Aliases": req.aliases.clone().filter(|l| !l.is_empty()),
-                    "MacAddress": if a.mac.is_empty() { req.mac_address.clone().unwrap_or_default() } else { a.mac.clone() },
-                    "DriverOpts": req.driver_opts,
-                    "NetworkID": net_id,
-                    "EndpointID": a.endpoint_id,
-                    "Gateway": a.gateway,
-                    "IPAddress": a.ip,
-                    "IPPrefixLen": a.prefix,
-                    "IPv6Gateway": "",
-                    "GlobalIPv6Address": "",
-                    "GlobalIPv6PrefixLen": 0,
-                    "DNSNames": if a.dns_names.is_empty() { Value::Null } else { json!(a.dns_names) },
-                }),
-            );
+            let mac = if a.mac.is_empty() {
+                req.mac_address.clone().unwrap_or_default()
+            } else {
+                a.mac.clone()
+            };
+            let ep = EndpointSettings {
+                ipam_config: req.ipam_config,
+                links: req.links.filter(|l| !l.is_empty()),
+                aliases: req.aliases.filter(|l| !l.is_empty()),
+                mac_address: Some(mac),
+                driver_opts: req.driver_opts,
+                network_id: Some(net_id),
+                endpoint_id: Some(a.endpoint_id),
+                gateway: Some(a.gateway),
+                ip_address: Some(a.ip),
+                ip_prefix_len: Some(i64::from(a.prefix)),
+                ipv6_gateway: Some(String::new()),
+                global_ipv6_address: Some(String::new()),
+                global_ipv6_prefix_len: Some(0),
+                dns_names: Some(a.dns_names).filter(|n| !n.is_empty()),
+                ..Default::default()
+            };
+            networks.push((name, ep));
         }
-        let mut ports = serde_json::Map::new();
+        let mut ports: Vec<(String, Option<Vec<PortBinding>>)> = Vec::new();
         if rec.state.running() {
             for p in rec.config.exposed_ports.iter().flatten() {
                 let k = if p.contains('/') {
@@ -63,16 +66,20 @@ impl Engine {
                 } else {
                     format!("{p}/tcp")
                 };
-                ports.insert(k, Value::Null);
+                match ports.iter_mut().find(|(key, _)| *key == k) {
+                    Some(e) => e.1 = None,
+                    None => ports.push((k, None)),
+                }
             }
             for p in &rec.network.ports {
                 let k = format!("{}/{}", p.container_port, p.proto);
-                let e = ports.entry(k).or_insert_with(|| json!([]));
-                if e.is_null() {
-                    *e = json!([]);
-                }
-                if let Some(arr) = e.as_array_mut() {
-                    arr.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+                let b = PortBinding {
+                    host_ip: Some(p.host_ip.clone()),
+                    host_port: Some(p.host_port.to_string()),
+                };
+                match ports.iter_mut().find(|(key, _)| *key == k) {
+                    Some((_, e)) => e.get_or_insert_with(Vec::new).push(b),
+                    None => ports.push((k, Some(vec![b]))),
                 }
             }
         }
@@ -83,26 +90,23 @@ impl Engine {
             .get("bridge")
             .cloned()
             .unwrap_or_default();
-        json!({
-            "Bridge": "",
-            "SandboxID": if rec.network.sandbox_key.is_empty() { String::new() } else { rec.id.clone() },
-            "SandboxKey": rec.network.sandbox_key,
-            "HairpinMode": false,
-            "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0,
-            "Ports": ports,
-            "SecondaryIPAddresses": null,
-            "SecondaryIPv6Addresses": null,
-            "EndpointID": b.endpoint_id,
-            "Gateway": b.gateway,
-            "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0,
-            "IPAddress": b.ip,
-            "IPPrefixLen": b.prefix,
-            "IPv6Gateway": "",
-            "MacAddress": b.mac,
-            "Networks": nets,
-        })
+        NetworkSettings {
+            sandbox_id: if rec.network.sandbox_key.is_empty() {
+                String::new()
+            } else {
+                rec.id.clone()
+            },
+            sandbox_key: rec.network.sandbox_key.clone(),
+            ports,
+            bridge: BridgeEndpoint {
+                endpoint_id: b.endpoint_id,
+                gateway: b.gateway,
+                ip_address: b.ip,
+                ip_prefix_len: i64::from(b.prefix),
+                mac_address: b.mac,
+            },
+            networks,
+        }
     }
 
     /// `Ports` and `NetworkSettings.Networks` of `GET /containers/json`.
@@ -143,15 +147,7 @@ impl Engine {
                 }
             }
         }
-        let settings = self.network_settings_json(rec);
-        let nets = settings["Networks"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), serde_json::from_value(v.clone()).ok()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let nets = self.network_settings(rec).networks.into_iter().collect();
         (ports, nets)
     }
 }

@@ -158,7 +158,8 @@ async fn inspect(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<Response> {
-    Ok(axum::Json(e.inspect_container(&id, qbool(&q, "size"))?).into_response())
+    let d = e.inspect_container(&id, qbool(&q, "size"))?;
+    Ok(axum::Json(crate::shape::container_inspect(&d)).into_response())
 }
 
 async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -293,7 +294,12 @@ async fn attach(
     // `logs=1` on a container that has exited: Docker replays its log and
     // ends the stream (a created one is attached to until it starts).
     let status = e.find_container(&id)?.state.status;
-    if qbool(&q, "logs") && matches!(status.as_str(), "exited" | "dead") {
+    if qbool(&q, "logs")
+        && matches!(
+            status,
+            pier_engine::ContainerStatus::Exited | pier_engine::ContainerStatus::Dead
+        )
+    {
         let (tty, mut logs) = e.container_logs(
             &id,
             LogOptions {
@@ -386,27 +392,27 @@ async fn stats(
         tokio::task::spawn_blocking(move || e.stats(&id)).await?
     };
     if !stream {
-        let mut v = sample(e.clone(), id.clone()).await?;
+        let first = sample(e.clone(), id.clone()).await?;
         // As dockerd: a non-streamed answer waits for a second sample so
         // that precpu_stats is real, unless the client asked for one-shot.
-        if !one_shot && e.container_running(&id)? {
+        let v = if !one_shot && e.container_running(&id)? {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            let prev = v;
-            v = sample(e.clone(), id.clone()).await?;
-            pier_engine::stats_with_previous(&mut v, Some(&prev));
-        }
+            let cur = sample(e.clone(), id.clone()).await?;
+            crate::shape::stats(&cur, Some(&first))
+        } else {
+            crate::shape::stats(&first, None)
+        };
         return Ok(axum::Json(v).into_response());
     }
     e.find_container(&id)?;
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(async move {
-        let mut prev: Option<serde_json::Value> = None;
+        let mut prev: Option<pier_engine::StatsSample> = None;
         loop {
             let item = match sample(e.clone(), id.clone()).await {
-                Ok(mut v) => {
-                    pier_engine::stats_with_previous(&mut v, prev.as_ref());
-                    let line = pier_engine::json_line(&v);
-                    prev = Some(v);
+                Ok(cur) => {
+                    let line = pier_engine::json_line(&crate::shape::stats(&cur, prev.as_ref()));
+                    prev = Some(cur);
                     Ok(line)
                 }
                 Err(err) => Err(std::io::Error::other(err.to_string())),

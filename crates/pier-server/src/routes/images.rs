@@ -160,7 +160,9 @@ async fn by_name(
         _ => (rest.clone(), ""),
     };
     match (method, action) {
-        (Method::GET, "json") => Ok(axum::Json(e.inspect_image(&name)?).into_response()),
+        (Method::GET, "json") => {
+            Ok(axum::Json(crate::shape::image_inspect(&e.inspect_image(&name)?)).into_response())
+        }
         (Method::GET, "history") => Ok(axum::Json(e.image_history(&name)?).into_response()),
         (Method::GET, "get") => save(e, vec![name], false).await,
         (Method::POST, "tag") => {

@@ -6,10 +6,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use pier_api::models::EndpointSettings;
+use pier_api::NetworkCreateRequest;
 use serde_json::Value;
 
 use crate::body::{filters, Json, Query as Q};
 use crate::error::{ApiError, ApiResult};
+use crate::shape;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -23,20 +25,29 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
-    Ok(axum::Json(e.list_networks(&filters(&q)?)?).into_response())
+    let list: Vec<Value> = e
+        .list_networks(&filters(&q)?)?
+        .iter()
+        .map(shape::network)
+        .collect();
+    Ok(axum::Json(list).into_response())
 }
 
 async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(axum::Json(e.inspect_network(&id)?).into_response())
+    Ok(axum::Json(shape::network(&e.inspect_network(&id)?)).into_response())
 }
 
-async fn create(State(e): State<AppState>, Json(body): Json<Value>) -> ApiResult<Response> {
-    if !body.is_object() {
+async fn create(State(e): State<AppState>, Json(mut body): Json<Value>) -> ApiResult<Response> {
+    let Some(o) = body.as_object_mut() else {
         return Err(ApiError::bad_request(
             "network create: body must be a JSON object",
         ));
-    }
-    let r = e.create_network(body).await?;
+    };
+    // A missing name is an empty one, refused by the engine as Docker does.
+    o.entry("Name").or_insert_with(|| "".into());
+    let req: NetworkCreateRequest = serde_json::from_value(body)
+        .map_err(|err| ApiError::bad_request(format!("network create: {err}")))?;
+    let r = e.create_network(req).await?;
     Ok((StatusCode::CREATED, axum::Json(r)).into_response())
 }
 

@@ -44,18 +44,17 @@ async fn ping() -> Response {
 }
 
 async fn version(State(e): State<AppState>) -> Json<serde_json::Value> {
-    Json(e.version())
+    Json(crate::shape::version(&e.version()))
 }
 
 async fn info(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
-    Ok(Json(e.info()?))
+    Ok(Json(crate::shape::info(&e.info()?)))
 }
 
 async fn df(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     let e2 = e.clone();
-    Ok(Json(
-        tokio::task::spawn_blocking(move || e2.disk_usage()).await??,
-    ))
+    let usage = tokio::task::spawn_blocking(move || e2.disk_usage()).await??;
+    Ok(Json(crate::shape::disk_usage(&usage)))
 }
 
 /// Docker's event JSON also carries the old top-level fields some clients read.

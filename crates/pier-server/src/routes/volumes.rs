@@ -35,7 +35,7 @@ struct CreateBody {
 }
 
 async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
-    let vols = e.list_volumes(&filters(&q)?)?;
+    let vols = e.volumes().list(&filters(&q)?)?;
     Ok(axum::Json(serde_json::json!({"Volumes": vols, "Warnings": []})).into_response())
 }
 
@@ -52,7 +52,7 @@ async fn create(State(e): State<AppState>, Json(b): Json<CreateBody>) -> ApiResu
             format!("error looking up volume plugin {d}: plugin \"{d}\" not found"),
         ));
     }
-    let v = e.create_volume(
+    let v = e.volumes().create(
         b.name.as_deref(),
         b.labels.unwrap_or_default(),
         b.driver_opts.unwrap_or_default(),
@@ -61,7 +61,7 @@ async fn create(State(e): State<AppState>, Json(b): Json<CreateBody>) -> ApiResu
 }
 
 async fn inspect(State(e): State<AppState>, Path(name): Path<String>) -> ApiResult<Response> {
-    Ok(axum::Json(e.inspect_volume(&name)?).into_response())
+    Ok(axum::Json(e.volumes().inspect(&name)?).into_response())
 }
 
 async fn remove(
@@ -69,7 +69,7 @@ async fn remove(
     Path(name): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<StatusCode> {
-    e.remove_volume(&name, qbool(&q, "force"))?;
+    e.volumes().remove(&name, qbool(&q, "force"))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -78,5 +78,5 @@ async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respo
     let all = f
         .get("all")
         .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
-    Ok(axum::Json(e.prune_volumes(all, &f)?).into_response())
+    Ok(axum::Json(e.volumes().prune(all, &f)?).into_response())
 }
