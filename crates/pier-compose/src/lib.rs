@@ -1,0 +1,17 @@
+//! `pier compose`: the Compose Specification loaded into one typed
+//! [`Project`](load::Project) (see `load` for the pipeline), and the compose
+//! commands, which reach the daemon only through `pier-client`.
+
+pub mod de;
+pub mod dotenv;
+pub mod error;
+pub mod interp;
+pub mod load;
+pub mod merge;
+pub mod model;
+pub mod ports;
+pub mod volumes;
+pub mod yaml;
+
+pub use error::{ComposeError, Result};
+pub use load::{load, Options, Project};
