@@ -2,13 +2,19 @@
 //! [`Project`](load::Project) (see `load` for the pipeline), and the compose
 //! commands, which reach the daemon only through `pier-client`.
 
+pub mod api;
+pub mod cli;
+pub mod cmd;
+pub mod convert;
 pub mod de;
 pub mod dotenv;
 pub mod error;
 pub mod interp;
+pub mod labels;
 pub mod load;
 pub mod merge;
 pub mod model;
+mod out;
 pub mod ports;
 pub mod volumes;
 pub mod yaml;

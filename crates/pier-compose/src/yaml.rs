@@ -244,6 +244,11 @@ impl Builder {
             Some(Frame::Map(_, _, key @ None, _)) => *key = Some(node),
             Some(Frame::Map(map, _, key @ Some(_), merged)) => {
                 let k = key.take().expect("checked");
+                // A block collection is placed where its key is written.
+                let mut node = node;
+                if matches!(node.value, Value::Map(_) | Value::Seq(_)) {
+                    node.pos = k.pos.clone();
+                }
                 let Some(name) = key_text(&k) else {
                     let line = k.pos.line;
                     self.fail(line, "mapping keys must be scalars".into());

@@ -152,7 +152,7 @@ fn errors_name_file_line_and_key() {
     assert_eq!(
         load_err("bad", "develop.yaml", &[]),
         format!(
-            "{}:5: services.web.develop: not supported by pier compose yet",
+            "{}:4: services.web.develop: not supported by pier compose yet",
             f.display()
         )
     );

@@ -197,6 +197,16 @@ pub enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCmd),
+    /// Define and run multi-container applications
+    Compose(ComposeArgs),
+}
+
+/// `pier compose …`: everything after `compose` is parsed by `pier-compose`.
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct ComposeArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -347,6 +357,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     if let Cmd::Logout(a) = cmd {
         return registry::logout(a).await;
     }
+    if let Cmd::Compose(a) = cmd {
+        // Compose connects itself, and `config` needs no daemon at all.
+        return Ok(pier_compose::cli::main(cli.host.as_deref(), a.args).await);
+    }
     let client = pier_client::connect(cli.host.as_deref()).await?;
     let c = &client;
     match cmd {
@@ -397,6 +411,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         | Cmd::Version(_)
         | Cmd::Login(_)
         | Cmd::Logout(_)
+        | Cmd::Compose(_)
         | Cmd::Container(_)
         | Cmd::Image(_)
         | Cmd::System(_) => {
