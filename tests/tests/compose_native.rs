@@ -1,0 +1,445 @@
+//! `pier compose` against a real daemon: the getting-started app (a web
+//! service built from a Dockerfile counting visits in a "redis" stand-in, both
+//! busybox httpd with CGI scripts), names and labels as Compose v2 writes them,
+//! `down -v` leaving nothing, two `-f` files, profiles, `service_healthy`,
+//! scale, and recreation driven by the config hash.
+
+use pier_tests::cmd;
+use pier_tests::{Input, OutputExt, TestDaemon, CMD_TIMEOUT};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A project directory (named `name`, so the project is too), removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str, files: &[(&str, &str)]) -> Dir {
+        let root = std::env::temp_dir().join(format!("pier-compose-{}-{name}", std::process::id()));
+        let dir = root.join(name);
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = Dir(dir);
+        for (f, text) in files {
+            d.write(f, text);
+        }
+        d
+    }
+
+    fn write(&self, f: &str, text: &str) {
+        let p = self.0.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        if text.starts_with("#!") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0.parent().unwrap());
+    }
+}
+
+fn compose(d: &TestDaemon, dir: &Dir, args: &[&str]) -> Output {
+    let mut c = d.pier_cmd();
+    c.arg("compose").args(args).current_dir(dir.path());
+    let o = cmd::run(c, Input::Null, CMD_TIMEOUT * 3);
+    eprintln!("$ pier compose {}\n{}", args.join(" "), o.describe());
+    o
+}
+
+fn compose_ok(d: &TestDaemon, dir: &Dir, args: &[&str]) -> Output {
+    let o = compose(d, dir, args);
+    assert!(
+        o.status.success(),
+        "pier compose {args:?}: {}\n--- daemon log ---\n{}",
+        o.describe(),
+        d.log_tail(30)
+    );
+    o
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn id_of(d: &TestDaemon, name: &str) -> String {
+    d.inspect(name)["Id"].as_str().unwrap().to_string()
+}
+
+fn inspect(d: &TestDaemon, kind: &str, name: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&d.pier_ok(&[kind, "inspect", name])).unwrap();
+    v[0].clone()
+}
+
+fn names(d: &TestDaemon) -> String {
+    d.pier_sorted(&["ps", "-a", "--format", "{{.Names}}"])
+}
+
+const WEB_CGI: &str = "#!/bin/sh\n\
+n=$(wget -qO- http://redis:6379/cgi-bin/incr)\n\
+printf 'Content-Type: text/plain\\r\\n\\r\\n'\n\
+echo \"Hello World! I have been seen $n times.\"\n";
+
+const INCR_CGI: &str = "#!/bin/sh\n\
+n=$(cat /data/count 2>/dev/null || echo 0)\n\
+n=$((n+1))\n\
+echo $n > /data/count\n\
+printf 'Content-Type: text/plain\\r\\n\\r\\n%s' \"$n\"\n";
+
+const GETTING_STARTED: &str = r#"
+services:
+  web:
+    build: .
+    ports:
+      - "127.0.0.1:${WEB_PORT:-18080}:80"
+    depends_on:
+      redis:
+        condition: service_healthy
+  redis:
+    image: "busybox"
+    command: ["httpd", "-f", "-p", "6379", "-h", "/www"]
+    volumes:
+      - ./redis:/www:ro
+      - counter:/data
+    healthcheck:
+      test: ["CMD", "wget", "-qO-", "http://127.0.0.1:6379/ping"]
+      interval: 500ms
+      retries: 20
+volumes:
+  counter:
+"#;
+
+const DOCKERFILE: &str = "FROM busybox\nCOPY app /www\nRUN chmod +x /www/cgi-bin/index\nCMD [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]\n";
+
+fn visit(d: &TestDaemon, port: u16) -> String {
+    let url = format!("http://127.0.0.1:{port}/cgi-bin/index");
+    let mut c = d.in_netns("curl");
+    c.args(["-fsS", "--max-time", "5", &url]);
+    let o = cmd::run(c, Input::Null, CMD_TIMEOUT);
+    assert!(o.status.success(), "curl {url}: {}", o.describe());
+    o.out()
+}
+
+#[test]
+fn getting_started_app_up_visits_and_down_leaves_nothing() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "gs",
+        &[
+            ("compose.yaml", GETTING_STARTED),
+            ("Dockerfile", DOCKERFILE),
+            (".env", "WEB_PORT=18081\n"),
+            ("app/cgi-bin/index", WEB_CGI),
+            ("redis/cgi-bin/incr", INCR_CGI),
+            ("redis/ping", "pong\n"),
+        ],
+    );
+    let up = compose_ok(&d, &dir, &["up", "-d"]);
+    let err = stderr(&up);
+    for line in [
+        " Network gs_default  Created",
+        " Volume \"gs_counter\"  Created",
+        " Container gs-redis-1  Created",
+        " Container gs-web-1  Created",
+        " Container gs-redis-1  Healthy",
+        " Container gs-web-1  Started",
+    ] {
+        assert!(err.contains(line), "missing {line:?} in:\n{err}");
+    }
+    assert_eq!(names(&d), "gs-redis-1,gs-web-1");
+
+    // The published port (from `.env`) on 127.0.0.1; the count lives in "redis".
+    assert_eq!(visit(&d, 18081), "Hello World! I have been seen 1 times.\n");
+    assert_eq!(visit(&d, 18081), "Hello World! I have been seen 2 times.\n");
+
+    // Names and labels as Compose v2 writes them.
+    let web = d.inspect("gs-web-1");
+    let labels = &web["Config"]["Labels"];
+    assert_eq!(labels["com.docker.compose.project"], "gs");
+    assert_eq!(labels["com.docker.compose.service"], "web");
+    assert_eq!(labels["com.docker.compose.container-number"], "1");
+    assert_eq!(labels["com.docker.compose.oneoff"], "False");
+    assert_eq!(
+        labels["com.docker.compose.depends_on"],
+        "redis:service_healthy:false"
+    );
+    assert_eq!(
+        labels["com.docker.compose.project.working_dir"],
+        dir.path().to_str().unwrap()
+    );
+    assert_eq!(
+        labels["com.docker.compose.project.config_files"],
+        dir.path().join("compose.yaml").to_str().unwrap()
+    );
+    assert_eq!(
+        labels["com.docker.compose.config-hash"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+    assert_eq!(web["Config"]["Image"], "gs-web");
+    let nets = web["NetworkSettings"]["Networks"].as_object().unwrap();
+    assert_eq!(nets.keys().collect::<Vec<_>>(), vec!["gs_default"]);
+    let net = inspect(&d, "network", "gs_default");
+    assert_eq!(net["Labels"]["com.docker.compose.network"], "default");
+    assert_eq!(net["Labels"]["com.docker.compose.project"], "gs");
+    let vol = inspect(&d, "volume", "gs_counter");
+    assert_eq!(vol["Labels"]["com.docker.compose.volume"], "counter");
+
+    // ps lists both, running; a second `up -d` changes nothing.
+    let ps = compose_ok(&d, &dir, &["ps"]).out();
+    assert!(ps.starts_with("NAME"), "{ps}");
+    assert!(
+        ps.contains("gs-web-1") && ps.contains("127.0.0.1:18081->80/tcp"),
+        "{ps}"
+    );
+    let before = id_of(&d, "gs-web-1");
+    let again = compose_ok(&d, &dir, &["up", "-d"]);
+    assert!(
+        stderr(&again).contains(" Container gs-web-1  Running"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(id_of(&d, "gs-web-1"), before);
+    let ls = compose_ok(&d, &dir, &["ls"]).out();
+    assert!(ls.contains("gs") && ls.contains("running(2)"), "{ls}");
+
+    let down = compose_ok(&d, &dir, &["down", "-v"]);
+    let err = stderr(&down);
+    assert!(err.contains(" Container gs-web-1  Removed"), "{err}");
+    assert!(err.contains(" Network gs_default  Removed"), "{err}");
+    assert!(err.contains(" Volume gs_counter  Removed"), "{err}");
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+    assert!(!d.pier_ok(&["network", "ls"]).contains("gs_default"));
+    assert!(!d.pier_ok(&["volume", "ls", "-q"]).contains("gs_counter"));
+    d.assert_clean();
+}
+
+#[test]
+fn two_files_merge_and_profiles_select_services() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "mp",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    environment: {A: '1'}\n    ports: ['127.0.0.1:18090:80']\n  debug:\n    image: busybox\n    command: [sleep, '1000']\n    profiles: [debug]\n",
+            ),
+            (
+                "extra.yaml",
+                "services:\n  app:\n    command: [sleep, '2000']\n    environment: {B: '2'}\n    ports: !reset []\n",
+            ),
+        ],
+    );
+    compose_ok(
+        &d,
+        &dir,
+        &["-f", "compose.yaml", "-f", "extra.yaml", "up", "-d"],
+    );
+    assert_eq!(names(&d), "mp-app-1");
+    let app = d.inspect("mp-app-1");
+    assert_eq!(app["Config"]["Cmd"], serde_json::json!(["sleep", "2000"]));
+    let env: Vec<&str> = app["Config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(env.contains(&"A=1") && env.contains(&"B=2"), "{env:?}");
+    assert_eq!(app["HostConfig"]["PortBindings"], serde_json::json!({}));
+    let files = app["Config"]["Labels"]["com.docker.compose.project.config_files"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let want = format!(
+        "{},{}",
+        dir.path().join("compose.yaml").display(),
+        dir.path().join("extra.yaml").display()
+    );
+    assert_eq!(files, want);
+
+    // The profile's service comes with --profile (the same files, so `app` stays).
+    let up = compose_ok(
+        &d,
+        &dir,
+        &[
+            "-f",
+            "compose.yaml",
+            "-f",
+            "extra.yaml",
+            "--profile",
+            "debug",
+            "up",
+            "-d",
+        ],
+    );
+    assert!(
+        stderr(&up).contains(" Container mp-app-1  Running"),
+        "{}",
+        stderr(&up)
+    );
+    assert_eq!(names(&d), "mp-app-1,mp-debug-1");
+    let services = compose_ok(&d, &dir, &["--profile", "debug", "config", "--services"]).out();
+    assert_eq!(services, "app\ndebug\n");
+
+    compose_ok(
+        &d,
+        &dir,
+        &["-f", "compose.yaml", "-f", "extra.yaml", "down"],
+    );
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+    d.assert_clean();
+}
+
+#[test]
+fn service_healthy_dependent_starts_only_after_the_check_passes() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "hc",
+        &[(
+            "compose.yaml",
+            r#"
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "sleep 2; touch /shared/ready; exec sleep 1000"]
+    volumes: ["shared:/shared"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/shared/ready"]
+      interval: 300ms
+      retries: 50
+  app:
+    image: busybox
+    command: ["sh", "-c", "if test -f /shared/ready; then echo ok; else echo early; fi > /shared/seen; exec sleep 1000"]
+    volumes: ["shared:/shared"]
+    depends_on:
+      db:
+        condition: service_healthy
+volumes:
+  shared:
+"#,
+        )],
+    );
+    let up = compose_ok(&d, &dir, &["up", "-d"]);
+    let err = stderr(&up);
+    let healthy = err.find(" Container hc-db-1  Healthy").expect(&err);
+    let started = err.find(" Container hc-app-1  Started").expect(&err);
+    assert!(healthy < started, "{err}");
+    assert_eq!(
+        d.pier_ok(&["exec", "hc-app-1", "cat", "/shared/seen"]),
+        "ok\n"
+    );
+    // `compose exec` finds the service's container.
+    let o = compose_ok(&d, &dir, &["exec", "-T", "app", "cat", "/shared/seen"]);
+    assert_eq!(o.out(), "ok\n");
+    compose_ok(&d, &dir, &["down", "-v", "-t", "1"]);
+    assert!(!d.pier_ok(&["volume", "ls", "-q"]).contains("hc_shared"));
+    d.assert_clean();
+}
+
+#[test]
+fn scale_logs_and_config_hash_recreate() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "sc",
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: busybox\n    command: [sh, -c, 'echo hello from $$HOSTNAME; exec sleep 1000']\n    hostname: webhost\n  other:\n    image: busybox\n    command: [sleep, '1000']\n",
+        )],
+    );
+    compose_ok(&d, &dir, &["up", "-d", "--scale", "web=2"]);
+    assert_eq!(names(&d), "sc-other-1,sc-web-1,sc-web-2");
+    let logs = compose_ok(&d, &dir, &["logs", "web"]).out();
+    assert!(logs.contains("web-1  | hello from webhost"), "{logs}");
+    assert!(logs.contains("web-2  | hello from webhost"), "{logs}");
+    let plain = compose_ok(&d, &dir, &["logs", "--no-log-prefix", "--tail", "1", "web"]).out();
+    assert_eq!(plain, "hello from webhost\nhello from webhost\n");
+
+    // Back to the file's scale: the second replica goes.
+    let web1 = id_of(&d, "sc-web-1");
+    let other = id_of(&d, "sc-other-1");
+    compose_ok(&d, &dir, &["up", "-d"]);
+    assert_eq!(names(&d), "sc-other-1,sc-web-1");
+    assert_eq!(id_of(&d, "sc-web-1"), web1);
+
+    // A changed service is recreated; the unchanged one is left alone.
+    dir.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    command: [sh, -c, 'echo hello from $$HOSTNAME; exec sleep 1000']\n    hostname: webhost\n    environment: [CHANGED=1]\n  other:\n    image: busybox\n    command: [sleep, '1000']\n",
+    );
+    let up = compose_ok(&d, &dir, &["up", "-d", "-t", "1"]);
+    assert!(
+        stderr(&up).contains(" Container sc-web-1  Recreated"),
+        "{}",
+        stderr(&up)
+    );
+    assert_ne!(id_of(&d, "sc-web-1"), web1);
+    assert_eq!(id_of(&d, "sc-other-1"), other);
+    assert_eq!(d.inspect("sc-web-1")["State"]["Running"], true);
+
+    // --force-recreate recreates even what did not change; --no-recreate nothing.
+    compose_ok(
+        &d,
+        &dir,
+        &["up", "-d", "--force-recreate", "-t", "1", "other"],
+    );
+    let other2 = id_of(&d, "sc-other-1");
+    assert_ne!(other2, other);
+    dir.write(
+        "compose.yaml",
+        "services:\n  other:\n    image: busybox\n    command: [sleep, '999']\n",
+    );
+    compose_ok(&d, &dir, &["up", "-d", "--no-recreate"]);
+    assert_eq!(id_of(&d, "sc-other-1"), other2);
+
+    // web is now an orphan: down leaves it with a warning, --remove-orphans takes it.
+    let down = compose_ok(&d, &dir, &["down", "-t", "1"]);
+    assert!(
+        stderr(&down).contains("Found orphan containers ([sc-web-1])"),
+        "{}",
+        stderr(&down)
+    );
+    assert_eq!(names(&d), "sc-web-1");
+    compose_ok(&d, &dir, &["down", "-t", "1", "--remove-orphans"]);
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+    d.assert_clean();
+}
+
+#[test]
+fn refused_keys_and_bad_files_name_the_key() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "bad",
+        &[(
+            "compose.yaml",
+            "services:\n  web:\n    image: busybox\n    develop:\n      watch: []\n",
+        )],
+    );
+    let o = compose(&d, &dir, &["up", "-d"]);
+    assert_eq!(o.status.code(), Some(1));
+    let want = format!(
+        "{}:4: services.web.develop: not supported by pier compose yet\n",
+        dir.path().join("compose.yaml").display()
+    );
+    assert_eq!(stderr(&o), want);
+    dir.write(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    ports: ['80:80:80']\n",
+    );
+    let o = compose(&d, &dir, &["config"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).ends_with(":4: services.web.ports[0]: invalid port \"80:80:80\"\n"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+}
