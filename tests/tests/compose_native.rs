@@ -443,3 +443,186 @@ fn refused_keys_and_bad_files_name_the_key() {
     );
     assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
 }
+
+#[test]
+fn attached_up_prefixes_output_and_ends_with_the_containers() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "at",
+        &[(
+            "compose.yaml",
+            "services:\n  once:\n    image: busybox\n    command: [echo, hi there]\n  twice:\n    image: busybox\n    command: [sh, -c, 'echo one; echo two; exit 3']\n",
+        )],
+    );
+    // `up` ends when its containers have, and their exit codes are not its own.
+    let o = compose_ok(&d, &dir, &["up"]);
+    let out = o.out();
+    assert!(
+        stderr(&o).contains("Attaching to once-1, twice-1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(out.contains("once-1   | hi there\n"), "{out}");
+    assert!(
+        out.contains("twice-1  | one\ntwice-1  | two\n") || out.contains("twice-1  | two\n"),
+        "{out}"
+    );
+    assert!(out.contains("once-1 exited with code 0\n"), "{out}");
+    assert!(out.contains("twice-1 exited with code 3\n"), "{out}");
+    compose_ok(&d, &dir, &["down"]);
+    d.assert_clean();
+}
+
+#[test]
+fn attached_up_stops_the_project_on_ctrl_c() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "cc",
+        &[(
+            "compose.yaml",
+            "services:\n  srv:\n    image: busybox\n    command: [sh, -c, 'echo ready; exec sleep 1000']\n    stop_grace_period: 1s\n",
+        )],
+    );
+    let mut c = d.pier_cmd();
+    c.arg("compose")
+        .arg("up")
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l == "srv-1  | ready" => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no output from the attached container: {e}");
+            }
+        }
+    }
+    let pid = child.id() as i32;
+    assert_eq!(sigint(pid), 0);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("compose up did not stop on SIGINT");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("Gracefully stopping..."), "{err}");
+    assert!(err.contains(" Container cc-srv-1  Stopped"), "{err}");
+    assert_eq!(d.inspect("cc-srv-1")["State"]["Running"], false);
+    compose_ok(&d, &dir, &["down"]);
+    d.assert_clean();
+}
+
+/// SIGINT (Ctrl-C) through kill(1): tests hold no `unsafe`.
+fn sigint(pid: i32) -> i32 {
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}
+
+#[test]
+fn completed_successfully_run_rm_and_lifecycle_verbs() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "lc",
+        &[(
+            "compose.yaml",
+            "services:\n  init:\n    image: busybox\n    command: [sh, -c, 'sleep 1; echo done > /shared/init']\n    volumes: [shared:/shared]\n  app:\n    image: busybox\n    command: [sh, -c, 'cat /shared/init > /shared/seen; exec sleep 1000']\n    volumes: [shared:/shared]\n    stop_grace_period: 1s\n    depends_on:\n      init:\n        condition: service_completed_successfully\nvolumes:\n  shared:\n",
+        )],
+    );
+    let up = compose_ok(&d, &dir, &["up", "-d"]);
+    let err = stderr(&up);
+    let exited = err.find(" Container lc-init-1  Exited").expect(&err);
+    let started = err.find(" Container lc-app-1  Started").expect(&err);
+    assert!(exited < started, "{err}");
+    assert_eq!(
+        d.pier_ok(&["exec", "lc-app-1", "cat", "/shared/seen"]),
+        "done\n"
+    );
+
+    // A one-off container: its output, labels, and nothing left with --rm.
+    let o = compose_ok(
+        &d,
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "--no-deps",
+            "-T",
+            "app",
+            "cat",
+            "/shared/init",
+        ],
+    );
+    assert_eq!(o.out(), "done\n");
+    assert_eq!(names(&d), "lc-app-1,lc-init-1");
+    let o = compose(
+        &d,
+        &dir,
+        &[
+            "run",
+            "--rm",
+            "--no-deps",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "exit 7",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(names(&d), "lc-app-1,lc-init-1");
+
+    compose_ok(&d, &dir, &["stop", "app"]);
+    assert_eq!(d.inspect("lc-app-1")["State"]["Running"], false);
+    compose_ok(&d, &dir, &["start", "app"]);
+    assert_eq!(d.inspect("lc-app-1")["State"]["Running"], true);
+    compose_ok(&d, &dir, &["restart", "app"]);
+    assert_eq!(d.inspect("lc-app-1")["State"]["Running"], true);
+    let ps = compose_ok(&d, &dir, &["ps", "--services"]).out();
+    assert_eq!(ps, "app\n");
+    compose_ok(&d, &dir, &["kill", "app"]);
+    compose_ok(&d, &dir, &["rm", "-f"]);
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+
+    // A failing dependency stops `up` with Compose's message.
+    dir.write(
+        "compose.yaml",
+        "services:\n  init:\n    image: busybox\n    command: [sh, -c, 'exit 3']\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    depends_on:\n      init:\n        condition: service_completed_successfully\n",
+    );
+    let o = compose(&d, &dir, &["up", "-d"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("service \"init\" didn't complete successfully: exit 3"),
+        "{}",
+        stderr(&o)
+    );
+    compose_ok(&d, &dir, &["down", "-v"]);
+    d.assert_clean();
+}

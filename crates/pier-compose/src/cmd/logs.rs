@@ -240,16 +240,14 @@ pub async fn attach_until_done(
             let _ = stream_one(&api, &name, &o, prefix).await;
             let code = api.wait(&name).await.unwrap_or(-1);
             crate::out::line(&format!("{short} exited with code {code}"));
-            code
         });
     }
-    let mut last = 0;
     loop {
         tokio::select! {
-            r = tasks.join_next() => match r {
-                Some(Ok(code)) => last = code,
-                Some(Err(_)) => {}
-                None => return Ok(last as i32),
+            // Containers' own exit codes do not make `up` fail (that is
+            // `--exit-code-from`, not implemented).
+            r = tasks.join_next() => if r.is_none() {
+                return Ok(0);
             },
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
