@@ -18,7 +18,8 @@ fi
 
 # ------------------------------------------------------------------ 1. packages
 PKGS=(build-essential pkg-config libseccomp-dev busybox-static tini iptables nftables
-      iproute2 docker-registry mmdebstrap docker.io skopeo jq hyperfine curl util-linux openssl)
+      iproute2 docker-registry mmdebstrap docker.io docker-compose skopeo jq hyperfine curl
+      util-linux openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

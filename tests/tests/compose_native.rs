@@ -626,3 +626,57 @@ fn completed_successfully_run_rm_and_lifecycle_verbs() {
     compose_ok(&d, &dir, &["down", "-v"]);
     d.assert_clean();
 }
+
+const DOCKER_COMPOSE_V1: &str = "/usr/bin/docker-compose";
+
+fn docker_compose_v1(d: &TestDaemon, dir: &Dir, args: &[&str]) -> Output {
+    assert!(
+        Path::new(DOCKER_COMPOSE_V1).exists(),
+        "{DOCKER_COMPOSE_V1} missing: apt-get install docker-compose (setup.sh does)"
+    );
+    let mut c = std::process::Command::new(DOCKER_COMPOSE_V1);
+    c.args(args)
+        .current_dir(dir.path())
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.root.join("docker-config"))
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("COMPOSE_PROJECT_NAME");
+    let o = cmd::run(c, Input::Null, CMD_TIMEOUT * 3);
+    eprintln!("$ docker-compose {}\n{}", args.join(" "), o.describe());
+    assert!(
+        o.status.success(),
+        "docker-compose {args:?}: {}",
+        o.describe()
+    );
+    o
+}
+
+#[test]
+fn docker_compose_v1_and_pier_compose_manage_the_same_projects() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "ic",
+        &[(
+            "compose.yaml",
+            "services:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    volumes: [data:/data]\n    stop_grace_period: 1s\n  db:\n    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 1s\nvolumes:\n  data:\n",
+        )],
+    );
+    // Made by Pier's compose, seen and taken down by docker-compose 1.29.
+    compose_ok(&d, &dir, &["up", "-d"]);
+    let ps = docker_compose_v1(&d, &dir, &["-f", "compose.yaml", "ps"]).out();
+    assert!(ps.contains("ic-app-1") && ps.contains("ic-db-1"), "{ps}");
+    docker_compose_v1(&d, &dir, &["-f", "compose.yaml", "down", "-v"]);
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+    assert!(!d.pier_ok(&["network", "ls"]).contains("ic_default"));
+    assert!(!d.pier_ok(&["volume", "ls", "-q"]).contains("ic_data"));
+
+    // Made by docker-compose 1.29, seen and taken down by Pier's compose.
+    docker_compose_v1(&d, &dir, &["-f", "compose.yaml", "up", "-d"]);
+    let ps = compose_ok(&d, &dir, &["ps", "--services"]).out();
+    assert_eq!(ps, "app\ndb\n");
+    compose_ok(&d, &dir, &["down", "-v"]);
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+    assert!(!d.pier_ok(&["network", "ls"]).contains("ic_default"));
+    assert!(!d.pier_ok(&["volume", "ls", "-q"]).contains("ic_data"));
+    d.assert_clean();
+}
