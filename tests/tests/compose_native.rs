@@ -680,3 +680,43 @@ fn docker_compose_v1_and_pier_compose_manage_the_same_projects() {
     assert!(!d.pier_ok(&["volume", "ls", "-q"]).contains("ic_data"));
     d.assert_clean();
 }
+
+#[test]
+fn docker_compose_runs_pier_compose_as_a_cli_plugin() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "pl",
+        &[(
+            "compose.yaml",
+            "services:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n",
+        )],
+    );
+    let config = d.root.join("docker-config");
+    std::fs::create_dir_all(config.join("cli-plugins")).unwrap();
+    std::os::unix::fs::symlink(
+        d.bin_dir.join("pier"),
+        config.join("cli-plugins/docker-compose"),
+    )
+    .unwrap();
+    let docker = |args: &[&str]| {
+        let mut c = std::process::Command::new("/usr/bin/docker");
+        c.args(args)
+            .current_dir(dir.path())
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", &config)
+            .env_remove("DOCKER_CONTEXT");
+        let o = cmd::run(c, Input::Null, CMD_TIMEOUT * 3);
+        eprintln!("$ docker {}\n{}", args.join(" "), o.describe());
+        assert!(o.status.success(), "docker {args:?}: {}", o.describe());
+        o
+    };
+    let help = docker(&["--help"]).out();
+    assert!(help.contains("compose*"), "{help}");
+    docker(&["compose", "up", "-d"]);
+    assert_eq!(names(&d), "pl-app-1");
+    let ps = docker(&["compose", "ps", "--services"]).out();
+    assert_eq!(ps, "app\n");
+    docker(&["compose", "down"]);
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+    d.assert_clean();
+}

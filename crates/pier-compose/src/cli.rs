@@ -142,7 +142,7 @@ pub async fn main(host: Option<&str>, args: Vec<String>) -> i32 {
     };
     let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let ctx = Ctx {
-        host: host.map(str::to_string),
+        host: crate::plugin::host(host),
         quiet_progress: g.progress.as_deref() == Some("quiet"),
         color: match g.ansi.as_str() {
             "always" => true,

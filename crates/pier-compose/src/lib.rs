@@ -15,6 +15,7 @@ pub mod load;
 pub mod merge;
 pub mod model;
 mod out;
+pub mod plugin;
 pub mod ports;
 pub mod volumes;
 pub mod yaml;
