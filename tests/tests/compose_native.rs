@@ -337,6 +337,18 @@ volumes:
         d.pier_ok(&["exec", "hc-app-1", "cat", "/shared/seen"]),
         "ok\n"
     );
+    // `--wait` returns once everything is running, and healthy where checked.
+    let up = compose_ok(&d, &dir, &["up", "-d", "--wait"]);
+    assert!(
+        stderr(&up).contains(" Container hc-db-1  Healthy"),
+        "{}",
+        stderr(&up)
+    );
+    assert!(
+        stderr(&up).contains(" Container hc-app-1  Running"),
+        "{}",
+        stderr(&up)
+    );
     // `compose exec` finds the service's container.
     let o = compose_ok(&d, &dir, &["exec", "-T", "app", "cat", "/shared/seen"]);
     assert_eq!(o.out(), "ok\n");

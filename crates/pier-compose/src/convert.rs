@@ -269,6 +269,12 @@ pub fn create_spec(p: &Project, it: &Instance<'_>, with_ports: bool) -> Result<C
                 anon.insert(v.target.clone(), json!({}));
             }
             (kind, Some(src)) => {
+                let create = v.bind.as_ref().and_then(|b| b.create_host_path) == Some(true);
+                if kind == "bind" && !create && !std::path::Path::new(src).exists() {
+                    return Err(ComposeError::Project(format!(
+                        "{path}.volumes: invalid mount config for type \"bind\": bind source path does not exist: {src}"
+                    )));
+                }
                 let src = if kind == "volume" {
                     volume_name(p, src)
                 } else {

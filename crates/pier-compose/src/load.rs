@@ -543,6 +543,15 @@ fn normalize_service(
 
 fn validate(file: &ComposeFile) -> Result<()> {
     for (name, s) in &file.services {
+        for (dep, d) in &s.depends_on {
+            if d.restart {
+                return Err(ComposeError::Invalid {
+                    at: String::new(),
+                    path: format!("services.{name}.depends_on.{dep}.restart"),
+                    message: "not supported by pier compose yet".into(),
+                });
+            }
+        }
         for dep in s.depends_on.keys() {
             if !file.services.contains_key(dep) {
                 return Err(ComposeError::Project(format!(

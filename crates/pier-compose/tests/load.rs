@@ -172,3 +172,21 @@ fn errors_name_file_line_and_key() {
         )
     );
 }
+
+#[test]
+fn depends_on_restart_is_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  a:\n    image: busybox\n    depends_on:\n      b:\n        condition: service_started\n        restart: true\n  b:\n    image: busybox\n",
+    )
+    .unwrap();
+    let o = Options {
+        cwd: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    assert_eq!(
+        load(&o).unwrap_err().to_string(),
+        "services.a.depends_on.b.restart: not supported by pier compose yet"
+    );
+}
