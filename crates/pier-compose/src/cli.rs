@@ -140,6 +140,11 @@ pub async fn main(host: Option<&str>, args: Vec<String>) -> i32 {
             return code;
         }
     };
+    if g.progress.as_deref() == Some("tty") {
+        // Compose's live view is not written yet; plain lines are what `auto` gives.
+        eprintln!("--progress tty is not supported by pier compose yet (use auto, plain or quiet)");
+        return 1;
+    }
     let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let ctx = Ctx {
         host: crate::plugin::host(host),
