@@ -71,3 +71,58 @@ pub fn short_name(project: &str, name: &str) -> String {
         .unwrap_or(name)
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::{load, Options};
+
+    fn project(yaml: &str) -> Result<Project> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
+        load(&Options {
+            cwd: dir.path().to_path_buf(),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn dependencies_come_first_and_cycles_are_refused() {
+        let p = project(
+            "services:\n  web:\n    image: x\n    depends_on: [api]\n  api:\n    image: x\n    depends_on: [db, cache]\n  db:\n    image: x\n  cache:\n    image: x\n  other:\n    image: x\n",
+        )
+        .unwrap();
+        let all: Vec<String> = p.services.keys().cloned().collect();
+        assert_eq!(
+            dependency_order(&p, &all).unwrap(),
+            vec!["db", "cache", "api", "web", "other"]
+        );
+        let mut web = with_deps(&p, &["web".to_string()]);
+        web.sort();
+        assert_eq!(web, vec!["api", "cache", "db", "web"]);
+        let p = project(
+            "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n",
+        )
+        .unwrap();
+        let all: Vec<String> = p.services.keys().cloned().collect();
+        let e = dependency_order(&p, &all).unwrap_err().to_string();
+        assert_eq!(e, "dependency cycle detected: a -> b -> a");
+    }
+
+    #[test]
+    fn config_hash_follows_the_service_not_its_scale() {
+        let a = project("services:\n  s:\n    image: x\n    scale: 1\n").unwrap();
+        let b = project("services:\n  s:\n    image: x\n    scale: 3\n").unwrap();
+        let c = project("services:\n  s:\n    image: x\n    environment: [A=1]\n").unwrap();
+        let h = |p: &Project| crate::convert::config_hash(&p.services["s"]);
+        assert_eq!(h(&a), h(&b));
+        assert_ne!(h(&a), h(&c));
+        assert_eq!(h(&a).len(), 64);
+    }
+
+    #[test]
+    fn short_names_drop_the_project() {
+        assert_eq!(short_name("gs", "gs-web-1"), "web-1");
+        assert_eq!(short_name("gs", "custom"), "custom");
+    }
+}
