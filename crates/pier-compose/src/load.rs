@@ -316,11 +316,19 @@ fn strip_extensions(json: &mut serde_json::Value) {
 
 pub fn load(opts: &Options) -> Result<Project> {
     let mut warnings = Vec::new();
+    // COMPOSE_FILE may come from the `.env` of the current directory, as in
+    // Compose (the project's own `.env` is only known once the files are).
+    let mut early_env = HashMap::new();
+    let cwd_dot = opts.cwd.join(".env");
+    if opts.files.is_empty() && opts.env_files.is_empty() && cwd_dot.is_file() {
+        early_env = read_env_files(&[cwd_dot], &opts.os_env)?;
+    } else {
+        early_env.extend(opts.os_env.clone());
+    }
     let files: Vec<PathBuf> = if !opts.files.is_empty() {
         opts.files.iter().map(|f| absolute(&opts.cwd, f)).collect()
-    } else if let Some(cf) = opts.os_env.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
-        let sep = opts
-            .os_env
+    } else if let Some(cf) = early_env.get("COMPOSE_FILE").filter(|s| !s.is_empty()) {
+        let sep = early_env
             .get("COMPOSE_PATH_SEPARATOR")
             .cloned()
             .unwrap_or_else(|| ":".into());

@@ -190,3 +190,18 @@ fn depends_on_restart_is_refused_not_ignored() {
         "services.a.depends_on.b.restart: not supported by pier compose yet"
     );
 }
+
+#[test]
+fn compose_file_from_the_dotenv_of_the_current_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "COMPOSE_FILE=a.yaml:b.yaml\n").unwrap();
+    std::fs::write(dir.path().join("a.yaml"), "services:\n  a:\n    image: x\n").unwrap();
+    std::fs::write(dir.path().join("b.yaml"), "services:\n  b:\n    image: y\n").unwrap();
+    let p = load(&Options {
+        cwd: dir.path().to_path_buf(),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(p.config_files.len(), 2);
+    assert_eq!(p.services.keys().collect::<Vec<_>>(), vec!["a", "b"]);
+}
