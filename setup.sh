@@ -18,7 +18,8 @@ fi
 
 # ------------------------------------------------------------------ 1. packages
 PKGS=(build-essential pkg-config libseccomp-dev busybox-static tini iptables nftables
-      iproute2 docker-registry mmdebstrap docker.io skopeo jq hyperfine curl util-linux openssl)
+      iproute2 docker-registry mmdebstrap docker.io docker-compose skopeo jq hyperfine curl
+      util-linux openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -54,6 +55,13 @@ for b in pier pier-shim; do
   mv -f "/usr/local/bin/$b.new" "/usr/local/bin/$b"
 done
 say "installed $(command -v pier) and $(command -v pier-shim)"
+# Where the docker CLI is, `docker compose` runs Pier's compose: a CLI plugin is an
+# executable named docker-<name> that answers `docker-cli-plugin-metadata`.
+if command -v docker >/dev/null; then
+  mkdir -p "$HOME/.docker/cli-plugins"
+  ln -sf /usr/local/bin/pier "$HOME/.docker/cli-plugins/docker-compose"
+  say "docker compose runs pier compose ($HOME/.docker/cli-plugins/docker-compose)"
+fi
 
 # ------------------------------------------------------ 4. daemon and busybox
 # The CLI starts the daemon on demand. A daemon still running a replaced binary

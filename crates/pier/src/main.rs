@@ -7,6 +7,9 @@ use clap::{CommandFactory, Parser};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(code) = pier_compose::plugin::metadata(&args) {
+        std::process::exit(code);
+    }
     let parsed = match cli::Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => std::process::exit(cli::usage_error(e, &args)),

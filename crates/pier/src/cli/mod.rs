@@ -200,6 +200,16 @@ pub enum Cmd {
     Network(network::NetworkCmd),
     /// Swarm mode (not in Pier: its cluster path is Kubernetes)
     Swarm(system::SwarmArgs),
+    /// Define and run multi-container applications
+    Compose(ComposeArgs),
+}
+
+/// `pier compose …`: everything after `compose` is parsed by `pier-compose`.
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct ComposeArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -353,6 +363,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     if let Cmd::Swarm(_) = cmd {
         return Ok(system::swarm());
     }
+    if let Cmd::Compose(a) = cmd {
+        // Compose connects itself, and `config` needs no daemon at all.
+        return Ok(pier_compose::cli::main(cli.host.as_deref(), a.args).await);
+    }
     let client = pier_client::connect(cli.host.as_deref()).await?;
     let c = &client;
     match cmd {
@@ -404,6 +418,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         | Cmd::Login(_)
         | Cmd::Logout(_)
         | Cmd::Swarm(_)
+        | Cmd::Compose(_)
         | Cmd::Container(_)
         | Cmd::Image(_)
         | Cmd::System(_) => {

@@ -1,0 +1,222 @@
+//! `pier compose …`: Compose v2's global flags and commands.
+
+use crate::api::Api;
+use crate::cmd;
+use crate::error::{ComposeError, Result};
+use crate::load::{self, Options, Project};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pier compose",
+    about = "Define and run multi-container applications",
+    disable_help_subcommand = true
+)]
+pub struct ComposeCli {
+    /// Compose configuration files
+    #[arg(short = 'f', long = "file")]
+    pub file: Vec<PathBuf>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name")]
+    pub project_name: Option<String>,
+    /// Specify an alternate working directory (default: the path of the first Compose file)
+    #[arg(long = "project-directory")]
+    pub project_directory: Option<PathBuf>,
+    /// Specify an alternate environment file
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Specify a profile to enable
+    #[arg(long = "profile")]
+    pub profile: Vec<String>,
+    /// Set type of progress output (auto, tty, plain, quiet)
+    #[arg(long = "progress", value_parser = ["auto", "tty", "plain", "quiet"])]
+    pub progress: Option<String>,
+    /// Control when to print ANSI control characters ("never"|"always"|"auto")
+    #[arg(long = "ansi", default_value = "auto", value_parser = ["never", "always", "auto"])]
+    pub ansi: String,
+    /// Control max parallelism, -1 for unlimited (Pier's compose works one container at a time)
+    #[arg(long = "parallel", allow_hyphen_values = true)]
+    pub parallel: Option<i64>,
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, resolve and render compose file in canonical format
+    Config(cmd::config::ConfigArgs),
+    /// Create and start containers
+    Up(cmd::up::UpArgs),
+    /// Stop and remove containers, networks
+    Down(cmd::down::DownArgs),
+    /// List containers
+    Ps(cmd::ps::PsArgs),
+    /// View output from containers
+    Logs(cmd::logs::LogsArgs),
+    /// Build or rebuild services
+    Build(cmd::images::BuildArgs),
+    /// Pull service images
+    Pull(cmd::images::PullArgs),
+    /// Start services
+    Start(cmd::simple::ServicesArgs),
+    /// Stop services
+    Stop(cmd::simple::StopArgs),
+    /// Restart service containers
+    Restart(cmd::simple::StopArgs),
+    /// Removes stopped service containers
+    Rm(cmd::simple::RmArgs),
+    /// Force stop service containers
+    Kill(cmd::simple::KillArgs),
+    /// Pause services
+    Pause(cmd::simple::ServicesArgs),
+    /// Unpause services
+    Unpause(cmd::simple::ServicesArgs),
+    /// Execute a command in a running container
+    Exec(cmd::exec::ExecArgs),
+    /// Run a one-off command on a service
+    Run(cmd::exec::RunArgs),
+    /// List running compose projects
+    Ls(cmd::simple::LsArgs),
+    /// Show the Docker Compose version information
+    Version(VersionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VersionArgs {
+    /// Shows only Compose's version number
+    #[arg(long)]
+    pub short: bool,
+}
+
+/// What every command gets: the loaded project (for those that need one),
+/// the daemon, and how to print.
+pub struct Ctx {
+    pub host: Option<String>,
+    pub quiet_progress: bool,
+    pub color: bool,
+}
+
+impl Ctx {
+    pub async fn api(&self) -> Result<Api> {
+        Ok(Api::new(pier_client::connect(self.host.as_deref()).await?))
+    }
+
+    /// A progress line as Compose v2 prints them when not on a terminal.
+    pub fn event(&self, kind: &str, name: &str, status: &str) {
+        if self.quiet_progress {
+            return;
+        }
+        if kind.is_empty() {
+            eprintln!(" {name} {status}");
+        } else {
+            eprintln!(" {kind} {name}  {status}");
+        }
+    }
+}
+
+fn load_project(g: &ComposeCli) -> Result<Project> {
+    let mut o = Options::from_process()?;
+    o.files = g.file.clone();
+    o.project_name = g.project_name.clone();
+    o.project_directory = g.project_directory.clone();
+    o.env_files = g.env_file.clone();
+    o.profiles = g.profile.clone();
+    let p = load::load(&o)?;
+    for w in &p.warnings {
+        eprintln!("WARN[0000] {w}");
+    }
+    Ok(p)
+}
+
+/// Runs `pier compose <args>` (args without the leading `compose`); returns the exit code.
+pub async fn main(host: Option<&str>, args: Vec<String>) -> i32 {
+    let argv = std::iter::once("pier compose".to_string()).chain(args);
+    let g = match ComposeCli::try_parse_from(argv) {
+        Ok(g) => g,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if g.progress.as_deref() == Some("tty") {
+        // Compose's live view is not written yet; plain lines are what `auto` gives.
+        eprintln!("--progress tty is not supported by pier compose yet (use auto, plain or quiet)");
+        return 1;
+    }
+    let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let ctx = Ctx {
+        host: crate::plugin::host(host),
+        quiet_progress: g.progress.as_deref() == Some("quiet"),
+        color: match g.ansi.as_str() {
+            "always" => true,
+            "never" => false,
+            _ => stdout_tty,
+        },
+    };
+    match run(&ctx, &g).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
+async fn run(ctx: &Ctx, g: &ComposeCli) -> Result<i32> {
+    if let Command::Version(v) = &g.cmd {
+        if v.short {
+            crate::out::line(crate::labels::COMPOSE_VERSION);
+        } else {
+            crate::out::line(&format!(
+                "Pier Compose version v{} (Compose Specification as Docker Compose {})",
+                env!("CARGO_PKG_VERSION"),
+                crate::labels::COMPOSE_VERSION
+            ));
+        }
+        return Ok(0);
+    }
+    if let Command::Ls(a) = &g.cmd {
+        return cmd::simple::ls(ctx, a).await;
+    }
+    let p = load_project(g)?;
+    match &g.cmd {
+        Command::Config(a) => cmd::config::config(&p, a),
+        Command::Up(a) => cmd::up::up(ctx, &p, a).await,
+        Command::Down(a) => cmd::down::down(ctx, &p, a).await,
+        Command::Ps(a) => cmd::ps::ps(ctx, &p, a).await,
+        Command::Logs(a) => cmd::logs::logs(ctx, &p, a).await,
+        Command::Build(a) => cmd::images::build(ctx, &p, a).await,
+        Command::Pull(a) => cmd::images::pull(ctx, &p, a).await,
+        Command::Start(a) => cmd::simple::start(ctx, &p, a).await,
+        Command::Stop(a) => cmd::simple::stop(ctx, &p, a, false).await,
+        Command::Restart(a) => cmd::simple::stop(ctx, &p, a, true).await,
+        Command::Rm(a) => cmd::simple::rm(ctx, &p, a).await,
+        Command::Kill(a) => cmd::simple::kill(ctx, &p, a).await,
+        Command::Pause(a) => cmd::simple::pause(ctx, &p, a, true).await,
+        Command::Unpause(a) => cmd::simple::pause(ctx, &p, a, false).await,
+        Command::Exec(a) => cmd::exec::exec(ctx, &p, a).await,
+        Command::Run(a) => cmd::exec::run(ctx, &p, a).await,
+        Command::Ls(_) | Command::Version(_) => unreachable!("handled above"),
+    }
+}
+
+/// The services named on the command line, checked against the project
+/// (a service of an inactive profile is enabled by naming it).
+pub fn select(p: &mut Project, names: &[String]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(p.services.keys().cloned().collect());
+    }
+    for n in names {
+        if !p.services.contains_key(n) {
+            match p.disabled.shift_remove(n) {
+                Some(s) => {
+                    p.services.insert(n.clone(), s);
+                }
+                None => return Err(ComposeError::Project(format!("no such service: {n}"))),
+            }
+        }
+    }
+    Ok(names.to_vec())
+}
