@@ -16,8 +16,12 @@ pub enum ClientError {
     /// The daemon answered with an error status; `message` is its `{"message": …}`.
     #[error("Error response from daemon: {message}")]
     Daemon { status: u16, message: String },
-    #[error("invalid host {0:?}: only unix:// hosts are supported")]
-    InvalidHost(String),
+    #[error("invalid host {host:?}: {why}")]
+    InvalidHost { host: String, why: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Context(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -32,8 +36,6 @@ pub enum ClientError {
     Json(#[from] serde_json::Error),
     #[error("{0}")]
     Protocol(String),
-    #[error("{0}")]
-    Bollard(bollard::errors::Error),
 }
 
 impl ClientError {
@@ -41,29 +43,6 @@ impl ClientError {
         ClientError::Io {
             context: context.into(),
             source,
-        }
-    }
-
-    /// Folds bollard's errors into ours so the CLI prints one kind of message.
-    pub fn from_bollard(e: bollard::errors::Error, host: &str) -> ClientError {
-        use bollard::errors::Error as B;
-        match e {
-            B::DockerResponseServerError {
-                status_code,
-                message,
-            } => ClientError::Daemon {
-                status: status_code,
-                message,
-            },
-            B::SocketNotFoundError(_) => ClientError::Connect {
-                host: host.to_string(),
-                source: io::Error::from(io::ErrorKind::NotFound),
-            },
-            B::HyperLegacyError { err } if err.is_connect() => ClientError::Connect {
-                host: host.to_string(),
-                source: io::Error::other(err.to_string()),
-            },
-            other => ClientError::Bollard(other),
         }
     }
 

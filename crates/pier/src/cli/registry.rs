@@ -313,7 +313,7 @@ pub async fn push(client: &Client, a: PushArgs) -> Result<i32> {
     Ok(code)
 }
 
-pub async fn login(host: Option<&str>, a: LoginArgs) -> Result<i32> {
+pub async fn login(conn: &pier_client::ConnectOptions, a: LoginArgs) -> Result<i32> {
     let server = a
         .server
         .clone()
@@ -340,7 +340,7 @@ pub async fn login(host: Option<&str>, a: LoginArgs) -> Result<i32> {
         std::io::stdin().read_line(&mut s)?;
         s.trim_end_matches(['\n', '\r']).to_string()
     };
-    let client = pier_client::connect(host).await?;
+    let client = pier_client::connect(conn).await?;
     let body = json!({"username": username, "password": password, "serveraddress": server});
     let v: Value = client.post_json("/auth", Some(&body)).await?;
     let mut cfg = load_config();

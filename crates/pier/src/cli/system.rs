@@ -96,9 +96,9 @@ fn s<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 
-pub async fn version(host: Option<&str>, a: VersionArgs) -> Result<i32> {
+pub async fn version(conn: &pier_client::ConnectOptions, a: VersionArgs) -> Result<i32> {
     let client = client_version();
-    let server = match pier_client::connect(host).await {
+    let server = match pier_client::connect(conn).await {
         Ok(c) => c
             .get_json::<Value>("/version")
             .await
