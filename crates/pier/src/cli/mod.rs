@@ -2,11 +2,13 @@
 
 pub mod build;
 pub mod container;
+pub mod context;
 pub mod cp;
 pub mod create;
 pub mod daemon;
 mod daemon_config;
 mod daemon_hosts;
+mod dial;
 pub mod exec;
 pub mod image_io;
 pub mod images;
@@ -217,6 +219,9 @@ pub enum Cmd {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCmd),
+    /// Manage contexts
+    #[command(subcommand)]
+    Context(context::ContextCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -291,6 +296,9 @@ pub enum SystemCmd {
     Info(system::InfoArgs),
     /// Get real time events from the server
     Events(system::EventsArgs),
+    /// Proxy the stdio stream to the daemon connection. Should not be invoked manually.
+    #[command(name = "dial-stdio")]
+    DialStdio,
 }
 
 /// Folds `container …`/`image …`/`system …` into the top-level verbs.
@@ -380,6 +388,12 @@ pub async fn dispatch(mut cli: Cli) -> anyhow::Result<i32> {
     if let Cmd::Login(a) = cmd {
         return registry::login(&conn, a).await;
     }
+    if let Cmd::Context(c) = cmd {
+        return context::context(&conn, c);
+    }
+    if let Cmd::System(SystemCmd::DialStdio) = cmd {
+        return dial::dial_stdio(&conn).await;
+    }
     if let Cmd::Logout(a) = cmd {
         return registry::logout(a).await;
     }
@@ -433,6 +447,7 @@ pub async fn dispatch(mut cli: Cli) -> anyhow::Result<i32> {
         | Cmd::Version(_)
         | Cmd::Login(_)
         | Cmd::Logout(_)
+        | Cmd::Context(_)
         | Cmd::Container(_)
         | Cmd::Image(_)
         | Cmd::System(_) => {
@@ -469,7 +484,7 @@ pub fn command_path(args: &[String]) -> String {
         if words.len() == 2
             || !matches!(
                 a.as_str(),
-                "container" | "image" | "system" | "volume" | "network" | "builder"
+                "container" | "image" | "system" | "volume" | "network" | "builder" | "context"
             )
         {
             break;
