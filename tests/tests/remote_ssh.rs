@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use pier_tests::{cmd, wait_until, Input, OutputExt, TestDaemon, CMD_TIMEOUT};
-use remote_util::{d_bin, isolate, DOCKER};
+use remote_util::{d_bin, docker_follow_and_tty, isolate, DOCKER};
 
 const SSH_HOST: &str = "ssh://root@127.0.0.1:2222";
 
@@ -289,6 +289,20 @@ fn docker_cli_over_ssh() {
     assert_eq!(o.code(), 0, "docker build over ssh: {}", o.describe());
     assert_eq!(ok(&["run", "--rm", "sshbuilt"]), "built\n");
     ok(&["rmi", "sshbuilt"]);
+    docker_follow_and_tty(&d, &|| {
+        let mut c = d.in_netns(DOCKER);
+        c.args(["-H", SSH_HOST]);
+        isolate(&mut c, &d.root.join("home"));
+        c.env(
+            "PATH",
+            format!(
+                "{}:{}",
+                sshd.dir.join("local-bin").display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        );
+        c
+    });
     drop(sshd);
     d.assert_clean();
 }

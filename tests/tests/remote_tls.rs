@@ -8,7 +8,9 @@ mod remote_util;
 use std::path::Path;
 
 use pier_tests::{cmd, Input, OutputExt, TestDaemon, CMD_TIMEOUT};
-use remote_util::{d_bin, isolate, pier_remote, tls_daemon, Certs, DOCKER, TLS_ADDR};
+use remote_util::{
+    d_bin, docker_follow_and_tty, isolate, pier_remote, tls_daemon, Certs, DOCKER, TLS_ADDR,
+};
 
 #[test]
 fn pier_cli_over_mutual_tls() {
@@ -273,6 +275,14 @@ fn docker_cli_over_tls() {
     ok(&["build", "-q", "-t", "tlsbuilt", ctx.to_str().unwrap()]);
     assert_eq!(ok(&["run", "--rm", "tlsbuilt"]), "built\n");
     ok(&["rmi", "tlsbuilt"]);
+    docker_follow_and_tty(&d, &|| {
+        let mut c = d.in_netns(DOCKER);
+        isolate(&mut c, &home);
+        c.env("DOCKER_HOST", TLS_ADDR)
+            .env("DOCKER_TLS_VERIFY", "1")
+            .env("DOCKER_CERT_PATH", &cert_path);
+        c
+    });
 
     // Without the client certificate, the docker CLI is turned away too.
     let mut c = d.in_netns(DOCKER);

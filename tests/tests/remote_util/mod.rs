@@ -187,3 +187,68 @@ pub fn isolate(c: &mut Command, home: &Path) {
     c.env("HOME", home)
         .env("DOCKER_CONFIG", home.join(".docker"));
 }
+
+/// `docker logs -f` to the end of a container, and `docker exec -it` under a
+/// pseudo-terminal (`script`), through `docker` (a command with the
+/// connection already set up, in the daemon's namespace).
+pub fn docker_follow_and_tty(d: &TestDaemon, docker: &dyn Fn() -> Command) {
+    let run = |args: &[&str]| {
+        let mut c = docker();
+        c.args(args);
+        let o = cmd::run(c, Input::Null, CMD_TIMEOUT);
+        eprintln!("$ docker {}\n{}", args.join(" "), o.describe());
+        o
+    };
+    let o = run(&[
+        "run",
+        "-d",
+        "--name",
+        "follow",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a; sleep 1; echo b",
+    ]);
+    assert_eq!(o.code(), 0, "{}", d.log_tail(20));
+    let o = run(&["logs", "-f", "follow"]);
+    assert_eq!(
+        (o.code(), o.out().as_str()),
+        (0, "a\nb\n"),
+        "{}",
+        o.describe()
+    );
+    assert_eq!(run(&["rm", "follow"]).code(), 0);
+
+    assert_eq!(
+        run(&["run", "-d", "--name", "tty", "busybox", "sleep", "100"]).code(),
+        0
+    );
+    // `script` gives docker a terminal; its argv is the docker command line.
+    let base = docker();
+    let mut line: Vec<String> = vec![base.get_program().to_string_lossy().into_owned()];
+    line.extend(base.get_args().map(|a| a.to_string_lossy().into_owned()));
+    line.extend(
+        [
+            "exec",
+            "-it",
+            "tty",
+            "sh",
+            "-c",
+            "'test -t 0 && echo is-a-tty'",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let mut c = Command::new("script");
+    c.args(["-qec", &line.join(" "), "/dev/null"]);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let o = cmd::run(c, Input::Null, CMD_TIMEOUT);
+    assert_eq!(o.code(), 0, "{}", o.describe());
+    assert!(o.out().contains("is-a-tty"), "{}", o.describe());
+    assert_eq!(run(&["rm", "-f", "tty"]).code(), 0);
+}
