@@ -115,6 +115,11 @@ fn clients_without_a_trusted_certificate_are_refused_under_tlsverify() {
         &[],
     );
     assert_ne!(o.code(), 0);
+    assert!(
+        o.err().contains("Certificate"),
+        "says why: {}",
+        o.describe()
+    );
     // A certificate from another CA.
     let o = pier_remote(
         &d,
@@ -134,9 +139,15 @@ fn clients_without_a_trusted_certificate_are_refused_under_tlsverify() {
         &[],
     );
     assert_ne!(o.code(), 0);
-    // Plain HTTP to the TLS port.
+    // Plain HTTP to the TLS port: Go's answer, which docker's CLI prints too.
     let o = pier_remote(&d, &home, &["-H", TLS_ADDR, "ps"], &[]);
     assert_ne!(o.code(), 0);
+    assert!(
+        o.err()
+            .contains("Client sent an HTTP request to an HTTPS server."),
+        "{}",
+        o.describe()
+    );
     // A server certificate from a CA we do not trust.
     let o = pier_remote(
         &d,

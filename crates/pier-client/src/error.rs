@@ -13,6 +13,14 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    /// The daemon's address answers, but the connection could not be set up
+    /// (a TLS handshake refused, a certificate not trusted).
+    #[error("error during connect: {host}: {source}")]
+    Dial {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
     /// The daemon answered with an error status; `message` is its `{"message": …}`.
     #[error("Error response from daemon: {message}")]
     Daemon { status: u16, message: String },
@@ -28,7 +36,7 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
-    #[error("error during connect: {0}")]
+    #[error("error during connect: {}", chain(.0))]
     Http(#[from] hyper::Error),
     #[error("invalid request: {0}")]
     Request(#[from] http::Error),
@@ -36,6 +44,22 @@ pub enum ClientError {
     Json(#[from] serde_json::Error),
     #[error("{0}")]
     Protocol(String),
+}
+
+/// An error and its causes, `a: b: c` (hyper's "connection error" alone
+/// does not say that the TLS peer refused our certificate).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 impl ClientError {

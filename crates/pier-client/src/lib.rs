@@ -237,13 +237,21 @@ impl Client {
 
     /// Opens one connection to the daemon.
     pub async fn dial(&self) -> Result<Box<dyn Io>> {
-        self.endpoint
-            .dial()
-            .await
-            .map_err(|e| ClientError::Connect {
-                host: self.host.clone(),
-                source: e,
-            })
+        self.endpoint.dial().await.map_err(|e| {
+            use std::io::ErrorKind as K;
+            match e.kind() {
+                // Nobody there: Docker's "Cannot connect ... Is the daemon running?".
+                K::NotFound | K::ConnectionRefused | K::PermissionDenied => ClientError::Connect {
+                    host: self.host.clone(),
+                    source: e,
+                },
+                // Someone there, but the TLS handshake (or ssh) failed: say why.
+                _ => ClientError::Dial {
+                    host: self.host.clone(),
+                    source: e,
+                },
+            }
+        })
     }
 
     /// `path` with the API version prefix, e.g. `/v1.43/containers/json`.

@@ -81,16 +81,48 @@ impl Accepted {
         match self {
             Accepted::Unix(s) => Ok(Box::new(s)),
             Accepted::Tcp(s, None) => Ok(Box::new(s)),
-            Accepted::Tcp(s, Some(tls)) => match tokio::time::timeout(timeout, tls.accept(s)).await
-            {
-                Ok(r) => Ok(Box::new(r?)),
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "TLS handshake timed out",
-                )),
-            },
+            Accepted::Tcp(mut s, Some(tls)) => {
+                let handshake = async {
+                    refuse_plain_http(&mut s).await?;
+                    tls.accept(s).await
+                };
+                match tokio::time::timeout(timeout, handshake).await {
+                    Ok(r) => Ok(Box::new(r?)),
+                    Err(_) => Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "TLS handshake timed out",
+                    )),
+                }
+            }
         }
     }
+}
+
+/// A plain HTTP request on a TLS port gets the answer Go's server gives
+/// (docker's CLI prints it), instead of a handshake error it cannot explain.
+async fn refuse_plain_http(s: &mut TcpStream) -> io::Result<()> {
+    let mut first = [0u8; 1];
+    if s.peek(&mut first).await? == 1 && first[0].is_ascii_uppercase() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = s
+            .write_all(
+                b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+            )
+            .await;
+        // Closing with the request unread would reset the connection and
+        // lose the answer: half-close, and drain briefly as Go's server does.
+        let _ = s.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            while matches!(s.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "plain HTTP on a TLS port",
+        ));
+    }
+    Ok(())
 }
 
 /// Binds every address; unix sockets get mode 0660, owner root and group `gid`.
