@@ -97,6 +97,17 @@ fn pier_and_docker_share_contexts() {
         "p\n"
     );
 
+    assert_eq!(
+        clis.pier_ok(&[
+            "--context",
+            "viatls",
+            "version",
+            "--format",
+            "{{.Client.Context}}"
+        ]),
+        "viatls\n"
+    );
+
     // docker creates a socket context; pier lists it, uses it, and docker sees the choice.
     clis.docker_ok(&[
         "context",

@@ -97,7 +97,10 @@ fn s<'a>(v: &'a Value, p: &str) -> &'a str {
 }
 
 pub async fn version(conn: &pier_client::ConnectOptions, a: VersionArgs) -> Result<i32> {
-    let client = client_version();
+    let mut client = client_version();
+    // The context in use, as docker's CLI shows it.
+    let context = pier_client::resolve(conn).map_or_else(|_| "default".to_string(), |t| t.context);
+    client["Context"] = json!(context);
     let server = match pier_client::connect(conn).await {
         Ok(c) => c
             .get_json::<Value>("/version")
@@ -118,11 +121,12 @@ pub async fn version(conn: &pier_client::ConnectOptions, a: VersionArgs) -> Resu
         };
     }
     let mut out = format!(
-        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           {}/{}\n Context:           default\n",
+        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           {}/{}\n Context:           {}\n",
         s(&client, "/Version"),
         s(&client, "/ApiVersion"),
         s(&client, "/Os"),
         s(&client, "/Arch"),
+        s(&client, "/Context"),
     );
     match server {
         Ok(v) => {
