@@ -132,7 +132,9 @@ pub(crate) fn bind_all(
     gid: u32,
     exec_root: &Path,
 ) -> Result<Vec<Listener>, DaemonError> {
-    let acceptor = tls.map(acceptor).transpose()?;
+    // As dockerd: TLS settings concern TCP addresses only.
+    let any_tcp = hosts.iter().any(|h| matches!(h, ListenAddr::Tcp(_)));
+    let acceptor = tls.filter(|_| any_tcp).map(acceptor).transpose()?;
     let mut out = Vec::new();
     for h in hosts {
         match h {
