@@ -13,18 +13,30 @@ pub enum ClientError {
         #[source]
         source: io::Error,
     },
+    /// The daemon's address answers, but the connection could not be set up
+    /// (a TLS handshake refused, a certificate not trusted).
+    #[error("error during connect: {host}: {source}")]
+    Dial {
+        host: String,
+        #[source]
+        source: io::Error,
+    },
     /// The daemon answered with an error status; `message` is its `{"message": …}`.
     #[error("Error response from daemon: {message}")]
     Daemon { status: u16, message: String },
-    #[error("invalid host {0:?}: only unix:// hosts are supported")]
-    InvalidHost(String),
+    #[error("invalid host {host:?}: {why}")]
+    InvalidHost { host: String, why: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("{0}")]
+    Context(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: io::Error,
     },
-    #[error("error during connect: {0}")]
+    #[error("error during connect: {}", chain(.0))]
     Http(#[from] hyper::Error),
     #[error("invalid request: {0}")]
     Request(#[from] http::Error),
@@ -32,8 +44,22 @@ pub enum ClientError {
     Json(#[from] serde_json::Error),
     #[error("{0}")]
     Protocol(String),
-    #[error("{0}")]
-    Bollard(bollard::errors::Error),
+}
+
+/// An error and its causes, `a: b: c` (hyper's "connection error" alone
+/// does not say that the TLS peer refused our certificate).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
 }
 
 impl ClientError {
@@ -41,29 +67,6 @@ impl ClientError {
         ClientError::Io {
             context: context.into(),
             source,
-        }
-    }
-
-    /// Folds bollard's errors into ours so the CLI prints one kind of message.
-    pub fn from_bollard(e: bollard::errors::Error, host: &str) -> ClientError {
-        use bollard::errors::Error as B;
-        match e {
-            B::DockerResponseServerError {
-                status_code,
-                message,
-            } => ClientError::Daemon {
-                status: status_code,
-                message,
-            },
-            B::SocketNotFoundError(_) => ClientError::Connect {
-                host: host.to_string(),
-                source: io::Error::from(io::ErrorKind::NotFound),
-            },
-            B::HyperLegacyError { err } if err.is_connect() => ClientError::Connect {
-                host: host.to_string(),
-                source: io::Error::other(err.to_string()),
-            },
-            other => ClientError::Bollard(other),
         }
     }
 

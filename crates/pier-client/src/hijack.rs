@@ -9,22 +9,25 @@ use crate::{Client, ClientError, Result};
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
+
+use crate::Io;
+
+/// The write side of a hijacked stream.
+pub type HijackWriter = WriteHalf<Box<dyn Io>>;
 
 /// Both directions of a hijacked stream. Shut `writer` down (`shutdown().await`)
 /// to tell the container its stdin is at EOF while still reading its output.
 pub struct Hijacked {
     pub reader: HijackReader,
-    pub writer: OwnedWriteHalf,
+    pub writer: HijackWriter,
 }
 
 /// The read side: bytes that came with the response head first, then the socket.
 pub struct HijackReader {
     leftover: Vec<u8>,
     pos: usize,
-    inner: OwnedReadHalf,
+    inner: ReadHalf<Box<dyn Io>>,
 }
 
 impl AsyncRead for HijackReader {
@@ -109,13 +112,7 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Hijacked> {
-        let mut stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|e| ClientError::Connect {
-                    host: self.host.clone(),
-                    source: e,
-                })?;
+        let mut stream = self.dial().await?;
         let body = body.unwrap_or_default();
         let mut req = format!(
             "{method} {} HTTP/1.1\r\nHost: pier\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n",
@@ -199,7 +196,7 @@ impl Client {
             // A 200 that is not a raw stream: hand over the decoded body.
             leftover = dechunk(&leftover);
         }
-        let (r, w) = stream.into_split();
+        let (r, w) = tokio::io::split(stream);
         Ok(Hijacked {
             reader: HijackReader {
                 leftover,

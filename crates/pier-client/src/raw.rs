@@ -1,4 +1,4 @@
-//! Plain HTTP/1.1 requests over the unix socket, one connection each.
+//! Plain HTTP/1.1 requests to the daemon, one connection each.
 
 use crate::{Client, ClientError, Result};
 use bytes::{Bytes, BytesMut};
@@ -96,12 +96,7 @@ impl Client {
         body: Body,
         headers: &[(&str, String)],
     ) -> Result<Response<Incoming>> {
-        let stream = tokio::net::UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| ClientError::Connect {
-                host: self.host.clone(),
-                source: e,
-            })?;
+        let stream = self.dial().await?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {

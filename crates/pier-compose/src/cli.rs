@@ -92,14 +92,15 @@ pub struct VersionArgs {
 /// What every command gets: the loaded project (for those that need one),
 /// the daemon, and how to print.
 pub struct Ctx {
-    pub host: Option<String>,
+    /// The global connection flags `pier` was given (`-H`, `--context`, TLS).
+    pub conn: pier_client::ConnectOptions,
     pub quiet_progress: bool,
     pub color: bool,
 }
 
 impl Ctx {
     pub async fn api(&self) -> Result<Api> {
-        Ok(Api::new(pier_client::connect(self.host.as_deref()).await?))
+        Ok(Api::new(pier_client::connect(&self.conn).await?))
     }
 
     /// A progress line as Compose v2 prints them when not on a terminal.
@@ -130,7 +131,7 @@ fn load_project(g: &ComposeCli) -> Result<Project> {
 }
 
 /// Runs `pier compose <args>` (args without the leading `compose`); returns the exit code.
-pub async fn main(host: Option<&str>, args: Vec<String>) -> i32 {
+pub async fn main(mut conn: pier_client::ConnectOptions, args: Vec<String>) -> i32 {
     let argv = std::iter::once("pier compose".to_string()).chain(args);
     let g = match ComposeCli::try_parse_from(argv) {
         Ok(g) => g,
@@ -147,7 +148,10 @@ pub async fn main(host: Option<&str>, args: Vec<String>) -> i32 {
     }
     let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let ctx = Ctx {
-        host: crate::plugin::host(host),
+        conn: {
+            conn.host = crate::plugin::host(conn.host.as_deref());
+            conn
+        },
         quiet_progress: g.progress.as_deref() == Some("quiet"),
         color: match g.ansi.as_str() {
             "always" => true,

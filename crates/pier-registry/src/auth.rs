@@ -11,23 +11,57 @@ use crate::error::{RegistryError, Result};
 /// Docker's `AuthConfig`: what `X-Registry-Auth` and `POST /auth` carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthConfig {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub username: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub password: String,
     /// base64 of `user:password`, as stored in config.json.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub auth: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub email: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub serveraddress: String,
     /// An OAuth refresh token from an earlier login.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub identitytoken: String,
     /// A bearer token to send as is.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub registrytoken: String,
+}
+
+/// Go's decoder leaves a string field empty for `null`; clients send it
+/// (bollard: `"password": null`), so it is not an error here either.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 impl AuthConfig {
@@ -194,6 +228,50 @@ impl TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn b64(alphabet: &base64::engine::GeneralPurpose, json: &str) -> String {
+        alphabet.encode(json)
+    }
+
+    /// What clients send: bollard's nulls, missing fields, unknown fields,
+    /// either alphabet, with or without padding.
+    #[test]
+    fn header_accepts_what_docker_accepts() {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        let bollard = r#"{"username":"me","password":null,"auth":null,"email":null,"serveraddress":"127.0.0.1:5000","identitytoken":null,"registrytoken":null}"#;
+        for alphabet in [&URL_SAFE, &URL_SAFE_NO_PAD, &STANDARD, &STANDARD_NO_PAD] {
+            let a = AuthConfig::from_header(&b64(alphabet, bollard))
+                .unwrap()
+                .unwrap();
+            assert_eq!(a.username, "me");
+            assert_eq!(a.password, "");
+            assert_eq!(a.serveraddress, "127.0.0.1:5000");
+        }
+        let all_null = r#"{"username":null,"password":null}"#;
+        assert_eq!(
+            AuthConfig::from_header(&b64(&URL_SAFE, all_null)).unwrap(),
+            None
+        );
+        let extra = r#"{"username":"u","password":"p","unknown":[1]}"#;
+        let a = AuthConfig::from_header(&b64(&URL_SAFE_NO_PAD, extra))
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.username.as_str(), a.password.as_str()), ("u", "p"));
+        // A JSON whose base64 differs between the alphabets ('?' -> '/' or '_').
+        let odd = r#"{"username":"u??>","password":"p>>?"}"#;
+        assert!(STANDARD.encode(odd).contains('/') || STANDARD.encode(odd).contains('+'));
+        for alphabet in [&URL_SAFE, &URL_SAFE_NO_PAD, &STANDARD, &STANDARD_NO_PAD] {
+            let a = AuthConfig::from_header(&b64(alphabet, odd))
+                .unwrap()
+                .unwrap();
+            assert_eq!(a.username, "u??>");
+        }
+        // `POST /auth` bodies go through the same fields.
+        let a: AuthConfig = serde_json::from_str(bollard).unwrap();
+        assert_eq!(a.password, "");
+    }
 
     #[test]
     fn bearer_challenge() {

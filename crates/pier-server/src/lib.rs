@@ -1,10 +1,11 @@
 #![recursion_limit = "256"]
-//! The daemon: serves the Docker Engine API on a unix socket.
+//! The daemon: serves the Docker Engine API on unix sockets and TCP (TLS).
 //!
 //! Routing lives in `routes/<noun>.rs`; this file wires the listener, the
 //! `/v1.xx` prefix handling and shutdown.
 
 mod body;
+mod endpoints;
 mod error;
 mod hijack;
 mod listener;
@@ -26,6 +27,7 @@ pub use pier_engine::{AddressPool, NetworkOptions};
 use pier_engine::{Engine, EngineConfig};
 use tower::ServiceExt;
 
+pub use endpoints::{ListenAddr, TlsOptions};
 pub use error::ApiError;
 
 pub use pier_engine::logconf::{self, LogDefaults};
@@ -37,8 +39,10 @@ pub struct DaemonOptions {
     pub data_root: PathBuf,
     /// `--exec-root` (default `/run/pier`).
     pub exec_root: PathBuf,
-    /// The unix socket to listen on (`-H unix:///run/pier/pier.sock`).
-    pub socket: PathBuf,
+    /// Where to serve the API (`-H`, several at once): unix sockets and TCP.
+    pub hosts: Vec<ListenAddr>,
+    /// TLS on the TCP addresses (`--tls`, `--tlsverify`).
+    pub tls: Option<TlsOptions>,
     /// Parent cgroup of every container (`--cgroup-parent`, default `pier`).
     pub cgroup_parent: String,
     /// The `pier-shim` binary to start per container.
@@ -113,43 +117,6 @@ fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
     Ok(req)
 }
 
-/// Listens on `path`, 0660 and owned by root and `gid`. The socket is bound
-/// under a temporary name and renamed into place once its mode and owner are
-/// set, so it is never reachable with the mode the umask gave it.
-fn bind_socket(
-    path: &std::path::Path,
-    gid: u32,
-    exec_root: &std::path::Path,
-) -> Result<tokio::net::UnixListener, DaemonError> {
-    let err = |source| DaemonError::Io {
-        context: format!("listening on {}", path.display()),
-        source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let listener = match tokio::net::UnixListener::bind(&tmp) {
-        Ok(l) => l,
-        // A name near sun_path's limit leaves no room for the suffix: bind
-        // it in place (with the umask's mode until it is set just below).
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-            let l = tokio::net::UnixListener::bind(path).map_err(err)?;
-            pier_engine::perms::secure_socket(path, gid, exec_root)?;
-            return Ok(l);
-        }
-        Err(e) => return Err(err(e)),
-    };
-    let placed = pier_engine::perms::secure_socket(&tmp, gid, exec_root)
-        .map_err(DaemonError::from)
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(err));
-    if let Err(e) = placed {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    Ok(listener)
-}
-
 /// Runs the daemon in the foreground until SIGINT/SIGTERM. Containers keep
 /// running when it stops (their shims own them).
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
@@ -170,12 +137,8 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     let nofile = listener::raise_nofile_limit();
     let max_conns = listener::connection_limit(nofile);
     tracing::debug!("open file limit {nofile}: up to {max_conns} API connections");
-    let io = |context: String| move |source| DaemonError::Io { context, source };
     // Before anything else: a group that does not exist is a start-up error.
     let socket_gid = pier_engine::perms::socket_gid(&opts.group)?;
-    if let Some(dir) = opts.socket.parent() {
-        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-    }
     let engine = Engine::open(EngineConfig {
         data_root: opts.data_root.clone(),
         exec_root: opts.exec_root.clone(),
@@ -185,21 +148,8 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         log_defaults: opts.log_defaults.clone(),
     })
     .await?;
-    // A socket left by a crashed daemon: remove it only if nobody answers.
-    if opts.socket.exists() {
-        if std::os::unix::net::UnixStream::connect(&opts.socket).is_ok() {
-            return Err(DaemonError::Io {
-                context: format!("listening on {}", opts.socket.display()),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::AddrInUse,
-                    "another daemon is already serving this socket",
-                ),
-            });
-        }
-        let _ = std::fs::remove_file(&opts.socket);
-    }
-    let listener = bind_socket(&opts.socket, socket_gid, &opts.exec_root)?;
-    tracing::info!(socket = %opts.socket.display(), "API listening");
+    let listeners =
+        endpoints::bind_all(&opts.hosts, opts.tls.as_ref(), socket_gid, &opts.exec_root)?;
     let router = routes::router(engine.clone()).layer(panic::layer());
     let app = tower::service_fn(move |req: Request| {
         let router = router.clone();
@@ -210,7 +160,6 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             }
         }
     });
-    let socket = opts.socket.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let mut term =
@@ -231,7 +180,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     // Streams such as `logs -f` and `/events` never end by themselves: give
     // open requests a moment, then stop anyway (containers are unaffected).
     listener::serve(
-        listener,
+        listeners,
         app,
         max_conns,
         listener::HEADER_TIMEOUT,
@@ -241,6 +190,6 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     .await;
     // Created containers keep nothing of a start that no longer comes.
     engine.undo_prestarts().await;
-    let _ = std::fs::remove_file(&socket);
+    endpoints::remove_sockets(&opts.hosts);
     Ok(())
 }

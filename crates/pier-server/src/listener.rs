@@ -11,9 +11,10 @@ use axum::body::Body;
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::UnixListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
+
+use crate::endpoints::{Accepted, Listener};
 
 /// How long a client may take to send a request head, on a new connection
 /// and between requests on a kept-alive one. Docker has no such bound; an
@@ -53,10 +54,18 @@ pub fn connection_limit(nofile: u64) -> usize {
     usize::try_from((nofile / 2).clamp(64, 1 << 20)).unwrap_or(1 << 20)
 }
 
-/// Serves `app` on `listener` until `stop` turns true, then lets open
-/// connections finish their current request for up to `grace`.
-pub async fn serve<S>(
-    listener: UnixListener,
+/// The next connection on any of `listeners` (accepts are cancel-safe).
+async fn accept_any(listeners: &[Listener]) -> std::io::Result<Accepted> {
+    let (r, _, _) =
+        futures::future::select_all(listeners.iter().map(|l| Box::pin(l.accept()))).await;
+    r
+}
+
+/// Serves `app` on `listeners` until `stop` turns true, then lets open
+/// connections finish their current request for up to `grace`. The limit
+/// on open connections is shared by all of them.
+pub(crate) async fn serve<S>(
+    listeners: Vec<Listener>,
     app: S,
     max_conns: usize,
     header_timeout: Duration,
@@ -93,8 +102,8 @@ pub async fn serve<S>(
             }
         };
         let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
+            r = accept_any(&listeners) => match r {
+                Ok(s) => s,
                 Err(e) => {
                     // EMFILE and the like: back off instead of spinning.
                     tracing::error!("accepting an API connection: {e}");
@@ -117,12 +126,21 @@ pub async fn serve<S>(
             req.extensions_mut().insert(held.clone());
             svc.clone().oneshot(req)
         });
-        let conn = http
-            .serve_connection(TokioIo::new(stream), svc)
-            .with_upgrades();
+        let http = http.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            // The TLS handshake counts against the same bound as a request head.
+            let stream = match stream.establish(header_timeout).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!("API connection: {e}");
+                    return;
+                }
+            };
+            let conn = http
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
             let mut conn = std::pin::pin!(conn);
             let r = tokio::select! {
                 r = conn.as_mut() => r,
@@ -136,7 +154,7 @@ pub async fn serve<S>(
             }
         });
     }
-    drop(listener);
+    drop(listeners);
     // Every permit back means every connection has ended.
     let all = u32::try_from(max_conns).unwrap_or(u32::MAX);
     if tokio::time::timeout(grace, permits.acquire_many(all))
@@ -180,7 +198,7 @@ mod tests {
     async fn idle_clients_time_out_and_sessions_count_against_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("api.sock");
-        let listener = UnixListener::bind(&sock).unwrap();
+        let listener = Listener::Unix(tokio::net::UnixListener::bind(&sock).unwrap());
         let (session_tx, session_rx) = tokio::sync::watch::channel(None::<()>);
         let app = Router::new().route("/ok", get(|| async { "fine" })).route(
             "/hijack",
@@ -199,7 +217,7 @@ mod tests {
         );
         let (stop_tx, stop_rx) = watch::channel(false);
         let server = tokio::spawn(serve(
-            listener,
+            vec![listener],
             app,
             1,
             Duration::from_millis(300),

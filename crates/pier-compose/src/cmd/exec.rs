@@ -85,8 +85,23 @@ pub struct RunArgs {
 async fn self_cli(ctx: &Ctx, args: Vec<String>) -> Result<i32> {
     let exe = std::env::current_exe().map_err(|e| ComposeError::io("current executable", e))?;
     let mut cmd = tokio::process::Command::new(&exe);
-    if let Some(h) = &ctx.host {
+    let c = &ctx.conn;
+    if let Some(h) = &c.host {
         cmd.arg("-H").arg(h);
+    }
+    if let Some(name) = &c.context {
+        cmd.arg("--context").arg(name);
+    }
+    if c.tls {
+        cmd.arg("--tls");
+    }
+    if c.tlsverify {
+        cmd.arg("--tlsverify");
+    }
+    for (flag, path) in [("--tlscacert", &c.tlscacert), ("--tlscert", &c.tlscert), ("--tlskey", &c.tlskey)] {
+        if let Some(path) = path {
+            cmd.arg(flag).arg(path);
+        }
     }
     let status = cmd
         .args(args)

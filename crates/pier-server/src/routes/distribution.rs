@@ -75,7 +75,17 @@ pub(crate) async fn pull(
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let (reference, all) = pier_engine::pull_reference(&image, &tag)?;
-    let auth = registry_auth(headers);
+    // As Docker: a pull is not refused for a header it cannot read; it goes
+    // on without those credentials (push still refuses one).
+    let auth = registry_auth(headers).filter(|h| {
+        let ok = pier_engine::AuthConfig::from_header(h).is_ok();
+        if !ok {
+            tracing::debug!(
+                "pull of {image}: ignoring an X-Registry-Auth header that does not decode"
+            );
+        }
+        ok
+    });
     Ok(progress_response(move |emit| async move {
         e.pull_image(&reference, all, platform.as_deref(), auth.as_deref(), &emit)
             .await

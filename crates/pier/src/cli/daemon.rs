@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::daemon_config::{tracing_level, DaemonConfig};
+use super::daemon_hosts::{check_plain_tcp, parse_listen, tls_options, TlsFlags};
 
 #[derive(Args, Debug)]
 pub struct DaemonArgs {
@@ -15,9 +16,27 @@ pub struct DaemonArgs {
     /// Root directory for execution state files (default /run/pier)
     #[arg(long = "exec-root")]
     pub exec_root: Option<PathBuf>,
-    /// Daemon socket to listen on
+    /// Daemon socket(s) to listen on: unix:///path or tcp://ADDR:PORT (repeatable)
     #[arg(short = 'H', long = "host")]
-    pub host: Option<String>,
+    pub host: Vec<String>,
+    /// Use TLS on TCP addresses; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and require client certificates signed by --tlscacert
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA (default ~/.docker/ca.pem)
+    #[arg(long)]
+    pub tlscacert: Option<PathBuf>,
+    /// Path to TLS certificate file (default ~/.docker/cert.pem)
+    #[arg(long)]
+    pub tlscert: Option<PathBuf>,
+    /// Path to TLS key file (default ~/.docker/key.pem)
+    #[arg(long)]
+    pub tlskey: Option<PathBuf>,
+    /// Serve plain HTTP on non-loopback TCP addresses: unauthenticated root access
+    #[arg(long = "insecure-tcp")]
+    pub insecure_tcp: bool,
     /// Parent cgroup for all containers
     #[arg(long = "cgroup-parent", default_value = "pier")]
     pub cgroup_parent: String,
@@ -74,7 +93,10 @@ pub async fn run(
         let _ = rustix::process::setsid();
     }
     let file = DaemonConfig::load(&a.config_file)?;
-    let host_flag = a.host.or(global_host);
+    let mut host_flag = a.host.clone();
+    if let Some(h) = global_host {
+        host_flag.insert(0, h);
+    }
     let debug_flag = a.debug || global_debug;
     let level_flag = a.log_level.or(global_log_level);
     let mut given: Vec<(&str, String)> = Vec::new();
@@ -91,7 +113,18 @@ pub async fn run(
         "exec-root",
         a.exec_root.as_ref().map(|p| p.display().to_string()),
     );
-    give("host", host_flag.clone());
+    give("host", (!host_flag.is_empty()).then(|| host_flag.join(",")));
+    give("tls", a.tls.then(|| "true".to_string()));
+    give("tlsverify", a.tlsverify.then(|| "true".to_string()));
+    give(
+        "tlscacert",
+        a.tlscacert.as_ref().map(|p| p.display().to_string()),
+    );
+    give(
+        "tlscert",
+        a.tlscert.as_ref().map(|p| p.display().to_string()),
+    );
+    give("tlskey", a.tlskey.as_ref().map(|p| p.display().to_string()));
     give("debug", debug_flag.then(|| "true".to_string()));
     give("log-level", level_flag.clone());
     give(
@@ -117,10 +150,25 @@ pub async fn run(
         )
     })?;
 
-    let host = host_flag
-        .or_else(|| file.hosts.as_ref().and_then(|h| h.first().cloned()))
-        .unwrap_or_else(|| pier_client::DEFAULT_HOST.to_string());
-    let socket = pier_client::socket_path(&host)?;
+    let tls = tls_options(TlsFlags {
+        tls: a.tls || file.tls.unwrap_or(false),
+        verify: a.tlsverify || file.tlsverify.unwrap_or(false),
+        ca: a.tlscacert.or(file.tlscacert.clone()),
+        cert: a.tlscert.or(file.tlscert.clone()),
+        key: a.tlskey.or(file.tlskey.clone()),
+    });
+    let mut hosts_given = host_flag;
+    if hosts_given.is_empty() {
+        hosts_given = file.hosts.clone().unwrap_or_default();
+    }
+    if hosts_given.is_empty() {
+        hosts_given.push(pier_client::DEFAULT_HOST.to_string());
+    }
+    let hosts = hosts_given
+        .iter()
+        .map(|h| parse_listen(h, tls.is_some()))
+        .collect::<Result<Vec<_>>>()?;
+    check_plain_tcp(&hosts, tls.is_some(), a.insecure_tcp)?;
     let exe = std::env::current_exe().context("cannot find the pier binary")?;
     let shim_binary = exe
         .parent()
@@ -174,7 +222,8 @@ pub async fn run(
             .exec_root
             .or(file.exec_root.clone())
             .unwrap_or_else(|| PathBuf::from("/run/pier")),
-        socket,
+        hosts,
+        tls,
         cgroup_parent: a.cgroup_parent,
         shim_binary,
         debug: debug_flag || file.debug.unwrap_or(false),

@@ -25,6 +25,11 @@ pub const KEYS: &[(&str, &str)] = &[
     ("log-driver", "log-driver"),
     ("log-level", "log-level"),
     ("log-opts", "log-opt"),
+    ("tls", "tls"),
+    ("tlscacert", "tlscacert"),
+    ("tlscert", "tlscert"),
+    ("tlskey", "tlskey"),
+    ("tlsverify", "tlsverify"),
 ];
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -42,6 +47,11 @@ pub struct DaemonConfig {
     pub log_driver: Option<String>,
     pub log_level: Option<String>,
     pub log_opts: Option<HashMap<String, String>>,
+    pub tls: Option<bool>,
+    pub tlscacert: Option<PathBuf>,
+    pub tlscert: Option<PathBuf>,
+    pub tlskey: Option<PathBuf>,
+    pub tlsverify: Option<bool>,
     /// The file's own values, for messages about conflicts.
     #[serde(skip)]
     raw: serde_json::Map<String, serde_json::Value>,
@@ -102,12 +112,6 @@ impl DaemonConfig {
         if let Some(l) = &cfg.log_level {
             tracing_level(l)?;
         }
-        if cfg.hosts.as_ref().is_some_and(|h| h.len() > 1) {
-            bail!(
-                "hosts: pier listens on one socket, not {}",
-                cfg.hosts.as_ref().map_or(0, Vec::len)
-            );
-        }
         Ok(cfg)
     }
 
@@ -160,9 +164,13 @@ mod tests {
         let c = DaemonConfig::parse(
             br#"{"log-driver":"local","log-opts":{"max-size":"10m"},"debug":true,
                 "insecure-registries":["r:5000"],"data-root":"/d","hosts":["unix:///s"],
-                "log-level":"warn","exec-root":"/e"}"#,
+                "log-level":"warn","exec-root":"/e","tls":true,"tlsverify":true,
+                "tlscacert":"/t/ca.pem","tlscert":"/t/cert.pem","tlskey":"/t/key.pem"}"#,
         )
         .unwrap();
+        assert_eq!((c.tls, c.tlsverify), (Some(true), Some(true)));
+        assert_eq!(c.tlscacert, Some(PathBuf::from("/t/ca.pem")));
+        assert_eq!(c.tlskey, Some(PathBuf::from("/t/key.pem")));
         assert_eq!(c.log_driver.as_deref(), Some("local"));
         assert_eq!(c.log_opts.as_ref().unwrap()["max-size"], "10m");
         assert_eq!(c.debug, Some(true));

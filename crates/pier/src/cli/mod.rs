@@ -2,11 +2,14 @@
 
 pub mod build;
 pub mod container;
+pub mod context;
 pub mod cp;
 pub mod create;
 pub mod daemon;
 mod daemon_config;
 pub mod df;
+mod daemon_hosts;
+mod dial;
 pub mod exec;
 pub mod image_io;
 pub mod images;
@@ -84,6 +87,25 @@ pub struct Cli {
     /// Daemon socket to connect to
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
+    /// Name of the context to use to connect to the daemon (overrides
+    /// DOCKER_HOST env var and default context set with "pier context use")
+    #[arg(short = 'c', long = "context")]
+    pub context: Option<String>,
+    /// Use TLS; implied by --tlsverify
+    #[arg(long)]
+    pub tls: bool,
+    /// Use TLS and verify the remote
+    #[arg(long)]
+    pub tlsverify: bool,
+    /// Trust certs signed only by this CA
+    #[arg(long)]
+    pub tlscacert: Option<std::path::PathBuf>,
+    /// Path to TLS certificate file
+    #[arg(long)]
+    pub tlscert: Option<std::path::PathBuf>,
+    /// Path to TLS key file
+    #[arg(long)]
+    pub tlskey: Option<std::path::PathBuf>,
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
@@ -200,6 +222,9 @@ pub enum Cmd {
     Network(network::NetworkCmd),
     /// Swarm mode (not in Pier: its cluster path is Kubernetes)
     Swarm(system::SwarmArgs),
+    /// Manage contexts
+    #[command(subcommand)]
+    Context(context::ContextCmd),
     /// Define and run multi-container applications
     Compose(ComposeArgs),
 }
@@ -284,6 +309,9 @@ pub enum SystemCmd {
     Info(system::InfoArgs),
     /// Get real time events from the server
     Events(system::EventsArgs),
+    /// Proxy the stdio stream to the daemon connection. Should not be invoked manually.
+    #[command(name = "dial-stdio")]
+    DialStdio,
 }
 
 /// Folds `container …`/`image …`/`system …` into the top-level verbs.
@@ -337,14 +365,30 @@ fn flatten(cmd: Cmd) -> Cmd {
     }
 }
 
+impl Cli {
+    /// The connection flags, for `pier_client::connect`.
+    pub fn connect_options(&self) -> pier_client::ConnectOptions {
+        pier_client::ConnectOptions {
+            host: self.host.clone(),
+            context: self.context.clone(),
+            tls: self.tls,
+            tlsverify: self.tlsverify,
+            tlscacert: self.tlscacert.clone(),
+            tlscert: self.tlscert.clone(),
+            tlskey: self.tlskey.clone(),
+        }
+    }
+}
+
 /// True for the daemon, which wants a multi-threaded runtime.
 pub fn is_daemon(cli: &Cli) -> bool {
     matches!(cli.cmd, Some(Cmd::Daemon(_)))
 }
 
 /// Runs the parsed command; returns the process exit code.
-pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    let Some(cmd) = cli.cmd else {
+pub async fn dispatch(mut cli: Cli) -> anyhow::Result<i32> {
+    let conn = cli.connect_options();
+    let Some(cmd) = cli.cmd.take() else {
         unreachable!("main prints help when no command is given");
     };
     let cmd = flatten(cmd);
@@ -352,10 +396,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         return daemon::run(a, cli.host, cli.debug, cli.log_level).await;
     }
     if let Cmd::Version(a) = cmd {
-        return system::version(cli.host.as_deref(), a).await;
+        return system::version(&conn, a).await;
     }
     if let Cmd::Login(a) = cmd {
-        return registry::login(cli.host.as_deref(), a).await;
+        return registry::login(&conn, a).await;
+    }
+    if let Cmd::Context(c) = cmd {
+        return context::context(&conn, c);
+    }
+    if let Cmd::System(SystemCmd::DialStdio) = cmd {
+        return dial::dial_stdio(&conn).await;
     }
     if let Cmd::Logout(a) = cmd {
         return registry::logout(a).await;
@@ -365,9 +415,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     }
     if let Cmd::Compose(a) = cmd {
         // Compose connects itself, and `config` needs no daemon at all.
-        return Ok(pier_compose::cli::main(cli.host.as_deref(), a.args).await);
+        return Ok(pier_compose::cli::main(conn, a.args).await);
     }
-    let client = pier_client::connect(cli.host.as_deref()).await?;
+    let client = pier_client::connect(&conn).await?;
     let c = &client;
     match cmd {
         Cmd::Run(a) => run::run(c, a).await,
@@ -419,6 +469,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         | Cmd::Logout(_)
         | Cmd::Swarm(_)
         | Cmd::Compose(_)
+        | Cmd::Context(_)
         | Cmd::Container(_)
         | Cmd::Image(_)
         | Cmd::System(_) => {
@@ -433,7 +484,17 @@ pub fn command_path(args: &[String]) -> String {
     let mut i = 1;
     while i < args.len() {
         let a = &args[i];
-        if a == "-H" || a == "--host" || a == "-l" || a == "--log-level" {
+        if matches!(
+            a.as_str(),
+            "-H" | "--host"
+                | "-l"
+                | "--log-level"
+                | "-c"
+                | "--context"
+                | "--tlscacert"
+                | "--tlscert"
+                | "--tlskey"
+        ) {
             i += 2;
             continue;
         }
@@ -445,7 +506,7 @@ pub fn command_path(args: &[String]) -> String {
         if words.len() == 2
             || !matches!(
                 a.as_str(),
-                "container" | "image" | "system" | "volume" | "network" | "builder"
+                "container" | "image" | "system" | "volume" | "network" | "builder" | "context"
             )
         {
             break;

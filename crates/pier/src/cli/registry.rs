@@ -9,10 +9,10 @@ use clap::Args;
 use http::Method;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use pier_client::{body_empty, query, Client, JsonLines};
+use pier_registry::{AuthConfig, DockerConfig};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct PullArgs {
@@ -82,48 +82,36 @@ pub fn normalized(image: &str) -> String {
     }
 }
 
-fn config_path() -> PathBuf {
-    if let Some(d) = std::env::var_os("PIER_CONFIG") {
-        return PathBuf::from(d).join("config.json");
+/// The registry host that a login server or an image's registry names
+/// (`https://index.docker.io/v1/` -> `docker.io`, `http://h:5000/x` -> `h:5000`).
+fn domain_of(server: &str) -> String {
+    if server == DEFAULT_REGISTRY {
+        return "docker.io".into();
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root"));
-    home.join(".pier").join("config.json")
+    let s = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"))
+        .unwrap_or(server);
+    s.split('/').next().unwrap_or(s).to_string()
 }
 
-fn load_config() -> Value {
-    std::fs::read(config_path())
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| json!({}))
+/// The docker CLI's config (`$DOCKER_CONFIG` or `~/.docker`), shared with it.
+fn docker_config() -> Result<DockerConfig> {
+    Ok(DockerConfig::load(&pier_registry::default_config_dir())?)
 }
 
-fn save_config(v: &Value) -> Result<()> {
-    let path = config_path();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    std::fs::write(&path, serde_json::to_vec_pretty(v)?)
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The `X-Registry-Auth` header for `server`: base64url JSON of the saved credentials.
+/// The `X-Registry-Auth` header for `server`: the stored login, through a
+/// credential helper when one is configured; `{}` (anonymous) otherwise.
 pub fn registry_auth(server: &str) -> String {
-    let cfg = load_config();
-    let mut auth = json!({});
-    if let Some(a) = cfg
-        .pointer("/auths")
-        .and_then(|a| a.get(server))
-        .and_then(|e| e["auth"].as_str())
-    {
-        if let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(a) {
-            if let Some((u, p)) = String::from_utf8_lossy(&raw).split_once(':') {
-                auth = json!({"username": u, "password": p, "serveraddress": server});
-            }
+    let domain = domain_of(server);
+    match docker_config().and_then(|c| Ok(c.credentials(&domain)?)) {
+        Ok(Some(a)) => a.to_header(),
+        Ok(None) => base64::engine::general_purpose::URL_SAFE.encode("{}"),
+        Err(e) => {
+            eprintln!("WARNING: no credentials for {domain}: {e:#}");
+            base64::engine::general_purpose::URL_SAFE.encode("{}")
         }
     }
-    base64::engine::general_purpose::URL_SAFE.encode(auth.to_string())
 }
 
 /// Shows a JSON message stream: bars per layer on a terminal, plain lines
@@ -313,7 +301,7 @@ pub async fn push(client: &Client, a: PushArgs) -> Result<i32> {
     Ok(code)
 }
 
-pub async fn login(host: Option<&str>, a: LoginArgs) -> Result<i32> {
+pub async fn login(conn: &pier_client::ConnectOptions, a: LoginArgs) -> Result<i32> {
     let server = a
         .server
         .clone()
@@ -340,30 +328,31 @@ pub async fn login(host: Option<&str>, a: LoginArgs) -> Result<i32> {
         std::io::stdin().read_line(&mut s)?;
         s.trim_end_matches(['\n', '\r']).to_string()
     };
-    let client = pier_client::connect(host).await?;
+    let client = pier_client::connect(conn).await?;
     let body = json!({"username": username, "password": password, "serveraddress": server});
     let v: Value = client.post_json("/auth", Some(&body)).await?;
-    let mut cfg = load_config();
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-    cfg["auths"][&server] = json!({"auth": auth});
-    save_config(&cfg)?;
+    let mut login = AuthConfig::basic(&username, &password);
+    login.serveraddress = server.clone();
+    if let Some(t) = v["IdentityToken"].as_str().filter(|t| !t.is_empty()) {
+        login.identitytoken = t.to_string();
+    }
+    let mut cfg = docker_config()?;
+    cfg.store(&domain_of(&server), &login)
+        .with_context(|| format!("storing the login in {}", cfg.path().display()))?;
     println(v["Status"].as_str().unwrap_or("Login Succeeded"));
     Ok(0)
 }
 
 pub async fn logout(a: LogoutArgs) -> Result<i32> {
     let server = a.server.unwrap_or_else(|| DEFAULT_REGISTRY.to_string());
-    let mut cfg = load_config();
+    let mut cfg = docker_config()?;
     let removed = cfg
-        .get_mut("auths")
-        .and_then(Value::as_object_mut)
-        .and_then(|m| m.remove(&server))
-        .is_some();
+        .erase(&domain_of(&server))
+        .with_context(|| format!("removing the login from {}", cfg.path().display()))?;
     if !removed {
         println(&format!("Not logged in to {server}"));
         return Ok(0);
     }
-    save_config(&cfg)?;
     println(&format!("Removing login credentials for {server}"));
     Ok(0)
 }
@@ -384,12 +373,15 @@ mod tests {
         );
         assert_eq!(normalized("me/app:1"), "docker.io/me/app:1");
         assert_eq!(normalized("localhost:5000/app:1"), "localhost:5000/app:1");
+        assert_eq!(domain_of(DEFAULT_REGISTRY), "docker.io");
+        assert_eq!(domain_of("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(domain_of("https://reg.example/v2/"), "reg.example");
     }
 
     #[test]
     fn auth_header_is_url_safe_json() {
         std::env::set_var(
-            "PIER_CONFIG",
+            "DOCKER_CONFIG",
             std::env::temp_dir().join("pier-no-such-config-dir"),
         );
         let h = registry_auth("localhost:5000");

@@ -101,9 +101,12 @@ fn s<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 
-pub async fn version(host: Option<&str>, a: VersionArgs) -> Result<i32> {
-    let client = client_version();
-    let server = match pier_client::connect(host).await {
+pub async fn version(conn: &pier_client::ConnectOptions, a: VersionArgs) -> Result<i32> {
+    let mut client = client_version();
+    // The context in use, as docker's CLI shows it.
+    let context = pier_client::resolve(conn).map_or_else(|_| "default".to_string(), |t| t.context);
+    client["Context"] = json!(context);
+    let server = match pier_client::connect(conn).await {
         Ok(c) => c
             .get_json::<Value>("/version")
             .await
@@ -123,11 +126,12 @@ pub async fn version(host: Option<&str>, a: VersionArgs) -> Result<i32> {
         };
     }
     let mut out = format!(
-        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           {}/{}\n Context:           default\n",
+        "Client:\n Version:           {}\n API version:       {}\n OS/Arch:           {}/{}\n Context:           {}\n",
         s(&client, "/Version"),
         s(&client, "/ApiVersion"),
         s(&client, "/Os"),
         s(&client, "/Arch"),
+        s(&client, "/Context"),
     );
     match server {
         Ok(v) => {
