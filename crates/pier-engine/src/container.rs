@@ -36,7 +36,7 @@ pub struct ListOptions {
 
 fn split_body(body: &ContainerCreateBody) -> Result<(ContainerConfig, HostConfig)> {
     let mut v = serde_json::to_value(body)
-        .map_err(|e| EngineError::InvalidArgument(format!("container config: {e}")))?;
+        .map_err(|e| EngineError::invalid_argument(format!("container config: {e}")))?;
     let host = v
         .as_object_mut()
         .and_then(|o| {
@@ -45,12 +45,12 @@ fn split_body(body: &ContainerCreateBody) -> Result<(ContainerConfig, HostConfig
         })
         .unwrap_or(serde_json::Value::Null);
     let cfg: ContainerConfig = serde_json::from_value(v)
-        .map_err(|e| EngineError::InvalidArgument(format!("container config: {e}")))?;
+        .map_err(|e| EngineError::invalid_argument(format!("container config: {e}")))?;
     let host: HostConfig = if host.is_null() {
         HostConfig::default()
     } else {
         serde_json::from_value(host)
-            .map_err(|e| EngineError::InvalidArgument(format!("host config: {e}")))?
+            .map_err(|e| EngineError::invalid_argument(format!("host config: {e}")))?
     };
     Ok((cfg, host))
 }
@@ -219,7 +219,7 @@ impl Engine {
             .image
             .clone()
             .filter(|i| !i.is_empty())
-            .ok_or_else(|| EngineError::InvalidArgument("Config.Image must be set".into()))?;
+            .ok_or_else(|| EngineError::invalid_argument("Config.Image must be set"))?;
         let image = self.find_image(&image_name)?;
         let image_cfg = image.config.config.clone().unwrap_or_default();
         merge_config(&mut cfg, &image_cfg);
@@ -232,7 +232,7 @@ impl Engine {
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
         argv.extend(cfg.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
-            return Err(EngineError::InvalidArgument("No command specified".into()));
+            return Err(EngineError::invalid_argument("No command specified"));
         }
         let id = random_id();
         if cfg.hostname.as_deref().unwrap_or("").is_empty() {
@@ -267,16 +267,18 @@ impl Engine {
                     Some(p) => {
                         if let Some(parent) = p.parent() {
                             std::fs::create_dir_all(parent)
-                                .map_err(|e| EngineError::io(parent, e))?;
+                                .map_err(|e| EngineError::from_io(parent, e))?;
                         }
-                        std::fs::rename(&made, p).map_err(|e| EngineError::io(&made, e))?
+                        std::fs::rename(&made, p).map_err(|e| EngineError::from_io(&made, e))?
                     }
-                    None => std::fs::remove_file(&made).map_err(|e| EngineError::io(&made, e))?,
+                    None => {
+                        std::fs::remove_file(&made).map_err(|e| EngineError::from_io(&made, e))?
+                    }
                 }
             }
             _ => {
                 let d = log_path.as_deref().and_then(|p| p.parent()).unwrap_or(&dir);
-                std::fs::create_dir_all(d).map_err(|e| EngineError::io(d, e))?
+                std::fs::create_dir_all(d).map_err(|e| EngineError::from_io(d, e))?
             }
         }
         let rec = ContainerRecord {
@@ -494,8 +496,8 @@ impl Engine {
         let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
         validate_name(new_name)?;
         if rec.name == new_name {
-            return Err(EngineError::InvalidArgument(
-                "Renaming a container with the same name as its current name".into(),
+            return Err(EngineError::invalid_argument(
+                "Renaming a container with the same name as its current name",
             ));
         }
         if let Some(other) = self.meta.container_id_by_name(new_name)? {
@@ -538,7 +540,7 @@ fn normalize_host_config(
     log_defaults: &crate::logconf::LogDefaults,
 ) -> Result<crate::logconf::Resolved> {
     let log = h.log_config.get_or_insert_with(Default::default);
-    crate::logconf::merge_and_validate(log, log_defaults).map_err(EngineError::InvalidArgument)
+    crate::logconf::merge_and_validate(log, log_defaults).map_err(EngineError::invalid_argument)
 }
 
 /// `Config` as inspect shows it, with the `MacAddress` that API versions before
@@ -561,14 +563,14 @@ fn config_json(rec: &ContainerRecord) -> serde_json::Value {
 /// network, unless that endpoint asks for one itself (as Docker migrates it).
 fn apply_mac(mac: &str, host: &HostConfig, network: &mut ContainerNetwork) -> Result<()> {
     if pier_network::link::parse_mac(mac).is_none() {
-        return Err(EngineError::InvalidArgument(format!(
+        return Err(EngineError::invalid_argument(format!(
             "invalid MAC address: {mac}"
         )));
     }
     let mode = host.network_mode.as_deref().unwrap_or("bridge");
     if mode.starts_with("container:") {
-        return Err(EngineError::InvalidArgument(
-            "conflicting options: mac-address and the network mode".into(),
+        return Err(EngineError::invalid_argument(
+            "conflicting options: mac-address and the network mode",
         ));
     }
     if mode == "host" || mode == "none" {
@@ -609,7 +611,7 @@ fn host_config_json(h: &HostConfig, links: serde_json::Value) -> serde_json::Val
 }
 
 fn name_conflict(name: &str, id: &str) -> EngineError {
-    EngineError::Conflict(format!(
+    EngineError::conflict(format!(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     ))
 }

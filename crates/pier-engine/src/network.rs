@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use pier_api::models::{EndpointSettings, EventMessageTypeEnum};
-use pier_network::{Controller, NetError, NetworkSpec, Subnet};
+use pier_network::{Controller, NetworkSpec, Subnet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -169,15 +169,6 @@ impl NetState {
     }
 }
 
-pub(crate) fn net_err(e: NetError) -> EngineError {
-    match e {
-        NetError::InvalidArgument(m) => EngineError::InvalidArgument(m),
-        NetError::Conflict(m) => EngineError::Conflict(m),
-        NetError::NotFound(m) => EngineError::NotFound(m),
-        e => EngineError::Internal(e.to_string()),
-    }
-}
-
 /// The default bridge's interface, subnet and gateway, as inspect shows them.
 fn set_default_bridge(n: &mut NetworkRecord, bridge: &str, subnet: Subnet, gateway: Ipv4Addr) {
     n.subnet = Some(subnet);
@@ -197,7 +188,7 @@ pub(crate) fn mode_of(rec: &ContainerRecord) -> String {
 }
 
 fn not_found(key: &str) -> EngineError {
-    EngineError::NotFound(format!("network {key} not found"))
+    EngineError::not_found(format!("network {key} not found"))
 }
 
 impl Engine {
@@ -219,7 +210,7 @@ impl Engine {
             1 => return Ok(by_name[0].clone()),
             0 => {}
             _ => {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "network {key} is ambiguous ({} matches found based on name)",
                     by_name.len()
                 )))
@@ -232,7 +223,7 @@ impl Engine {
         match by_prefix.len() {
             1 => Ok(by_prefix[0].clone()),
             0 => Err(not_found(key)),
-            _ => Err(EngineError::InvalidArgument(format!(
+            _ => Err(EngineError::invalid_argument(format!(
                 "network {key} is ambiguous ({} matches found based on ID prefix)",
                 by_prefix.len()
             ))),
@@ -363,14 +354,14 @@ impl Engine {
     /// already routes it (another engine's bridge), then the defaults' first
     /// free one.
     async fn default_bridge_subnet(&self, all: &[NetworkRecord]) -> Result<Subnet> {
-        let mut taken = self.net.ctl.used_ranges().await.map_err(net_err)?;
+        let mut taken = self.net.ctl.used_ranges().await?;
         taken.extend(all.iter().filter_map(|n| n.subnet));
         let pools = &self.cfg.network.default_address_pools;
         let usual = pier_network::ipam::DEFAULT_BRIDGE_SUBNET;
         if pools.is_empty() && !taken.iter().any(|t| t.overlaps(&usual)) {
             return Ok(usual);
         }
-        pier_network::ipam::pick_subnet(pools, &taken).map_err(net_err)
+        pier_network::ipam::pick_subnet(pools, &taken).map_err(EngineError::from)
     }
 
     /// Applies `--bridge`/`--bip` to the default bridge made by an earlier
@@ -404,11 +395,9 @@ impl Engine {
         // The same interface would keep its old address (and route) too. One
         // of another name is left alone: another daemon may use it now.
         if n.bridge == bridge {
-            pier_network::link::Netlink::current()
-                .map_err(net_err)?
+            pier_network::link::Netlink::current()?
                 .delete_link(bridge)
-                .await
-                .map_err(net_err)?;
+                .await?;
         }
         set_default_bridge(&mut n, bridge, subnet, gateway);
         self.net.leases().remove(&n.id);
@@ -540,20 +529,20 @@ impl Engine {
         let b = |k: &str| body.get(k).and_then(Value::as_bool).unwrap_or(false);
         let name = s("Name");
         if name.is_empty() {
-            return Err(EngineError::InvalidArgument(
-                "network name must not be empty".into(),
+            return Err(EngineError::invalid_argument(
+                "network name must not be empty",
             ));
         }
         let driver = match s("Driver").as_str() {
             "" | "bridge" => "bridge".to_string(),
             "host" | "null" => {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "only one instance of \"{}\" network is allowed",
                     s("Driver")
                 )))
             }
             other => {
-                return Err(EngineError::NotFound(format!(
+                return Err(EngineError::not_found(format!(
                     "plugin \"{other}\" not found"
                 )))
             }
@@ -566,7 +555,7 @@ impl Engine {
         if existing.iter().any(|n| n.name == name)
             && (check_dup || matches!(name.as_str(), "bridge" | "host" | "none"))
         {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "network with name {name} already exists"
             )));
         }
@@ -578,7 +567,7 @@ impl Engine {
         let ipam = body.get("IPAM").cloned().unwrap_or(Value::Null);
         if let Some(d) = ipam.get("Driver").and_then(Value::as_str) {
             if !d.is_empty() && d != "default" {
-                return Err(EngineError::NotFound(format!("plugin \"{d}\" not found")));
+                return Err(EngineError::not_found(format!("plugin \"{d}\" not found")));
             }
         }
         let mut ipam_config: Vec<Value> = ipam
@@ -603,7 +592,7 @@ impl Engine {
             })
             .collect();
         let taken: Vec<Subnet> = existing.iter().filter_map(|n| n.subnet).collect();
-        let bad = |m: String| EngineError::InvalidArgument(m);
+        let bad = |m: String| EngineError::invalid_argument(m);
         let mut subnet = None;
         let mut gateway = None;
         let mut ip_range = None;
@@ -614,13 +603,9 @@ impl Engine {
                 .is_some_and(|s| !s.contains(':'))
         });
         if let Some(c) = v4 {
-            let sn: Subnet = c["Subnet"]
-                .as_str()
-                .unwrap_or("")
-                .parse()
-                .map_err(net_err)?;
+            let sn: Subnet = c["Subnet"].as_str().unwrap_or("").parse()?;
             if let Some(t) = taken.iter().find(|t| t.overlaps(&sn)) {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "invalid pool request: Pool overlaps with other one on this address space ({t})"
                 )));
             }
@@ -629,13 +614,13 @@ impl Engine {
                     let g: Ipv4Addr = g
                         .parse()
                         .map_err(|_| bad(format!("invalid gateway address {g}")))?;
-                    pier_network::ipam::check_gateway(&sn, g).map_err(net_err)?;
+                    pier_network::ipam::check_gateway(&sn, g)?;
                     g
                 }
                 None => sn.first_host(),
             };
             if let Some(r) = c.get("IPRange").and_then(Value::as_str) {
-                let r: Subnet = r.parse().map_err(net_err)?;
+                let r: Subnet = r.parse()?;
                 if !sn.contains(r.addr) || r.prefix < sn.prefix {
                     return Err(bad(format!("Invalid range {r} for subnet {sn}")));
                 }
@@ -656,10 +641,10 @@ impl Engine {
         }
         let user_subnet = subnet.is_some();
         if subnet.is_none() {
-            let mut avoid = self.net.ctl.used_ranges().await.map_err(net_err)?;
+            let mut avoid = self.net.ctl.used_ranges().await?;
             avoid.extend(taken.iter().copied());
             let pools = &self.cfg.network.default_address_pools;
-            let sn = pier_network::ipam::pick_subnet(pools, &avoid).map_err(net_err)?;
+            let sn = pier_network::ipam::pick_subnet(pools, &avoid)?;
             subnet = Some(sn);
             gateway = Some(sn.first_host());
             ipam_config.insert(
@@ -696,19 +681,19 @@ impl Engine {
             .cloned()
             .unwrap_or_else(|| format!("br-{}", &n.id[..12]));
         if !pier_network::valid_bridge_name(&n.bridge) {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "invalid bridge name {:?}: 1 to 15 letters, digits, '-', '_' or '.'",
                 n.bridge
             )));
         }
         if let Some(o) = existing.iter().find(|o| o.bridge == n.bridge) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "bridge name {} is already used by network {}",
                 n.bridge, o.name
             )));
         }
         if let Some(spec) = n.spec() {
-            self.net.ctl.add_network(spec).await.map_err(net_err)?;
+            self.net.ctl.add_network(spec).await?;
         }
         if let Err(e) = self.meta.kv_put(NS, &n.id, &n) {
             let _ = self.net.ctl.remove_network(&n.id).await;
@@ -727,19 +712,19 @@ impl Engine {
 
     async fn remove_network_locked(&self, n: &NetworkRecord) -> Result<()> {
         if n.builtin() {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "{} is a pre-defined network and cannot be removed",
                 n.name
             )));
         }
         let eps = self.endpoints_on(&n.id);
         if !eps.is_empty() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "error while removing network: network {} id {} has active endpoints",
                 n.name, n.id
             )));
         }
-        self.net.ctl.remove_network(&n.id).await.map_err(net_err)?;
+        self.net.ctl.remove_network(&n.id).await?;
         self.meta.kv_delete(NS, &n.id)?;
         self.net.leases().remove(&n.id);
         self.network_event("destroy", n, &[]);

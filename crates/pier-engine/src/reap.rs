@@ -194,12 +194,12 @@ impl Engine {
             return Ok(());
         }
         reap_cgroup(&rec.cgroups_path).map_err(|e| {
-            crate::EngineError::Internal(format!("removing container {}: {e}", rec.id))
+            crate::EngineError::internal(format!("removing container {}", rec.id)).with_source(e)
         })?;
         let state = self.cfg.runtime_root().join(&rec.id);
         match std::fs::remove_dir_all(&state) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(crate::EngineError::io(&state, e))
+                Err(crate::EngineError::from_io(&state, e))
             }
             _ => Ok(()),
         }

@@ -28,7 +28,7 @@ impl Engine {
     /// Takes `dir` (somewhere below `root`) out of the way now and deletes it
     /// in the background. A missing `dir` is fine.
     pub(crate) fn discard_dir(&self, root: &Path, dir: &Path) -> Result<()> {
-        discard(root, dir).map_err(|(p, e)| EngineError::io(&p, e))
+        discard(root, dir).map_err(|(p, e)| EngineError::from_io(&p, e))
     }
 
     /// Empties the trash of the data and exec roots (left by a daemon that

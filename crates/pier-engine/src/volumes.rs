@@ -58,7 +58,7 @@ const MAX_VOLUME_NAME: usize = 255;
 
 fn validate_volume_name(n: &str) -> Result<()> {
     if n.len() > MAX_VOLUME_NAME {
-        return Err(EngineError::InvalidArgument(format!(
+        return Err(EngineError::invalid_argument(format!(
             "create {}...: invalid volume name: {} characters is longer than the limit of {MAX_VOLUME_NAME}",
             &n[..n.floor_char_boundary(32)],
             n.len()
@@ -71,7 +71,7 @@ fn validate_volume_name(n: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(EngineError::InvalidArgument(format!(
+        Err(EngineError::invalid_argument(format!(
             "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
         )))
     }
@@ -79,7 +79,7 @@ fn validate_volume_name(n: &str) -> Result<()> {
 
 fn clean_dest(d: &str) -> Result<String> {
     if !d.starts_with('/') {
-        return Err(EngineError::InvalidArgument(format!(
+        return Err(EngineError::invalid_argument(format!(
             "invalid mount config: invalid mount path: '{d}' mount path must be absolute"
         )));
     }
@@ -131,7 +131,7 @@ impl Engine {
             return Ok(v);
         }
         let dir = self.volume_dir(name);
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::from_io(&dir, e))?;
         let v = VolumeRec {
             name: name.to_string(),
             created_at: now_rfc3339(),
@@ -153,7 +153,7 @@ impl Engine {
         let v = self
             .meta
             .kv_get::<VolumeRec>(NS, name)?
-            .ok_or_else(|| EngineError::NotFound(format!("get {name}: no such volume")))?;
+            .ok_or_else(|| EngineError::not_found(format!("get {name}: no such volume")))?;
         Ok(self.volume_json(&v))
     }
 
@@ -197,10 +197,12 @@ impl Engine {
             if force {
                 return Ok(());
             }
-            return Err(EngineError::NotFound(format!("get {name}: no such volume")));
+            return Err(EngineError::not_found(format!(
+                "get {name}: no such volume"
+            )));
         }
         if let Some(users) = self.volumes_in_use()?.get(name) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
             )));
@@ -208,7 +210,7 @@ impl Engine {
         let dir = self.cfg.data_root.join("volumes").join(name);
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(EngineError::io(&dir, e));
+                return Err(EngineError::from_io(&dir, e));
             }
         }
         self.meta.kv_delete(NS, name)?;
@@ -256,7 +258,7 @@ impl Engine {
         let mut mounts: Vec<MountRec> = Vec::new();
         let add = |m: MountRec, mounts: &mut Vec<MountRec>| -> Result<()> {
             if mounts.iter().any(|x| x.destination == m.destination) {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "Duplicate mount point: {}",
                     m.destination
                 )));
@@ -283,7 +285,7 @@ impl Engine {
                 [s, d] => (*s, *d, ""),
                 [s, d, o] => (*s, *d, *o),
                 _ => {
-                    return Err(EngineError::InvalidArgument(format!(
+                    return Err(EngineError::invalid_argument(format!(
                         "invalid volume specification: '{b}'"
                     )))
                 }
@@ -341,7 +343,7 @@ impl Engine {
                 Some(MountTypeEnum::BIND) => {
                     let src = m.source.clone().unwrap_or_default();
                     if !Path::new(&src).exists() {
-                        return Err(EngineError::InvalidArgument(format!(
+                        return Err(EngineError::invalid_argument(format!(
                             "invalid mount config for type \"bind\": bind source path does not exist: {src}"
                         )));
                     }
@@ -405,7 +407,7 @@ impl Engine {
                     }
                 }
                 Some(other) => {
-                    return Err(EngineError::InvalidArgument(format!(
+                    return Err(EngineError::invalid_argument(format!(
                         "mount type {other} is not supported"
                     )))
                 }
@@ -453,10 +455,11 @@ impl Engine {
                     .arg(&dst)
                     .output()
                     .map_err(|e| {
-                        EngineError::Internal(format!("copying into volume {}: {e}", m.name))
+                        EngineError::internal(format!("copying into volume {}", m.name))
+                            .with_source(e)
                     })?;
                 if !out.status.success() {
-                    return Err(EngineError::Internal(format!(
+                    return Err(EngineError::internal(format!(
                         "copying into volume {}: {}",
                         m.name,
                         String::from_utf8_lossy(&out.stderr).trim()
@@ -525,7 +528,7 @@ pub(crate) fn spec_mounts(
         let src = PathBuf::from(&m.source);
         if m.kind == "bind" && !src.exists() {
             // `-v /host/dir:/dst` creates a missing host directory, as Docker does.
-            std::fs::create_dir_all(&src).map_err(|e| EngineError::io(&src, e))?;
+            std::fs::create_dir_all(&src).map_err(|e| EngineError::from_io(&src, e))?;
         }
         binds.push(pier_runtime::spec::BindMount {
             source: src,

@@ -11,7 +11,7 @@ use pier_network::{link, netns, EndpointSpec};
 use pier_runtime::spec::NetworkNs;
 
 use super::ports::port_specs;
-use super::{hosts, mode_of, net_err, Attached, ContainerNetwork, NetworkRecord};
+use super::{hosts, mode_of, Attached, ContainerNetwork, NetworkRecord};
 use crate::records::ContainerRecord;
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
@@ -73,7 +73,7 @@ fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
         Some(s) => s
             .parse()
             .map(Some)
-            .map_err(|_| EngineError::InvalidArgument(format!("invalid IPv4 address: {s}"))),
+            .map_err(|_| EngineError::invalid_argument(format!("invalid IPv4 address: {s}"))),
     }
 }
 
@@ -121,9 +121,8 @@ impl Engine {
             if host.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
                 || host.publish_all_ports.unwrap_or(false)
             {
-                return Err(EngineError::InvalidArgument(
-                    "conflicting options: port publishing and the container type network mode"
-                        .into(),
+                return Err(EngineError::invalid_argument(
+                    "conflicting options: port publishing and the container type network mode",
                 ));
             }
             host.network_mode = Some(mode);
@@ -192,7 +191,7 @@ impl Engine {
         if let Some(other) = mode.strip_prefix("container:") {
             let o = self.find_container(other)?;
             if !o.state.running() {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "cannot join network namespace of a non running container: container {} is {}",
                     o.id, o.state.status
                 )));
@@ -212,8 +211,7 @@ impl Engine {
                 netns::delete(&p)?;
                 netns::create(&p)
             })
-            .await?
-            .map_err(net_err)?;
+            .await??;
         }
         rec.network.sandbox_key = path.display().to_string();
         // Loopback up, also for `none` (as Docker's) and with no network attached.
@@ -256,15 +254,11 @@ impl Engine {
         };
         for (net_id, ep) in &p.endpoints {
             // Also brings loopback up.
-            self.net
-                .ctl
-                .attach(&netns, net_id, ep)
-                .await
-                .map_err(net_err)?;
+            self.net.ctl.attach(&netns, net_id, ep).await?;
         }
         if p.endpoints.is_empty() {
-            let nl = link::Netlink::in_netns(&netns).map_err(net_err)?;
-            nl.loopback_up().await.map_err(net_err)?;
+            let nl = link::Netlink::in_netns(&netns)?;
+            nl.loopback_up().await?;
         }
         Ok(())
     }
@@ -280,7 +274,7 @@ impl Engine {
     ) -> Result<()> {
         let n = self.find_network(name)?;
         let spec = n.spec().ok_or_else(|| {
-            EngineError::InvalidArgument(format!("network {name} cannot take endpoints"))
+            EngineError::invalid_argument(format!("network {name} cannot take endpoints"))
         })?;
         let req = rec.network.requested.get(name).cloned().unwrap_or_default();
         let want = requested_ip(&req)?;
@@ -294,8 +288,7 @@ impl Engine {
             } else {
                 spec.subnet
             };
-            let ip =
-                pier_network::ipam::allocate(&pool, spec.gateway, &taken, want).map_err(net_err)?;
+            let ip = pier_network::ipam::allocate(&pool, spec.gateway, &taken, want)?;
             used.insert(ip);
             ip
         };
@@ -318,7 +311,7 @@ impl Engine {
             None => {
                 if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
                     self.release(&n.id, ip);
-                    return Err(net_err(e));
+                    return Err(EngineError::from(e));
                 }
             }
         }
@@ -533,25 +526,23 @@ impl Engine {
         let mut rec = self.find_container(&id)?;
         let mode = mode_of(&rec);
         if n.driver != "bridge" || mode == "host" {
-            return Err(EngineError::InvalidArgument(
-                "container cannot be disconnected from host network or connected to host network"
-                    .into(),
+            return Err(EngineError::invalid_argument(
+                "container cannot be disconnected from host network or connected to host network",
             ));
         }
         if mode == "none" {
-            return Err(EngineError::InvalidArgument(
-                "container cannot be connected to multiple networks with one of the networks in private (none) mode"
-                    .into(),
+            return Err(EngineError::invalid_argument(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode",
             ));
         }
         if mode.starts_with("container:") {
-            return Err(EngineError::InvalidArgument(
-                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            return Err(EngineError::invalid_argument(
+                "container sharing network namespace with another container or host cannot be connected to any other network",
             ));
         }
         if rec.network.requested.contains_key(&n.name) || rec.network.attached.contains_key(&n.name)
         {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "endpoint with name {} already exists in network {}",
                 rec.name, n.name
             )));
@@ -598,15 +589,14 @@ impl Engine {
         let mut rec = self.find_container(&id)?;
         let mode = mode_of(&rec);
         if n.driver == "host" || mode == "host" {
-            return Err(EngineError::InvalidArgument(
-                "container cannot be disconnected from host network or connected to host network"
-                    .into(),
+            return Err(EngineError::invalid_argument(
+                "container cannot be disconnected from host network or connected to host network",
             ));
         }
         let was_requested = rec.network.requested.remove(&n.name).is_some();
         let attached = rec.network.attached.remove(&n.name);
         if !was_requested && attached.is_none() {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "container {} is not connected to network {}",
                 rec.id, n.name
             )));
@@ -636,30 +626,29 @@ fn check_endpoint(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
     let default_bridge = n.is_default_bridge();
     if let Some(ip) = requested_ip(ep)? {
         if default_bridge {
-            return Err(EngineError::InvalidArgument(
-                "user specified IP address is supported on user defined networks only".into(),
+            return Err(EngineError::invalid_argument(
+                "user specified IP address is supported on user defined networks only",
             ));
         }
         if !n.user_subnet {
-            return Err(EngineError::InvalidArgument(
-                "user specified IP address is supported only when connecting to networks with user configured subnets"
-                    .into(),
+            return Err(EngineError::invalid_argument(
+                "user specified IP address is supported only when connecting to networks with user configured subnets",
             ));
         }
         if !n.subnet.is_some_and(|s| s.contains(ip)) {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "no configured subnet or ip-range contain the IP address {ip}"
             )));
         }
     }
     if default_bridge && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
-        return Err(EngineError::InvalidArgument(
-            "network-scoped alias is supported only for containers in user defined networks".into(),
+        return Err(EngineError::invalid_argument(
+            "network-scoped alias is supported only for containers in user defined networks",
         ));
     }
     if let Some(m) = ep.mac_address.as_deref().filter(|m| !m.is_empty()) {
         if link::parse_mac(m).is_none() {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "invalid MAC address: {m}"
             )));
         }

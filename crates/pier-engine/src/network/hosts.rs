@@ -56,7 +56,7 @@ fn hosts_line(ip: &str, names: &[String]) -> String {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))
+    std::fs::read_to_string(path).map_err(|e| EngineError::from_io(path, e))
 }
 
 /// Appends `ip names...` to the hosts file at `path` (a running container's).
@@ -66,7 +66,7 @@ pub(crate) fn add_entry(path: &Path, ip: &str, names: &[String]) -> Result<()> {
         text.push('\n');
     }
     text.push_str(&hosts_line(ip, names));
-    std::fs::write(path, text).map_err(|e| EngineError::io(path, e))
+    std::fs::write(path, text).map_err(|e| EngineError::from_io(path, e))
 }
 
 /// Drops the lines for `ip` that [`add_entry`] or the start wrote (the same
@@ -79,7 +79,7 @@ pub(crate) fn remove_entry(path: &Path, ip: &str, names: &[String]) -> Result<()
         .filter(|l| l.trim_end() != want.trim_end())
         .collect();
     if kept.len() != text.len() {
-        std::fs::write(path, kept).map_err(|e| EngineError::io(path, e))?;
+        std::fs::write(path, kept).map_err(|e| EngineError::from_io(path, e))?;
     }
     Ok(())
 }
