@@ -12,8 +12,8 @@ use pier_build::{
 };
 use pier_reference::{chain_id, Digest};
 
-use crate::lifecycle::AttachOptions;
 use crate::records::{ContainerRecord, StateRecord, StoredLayer};
+use crate::shim::AttachOptions;
 use crate::shim::Shim;
 use crate::util::random_id;
 use crate::{Engine, EngineError, ErrorKind};

@@ -10,7 +10,7 @@ use pier_api::models::{
 use serde_json::json;
 
 use crate::names::{random_name, validate_name};
-use crate::network::ContainerNetwork;
+use crate::records::ContainerNetwork;
 use crate::records::{ContainerRecord, StateRecord};
 use crate::util::{now_rfc3339, parse_rfc3339, random_id, unix_of};
 use crate::{Engine, EngineError, Result};

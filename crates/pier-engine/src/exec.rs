@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use pier_api::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
 use tokio::net::UnixStream;
 
-use crate::lifecycle::AttachOptions;
+use crate::shim::AttachOptions;
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
 

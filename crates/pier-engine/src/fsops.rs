@@ -85,11 +85,11 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
-    hosts.push_str(&crate::network::hosts_lines(rec));
+    hosts.push_str(&crate::network::hosts::hosts_lines(rec));
     for h in rec.host_config.extra_hosts.iter().flatten() {
         if let Some((name, ip)) = h.split_once(':') {
             let ip = if ip == "host-gateway" {
-                crate::network::host_gateway(rec)
+                crate::network::hosts::host_gateway(rec)
             } else {
                 ip.to_string()
             };
@@ -100,7 +100,7 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let host = if rec.host_config.network_mode.as_deref() == Some("host") {
         host_resolv
-    } else if let Some(r) = crate::network::resolv_conf_for(rec, &host_resolv) {
+    } else if let Some(r) = crate::network::hosts::resolv_conf_for(rec, &host_resolv) {
         r
     } else {
         let h = &rec.host_config;

@@ -10,7 +10,7 @@ use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
 use crate::records::ContainerRecord;
-use crate::shim::{ExitInfo, LaunchedShim, Shim};
+use crate::shim::{AttachOptions, ExitInfo, LaunchedShim, Shim};
 use crate::util::now_rfc3339;
 use crate::wait::wait_exit;
 use crate::{Engine, EngineError, ErrorKind, Result};
@@ -18,14 +18,6 @@ use crate::{Engine, EngineError, ErrorKind, Result};
 /// Live state of a container whose shim is running.
 pub(crate) struct Live {
     pub shim: Shim,
-}
-
-/// What an attach wants (`POST /containers/{id}/attach`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AttachOptions {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
 }
 
 pub(crate) struct PendingAttach {

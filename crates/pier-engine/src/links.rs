@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use pier_api::models::HostConfig;
 use serde_json::{json, Value};
 
-use crate::network::{mode_of, ContainerNetwork};
-use crate::records::ContainerRecord;
+use crate::network::mode_of;
+use crate::records::{ContainerNetwork, ContainerRecord};
 use crate::{Engine, EngineError, ErrorKind, Result};
 
 /// Docker's `name:alias` forms: `name` (its own alias), `name:alias`, and the

@@ -1,29 +1,26 @@
-//! Networks: the records (`bridge`, `host`, `none` and user bridges), the
-//! `/networks` API, and the part of a container's record that says which
-//! networks it asked for and what it got. Wiring containers in and out at
-//! start/stop lives in `network/endpoints.rs`; the kernel side is
+//! Networks: the records (`bridge`, `host`, `none` and user bridges) and the
+//! `/networks` API. What a container asked of networks and what it got is
+//! part of its record (`records::ContainerNetwork`). Wiring containers in and
+//! out at start/stop lives in `network/endpoints.rs`; the kernel side is
 //! pier-network's.
 
-mod endpoints;
-mod hosts;
+pub(crate) mod endpoints;
+pub(crate) mod hosts;
 mod inspect;
 mod ports;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
-use pier_api::models::{EndpointSettings, EventMessageTypeEnum};
+use pier_api::models::EventMessageTypeEnum;
 use pier_network::{Controller, NetworkSpec, Subnet};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::records::ContainerRecord;
+use crate::records::{Attached, ContainerRecord};
 use crate::util::{now_rfc3339, random_id};
 use crate::{Engine, EngineError, Result};
-
-pub(crate) use endpoints::{host_gateway, netns_for};
-pub(crate) use hosts::{hosts_lines, resolv_conf_for};
 
 const NS: &str = "network";
 /// The default bridge: Docker's `docker0` is 172.17/16, ours sits beside it.
@@ -90,50 +87,6 @@ impl NetworkRecord {
     }
 }
 
-/// What a container asked of networks and, while it runs, what it got.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ContainerNetwork {
-    /// Per network name: the endpoint settings asked for (aliases, IP, MAC,
-    /// links), from `NetworkingConfig` at create and `network connect`.
-    #[serde(default)]
-    pub requested: BTreeMap<String, EndpointSettings>,
-    /// The namespace the container runs in (empty: host's or a fresh one).
-    #[serde(default)]
-    pub sandbox_key: String,
-    /// Per network name, while running.
-    #[serde(default)]
-    pub attached: BTreeMap<String, Attached>,
-    #[serde(default)]
-    pub ports: Vec<PortState>,
-    /// The embedded DNS server its resolv.conf points at.
-    #[serde(default)]
-    pub dns_server: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Attached {
-    pub network_id: String,
-    pub endpoint_id: String,
-    pub ip: String,
-    pub prefix: u8,
-    pub gateway: String,
-    pub mac: String,
-    pub host_veth: String,
-    pub ifname: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    #[serde(default)]
-    pub dns_names: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PortState {
-    pub proto: String,
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_port: u16,
-}
-
 /// The engine's live networking: the controller and the address leases.
 pub(crate) struct NetState {
     pub ctl: Controller,
@@ -186,6 +139,24 @@ pub(crate) fn mode_of(rec: &ContainerRecord) -> String {
         Some(m) => m.to_string(),
     }
 }
+
+/// Whether `mode` gives the container a namespace of its own.
+pub(crate) fn owns_netns(mode: &str) -> bool {
+    mode != "host" && !mode.starts_with("container:")
+}
+
+/// The endpoint on the container's own network (the one with the default route).
+fn primary(rec: &ContainerRecord) -> Option<&Attached> {
+    rec.network
+        .attached
+        .get(&mode_of(rec))
+        .or_else(|| rec.network.attached.values().find(|a| a.ifname == "eth0"))
+}
+
+/// The default bridge's gateway as this daemon set it up (`--bip`, or a
+/// subnet picked around routed ranges), for `host-gateway` in containers
+/// that have no network of their own.
+static DEFAULT_GATEWAY: std::sync::RwLock<Option<Ipv4Addr>> = std::sync::RwLock::new(None);
 
 fn not_found(key: &str) -> EngineError {
     EngineError::not_found(format!("network {key} not found"))
@@ -343,9 +314,7 @@ impl Engine {
             .into_iter()
             .find(|n| n.is_default_bridge())
             .and_then(|n| n.gateway);
-        *endpoints::DEFAULT_GATEWAY
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = gw;
+        *DEFAULT_GATEWAY.write().unwrap_or_else(|e| e.into_inner()) = gw;
         Ok(())
     }
 

@@ -8,7 +8,6 @@ use pier_runtime::client::{launch_shim, ShimClient, ShimOptions};
 use pier_runtime::proto::ExitStatus;
 use tokio::net::UnixStream;
 
-use crate::lifecycle::AttachOptions;
 use crate::records::ContainerRecord;
 use crate::{EngineConfig, EngineError, Result};
 
@@ -31,6 +30,14 @@ impl From<ExitStatus> for ExitInfo {
             error: String::new(),
         }
     }
+}
+
+/// What an attach wants (`POST /containers/{id}/attach`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
 }
 
 /// A handle on one container's shim. Cheap to clone.

@@ -79,7 +79,7 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
     binds.extend(volume_binds);
     tmpfs.extend(volume_tmpfs);
     let security = crate::validate::security_opts(h.security_opt.as_deref().unwrap_or_default())?;
-    let network = crate::network::netns_for(rec);
+    let network = crate::network::endpoints::netns_for(rec);
     let sysctls: BTreeMap<String, String> =
         h.sysctls.clone().unwrap_or_default().into_iter().collect();
     let mut env = c.env.clone().unwrap_or_default();

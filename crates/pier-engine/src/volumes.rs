@@ -1,7 +1,7 @@
 //! Named and anonymous volumes, bind mounts and tmpfs mounts of containers.
 //!
 //! At create, `-v`, `--mount`, `--volumes-from` and the image's VOLUMEs are
-//! resolved into [`MountRec`]s stored with the container; at start they
+//! resolved into [`MountRec`](crate::records::MountRec)s stored with the container; at start they
 //! become bind mounts of the OCI spec.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use pier_api::models::{MountPoint, MountType as MountTypeEnum, Volume, VolumePruneResponse};
 use serde::{Deserialize, Serialize};
 
-use crate::records::ContainerRecord;
+use crate::records::{ContainerRecord, MountRec};
 use crate::util::{now_rfc3339, random_id};
 use crate::{Engine, EngineError, Result};
 
@@ -27,30 +27,6 @@ pub(crate) struct VolumeRec {
     /// Made for an image VOLUME or a bare `-v /path`: `rm -v` removes it.
     #[serde(default)]
     pub anonymous: bool,
-}
-
-/// One mount of a container, resolved at create.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MountRec {
-    /// "bind", "volume" or "tmpfs".
-    pub kind: String,
-    /// Volume name (volumes only).
-    #[serde(default)]
-    pub name: String,
-    /// Host path (binds) or the volume's data dir.
-    #[serde(default)]
-    pub source: String,
-    pub destination: String,
-    pub rw: bool,
-    /// tmpfs options (`size=64m,mode=1777`).
-    #[serde(default)]
-    pub options: String,
-    /// Copy the image's content at the destination into an empty new volume.
-    #[serde(default)]
-    pub copy_up: bool,
-    /// Bind propagation as given (`rshared`, `rslave`, ...); empty = rprivate.
-    #[serde(default)]
-    pub propagation: String,
 }
 
 /// A volume is a directory named after it, so a longer name cannot exist.

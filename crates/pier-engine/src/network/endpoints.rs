@@ -11,8 +11,8 @@ use pier_network::{link, netns, EndpointSpec};
 use pier_runtime::spec::NetworkNs;
 
 use super::ports::port_specs;
-use super::{hosts, mode_of, Attached, ContainerNetwork, NetworkRecord};
-use crate::records::ContainerRecord;
+use super::{hosts, mode_of, owns_netns, NetworkRecord};
+use crate::records::{Attached, ContainerNetwork, ContainerRecord};
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
 
@@ -36,30 +36,6 @@ pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
         _ if key.is_empty() => NetworkNs::New,
         _ => NetworkNs::Path(PathBuf::from(key)),
     }
-}
-
-/// What `--add-host name:host-gateway` maps to: the container's gateway,
-/// else the default bridge's.
-pub(crate) fn host_gateway(rec: &ContainerRecord) -> String {
-    primary(rec).map(|a| a.gateway.clone()).unwrap_or_else(|| {
-        let gw = *DEFAULT_GATEWAY.read().unwrap_or_else(|e| e.into_inner());
-        gw.unwrap_or_else(|| pier_network::ipam::DEFAULT_BRIDGE_SUBNET.first_host())
-            .to_string()
-    })
-}
-
-/// The default bridge's gateway as this daemon set it up (`--bip`, or a
-/// subnet picked around routed ranges), for `host-gateway` in containers
-/// that have no network of their own.
-pub(crate) static DEFAULT_GATEWAY: std::sync::RwLock<Option<Ipv4Addr>> =
-    std::sync::RwLock::new(None);
-
-/// The endpoint on the container's own network (the one with the default route).
-pub(super) fn primary(rec: &ContainerRecord) -> Option<&Attached> {
-    rec.network
-        .attached
-        .get(&mode_of(rec))
-        .or_else(|| rec.network.attached.values().find(|a| a.ifname == "eth0"))
 }
 
 fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
@@ -181,7 +157,7 @@ impl Engine {
         // A namespace begun at create is this start's (see prestart.rs).
         let early = take(&self.net.pinning, &rec.id);
         let pinned = match early {
-            Some(h) => h.await.unwrap_or(false) && crate::prestart::owns_netns(&mode),
+            Some(h) => h.await.unwrap_or(false) && owns_netns(&mode),
             None => false,
         };
         self.unwire(rec, false, pinned).await;

@@ -8,9 +8,19 @@
 
 use std::path::Path;
 
-use super::endpoints::primary;
+use super::{primary, DEFAULT_GATEWAY};
 use crate::records::ContainerRecord;
 use crate::{EngineError, Result};
+
+/// What `--add-host name:host-gateway` maps to: the container's gateway,
+/// else the default bridge's.
+pub(crate) fn host_gateway(rec: &ContainerRecord) -> String {
+    primary(rec).map(|a| a.gateway.clone()).unwrap_or_else(|| {
+        let gw = *DEFAULT_GATEWAY.read().unwrap_or_else(|e| e.into_inner());
+        gw.unwrap_or_else(|| pier_network::ipam::DEFAULT_BRIDGE_SUBNET.first_host())
+            .to_string()
+    })
+}
 
 /// Lines for /etc/hosts: the container's address on each network (its own
 /// network first) with its hostname and aliases there.

@@ -8,9 +8,8 @@ use std::net::Ipv4Addr;
 use pier_api::models::{ContainerConfig, HostConfig, PortBinding};
 use pier_network::PortRequest;
 
-use super::endpoints::primary;
-use super::PortState;
-use crate::records::ContainerRecord;
+use super::primary;
+use crate::records::{ContainerRecord, PortState};
 use crate::{Engine, EngineError, Result};
 
 /// `80/tcp` (or `80`) into port and protocol.

@@ -10,11 +10,10 @@ use base64::Engine as _;
 use pier_api::models::ContainerWaitResponse;
 use pier_engine::{AttachOptions, CreateOptions, ListOptions, LogOptions, WaitCondition};
 
-use crate::body::{
-    blocking_reader, blocking_stream, filters, qbool, qbool_or, qint, Json, Query as Q,
-};
+use crate::body::{blocking_reader, blocking_stream, filters, qbool, qbool_or, Json, Query as Q};
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::hijack;
+use crate::params::qint;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
