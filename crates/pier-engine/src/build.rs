@@ -56,6 +56,9 @@ const MOUNT_POINTS: &[&str] = &[
     "etc",
 ];
 
+// The builder's backend runs on the build's blocking thread (the server
+// spawns the build there), as does everything it calls here.
+#[allow(clippy::disallowed_methods)]
 impl EngineBackend {
     pub fn new(engine: Arc<Engine>, rt: tokio::runtime::Handle) -> Self {
         EngineBackend { engine, rt }
@@ -284,6 +287,9 @@ fn demux_copy(s: &mut impl Read, output: &mut dyn FnMut(OutputStream, &[u8])) {
     }
 }
 
+// The builder's backend runs on the build's blocking thread (the server
+// spawns the build there), as does everything it calls here.
+#[allow(clippy::disallowed_methods)]
 impl EngineBackend {
     /// Makes the step's upper directory the new layer's snapshot (a rename)
     /// so the next step need not unpack the tar just written from it: files
@@ -312,6 +318,9 @@ impl EngineBackend {
     }
 }
 
+// The builder's backend runs on the build's blocking thread (the server
+// spawns the build there), as does everything it calls here.
+#[allow(clippy::disallowed_methods)]
 impl BuildBackend for EngineBackend {
     fn find_image(&self, name: &str) -> BackendResult<Option<BaseImage>> {
         let rec = match self.engine.find_image(name) {

@@ -308,12 +308,12 @@ impl Engine {
         rec.mounts = match self.resolve_mounts(&rec) {
             Ok(m) => m,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
+                let _ = self.discard_dir(&self.cfg.data_root, &dir);
                 return Err(e);
             }
         };
         if let Err(e) = self.meta.insert_container(&id, &name, &image.id, &rec) {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = self.discard_dir(&self.cfg.data_root, &dir);
             return Err(match e {
                 pier_metadata::MetaError::Conflict(_) => name_conflict(&name, ""),
                 e => e.into(),
@@ -346,7 +346,7 @@ impl Engine {
             .map_err(Into::into)
     }
 
-    /// `GET /containers/json`.
+    /// `GET /containers/json`. Blocking with `size` (see `container_size_rw`).
     pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
         let mut recs: Vec<ContainerRecord> = self.meta.containers()?;
         recs.sort_by(|a, b| b.created.cmp(&a.created));
@@ -422,6 +422,8 @@ impl Engine {
             .unwrap_or(0)
     }
 
+    /// Bytes in the writable layer. Blocking: it walks the whole layer, so
+    /// callers in async code run it with spawn_blocking.
     pub(crate) fn container_size_rw(&self, rec: &ContainerRecord) -> i64 {
         self.snaps
             .upper(&rec.id)
@@ -429,7 +431,7 @@ impl Engine {
             .unwrap_or(0) as i64
     }
 
-    /// `GET /containers/{id}/json`.
+    /// `GET /containers/{id}/json`. Blocking with `size` (see `container_size_rw`).
     pub fn inspect_container(&self, key: &str, size: bool) -> Result<serde_json::Value> {
         let rec = self.find_container(key)?;
         let execs: Vec<String> = self.exec_ids_of(&rec.id);
@@ -522,7 +524,8 @@ impl Engine {
             if rec.state.running() || !f.allows(&rec.created, &labels) {
                 continue;
             }
-            reclaimed += self.container_size_rw(&rec);
+            let (this, r) = (self.clone(), rec.clone());
+            reclaimed += tokio::task::spawn_blocking(move || this.container_size_rw(&r)).await?;
             if self.remove_container(&rec.id, false, false).await.is_ok() {
                 deleted.push(rec.id.clone());
             }

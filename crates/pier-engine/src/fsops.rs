@@ -124,6 +124,8 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
 /// its containers (Docker makes one per container: a dozen inodes created and
 /// deleted per run). It is built aside and renamed into place, so concurrent
 /// starts of the same image never see half a layer.
+// Part of prepare_bundle, which runs on a blocking thread.
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn make_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
     if init.join(".pier-init").exists() {
         return Ok(());

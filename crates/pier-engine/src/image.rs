@@ -370,6 +370,9 @@ impl Engine {
     }
 
     /// Removes snapshots and blobs that no image or container needs any more.
+    // Its callers (image remove and prune, build cache prune) run on
+    // blocking threads: the server spawns them there.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) fn collect_garbage(&self) -> Result<()> {
         let images = self.meta.images::<ImageRecord>()?;
         let mut blobs = HashSet::new();

@@ -183,12 +183,10 @@ impl Engine {
                 users.join(", ")
             )));
         }
+        // A volume may hold any amount of data: renamed away now, deleted
+        // in the background (trash.rs).
         let dir = self.cfg.data_root.join("volumes").join(name);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(EngineError::from_io(&dir, e));
-            }
-        }
+        self.discard_dir(&self.cfg.data_root, &dir)?;
         self.meta.kv_delete(NS, name)?;
         self.events.emit(
             pier_api::models::EventMessageTypeEnum::VOLUME,
@@ -414,6 +412,8 @@ impl Engine {
 
     /// Before the first start: fills empty new volumes with the image's
     /// content at their destination, as Docker does. Blocking.
+    // Part of prepare_bundle, which runs on a blocking thread.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) fn copy_up_volumes(&self, rec: &mut ContainerRecord, rootfs: &Path) -> Result<bool> {
         let mut changed = false;
         for m in rec.mounts.iter_mut().filter(|m| m.copy_up) {

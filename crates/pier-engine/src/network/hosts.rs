@@ -127,6 +127,8 @@ pub(crate) fn resolv_conf_for(rec: &ContainerRecord, host: &str) -> Option<Strin
 }
 
 #[cfg(test)]
+// Test set-up and checks, not daemon code.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

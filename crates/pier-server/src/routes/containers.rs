@@ -103,7 +103,13 @@ async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respon
         size: qbool(&q, "size"),
         filters: filters(&q)?,
     };
-    Ok(axum::Json(e.list_containers(&opts)?).into_response())
+    // `ps -s` walks every writable layer: not on an async worker.
+    let list = if opts.size {
+        tokio::task::spawn_blocking(move || e.list_containers(&opts)).await??
+    } else {
+        e.list_containers(&opts)?
+    };
+    Ok(axum::Json(list).into_response())
 }
 
 async fn inspect(
@@ -111,7 +117,13 @@ async fn inspect(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<Response> {
-    Ok(axum::Json(e.inspect_container(&id, qbool(&q, "size"))?).into_response())
+    // `inspect --size` walks the writable layer: not on an async worker.
+    let v = if qbool(&q, "size") {
+        tokio::task::spawn_blocking(move || e.inspect_container(&id, true)).await??
+    } else {
+        e.inspect_container(&id, false)?
+    };
+    Ok(axum::Json(v).into_response())
 }
 
 async fn start(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
