@@ -182,8 +182,14 @@ impl Engine {
         };
         let pid = match shim.exec_start(id).await {
             Ok(pid) => pid,
-            Err(e) if e.start_exit_code().is_some() => {
-                let exit_code = e.start_exit_code().unwrap_or(126);
+            Err(e) => {
+                let Some(exit_code) = e.start_exit_code() else {
+                    exec.state
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .exit_code = Some(126);
+                    return Err(e);
+                };
                 let message = e.to_string();
                 // As Docker: the exec "ran" and failed; the client reads the
                 // message from the stream and the code from inspect.
@@ -207,13 +213,6 @@ impl Engine {
                 use tokio::io::AsyncWriteExt;
                 let _ = tx.write_all(&bytes).await;
                 return Ok(Some(rx));
-            }
-            Err(e) => {
-                exec.state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .exit_code = Some(126);
-                return Err(e);
             }
         };
         {
