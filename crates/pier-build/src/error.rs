@@ -48,17 +48,19 @@ pub enum ErrorKind {
 impl BuildError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            BuildError::Parse { .. } | BuildError::Invalid(_) | BuildError::RunFailed { .. } => {
-                ErrorKind::InvalidArgument
-            }
+            BuildError::Parse { .. } | BuildError::Invalid(_) => ErrorKind::InvalidArgument,
             BuildError::NotFound(_) => ErrorKind::NotFound,
             BuildError::Backend(b) => match b.kind {
                 BackendErrorKind::NotFound => ErrorKind::NotFound,
                 BackendErrorKind::InvalidArgument => ErrorKind::InvalidArgument,
                 BackendErrorKind::Internal => ErrorKind::Internal,
             },
-            BuildError::Io { .. } | BuildError::Cancelled => ErrorKind::Internal,
-            BuildError::Download { .. } => ErrorKind::InvalidArgument,
+            // As Docker: a failed RUN or download is the build failing, not
+            // a bad request (its daemon answers 500).
+            BuildError::RunFailed { .. }
+            | BuildError::Download { .. }
+            | BuildError::Io { .. }
+            | BuildError::Cancelled => ErrorKind::Internal,
         }
     }
 

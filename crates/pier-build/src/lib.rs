@@ -34,6 +34,9 @@
 //!
 //! The builder is synchronous: call it from a blocking thread.
 
+// The builder is synchronous: the server runs a build on a blocking thread.
+#![allow(clippy::disallowed_methods)]
+
 mod backend;
 mod build;
 mod context;

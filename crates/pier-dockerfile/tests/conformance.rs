@@ -1,6 +1,9 @@
 //! Data-driven conformance against BuildKit's own test material in
 //! /work/shared/conformance (see its README for the formats).
 
+// Test set-up and checks, not daemon code.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;

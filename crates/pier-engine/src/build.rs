@@ -12,19 +12,19 @@ use pier_build::{
 };
 use pier_reference::{chain_id, Digest};
 
-use crate::lifecycle::AttachOptions;
 use crate::records::{ContainerRecord, StateRecord, StoredLayer};
+use crate::shim::AttachOptions;
 use crate::shim::Shim;
 use crate::util::random_id;
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, ErrorKind};
 
 const CACHE_NS: &str = "build-cache";
 
 fn be(e: EngineError) -> BackendError {
-    match e {
-        EngineError::NotFound(m) => BackendError::not_found(m),
-        EngineError::InvalidArgument(m) => BackendError::invalid(m),
-        e => BackendError::internal(e.to_string()),
+    match e.kind() {
+        ErrorKind::NotFound => BackendError::not_found(e.to_string()),
+        ErrorKind::InvalidArgument => BackendError::invalid(e.to_string()),
+        _ => BackendError::internal(e.to_string()),
     }
 }
 
@@ -56,6 +56,9 @@ const MOUNT_POINTS: &[&str] = &[
     "etc",
 ];
 
+// The builder's backend runs on the build's blocking thread (the server
+// spawns the build there), as does everything it calls here.
+#[allow(clippy::disallowed_methods)]
 impl EngineBackend {
     pub fn new(engine: Arc<Engine>, rt: tokio::runtime::Handle) -> Self {
         EngineBackend { engine, rt }
@@ -70,7 +73,7 @@ impl EngineBackend {
         let e = &self.engine;
         let id = random_id();
         let dir = e.cfg.data_root.join("build-run").join(&id);
-        std::fs::create_dir_all(&dir).map_err(|err| EngineError::io(&dir, err))?;
+        std::fs::create_dir_all(&dir).map_err(|err| EngineError::from_io(&dir, err))?;
         let mut binds = Vec::new();
         let mut tmpfs = std::collections::HashMap::new();
         for m in &p.mounts {
@@ -156,15 +159,15 @@ impl EngineBackend {
         let result = (|| -> crate::Result<i32> {
             self.rt.block_on(e.network_setup(&mut rec))?;
             let cwd = crate::fsops::resolve_in_root(&root.root, &p.cwd)?;
-            std::fs::create_dir_all(&cwd).map_err(|err| EngineError::io(&cwd, err))?;
+            std::fs::create_dir_all(&cwd).map_err(|err| EngineError::from_io(&cwd, err))?;
             crate::fsops::write_etc_files(&rec)?;
             let bundle = e.cfg.bundle_dir(&id);
-            std::fs::create_dir_all(&bundle).map_err(|err| EngineError::io(&bundle, err))?;
+            std::fs::create_dir_all(&bundle).map_err(|err| EngineError::from_io(&bundle, err))?;
             let spec = crate::spec::spec_for(&rec, &root.root)?;
             let cfg_path = bundle.join("config.json");
             let data = serde_json::to_vec(&spec)
-                .map_err(|err| EngineError::Internal(format!("OCI spec: {err}")))?;
-            std::fs::write(&cfg_path, data).map_err(|err| EngineError::io(&cfg_path, err))?;
+                .map_err(|err| EngineError::internal("OCI spec").with_source(err))?;
+            std::fs::write(&cfg_path, data).map_err(|err| EngineError::from_io(&cfg_path, err))?;
             let r = self.rt.block_on(async {
                 let shim = Shim::spawn(&e.cfg, &rec, &bundle).await?;
                 let stream = shim
@@ -182,19 +185,18 @@ impl EngineBackend {
                     Ok(_) => {
                         let std_stream = stream
                             .into_std()
-                            .map_err(|err| EngineError::Internal(format!("attach: {err}")))?;
+                            .map_err(|err| EngineError::internal("attach").with_source(err))?;
                         std_stream
                             .set_nonblocking(false)
-                            .map_err(|err| EngineError::Internal(format!("attach: {err}")))?;
+                            .map_err(|err| EngineError::internal("attach").with_source(err))?;
                         Ok::<_, EngineError>((Some(std_stream), shim.clone()))
-                    }
-                    Err(EngineError::CannotStart { message, exit_code }) => {
-                        let _ = shim.shutdown().await;
-                        return Ok(Err((message, exit_code)));
                     }
                     Err(err) => {
                         let _ = shim.shutdown().await;
-                        return Err(err);
+                        return match err.start_exit_code() {
+                            Some(code) => Ok(Err((err.to_string(), code))),
+                            None => Err(err),
+                        };
                     }
                 }?;
                 Ok(Ok(code))
@@ -285,6 +287,9 @@ fn demux_copy(s: &mut impl Read, output: &mut dyn FnMut(OutputStream, &[u8])) {
     }
 }
 
+// The builder's backend runs on the build's blocking thread (the server
+// spawns the build there), as does everything it calls here.
+#[allow(clippy::disallowed_methods)]
 impl EngineBackend {
     /// Makes the step's upper directory the new layer's snapshot (a rename)
     /// so the next step need not unpack the tar just written from it: files
@@ -313,11 +318,14 @@ impl EngineBackend {
     }
 }
 
+// The builder's backend runs on the build's blocking thread (the server
+// spawns the build there), as does everything it calls here.
+#[allow(clippy::disallowed_methods)]
 impl BuildBackend for EngineBackend {
     fn find_image(&self, name: &str) -> BackendResult<Option<BaseImage>> {
         let rec = match self.engine.find_image(name) {
             Ok(r) => r,
-            Err(EngineError::NotFound(_)) => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(be(e)),
         };
         // The record holds the config as read from its blob at registration.
@@ -537,15 +545,19 @@ impl Engine {
     /// ID, and size. The tar streams straight into the content store (no
     /// temporary copy to write, read back and hash again).
     pub(crate) fn store_diff_layer(&self, key: &str) -> crate::Result<(Digest, u64)> {
-        let err = |e: &dyn std::fmt::Display| EngineError::Internal(format!("commit {key}: {e}"));
-        let blob = self.content.writer().map_err(|e| err(&e))?;
+        let err = || EngineError::internal(format!("commit {key}"));
+        let blob = self.content.writer().map_err(|e| err().with_source(e))?;
         let mut w = std::io::BufWriter::with_capacity(1 << 20, blob);
         let diff_id = self
             .snaps
             .write_diff_tar(key, &mut w)
-            .map_err(|e| err(&e))?;
-        let blob = w.into_inner().map_err(|e| err(e.error()))?;
-        let (_, size) = blob.commit(Some(&diff_id), None).map_err(|e| err(&e))?;
+            .map_err(|e| err().with_source(e))?;
+        let blob = w
+            .into_inner()
+            .map_err(|e| err().with_source(e.into_error()))?;
+        let (_, size) = blob
+            .commit(Some(&diff_id), None)
+            .map_err(|e| err().with_source(e))?;
         Ok((diff_id, size))
     }
 

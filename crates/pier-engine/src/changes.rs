@@ -23,14 +23,14 @@ fn key_values(rest: &str) -> Result<Vec<(String, String)>> {
     if !first.contains('=') {
         let (k, v) = rest
             .split_once(char::is_whitespace)
-            .ok_or_else(|| EngineError::InvalidArgument(format!("{rest}: missing value")))?;
+            .ok_or_else(|| EngineError::invalid_argument(format!("{rest}: missing value")))?;
         return Ok(vec![(k.to_string(), v.trim().to_string())]);
     }
     let mut out = Vec::new();
     for word in shell_words(rest) {
         let (k, v) = word
             .split_once('=')
-            .ok_or_else(|| EngineError::InvalidArgument(format!("invalid key=value: {word}")))?;
+            .ok_or_else(|| EngineError::invalid_argument(format!("invalid key=value: {word}")))?;
         out.push((k.to_string(), v.to_string()));
     }
     Ok(out)
@@ -124,7 +124,7 @@ pub(crate) fn apply(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()>
                 let t = rest.trim();
                 let vols: Vec<String> = if t.starts_with('[') {
                     serde_json::from_str(t)
-                        .map_err(|e| EngineError::InvalidArgument(format!("VOLUME {t}: {e}")))?
+                        .map_err(|e| EngineError::invalid_argument(format!("VOLUME {t}: {e}")))?
                 } else {
                     t.split_whitespace().map(str::to_string).collect()
                 };
@@ -136,7 +136,7 @@ pub(crate) fn apply(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()>
                 .get_or_insert_with(Vec::new)
                 .push(rest.trim().to_string()),
             other => {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "{other} is not a valid change command"
                 )))
             }

@@ -9,7 +9,7 @@ use pier_api::models::{
 };
 
 use crate::names::{random_name, validate_name};
-use crate::network::ContainerNetwork;
+use crate::records::ContainerNetwork;
 use crate::records::{ContainerRecord, StateRecord};
 use crate::util::{now_rfc3339, parse_rfc3339, random_id, unix_of};
 use crate::views::{ContainerDetails, ContainerSize};
@@ -36,7 +36,7 @@ pub struct ListOptions {
 
 fn split_body(body: &ContainerCreateBody) -> Result<(ContainerConfig, HostConfig)> {
     let mut v = serde_json::to_value(body)
-        .map_err(|e| EngineError::InvalidArgument(format!("container config: {e}")))?;
+        .map_err(|e| EngineError::invalid_argument(format!("container config: {e}")))?;
     let host = v
         .as_object_mut()
         .and_then(|o| {
@@ -45,12 +45,12 @@ fn split_body(body: &ContainerCreateBody) -> Result<(ContainerConfig, HostConfig
         })
         .unwrap_or(serde_json::Value::Null);
     let cfg: ContainerConfig = serde_json::from_value(v)
-        .map_err(|e| EngineError::InvalidArgument(format!("container config: {e}")))?;
+        .map_err(|e| EngineError::invalid_argument(format!("container config: {e}")))?;
     let host: HostConfig = if host.is_null() {
         HostConfig::default()
     } else {
         serde_json::from_value(host)
-            .map_err(|e| EngineError::InvalidArgument(format!("host config: {e}")))?
+            .map_err(|e| EngineError::invalid_argument(format!("host config: {e}")))?
     };
     Ok((cfg, host))
 }
@@ -222,7 +222,7 @@ impl Engine {
             .image
             .clone()
             .filter(|i| !i.is_empty())
-            .ok_or_else(|| EngineError::InvalidArgument("Config.Image must be set".into()))?;
+            .ok_or_else(|| EngineError::invalid_argument("Config.Image must be set"))?;
         let image = self.find_image(&image_name)?;
         let image_cfg = image.config.config.clone().unwrap_or_default();
         merge_config(&mut cfg, &image_cfg);
@@ -235,7 +235,7 @@ impl Engine {
         let mut argv: Vec<String> = cfg.entrypoint.clone().unwrap_or_default();
         argv.extend(cfg.cmd.clone().unwrap_or_default());
         if argv.is_empty() {
-            return Err(EngineError::InvalidArgument("No command specified".into()));
+            return Err(EngineError::invalid_argument("No command specified"));
         }
         let id = random_id();
         if cfg.hostname.as_deref().unwrap_or("").is_empty() {
@@ -270,16 +270,18 @@ impl Engine {
                     Some(p) => {
                         if let Some(parent) = p.parent() {
                             std::fs::create_dir_all(parent)
-                                .map_err(|e| EngineError::io(parent, e))?;
+                                .map_err(|e| EngineError::from_io(parent, e))?;
                         }
-                        std::fs::rename(&made, p).map_err(|e| EngineError::io(&made, e))?
+                        std::fs::rename(&made, p).map_err(|e| EngineError::from_io(&made, e))?
                     }
-                    None => std::fs::remove_file(&made).map_err(|e| EngineError::io(&made, e))?,
+                    None => {
+                        std::fs::remove_file(&made).map_err(|e| EngineError::from_io(&made, e))?
+                    }
                 }
             }
             _ => {
                 let d = log_path.as_deref().and_then(|p| p.parent()).unwrap_or(&dir);
-                std::fs::create_dir_all(d).map_err(|e| EngineError::io(d, e))?
+                std::fs::create_dir_all(d).map_err(|e| EngineError::from_io(d, e))?
             }
         }
         let rec = ContainerRecord {
@@ -309,12 +311,12 @@ impl Engine {
         rec.mounts = match self.resolve_mounts(&rec) {
             Ok(m) => m,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
+                let _ = self.discard_dir(&self.cfg.data_root, &dir);
                 return Err(e);
             }
         };
         if let Err(e) = self.meta.insert_container(&id, &name, &image.id, &rec) {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = self.discard_dir(&self.cfg.data_root, &dir);
             return Err(match e {
                 pier_metadata::MetaError::Conflict(_) => name_conflict(&name, ""),
                 e => e.into(),
@@ -347,7 +349,7 @@ impl Engine {
             .map_err(Into::into)
     }
 
-    /// `GET /containers/json`.
+    /// `GET /containers/json`. Blocking with `size` (see `container_size_rw`).
     pub fn list_containers(&self, opts: &ListOptions) -> Result<Vec<ContainerSummary>> {
         let mut recs: Vec<ContainerRecord> = self.meta.containers()?;
         recs.sort_by(|a, b| b.created.cmp(&a.created));
@@ -427,6 +429,8 @@ impl Engine {
             .unwrap_or(0)
     }
 
+    /// Bytes in the writable layer. Blocking: it walks the whole layer, so
+    /// callers in async code run it with spawn_blocking.
     pub(crate) fn container_size_rw(&self, rec: &ContainerRecord) -> i64 {
         self.snaps
             .upper(&rec.id)
@@ -434,7 +438,7 @@ impl Engine {
             .unwrap_or(0) as i64
     }
 
-    /// `GET /containers/{id}/json`.
+    /// `GET /containers/{id}/json`. Blocking with `size` (see `container_size_rw`).
     pub fn inspect_container(&self, key: &str, size: bool) -> Result<ContainerDetails> {
         let rec = self.find_container(key)?;
         // Docker shows the path of json-file logs only.
@@ -484,8 +488,8 @@ impl Engine {
         let new_name = new_name.strip_prefix('/').unwrap_or(new_name);
         validate_name(new_name)?;
         if rec.name == new_name {
-            return Err(EngineError::InvalidArgument(
-                "Renaming a container with the same name as its current name".into(),
+            return Err(EngineError::invalid_argument(
+                "Renaming a container with the same name as its current name",
             ));
         }
         if let Some(other) = self.meta.container_id_by_name(new_name)? {
@@ -510,7 +514,8 @@ impl Engine {
             if rec.state.running() || !f.allows(&rec.created, &labels) {
                 continue;
             }
-            reclaimed += self.container_size_rw(&rec);
+            let (this, r) = (self.clone(), rec.clone());
+            reclaimed += tokio::task::spawn_blocking(move || this.container_size_rw(&r)).await?;
             if self.remove_container(&rec.id, false, false).await.is_ok() {
                 deleted.push(rec.id.clone());
             }
@@ -528,21 +533,21 @@ fn normalize_host_config(
     log_defaults: &crate::logconf::LogDefaults,
 ) -> Result<crate::logconf::Resolved> {
     let log = h.log_config.get_or_insert_with(Default::default);
-    crate::logconf::merge_and_validate(log, log_defaults).map_err(EngineError::InvalidArgument)
+    crate::logconf::merge_and_validate(log, log_defaults).map_err(EngineError::invalid_argument)
 }
 
 /// A top-level `MacAddress` goes to the endpoint on the container's own
 /// network, unless that endpoint asks for one itself (as Docker migrates it).
 fn apply_mac(mac: &str, host: &HostConfig, network: &mut ContainerNetwork) -> Result<()> {
     if pier_network::link::parse_mac(mac).is_none() {
-        return Err(EngineError::InvalidArgument(format!(
+        return Err(EngineError::invalid_argument(format!(
             "invalid MAC address: {mac}"
         )));
     }
     let mode = host.network_mode.as_deref().unwrap_or("bridge");
     if mode.starts_with("container:") {
-        return Err(EngineError::InvalidArgument(
-            "conflicting options: mac-address and the network mode".into(),
+        return Err(EngineError::invalid_argument(
+            "conflicting options: mac-address and the network mode",
         ));
     }
     if mode == "host" || mode == "none" {
@@ -556,7 +561,7 @@ fn apply_mac(mac: &str, host: &HostConfig, network: &mut ContainerNetwork) -> Re
 }
 
 fn name_conflict(name: &str, id: &str) -> EngineError {
-    EngineError::Conflict(format!(
+    EngineError::conflict(format!(
         "Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name."
     ))
 }

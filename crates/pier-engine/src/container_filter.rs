@@ -31,14 +31,14 @@ impl<'a> ContainerFilter<'a> {
         crate::util::check_filter_keys(filters, KEYS)?;
         for v in filters.get("status").into_iter().flatten() {
             if v.parse::<crate::ContainerStatus>().is_err() {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "Invalid filter 'status={v}'"
                 )));
             }
         }
         for v in filters.get("health").into_iter().flatten() {
             if !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()) {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "Unrecognised filter value for health: {v}"
                 )));
             }

@@ -114,7 +114,7 @@ impl View {
     pub(crate) fn open(rec: &ContainerRecord, key: &str, merged: &Path) -> Result<View> {
         let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
         let root = rfs::open(merged, flags | OFlags::NOFOLLOW, Mode::empty())
-            .map_err(|e| EngineError::io(merged, e.into()))?;
+            .map_err(|e| EngineError::from_io(merged, e.into()))?;
         if rec.state.running() && rec.state.pid > 0 {
             let proc_root = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
             // Only the container's own root will do: a pid the kernel recycled for
@@ -136,7 +136,7 @@ impl View {
             // The source is the daemon's volume directory or the host path the user
             // chose for a bind: trusted, unlike anything inside the container.
             let fd = rfs::open(&m.source, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| EngineError::io(Path::new(&m.source), e.into()))?;
+                .map_err(|e| EngineError::from_io(Path::new(&m.source), e.into()))?;
             mounts.push(ViewMount {
                 dest: Path::new("/").join(&m.destination).components().collect(),
                 fd,
@@ -165,15 +165,12 @@ impl View {
 
     fn err(&self, path: &str, what: &str, e: Errno) -> EngineError {
         match e {
-            Errno::NOENT | Errno::NOTDIR => EngineError::NotFound(format!(
+            Errno::NOENT | Errno::NOTDIR => EngineError::not_found(format!(
                 "Could not find the file {path} in container {}",
                 self.id
             )),
-            e => EngineError::Internal(format!(
-                "{what} {path} in container {}: {}",
-                self.id,
-                io::Error::from(e)
-            )),
+            e => EngineError::internal(format!("{what} {path} in container {}", self.id))
+                .with_source(io::Error::from(e)),
         }
     }
 
@@ -282,7 +279,7 @@ impl View {
     ) -> Result<Found> {
         let read_only = tree > 0 && !self.mounts[tree - 1].rw;
         let tree = dup(self.tree_fd(tree)).map_err(|e| {
-            EngineError::Internal(format!("container {}: {}", self.id, io::Error::from(e)))
+            EngineError::internal(format!("container {}", self.id)).with_source(io::Error::from(e))
         })?;
         Ok(Found {
             fd,
@@ -298,11 +295,12 @@ impl View {
     /// descriptors only.
     pub(crate) fn write_tar(&self, found: &Found, top: &[u8], out: &mut dyn Write) -> Result<()> {
         let ioerr = |e: io::Error| {
-            EngineError::Internal(format!(
-                "archiving {} in container {}: {e}",
+            EngineError::internal(format!(
+                "archiving {} in container {}",
                 found.logical.display(),
                 self.id
             ))
+            .with_source(e)
         };
         let sys = |e: Errno| ioerr(e.into());
         let mut b = tar::Builder::new(out);
@@ -535,10 +533,10 @@ mod tests {
         // Not followed: the link itself.
         let f = v.walk("/top", false).unwrap();
         assert_eq!(FileType::from_raw_mode(f.st.st_mode), FileType::Symlink);
-        assert!(matches!(
-            v.walk("/nope", false),
-            Err(EngineError::NotFound(_))
-        ));
+        assert_eq!(
+            v.walk("/nope", false).err().map(|e| e.kind()),
+            Some(crate::ErrorKind::NotFound)
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use pier_api::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
 use tokio::net::UnixStream;
 
-use crate::lifecycle::AttachOptions;
+use crate::shim::AttachOptions;
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
 
@@ -39,7 +39,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .cloned()
-            .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+            .ok_or_else(|| EngineError::not_found(format!("No such exec instance: {id}")))
     }
 
     pub(crate) fn exec_ids_of(&self, container_id: &str) -> Vec<String> {
@@ -63,21 +63,19 @@ impl Engine {
     pub fn create_exec(&self, key: &str, config: ExecConfig) -> Result<String> {
         let rec = self.find_container(key)?;
         if !rec.state.running() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Container {} is not running",
                 rec.id
             )));
         }
         if rec.state.paused {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Container {} is paused, unpause the container before exec",
                 rec.id
             )));
         }
         if config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
-            return Err(EngineError::InvalidArgument(
-                "No exec command specified".into(),
-            ));
+            return Err(EngineError::invalid_argument("No exec command specified"));
         }
         let id = random_id();
         let exec = Arc::new(Exec {
@@ -125,7 +123,7 @@ impl Engine {
         {
             let mut st = exec.state.lock().unwrap_or_else(|e| e.into_inner());
             if st.started {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "Error: Exec command {id} has already run"
                 )));
             }
@@ -133,7 +131,7 @@ impl Engine {
         }
         let rec = self.find_container(&exec.container_id)?;
         if !rec.state.running() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Container {} is not running",
                 rec.id
             )));
@@ -163,7 +161,7 @@ impl Engine {
         let process = spec
             .process()
             .clone()
-            .ok_or_else(|| EngineError::Internal("spec without process".into()))?;
+            .ok_or_else(|| EngineError::internal("spec without process"))?;
         let tty = cfg.tty.unwrap_or(false);
         let stdin = cfg.attach_stdin.unwrap_or(false) && !opts.detach;
         shim.exec(id, process, tty, stdin).await?;
@@ -184,7 +182,15 @@ impl Engine {
         };
         let pid = match shim.exec_start(id).await {
             Ok(pid) => pid,
-            Err(EngineError::CannotStart { message, exit_code }) => {
+            Err(e) => {
+                let Some(exit_code) = e.start_exit_code() else {
+                    exec.state
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .exit_code = Some(126);
+                    return Err(e);
+                };
+                let message = e.to_string();
                 // As Docker: the exec "ran" and failed; the client reads the
                 // message from the stream and the code from inspect.
                 exec.state
@@ -197,7 +203,7 @@ impl Engine {
                     return Ok(None);
                 }
                 let (mut tx, rx) = UnixStream::pair()
-                    .map_err(|e| EngineError::Internal(format!("exec stream: {e}")))?;
+                    .map_err(|e| EngineError::internal("exec stream").with_source(e))?;
                 let text = format!("OCI runtime exec failed: {message}\r\n");
                 let bytes = if tty {
                     bytes::Bytes::from(text.into_bytes())
@@ -207,13 +213,6 @@ impl Engine {
                 use tokio::io::AsyncWriteExt;
                 let _ = tx.write_all(&bytes).await;
                 return Ok(Some(rx));
-            }
-            Err(e) => {
-                exec.state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .exit_code = Some(126);
-                return Err(e);
             }
         };
         {

@@ -23,7 +23,7 @@ pub(crate) fn is_mountpoint(path: &Path) -> bool {
 }
 
 fn write_file(path: &str, data: &str) -> Result<()> {
-    std::fs::write(path, data).map_err(|e| EngineError::io(Path::new(path), e))
+    std::fs::write(path, data).map_err(|e| EngineError::from_io(Path::new(path), e))
 }
 
 /// Docker's default resolvers when the host only has local ones.
@@ -86,11 +86,11 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
-    hosts.push_str(&crate::network::hosts_lines(rec));
+    hosts.push_str(&crate::network::hosts::hosts_lines(rec));
     for h in rec.host_config.extra_hosts.iter().flatten() {
         if let Some((name, ip)) = h.split_once(':') {
             let ip = if ip == "host-gateway" {
-                crate::network::host_gateway(rec)
+                crate::network::hosts::host_gateway(rec)
             } else {
                 ip.to_string()
             };
@@ -101,7 +101,7 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let host = if rec.host_config.network_mode.as_deref() == Some("host") {
         host_resolv
-    } else if let Some(r) = crate::network::resolv_conf_for(rec, &host_resolv) {
+    } else if let Some(r) = crate::network::hosts::resolv_conf_for(rec, &host_resolv) {
         r
     } else {
         let h = &rec.host_config;
@@ -126,6 +126,8 @@ pub(crate) fn write_etc_files(rec: &ContainerRecord) -> Result<()> {
 /// deleted per run). It is built aside and renamed into place, so concurrent
 /// starts of the same image never see half a layer, and a layer that exists
 /// is complete: no marker inside it, where the container would see it.
+// Part of prepare_bundle, which runs on a blocking thread.
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn make_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
     if init.is_dir() {
         drop_old_marker(init);
@@ -147,7 +149,7 @@ pub(crate) fn make_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<(
         }
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
-            Err(EngineError::io(init, e))
+            Err(EngineError::from_io(init, e))
         }
     }
 }
@@ -162,7 +164,7 @@ fn build_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
     };
     let mkdir = |rel: &str| -> Result<()> {
         let p = init.join(rel);
-        std::fs::create_dir_all(&p).map_err(|e| EngineError::io(&p, e))
+        std::fs::create_dir_all(&p).map_err(|e| EngineError::from_io(&p, e))
     };
     mkdir("")?;
     for d in ["proc", "sys", "dev"] {
@@ -175,17 +177,17 @@ fn build_init_layer(init: &Path, image_lowers: &[PathBuf]) -> Result<()> {
         for f in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
             if !is_symlink_in_image(f) {
                 let p = init.join(f);
-                std::fs::write(&p, b"").map_err(|e| EngineError::io(&p, e))?;
+                std::fs::write(&p, b"").map_err(|e| EngineError::from_io(&p, e))?;
             }
         }
     }
     // As Docker's init layer has it: an empty file, 0755.
     let p = init.join(".dockerenv");
-    std::fs::write(&p, b"").map_err(|e| EngineError::io(&p, e))?;
+    std::fs::write(&p, b"").map_err(|e| EngineError::from_io(&p, e))?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))
-            .map_err(|e| EngineError::io(&p, e))?;
+            .map_err(|e| EngineError::from_io(&p, e))?;
     }
     // Directories keep the image's modes where it has them, so the init
     // layer does not change what the container sees.
@@ -241,11 +243,12 @@ pub(crate) fn resolve_in_root(root: &Path, path: &str) -> Result<PathBuf> {
             Ok(m) if m.file_type().is_symlink() => {
                 hops += 1;
                 if hops > 255 {
-                    return Err(EngineError::InvalidArgument(format!(
+                    return Err(EngineError::invalid_argument(format!(
                         "too many symlinks resolving {path}"
                     )));
                 }
-                let target = std::fs::read_link(&host).map_err(|e| EngineError::io(&host, e))?;
+                let target =
+                    std::fs::read_link(&host).map_err(|e| EngineError::from_io(&host, e))?;
                 if target.is_absolute() {
                     resolved = PathBuf::from("/");
                 }
@@ -314,7 +317,7 @@ impl Engine {
         let rec = self.find_container(key)?;
         self.with_rootfs(&rec, |root| {
             pier_snapshot::export_tar(root, out)
-                .map_err(|e| EngineError::Internal(format!("export {}: {e}", rec.id)))
+                .map_err(|e| EngineError::internal(format!("export {}", rec.id)).with_source(e))
         })?;
         self.container_event("export", &rec, &[]);
         Ok(())
@@ -326,7 +329,7 @@ impl Engine {
         let changes = self
             .snaps
             .diff(&rec.id)
-            .map_err(|e| EngineError::Internal(format!("diff {}: {e}", rec.id)))?;
+            .map_err(|e| EngineError::internal(format!("diff {}", rec.id)).with_source(e))?;
         Ok(changes
             .into_iter()
             .map(|c| FilesystemChange {
@@ -460,8 +463,8 @@ impl Engine {
     ) -> Result<()> {
         let rec = self.find_container(key)?;
         if rec.host_config.readonly_rootfs.unwrap_or(false) {
-            return Err(EngineError::Conflict(
-                "container rootfs is marked read-only".into(),
+            return Err(EngineError::conflict(
+                "container rootfs is marked read-only",
             ));
         }
         self.with_rootfs(&rec, |merged| {
@@ -470,12 +473,12 @@ impl Engine {
             if rustix::fs::FileType::from_raw_mode(found.st.st_mode)
                 != rustix::fs::FileType::Directory
             {
-                return Err(EngineError::NotFound(format!(
+                return Err(EngineError::not_found(format!(
                     "Could not find the file {path} in container {key}"
                 )));
             }
             if found.read_only {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "mounted volume is marked read-only: {}",
                     found.logical.display()
                 )));
@@ -485,7 +488,7 @@ impl Engine {
             // RESOLVE_IN_ROOT on every entry: a rename meanwhile stays inside.
             let what = PathBuf::from(format!("container {}", rec.id));
             pier_snapshot::extract_at(found.tree, &what, &found.rel, &mut body, preserve_owner)
-                .map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))
+                .map_err(|e| EngineError::invalid_argument(format!("extracting to {path}: {e}")))
         })
     }
 
@@ -502,17 +505,17 @@ impl Engine {
             OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o600),
         )
-        .map_err(|e| EngineError::io(root, e.into()))?;
+        .map_err(|e| EngineError::from_io(root, e.into()))?;
         let mut f = std::fs::File::from(fd);
         std::io::copy(input, &mut f).map_err(|e| {
-            EngineError::InvalidArgument(format!("reading the archive for {path}: {e}"))
+            EngineError::invalid_argument(format!("reading the archive for {path}: {e}"))
         })?;
         f.seek(SeekFrom::Start(0))
-            .map_err(|e| EngineError::io(root, e))?;
+            .map_err(|e| EngineError::from_io(root, e))?;
         pier_snapshot::check_archive(&mut f)
-            .map_err(|e| EngineError::InvalidArgument(format!("extracting to {path}: {e}")))?;
+            .map_err(|e| EngineError::invalid_argument(format!("extracting to {path}: {e}")))?;
         f.seek(SeekFrom::Start(0))
-            .map_err(|e| EngineError::io(root, e))?;
+            .map_err(|e| EngineError::from_io(root, e))?;
         Ok(f)
     }
 
@@ -520,7 +523,7 @@ impl Engine {
     pub fn top(&self, key: &str, ps_args: Option<&str>) -> Result<ContainerTopResponse> {
         let rec = self.find_container(key)?;
         if !rec.state.running() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Container {} is not running",
                 rec.id
             )));
@@ -530,9 +533,9 @@ impl Engine {
         let out = std::process::Command::new("ps")
             .args(args.split_whitespace())
             .output()
-            .map_err(|e| EngineError::Internal(format!("running ps: {e}")))?;
+            .map_err(|e| EngineError::internal("running ps").with_source(e))?;
         if !out.status.success() {
-            return Err(EngineError::Internal(format!(
+            return Err(EngineError::internal(format!(
                 "ps: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
@@ -545,9 +548,10 @@ impl Engine {
             .split_whitespace()
             .map(str::to_string)
             .collect();
-        let pid_col = header.iter().position(|h| h == "PID").ok_or_else(|| {
-            EngineError::InvalidArgument("Couldn't find PID field in ps output".into())
-        })?;
+        let pid_col = header
+            .iter()
+            .position(|h| h == "PID")
+            .ok_or_else(|| EngineError::invalid_argument("Couldn't find PID field in ps output"))?;
         let mut procs = Vec::new();
         for line in lines {
             let fields: Vec<&str> = line.split_whitespace().collect();

@@ -27,26 +27,7 @@ pub(crate) const LAYER_SIZES: &str = "layer-size";
 
 fn digest(s: &str) -> Result<Digest> {
     s.parse()
-        .map_err(|e| EngineError::Internal(format!("bad digest {s}: {e}")))
-}
-
-fn content_err(e: pier_content::ContentError) -> EngineError {
-    if e.is_invalid_input() {
-        EngineError::InvalidArgument(e.to_string())
-    } else if e.is_not_found() {
-        EngineError::NotFound(e.to_string())
-    } else {
-        EngineError::Internal(e.to_string())
-    }
-}
-
-fn snap_err(e: pier_snapshot::SnapshotError) -> EngineError {
-    let msg = e.to_string();
-    if e.is_invalid_layer() {
-        EngineError::InvalidArgument(msg)
-    } else {
-        EngineError::Internal(msg)
-    }
+        .map_err(|e| EngineError::internal(format!("bad digest {s}")).with_source(e))
 }
 
 impl Engine {
@@ -73,18 +54,15 @@ impl Engine {
         let mut readers = Vec::new();
         let mut counts = Vec::new();
         for (blob, diff_id) in &missing {
-            let file = self.content.open_blob(blob).map_err(content_err)?;
+            let file = self.content.open_blob(blob)?;
             let reader = pier_content::compression::decompress(file)
-                .map_err(|e| EngineError::Internal(format!("layer {blob}: {e}")))?;
+                .map_err(|e| EngineError::internal(format!("layer {blob}")).with_source(e))?;
             let n = Arc::new(AtomicU64::new(0));
             counts.push((diff_id.clone(), n.clone()));
             readers.push((diff_id.clone(), CountingReader { inner: reader, n }));
         }
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let chains = self
-            .snaps
-            .apply_layers(base.as_ref(), readers, threads)
-            .map_err(snap_err)?;
+        let chains = self.snaps.apply_layers(base.as_ref(), readers, threads)?;
         debug_assert_eq!(chains.last(), Some(&chain_id(&diff_ids)));
         for (diff_id, n) in counts {
             let n = n.load(Ordering::Relaxed);
@@ -113,12 +91,12 @@ impl Engine {
         tags: &[String],
         parent: &str,
     ) -> Result<ImageRecord> {
-        let raw = self.content.read(config_digest).map_err(content_err)?;
+        let raw = self.content.read(config_digest)?;
         let config = ImageConfig::from_slice(&raw).map_err(|e| {
-            EngineError::InvalidArgument(format!("image config {config_digest}: {e}"))
+            EngineError::invalid_argument(format!("image config {config_digest}: {e}"))
         })?;
         if config.rootfs.diff_ids.len() != layers.len() {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "image config {config_digest} lists {} layers but the image has {}",
                 config.rootfs.diff_ids.len(),
                 layers.len()
@@ -126,7 +104,7 @@ impl Engine {
         }
         for (l, d) in layers.iter().zip(&config.rootfs.diff_ids) {
             if &l.diff_id != d {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "layer {} has diff ID {} but the config expects {d}",
                     l.blob, l.diff_id
                 )));
@@ -168,7 +146,7 @@ impl Engine {
         tags: &[String],
         parent: &str,
     ) -> Result<ImageRecord> {
-        let d = self.content.put(&config.to_json()).map_err(content_err)?;
+        let d = self.content.put(&config.to_json())?;
         self.register_image(&d, layers, tags, parent)
     }
 
@@ -181,7 +159,7 @@ impl Engine {
         message: Option<&str>,
     ) -> Result<ImageRecord> {
         let tag = reference.map(parse_ref).transpose()?;
-        let layer = archive::import_rootfs(reader, &self.content).map_err(content_err)?;
+        let layer = archive::import_rootfs(reader, &self.content)?;
         let mut cfg = ContainerConfig::default();
         crate::changes::apply(&mut cfg, changes)?;
         if cfg.env.is_none() {
@@ -216,10 +194,10 @@ impl Engine {
 
     /// `docker load`: returns the lines to print (`Loaded image: ...`).
     pub fn load_images(&self, reader: Box<dyn Read + Send>) -> Result<Vec<String>> {
-        let loaded = archive::read_docker_archive(reader, &self.content).map_err(content_err)?;
+        let loaded = archive::read_docker_archive(reader, &self.content)?;
         if loaded.is_empty() {
-            return Err(EngineError::InvalidArgument(
-                "no images found in the archive".into(),
+            return Err(EngineError::invalid_argument(
+                "no images found in the archive",
             ));
         }
         let mut lines = Vec::new();
@@ -290,7 +268,7 @@ impl Engine {
         } else {
             archive::write_docker_archive(&self.content, &images, out)
         };
-        r.map_err(content_err)?;
+        r?;
         for n in names {
             self.image_event("save", n, n);
         }
@@ -301,8 +279,8 @@ impl Engine {
     pub fn tag_image(&self, id: &str, reference: &str) -> Result<Option<String>> {
         let r = parse_ref(reference)?;
         if r.digest().is_some() {
-            return Err(EngineError::InvalidArgument(
-                "refusing to create a tag with a digest reference".into(),
+            return Err(EngineError::invalid_argument(
+                "refusing to create a tag with a digest reference",
             ));
         }
         let old = self.meta.set_tag(&r.full(), id)?;
@@ -345,7 +323,7 @@ impl Engine {
                 return Ok(out);
             }
             if let Some(cid) = users.first() {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
                     &cid[..12],
                     short(&rec.id)
@@ -353,7 +331,7 @@ impl Engine {
             }
         } else {
             if let Some(cid) = running_user {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
                     short(&rec.id),
                     &cid[..12]
@@ -361,14 +339,14 @@ impl Engine {
             }
             if !force {
                 if let Some(cid) = users.first() {
-                    return Err(EngineError::Conflict(format!(
+                    return Err(EngineError::conflict(format!(
                         "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
                         short(&rec.id),
                         &cid[..12]
                     )));
                 }
                 if tags.len() > 1 {
-                    return Err(EngineError::Conflict(format!(
+                    return Err(EngineError::conflict(format!(
                         "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
                         short(&rec.id)
                     )));
@@ -392,6 +370,9 @@ impl Engine {
     }
 
     /// Removes snapshots and blobs that no image or container needs any more.
+    // Its callers (image remove and prune, build cache prune) run on
+    // blocking threads: the server spawns them there.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) fn collect_garbage(&self) -> Result<()> {
         let images = self.meta.images::<ImageRecord>()?;
         let mut blobs = HashSet::new();
@@ -412,7 +393,7 @@ impl Engine {
                 let d = digest(ch)?;
                 let mut cur = Some(d);
                 while let Some(c) = cur {
-                    cur = self.snaps.parent(&c).map_err(snap_err)?;
+                    cur = self.snaps.parent(&c)?;
                     chains.insert(c.to_string());
                 }
             }
@@ -420,15 +401,15 @@ impl Engine {
         // Children before parents: a snapshot with a child cannot go, and
         // the list is in digest order, not chain order.
         let mut garbage = Vec::new();
-        for snap in self.snaps.list().map_err(snap_err)? {
+        for snap in self.snaps.list()? {
             if !chains.contains(snap.as_str()) {
-                let depth = self.snaps.lowers_chain(&snap).map_err(snap_err)?.len();
+                let depth = self.snaps.lowers_chain(&snap)?.len();
                 garbage.push((depth, snap));
             }
         }
         garbage.sort_by_key(|g| std::cmp::Reverse(g.0));
         for (_, snap) in garbage {
-            self.snaps.remove(&snap).map_err(snap_err)?;
+            self.snaps.remove(&snap)?;
             let init = self.cfg.init_layer_dir(Some(&snap.to_string()));
             if let Err(e) = std::fs::remove_dir_all(&init) {
                 if e.kind() != std::io::ErrorKind::NotFound {
@@ -436,9 +417,9 @@ impl Engine {
                 }
             }
         }
-        for blob in self.content.list().map_err(content_err)? {
+        for blob in self.content.list()? {
             if !blobs.contains(blob.as_str()) && self.is_layer_or_config_blob(&blob) {
-                self.content.delete(&blob).map_err(content_err)?;
+                self.content.delete(&blob)?;
             }
         }
         Ok(())

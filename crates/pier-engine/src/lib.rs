@@ -55,16 +55,16 @@ use pier_snapshot::Snapshotter;
 
 pub use build::EngineBackend;
 pub use container::{CreateOptions, ListOptions};
-pub use error::{EngineError, Result};
+pub use error::{EngineError, ErrorKind, Result};
 pub use events::EventFilter;
 pub use exec::ExecStart;
-pub use lifecycle::AttachOptions;
 pub use logs::frame;
 pub use logs::LogOptions;
 pub use pier_network::{AddressPool, NetworkOptions};
 pub use pier_registry::{AuthConfig, RegistryError};
 pub use records::{ContainerRecord, ImageRecord, StateRecord};
 pub use registry::{configure as configure_registries, pull_reference, MessageSink};
+pub use shim::AttachOptions;
 pub use state::{ContainerStatus, UnknownStatus};
 pub use util::{channel_stream, json_line, now_rfc3339, ByteStream, ChannelWriter};
 pub use views::{
@@ -135,21 +135,21 @@ impl Engine {
     /// containers that were running when the previous daemon stopped.
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         logconf::validate(&cfg.log_defaults.driver, &cfg.log_defaults.opts)
-            .map_err(|e| EngineError::InvalidArgument(format!("failed to set log opts: {e}")))?;
+            .map_err(|e| EngineError::invalid_argument(format!("failed to set log opts: {e}")))?;
         for dir in [
             cfg.data_root.clone(),
             cfg.data_root.join("containers"),
             cfg.exec_root.join("containers"),
             cfg.runtime_root(),
         ] {
-            std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+            std::fs::create_dir_all(&dir).map_err(|e| EngineError::from_io(&dir, e))?;
         }
         perms::secure_roots(&cfg)?;
         let meta = Metadata::open(&cfg.data_root.join("meta.db"))?;
         let content = ContentStore::open(cfg.data_root.join("content"))
-            .map_err(|e| EngineError::Internal(format!("content store: {e}")))?;
+            .map_err(|e| EngineError::internal("content store").with_source(e))?;
         let snaps = Snapshotter::open(cfg.data_root.join("snapshots"))
-            .map_err(|e| EngineError::Internal(format!("snapshotter: {e}")))?;
+            .map_err(|e| EngineError::internal("snapshotter").with_source(e))?;
         // Writes interrupted by a crash (kill -9 mid-pull or mid-unpack) never
         // became visible; drop their leftovers.
         if let Err(e) = content.cleanup_ingest() {

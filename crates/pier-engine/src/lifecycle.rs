@@ -10,22 +10,14 @@ use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
 use crate::records::ContainerRecord;
-use crate::shim::{ExitInfo, LaunchedShim, Shim};
+use crate::shim::{AttachOptions, ExitInfo, LaunchedShim, Shim};
 use crate::util::now_rfc3339;
 use crate::wait::wait_exit;
-use crate::{ContainerStatus, Engine, EngineError, Result};
+use crate::{ContainerStatus, Engine, EngineError, ErrorKind, Result};
 
 /// Live state of a container whose shim is running.
 pub(crate) struct Live {
     pub shim: Shim,
-}
-
-/// What an attach wants (`POST /containers/{id}/attach`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AttachOptions {
-    pub stdin: bool,
-    pub stdout: bool,
-    pub stderr: bool,
 }
 
 pub(crate) struct PendingAttach {
@@ -34,7 +26,7 @@ pub(crate) struct PendingAttach {
 }
 
 pub(crate) fn parse_signal(s: &str) -> Result<i32> {
-    let bad = || EngineError::InvalidArgument(format!("Invalid signal: {s}"));
+    let bad = || EngineError::invalid_argument(format!("Invalid signal: {s}"));
     if let Ok(n) = s.parse::<i32>() {
         return if (1..=64).contains(&n) {
             Ok(n)
@@ -65,7 +57,7 @@ impl Engine {
     pub(crate) fn shim_of(&self, id: &str) -> Result<Shim> {
         self.live(id)
             .map(|l| l.shim.clone())
-            .ok_or_else(|| EngineError::Conflict(format!("Container {id} is not running")))
+            .ok_or_else(|| EngineError::conflict(format!("Container {id} is not running")))
     }
 
     /// `POST /containers/{id}/start`.
@@ -75,7 +67,7 @@ impl Engine {
         let _g = lock.lock().await;
         let mut rec = self.find_container(&id)?;
         if rec.state.running() {
-            return Err(EngineError::NotModified("container already started".into()));
+            return Err(EngineError::not_modified("container already started"));
         }
         rec.state.stopped_by_user = false;
         self.start_locked(&mut rec).await
@@ -216,8 +208,8 @@ impl Engine {
     }
 
     async fn fail_start(self: &Arc<Self>, rec: &mut ContainerRecord, e: &EngineError) {
-        let code = match e {
-            EngineError::CannotStart { exit_code, .. } => *exit_code as i64,
+        let code = match e.kind() {
+            ErrorKind::CannotStart { exit_code } => exit_code as i64,
             _ => 128,
         };
         let pending = self
@@ -227,7 +219,7 @@ impl Engine {
             .remove(&rec.id)
             .unwrap_or_default();
         for p in pending {
-            let _ = p.tx.send(Err(EngineError::Conflict(e.to_string())));
+            let _ = p.tx.send(Err(EngineError::conflict(e.to_string())));
         }
         self.network_teardown(rec).await;
         self.teardown_runtime(rec);
@@ -397,7 +389,7 @@ impl Engine {
     ) -> Result<()> {
         let mut rec = self.find_container(key)?;
         if !rec.state.running() {
-            return Err(EngineError::NotModified("container already stopped".into()));
+            return Err(EngineError::not_modified("container already stopped"));
         }
         rec.state.stopped_by_user = true;
         self.save_state(&rec)?;
@@ -460,7 +452,7 @@ impl Engine {
         let rec = self.find_container(key)?;
         let sig = parse_signal(signal.unwrap_or("SIGKILL"))?;
         if !rec.state.running() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Cannot kill container: {key}: Container {} is not running",
                 rec.id
             )));
@@ -488,7 +480,8 @@ impl Engine {
         timeout: Option<i64>,
     ) -> Result<()> {
         match self.stop_container(key, timeout, None).await {
-            Ok(()) | Err(EngineError::NotModified(_)) => {}
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotModified => {}
             Err(e) => return Err(e),
         }
         self.start_container(key).await?;
@@ -508,7 +501,7 @@ impl Engine {
         let rec = self.find_container(key)?;
         if rec.state.running() {
             if !force {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
                     rec.id
                 )));
@@ -534,7 +527,7 @@ impl Engine {
             this.reap_leftovers_of(&r)?;
             let merged = this.merged_path(&r.id);
             if crate::fsops::is_mountpoint(&merged) {
-                return Err(EngineError::Internal(format!(
+                return Err(EngineError::internal(format!(
                     "removing container {}: {} is still mounted",
                     r.id,
                     merged.display()
@@ -603,14 +596,14 @@ impl Engine {
                 .or_default()
                 .push(PendingAttach { opts, tx });
         } else {
-            return Err(EngineError::Conflict(
-                "You cannot attach to a stopped container, start it first".into(),
+            return Err(EngineError::conflict(
+                "You cannot attach to a stopped container, start it first",
             ));
         }
         self.container_event("attach", &rec, &[]);
         Ok((tty, async move {
             rx.await
-                .map_err(|_| EngineError::Internal("attach cancelled".into()))?
+                .map_err(|_| EngineError::internal("attach cancelled"))?
         }))
     }
 
@@ -623,7 +616,7 @@ impl Engine {
     pub async fn pause_container(&self, key: &str) -> Result<()> {
         let mut rec = self.find_container(key)?;
         if rec.state.status != ContainerStatus::Running {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Container {} is not running",
                 rec.id
             )));
@@ -639,7 +632,7 @@ impl Engine {
     pub async fn unpause_container(&self, key: &str) -> Result<()> {
         let mut rec = self.find_container(key)?;
         if rec.state.status != ContainerStatus::Paused {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "Container {} is not paused",
                 rec.id
             )));
@@ -671,14 +664,14 @@ impl Engine {
         crate::fsops::write_etc_files(rec)?;
         let files = t.elapsed();
         let bundle = self.cfg.bundle_dir(&rec.id);
-        std::fs::create_dir_all(&bundle).map_err(|e| EngineError::io(&bundle, e))?;
+        std::fs::create_dir_all(&bundle).map_err(|e| EngineError::from_io(&bundle, e))?;
         // An exit kept for a restarted daemon (on_exit, full disk) is stale now.
         let _ = std::fs::remove_file(pier_runtime::proto::exit_file_path(&bundle));
         let spec = crate::spec::spec_for(rec, &rootfs)?;
         let path = bundle.join("config.json");
         let data = serde_json::to_vec(&spec)
-            .map_err(|e| EngineError::Internal(format!("OCI spec: {e}")))?;
-        std::fs::write(&path, data).map_err(|e| EngineError::io(&path, e))?;
+            .map_err(|e| EngineError::internal("OCI spec").with_source(e))?;
+        std::fs::write(&path, data).map_err(|e| EngineError::from_io(&path, e))?;
         tracing::debug!(id = %rec.id, ?mounted, ?files, spec = ?t.elapsed(), "bundle prepared");
         Ok(bundle)
     }
@@ -693,11 +686,10 @@ impl Engine {
             .as_deref()
             .map(|c| c.parse())
             .transpose()
-            .map_err(|e| EngineError::Internal(format!("chain id: {e}")))?;
-        let m = self
-            .snaps
-            .prepare(&rec.id, parent.as_ref())
-            .map_err(|e| EngineError::Internal(format!("preparing root of {}: {e}", rec.id)))?;
+            .map_err(|e| EngineError::internal("chain id").with_source(e))?;
+        let m = self.snaps.prepare(&rec.id, parent.as_ref()).map_err(|e| {
+            EngineError::internal(format!("preparing root of {}", rec.id)).with_source(e)
+        })?;
         if !crate::fsops::is_mountpoint(&m.target) {
             let init = self.cfg.init_layer_dir(rec.chain_id.as_deref());
             crate::fsops::make_init_layer(&init, &m.lowers)?;
@@ -712,8 +704,9 @@ impl Engine {
                 pier_sys::mount_overlay
             };
             let t = std::time::Instant::now();
-            mount(&lowers, &m.upper, &m.work, &m.target)
-                .map_err(|e| EngineError::Internal(format!("mounting root of {}: {e}", rec.id)))?;
+            mount(&lowers, &m.upper, &m.work, &m.target).map_err(|e| {
+                EngineError::internal(format!("mounting root of {}", rec.id)).with_source(e)
+            })?;
             tracing::debug!(id = %rec.id, mount = ?t.elapsed(), "root mounted");
         }
         Ok(m.target)

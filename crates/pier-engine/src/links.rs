@@ -13,17 +13,17 @@ use std::collections::HashMap;
 
 use pier_api::models::HostConfig;
 
-use crate::network::{mode_of, ContainerNetwork};
-use crate::records::ContainerRecord;
-use crate::{Engine, EngineError, Result};
+use crate::network::mode_of;
+use crate::records::{ContainerNetwork, ContainerRecord};
+use crate::{Engine, EngineError, ErrorKind, Result};
 
 /// Docker's `name:alias` forms: `name` (its own alias), `name:alias`, and the
 /// `/name:/parent/alias` that inspect prints (so an inspected config can be
 /// sent back).
 fn parse_link(s: &str) -> Result<(String, String)> {
     if s.is_empty() {
-        return Err(EngineError::InvalidArgument(
-            "empty string specified for links".into(),
+        return Err(EngineError::invalid_argument(
+            "empty string specified for links",
         ));
     }
     let parts: Vec<&str> = s.split(':').collect();
@@ -36,7 +36,7 @@ fn parse_link(s: &str) -> Result<(String, String)> {
             let alias = alias.rsplit('/').next().unwrap_or(alias);
             Ok((name.trim_start_matches('/').into(), alias.to_string()))
         }
-        _ => Err(EngineError::InvalidArgument(format!(
+        _ => Err(EngineError::invalid_argument(format!(
             "bad format for links: {s}"
         ))),
     }
@@ -141,13 +141,13 @@ impl Engine {
         };
         let mode = host.network_mode.clone().unwrap_or_else(|| "bridge".into());
         if mode == "host" {
-            return Err(EngineError::InvalidArgument(
-                "conflicting options: host type networking can't be used with links. This would result in undefined behavior".into(),
+            return Err(EngineError::invalid_argument(
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
             ));
         }
         if mode.starts_with("container:") {
-            return Err(EngineError::InvalidArgument(
-                "conflicting options: container type network can't be used with links. This would result in undefined behavior".into(),
+            return Err(EngineError::invalid_argument(
+                "conflicting options: container type network can't be used with links. This would result in undefined behavior",
             ));
         }
         if !legacy_mode(&mode) {
@@ -160,15 +160,16 @@ impl Engine {
         let mut stored = Vec::new();
         for l in &links {
             let (name, alias) = parse_link(l)?;
-            let child = self.find_container(&name).map_err(|e| match e {
-                EngineError::NotFound(m) => {
-                    EngineError::InvalidArgument(format!("could not get container for {name}: {m}"))
+            let child = self.find_container(&name).map_err(|e| match e.kind() {
+                ErrorKind::NotFound => {
+                    EngineError::invalid_argument(format!("could not get container for {name}"))
+                        .with_source(e)
                 }
-                e => e,
+                _ => e,
             })?;
             if mode_of(&child) == "host" {
-                return Err(EngineError::InvalidArgument(
-                    "conflicting options: host type networking can't be used with links. This would result in undefined behavior".into(),
+                return Err(EngineError::invalid_argument(
+                    "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
                 ));
             }
             stored.push(format!("{}:{alias}", child.id));
@@ -212,8 +213,8 @@ impl Engine {
         let full = format!("/{}", name.trim_start_matches('/'));
         let (parent, alias) = full.rsplit_once('/').unwrap_or(("", &full));
         if parent.is_empty() {
-            return Err(EngineError::InvalidArgument(
-                "Conflict, cannot remove the default link name of the container".into(),
+            return Err(EngineError::invalid_argument(
+                "Conflict, cannot remove the default link name of the container",
             ));
         }
         self.resolve_link(&full)?;
@@ -246,7 +247,7 @@ impl Engine {
             };
             let link_name = format!("/{}/{alias}", rec.name);
             if !child.state.running() {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "Cannot link to a non running container: /{} AS {link_name}",
                     child.name
                 )));
@@ -257,7 +258,7 @@ impl Engine {
                 .get("bridge")
                 .map(|a| a.ip.clone())
                 .ok_or_else(|| {
-                    EngineError::Conflict(format!(
+                    EngineError::conflict(format!(
                         "container {} not attached to default bridge network",
                         child.id
                     ))

@@ -20,6 +20,8 @@ pub(crate) struct Rotated {
 
 /// The rotated files of `live`, oldest first. While the shim compresses
 /// `.1`, both `.1` and `.1.gz` may exist: the plain one is read.
+// Log readers run on blocking threads (logs.rs spawns them there).
+#[allow(clippy::disallowed_methods)]
 pub(crate) fn rotated_files(live: &Path) -> Vec<Rotated> {
     let (Some(dir), Some(name)) = (live.parent(), live.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();

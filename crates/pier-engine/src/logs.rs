@@ -113,8 +113,8 @@ impl Engine {
         let rec = self.find_container(key)?;
         let driver = crate::logconf::resolved_of(rec.host_config.log_config.as_ref()).driver;
         if driver == crate::logconf::Driver::None || rec.log_path.is_empty() {
-            return Err(crate::EngineError::NotImplemented(
-                "configured logging driver does not support reading".into(),
+            return Err(crate::EngineError::not_implemented(
+                "configured logging driver does not support reading",
             ));
         }
         let tty = rec.tty();

@@ -2,7 +2,7 @@
 
 use pier_reference::{id_prefix, ImageRef, Reference};
 
-use crate::{ContainerRecord, Engine, EngineError, ImageRecord, Result};
+use crate::{ContainerRecord, Engine, EngineError, ErrorKind, ImageRecord, Result};
 
 const LEFT: &[&str] = &[
     "admiring",
@@ -92,7 +92,7 @@ pub(crate) fn validate_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(EngineError::InvalidArgument(format!(
+        Err(EngineError::invalid_argument(format!(
             "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
         )))
     }
@@ -119,7 +119,7 @@ impl Engine {
         match ids.len() {
             1 => Ok(ids.into_iter().next().unwrap_or_default()),
             0 => Err(EngineError::no_such_container(key)),
-            _ => Err(EngineError::InvalidArgument(format!(
+            _ => Err(EngineError::invalid_argument(format!(
                 "Multiple IDs found with provided prefix: {key}"
             ))),
         }
@@ -139,7 +139,7 @@ impl Engine {
             match ids.len() {
                 0 => Ok(None),
                 1 => Ok(ids.into_iter().next()),
-                _ => Err(EngineError::InvalidArgument(format!(
+                _ => Err(EngineError::invalid_argument(format!(
                     "ambiguous image ID prefix: {key}"
                 ))),
             }
@@ -171,14 +171,14 @@ impl Engine {
                 }
                 Err(EngineError::no_such_image(&r.familiar()))
             }
-            Err(e) => Err(EngineError::InvalidArgument(e.to_string())),
+            Err(e) => Err(EngineError::wrap(ErrorKind::InvalidArgument, e)),
         }
     }
 }
 
 /// Parses a reference for tagging, with Docker's error wording.
 pub(crate) fn parse_ref(s: &str) -> Result<Reference> {
-    Reference::parse(s).map_err(|e| EngineError::InvalidArgument(e.to_string()))
+    Reference::parse(s).map_err(|e| EngineError::wrap(ErrorKind::InvalidArgument, e))
 }
 
 #[cfg(test)]

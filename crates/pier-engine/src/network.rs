@@ -1,32 +1,29 @@
-//! Networks: the records (`bridge`, `host`, `none` and user bridges), the
-//! `/networks` API, and the part of a container's record that says which
-//! networks it asked for and what it got. Wiring containers in and out at
-//! start/stop lives in `network/endpoints.rs`; the kernel side is
+//! Networks: the records (`bridge`, `host`, `none` and user bridges) and the
+//! `/networks` API. What a container asked of networks and what it got is
+//! part of its record (`records::ContainerNetwork`). Wiring containers in and
+//! out at start/stop lives in `network/endpoints.rs`; the kernel side is
 //! pier-network's.
 
-mod endpoints;
-mod hosts;
+pub(crate) mod endpoints;
+pub(crate) mod hosts;
 mod inspect;
 mod ports;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use pier_api::models::{
-    EndpointSettings, EventMessageTypeEnum, IpamConfig, NetworkCreateResponse, NetworkPruneResponse,
+    EventMessageTypeEnum, IpamConfig, NetworkCreateResponse, NetworkPruneResponse,
 };
 use pier_api::NetworkCreateRequest;
-use pier_network::{Controller, NetError, NetworkSpec, Subnet};
+use pier_network::{Controller, NetworkSpec, Subnet};
 use serde::{Deserialize, Serialize};
 
-use crate::records::ContainerRecord;
+use crate::records::{Attached, ContainerRecord};
 use crate::util::{now_rfc3339, random_id};
 use crate::views::{NetworkContainer, NetworkDetails};
 use crate::{Engine, EngineError, Result};
-
-pub(crate) use endpoints::{host_gateway, netns_for};
-pub(crate) use hosts::{hosts_lines, resolv_conf_for};
 
 const NS: &str = "network";
 /// The default bridge: Docker's `docker0` is 172.17/16, ours sits beside it.
@@ -93,50 +90,6 @@ impl NetworkRecord {
     }
 }
 
-/// What a container asked of networks and, while it runs, what it got.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ContainerNetwork {
-    /// Per network name: the endpoint settings asked for (aliases, IP, MAC,
-    /// links), from `NetworkingConfig` at create and `network connect`.
-    #[serde(default)]
-    pub requested: BTreeMap<String, EndpointSettings>,
-    /// The namespace the container runs in (empty: host's or a fresh one).
-    #[serde(default)]
-    pub sandbox_key: String,
-    /// Per network name, while running.
-    #[serde(default)]
-    pub attached: BTreeMap<String, Attached>,
-    #[serde(default)]
-    pub ports: Vec<PortState>,
-    /// The embedded DNS server its resolv.conf points at.
-    #[serde(default)]
-    pub dns_server: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Attached {
-    pub network_id: String,
-    pub endpoint_id: String,
-    pub ip: String,
-    pub prefix: u8,
-    pub gateway: String,
-    pub mac: String,
-    pub host_veth: String,
-    pub ifname: String,
-    #[serde(default)]
-    pub aliases: Vec<String>,
-    #[serde(default)]
-    pub dns_names: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PortState {
-    pub proto: String,
-    pub host_ip: String,
-    pub host_port: u16,
-    pub container_port: u16,
-}
-
 /// The engine's live networking: the controller and the address leases.
 pub(crate) struct NetState {
     pub ctl: Controller,
@@ -172,15 +125,6 @@ impl NetState {
     }
 }
 
-pub(crate) fn net_err(e: NetError) -> EngineError {
-    match e {
-        NetError::InvalidArgument(m) => EngineError::InvalidArgument(m),
-        NetError::Conflict(m) => EngineError::Conflict(m),
-        NetError::NotFound(m) => EngineError::NotFound(m),
-        e => EngineError::Internal(e.to_string()),
-    }
-}
-
 /// The default bridge's interface, subnet and gateway, as inspect shows them.
 fn set_default_bridge(n: &mut NetworkRecord, bridge: &str, subnet: Subnet, gateway: Ipv4Addr) {
     n.subnet = Some(subnet);
@@ -203,8 +147,26 @@ pub(crate) fn mode_of(rec: &ContainerRecord) -> String {
     }
 }
 
+/// Whether `mode` gives the container a namespace of its own.
+pub(crate) fn owns_netns(mode: &str) -> bool {
+    mode != "host" && !mode.starts_with("container:")
+}
+
+/// The endpoint on the container's own network (the one with the default route).
+fn primary(rec: &ContainerRecord) -> Option<&Attached> {
+    rec.network
+        .attached
+        .get(&mode_of(rec))
+        .or_else(|| rec.network.attached.values().find(|a| a.ifname == "eth0"))
+}
+
+/// The default bridge's gateway as this daemon set it up (`--bip`, or a
+/// subnet picked around routed ranges), for `host-gateway` in containers
+/// that have no network of their own.
+static DEFAULT_GATEWAY: std::sync::RwLock<Option<Ipv4Addr>> = std::sync::RwLock::new(None);
+
 fn not_found(key: &str) -> EngineError {
-    EngineError::NotFound(format!("network {key} not found"))
+    EngineError::not_found(format!("network {key} not found"))
 }
 
 impl Engine {
@@ -226,7 +188,7 @@ impl Engine {
             1 => return Ok(by_name[0].clone()),
             0 => {}
             _ => {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "network {key} is ambiguous ({} matches found based on name)",
                     by_name.len()
                 )))
@@ -239,7 +201,7 @@ impl Engine {
         match by_prefix.len() {
             1 => Ok(by_prefix[0].clone()),
             0 => Err(not_found(key)),
-            _ => Err(EngineError::InvalidArgument(format!(
+            _ => Err(EngineError::invalid_argument(format!(
                 "network {key} is ambiguous ({} matches found based on ID prefix)",
                 by_prefix.len()
             ))),
@@ -359,9 +321,7 @@ impl Engine {
             .into_iter()
             .find(|n| n.is_default_bridge())
             .and_then(|n| n.gateway);
-        *endpoints::DEFAULT_GATEWAY
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = gw;
+        *DEFAULT_GATEWAY.write().unwrap_or_else(|e| e.into_inner()) = gw;
         Ok(())
     }
 
@@ -370,14 +330,14 @@ impl Engine {
     /// already routes it (another engine's bridge), then the defaults' first
     /// free one.
     async fn default_bridge_subnet(&self, all: &[NetworkRecord]) -> Result<Subnet> {
-        let mut taken = self.net.ctl.used_ranges().await.map_err(net_err)?;
+        let mut taken = self.net.ctl.used_ranges().await?;
         taken.extend(all.iter().filter_map(|n| n.subnet));
         let pools = &self.cfg.network.default_address_pools;
         let usual = pier_network::ipam::DEFAULT_BRIDGE_SUBNET;
         if pools.is_empty() && !taken.iter().any(|t| t.overlaps(&usual)) {
             return Ok(usual);
         }
-        pier_network::ipam::pick_subnet(pools, &taken).map_err(net_err)
+        pier_network::ipam::pick_subnet(pools, &taken).map_err(EngineError::from)
     }
 
     /// Applies `--bridge`/`--bip` to the default bridge made by an earlier
@@ -411,11 +371,9 @@ impl Engine {
         // The same interface would keep its old address (and route) too. One
         // of another name is left alone: another daemon may use it now.
         if n.bridge == bridge {
-            pier_network::link::Netlink::current()
-                .map_err(net_err)?
+            pier_network::link::Netlink::current()?
                 .delete_link(bridge)
-                .await
-                .map_err(net_err)?;
+                .await?;
         }
         set_default_bridge(&mut n, bridge, subnet, gateway);
         self.net.leases().remove(&n.id);
@@ -538,19 +496,19 @@ impl Engine {
         let body = req.body;
         let name = body.name;
         if name.is_empty() {
-            return Err(EngineError::InvalidArgument(
-                "network name must not be empty".into(),
+            return Err(EngineError::invalid_argument(
+                "network name must not be empty",
             ));
         }
         let driver = match body.driver.as_deref().unwrap_or("") {
             "" | "bridge" => "bridge".to_string(),
             d @ ("host" | "null") => {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "only one instance of \"{d}\" network is allowed"
                 )))
             }
             other => {
-                return Err(EngineError::NotFound(format!(
+                return Err(EngineError::not_found(format!(
                     "plugin \"{other}\" not found"
                 )))
             }
@@ -559,14 +517,14 @@ impl Engine {
         // `CheckDuplicate: false` no longer allows a second network of the
         // same name: a daemon serving API 1.44 refuses it for every version.
         if existing.iter().any(|n| n.name == name) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "network with name {name} already exists"
             )));
         }
         let ipam = body.ipam.unwrap_or_default();
         if let Some(d) = ipam.driver.as_deref() {
             if !d.is_empty() && d != "default" {
-                return Err(EngineError::NotFound(format!("plugin \"{d}\" not found")));
+                return Err(EngineError::not_found(format!("plugin \"{d}\" not found")));
             }
         }
         // Keep only what was given, as Docker echoes it.
@@ -583,7 +541,7 @@ impl Engine {
             })
             .collect();
         let taken: Vec<Subnet> = existing.iter().filter_map(|n| n.subnet).collect();
-        let bad = |m: String| EngineError::InvalidArgument(m);
+        let bad = |m: String| EngineError::invalid_argument(m);
         let mut subnet = None;
         let mut gateway = None;
         let mut ip_range = None;
@@ -592,9 +550,9 @@ impl Engine {
             .iter()
             .find(|c| c.subnet.as_deref().is_some_and(|s| !s.contains(':')));
         if let Some(c) = v4 {
-            let sn: Subnet = c.subnet.as_deref().unwrap_or("").parse().map_err(net_err)?;
+            let sn: Subnet = c.subnet.as_deref().unwrap_or("").parse()?;
             if let Some(t) = taken.iter().find(|t| t.overlaps(&sn)) {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "invalid pool request: Pool overlaps with other one on this address space ({t})"
                 )));
             }
@@ -603,13 +561,13 @@ impl Engine {
                     let g: Ipv4Addr = g
                         .parse()
                         .map_err(|_| bad(format!("invalid gateway address {g}")))?;
-                    pier_network::ipam::check_gateway(&sn, g).map_err(net_err)?;
+                    pier_network::ipam::check_gateway(&sn, g)?;
                     g
                 }
                 None => sn.first_host(),
             };
             if let Some(r) = c.ip_range.as_deref() {
-                let r: Subnet = r.parse().map_err(net_err)?;
+                let r: Subnet = r.parse()?;
                 if !sn.contains(r.addr) || r.prefix < sn.prefix {
                     return Err(bad(format!("Invalid range {r} for subnet {sn}")));
                 }
@@ -625,10 +583,10 @@ impl Engine {
         }
         let user_subnet = subnet.is_some();
         if subnet.is_none() {
-            let mut avoid = self.net.ctl.used_ranges().await.map_err(net_err)?;
+            let mut avoid = self.net.ctl.used_ranges().await?;
             avoid.extend(taken.iter().copied());
             let pools = &self.cfg.network.default_address_pools;
-            let sn = pier_network::ipam::pick_subnet(pools, &avoid).map_err(net_err)?;
+            let sn = pier_network::ipam::pick_subnet(pools, &avoid)?;
             subnet = Some(sn);
             gateway = Some(sn.first_host());
             ipam_config.insert(
@@ -666,19 +624,19 @@ impl Engine {
             .cloned()
             .unwrap_or_else(|| format!("br-{}", &n.id[..12]));
         if !pier_network::valid_bridge_name(&n.bridge) {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "invalid bridge name {:?}: 1 to 15 letters, digits, '-', '_' or '.'",
                 n.bridge
             )));
         }
         if let Some(o) = existing.iter().find(|o| o.bridge == n.bridge) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "bridge name {} is already used by network {}",
                 n.bridge, o.name
             )));
         }
         if let Some(spec) = n.spec() {
-            self.net.ctl.add_network(spec).await.map_err(net_err)?;
+            self.net.ctl.add_network(spec).await?;
         }
         if let Err(e) = self.meta.kv_put(NS, &n.id, &n) {
             let _ = self.net.ctl.remove_network(&n.id).await;
@@ -700,19 +658,19 @@ impl Engine {
 
     async fn remove_network_locked(&self, n: &NetworkRecord) -> Result<()> {
         if n.builtin() {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "{} is a pre-defined network and cannot be removed",
                 n.name
             )));
         }
         let eps = self.endpoints_on(&n.id);
         if !eps.is_empty() {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "error while removing network: network {} id {} has active endpoints",
                 n.name, n.id
             )));
         }
-        self.net.ctl.remove_network(&n.id).await.map_err(net_err)?;
+        self.net.ctl.remove_network(&n.id).await?;
         self.meta.kv_delete(NS, &n.id)?;
         self.net.leases().remove(&n.id);
         self.network_event("destroy", n, &[]);

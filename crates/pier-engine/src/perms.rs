@@ -56,7 +56,7 @@ const EXEC_DIRS: &[&str] = &["containers", "runtime", "netns", "seccomp", ".tras
 
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| EngineError::io(path, e))
+        .map_err(|e| EngineError::from_io(path, e))
 }
 
 /// Sets `mode` on `path` unless it already has it (a chmod on every start of
@@ -67,7 +67,7 @@ fn ensure_mode(path: &Path, mode: u32) -> Result<()> {
         Ok(md) if md.mode() & 0o7777 == mode => Ok(()),
         Ok(_) => set_mode(path, mode),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::io(path, e)),
+        Err(e) => Err(EngineError::from_io(path, e)),
     }
 }
 
@@ -79,7 +79,7 @@ pub(crate) fn secure_roots(cfg: &EngineConfig) -> Result<()> {
         (&cfg.data_root, DATA_ROOT_MODE),
         (&cfg.exec_root, EXEC_ROOT_MODE),
     ] {
-        std::fs::create_dir_all(root).map_err(|e| EngineError::io(root, e))?;
+        std::fs::create_dir_all(root).map_err(|e| EngineError::from_io(root, e))?;
         ensure_mode(root, mode)?;
     }
     // Directories made on demand later are made now, closed: a lazy
@@ -94,7 +94,7 @@ pub(crate) fn secure_roots(cfg: &EngineConfig) -> Result<()> {
             match std::fs::DirBuilder::new().mode(mode).create(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(EngineError::io(&dir, e)),
+                Err(e) => return Err(EngineError::from_io(&dir, e)),
             }
         }
     }
@@ -107,7 +107,7 @@ pub(crate) fn secure_roots(cfg: &EngineConfig) -> Result<()> {
         .open(&db)
     {
         if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(EngineError::io(&db, e));
+            return Err(EngineError::from_io(&db, e));
         }
     }
     for (path, ft) in read_dir(&cfg.data_root)? {
@@ -160,19 +160,21 @@ fn tighten_log(p: &Path) -> Result<()> {
         Ok(md) if md.mode() & 0o027 != 0 => set_mode(p, md.mode() & 0o7777 & !0o027),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(EngineError::io(p, e)),
+        Err(e) => Err(EngineError::from_io(p, e)),
     }
 }
 
+// Only from secure_roots, while the engine opens, before the API listens.
+#[allow(clippy::disallowed_methods)]
 fn read_dir(dir: &Path) -> Result<Vec<(std::path::PathBuf, std::fs::FileType)>> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(EngineError::io(dir, e)),
+        Err(e) => return Err(EngineError::from_io(dir, e)),
     };
     let mut out = Vec::new();
     for ent in rd {
-        let ent = ent.map_err(|e| EngineError::io(dir, e))?;
+        let ent = ent.map_err(|e| EngineError::from_io(dir, e))?;
         if let Ok(ft) = ent.file_type() {
             out.push((ent.path(), ft));
         }
@@ -191,7 +193,7 @@ pub fn socket_gid(group: &str) -> Result<u32> {
         Ok(Some(g)) => return Ok(g.gid.as_raw()),
         Ok(None) => {}
         Err(e) => {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "looking up group {group}: {e}"
             )))
         }
@@ -203,7 +205,7 @@ pub fn socket_gid(group: &str) -> Result<u32> {
         tracing::warn!("group {group} not found: the API socket is for root only");
         return Ok(0);
     }
-    Err(EngineError::InvalidArgument(format!(
+    Err(EngineError::invalid_argument(format!(
         "group {group} not found (--group)"
     )))
 }
@@ -212,13 +214,14 @@ pub fn socket_gid(group: &str) -> Result<u32> {
 /// socket sits in the exec root, the group may traverse that (and nothing
 /// below it) to reach the socket.
 pub fn secure_socket(path: &Path, gid: u32, exec_root: &Path) -> Result<()> {
-    std::os::unix::fs::chown(path, Some(0), Some(gid)).map_err(|e| EngineError::io(path, e))?;
+    std::os::unix::fs::chown(path, Some(0), Some(gid))
+        .map_err(|e| EngineError::from_io(path, e))?;
     set_mode(path, SOCKET_MODE)?;
     if path.parent() == Some(exec_root) {
-        let md = std::fs::metadata(exec_root).map_err(|e| EngineError::io(exec_root, e))?;
+        let md = std::fs::metadata(exec_root).map_err(|e| EngineError::from_io(exec_root, e))?;
         if md.gid() != gid {
             std::os::unix::fs::chown(exec_root, Some(0), Some(gid))
-                .map_err(|e| EngineError::io(exec_root, e))?;
+                .map_err(|e| EngineError::from_io(exec_root, e))?;
         }
         ensure_mode(exec_root, 0o710)?;
     }

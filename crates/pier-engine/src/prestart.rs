@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::network::mode_of;
+use crate::network::{mode_of, owns_netns};
 use crate::shim::{LaunchedShim, Shim};
 use crate::Engine;
 
@@ -27,11 +27,6 @@ pub(crate) struct Prestart {
     shim: tokio::task::JoinHandle<Option<LaunchedShim>>,
     /// The root's overlay mount (see `Engine::mount_rootfs`).
     root: tokio::task::JoinHandle<()>,
-}
-
-/// Whether `mode` gives the container a namespace of its own.
-pub(crate) fn owns_netns(mode: &str) -> bool {
-    mode != "host" && !mode.starts_with("container:")
 }
 
 impl Engine {

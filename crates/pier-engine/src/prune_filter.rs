@@ -65,7 +65,7 @@ pub(crate) fn earliest_until(vals: &[String]) -> Result<Option<OffsetDateTime>> 
 /// Docker's `until`: RFC 3339, a unix timestamp (fractions allowed), or a Go
 /// duration such as `24h` or `1h30m` back from `now`.
 fn parse_until(v: &str, now: OffsetDateTime) -> Result<OffsetDateTime> {
-    let bad = || EngineError::InvalidArgument(format!("invalid until filter: {v:?}"));
+    let bad = || EngineError::invalid_argument(format!("invalid until filter: {v:?}"));
     if let Some(t) = parse_rfc3339(v) {
         return Ok(t);
     }

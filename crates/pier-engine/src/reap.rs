@@ -37,6 +37,9 @@ pub(crate) fn shim_died_exit() -> ExitInfo {
 }
 
 /// Every cgroup directory at or below each of `dirs`, deepest first.
+// cgroupfs lives in memory, and the reaping that walks it runs on blocking
+// threads.
+#[allow(clippy::disallowed_methods)]
 fn tree(dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack: Vec<PathBuf> = dirs.to_vec();
@@ -164,11 +167,8 @@ impl Engine {
         let id = rec.id.clone();
         let reaped = tokio::task::spawn_blocking(move || {
             let r = reap_cgroup(&cgroups);
-            match std::fs::remove_dir_all(&state) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    tracing::warn!("removing runtime state {}: {e}", state.display())
-                }
-                _ => {}
+            if let Err(e) = remove_runtime_state(&state) {
+                tracing::warn!("removing runtime state {}: {e}", state.display())
             }
             r
         })
@@ -194,15 +194,20 @@ impl Engine {
             return Ok(());
         }
         reap_cgroup(&rec.cgroups_path).map_err(|e| {
-            crate::EngineError::Internal(format!("removing container {}: {e}", rec.id))
+            crate::EngineError::internal(format!("removing container {}", rec.id)).with_source(e)
         })?;
         let state = self.cfg.runtime_root().join(&rec.id);
-        match std::fs::remove_dir_all(&state) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(crate::EngineError::io(&state, e))
-            }
-            _ => Ok(()),
-        }
+        remove_runtime_state(&state).map_err(|e| crate::EngineError::from_io(&state, e))
+    }
+}
+
+/// Removes a container's runtime state directory; a missing one is fine.
+// Called on blocking threads only (reap_dead_shim, container removal).
+#[allow(clippy::disallowed_methods)]
+fn remove_runtime_state(state: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(state) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 

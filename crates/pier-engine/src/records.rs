@@ -1,7 +1,9 @@
 //! What the engine stores in the metadata database.
 
+use std::collections::BTreeMap;
+
 use pier_api::image::ImageConfig;
-use pier_api::models::{ContainerConfig, HostConfig};
+use pier_api::models::{ContainerConfig, EndpointSettings, HostConfig};
 use serde::{Deserialize, Serialize};
 
 /// One layer of an image: the blob in the content store and its diff ID.
@@ -99,10 +101,10 @@ pub struct ContainerRecord {
     pub cgroups_path: String,
     /// Volumes, binds and tmpfs mounts, resolved at create.
     #[serde(default)]
-    pub mounts: Vec<crate::volumes::MountRec>,
+    pub mounts: Vec<MountRec>,
     /// Networks asked for and, while running, attached.
     #[serde(default)]
-    pub network: crate::network::ContainerNetwork,
+    pub network: ContainerNetwork,
 }
 
 impl ContainerRecord {
@@ -112,4 +114,72 @@ impl ContainerRecord {
     pub fn tty(&self) -> bool {
         self.config.tty.unwrap_or(false)
     }
+}
+
+/// One mount of a container, resolved at create.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MountRec {
+    /// "bind", "volume" or "tmpfs".
+    pub kind: String,
+    /// Volume name (volumes only).
+    #[serde(default)]
+    pub name: String,
+    /// Host path (binds) or the volume's data dir.
+    #[serde(default)]
+    pub source: String,
+    pub destination: String,
+    pub rw: bool,
+    /// tmpfs options (`size=64m,mode=1777`).
+    #[serde(default)]
+    pub options: String,
+    /// Copy the image's content at the destination into an empty new volume.
+    #[serde(default)]
+    pub copy_up: bool,
+    /// Bind propagation as given (`rshared`, `rslave`, ...); empty = rprivate.
+    #[serde(default)]
+    pub propagation: String,
+}
+
+/// What a container asked of networks and, while it runs, what it got.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ContainerNetwork {
+    /// Per network name: the endpoint settings asked for (aliases, IP, MAC,
+    /// links), from `NetworkingConfig` at create and `network connect`.
+    #[serde(default)]
+    pub requested: BTreeMap<String, EndpointSettings>,
+    /// The namespace the container runs in (empty: host's or a fresh one).
+    #[serde(default)]
+    pub sandbox_key: String,
+    /// Per network name, while running.
+    #[serde(default)]
+    pub attached: BTreeMap<String, Attached>,
+    #[serde(default)]
+    pub ports: Vec<PortState>,
+    /// The embedded DNS server its resolv.conf points at.
+    #[serde(default)]
+    pub dns_server: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Attached {
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: String,
+    pub mac: String,
+    pub host_veth: String,
+    pub ifname: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub dns_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortState {
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
 }

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::image::LAYER_SIZES;
 use crate::records::{ImageRecord, StoredLayer};
-use crate::{Engine, EngineError, Result};
+use crate::{Engine, EngineError, ErrorKind, Result};
 
 /// kv namespace: image ID -> the manifest it was pulled or pushed as.
 const MANIFESTS: &str = "registry-manifest";
@@ -78,36 +78,29 @@ fn client() -> Result<Client> {
         configure(Vec::new());
     }
     let opts = OPTIONS.get().cloned().unwrap_or_default();
-    let c = Client::new(opts).map_err(|e| EngineError::Internal(e.to_string()))?;
+    let c = Client::new(opts).map_err(|e| EngineError::wrap(ErrorKind::Internal, e))?;
     Ok(CLIENT.get_or_init(|| c).clone())
 }
 
-/// Registry errors as engine errors; `what` prefixes not-found pulls.
-fn reg_err(e: RegistryError) -> EngineError {
-    match e {
-        RegistryError::NotFound(m) => EngineError::NotFound(m),
-        RegistryError::Invalid(m) => EngineError::InvalidArgument(m),
-        RegistryError::Unauthorized(m) | RegistryError::Denied(m) => {
-            EngineError::InvalidArgument(m)
-        }
-        e => EngineError::Internal(e.to_string()),
-    }
-}
-
+/// As Docker: a pull the registry refuses reads as a repository that may
+/// not exist (404), the registry's words after it.
 fn pull_err(r: &Reference, e: RegistryError) -> EngineError {
     match e {
-        RegistryError::Unauthorized(m) | RegistryError::Denied(m) => EngineError::NotFound(format!(
-            "pull access denied for {}, repository does not exist or may require 'docker login': {m}",
+        RegistryError::Unauthorized(_) | RegistryError::Denied(_) => {
+            EngineError::not_found(format!(
+            "pull access denied for {}, repository does not exist or may require 'docker login'",
             r.familiar_name()
-        )),
-        e => reg_err(e),
+        ))
+            .with_source(e)
+        }
+        e => EngineError::from(e),
     }
 }
 
 /// Credentials for `domain`: the client's, else the Docker config's.
 pub fn resolve_auth(domain: &str, header: Option<&str>) -> Result<Option<AuthConfig>> {
     if let Some(h) = header {
-        if let Some(a) = AuthConfig::from_header(h).map_err(reg_err)? {
+        if let Some(a) = AuthConfig::from_header(h)? {
             return Ok(Some(a));
         }
     }
@@ -207,7 +200,7 @@ fn stored(l: &LayerRef) -> StoredLayer {
 fn layer_ref(l: &StoredLayer) -> Result<LayerRef> {
     let d = |s: &str| -> Result<Digest> {
         s.parse()
-            .map_err(|e| EngineError::Internal(format!("bad digest {s}: {e}")))
+            .map_err(|e| EngineError::internal(format!("bad digest {s}")).with_source(e))
     };
     Ok(LayerRef {
         blob: d(&l.blob)?,
@@ -293,7 +286,7 @@ impl<R: Read> Read for Counted<R> {
 /// Builds the reference `POST /images/create?fromImage=&tag=` names; None
 /// for the tag means every tag (`docker pull --all-tags`).
 pub fn pull_reference(image: &str, tag: &str) -> Result<(Reference, bool)> {
-    let bad = |e: pier_reference::ReferenceError| EngineError::InvalidArgument(e.to_string());
+    let bad = |e: pier_reference::ReferenceError| EngineError::wrap(ErrorKind::InvalidArgument, e);
     let r = Reference::parse_normalized(image).map_err(bad)?;
     if !tag.is_empty() {
         if let Ok(d) = tag.parse::<Digest>() {
@@ -318,8 +311,7 @@ impl Engine {
         let platform = platform
             .filter(|p| !p.is_empty())
             .map(Platform::parse)
-            .transpose()
-            .map_err(reg_err)?;
+            .transpose()?;
         let auth = resolve_auth(r.domain(), auth_header)?;
         if !all_tags {
             self.pull_one(r, platform, auth, emit).await?;
@@ -329,7 +321,7 @@ impl Engine {
             .await
             .map_err(|e| pull_err(r, e))?;
         if tags.is_empty() {
-            return Err(EngineError::NotFound(format!(
+            return Err(EngineError::not_found(format!(
                 "{}: no tags found in the repository",
                 r.familiar_name()
             )));
@@ -337,7 +329,7 @@ impl Engine {
         for t in tags {
             let tr = r
                 .with_tag(&t)
-                .map_err(|e| EngineError::Internal(e.to_string()))?;
+                .map_err(|e| EngineError::wrap(ErrorKind::Internal, e))?;
             self.pull_one(&tr, platform.clone(), auth.clone(), emit)
                 .await?;
         }
@@ -472,7 +464,8 @@ impl Engine {
         auth_header: Option<&str>,
         emit: MessageSink<'_>,
     ) -> Result<()> {
-        let bad = |e: pier_reference::ReferenceError| EngineError::InvalidArgument(e.to_string());
+        let bad =
+            |e: pier_reference::ReferenceError| EngineError::wrap(ErrorKind::InvalidArgument, e);
         let base = Reference::parse_normalized(name).map_err(bad)?;
         let targets: Vec<Reference> = match tag.filter(|t| !t.is_empty()) {
             Some(t) => vec![base.with_tag(t).map_err(bad)?],
@@ -490,7 +483,7 @@ impl Engine {
             }
         };
         if targets.is_empty() || self.meta.tag(&targets[0].full())?.is_none() {
-            return Err(EngineError::NotFound(format!(
+            return Err(EngineError::not_found(format!(
                 "An image does not exist locally with the tag: {}",
                 base.familiar_name()
             )));
@@ -512,10 +505,9 @@ impl Engine {
         let source = self.meta.kv_get::<SourceManifest>(MANIFESTS, &rec.id)?;
         let mount_from = self.mount_sources(&rec, source.as_ref(), target)?;
         let img = PushImage {
-            config: rec
-                .id
-                .parse()
-                .map_err(|e| EngineError::Internal(format!("image id {}: {e}", rec.id)))?,
+            config: rec.id.parse().map_err(|e| {
+                EngineError::internal(format!("image id {}", rec.id)).with_source(e)
+            })?,
             layers: rec.layers.iter().map(layer_ref).collect::<Result<_>>()?,
             source_manifest: source
                 .as_ref()
@@ -527,9 +519,8 @@ impl Engine {
             ..Default::default()
         };
         let sink = |p: Progress| emit(progress_message(&p));
-        let res = pier_registry::push(&client()?, &self.content, target, &img, &opts, &sink)
-            .await
-            .map_err(reg_err)?;
+        let res =
+            pier_registry::push(&client()?, &self.content, target, &img, &opts, &sink).await?;
         let tag = target.tag().unwrap_or("latest").to_string();
         emit(json!({
             "progressDetail": {},
@@ -559,19 +550,12 @@ impl Engine {
 
     /// `POST /auth`: checks the credentials against the registry. The
     /// error is the registry's (unauthorized -> HTTP 401 at the edge).
-    pub async fn registry_login(
-        &self,
-        auth: &AuthConfig,
-    ) -> std::result::Result<(), RegistryError> {
+    pub async fn registry_login(&self, auth: &AuthConfig) -> Result<()> {
         let domain = login_domain(&auth.serveraddress);
         let mut a = auth.clone();
         a.expand_auth();
-        pier_registry::login(
-            &client().map_err(|e| RegistryError::Protocol(e.to_string()))?,
-            &domain,
-            &a,
-        )
-        .await
+        pier_registry::login(&client()?, &domain, &a).await?;
+        Ok(())
     }
 
     /// `GET /distribution/{name}/json`.
@@ -580,7 +564,8 @@ impl Engine {
         name: &str,
         auth_header: Option<&str>,
     ) -> Result<Value> {
-        let r = Reference::parse(name).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let r =
+            Reference::parse(name).map_err(|e| EngineError::wrap(ErrorKind::InvalidArgument, e))?;
         let auth = resolve_auth(r.domain(), auth_header)?;
         let info = pier_registry::inspect(&client()?, &r, auth)
             .await
@@ -602,12 +587,12 @@ impl Engine {
         platform: Option<&str>,
         emit: MessageSink<'_>,
     ) -> Result<ImageRecord> {
-        let r = Reference::parse(name).map_err(|e| EngineError::InvalidArgument(e.to_string()))?;
+        let r =
+            Reference::parse(name).map_err(|e| EngineError::wrap(ErrorKind::InvalidArgument, e))?;
         let platform = platform
             .filter(|p| !p.is_empty())
             .map(Platform::parse)
-            .transpose()
-            .map_err(reg_err)?;
+            .transpose()?;
         let auth = resolve_auth(r.domain(), None)?;
         self.pull_one(&r, platform, auth, emit).await
     }

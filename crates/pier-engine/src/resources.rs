@@ -12,7 +12,7 @@ use pier_runtime::spec::{ThrottleDevice, WeightDevice};
 use crate::{EngineError, Result};
 
 fn bad(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidArgument(msg.into())
+    EngineError::invalid_argument(msg.into())
 }
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -235,7 +235,7 @@ pub(crate) fn weight_devices(h: &HostConfig) -> Result<Vec<WeightDevice>> {
 }
 
 fn write(p: PathBuf, value: &str) -> Result<()> {
-    std::fs::write(&p, value).map_err(|e| EngineError::io(&p, e))
+    std::fs::write(&p, value).map_err(|e| EngineError::from_io(&p, e))
 }
 
 /// What libcontainer 0.7 leaves out on cgroup v1, written between create

@@ -4,11 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use pier_runtime::client::{launch_shim, ShimClient, ShimError, ShimOptions};
+use pier_runtime::client::{launch_shim, ShimClient, ShimOptions};
 use pier_runtime::proto::ExitStatus;
 use tokio::net::UnixStream;
 
-use crate::lifecycle::AttachOptions;
 use crate::records::ContainerRecord;
 use crate::{EngineConfig, EngineError, Result};
 
@@ -33,28 +32,18 @@ impl From<ExitStatus> for ExitInfo {
     }
 }
 
+/// What an attach wants (`POST /containers/{id}/attach`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
 /// A handle on one container's shim. Cheap to clone.
 #[derive(Clone, Debug)]
 pub(crate) struct Shim {
     client: ShimClient,
-}
-
-fn map_err(e: ShimError) -> EngineError {
-    match e {
-        ShimError::Refused {
-            message,
-            exit_code: Some(code),
-        } => EngineError::CannotStart {
-            message,
-            exit_code: code,
-        },
-        ShimError::Refused { message, .. } => EngineError::Conflict(message),
-        ShimError::ShimFailed { message, .. } => EngineError::CannotStart {
-            message,
-            exit_code: 128,
-        },
-        e => EngineError::Internal(e.to_string()),
-    }
 }
 
 /// A shim process loading while the bundle is prepared; see [`Shim::launch`].
@@ -63,7 +52,7 @@ pub(crate) struct LaunchedShim(pier_runtime::client::LaunchedShim);
 impl LaunchedShim {
     /// The bundle is ready: the shim creates the container (not yet started).
     pub async fn go(self) -> Result<Shim> {
-        let h = self.0.go().await.map_err(map_err)?;
+        let h = self.0.go().await?;
         Ok(Shim { client: h.client })
     }
 
@@ -98,14 +87,14 @@ impl Shim {
             stdin_once: rec.config.stdin_once.unwrap_or(false),
         })
         .map(LaunchedShim)
-        .map_err(map_err)
+        .map_err(EngineError::from)
     }
 
     /// Reconnects to the shim of a container started by an earlier daemon.
     /// Also says whether the container has already stopped.
     pub async fn connect(state_dir: &Path) -> Result<(Shim, bool)> {
         let client = ShimClient::new(state_dir);
-        let st = client.state().await.map_err(map_err)?;
+        let st = client.state().await?;
         let stopped = st.status == pier_runtime::proto::Status::Stopped;
         Ok((Shim { client }, stopped))
     }
@@ -126,7 +115,11 @@ impl Shim {
     }
 
     pub async fn start(&self) -> Result<i64> {
-        self.client.start().await.map(i64::from).map_err(map_err)
+        self.client
+            .start()
+            .await
+            .map(i64::from)
+            .map_err(EngineError::from)
     }
 
     /// An attached stdio stream (multiplexed frames unless the process has a TTY).
@@ -134,7 +127,7 @@ impl Shim {
         self.client
             .attach(exec, o.stdin, o.stdout, o.stderr)
             .await
-            .map_err(map_err)
+            .map_err(EngineError::from)
     }
 
     pub async fn wait(&self, exec: Option<&str>) -> Result<ExitInfo> {
@@ -142,30 +135,37 @@ impl Shim {
             .wait(exec)
             .await
             .map(ExitInfo::from)
-            .map_err(map_err)
+            .map_err(EngineError::from)
     }
 
     pub async fn kill(&self, signal: i32) -> Result<()> {
-        self.client.kill(signal).await.map_err(map_err)
+        self.client.kill(signal).await.map_err(EngineError::from)
     }
 
     /// One read-only round trip through the shim's poll loop, which reads
     /// output that is ready before it answers a later connection: afterwards
     /// what the container wrote before the call is in its log file.
     pub async fn sync_output(&self) -> Result<()> {
-        self.client.state().await.map(drop).map_err(map_err)
+        self.client
+            .state()
+            .await
+            .map(drop)
+            .map_err(EngineError::from)
     }
 
     pub async fn resize(&self, exec: Option<&str>, rows: u16, cols: u16) -> Result<()> {
-        self.client.resize(exec, rows, cols).await.map_err(map_err)
+        self.client
+            .resize(exec, rows, cols)
+            .await
+            .map_err(EngineError::from)
     }
 
     pub async fn pause(&self) -> Result<()> {
-        self.client.pause().await.map_err(map_err)
+        self.client.pause().await.map_err(EngineError::from)
     }
 
     pub async fn resume(&self) -> Result<()> {
-        self.client.resume().await.map_err(map_err)
+        self.client.resume().await.map_err(EngineError::from)
     }
 
     pub async fn exec(
@@ -178,7 +178,7 @@ impl Shim {
         self.client
             .exec(id, process, tty, stdin)
             .await
-            .map_err(map_err)
+            .map_err(EngineError::from)
     }
 
     pub async fn exec_start(&self, id: &str) -> Result<i64> {
@@ -186,7 +186,7 @@ impl Shim {
             .exec_start(id)
             .await
             .map(i64::from)
-            .map_err(map_err)
+            .map_err(EngineError::from)
     }
 
     /// Whether the shim is there: `Some(false)` only when nothing listens
@@ -214,6 +214,6 @@ impl Shim {
     }
 
     pub async fn shutdown(&self) -> Result<()> {
-        self.client.shutdown().await.map_err(map_err)
+        self.client.shutdown().await.map_err(EngineError::from)
     }
 }

@@ -7,18 +7,12 @@ use pier_runtime::spec::{build_spec, BindMount, Resources, SpecOptions, TmpfsMou
 
 use crate::records::ContainerRecord;
 use crate::validate::Seccomp;
-use crate::{EngineError, Result};
-
-fn spec_err(e: impl std::fmt::Display) -> EngineError {
-    EngineError::InvalidArgument(e.to_string())
-}
+use crate::{EngineError, ErrorKind, Result};
 
 /// Resolves `user` (`name`, `uid`, `name:group`, ...) in the container's root.
 pub(crate) fn user_of(rootfs: &Path, user: &str) -> Result<pier_runtime::user::ResolvedUser> {
-    pier_runtime::user::resolve_user(rootfs, user).map_err(|e| EngineError::CannotStart {
-        message: e.to_string(),
-        exit_code: 126,
-    })
+    pier_runtime::user::resolve_user(rootfs, user)
+        .map_err(|e| EngineError::wrap(ErrorKind::CannotStart { exit_code: 126 }, e))
 }
 
 pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOptions> {
@@ -85,7 +79,7 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
     binds.extend(volume_binds);
     tmpfs.extend(volume_tmpfs);
     let security = crate::validate::security_opts(h.security_opt.as_deref().unwrap_or_default())?;
-    let network = crate::network::netns_for(rec);
+    let network = crate::network::endpoints::netns_for(rec);
     let sysctls: BTreeMap<String, String> =
         h.sysctls.clone().unwrap_or_default().into_iter().collect();
     let mut env = c.env.clone().unwrap_or_default();
@@ -175,13 +169,12 @@ fn init_binary() -> Result<PathBuf> {
             }
         }
     }
-    Err(EngineError::InvalidArgument(
-        "--init needs a static init binary (docker-init or tini-static; Debian package `tini`)"
-            .into(),
+    Err(EngineError::invalid_argument(
+        "--init needs a static init binary (docker-init or tini-static; Debian package `tini`)",
     ))
 }
 
 pub(crate) fn spec_for(rec: &ContainerRecord, rootfs: &Path) -> Result<oci_spec::runtime::Spec> {
     let o = options_for(rec, rootfs)?;
-    build_spec(&o).map_err(spec_err)
+    build_spec(&o).map_err(EngineError::from)
 }

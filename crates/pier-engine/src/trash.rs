@@ -28,7 +28,7 @@ impl Engine {
     /// Takes `dir` (somewhere below `root`) out of the way now and deletes it
     /// in the background. A missing `dir` is fine.
     pub(crate) fn discard_dir(&self, root: &Path, dir: &Path) -> Result<()> {
-        discard(root, dir).map_err(|(p, e)| EngineError::io(&p, e))
+        discard_dir(root, dir)
     }
 
     /// Empties the trash of the data and exec roots (left by a daemon that
@@ -42,6 +42,9 @@ impl Engine {
     /// next write. (A file the deleter is unlinking is gone from its
     /// directory before its blocks are free, so deleting beside it is not
     /// enough.)
+    // Its one caller, container removal on a full disk, is on a blocking
+    // thread already.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) fn empty_trash_now(&self) {
         if let Ok(rd) = std::fs::read_dir(self.cfg.data_root.join(TRASH)) {
             delete_all(rd.flatten().map(|e| e.path()).collect());
@@ -51,6 +54,11 @@ impl Engine {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
+}
+
+/// [`Engine::discard_dir`] for services that hold no `Engine`.
+pub(crate) fn discard_dir(root: &Path, dir: &Path) -> Result<()> {
+    discard(root, dir).map_err(|(p, e)| EngineError::from_io(&p, e))
 }
 
 fn discard(root: &Path, dir: &Path) -> std::result::Result<(), (PathBuf, std::io::Error)> {
@@ -78,6 +86,11 @@ fn discard(root: &Path, dir: &Path) -> std::result::Result<(), (PathBuf, std::io
     }
 }
 
+// The fallback when nothing can be renamed into the trash (a full disk,
+// another filesystem): it frees space, which matters more there than the
+// thread it blocks. Its callers are on blocking threads or at start-up,
+// except a volume or container-create cleanup on such a disk.
+#[allow(clippy::disallowed_methods)]
 fn remove_in_place(dir: &Path) -> std::result::Result<(), (PathBuf, std::io::Error)> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
@@ -86,6 +99,8 @@ fn remove_in_place(dir: &Path) -> std::result::Result<(), (PathBuf, std::io::Err
     }
 }
 
+// At start-up, before the API listens.
+#[allow(clippy::disallowed_methods)]
 fn empty(roots: &[&Path]) {
     let mut left = Vec::new();
     for root in roots {
@@ -131,6 +146,8 @@ fn delete_in_background(paths: Vec<PathBuf>) {
     }
 }
 
+// On the trash thread, or inline where there is no runtime (tests, tools).
+#[allow(clippy::disallowed_methods)]
 fn delete_all(paths: Vec<PathBuf>) {
     for p in paths {
         if let Err(e) = std::fs::remove_dir_all(&p) {
@@ -142,6 +159,8 @@ fn delete_all(paths: Vec<PathBuf>) {
 }
 
 #[cfg(test)]
+// Test set-up and checks, not daemon code.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -13,7 +13,7 @@ fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
     if !p.exists() {
         return Ok(());
     }
-    std::fs::write(&p, value).map_err(|e| EngineError::io(&p, e))
+    std::fs::write(&p, value).map_err(|e| EngineError::from_io(&p, e))
 }
 
 impl Engine {
@@ -64,8 +64,8 @@ impl Engine {
                             | Some(pier_api::models::RestartPolicyNameEnum::EMPTY)
                     )
                 {
-                    return Err(EngineError::InvalidArgument(
-                        "Restart policy cannot be updated because AutoRemove is enabled for the container".into(),
+                    return Err(EngineError::invalid_argument(
+                        "Restart policy cannot be updated because AutoRemove is enabled for the container",
                     ));
                 }
                 h.restart_policy = Some(RestartPolicy {
@@ -198,7 +198,7 @@ fn refuse_not_live(u: &ContainerUpdateBody) -> Result<()> {
         ),
     ];
     match lists.iter().find(|(_, set)| *set) {
-        Some((name, _)) => Err(EngineError::InvalidArgument(format!(
+        Some((name, _)) => Err(EngineError::invalid_argument(format!(
             "not supported by Pier: updating {name} of a container"
         ))),
         None => Ok(()),

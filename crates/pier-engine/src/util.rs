@@ -22,7 +22,7 @@ pub fn check_filter_keys(
     known: &[&str],
 ) -> crate::Result<()> {
     match filters.keys().find(|k| !known.contains(&k.as_str())) {
-        Some(k) => Err(crate::EngineError::InvalidArgument(format!(
+        Some(k) => Err(crate::EngineError::invalid_argument(format!(
             "Invalid filter '{k}'"
         ))),
         None => Ok(()),

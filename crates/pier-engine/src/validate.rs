@@ -12,7 +12,7 @@ use crate::{EngineError, Result};
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
 fn bad(msg: impl Into<String>) -> EngineError {
-    EngineError::InvalidArgument(msg.into())
+    EngineError::invalid_argument(msg.into())
 }
 
 /// All checks of a new container's host config; `ncpu` is the host's CPU count.

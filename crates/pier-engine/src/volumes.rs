@@ -1,7 +1,7 @@
 //! Named and anonymous volumes, bind mounts and tmpfs mounts of containers.
 //!
 //! At create, `-v`, `--mount`, `--volumes-from` and the image's VOLUMEs are
-//! resolved into [`MountRec`]s stored with the container; at start they
+//! resolved into [`MountRec`](crate::records::MountRec)s stored with the container; at start they
 //! become bind mounts of the OCI spec. The volumes themselves are
 //! [`VolumeService`]'s.
 
@@ -13,39 +13,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use pier_api::models::{MountPoint, MountType as MountTypeEnum};
-use serde::{Deserialize, Serialize};
 
-use crate::records::ContainerRecord;
+use crate::records::{ContainerRecord, MountRec};
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
 
-/// One mount of a container, resolved at create.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct MountRec {
-    /// "bind", "volume" or "tmpfs".
-    pub kind: String,
-    /// Volume name (volumes only).
-    #[serde(default)]
-    pub name: String,
-    /// Host path (binds) or the volume's data dir.
-    #[serde(default)]
-    pub source: String,
-    pub destination: String,
-    pub rw: bool,
-    /// tmpfs options (`size=64m,mode=1777`).
-    #[serde(default)]
-    pub options: String,
-    /// Copy the image's content at the destination into an empty new volume.
-    #[serde(default)]
-    pub copy_up: bool,
-    /// Bind propagation as given (`rshared`, `rslave`, ...); empty = rprivate.
-    #[serde(default)]
-    pub propagation: String,
-}
-
 fn clean_dest(d: &str) -> Result<String> {
     if !d.starts_with('/') {
-        return Err(EngineError::InvalidArgument(format!(
+        return Err(EngineError::invalid_argument(format!(
             "invalid mount config: invalid mount path: '{d}' mount path must be absolute"
         )));
     }
@@ -61,7 +36,7 @@ impl Engine {
         let mut mounts: Vec<MountRec> = Vec::new();
         let add = |m: MountRec, mounts: &mut Vec<MountRec>| -> Result<()> {
             if mounts.iter().any(|x| x.destination == m.destination) {
-                return Err(EngineError::InvalidArgument(format!(
+                return Err(EngineError::invalid_argument(format!(
                     "Duplicate mount point: {}",
                     m.destination
                 )));
@@ -88,7 +63,7 @@ impl Engine {
                 [s, d] => (*s, *d, ""),
                 [s, d, o] => (*s, *d, *o),
                 _ => {
-                    return Err(EngineError::InvalidArgument(format!(
+                    return Err(EngineError::invalid_argument(format!(
                         "invalid volume specification: '{b}'"
                     )))
                 }
@@ -147,7 +122,7 @@ impl Engine {
                 Some(MountTypeEnum::BIND) => {
                     let src = m.source.clone().unwrap_or_default();
                     if !Path::new(&src).exists() {
-                        return Err(EngineError::InvalidArgument(format!(
+                        return Err(EngineError::invalid_argument(format!(
                             "invalid mount config for type \"bind\": bind source path does not exist: {src}"
                         )));
                     }
@@ -204,14 +179,14 @@ impl Engine {
                             match o.as_slice() {
                                 // The options travel comma-joined.
                                 parts if parts.iter().any(|p| p.contains(',')) => {
-                                    return Err(EngineError::InvalidArgument(format!(
+                                    return Err(EngineError::invalid_argument(format!(
                                         "invalid tmpfs option {o:?}: no commas allowed"
                                     )))
                                 }
                                 [flag] => opts.push(flag.clone()),
                                 [key, value] => opts.push(format!("{key}={value}")),
                                 _ => {
-                                    return Err(EngineError::InvalidArgument(format!(
+                                    return Err(EngineError::invalid_argument(format!(
                                         "invalid tmpfs option {o:?}: expected a flag or a key and a value"
                                     )))
                                 }
@@ -230,7 +205,7 @@ impl Engine {
                     }
                 }
                 Some(other) => {
-                    return Err(EngineError::InvalidArgument(format!(
+                    return Err(EngineError::invalid_argument(format!(
                         "mount type {other} is not supported"
                     )))
                 }
@@ -262,6 +237,8 @@ impl Engine {
 
     /// Before the first start: fills empty new volumes with the image's
     /// content at their destination, as Docker does. Blocking.
+    // Part of prepare_bundle, which runs on a blocking thread.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) fn copy_up_volumes(&self, rec: &mut ContainerRecord, rootfs: &Path) -> Result<bool> {
         let mut changed = false;
         for m in rec.mounts.iter_mut().filter(|m| m.copy_up) {
@@ -279,10 +256,11 @@ impl Engine {
                     .arg(&dst)
                     .output()
                     .map_err(|e| {
-                        EngineError::Internal(format!("copying into volume {}: {e}", m.name))
+                        EngineError::internal(format!("copying into volume {}", m.name))
+                            .with_source(e)
                     })?;
                 if !out.status.success() {
-                    return Err(EngineError::Internal(format!(
+                    return Err(EngineError::internal(format!(
                         "copying into volume {}: {}",
                         m.name,
                         String::from_utf8_lossy(&out.stderr).trim()
@@ -351,7 +329,7 @@ pub(crate) fn spec_mounts(
         let src = PathBuf::from(&m.source);
         if m.kind == "bind" && !src.exists() {
             // `-v /host/dir:/dst` creates a missing host directory, as Docker does.
-            std::fs::create_dir_all(&src).map_err(|e| EngineError::io(&src, e))?;
+            std::fs::create_dir_all(&src).map_err(|e| EngineError::from_io(&src, e))?;
         }
         binds.push(pier_runtime::spec::BindMount {
             source: src,

@@ -31,7 +31,7 @@ impl WaitCondition {
             "" | "not-running" => Ok(WaitCondition::NotRunning),
             "next-exit" => Ok(WaitCondition::NextExit),
             "removed" => Ok(WaitCondition::Removed),
-            other => Err(EngineError::InvalidArgument(format!(
+            other => Err(EngineError::invalid_argument(format!(
                 "invalid condition: \"{other}\""
             ))),
         }
@@ -83,7 +83,7 @@ impl Engine {
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => {
-                        return Err(EngineError::Internal("engine shutting down".into()))
+                        return Err(EngineError::internal("engine shutting down"))
                     }
                 }
             }

@@ -3,6 +3,9 @@
 //! nftables rules never touch the machine's own; everything is deleted at
 //! the end (deleting the namespace takes its links and tables with it).
 
+// Test set-up and checks, not daemon code.
+#![allow(clippy::disallowed_methods)]
+
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};

@@ -52,6 +52,11 @@ impl RegistryError {
     pub fn is_invalid_input(&self) -> bool {
         matches!(self, RegistryError::Invalid(_))
     }
+
+    /// The registry could not be reached at all (refused, no route, timed out).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, RegistryError::Http { source, .. } if source.is_connect() || source.is_timeout())
+    }
 }
 
 pub(crate) fn io_err(

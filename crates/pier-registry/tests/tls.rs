@@ -3,6 +3,9 @@
 //! `/etc/docker/certs.d`, refused without it, accepted unchecked when the
 //! registry is listed as insecure, and reached over HTTPS on loopback.
 
+// Test set-up and checks, not daemon code.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::net::SocketAddr;

@@ -2,6 +2,9 @@
 //! out of sight, committed bottom first once every blob checks out, and
 //! nothing at all when a blob is bad.
 
+// Test set-up and checks, not daemon code.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::io::Read;

@@ -53,15 +53,6 @@ pub fn qbool_or(q: &Query, key: &str, default: bool) -> bool {
     }
 }
 
-pub fn qint(q: &Query, key: &str) -> Result<Option<i64>, ApiError> {
-    match q.get(key).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => crate::params::integer(s).map(Some).ok_or_else(|| {
-            ApiError::bad_request(format!("invalid value for {key}: {s:?}: not an integer"))
-        }),
-    }
-}
-
 /// Docker's `filters` query: JSON `{"key":["v"]}` or the old `{"key":{"v":true}}`.
 pub fn filters(q: &Query) -> Result<HashMap<String, Vec<String>>, ApiError> {
     let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {

@@ -196,7 +196,7 @@ fn query(r: &mut Rng) -> Query {
 fn parse_query(q: &Query) {
     let now = params::now_nanos();
     for k in KEYS {
-        let _ = body::qint(q, k);
+        let _ = params::qint(q, k);
         let _ = body::qbool(q, k);
         let _ = params::qtime(q, k, now);
         let _ = params::qtime(q, k, i128::from(i64::MAX) * 1_000_000_000);
@@ -342,7 +342,7 @@ fn known_bad_values_are_errors_not_defaults() {
     for v in ["1e30", "1e19", "-1e19", "inf", "NaN", "9223372036854775808"] {
         assert!(params::qtime(&q("until", v), "until", now).is_err(), "{v}");
         assert!(params::qtime(&q("since", v), "since", now).is_err(), "{v}");
-        assert!(body::qint(&q("t", v), "t").is_err(), "{v}");
+        assert!(params::qint(&q("t", v), "t").is_err(), "{v}");
     }
     assert!(params::qtail(&q("tail", "1e30")).is_err());
     assert_eq!(params::qtail(&q("tail", "-1")).unwrap(), None);

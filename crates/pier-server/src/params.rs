@@ -192,6 +192,16 @@ pub fn integer(value: &str) -> Option<i64> {
     int.parse::<i64>().ok()
 }
 
+/// An optional integer parameter; empty is absent.
+pub fn qint(q: &crate::body::Query, key: &str) -> Result<Option<i64>, ApiError> {
+    match q.get(key).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => integer(s).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid value for {key}: {s:?}: not an integer"))
+        }),
+    }
+}
+
 /// A terminal dimension (`h`, `w` of resize): 0 to 65535, as Docker's
 /// `strconv.ParseUint(v, 10, 16)`. Absent is 0.
 pub fn qdimension(q: &crate::body::Query, key: &str) -> Result<u16, ApiError> {

@@ -9,6 +9,10 @@
 //! first waits for the line `go` on stdin (the caller prepares the bundle while
 //! the shim loads) and exits quietly on anything else.
 
+// The shim is synchronous, one poll loop per container: no async worker
+// to stall.
+#![allow(clippy::disallowed_methods)]
+
 mod cleanup;
 mod filter;
 mod lc;

@@ -1,5 +1,9 @@
 //! `pier`: parses the command line and hands it to `cli`.
 
+// A client: a blocking call holds up only its own command. (The daemon's
+// code lives in pier-server and pier-engine.)
+#![allow(clippy::disallowed_methods)]
+
 mod cli;
 mod format;
 

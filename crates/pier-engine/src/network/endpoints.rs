@@ -11,8 +11,8 @@ use pier_network::{link, netns, EndpointSpec};
 use pier_runtime::spec::NetworkNs;
 
 use super::ports::port_specs;
-use super::{hosts, mode_of, net_err, Attached, ContainerNetwork, NetworkRecord};
-use crate::records::ContainerRecord;
+use super::{hosts, mode_of, owns_netns, NetworkRecord};
+use crate::records::{Attached, ContainerNetwork, ContainerRecord};
 use crate::util::random_id;
 use crate::{Engine, EngineError, Result};
 
@@ -38,30 +38,6 @@ pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
     }
 }
 
-/// What `--add-host name:host-gateway` maps to: the container's gateway,
-/// else the default bridge's.
-pub(crate) fn host_gateway(rec: &ContainerRecord) -> String {
-    primary(rec).map(|a| a.gateway.clone()).unwrap_or_else(|| {
-        let gw = *DEFAULT_GATEWAY.read().unwrap_or_else(|e| e.into_inner());
-        gw.unwrap_or_else(|| pier_network::ipam::DEFAULT_BRIDGE_SUBNET.first_host())
-            .to_string()
-    })
-}
-
-/// The default bridge's gateway as this daemon set it up (`--bip`, or a
-/// subnet picked around routed ranges), for `host-gateway` in containers
-/// that have no network of their own.
-pub(crate) static DEFAULT_GATEWAY: std::sync::RwLock<Option<Ipv4Addr>> =
-    std::sync::RwLock::new(None);
-
-/// The endpoint on the container's own network (the one with the default route).
-pub(super) fn primary(rec: &ContainerRecord) -> Option<&Attached> {
-    rec.network
-        .attached
-        .get(&mode_of(rec))
-        .or_else(|| rec.network.attached.values().find(|a| a.ifname == "eth0"))
-}
-
 fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
     match ep
         .ipam_config
@@ -73,7 +49,7 @@ fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
         Some(s) => s
             .parse()
             .map(Some)
-            .map_err(|_| EngineError::InvalidArgument(format!("invalid IPv4 address: {s}"))),
+            .map_err(|_| EngineError::invalid_argument(format!("invalid IPv4 address: {s}"))),
     }
 }
 
@@ -121,9 +97,8 @@ impl Engine {
             if host.port_bindings.as_ref().is_some_and(|p| !p.is_empty())
                 || host.publish_all_ports.unwrap_or(false)
             {
-                return Err(EngineError::InvalidArgument(
-                    "conflicting options: port publishing and the container type network mode"
-                        .into(),
+                return Err(EngineError::invalid_argument(
+                    "conflicting options: port publishing and the container type network mode",
                 ));
             }
             host.network_mode = Some(mode);
@@ -182,7 +157,7 @@ impl Engine {
         // A namespace begun at create is this start's (see prestart.rs).
         let early = take(&self.net.pinning, &rec.id);
         let pinned = match early {
-            Some(h) => h.await.unwrap_or(false) && crate::prestart::owns_netns(&mode),
+            Some(h) => h.await.unwrap_or(false) && owns_netns(&mode),
             None => false,
         };
         self.unwire(rec, false, pinned).await;
@@ -192,7 +167,7 @@ impl Engine {
         if let Some(other) = mode.strip_prefix("container:") {
             let o = self.find_container(other)?;
             if !o.state.running() {
-                return Err(EngineError::Conflict(format!(
+                return Err(EngineError::conflict(format!(
                     "cannot join network namespace of a non running container: container {} is {}",
                     o.id, o.state.status
                 )));
@@ -212,8 +187,7 @@ impl Engine {
                 netns::delete(&p)?;
                 netns::create(&p)
             })
-            .await?
-            .map_err(net_err)?;
+            .await??;
         }
         rec.network.sandbox_key = path.display().to_string();
         // Loopback up, also for `none` (as Docker's) and with no network attached.
@@ -256,15 +230,11 @@ impl Engine {
         };
         for (net_id, ep) in &p.endpoints {
             // Also brings loopback up.
-            self.net
-                .ctl
-                .attach(&netns, net_id, ep)
-                .await
-                .map_err(net_err)?;
+            self.net.ctl.attach(&netns, net_id, ep).await?;
         }
         if p.endpoints.is_empty() {
-            let nl = link::Netlink::in_netns(&netns).map_err(net_err)?;
-            nl.loopback_up().await.map_err(net_err)?;
+            let nl = link::Netlink::in_netns(&netns)?;
+            nl.loopback_up().await?;
         }
         Ok(())
     }
@@ -280,7 +250,7 @@ impl Engine {
     ) -> Result<()> {
         let n = self.find_network(name)?;
         let spec = n.spec().ok_or_else(|| {
-            EngineError::InvalidArgument(format!("network {name} cannot take endpoints"))
+            EngineError::invalid_argument(format!("network {name} cannot take endpoints"))
         })?;
         let req = rec.network.requested.get(name).cloned().unwrap_or_default();
         let want = requested_ip(&req)?;
@@ -294,8 +264,7 @@ impl Engine {
             } else {
                 spec.subnet
             };
-            let ip =
-                pier_network::ipam::allocate(&pool, spec.gateway, &taken, want).map_err(net_err)?;
+            let ip = pier_network::ipam::allocate(&pool, spec.gateway, &taken, want)?;
             used.insert(ip);
             ip
         };
@@ -318,7 +287,7 @@ impl Engine {
             None => {
                 if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
                     self.release(&n.id, ip);
-                    return Err(net_err(e));
+                    return Err(EngineError::from(e));
                 }
             }
         }
@@ -533,25 +502,23 @@ impl Engine {
         let mut rec = self.find_container(&id)?;
         let mode = mode_of(&rec);
         if n.driver != "bridge" || mode == "host" {
-            return Err(EngineError::InvalidArgument(
-                "container cannot be disconnected from host network or connected to host network"
-                    .into(),
+            return Err(EngineError::invalid_argument(
+                "container cannot be disconnected from host network or connected to host network",
             ));
         }
         if mode == "none" {
-            return Err(EngineError::InvalidArgument(
-                "container cannot be connected to multiple networks with one of the networks in private (none) mode"
-                    .into(),
+            return Err(EngineError::invalid_argument(
+                "container cannot be connected to multiple networks with one of the networks in private (none) mode",
             ));
         }
         if mode.starts_with("container:") {
-            return Err(EngineError::InvalidArgument(
-                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            return Err(EngineError::invalid_argument(
+                "container sharing network namespace with another container or host cannot be connected to any other network",
             ));
         }
         if rec.network.requested.contains_key(&n.name) || rec.network.attached.contains_key(&n.name)
         {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "endpoint with name {} already exists in network {}",
                 rec.name, n.name
             )));
@@ -598,15 +565,14 @@ impl Engine {
         let mut rec = self.find_container(&id)?;
         let mode = mode_of(&rec);
         if n.driver == "host" || mode == "host" {
-            return Err(EngineError::InvalidArgument(
-                "container cannot be disconnected from host network or connected to host network"
-                    .into(),
+            return Err(EngineError::invalid_argument(
+                "container cannot be disconnected from host network or connected to host network",
             ));
         }
         let was_requested = rec.network.requested.remove(&n.name).is_some();
         let attached = rec.network.attached.remove(&n.name);
         if !was_requested && attached.is_none() {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "container {} is not connected to network {}",
                 rec.id, n.name
             )));
@@ -636,30 +602,29 @@ fn check_endpoint(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
     let default_bridge = n.is_default_bridge();
     if let Some(ip) = requested_ip(ep)? {
         if default_bridge {
-            return Err(EngineError::InvalidArgument(
-                "user specified IP address is supported on user defined networks only".into(),
+            return Err(EngineError::invalid_argument(
+                "user specified IP address is supported on user defined networks only",
             ));
         }
         if !n.user_subnet {
-            return Err(EngineError::InvalidArgument(
-                "user specified IP address is supported only when connecting to networks with user configured subnets"
-                    .into(),
+            return Err(EngineError::invalid_argument(
+                "user specified IP address is supported only when connecting to networks with user configured subnets",
             ));
         }
         if !n.subnet.is_some_and(|s| s.contains(ip)) {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "no configured subnet or ip-range contain the IP address {ip}"
             )));
         }
     }
     if default_bridge && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
-        return Err(EngineError::InvalidArgument(
-            "network-scoped alias is supported only for containers in user defined networks".into(),
+        return Err(EngineError::invalid_argument(
+            "network-scoped alias is supported only for containers in user defined networks",
         ));
     }
     if let Some(m) = ep.mac_address.as_deref().filter(|m| !m.is_empty()) {
         if link::parse_mac(m).is_none() {
-            return Err(EngineError::InvalidArgument(format!(
+            return Err(EngineError::invalid_argument(format!(
                 "invalid MAC address: {m}"
             )));
         }

@@ -8,9 +8,19 @@
 
 use std::path::Path;
 
-use super::endpoints::primary;
+use super::{primary, DEFAULT_GATEWAY};
 use crate::records::ContainerRecord;
 use crate::{EngineError, Result};
+
+/// What `--add-host name:host-gateway` maps to: the container's gateway,
+/// else the default bridge's.
+pub(crate) fn host_gateway(rec: &ContainerRecord) -> String {
+    primary(rec).map(|a| a.gateway.clone()).unwrap_or_else(|| {
+        let gw = *DEFAULT_GATEWAY.read().unwrap_or_else(|e| e.into_inner());
+        gw.unwrap_or_else(|| pier_network::ipam::DEFAULT_BRIDGE_SUBNET.first_host())
+            .to_string()
+    })
+}
 
 /// Lines for /etc/hosts: the container's address on each network (its own
 /// network first) with its hostname and aliases there.
@@ -56,7 +66,7 @@ fn hosts_line(ip: &str, names: &[String]) -> String {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))
+    std::fs::read_to_string(path).map_err(|e| EngineError::from_io(path, e))
 }
 
 /// Appends `ip names...` to the hosts file at `path` (a running container's).
@@ -66,7 +76,7 @@ pub(crate) fn add_entry(path: &Path, ip: &str, names: &[String]) -> Result<()> {
         text.push('\n');
     }
     text.push_str(&hosts_line(ip, names));
-    std::fs::write(path, text).map_err(|e| EngineError::io(path, e))
+    std::fs::write(path, text).map_err(|e| EngineError::from_io(path, e))
 }
 
 /// Drops the lines for `ip` that [`add_entry`] or the start wrote (the same
@@ -79,7 +89,7 @@ pub(crate) fn remove_entry(path: &Path, ip: &str, names: &[String]) -> Result<()
         .filter(|l| l.trim_end() != want.trim_end())
         .collect();
     if kept.len() != text.len() {
-        std::fs::write(path, kept).map_err(|e| EngineError::io(path, e))?;
+        std::fs::write(path, kept).map_err(|e| EngineError::from_io(path, e))?;
     }
     Ok(())
 }
@@ -117,6 +127,8 @@ pub(crate) fn resolv_conf_for(rec: &ContainerRecord, host: &str) -> Option<Strin
 }
 
 #[cfg(test)]
+// Test set-up and checks, not daemon code.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

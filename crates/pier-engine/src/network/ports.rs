@@ -8,22 +8,21 @@ use std::net::Ipv4Addr;
 use pier_api::models::{ContainerConfig, HostConfig, PortBinding};
 use pier_network::PortRequest;
 
-use super::endpoints::primary;
-use super::PortState;
-use crate::records::ContainerRecord;
+use super::primary;
+use crate::records::{ContainerRecord, PortState};
 use crate::{Engine, EngineError, Result};
 
 /// `80/tcp` (or `80`) into port and protocol.
 pub(super) fn parse_port_key(k: &str) -> Result<(u16, String)> {
     let (p, proto) = k.split_once('/').unwrap_or((k, "tcp"));
     let port = p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
-        EngineError::InvalidArgument(format!("invalid port specification: \"{k}\""))
+        EngineError::invalid_argument(format!("invalid port specification: \"{k}\""))
     })?;
     Ok((port, proto.to_ascii_lowercase()))
 }
 
 fn parse_host_ports(s: &str) -> Result<(u16, u16)> {
-    let bad = || EngineError::InvalidArgument(format!("invalid port specification: \"{s}\""));
+    let bad = || EngineError::invalid_argument(format!("invalid port specification: \"{s}\""));
     if s.is_empty() {
         return Ok((0, 0));
     }
@@ -68,7 +67,7 @@ pub(super) fn port_specs(rec_cfg: &ContainerConfig, host: &HostConfig) -> Result
                 Ipv4Addr::UNSPECIFIED
             } else {
                 ip.parse().map_err(|_| {
-                    EngineError::InvalidArgument(format!("invalid host IP address: {ip}"))
+                    EngineError::invalid_argument(format!("invalid host IP address: {ip}"))
                 })?
             };
             let ports = parse_host_ports(b.host_port.as_deref().unwrap_or(""))?;
@@ -89,7 +88,7 @@ impl Engine {
         }
         let cip: Ipv4Addr =
             a.ip.parse()
-                .map_err(|_| EngineError::Internal(format!("bad address {}", a.ip)))?;
+                .map_err(|_| EngineError::internal(format!("bad address {}", a.ip)))?;
         let reqs: Vec<PortRequest> = specs
             .into_iter()
             .map(|(port, proto, host_ip, host_ports)| PortRequest {
@@ -105,10 +104,11 @@ impl Engine {
             .ctl
             .publish(&rec.id, &a.network_id, &reqs)
             .map_err(|e| {
-                EngineError::Internal(format!(
-                    "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                EngineError::internal(format!(
+                    "driver failed programming external connectivity on endpoint {} ({})",
                     rec.name, a.endpoint_id
                 ))
+                .with_source(e)
             })?;
         rec.network.ports = pubs
             .into_iter()

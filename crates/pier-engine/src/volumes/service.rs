@@ -90,7 +90,7 @@ impl VolumeService {
             return Ok(v);
         }
         let dir = self.dir(name);
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::from_io(&dir, e))?;
         let v = VolumeRec {
             name: name.to_string(),
             created_at: now_rfc3339(),
@@ -116,7 +116,7 @@ impl VolumeService {
     pub fn inspect(&self, name: &str) -> Result<Volume> {
         let v = self
             .get(name)?
-            .ok_or_else(|| EngineError::NotFound(format!("get {name}: no such volume")))?;
+            .ok_or_else(|| EngineError::not_found(format!("get {name}: no such volume")))?;
         Ok(self.describe(&v))
     }
 
@@ -178,20 +178,19 @@ impl VolumeService {
             if force {
                 return Ok(());
             }
-            return Err(EngineError::NotFound(format!("get {name}: no such volume")));
+            return Err(EngineError::not_found(format!("get {name}: no such volume")));
         }
         if let Some(users) = self.in_use()?.get(name) {
-            return Err(EngineError::Conflict(format!(
+            return Err(EngineError::conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
             )));
         }
+        // A volume may hold any amount of data: renamed away now, deleted in
+        // the background (trash.rs), into the data root's trash.
         let dir = self.root.join(name);
-        if let Err(e) = std::fs::remove_dir_all(&dir) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                return Err(EngineError::io(&dir, e));
-            }
-        }
+        let data_root = self.root.parent().unwrap_or(&self.root);
+        crate::trash::discard_dir(data_root, &dir)?;
         self.meta.kv_delete(NS, name)?;
         self.events.emit(
             EventMessageTypeEnum::VOLUME,
@@ -236,7 +235,7 @@ const MAX_VOLUME_NAME: usize = 255;
 
 fn validate_volume_name(n: &str) -> Result<()> {
     if n.len() > MAX_VOLUME_NAME {
-        return Err(EngineError::InvalidArgument(format!(
+        return Err(EngineError::invalid_argument(format!(
             "create {}...: invalid volume name: {} characters is longer than the limit of {MAX_VOLUME_NAME}",
             &n[..n.floor_char_boundary(32)],
             n.len()
@@ -249,7 +248,7 @@ fn validate_volume_name(n: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(EngineError::InvalidArgument(format!(
+        Err(EngineError::invalid_argument(format!(
             "create {n}: \"{n}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
         )))
     }
@@ -301,10 +300,10 @@ mod tests {
 
         s.remove("data", false).unwrap();
         assert!(!tmp.path().join("volumes/data").exists());
-        assert!(matches!(s.inspect("data"), Err(EngineError::NotFound(_))));
+        assert!(matches!(s.inspect("data"), Err(e) if e.kind() == crate::ErrorKind::NotFound));
         assert!(matches!(
             s.remove("data", false),
-            Err(EngineError::NotFound(_))
+            Err(e) if e.kind() == crate::ErrorKind::NotFound
         ));
         s.remove("data", true).unwrap();
 
@@ -321,7 +320,7 @@ mod tests {
             assert!(
                 matches!(
                     s.create(Some(bad), HashMap::new(), HashMap::new()),
-                    Err(EngineError::InvalidArgument(_))
+                    Err(e) if e.kind() == crate::ErrorKind::InvalidArgument
                 ),
                 "{bad}"
             );

@@ -1,6 +1,8 @@
 //! Test fixtures: Debian's `docker-registry` on a free loopback port, a tiny
 //! Bearer token server in front of it, and images made in-process.
 
+// Test set-up and checks, not daemon code.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code)]
 
 use std::io::Write;

@@ -127,9 +127,8 @@ async fn build(
     let scratch = e.data_root().join("build-contexts");
     let resp = blocking_stream("application/json", move |w| {
         let backend = pier_engine::EngineBackend::new(e.clone(), rt);
-        std::fs::create_dir_all(&scratch).map_err(|err| {
-            pier_engine::EngineError::Internal(format!("{}: {err}", scratch.display()))
-        })?;
+        std::fs::create_dir_all(&scratch)
+            .map_err(|err| pier_engine::EngineError::from_io(&scratch, err))?;
         let mut progress = pier_build::JsonProgress::new(QuietFilter {
             inner: w,
             quiet,
@@ -147,7 +146,7 @@ async fn build(
             // As Docker's postBuild: a failure before anything reached the
             // client is an HTTP error; later ones stay in the 200 stream
             // (the builder already wrote them as errorDetail).
-            Err(err) if !filter.flushed => return Err(build_error(err)),
+            Err(err) if !filter.flushed => return Err(err.into()),
             Err(_) => {
                 let held = std::mem::take(&mut filter.held);
                 let _ = filter.inner.write_all(&held);
@@ -194,16 +193,6 @@ fn local_context(q: &Q) -> ApiResult<Option<std::path::PathBuf>> {
 /// The start of the error for a context directory the daemon cannot see;
 /// the CLI falls back to sending a tar when it reads it.
 const LOCAL_CONTEXT_UNSEEN: &str = "build context directory not visible to the daemon";
-
-fn build_error(err: pier_build::BuildError) -> pier_engine::EngineError {
-    use pier_build::BuildError as B;
-    use pier_engine::EngineError as E;
-    match err {
-        B::Parse { .. } | B::Invalid(_) => E::InvalidArgument(err.to_string()),
-        B::NotFound(_) => E::NotFound(err.to_string()),
-        _ => E::Internal(err.to_string()),
-    }
-}
 
 /// With `q=1` Docker sends only the final ID and errors. Error messages are
 /// held back until something else has been sent, so that a build failing

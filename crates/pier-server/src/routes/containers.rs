@@ -10,11 +10,10 @@ use base64::Engine as _;
 use pier_api::models::ContainerWaitResponse;
 use pier_engine::{AttachOptions, CreateOptions, ListOptions, LogOptions, WaitCondition};
 
-use crate::body::{
-    blocking_reader, blocking_stream, filters, qbool, qbool_or, qint, Json, Query as Q,
-};
+use crate::body::{blocking_reader, blocking_stream, filters, qbool, qbool_or, Json, Query as Q};
 use crate::error::{ApiError, ApiResult};
 use crate::hijack::hijack;
+use crate::params::qint;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -150,7 +149,13 @@ async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respon
         size: qbool(&q, "size"),
         filters: filters(&q)?,
     };
-    Ok(axum::Json(e.list_containers(&opts)?).into_response())
+    // `ps -s` walks every writable layer: not on an async worker.
+    let list = if opts.size {
+        tokio::task::spawn_blocking(move || e.list_containers(&opts)).await??
+    } else {
+        e.list_containers(&opts)?
+    };
+    Ok(axum::Json(list).into_response())
 }
 
 async fn inspect(
@@ -158,7 +163,12 @@ async fn inspect(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<Response> {
-    let d = e.inspect_container(&id, qbool(&q, "size"))?;
+    // `inspect --size` walks the writable layer: not on an async worker.
+    let d = if qbool(&q, "size") {
+        tokio::task::spawn_blocking(move || e.inspect_container(&id, true)).await??
+    } else {
+        e.inspect_container(&id, false)?
+    };
     Ok(axum::Json(crate::shape::container_inspect(&d)).into_response())
 }
 

@@ -34,19 +34,8 @@ async fn auth(
     State(e): State<AppState>,
     Json(cfg): Json<pier_engine::AuthConfig>,
 ) -> ApiResult<Response> {
-    match e.registry_login(&cfg).await {
-        Ok(()) => Ok(
-            axum::Json(json!({"Status": "Login Succeeded", "IdentityToken": ""})).into_response(),
-        ),
-        Err(err) if err.is_unauthorized() => {
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, err.to_string()))
-        }
-        Err(err) if err.is_invalid_input() => Err(ApiError::bad_request(err.to_string())),
-        Err(err) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            err.to_string(),
-        )),
-    }
+    e.registry_login(&cfg).await?;
+    Ok(axum::Json(json!({"Status": "Login Succeeded", "IdentityToken": ""})).into_response())
 }
 
 async fn distribution(

@@ -69,7 +69,8 @@ async fn remove(
     Path(name): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<StatusCode> {
-    e.volumes().remove(&name, qbool(&q, "force"))?;
+    let force = qbool(&q, "force");
+    tokio::task::spawn_blocking(move || e.volumes().remove(&name, force)).await??;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -78,5 +79,8 @@ async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Respo
     let all = f
         .get("all")
         .is_some_and(|v| v.iter().any(|x| x == "true" || x == "1"));
-    Ok(axum::Json(e.volumes().prune(all, &f)?).into_response())
+    // Removal renames into the trash, but one that cannot (a full disk)
+    // deletes in place: off the async workers either way.
+    let pruned = tokio::task::spawn_blocking(move || e.volumes().prune(all, &f)).await??;
+    Ok(axum::Json(pruned).into_response())
 }

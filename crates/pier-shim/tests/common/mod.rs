@@ -1,5 +1,7 @@
 //! Shared fixture: a busybox rootfs, a bundle from build_spec, a shim.
 
+// Test set-up and checks, not daemon code.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
