@@ -16,6 +16,7 @@ mod fsops;
 mod health;
 mod image;
 mod image_filter;
+mod isolation;
 mod lifecycle;
 mod links;
 pub mod logconf;

@@ -377,6 +377,7 @@ impl Engine {
     }
 
     fn unmount_root(&self, rec: &ContainerRecord) {
+        self.unmount_shm(rec);
         let merged = self.merged_path(&rec.id);
         if crate::fsops::is_mountpoint(&merged) {
             if let Err(e) = pier_sys::unmount(&merged, false) {
@@ -670,7 +671,8 @@ impl Engine {
         std::fs::create_dir_all(&bundle).map_err(|e| EngineError::io(&bundle, e))?;
         // An exit kept for a restarted daemon (on_exit, full disk) is stale now.
         let _ = std::fs::remove_file(pier_runtime::proto::exit_file_path(&bundle));
-        let spec = crate::spec::spec_for(rec, &rootfs)?;
+        let joins = self.joins_for_start(rec)?;
+        let spec = crate::spec::spec_joining(rec, &rootfs, &joins)?;
         let path = bundle.join("config.json");
         let data = serde_json::to_vec(&spec)
             .map_err(|e| EngineError::Internal(format!("OCI spec: {e}")))?;

@@ -21,7 +21,11 @@ pub(crate) fn user_of(rootfs: &Path, user: &str) -> Result<pier_runtime::user::R
     })
 }
 
-pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOptions> {
+pub(crate) fn options_for(
+    rec: &ContainerRecord,
+    rootfs: &Path,
+    joins: &crate::isolation::Joins,
+) -> Result<SpecOptions> {
     let c = &rec.config;
     let h = &rec.host_config;
     let user = user_of(rootfs, c.user.as_deref().unwrap_or(""))?;
@@ -119,9 +123,11 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
             _ => None,
         },
         network,
-        pid_host: h.pid_mode.as_deref() == Some("host"),
-        ipc_host: h.ipc_mode.as_deref() == Some("host"),
+        pid: joins.pid.clone(),
+        ipc: joins.ipc.clone(),
         uts_host: h.uts_mode.as_deref() == Some("host"),
+        domainname: c.domainname.clone().filter(|d| !d.is_empty()),
+        cgroup_ns: h.cgroupns_mode != Some(pier_api::models::HostConfigCgroupnsModeEnum::HOST),
         cgroups_path: rec.cgroups_path.clone(),
         resources: Resources {
             memory: h.memory.filter(|m| *m > 0),
@@ -149,14 +155,15 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
         ulimits,
         tmpfs,
         binds,
-        shm_size: h
-            .shm_size
-            .filter(|s| *s > 0)
-            .map(|s| s as u64)
-            .unwrap_or(64 << 20),
+        shm: joins.shm.clone(),
         sysctls,
         oom_score_adj: h.oom_score_adj.map(|o| o as i32),
-        annotations: BTreeMap::new(),
+        annotations: h
+            .annotations
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     })
 }
 
@@ -181,7 +188,28 @@ fn init_binary() -> Result<PathBuf> {
     ))
 }
 
+/// The spec of a container that joins no other container's namespaces
+/// (build steps; an exec, which takes only the process).
 pub(crate) fn spec_for(rec: &ContainerRecord, rootfs: &Path) -> Result<oci_spec::runtime::Spec> {
-    let o = options_for(rec, rootfs)?;
+    let shm = rec
+        .host_config
+        .shm_size
+        .filter(|s| *s > 0)
+        .map(|s| s as u64)
+        .unwrap_or(64 << 20);
+    let joins = crate::isolation::Joins {
+        pid: Default::default(),
+        ipc: Default::default(),
+        shm: pier_runtime::spec::Shm::Own(shm),
+    };
+    spec_joining(rec, rootfs, &joins)
+}
+
+pub(crate) fn spec_joining(
+    rec: &ContainerRecord,
+    rootfs: &Path,
+    joins: &crate::isolation::Joins,
+) -> Result<oci_spec::runtime::Spec> {
+    let o = options_for(rec, rootfs, joins)?;
     build_spec(&o).map_err(spec_err)
 }

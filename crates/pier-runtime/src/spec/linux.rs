@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::{seccomp, NetworkNs, SpecError, SpecOptions};
+use super::{seccomp, Namespace, NetworkNs, SpecError, SpecOptions};
 
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
@@ -39,18 +39,24 @@ pub fn host_supports_swap_limit() -> bool {
     Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
 }
 
+fn namespace(typ: &str, mode: &Namespace, out: &mut Vec<Value>) {
+    match mode {
+        Namespace::New => out.push(json!({ "type": typ })),
+        Namespace::Host => {}
+        Namespace::Join(p) => out.push(json!({"type": typ, "path": p})),
+    }
+}
+
 fn namespaces(o: &SpecOptions) -> Vec<Value> {
     let mut ns = vec![json!({"type": "mount"})];
-    if !o.pid_host {
-        ns.push(json!({"type": "pid"}));
-    }
+    namespace("pid", &o.pid, &mut ns);
     if !o.uts_host {
         ns.push(json!({"type": "uts"}));
     }
-    if !o.ipc_host {
-        ns.push(json!({"type": "ipc"}));
+    namespace("ipc", &o.ipc, &mut ns);
+    if o.cgroup_ns {
+        ns.push(json!({"type": "cgroup"}));
     }
-    ns.push(json!({"type": "cgroup"}));
     match &o.network {
         NetworkNs::New => ns.push(json!({"type": "network"})),
         NetworkNs::Host => {}
@@ -279,6 +285,48 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(net["path"], "/run/pier/netns/x");
+    }
+
+    #[test]
+    fn joined_and_shared_namespaces() {
+        use crate::spec::{Namespace, Shm};
+        let ns_of = |v: &serde_json::Value, t: &str| {
+            v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["type"] == t)
+                .cloned()
+        };
+        let mut o = opts();
+        o.pid = Namespace::Join("/proc/7/ns/pid".into());
+        o.ipc = Namespace::Host;
+        o.shm = Shm::Bind("/dev/shm".into());
+        o.cgroup_ns = false;
+        o.domainname = Some("example.org".into());
+        let v = gen(&o);
+        assert_eq!(ns_of(&v, "pid").unwrap()["path"], "/proc/7/ns/pid");
+        assert!(ns_of(&v, "ipc").is_none());
+        assert!(ns_of(&v, "cgroup").is_none());
+        assert_eq!(v["domainname"], "example.org");
+        let mounts = v["mounts"].as_array().unwrap();
+        let shm = mounts
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .unwrap();
+        assert_eq!(shm["type"], "bind");
+        assert!(!mounts.iter().any(|m| m["destination"] == "/dev/mqueue"));
+        o.ipc = Namespace::New;
+        o.shm = Shm::None;
+        o.uts_host = true;
+        let v = gen(&o);
+        assert!(ns_of(&v, "ipc").unwrap().get("path").is_none());
+        assert!(!v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["destination"] == "/dev/shm"));
+        assert!(v.get("domainname").is_none());
     }
 
     #[test]
