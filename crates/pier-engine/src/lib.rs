@@ -41,6 +41,7 @@ mod trash;
 mod update;
 mod util;
 mod validate;
+mod volume_mount;
 mod volumes;
 mod wait;
 

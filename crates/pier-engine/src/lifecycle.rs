@@ -378,6 +378,7 @@ impl Engine {
 
     fn unmount_root(&self, rec: &ContainerRecord) {
         self.unmount_shm(rec);
+        self.release_volumes(rec);
         let merged = self.merged_path(&rec.id);
         if crate::fsops::is_mountpoint(&merged) {
             if let Err(e) = pier_sys::unmount(&merged, false) {
@@ -655,6 +656,7 @@ impl Engine {
         let t = std::time::Instant::now();
         let rec = &self.with_links(rec)?;
         let rootfs = self.mount_rootfs(rec)?;
+        self.mount_volumes(rec)?;
         let mounted = t.elapsed();
         self.copy_up_volumes(&mut rec.clone(), &rootfs)?;
         // Docker creates a missing working directory (owned by root).

@@ -88,8 +88,19 @@ fn clean_dest(d: &str) -> Result<String> {
 }
 
 impl Engine {
-    fn volume_dir(&self, name: &str) -> PathBuf {
+    pub(crate) fn volume_dir(&self, name: &str) -> PathBuf {
         self.cfg.data_root.join("volumes").join(name).join("_data")
+    }
+
+    pub(crate) fn volume_recs(&self) -> Vec<VolumeRec> {
+        self.meta
+            .kv_list::<VolumeRec>(NS)
+            .map(|l| l.into_iter().map(|(_, v)| v).collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn volume_rec(&self, name: &str) -> Option<VolumeRec> {
+        self.meta.kv_get::<VolumeRec>(NS, name).ok().flatten()
     }
 
     fn volume_json(&self, v: &VolumeRec) -> Volume {
@@ -130,6 +141,7 @@ impl Engine {
         if let Some(v) = self.meta.kv_get::<VolumeRec>(NS, name)? {
             return Ok(v);
         }
+        crate::volume_mount::check_options(&options)?;
         let dir = self.volume_dir(name);
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::io(&dir, e))?;
         let v = VolumeRec {
@@ -203,6 +215,14 @@ impl Engine {
             return Err(EngineError::Conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
+            )));
+        }
+        // A device still mounted there (a daemon that died with it) is the
+        // user's data: unmount it rather than delete what it holds.
+        if self.unmount_volume(name) {
+            return Err(EngineError::Conflict(format!(
+                "remove {name}: {} is still mounted",
+                self.volume_dir(name).display()
             )));
         }
         let dir = self.cfg.data_root.join("volumes").join(name);
@@ -366,7 +386,20 @@ impl Engine {
                         .as_ref()
                         .and_then(|o| o.labels.clone())
                         .unwrap_or_default();
-                    self.ensure_volume(&name, anonymous, labels, HashMap::new())?;
+                    let driver = m
+                        .volume_options
+                        .as_ref()
+                        .and_then(|o| o.driver_config.as_ref());
+                    if let Some(d) = driver
+                        .and_then(|d| d.name.as_deref())
+                        .filter(|d| !d.is_empty() && *d != "local")
+                    {
+                        return Err(EngineError::NotFound(format!(
+                            "error looking up volume plugin {d}: plugin \"{d}\" not found"
+                        )));
+                    }
+                    let options = driver.and_then(|d| d.options.clone()).unwrap_or_default();
+                    self.ensure_volume(&name, anonymous, labels, options)?;
                     let nocopy = m
                         .volume_options
                         .as_ref()
