@@ -1,7 +1,7 @@
 //! What a container shares with the host or with other containers: its pid,
 //! IPC, UTS and cgroup namespaces, its cgroup parent, and the options Pier
 //! has no machinery for (runtimes, user namespace remapping, storage
-//! quotas), which are refused at create rather than accepted and ignored.
+//! quotas, GPUs), which are refused at create rather than accepted and ignored.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -81,17 +81,7 @@ pub(crate) fn check(h: &HostConfig, c: &ContainerConfig) -> Result<()> {
             "invalid Annotations: the empty string is not permitted as an annotation key",
         ));
     }
-    if h.devices.as_ref().is_some_and(|d| !d.is_empty()) {
-        return Err(bad(
-            "not supported by Pier: --device (host devices in containers)",
-        ));
-    }
-    if h.device_cgroup_rules
-        .as_ref()
-        .is_some_and(|d| !d.is_empty())
-    {
-        return Err(bad("not supported by Pier: --device-cgroup-rule"));
-    }
+    crate::devices::resolve(h)?;
     // Docker's answer when no device driver (NVIDIA's) takes the request.
     if let Some(r) = h.device_requests.iter().flatten().next() {
         let caps: Vec<String> = r

@@ -9,6 +9,7 @@ mod changes;
 mod container;
 mod container_filter;
 mod cpfs;
+mod devices;
 mod error;
 mod events;
 mod exec;

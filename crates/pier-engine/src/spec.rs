@@ -92,6 +92,7 @@ pub(crate) fn options_for(
     let network = crate::network::netns_for(rec);
     let sysctls: BTreeMap<String, String> =
         h.sysctls.clone().unwrap_or_default().into_iter().collect();
+    let (devices, device_rules) = crate::devices::resolve(h)?;
     let mut env = c.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         if let Some(hn) = &c.hostname {
@@ -157,6 +158,8 @@ pub(crate) fn options_for(
         binds,
         shm: joins.shm.clone(),
         sysctls,
+        devices,
+        device_rules,
         oom_score_adj: h.oom_score_adj.map(|o| o as i32),
         annotations: h
             .annotations

@@ -139,7 +139,15 @@ fn host_devices() -> Vec<Value> {
 fn resources(o: &SpecOptions, swap_ok: bool) -> Value {
     let r = &o.resources;
     let mut res = serde_json::Map::new();
-    res.insert("devices".into(), Value::from(device_rules(o.privileged)));
+    let mut rules = device_rules(o.privileged);
+    // After Docker's defaults: the deny-all comes first, these add to it.
+    for r in o.device_rules.iter().filter(|_| !o.privileged) {
+        rules.push(
+            json!({"allow": true, "type": r.kind.to_string(), "major": r.major,
+            "minor": r.minor, "access": r.access}),
+        );
+    }
+    res.insert("devices".into(), Value::from(rules));
     let mut m = serde_json::Map::new();
     if let Some(mem) = r.memory.filter(|m| *m > 0) {
         m.insert("limit".into(), json!(mem));
@@ -245,7 +253,18 @@ pub(super) fn linux(
     }
     if o.privileged {
         linux["devices"] = Value::from(host_devices());
-    } else {
+    } else if !o.devices.is_empty() {
+        let list: Vec<Value> = o
+            .devices
+            .iter()
+            .map(|d| {
+                json!({"path": d.path, "type": d.kind.to_string(), "major": d.major,
+                    "minor": d.minor, "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid})
+            })
+            .collect();
+        linux["devices"] = Value::from(list);
+    }
+    if !o.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
         let profile = match &o.seccomp_profile {
@@ -327,6 +346,36 @@ mod tests {
             .iter()
             .any(|m| m["destination"] == "/dev/shm"));
         assert!(v.get("domainname").is_none());
+    }
+
+    #[test]
+    fn devices_and_their_rules() {
+        use crate::spec::{Device, DeviceRule};
+        let mut o = opts();
+        o.devices = vec![Device {
+            path: "/dev/xnull".into(),
+            kind: 'c',
+            major: 1,
+            minor: 3,
+            file_mode: 0o666,
+            uid: 0,
+            gid: 0,
+        }];
+        o.device_rules = vec![DeviceRule {
+            kind: 'c',
+            major: Some(42),
+            minor: None,
+            access: "rm".into(),
+        }];
+        let v = gen(&o);
+        assert_eq!(v["linux"]["devices"][0]["path"], "/dev/xnull");
+        assert_eq!(v["linux"]["devices"][0]["major"], 1);
+        let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+        let last = rules.last().unwrap();
+        assert_eq!(last["major"], 42);
+        assert!(last.get("minor").is_none_or(|m| m.is_null()));
+        assert_eq!(last["access"], "rm");
+        assert_eq!(rules[0]["allow"], false);
     }
 
     #[test]

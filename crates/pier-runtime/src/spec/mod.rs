@@ -20,8 +20,8 @@ use serde_json::json;
 pub use caps::{compute_caps, ALL_CAPS, DEFAULT_CAPS};
 pub use linux::{host_supports_swap_limit, MASKED_PATHS, READONLY_PATHS};
 pub use options::{
-    BindMount, Namespace, NetworkNs, Resources, Shm, SpecOptions, ThrottleDevice, TmpfsMount,
-    Ulimit, WeightDevice,
+    BindMount, Device, DeviceRule, Namespace, NetworkNs, Resources, Shm, SpecOptions,
+    ThrottleDevice, TmpfsMount, Ulimit, WeightDevice,
 };
 pub use process::DEFAULT_PATH;
 pub use seccomp_profile::check_profile as check_seccomp_profile;

@@ -127,6 +127,31 @@ pub struct Resources {
     pub device_write_iops: Vec<ThrottleDevice>,
 }
 
+/// A host device node made in the container (`--device`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Path inside the container.
+    pub path: String,
+    /// 'c' or 'b'.
+    pub kind: char,
+    pub major: u64,
+    pub minor: u64,
+    pub file_mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A device cgroup allow rule (`--device`, `--device-cgroup-rule`):
+/// `kind` 'a', 'b' or 'c'; None numbers are Docker's `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    /// Some of "rwm".
+    pub access: String,
+}
+
 /// A block device's `major:minor` and a rate (bytes or IOs per second).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleDevice {
@@ -190,6 +215,8 @@ pub struct SpecOptions {
     pub binds: Vec<BindMount>,
     pub shm: Shm,
     pub sysctls: BTreeMap<String, String>,
+    pub devices: Vec<Device>,
+    pub device_rules: Vec<DeviceRule>,
     pub oom_score_adj: Option<i32>,
     pub annotations: BTreeMap<String, String>,
 }
@@ -227,6 +254,8 @@ impl Default for SpecOptions {
             binds: Vec::new(),
             shm: Shm::Own(64 * 1024 * 1024),
             sysctls: BTreeMap::new(),
+            devices: Vec::new(),
+            device_rules: Vec::new(),
             oom_score_adj: None,
             annotations: BTreeMap::new(),
         }
