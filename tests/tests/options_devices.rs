@@ -63,6 +63,21 @@ fn device_nodes_and_cgroup_rules() {
         "sh -c 'echo x > /dev/x42' 2>&1; true",
     ]);
     assert!(out.contains("Operation not permitted"), "{out}");
+    // An exec does not look the host's node up again.
+    let run = d
+        .pier_ok(&["run", "-d", "--device", &spec, "busybox", "sleep", "1000"])
+        .trim()
+        .to_string();
+    std::fs::remove_file(&node).unwrap();
+    let out = d.pier_ok(&["exec", &run, "stat", "-c", "%t:%T", "/dev/x42"]);
+    assert_eq!(out.trim(), "2a:0");
+    d.pier_ok(&["rm", "-f", &run]);
+    assert!(std::process::Command::new("mknod")
+        .arg(&node)
+        .args(["c", "42", "0"])
+        .status()
+        .unwrap()
+        .success());
     let id = d
         .pier_ok(&["create", "--device", &spec, "busybox", "true"])
         .trim()

@@ -134,6 +134,9 @@ pub(crate) struct Joins {
     pub pid: Namespace,
     pub ipc: Namespace,
     pub shm: Shm,
+    /// Whether host devices are looked up (at start; an exec takes only the
+    /// process, and must not fail because a device node went away).
+    pub devices: bool,
 }
 
 /// A shareable container's `/dev/shm`, a tmpfs mounted on the host so that
@@ -214,7 +217,12 @@ impl Engine {
                 None => (Namespace::New, Shm::Own(shm_size)),
             },
         };
-        Ok(Joins { pid, ipc, shm })
+        Ok(Joins {
+            pid,
+            ipc,
+            shm,
+            devices: true,
+        })
     }
 
     /// Undoes [`Engine::joins_for_start`]'s host mount once the container is down.

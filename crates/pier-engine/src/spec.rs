@@ -92,7 +92,11 @@ pub(crate) fn options_for(
     let network = crate::network::netns_for(rec);
     let sysctls: BTreeMap<String, String> =
         h.sysctls.clone().unwrap_or_default().into_iter().collect();
-    let (devices, device_rules) = crate::devices::resolve(h)?;
+    let (devices, device_rules) = if joins.devices {
+        crate::devices::resolve(h)?
+    } else {
+        Default::default()
+    };
     let mut env = c.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         if let Some(hn) = &c.hostname {
@@ -191,8 +195,8 @@ fn init_binary() -> Result<PathBuf> {
     ))
 }
 
-/// The spec of a container that joins no other container's namespaces
-/// (build steps; an exec, which takes only the process).
+/// The spec of a container that joins no other container's namespaces and
+/// gets no host devices (build steps; an exec, which takes only the process).
 pub(crate) fn spec_for(rec: &ContainerRecord, rootfs: &Path) -> Result<oci_spec::runtime::Spec> {
     let shm = rec
         .host_config
@@ -204,6 +208,7 @@ pub(crate) fn spec_for(rec: &ContainerRecord, rootfs: &Path) -> Result<oci_spec:
         pid: Default::default(),
         ipc: Default::default(),
         shm: pier_runtime::spec::Shm::Own(shm),
+        devices: false,
     };
     spec_joining(rec, rootfs, &joins)
 }
