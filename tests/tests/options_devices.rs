@@ -5,6 +5,15 @@
 
 use pier_tests::{OutputExt, TestDaemon};
 
+/// A test-owned CDI spec directory, removed on drop.
+struct CdiDir(std::path::PathBuf);
+
+impl Drop for CdiDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn refused(d: &TestDaemon, flags: &[&str], msg: &str) {
     let mut args = vec!["run", "--rm"];
     args.extend_from_slice(flags);
@@ -110,7 +119,7 @@ fn bad_devices_cdi_and_gpus_are_refused() {
     refused(
         &d,
         &["--device", "vendor.com/class=name"],
-        "not supported by Pier: CDI device vendor.com/class=name",
+        "unresolvable CDI devices vendor.com/class=name",
     );
     refused(
         &d,
@@ -130,5 +139,75 @@ fn bad_devices_cdi_and_gpus_are_refused() {
         br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"DeviceCgroupRules":["q 1:2 r"]}}"#,
     );
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    d.assert_clean();
+}
+
+#[test]
+fn cdi_devices_and_gpus_come_from_the_spec_dirs() {
+    let dir = CdiDir(std::env::temp_dir().join(format!("pier-cdi-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let node = dir.0.join("node42");
+    assert!(std::process::Command::new("mknod")
+        .arg(&node)
+        .args(["c", "42", "0"])
+        .status()
+        .unwrap()
+        .success());
+    let shared = dir.0.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("hello"), "from cdi\n").unwrap();
+    let spec = serde_json::json!({
+        "cdiVersion": "0.6.0",
+        "kind": "example.com/dev",
+        "containerEdits": {"env": ["CDI_KIND=example"]},
+        "devices": [{"name": "x42", "containerEdits": {
+            "env": ["CDI_DEVICE=x42"],
+            "deviceNodes": [{"path": "/dev/x42", "hostPath": node.display().to_string()}],
+            "mounts": [{"hostPath": shared.display().to_string(),
+                        "containerPath": "/cdi", "options": ["ro"]}]
+        }}]
+    });
+    std::fs::write(dir.0.join("example.json"), spec.to_string()).unwrap();
+    let gpu = serde_json::json!({
+        "cdiVersion": "0.6.0",
+        "kind": "nvidia.com/gpu",
+        "devices": [{"name": "all", "containerEdits": {"env": ["GPU=all"]}}]
+    });
+    let cdi = dir.0.display().to_string();
+    let d = TestDaemon::start_with_args(&["--cdi-spec-dir", &cdi]);
+    d.import_busybox();
+    let out = d.pier_ok(&[
+        "run",
+        "--rm",
+        "--device",
+        "example.com/dev=x42",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $CDI_KIND $CDI_DEVICE; stat -c '%t:%T' /dev/x42; cat /dev/x42 2>&1; cat /cdi/hello; true",
+    ]);
+    assert!(out.contains("example x42"), "{out}");
+    assert!(out.contains("2a:0"), "{out}");
+    assert!(out.contains("No such device or address"), "{out}");
+    assert!(out.contains("from cdi"), "{out}");
+    refused(
+        &d,
+        &["--device", "example.com/dev=nope"],
+        "unresolvable CDI devices example.com/dev=nope",
+    );
+    // --gpus: no NVIDIA spec, Docker's answer; with one, its devices.
+    refused(&d, &["--gpus", "all"], "could not select device driver");
+    std::fs::write(dir.0.join("nvidia.json"), gpu.to_string()).unwrap();
+    let out = d.pier_ok(&[
+        "run",
+        "--rm",
+        "--gpus",
+        "all",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $GPU",
+    ]);
+    assert_eq!(out.trim(), "all");
     d.assert_clean();
 }

@@ -215,7 +215,7 @@ impl Engine {
         let log_conf = normalize_host_config(&mut host, &self.cfg.log_defaults)?;
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
         crate::validate::host_config(&host, ncpu)?;
-        crate::isolation::check(&host, &cfg)?;
+        crate::isolation::check(&host, &cfg, &self.cfg.cdi_spec_dirs)?;
         self.check_join_targets(&host)?;
         crate::isolation::defaults(&mut host);
         let image_name = cfg

@@ -1,11 +1,12 @@
 //! `--device HOST[:CONTAINER[:PERMS]]` and `--device-cgroup-rule`: a node
 //! made in the container's /dev plus a device cgroup allow rule, as Docker
-//! does. CDI names are refused: Pier reads no CDI specs.
+//! does. CDI names and `--gpus` go through the CDI specs (`cdi.rs`).
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::PathBuf;
 
-use pier_api::models::HostConfig;
-use pier_runtime::spec::{Device, DeviceRule};
+use pier_api::models::{DeviceRequest, HostConfig};
+use pier_runtime::spec::{BindMount, Device, DeviceRule};
 
 use crate::{EngineError, Result};
 
@@ -49,17 +50,68 @@ fn cgroup_rule(rule: &str) -> Result<DeviceRule> {
     })
 }
 
-/// The nodes and allow rules the container's `Devices` and
-/// `DeviceCgroupRules` ask for; checked at create, resolved again at start.
-pub(crate) fn resolve(h: &HostConfig) -> Result<(Vec<Device>, Vec<DeviceRule>)> {
+/// What a container's devices add to its spec.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved {
+    pub devices: Vec<Device>,
+    pub rules: Vec<DeviceRule>,
+    /// From CDI specs.
+    pub env: Vec<String>,
+    pub binds: Vec<BindMount>,
+}
+
+/// NVIDIA's CDI kind, which `--gpus` maps to (as Docker 28 does with CDI on).
+const GPU_KIND: &str = "nvidia.com/gpu";
+
+/// CDI names a device request asks for: Docker's `cdi` driver carries them
+/// as device IDs; a GPU request becomes NVIDIA's CDI devices.
+fn request_names(r: &DeviceRequest, cdi_dirs: &[PathBuf]) -> Result<Vec<String>> {
+    if r.driver.as_deref() == Some("cdi") {
+        return Ok(r.device_ids.clone().unwrap_or_default());
+    }
+    let gpu = r
+        .capabilities
+        .iter()
+        .flatten()
+        .any(|c| c.iter().any(|c| c == "gpu"));
+    let nvidia = matches!(r.driver.as_deref(), None | Some("") | Some("nvidia"));
+    if gpu && nvidia && crate::cdi::has_kind(cdi_dirs, GPU_KIND)? {
+        let ids: Vec<String> = match (&r.device_ids, r.count.unwrap_or(0)) {
+            (Some(ids), _) if !ids.is_empty() => ids.clone(),
+            (_, n) if n > 0 => (0..n).map(|i| i.to_string()).collect(),
+            _ => vec!["all".into()],
+        };
+        return Ok(ids.iter().map(|i| format!("{GPU_KIND}={i}")).collect());
+    }
+    // Docker's answer when no device driver takes the request.
+    let caps: Vec<String> = r
+        .capabilities
+        .iter()
+        .flatten()
+        .map(|c| format!("[{}]", c.join(" ")))
+        .collect();
+    Err(bad(format!(
+        "could not select device driver {:?} with capabilities: [{}]",
+        r.driver.as_deref().unwrap_or(""),
+        caps.join(" ")
+    )))
+}
+
+/// The nodes, allow rules and CDI edits the container's `Devices`,
+/// `DeviceCgroupRules` and `DeviceRequests` ask for; checked at create,
+/// resolved again at start.
+pub(crate) fn resolve(h: &HostConfig, cdi_dirs: &[PathBuf]) -> Result<Resolved> {
     let mut devices = Vec::new();
     let mut rules = Vec::new();
+    let mut cdi_names = Vec::new();
+    for r in h.device_requests.iter().flatten() {
+        cdi_names.extend(request_names(r, cdi_dirs)?);
+    }
     for d in h.devices.iter().flatten() {
         let host = d.path_on_host.as_deref().unwrap_or("");
-        if !host.starts_with('/') && host.contains('=') {
-            return Err(bad(format!(
-                "not supported by Pier: CDI device {host} (Pier reads no CDI specifications)"
-            )));
+        if crate::cdi::is_cdi_name(host) {
+            cdi_names.push(host.to_string());
+            continue;
         }
         let inside = d
             .path_in_container
@@ -114,7 +166,15 @@ pub(crate) fn resolve(h: &HostConfig) -> Result<(Vec<Device>, Vec<DeviceRule>)> 
     for r in h.device_cgroup_rules.iter().flatten() {
         rules.push(cgroup_rule(r)?);
     }
-    Ok((devices, rules))
+    let cdi = crate::cdi::resolve(cdi_dirs, &cdi_names)?;
+    devices.extend(cdi.devices);
+    rules.extend(cdi.rules);
+    Ok(Resolved {
+        devices,
+        rules,
+        env: cdi.env,
+        binds: cdi.binds,
+    })
 }
 
 #[cfg(test)]
@@ -145,20 +205,21 @@ mod tests {
             }]),
             ..Default::default()
         };
-        let (d, r) = resolve(&h).unwrap();
+        let r = resolve(&h, &[]).unwrap();
+        let d = &r.devices;
         assert_eq!((d[0].kind, d[0].major, d[0].minor), ('c', 1, 3));
         assert_eq!(d[0].path, "/dev/xnull");
-        assert_eq!(r[0].access, "rw");
+        assert_eq!(r.rules[0].access, "rw");
         let mut h2 = h.clone();
         h2.devices.as_mut().unwrap()[0].path_on_host = Some("/dev/nonexistent-x".into());
-        assert!(resolve(&h2)
+        assert!(resolve(&h2, &[])
             .unwrap_err()
             .to_string()
             .starts_with("error gathering device information"));
         h2.devices.as_mut().unwrap()[0].path_on_host = Some("vendor.com/gpu=0".into());
-        assert!(resolve(&h2)
+        assert!(resolve(&h2, &[])
             .unwrap_err()
             .to_string()
-            .starts_with("not supported by Pier: CDI device"));
+            .contains("unresolvable CDI devices vendor.com/gpu=0"));
     }
 }

@@ -29,7 +29,7 @@ fn container_of(mode: &str) -> Option<&str> {
 }
 
 /// Docker's validity rules for the namespace modes, and Pier's refusals.
-pub(crate) fn check(h: &HostConfig, c: &ContainerConfig) -> Result<()> {
+pub(crate) fn check(h: &HostConfig, c: &ContainerConfig, cdi_dirs: &[PathBuf]) -> Result<()> {
     let pid = h.pid_mode.as_deref().unwrap_or("");
     if !(pid.is_empty() || pid == "host" || container_of(pid).is_some_and(|n| !n.is_empty())) {
         return Err(bad(format!("invalid PID mode: {pid}")));
@@ -81,21 +81,7 @@ pub(crate) fn check(h: &HostConfig, c: &ContainerConfig) -> Result<()> {
             "invalid Annotations: the empty string is not permitted as an annotation key",
         ));
     }
-    crate::devices::resolve(h)?;
-    // Docker's answer when no device driver (NVIDIA's) takes the request.
-    if let Some(r) = h.device_requests.iter().flatten().next() {
-        let caps: Vec<String> = r
-            .capabilities
-            .iter()
-            .flatten()
-            .map(|c| format!("[{}]", c.join(" ")))
-            .collect();
-        return Err(bad(format!(
-            "could not select device driver {:?} with capabilities: [{}]",
-            r.driver.as_deref().unwrap_or(""),
-            caps.join(" ")
-        )));
-    }
+    crate::devices::resolve(h, cdi_dirs)?;
     Ok(())
 }
 
@@ -260,7 +246,7 @@ mod tests {
         let with = |f: fn(&mut HostConfig)| {
             let mut h = hc();
             f(&mut h);
-            check(&h, &c).map_err(|e| e.to_string())
+            check(&h, &c, &[]).map_err(|e| e.to_string())
         };
         assert!(with(|h| h.pid_mode = Some("host".into())).is_ok());
         assert!(with(|h| h.pid_mode = Some("container:x".into())).is_ok());
@@ -294,8 +280,8 @@ mod tests {
             hostname: Some("x".into()),
             ..Default::default()
         };
-        assert!(check(&h, &c).is_err());
-        assert!(check(&h, &ContainerConfig::default()).is_ok());
+        assert!(check(&h, &c, &[]).is_err());
+        assert!(check(&h, &ContainerConfig::default(), &[]).is_ok());
     }
 
     #[test]

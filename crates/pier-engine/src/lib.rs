@@ -4,6 +4,7 @@
 //! snapshotter and the live state of running containers (their shims).
 
 mod build;
+mod cdi;
 mod cgroup_warm;
 mod changes;
 mod container;
@@ -81,6 +82,9 @@ pub struct EngineConfig {
     pub network: NetworkOptions,
     /// The daemon's default log driver and options.
     pub log_defaults: logconf::LogDefaults,
+    /// Where CDI specs are read (`--cdi-spec-dir`; default `/etc/cdi`,
+    /// `/var/run/cdi`).
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 impl EngineConfig {

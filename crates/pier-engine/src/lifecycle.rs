@@ -674,7 +674,7 @@ impl Engine {
         // An exit kept for a restarted daemon (on_exit, full disk) is stale now.
         let _ = std::fs::remove_file(pier_runtime::proto::exit_file_path(&bundle));
         let joins = self.joins_for_start(rec)?;
-        let spec = crate::spec::spec_joining(rec, &rootfs, &joins)?;
+        let spec = crate::spec::spec_joining(rec, &rootfs, &joins, &self.cfg.cdi_spec_dirs)?;
         let path = bundle.join("config.json");
         let data = serde_json::to_vec(&spec)
             .map_err(|e| EngineError::Internal(format!("OCI spec: {e}")))?;

@@ -25,6 +25,7 @@ pub(crate) fn options_for(
     rec: &ContainerRecord,
     rootfs: &Path,
     joins: &crate::isolation::Joins,
+    cdi_dirs: &[PathBuf],
 ) -> Result<SpecOptions> {
     let c = &rec.config;
     let h = &rec.host_config;
@@ -92,17 +93,19 @@ pub(crate) fn options_for(
     let network = crate::network::netns_for(rec);
     let sysctls: BTreeMap<String, String> =
         h.sysctls.clone().unwrap_or_default().into_iter().collect();
-    let (devices, device_rules) = if joins.devices {
-        crate::devices::resolve(h)?
+    let devs = if joins.devices {
+        crate::devices::resolve(h, cdi_dirs)?
     } else {
         Default::default()
     };
+    binds.extend(devs.binds);
     let mut env = c.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         if let Some(hn) = &c.hostname {
             env.insert(0, format!("HOSTNAME={hn}"));
         }
     }
+    env.extend(devs.env);
     if c.tty.unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
@@ -162,8 +165,8 @@ pub(crate) fn options_for(
         binds,
         shm: joins.shm.clone(),
         sysctls,
-        devices,
-        device_rules,
+        devices: devs.devices,
+        device_rules: devs.rules,
         oom_score_adj: h.oom_score_adj.map(|o| o as i32),
         annotations: h
             .annotations
@@ -210,14 +213,15 @@ pub(crate) fn spec_for(rec: &ContainerRecord, rootfs: &Path) -> Result<oci_spec:
         shm: pier_runtime::spec::Shm::Own(shm),
         devices: false,
     };
-    spec_joining(rec, rootfs, &joins)
+    spec_joining(rec, rootfs, &joins, &[])
 }
 
 pub(crate) fn spec_joining(
     rec: &ContainerRecord,
     rootfs: &Path,
     joins: &crate::isolation::Joins,
+    cdi_dirs: &[PathBuf],
 ) -> Result<oci_spec::runtime::Spec> {
-    let o = options_for(rec, rootfs, joins)?;
+    let o = options_for(rec, rootfs, joins, cdi_dirs)?;
     build_spec(&o).map_err(spec_err)
 }
