@@ -218,6 +218,9 @@ impl Engine {
         let log_conf = normalize_host_config(&mut host, &self.cfg.log_defaults)?;
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
         crate::validate::host_config(&host, ncpu)?;
+        crate::isolation::check(&host, &cfg, &self.cfg.cdi_spec_dirs)?;
+        self.check_join_targets(&host)?;
+        crate::isolation::defaults(&mut host);
         let image_name = cfg
             .image
             .clone()
@@ -238,6 +241,11 @@ impl Engine {
             return Err(EngineError::invalid_argument("No command specified"));
         }
         let id = random_id();
+        if host.uts_mode.as_deref() == Some("host") {
+            cfg.hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_string());
+        }
         if cfg.hostname.as_deref().unwrap_or("").is_empty() {
             cfg.hostname = Some(id[..12].to_string());
         }
@@ -284,6 +292,7 @@ impl Engine {
                 std::fs::create_dir_all(d).map_err(|e| EngineError::from_io(d, e))?
             }
         }
+        let cgroups_path = crate::isolation::cgroups_path(&host, &self.cfg.cgroup_parent, &id);
         let rec = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -303,7 +312,7 @@ impl Engine {
             hostname_path: dir.join("hostname").display().to_string(),
             hosts_path: dir.join("hosts").display().to_string(),
             resolv_conf_path: dir.join("resolv.conf").display().to_string(),
-            cgroups_path: format!("/{}/{}", self.cfg.cgroup_parent.trim_matches('/'), id),
+            cgroups_path,
             mounts: Vec::new(),
             network,
         };

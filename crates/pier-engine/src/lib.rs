@@ -4,11 +4,13 @@
 //! snapshotter and the live state of running containers (their shims).
 
 mod build;
+mod cdi;
 mod cgroup_warm;
 mod changes;
 mod container;
 mod container_filter;
 mod cpfs;
+mod devices;
 mod error;
 mod events;
 mod exec;
@@ -16,6 +18,7 @@ mod fsops;
 mod health;
 mod image;
 mod image_filter;
+mod isolation;
 mod lifecycle;
 mod links;
 pub mod logconf;
@@ -42,6 +45,7 @@ mod update;
 mod util;
 mod validate;
 mod views;
+mod volume_mount;
 mod volumes;
 mod wait;
 
@@ -86,6 +90,9 @@ pub struct EngineConfig {
     pub network: NetworkOptions,
     /// The daemon's default log driver and options.
     pub log_defaults: logconf::LogDefaults,
+    /// Where CDI specs are read (`--cdi-spec-dir`; default `/etc/cdi`,
+    /// `/var/run/cdi`).
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 impl EngineConfig {

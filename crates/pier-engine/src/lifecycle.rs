@@ -371,6 +371,8 @@ impl Engine {
     }
 
     fn unmount_root(&self, rec: &ContainerRecord) {
+        self.unmount_shm(rec);
+        self.release_volumes(rec);
         let merged = self.merged_path(&rec.id);
         if crate::fsops::is_mountpoint(&merged) {
             if let Err(e) = pier_sys::unmount(&merged, false) {
@@ -651,6 +653,7 @@ impl Engine {
         let t = std::time::Instant::now();
         let rec = &self.with_links(rec)?;
         let rootfs = self.mount_rootfs(rec)?;
+        self.mount_volumes(rec)?;
         let mounted = t.elapsed();
         self.copy_up_volumes(&mut rec.clone(), &rootfs)?;
         // Docker creates a missing working directory (owned by root).
@@ -667,7 +670,8 @@ impl Engine {
         std::fs::create_dir_all(&bundle).map_err(|e| EngineError::from_io(&bundle, e))?;
         // An exit kept for a restarted daemon (on_exit, full disk) is stale now.
         let _ = std::fs::remove_file(pier_runtime::proto::exit_file_path(&bundle));
-        let spec = crate::spec::spec_for(rec, &rootfs)?;
+        let joins = self.joins_for_start(rec)?;
+        let spec = crate::spec::spec_joining(rec, &rootfs, &joins, &self.cfg.cdi_spec_dirs)?;
         let path = bundle.join("config.json");
         let data = serde_json::to_vec(&spec)
             .map_err(|e| EngineError::internal("OCI spec").with_source(e))?;

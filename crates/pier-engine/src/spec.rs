@@ -15,7 +15,12 @@ pub(crate) fn user_of(rootfs: &Path, user: &str) -> Result<pier_runtime::user::R
         .map_err(|e| EngineError::wrap(ErrorKind::CannotStart { exit_code: 126 }, e))
 }
 
-pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOptions> {
+pub(crate) fn options_for(
+    rec: &ContainerRecord,
+    rootfs: &Path,
+    joins: &crate::isolation::Joins,
+    cdi_dirs: &[PathBuf],
+) -> Result<SpecOptions> {
     let c = &rec.config;
     let h = &rec.host_config;
     let user = user_of(rootfs, c.user.as_deref().unwrap_or(""))?;
@@ -82,12 +87,19 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
     let network = crate::network::endpoints::netns_for(rec);
     let sysctls: BTreeMap<String, String> =
         h.sysctls.clone().unwrap_or_default().into_iter().collect();
+    let devs = if joins.devices {
+        crate::devices::resolve(h, cdi_dirs)?
+    } else {
+        Default::default()
+    };
+    binds.extend(devs.binds);
     let mut env = c.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         if let Some(hn) = &c.hostname {
             env.insert(0, format!("HOSTNAME={hn}"));
         }
     }
+    env.extend(devs.env);
     if c.tty.unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
@@ -113,9 +125,11 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
             _ => None,
         },
         network,
-        pid_host: h.pid_mode.as_deref() == Some("host"),
-        ipc_host: h.ipc_mode.as_deref() == Some("host"),
+        pid: joins.pid.clone(),
+        ipc: joins.ipc.clone(),
         uts_host: h.uts_mode.as_deref() == Some("host"),
+        domainname: c.domainname.clone().filter(|d| !d.is_empty()),
+        cgroup_ns: h.cgroupns_mode != Some(pier_api::models::HostConfigCgroupnsModeEnum::HOST),
         cgroups_path: rec.cgroups_path.clone(),
         resources: Resources {
             memory: h.memory.filter(|m| *m > 0),
@@ -143,14 +157,17 @@ pub(crate) fn options_for(rec: &ContainerRecord, rootfs: &Path) -> Result<SpecOp
         ulimits,
         tmpfs,
         binds,
-        shm_size: h
-            .shm_size
-            .filter(|s| *s > 0)
-            .map(|s| s as u64)
-            .unwrap_or(64 << 20),
+        shm: joins.shm.clone(),
         sysctls,
+        devices: devs.devices,
+        device_rules: devs.rules,
         oom_score_adj: h.oom_score_adj.map(|o| o as i32),
-        annotations: BTreeMap::new(),
+        annotations: h
+            .annotations
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
     })
 }
 
@@ -174,7 +191,30 @@ fn init_binary() -> Result<PathBuf> {
     ))
 }
 
+/// The spec of a container that joins no other container's namespaces and
+/// gets no host devices (build steps; an exec, which takes only the process).
 pub(crate) fn spec_for(rec: &ContainerRecord, rootfs: &Path) -> Result<oci_spec::runtime::Spec> {
-    let o = options_for(rec, rootfs)?;
+    let shm = rec
+        .host_config
+        .shm_size
+        .filter(|s| *s > 0)
+        .map(|s| s as u64)
+        .unwrap_or(64 << 20);
+    let joins = crate::isolation::Joins {
+        pid: Default::default(),
+        ipc: Default::default(),
+        shm: pier_runtime::spec::Shm::Own(shm),
+        devices: false,
+    };
+    spec_joining(rec, rootfs, &joins, &[])
+}
+
+pub(crate) fn spec_joining(
+    rec: &ContainerRecord,
+    rootfs: &Path,
+    joins: &crate::isolation::Joins,
+    cdi_dirs: &[PathBuf],
+) -> Result<oci_spec::runtime::Spec> {
+    let o = options_for(rec, rootfs, joins, cdi_dirs)?;
     build_spec(&o).map_err(EngineError::from)
 }

@@ -148,6 +148,7 @@ impl Engine {
                 );
             }
         }
+        self.sweep_volume_mounts(live, recs);
         let parent = self.cfg.cgroup_parent.trim_matches('/').to_string();
         let recs: Vec<ContainerRecord> = recs.to_vec();
         let live_ids = live.clone();

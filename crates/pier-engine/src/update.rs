@@ -188,6 +188,17 @@ fn refuse_not_live(u: &ContainerUpdateBody) -> Result<()> {
             u.memory_swappiness.is_some_and(|s| s != -1),
         ),
         ("OomKillDisable", u.oom_kill_disable == Some(true)),
+        ("Devices", u.devices.as_ref().is_some_and(|l| !l.is_empty())),
+        (
+            "DeviceCgroupRules",
+            u.device_cgroup_rules
+                .as_ref()
+                .is_some_and(|l| !l.is_empty()),
+        ),
+        (
+            "DeviceRequests",
+            u.device_requests.as_ref().is_some_and(|l| !l.is_empty()),
+        ),
         (
             "CpuRealtimePeriod",
             u.cpu_realtime_period.is_some_and(|v| v != 0),

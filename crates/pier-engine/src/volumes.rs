@@ -7,6 +7,7 @@
 
 mod service;
 
+pub(crate) use service::VolumeRec;
 pub use service::VolumeService;
 
 use std::collections::HashMap;
@@ -29,6 +30,18 @@ fn clean_dest(d: &str) -> Result<String> {
 }
 
 impl Engine {
+    pub(crate) fn volume_dir(&self, name: &str) -> PathBuf {
+        self.volumes.dir(name)
+    }
+
+    pub(crate) fn volume_recs(&self) -> Vec<VolumeRec> {
+        self.volumes.recs().unwrap_or_default()
+    }
+
+    pub(crate) fn volume_rec(&self, name: &str) -> Option<VolumeRec> {
+        self.volumes.get(name).ok().flatten()
+    }
+
     /// Resolves a new container's mounts: binds, named and anonymous volumes,
     /// `--mount`, `--volumes-from`, tmpfs, and the image's VOLUMEs.
     pub(crate) fn resolve_mounts(&self, rec: &ContainerRecord) -> Result<Vec<MountRec>> {
@@ -147,8 +160,20 @@ impl Engine {
                         .as_ref()
                         .and_then(|o| o.labels.clone())
                         .unwrap_or_default();
-                    self.volumes
-                        .ensure(&name, anonymous, labels, HashMap::new())?;
+                    let driver = m
+                        .volume_options
+                        .as_ref()
+                        .and_then(|o| o.driver_config.as_ref());
+                    if let Some(d) = driver
+                        .and_then(|d| d.name.as_deref())
+                        .filter(|d| !d.is_empty() && *d != "local")
+                    {
+                        return Err(EngineError::not_found(format!(
+                            "error looking up volume plugin {d}: plugin \"{d}\" not found"
+                        )));
+                    }
+                    let options = driver.and_then(|d| d.options.clone()).unwrap_or_default();
+                    self.volumes.ensure(&name, anonymous, labels, options)?;
                     let nocopy = m
                         .volume_options
                         .as_ref()

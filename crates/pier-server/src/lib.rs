@@ -60,6 +60,8 @@ pub struct DaemonOptions {
     pub group: String,
     /// `--log-driver`/`--log-opt` and daemon.json `log-driver`/`log-opts`.
     pub log_defaults: pier_engine::logconf::LogDefaults,
+    /// `--cdi-spec-dir`: where CDI device specs are read.
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +148,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         shim_binary: opts.shim_binary.clone(),
         network: opts.network.clone(),
         log_defaults: opts.log_defaults.clone(),
+        cdi_spec_dirs: opts.cdi_spec_dirs.clone(),
     })
     .await?;
     let listeners =

@@ -8,6 +8,7 @@
 mod fdpass;
 mod memory;
 mod mount;
+mod mount_opts;
 mod process;
 mod seccomp;
 mod tty;
@@ -15,6 +16,7 @@ mod tty;
 pub use fdpass::{recv_fd, send_fd};
 pub use memory::release_clean_file_pages;
 pub use mount::{bind_mount, mount_overlay, mount_overlay_volatile, unmount};
+pub use mount_opts::{mount_tmpfs, mount_with_options};
 pub use process::{
     exit_immediately, fork_single_threaded, redirect_fd, reset_signals_for_exec, run_in_child,
     run_in_child_then, set_child_subreaper, thread_count, Forked,

@@ -89,6 +89,7 @@ impl VolumeService {
         if let Some(v) = self.get(name)? {
             return Ok(v);
         }
+        crate::volume_mount::check_options(&options)?;
         let dir = self.dir(name);
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::from_io(&dir, e))?;
         let v = VolumeRec {
@@ -106,6 +107,11 @@ impl VolumeService {
             HashMap::from([("driver".to_string(), "local".to_string())]),
         );
         Ok(v)
+    }
+
+    /// Every volume's record.
+    pub(crate) fn recs(&self) -> Result<Vec<VolumeRec>> {
+        Ok(self.meta.kv_list::<VolumeRec>(NS)?.into_iter().map(|(_, v)| v).collect())
     }
 
     pub(crate) fn get(&self, name: &str) -> Result<Option<VolumeRec>> {
@@ -184,6 +190,14 @@ impl VolumeService {
             return Err(EngineError::conflict(format!(
                 "remove {name}: volume is in use - [{}]",
                 users.join(", ")
+            )));
+        }
+        // A device still mounted there (a daemon that died with it) is the
+        // user's data: unmount it rather than delete what it holds.
+        if crate::volume_mount::unmount_dir(&self.dir(name)) {
+            return Err(EngineError::conflict(format!(
+                "remove {name}: {} is still mounted",
+                self.dir(name).display()
             )));
         }
         // A volume may hold any amount of data: renamed away now, deleted in

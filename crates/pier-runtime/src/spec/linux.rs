@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::{seccomp, NetworkNs, SpecError, SpecOptions};
+use super::{seccomp, Namespace, NetworkNs, SpecError, SpecOptions};
 
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
@@ -39,18 +39,24 @@ pub fn host_supports_swap_limit() -> bool {
     Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
 }
 
+fn namespace(typ: &str, mode: &Namespace, out: &mut Vec<Value>) {
+    match mode {
+        Namespace::New => out.push(json!({ "type": typ })),
+        Namespace::Host => {}
+        Namespace::Join(p) => out.push(json!({"type": typ, "path": p})),
+    }
+}
+
 fn namespaces(o: &SpecOptions) -> Vec<Value> {
     let mut ns = vec![json!({"type": "mount"})];
-    if !o.pid_host {
-        ns.push(json!({"type": "pid"}));
-    }
+    namespace("pid", &o.pid, &mut ns);
     if !o.uts_host {
         ns.push(json!({"type": "uts"}));
     }
-    if !o.ipc_host {
-        ns.push(json!({"type": "ipc"}));
+    namespace("ipc", &o.ipc, &mut ns);
+    if o.cgroup_ns {
+        ns.push(json!({"type": "cgroup"}));
     }
-    ns.push(json!({"type": "cgroup"}));
     match &o.network {
         NetworkNs::New => ns.push(json!({"type": "network"})),
         NetworkNs::Host => {}
@@ -136,7 +142,15 @@ fn host_devices() -> Vec<Value> {
 fn resources(o: &SpecOptions, swap_ok: bool) -> Value {
     let r = &o.resources;
     let mut res = serde_json::Map::new();
-    res.insert("devices".into(), Value::from(device_rules(o.privileged)));
+    let mut rules = device_rules(o.privileged);
+    // After Docker's defaults: the deny-all comes first, these add to it.
+    for r in o.device_rules.iter().filter(|_| !o.privileged) {
+        rules.push(
+            json!({"allow": true, "type": r.kind.to_string(), "major": r.major,
+            "minor": r.minor, "access": r.access}),
+        );
+    }
+    res.insert("devices".into(), Value::from(rules));
     let mut m = serde_json::Map::new();
     if let Some(mem) = r.memory.filter(|m| *m > 0) {
         m.insert("limit".into(), json!(mem));
@@ -242,7 +256,18 @@ pub(super) fn linux(
     }
     if o.privileged {
         linux["devices"] = Value::from(host_devices());
-    } else {
+    } else if !o.devices.is_empty() {
+        let list: Vec<Value> = o
+            .devices
+            .iter()
+            .map(|d| {
+                json!({"path": d.path, "type": d.kind.to_string(), "major": d.major,
+                    "minor": d.minor, "fileMode": d.file_mode, "uid": d.uid, "gid": d.gid})
+            })
+            .collect();
+        linux["devices"] = Value::from(list);
+    }
+    if !o.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
         let profile = match &o.seccomp_profile {
@@ -282,6 +307,78 @@ mod tests {
             .unwrap()
             .clone();
         assert_eq!(net["path"], "/run/pier/netns/x");
+    }
+
+    #[test]
+    fn joined_and_shared_namespaces() {
+        use crate::spec::{Namespace, Shm};
+        let ns_of = |v: &serde_json::Value, t: &str| {
+            v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["type"] == t)
+                .cloned()
+        };
+        let mut o = opts();
+        o.pid = Namespace::Join("/proc/7/ns/pid".into());
+        o.ipc = Namespace::Host;
+        o.shm = Shm::Bind("/dev/shm".into());
+        o.cgroup_ns = false;
+        o.domainname = Some("example.org".into());
+        let v = gen(&o);
+        assert_eq!(ns_of(&v, "pid").unwrap()["path"], "/proc/7/ns/pid");
+        assert!(ns_of(&v, "ipc").is_none());
+        assert!(ns_of(&v, "cgroup").is_none());
+        assert_eq!(v["domainname"], "example.org");
+        let mounts = v["mounts"].as_array().unwrap();
+        let shm = mounts
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .unwrap();
+        assert_eq!(shm["type"], "bind");
+        assert!(!mounts.iter().any(|m| m["destination"] == "/dev/mqueue"));
+        o.ipc = Namespace::New;
+        o.shm = Shm::None;
+        o.uts_host = true;
+        let v = gen(&o);
+        assert!(ns_of(&v, "ipc").unwrap().get("path").is_none());
+        assert!(!v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["destination"] == "/dev/shm"));
+        assert!(v.get("domainname").is_none());
+    }
+
+    #[test]
+    fn devices_and_their_rules() {
+        use crate::spec::{Device, DeviceRule};
+        let mut o = opts();
+        o.devices = vec![Device {
+            path: "/dev/xnull".into(),
+            kind: 'c',
+            major: 1,
+            minor: 3,
+            file_mode: 0o666,
+            uid: 0,
+            gid: 0,
+        }];
+        o.device_rules = vec![DeviceRule {
+            kind: 'c',
+            major: Some(42),
+            minor: None,
+            access: "rm".into(),
+        }];
+        let v = gen(&o);
+        assert_eq!(v["linux"]["devices"][0]["path"], "/dev/xnull");
+        assert_eq!(v["linux"]["devices"][0]["major"], 1);
+        let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+        let last = rules.last().unwrap();
+        assert_eq!(last["major"], 42);
+        assert!(last.get("minor").is_none_or(|m| m.is_null()));
+        assert_eq!(last["access"], "rm");
+        assert_eq!(rules[0]["allow"], false);
     }
 
     #[test]

@@ -20,7 +20,8 @@ use serde_json::json;
 pub use caps::{compute_caps, ALL_CAPS, DEFAULT_CAPS};
 pub use linux::{host_supports_swap_limit, MASKED_PATHS, READONLY_PATHS};
 pub use options::{
-    BindMount, NetworkNs, Resources, SpecOptions, ThrottleDevice, TmpfsMount, Ulimit, WeightDevice,
+    BindMount, Device, DeviceRule, Namespace, NetworkNs, Resources, Shm, SpecOptions,
+    ThrottleDevice, TmpfsMount, Ulimit, WeightDevice,
 };
 pub use process::DEFAULT_PATH;
 pub use seccomp_profile::check_profile as check_seccomp_profile;
@@ -94,9 +95,12 @@ fn build_spec_on(
         "mounts": mounts,
         "linux": linux,
     });
-    if let Some(h) = &o.hostname {
-        if !o.uts_host {
+    if !o.uts_host {
+        if let Some(h) = &o.hostname {
             spec["hostname"] = json!(h);
+        }
+        if let Some(d) = o.domainname.as_ref().filter(|d| !d.is_empty()) {
+            spec["domainname"] = json!(d);
         }
     }
     if !o.annotations.is_empty() {

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::{BindMount, SpecOptions, TmpfsMount};
+use super::{BindMount, Namespace, Shm, SpecOptions, TmpfsMount};
 
 fn mount(dst: &str, typ: &str, src: &str, opts: &[&str]) -> Value {
     json!({"destination": dst, "type": typ, "source": src, "options": opts})
@@ -14,7 +14,6 @@ fn default_mounts(o: &SpecOptions) -> Vec<Value> {
     } else {
         &["nosuid", "noexec", "nodev", "ro"]
     };
-    let shm_size = format!("size={}", o.shm_size);
     let mut m = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         mount(
@@ -44,20 +43,28 @@ fn default_mounts(o: &SpecOptions) -> Vec<Value> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         ),
-        mount(
+    ];
+    match &o.shm {
+        Shm::Own(size) => m.push(mount(
             "/dev/shm",
             "tmpfs",
             "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", &shm_size],
-        ),
-    ];
-    if o.ipc_host {
-        // The host's /dev/shm and mqueue go with the host's IPC namespace.
-        m.retain(|x| x["destination"] != "/dev/mqueue" && x["destination"] != "/dev/shm");
-        m.push(
-            json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
-            "options": ["rbind", "rw", "rprivate"]}),
-        );
+            &[
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                &format!("size={size}"),
+            ],
+        )),
+        Shm::None => {}
+        // The host's or a donor's /dev/shm goes with its IPC namespace.
+        Shm::Bind(src) => m.push(json!({"destination": "/dev/shm", "type": "bind",
+            "source": src, "options": ["rbind", "rw", "rprivate"]})),
+    }
+    if o.ipc == Namespace::Host {
+        // The host's message queues are already where the host mounted them.
+        m.retain(|x| x["destination"] != "/dev/mqueue");
     }
     m
 }

@@ -17,6 +17,29 @@ pub enum NetworkNs {
     Path(PathBuf),
 }
 
+/// How the container gets a pid or IPC namespace (`--pid`, `--ipc`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Namespace {
+    /// Its own, fresh namespace.
+    #[default]
+    New,
+    /// The host's: none is listed in the spec.
+    Host,
+    /// Another process's, e.g. `/proc/<pid>/ns/ipc` of a running container.
+    Join(PathBuf),
+}
+
+/// What the container's `/dev/shm` is (`--ipc`, `--shm-size`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Shm {
+    /// A tmpfs of this many bytes, with its own mqueue (Docker: 64 MiB).
+    Own(u64),
+    /// Nothing mounted (`--ipc none`).
+    None,
+    /// Another directory bound in: the host's or an IPC donor's `/dev/shm`.
+    Bind(PathBuf),
+}
+
 /// A `--ulimit name=soft:hard` (Docker's names: nofile, nproc, core, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ulimit {
@@ -104,6 +127,31 @@ pub struct Resources {
     pub device_write_iops: Vec<ThrottleDevice>,
 }
 
+/// A host device node made in the container (`--device`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Path inside the container.
+    pub path: String,
+    /// 'c' or 'b'.
+    pub kind: char,
+    pub major: u64,
+    pub minor: u64,
+    pub file_mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// A device cgroup allow rule (`--device`, `--device-cgroup-rule`):
+/// `kind` 'a', 'b' or 'c'; None numbers are Docker's `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    /// Some of "rwm".
+    pub access: String,
+}
+
 /// A block device's `major:minor` and a rate (bytes or IOs per second).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleDevice {
@@ -150,10 +198,14 @@ pub struct SpecOptions {
     /// instead of the default one.
     pub seccomp_profile: Option<String>,
     pub network: NetworkNs,
-    /// Share the host's pid / ipc / uts namespaces.
-    pub pid_host: bool,
-    pub ipc_host: bool,
+    pub pid: Namespace,
+    pub ipc: Namespace,
+    /// Share the host's UTS namespace (no hostname or domainname is set).
     pub uts_host: bool,
+    /// NIS domain name (`--domainname`).
+    pub domainname: Option<String>,
+    /// A private cgroup namespace (`--cgroupns private`); false = the host's.
+    pub cgroup_ns: bool,
     /// Must be set: libcontainer's default lands at the top of each hierarchy.
     /// E.g. "/pier/<id>".
     pub cgroups_path: String,
@@ -161,9 +213,10 @@ pub struct SpecOptions {
     pub ulimits: Vec<Ulimit>,
     pub tmpfs: Vec<TmpfsMount>,
     pub binds: Vec<BindMount>,
-    /// /dev/shm size in bytes (Docker: 64 MiB).
-    pub shm_size: u64,
+    pub shm: Shm,
     pub sysctls: BTreeMap<String, String>,
+    pub devices: Vec<Device>,
+    pub device_rules: Vec<DeviceRule>,
     pub oom_score_adj: Option<i32>,
     pub annotations: BTreeMap<String, String>,
 }
@@ -189,16 +242,20 @@ impl Default for SpecOptions {
             seccomp_unconfined: false,
             seccomp_profile: None,
             network: NetworkNs::New,
-            pid_host: false,
-            ipc_host: false,
+            pid: Namespace::New,
+            ipc: Namespace::New,
             uts_host: false,
+            domainname: None,
+            cgroup_ns: true,
             cgroups_path: String::new(),
             resources: Resources::default(),
             ulimits: Vec::new(),
             tmpfs: Vec::new(),
             binds: Vec::new(),
-            shm_size: 64 * 1024 * 1024,
+            shm: Shm::Own(64 * 1024 * 1024),
             sysctls: BTreeMap::new(),
+            devices: Vec::new(),
+            device_rules: Vec::new(),
             oom_score_adj: None,
             annotations: BTreeMap::new(),
         }

@@ -76,6 +76,8 @@ pub struct CreateArgs {
     pub pids_limit: Option<i64>,
     #[command(flatten)]
     pub resources: super::resources::ResourceArgs,
+    #[command(flatten)]
+    pub isolation: super::isolation::IsolationArgs,
     /// Mount the container's root filesystem as read only
     #[arg(long = "read-only")]
     pub read_only: bool,
@@ -512,6 +514,7 @@ impl CreateArgs {
             ..Default::default()
         };
         self.resources.apply(&mut host_config)?;
+        self.isolation.apply(&mut host_config)?;
 
         let body = ContainerCreateBody {
             hostname: self.hostname.clone(),

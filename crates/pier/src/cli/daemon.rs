@@ -40,6 +40,9 @@ pub struct DaemonArgs {
     /// Parent cgroup for all containers
     #[arg(long = "cgroup-parent", default_value = "pier")]
     pub cgroup_parent: String,
+    /// Directory of CDI device specs (repeatable; default /etc/cdi and /var/run/cdi)
+    #[arg(long = "cdi-spec-dir")]
+    pub cdi_spec_dir: Vec<PathBuf>,
     /// Enable debug mode
     #[arg(short = 'D', long)]
     pub debug: bool,
@@ -232,6 +235,11 @@ pub async fn run(
         log_defaults,
         network,
         group,
+        cdi_spec_dirs: if a.cdi_spec_dir.is_empty() {
+            ["/etc/cdi", "/var/run/cdi"].map(PathBuf::from).to_vec()
+        } else {
+            a.cdi_spec_dir
+        },
     };
     pier_server::run(opts).await?;
     Ok(0)

@@ -14,6 +14,7 @@ pub mod exec;
 pub mod image_io;
 pub mod images;
 pub mod inspect;
+pub mod isolation;
 pub mod logs;
 pub mod network;
 pub mod opts;

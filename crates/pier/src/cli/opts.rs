@@ -415,9 +415,12 @@ pub fn mount(spec: &str) -> Result<Mount> {
         m.volume_options = Some(MountVolumeOptions {
             no_copy: nocopy,
             labels: (!labels.is_empty()).then_some(labels),
-            driver_config: driver.map(|name| MountVolumeOptionsDriverConfig {
-                name: Some(name),
-                options: (!driver_opts.is_empty()).then_some(driver_opts),
+            // `volume-opt` without `volume-driver` is for the default driver.
+            driver_config: (driver.is_some() || !driver_opts.is_empty()).then(|| {
+                MountVolumeOptionsDriverConfig {
+                    name: driver,
+                    options: (!driver_opts.is_empty()).then_some(driver_opts),
+                }
             }),
             ..Default::default()
         });
