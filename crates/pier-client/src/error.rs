@@ -32,8 +32,6 @@ pub enum ClientError {
     Json(#[from] serde_json::Error),
     #[error("{0}")]
     Protocol(String),
-    #[error("{0}")]
-    Bollard(bollard::errors::Error),
 }
 
 impl ClientError {
@@ -41,29 +39,6 @@ impl ClientError {
         ClientError::Io {
             context: context.into(),
             source,
-        }
-    }
-
-    /// Folds bollard's errors into ours so the CLI prints one kind of message.
-    pub fn from_bollard(e: bollard::errors::Error, host: &str) -> ClientError {
-        use bollard::errors::Error as B;
-        match e {
-            B::DockerResponseServerError {
-                status_code,
-                message,
-            } => ClientError::Daemon {
-                status: status_code,
-                message,
-            },
-            B::SocketNotFoundError(_) => ClientError::Connect {
-                host: host.to_string(),
-                source: io::Error::from(io::ErrorKind::NotFound),
-            },
-            B::HyperLegacyError { err } if err.is_connect() => ClientError::Connect {
-                host: host.to_string(),
-                source: io::Error::other(err.to_string()),
-            },
-            other => ClientError::Bollard(other),
         }
     }
 

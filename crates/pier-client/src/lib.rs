@@ -1,10 +1,10 @@
 //! Client of the Engine API that the Pier daemon serves on a unix socket.
 //!
-//! Plain JSON calls can go through [`bollard`] ([`Client::docker`]); the calls that
-//! bollard cannot express the way the CLI needs them (waiting for response headers
-//! before going on, hijacked attach/exec streams, streaming uploads and downloads,
-//! raw JSON kept in the daemon's field order) go through the raw helpers here, one
-//! short-lived HTTP/1.1 connection per request (a unix socket connect is cheap).
+//! Every call goes through the raw helpers here, one short-lived HTTP/1.1 connection
+//! per request (a unix socket connect is cheap): the CLI needs what a generated
+//! client does not give (waiting for response headers before going on, hijacked
+//! attach/exec streams, streaming uploads and downloads, raw JSON kept in the
+//! daemon's field order).
 
 mod autostart;
 mod error;
@@ -39,7 +39,6 @@ pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 pub struct Client {
     host: String,
     socket: PathBuf,
-    docker: Option<bollard::Docker>,
 }
 
 /// Resolves the daemon address: `-H`, then `PIER_HOST`, then [`DEFAULT_HOST`].
@@ -101,11 +100,7 @@ pub async fn connect(host: Option<&str>) -> Result<Client> {
 impl Client {
     /// A handle that does not check the daemon is there.
     pub fn new_unchecked(host: String, socket: PathBuf) -> Client {
-        Client {
-            host,
-            socket,
-            docker: None,
-        }
+        Client { host, socket }
     }
 
     /// The host string, e.g. `unix:///run/pier/pier.sock`.
@@ -115,24 +110,6 @@ impl Client {
 
     pub fn socket(&self) -> &Path {
         &self.socket
-    }
-
-    /// A bollard client on the same socket, speaking API 1.43 (made on first use).
-    pub fn docker(&mut self) -> Result<&bollard::Docker> {
-        if self.docker.is_none() {
-            let version = bollard::ClientVersion {
-                major_version: 1,
-                minor_version: 43,
-            };
-            let d = bollard::Docker::connect_with_unix(
-                &self.socket.to_string_lossy(),
-                24 * 3600,
-                &version,
-            )
-            .map_err(|e| ClientError::from_bollard(e, &self.host))?;
-            self.docker = Some(d);
-        }
-        Ok(self.docker.as_ref().expect("just set"))
     }
 
     /// `path` with the API version prefix, e.g. `/v1.43/containers/json`.
