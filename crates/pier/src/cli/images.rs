@@ -4,7 +4,9 @@ use super::container::{confirm, print_prune_report, split_repo_tag};
 use super::ps::{filters_json, label_hook, labels_string};
 use super::{print, println};
 use crate::format::table::Format;
-use crate::format::units::{ago_unix, ellipsis, go_time_string, human_size_prec, short_id};
+use crate::format::units::{
+    ago_unix, ellipsis, go_time_string, human_size_prec, rfc3339_local as rfc3339, short_id,
+};
 use anyhow::Result;
 use clap::{ArgAction, Args};
 use pier_client::{query, read_json, Client};
@@ -249,15 +251,6 @@ pub async fn rmi(client: &Client, a: RmiArgs) -> Result<i32> {
         }
     }
     Ok(code)
-}
-
-fn rfc3339(ts: i64) -> String {
-    use chrono::TimeZone;
-    chrono::Local
-        .timestamp_opt(ts, 0)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
 }
 
 fn history_row(h: &Value, human: bool, trunc: bool) -> Value {
