@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# test.sh — build the workspace and run every test: unit tests beside the code and the
-# end-to-end tests in tests/ (real daemons in private network namespaces; needs root).
+# test.sh — check style (rustfmt, clippy with warnings as errors), build the workspace
+# and run every test: unit tests beside the code and the end-to-end tests in tests/
+# (real daemons in private network namespaces; needs root). A style failure stops
+# before the build and the tests.
 #   ./test.sh                  everything
 #   ./test.sh -p pier-tests    extra arguments go to `cargo test`
 #   CARGO_TARGET_DIR=...       build dir (default /var/cache/pier/target)
@@ -24,6 +26,33 @@ trap 'rm -f "$log"' EXIT
 scripts/clean-test-leftovers.sh
 
 banner() { printf '\n==== %s ====\n' "$*"; }
+
+# Style first: both checks run, so one report names every problem.
+style_failed=()
+banner "cargo fmt --all --check"
+if ! cargo fmt --all --check >"$log" 2>&1; then
+  cat "$log"
+  files=$(grep -E '^Diff in ' "$log" | sed -E 's/^Diff in (.*):[0-9]+:$/\1/; s/^Diff in (.*) at line .*/\1/' | sort -u)
+  style_failed+=("rustfmt: $(grep -c '^Diff in ' "$log") hunk(s) to reformat (run \`cargo fmt --all\`) in:")
+  while read -r f; do style_failed+=("  $f"); done <<<"$files"
+else
+  echo "formatted"
+fi
+banner "cargo clippy --workspace --all-targets -- -D warnings"
+if ! cargo clippy --workspace --all-targets -- -D warnings 2>&1 | tee "$log"; then
+  n=$(grep -E '^error(\[[A-Z0-9]+\])?: ' "$log" | grep -vcE 'could not compile|aborting due to')
+  style_failed+=("clippy: $n finding(s) (warnings count as errors)")
+  clippy_where=$(grep -E '^ *--> ' "$log" | sed -E 's/^ *--> /    /' | sort -u | head -20)
+fi
+if [ ${#style_failed[@]} -gt 0 ]; then
+  banner "SUMMARY: STYLE CHECKS FAILED (build and tests not run)"
+  printf '  %s\n' "${style_failed[@]}"
+  if [ -n "${clippy_where:-}" ]; then
+    echo; echo "  clippy findings at:"; echo "$clippy_where"
+  fi
+  exit 1
+fi
+
 banner "cargo build --workspace (target $CARGO_TARGET_DIR)"
 if ! cargo build --workspace --all-targets; then
   banner "SUMMARY: BUILD FAILED"

@@ -2,7 +2,7 @@
 
 use crate::{Client, ClientError, Result};
 use bytes::{Bytes, BytesMut};
-use futures_util::TryStreamExt;
+use futures::TryStreamExt;
 use http::{Method, Request, Response};
 use http_body_util::{combinators::BoxBody, BodyExt, BodyStream, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
@@ -217,9 +217,7 @@ impl JsonLines {
 }
 
 /// Reads a response body as raw chunks (for `save`, `export`, `cp`).
-pub fn body_chunks(
-    resp: Response<Incoming>,
-) -> impl futures_util::Stream<Item = Result<Bytes>> + Unpin {
+pub fn body_chunks(resp: Response<Incoming>) -> impl futures::Stream<Item = Result<Bytes>> + Unpin {
     Box::pin(
         BodyStream::new(resp.into_body())
             .try_filter_map(|f| async move { Ok(f.into_data().ok()) })

@@ -110,7 +110,7 @@ fn fs_context_log(fsfd: &OwnedFd) -> String {
     let mut out = String::new();
     let mut buf = [0u8; 512];
     loop {
-        match nix::unistd::read(fsfd.as_raw_fd(), &mut buf) {
+        match nix::unistd::read(fsfd, &mut buf) {
             Ok(n) if n > 0 => {
                 if !out.is_empty() {
                     out.push_str("; ");

@@ -229,12 +229,21 @@ pub fn set_child_subreaper() -> io::Result<()> {
     })
 }
 
-/// Points fd `target` (0, 1 or 2 usually) at `fd`, keeping `fd` open too.
+/// Points stdio fd `target` (0, 1 or 2) at `fd`, keeping `fd` open too.
 pub fn redirect_fd(fd: &OwnedFd, target: i32) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    nix::unistd::dup2(fd.as_raw_fd(), target)
-        .map(|_| ())
-        .map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("dup2 to {target}: {e}")))
+    // nix only dup2s onto fds it can prove are owned; the stdio ones have their own calls.
+    let r = match target {
+        0 => nix::unistd::dup2_stdin(fd),
+        1 => nix::unistd::dup2_stdout(fd),
+        2 => nix::unistd::dup2_stderr(fd),
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("dup2 to {target}: not a stdio fd"),
+            ))
+        }
+    };
+    r.map_err(|e| io::Error::new(io::Error::from(e).kind(), format!("dup2 to {target}: {e}")))
 }
 
 /// Restores what a fresh process expects before exec'ing a workload: SIGPIPE back

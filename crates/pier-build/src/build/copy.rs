@@ -313,10 +313,20 @@ impl Builder<'_> {
             url: url.to_string(),
             message: m,
         };
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(std::time::Duration::from_secs(30))
-            .build();
-        let resp = agent.get(url).call().map_err(|e| err(e.to_string()))?;
+        // The builder runs on a blocking thread, so the blocking client: it drives
+        // its own small runtime rather than borrowing the daemon's.
+        let client = reqwest::blocking::Client::builder()
+            .user_agent(concat!("pier/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(30))
+            // The blocking client's default of 30 s for the whole body would cut
+            // large downloads short.
+            .timeout(None)
+            .build()
+            .map_err(|e| err(e.to_string()))?;
+        let mut resp = client.get(url).send().map_err(|e| err(error_chain(&e)))?;
+        if !resp.status().is_success() {
+            return Err(err(format!("status {}", resp.status())));
+        }
         let path = url
             .split(['?', '#'])
             .next()
@@ -333,7 +343,7 @@ impl Builder<'_> {
         let dir = self.unique_temp_dir()?;
         let file = dir.join(&name);
         let mut f = std::fs::File::create(&file).map_err(BuildError::io("creating", &file))?;
-        std::io::copy(&mut resp.into_reader(), &mut f).map_err(|e| err(e.to_string()))?;
+        resp.copy_to(&mut f).map_err(|e| err(error_chain(&e)))?;
         drop(f);
         if let Some(want) = checksum {
             let bytes = std::fs::read(&file).map_err(BuildError::io("reading", &file))?;
@@ -351,6 +361,18 @@ impl Builder<'_> {
             generated: true,
         })
     }
+}
+
+/// reqwest's top error says only "error sending request"; the causes say why.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
 }
 
 fn set_mode(p: &Path, mode: u32) -> Result<()> {

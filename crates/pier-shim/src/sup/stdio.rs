@@ -1,7 +1,7 @@
 //! The container side of stdio: output to the log and attach clients, queued
 //! input to the process.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 
 use pier_runtime::proto::{frame_header, STREAM_STDERR, STREAM_STDOUT};
 
@@ -10,9 +10,9 @@ use super::{ConnState, Sup};
 
 pub(super) fn nonblock(fd: BorrowedFd<'_>) {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    if let Ok(fl) = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL) {
+    if let Ok(fl) = fcntl(fd, FcntlArg::F_GETFL) {
         let fl = OFlag::from_bits_truncate(fl) | OFlag::O_NONBLOCK;
-        let _ = fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(fl));
+        let _ = fcntl(fd, FcntlArg::F_SETFL(fl));
     }
 }
 
@@ -27,7 +27,7 @@ impl Sup {
             p.out[s].as_ref()
         };
         let Some(fd) = fd else { return };
-        let n = match nix::unistd::read(fd.as_raw_fd(), &mut buf) {
+        let n = match nix::unistd::read(fd, &mut buf) {
             Ok(0) => None,
             Ok(n) => Some(n),
             Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => return,

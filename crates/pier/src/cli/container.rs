@@ -179,9 +179,8 @@ where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
-    use futures_util::StreamExt;
-    let mut results =
-        futures_util::stream::iter(names.iter().map(|n| op(n.clone()))).buffered(limit);
+    use futures::StreamExt;
+    let mut results = futures::stream::iter(names.iter().map(|n| op(n.clone()))).buffered(limit);
     let mut code = 0;
     let mut i = 0;
     while let Some(r) = results.next().await {

@@ -5,7 +5,7 @@ use crate::format::units::human_size;
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
 use clap::Args;
-use futures_util::StreamExt;
+use futures::StreamExt;
 use http::Method;
 use pier_client::{body_bytes, body_chunks, body_reader, query, Client, ClientError};
 use serde_json::Value;

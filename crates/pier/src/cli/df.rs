@@ -219,8 +219,11 @@ fn verbose_data(
             }
             let since = |k: &str| {
                 c[k].as_str()
-                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| clock.ago(t.timestamp()))
+                    .and_then(|t| {
+                        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .map(|t| clock.ago(t.unix_timestamp()))
                     .unwrap_or_default()
             };
             json!({

@@ -35,25 +35,28 @@ pub fn timestamp_param(v: &str) -> String {
     if v.parse::<f64>().is_ok() {
         return v.to_string();
     }
-    let now = chrono::Utc::now();
+    use time::macros::format_description;
+    use time::{Date, OffsetDateTime, PrimitiveDateTime};
+    let secs_nanos = |t: OffsetDateTime| format!("{}.{:09}", t.unix_timestamp(), t.nanosecond());
     if let Ok(ns) = super::opts::go_duration(v) {
-        let t = now - chrono::Duration::nanoseconds(ns);
-        return format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos());
+        return secs_nanos(OffsetDateTime::now_utc() - time::Duration::nanoseconds(ns));
     }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return format!("{}.{:09}", t.timestamp(), t.timestamp_subsec_nanos());
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    if let Ok(t) = OffsetDateTime::parse(v, rfc3339) {
+        return secs_nanos(t);
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"] {
-        let parsed = chrono::NaiveDateTime::parse_from_str(v, fmt)
-            .ok()
-            .or_else(|| {
-                chrono::NaiveDate::parse_from_str(v, fmt)
-                    .ok()
-                    .and_then(|d| d.and_hms_opt(0, 0, 0))
-            });
-        if let Some(t) = parsed {
-            return t.and_utc().timestamp().to_string();
+    // Without a zone: UTC, whole seconds.
+    let forms = [
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+        format_description!("[year]-[month]-[day]T[hour]:[minute]"),
+    ];
+    for f in forms {
+        if let Ok(t) = PrimitiveDateTime::parse(v, f) {
+            return t.assume_utc().unix_timestamp().to_string();
         }
+    }
+    if let Ok(d) = Date::parse(v, format_description!("[year]-[month]-[day]")) {
+        return d.midnight().assume_utc().unix_timestamp().to_string();
     }
     v.to_string()
 }
@@ -106,7 +109,7 @@ mod tests {
         );
         assert_eq!(timestamp_param("2013-01-02"), "1357084800");
         let rel: f64 = timestamp_param("10m").parse().unwrap();
-        let now = chrono::Utc::now().timestamp() as f64;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as f64;
         assert!((now - 600.0 - rel).abs() < 5.0);
     }
 }

@@ -220,8 +220,10 @@ fn network_row(n: &Value, trunc: bool) -> Value {
     let id = n["Id"].as_str().unwrap_or("");
     let created = n["Created"]
         .as_str()
-        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .map(|t| go_time_string(t.timestamp()))
+        .and_then(|c| {
+            time::OffsetDateTime::parse(c, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .map(|t| go_time_string(t.unix_timestamp()))
         .unwrap_or_default();
     json!({
         "ID": if trunc { short_id(id) } else { id.to_string() },

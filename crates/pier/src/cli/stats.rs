@@ -130,7 +130,7 @@ pub async fn stats(client: &Client, a: StatsArgs) -> Result<i32> {
         };
         // One request per container at once: each non-streamed answer takes
         // the daemon about a second (two samples for real CPU deltas).
-        let answers = futures_util::future::join_all(targets.iter().map(|(_, id)| async move {
+        let answers = futures::future::join_all(targets.iter().map(|(_, id)| async move {
             let q = query(&[("stream", "0".to_string())]);
             client
                 .get_json::<Value>(&format!("/containers/{id}/stats{q}"))

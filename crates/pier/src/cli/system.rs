@@ -274,7 +274,11 @@ pub async fn prune(client: &Client, a: SystemPruneArgs) -> Result<i32> {
 
 /// Docker's plain event line: time, type, action, actor ID, sorted attributes.
 pub fn event_line(e: &Value) -> String {
-    use chrono::TimeZone;
+    event_line_in(e, crate::format::units::local_offset)
+}
+
+/// [`event_line`] with the zone given: `offset` of the event's time.
+fn event_line_in(e: &Value, offset: impl Fn(time::OffsetDateTime) -> time::UtcOffset) -> String {
     let mut out = String::new();
     let nanos = e["timeNano"].as_i64().unwrap_or(0);
     let secs = e["time"].as_i64().unwrap_or(0);
@@ -285,13 +289,13 @@ pub fn event_line(e: &Value) -> String {
     } else {
         None
     };
-    if let Some(t) = t {
-        let dt = chrono::Local.timestamp_nanos(t);
-        out.push_str(
-            &dt.format("%Y-%m-%dT%H:%M:%S%.9f%:z ")
-                .to_string()
-                .replace("+00:00 ", "Z "),
+    if let Some(t) = t.and_then(|t| time::OffsetDateTime::from_unix_timestamp_nanos(t.into()).ok())
+    {
+        let f = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9][offset_hour sign:mandatory]:[offset_minute] "
         );
+        let text = t.to_offset(offset(t)).format(f).unwrap_or_default();
+        out.push_str(&text.replace("+00:00 ", "Z "));
     }
     let typ = e["Type"].as_str().unwrap_or("");
     let action = e["Action"].as_str().or(e["status"].as_str()).unwrap_or("");
@@ -350,14 +354,19 @@ mod tests {
 
     #[test]
     fn event_lines() {
-        std::env::set_var("TZ", "UTC");
         let e = json!({
             "Type": "container", "Action": "start", "Actor": {"ID": "abc", "Attributes": {"name": "web", "image": "busybox"}},
             "time": 1700000000, "timeNano": 1700000000123456789i64,
         });
         assert_eq!(
-            event_line(&e),
+            event_line_in(&e, |_| time::UtcOffset::UTC),
             "2023-11-14T22:13:20.123456789Z container start abc (image=busybox, name=web)"
+        );
+        let west = |_| time::UtcOffset::from_hms(-5, 0, 0).unwrap();
+        let e = json!({"Type": "network", "Action": "create", "Actor": {"ID": "n1"}, "time": 1700000000});
+        assert_eq!(
+            event_line_in(&e, west),
+            "2023-11-14T17:13:20.000000000-05:00 network create n1"
         );
     }
 }

@@ -1,8 +1,11 @@
 //! Docker's ways of printing sizes, durations, times and ids (go-units and
 //! the docker CLI's formatter helpers).
 
-use chrono::{Local, TimeZone, Utc};
 use std::time::Duration;
+
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
 
 /// Go's `%.<prec>g` (or `%v` with `prec == None`: shortest round-trip form).
 pub fn go_float_g(f: f64, prec: Option<usize>) -> String {
@@ -132,7 +135,7 @@ pub enum Clock {
 impl Clock {
     fn now_millis(self) -> i64 {
         match self {
-            Clock::System => Utc::now().timestamp_millis(),
+            Clock::System => (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64,
             Clock::Fixed { now } => now * 1000,
         }
     }
@@ -147,41 +150,54 @@ impl Clock {
     pub fn time_string(self, ts: i64) -> String {
         match self {
             Clock::System => go_time_string(ts),
-            Clock::Fixed { .. } => Utc
-                .timestamp_opt(ts, 0)
-                .single()
-                .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+            Clock::Fixed { .. } => OffsetDateTime::from_unix_timestamp(ts)
+                .map(go_time_text)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// RFC 3339 to the second, in the local zone (UTC for a fixed clock).
+    pub fn rfc3339(self, ts: i64) -> String {
+        match self {
+            Clock::System => rfc3339_local(ts),
+            Clock::Fixed { .. } => OffsetDateTime::from_unix_timestamp(ts)
+                .ok()
+                .and_then(|t| t.format(&Rfc3339).ok())
                 .unwrap_or_default(),
         }
     }
 }
 
-impl Clock {
-    /// RFC 3339 to the second, in the local zone (UTC for a fixed clock).
-    pub fn rfc3339(self, ts: i64) -> String {
-        let secs = chrono::SecondsFormat::Secs;
-        match self {
-            Clock::System => Local
-                .timestamp_opt(ts, 0)
-                .single()
-                .map(|t| t.to_rfc3339_opts(secs, true))
-                .unwrap_or_default(),
-            Clock::Fixed { .. } => Utc
-                .timestamp_opt(ts, 0)
-                .single()
-                .map(|t| t.to_rfc3339_opts(secs, true))
-                .unwrap_or_default(),
-        }
-    }
+/// "3 seconds ago" for a unix timestamp, from now.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn ago_unix(ts: i64) -> String {
+    Clock::System.ago(ts)
+}
+
+/// The local zone's offset at `t` (TZ, else /etc/localtime), as Docker's CLI
+/// prints times; UTC when the system cannot tell.
+pub fn local_offset(t: OffsetDateTime) -> UtcOffset {
+    UtcOffset::local_offset_at(t).unwrap_or(UtcOffset::UTC)
+}
+
+/// A unix timestamp in local time.
+fn local_from_unix(ts: i64) -> Option<OffsetDateTime> {
+    let t = OffsetDateTime::from_unix_timestamp(ts).ok()?;
+    Some(t.to_offset(local_offset(t)))
 }
 
 /// Go's `time.Time.String()` in local time: `2024-01-02 15:04:05 +0000 UTC`.
 pub fn go_time_string(ts: i64) -> String {
-    let Some(t) = Local.timestamp_opt(ts, 0).single() else {
-        return String::new();
-    };
-    let offset = t.format("%z").to_string();
-    let zone = if offset == "+0000" {
+    local_from_unix(ts).map(go_time_text).unwrap_or_default()
+}
+
+fn go_time_text(t: OffsetDateTime) -> String {
+    let offset = t
+        .format(format_description!(
+            "[offset_hour sign:mandatory][offset_minute]"
+        ))
+        .unwrap_or_default();
+    let zone = if t.offset().is_utc() {
         "UTC".to_string()
     } else {
         std::env::var("TZ")
@@ -189,7 +205,24 @@ pub fn go_time_string(ts: i64) -> String {
             .filter(|z| !z.contains('/') && !z.is_empty())
             .unwrap_or_else(|| offset.clone())
     };
-    format!("{} {offset} {zone}", t.format("%Y-%m-%d %H:%M:%S"))
+    let when = t
+        .format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default();
+    format!("{when} {offset} {zone}")
+}
+
+/// RFC 3339 to the second in local time (`2024-01-02T15:04:05+01:00`, `Z` in UTC),
+/// as `docker history --format` shows it.
+pub fn rfc3339_local(ts: i64) -> String {
+    let Some(t) = local_from_unix(ts) else {
+        return String::new();
+    };
+    // RFC 3339 has no seconds in offsets (old local mean times had them).
+    t.format(&Rfc3339)
+        .or_else(|_| t.to_offset(UtcOffset::UTC).format(&Rfc3339))
+        .unwrap_or_default()
 }
 
 /// Strips `sha256:` and shortens to 12 characters, like `stringid.TruncateID`.
@@ -298,5 +331,24 @@ mod tests {
     fn ago_for_old_times() {
         assert!(Clock::System.ago(0).ends_with("years ago"));
         assert_eq!(Clock::Fixed { now: 90 }.ago(0), "About a minute ago");
+        assert!(ago_unix(0).ends_with("years ago"));
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        assert_eq!(ago_unix(now - 70), "About a minute ago");
+        assert_eq!(ago_unix(now + 5), "Less than a second ago");
+    }
+
+    #[test]
+    fn go_time_strings() {
+        let t = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        assert_eq!(go_time_text(t), "2023-11-14 22:13:20 +0000 UTC");
+        let east = t.to_offset(UtcOffset::from_hms(5, 30, 0).unwrap());
+        let zone = std::env::var("TZ")
+            .ok()
+            .filter(|z| !z.contains('/') && !z.is_empty())
+            .unwrap_or_else(|| "+0530".into());
+        assert_eq!(
+            go_time_text(east),
+            format!("2023-11-15 03:43:20 +0530 {zone}")
+        );
     }
 }
