@@ -45,10 +45,9 @@ pub fn bin_dir() -> PathBuf {
     if let Some(profile) = std::env::current_exe()
         .ok()
         .and_then(|e| e.parent()?.parent().map(Path::to_path_buf))
+        && profile.join("pier").is_file()
     {
-        if profile.join("pier").is_file() {
-            return profile;
-        }
+        return profile;
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -105,10 +104,9 @@ pub fn busybox_rootfs_tar() -> &'static Path {
                     .strip_prefix("pier-test-busybox-")
                     .and_then(|r| r.strip_suffix(".tar"))
                     .and_then(|p| p.parse::<i32>().ok())
+                    && !pid_alive(pid)
                 {
-                    if !pid_alive(pid) {
-                        let _ = fs::remove_file(e.path());
-                    }
+                    let _ = fs::remove_file(e.path());
                 }
             }
         }
@@ -321,18 +319,18 @@ impl TestDaemon {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Ok(r) = http::request(&self.sock, "GET", "/_ping", None, b"") {
-                if r.status == 200 {
-                    return;
-                }
+            if let Ok(r) = http::request(&self.sock, "GET", "/_ping", None, b"")
+                && r.status == 200
+            {
+                return;
             }
-            if let Some(c) = self.child.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    panic!(
-                        "daemon exited during start-up ({st}); log:\n{}",
-                        self.log_tail(80)
-                    );
-                }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!(
+                    "daemon exited during start-up ({st}); log:\n{}",
+                    self.log_tail(80)
+                );
             }
             if Instant::now() > deadline {
                 panic!(
@@ -658,19 +656,17 @@ pub fn cgroup_value(pid: i32, controller: &str, v1_file: &str, v2_file: &str) ->
         let mut parts = line.splitn(3, ':');
         let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
         let path = path.trim_start_matches('/');
-        if ctrls.split(',').any(|c| c == controller) {
-            if let Some(m) = mount_of(false) {
-                if let Ok(v) = fs::read_to_string(m.join(path).join(v1_file)) {
-                    return Some(v.trim().to_string());
-                }
-            }
+        if ctrls.split(',').any(|c| c == controller)
+            && let Some(m) = mount_of(false)
+            && let Ok(v) = fs::read_to_string(m.join(path).join(v1_file))
+        {
+            return Some(v.trim().to_string());
         }
-        if ctrls.is_empty() {
-            if let Some(m) = mount_of(true) {
-                if let Ok(v) = fs::read_to_string(m.join(path).join(v2_file)) {
-                    return Some(v.trim().to_string());
-                }
-            }
+        if ctrls.is_empty()
+            && let Some(m) = mount_of(true)
+            && let Ok(v) = fs::read_to_string(m.join(path).join(v2_file))
+        {
+            return Some(v.trim().to_string());
         }
     }
     None

@@ -51,10 +51,10 @@ fn manifest(path: &Path) -> (String, BTreeSet<String>) {
             section = s.trim().to_string();
             // `[dependencies.pier-x]` names the dependency in the header.
             for prefix in ["dependencies.", "build-dependencies."] {
-                if let Some(dep) = section.strip_prefix(prefix) {
-                    if dep.starts_with("pier") {
-                        deps.insert(dep.to_string());
-                    }
+                if let Some(dep) = section.strip_prefix(prefix)
+                    && dep.starts_with("pier")
+                {
+                    deps.insert(dep.to_string());
                 }
             }
             continue;

@@ -311,10 +311,10 @@ fn stream_objects(d: &TestDaemon, path: &str, n: usize) -> Vec<(Instant, serde_j
             r.read_line(&mut line).expect("read stream") > 0,
             "stream ended"
         );
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim()) {
-            if v.is_object() {
-                out.push((Instant::now(), v));
-            }
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line.trim())
+            && v.is_object()
+        {
+            out.push((Instant::now(), v));
         }
     }
     out

@@ -113,10 +113,10 @@ pub fn list() -> Result<Vec<ContextMeta>> {
     };
     for e in entries.flatten() {
         let path = e.path().join("meta.json");
-        if let Ok(b) = std::fs::read(&path) {
-            if let Ok(m) = serde_json::from_slice::<ContextMeta>(&b) {
-                out.push(m);
-            }
+        if let Ok(b) = std::fs::read(&path)
+            && let Ok(m) = serde_json::from_slice::<ContextMeta>(&b)
+        {
+            out.push(m);
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));

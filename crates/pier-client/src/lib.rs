@@ -7,6 +7,10 @@
 //! helpers here speak HTTP/1.1 themselves, one short-lived connection per
 //! request (a unix socket connect is cheap).
 
+// A client blocks only its own command (the context store is a few small
+// files), as in the CLI.
+#![allow(clippy::disallowed_methods)]
+
 mod autostart;
 pub mod config;
 pub mod context;
@@ -267,16 +271,19 @@ mod tests {
     /// One test for everything that reads the environment (tests run in
     /// parallel threads of one process).
     #[test]
+    // SAFETY (the `unsafe` env calls): std serialises its own environment
+    // access, and no test of this binary calls into C code that reads it.
+    #[allow(unsafe_code)]
     fn hosts_resolve_in_the_docker_cli_s_order() {
         let dir = tempfile::tempdir().unwrap();
-        std::env::set_var("DOCKER_CONFIG", dir.path());
+        unsafe { std::env::set_var("DOCKER_CONFIG", dir.path()) };
         for v in [
             "PIER_HOST",
             "DOCKER_HOST",
             "DOCKER_CONTEXT",
             "DOCKER_TLS_VERIFY",
         ] {
-            std::env::remove_var(v);
+            unsafe { std::env::remove_var(v) };
         }
         let o = ConnectOptions::default();
         let t = resolve(&o).unwrap();
@@ -285,17 +292,17 @@ mod tests {
             host: Some("unix:///x.sock".into()),
             ..Default::default()
         };
-        std::env::set_var("DOCKER_HOST", "tcp://127.0.0.1:9");
+        unsafe { std::env::set_var("DOCKER_HOST", "tcp://127.0.0.1:9") };
         assert_eq!(resolve(&flag).unwrap().host, "unix:///x.sock");
         assert_eq!(resolve(&o).unwrap().host, "tcp://127.0.0.1:9");
-        std::env::set_var("PIER_HOST", "unix:///y.sock");
+        unsafe { std::env::set_var("PIER_HOST", "unix:///y.sock") };
         assert_eq!(resolve(&o).unwrap().host, "unix:///y.sock");
-        std::env::remove_var("PIER_HOST");
-        std::env::set_var("DOCKER_TLS_VERIFY", "1");
+        unsafe { std::env::remove_var("PIER_HOST") };
+        unsafe { std::env::set_var("DOCKER_TLS_VERIFY", "1") };
         let t = resolve(&o).unwrap();
         assert!(t.tls.unwrap().verify);
-        std::env::remove_var("DOCKER_TLS_VERIFY");
-        std::env::remove_var("DOCKER_HOST");
+        unsafe { std::env::remove_var("DOCKER_TLS_VERIFY") };
+        unsafe { std::env::remove_var("DOCKER_HOST") };
 
         let meta = context::ContextMeta {
             name: "far".into(),
@@ -317,15 +324,15 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve(&both).is_err());
-        std::env::set_var("DOCKER_CONTEXT", "far");
+        unsafe { std::env::set_var("DOCKER_CONTEXT", "far") };
         assert_eq!(resolve(&o).unwrap().context, "far");
-        std::env::remove_var("DOCKER_CONTEXT");
+        unsafe { std::env::remove_var("DOCKER_CONTEXT") };
         context::set_current("far").unwrap();
         assert_eq!(resolve(&o).unwrap().context, "far");
         context::set_current("default").unwrap();
         assert_eq!(resolve(&o).unwrap().context, "default");
         context::remove("far").unwrap();
-        std::env::remove_var("DOCKER_CONFIG");
+        unsafe { std::env::remove_var("DOCKER_CONFIG") };
     }
 
     #[test]

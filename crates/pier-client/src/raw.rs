@@ -67,10 +67,10 @@ pub async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> Result<
 
 /// The message of an error response: `{"message": "…"}`, or the body as text.
 fn error_message(body: &[u8]) -> String {
-    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-        if let Some(m) = v.get("message").and_then(|m| m.as_str()) {
-            return m.to_string();
-        }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+        && let Some(m) = v.get("message").and_then(|m| m.as_str())
+    {
+        return m.to_string();
     }
     String::from_utf8_lossy(body).trim().to_string()
 }

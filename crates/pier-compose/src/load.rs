@@ -416,14 +416,14 @@ pub fn load(opts: &Options) -> Result<Project> {
     }
 
     let mut profiles = opts.profiles.clone();
-    if profiles.is_empty() {
-        if let Some(p) = environment.get("COMPOSE_PROFILES") {
-            profiles = p
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-        }
+    if profiles.is_empty()
+        && let Some(p) = environment.get("COMPOSE_PROFILES")
+    {
+        profiles = p
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
     }
 
     for (sname, svc) in file.services.iter_mut() {
@@ -528,11 +528,11 @@ fn normalize_service(
         svc.build = Some(model::Build::Long(Box::new(l)));
     }
     for v in svc.volumes.iter_mut() {
-        if v.kind == "bind" {
-            if let Some(s) = &v.source {
-                let abs = absolute(dir, Path::new(&expand_home(s, env)));
-                v.source = Some(abs.display().to_string());
-            }
+        if v.kind == "bind"
+            && let Some(s) = &v.source
+        {
+            let abs = absolute(dir, Path::new(&expand_home(s, env)));
+            v.source = Some(abs.display().to_string());
         }
     }
     if svc.network_mode.is_none() && svc.networks.is_empty() {
@@ -575,14 +575,13 @@ fn validate(file: &ComposeFile) -> Result<()> {
             }
         }
         for v in &s.volumes {
-            if v.kind == "volume" {
-                if let Some(src) = &v.source {
-                    if !file.volumes.contains_key(src) {
-                        return Err(ComposeError::Project(format!(
-                            "service {name:?} refers to undefined volume {src}: invalid compose project"
-                        )));
-                    }
-                }
+            if v.kind == "volume"
+                && let Some(src) = &v.source
+                && !file.volumes.contains_key(src)
+            {
+                return Err(ComposeError::Project(format!(
+                    "service {name:?} refers to undefined volume {src}: invalid compose project"
+                )));
             }
         }
         if s.network_mode.is_some() && !s.networks.is_empty() {

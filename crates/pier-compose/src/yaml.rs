@@ -144,12 +144,11 @@ fn plain_scalar(text: &str) -> serde_json::Value {
         .chars()
         .next()
         .is_some_and(|c| c.is_ascii_digit() || c == '.');
-    if looks_float {
-        if let Ok(f) = text.parse::<f64>() {
-            if let Some(n) = serde_json::Number::from_f64(f) {
-                return J::Number(n);
-            }
-        }
+    if looks_float
+        && let Ok(f) = text.parse::<f64>()
+        && let Some(n) = serde_json::Number::from_f64(f)
+    {
+        return J::Number(n);
     }
     J::String(text.to_string())
 }

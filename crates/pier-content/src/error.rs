@@ -52,7 +52,10 @@ impl ContentError {
     }
 }
 
-pub(crate) fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContentError {
+pub(crate) fn io_err(
+    what: &'static str,
+    path: &Path,
+) -> impl FnOnce(io::Error) -> ContentError + use<> {
     let path = path.to_path_buf();
     move |source| ContentError::Io { what, path, source }
 }

@@ -237,21 +237,21 @@ impl BlobWriter {
     ) -> Result<(Digest, u64)> {
         let file = self.file.take().expect("file present until commit");
         let (digest, size) = std::mem::take(&mut self.hasher).finish();
-        if let Some(want) = expected_size {
-            if want != size {
-                return Err(ContentError::SizeMismatch {
-                    expected: want,
-                    actual: size,
-                });
-            }
+        if let Some(want) = expected_size
+            && want != size
+        {
+            return Err(ContentError::SizeMismatch {
+                expected: want,
+                actual: size,
+            });
         }
-        if let Some(want) = expected {
-            if want != &digest {
-                return Err(ContentError::DigestMismatch {
-                    expected: want.clone(),
-                    actual: digest,
-                });
-            }
+        if let Some(want) = expected
+            && want != &digest
+        {
+            return Err(ContentError::DigestMismatch {
+                expected: want.clone(),
+                actual: digest,
+            });
         }
         let dest = self.store.path(&digest);
         if dest.is_file() {

@@ -105,10 +105,10 @@ pub(crate) fn is_comment(line: &str) -> bool {
 /// Returns (text, end_of_logical_line).
 pub(crate) fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
     let t = line.trim_end_matches([' ', '\t']);
-    if let Some(before) = t.strip_suffix(escape) {
-        if before.is_empty() || !before.ends_with(escape) {
-            return (before, false);
-        }
+    if let Some(before) = t.strip_suffix(escape)
+        && (before.is_empty() || !before.ends_with(escape))
+    {
+        return (before, false);
     }
     (line, true)
 }

@@ -46,10 +46,10 @@ impl Dockerfile {
             let at = |k| ParseError::new(k, cmd.start_line, cmd.end_line);
             match (&cmd.instruction, stages.last_mut()) {
                 (Instruction::From(f), _) => {
-                    if let Some(n) = &f.name {
-                        if !names.insert(n.clone()) {
-                            return Err(at(ParseErrorKind::DuplicateStageName(n.clone())));
-                        }
+                    if let Some(n) = &f.name
+                        && !names.insert(n.clone())
+                    {
+                        return Err(at(ParseErrorKind::DuplicateStageName(n.clone())));
                     }
                     stages.push(Stage {
                         index: stages.len(),

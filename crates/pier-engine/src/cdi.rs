@@ -80,6 +80,9 @@ pub(crate) fn is_cdi_name(s: &str) -> bool {
 
 /// Every spec in `dirs`, by kind; a later directory wins (`/var/run/cdi`
 /// over `/etc/cdi`, as the CDI specification orders them).
+// Reached from create, on an async worker: the spec directories hold a few
+// small files, read only when a CDI device or `--gpus` is asked for.
+#[allow(clippy::disallowed_methods)]
 fn load(dirs: &[PathBuf]) -> Result<HashMap<String, (PathBuf, Spec)>> {
     let mut out = HashMap::new();
     for dir in dirs {
@@ -199,6 +202,7 @@ pub(crate) fn resolve(dirs: &[PathBuf], names: &[String]) -> Result<CdiEdits> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a test, on its own thread
 mod tests {
     use super::*;
 

@@ -8,10 +8,10 @@ use crate::{EngineError, Result};
 /// Splits an instruction's argument into exec form (JSON array) or shell form.
 fn exec_or_shell(rest: &str) -> Vec<String> {
     let t = rest.trim();
-    if t.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Vec<String>>(t) {
-            return v;
-        }
+    if t.starts_with('[')
+        && let Ok(v) = serde_json::from_str::<Vec<String>>(t)
+    {
+        return v;
     }
     vec!["/bin/sh".into(), "-c".into(), t.to_string()]
 }

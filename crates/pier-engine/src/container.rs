@@ -420,10 +420,11 @@ impl Engine {
                 mounts: Some(crate::volumes::mount_points(&rec)),
                 ..Default::default()
             });
-            if let Some(l) = opts.limit {
-                if l > 0 && out.len() >= l {
-                    break;
-                }
+            if let Some(l) = opts.limit
+                && l > 0
+                && out.len() >= l
+            {
+                break;
             }
         }
         Ok(out)

@@ -119,16 +119,15 @@ impl View {
             let proc_root = PathBuf::from(format!("/proc/{}/root", rec.state.pid));
             // Only the container's own root will do: a pid the kernel recycled for
             // a host process would lend the host's `/`.
-            if let Ok(fd) = rfs::open(&proc_root, flags, Mode::empty()) {
-                if let (Ok(a), Ok(b)) = (rfs::fstat(&fd), rfs::fstat(&root)) {
-                    if same_inode(&a, &b) {
-                        return Ok(View {
-                            root: fd,
-                            mounts: Vec::new(),
-                            id: key.to_string(),
-                        });
-                    }
-                }
+            if let Ok(fd) = rfs::open(&proc_root, flags, Mode::empty())
+                && let (Ok(a), Ok(b)) = (rfs::fstat(&fd), rfs::fstat(&root))
+                && same_inode(&a, &b)
+            {
+                return Ok(View {
+                    root: fd,
+                    mounts: Vec::new(),
+                    id: key.to_string(),
+                });
             }
         }
         let mut mounts = Vec::new();

@@ -253,7 +253,7 @@ impl Engine {
         &self,
         id: &str,
         limit: std::time::Duration,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+    ) -> impl std::future::Future<Output = ()> + Send + 'static + use<> {
         let rx = self.exec(id).ok().map(|e| e.done.subscribe());
         async move {
             if let Some(mut rx) = rx {

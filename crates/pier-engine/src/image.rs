@@ -411,10 +411,10 @@ impl Engine {
         for (_, snap) in garbage {
             self.snaps.remove(&snap)?;
             let init = self.cfg.init_layer_dir(Some(&snap.to_string()));
-            if let Err(e) = std::fs::remove_dir_all(&init) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!("removing init layer {}: {e}", init.display());
-                }
+            if let Err(e) = std::fs::remove_dir_all(&init)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("removing init layer {}: {e}", init.display());
             }
         }
         for blob in self.content.list()? {

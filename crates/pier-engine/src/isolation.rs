@@ -63,10 +63,10 @@ pub(crate) fn check(h: &HostConfig, c: &ContainerConfig, cdi_dirs: &[PathBuf]) -
             "not supported by Pier: --storage-opt (per-container storage quotas)",
         ));
     }
-    if let Some(r) = h.runtime.as_deref().filter(|r| !r.is_empty()) {
-        if !RUNTIMES.contains(&r) {
-            return Err(bad(format!("unknown or invalid runtime name: {r}")));
-        }
+    if let Some(r) = h.runtime.as_deref().filter(|r| !r.is_empty())
+        && !RUNTIMES.contains(&r)
+    {
+        return Err(bad(format!("unknown or invalid runtime name: {r}")));
     }
     if let Some(p) = h.cgroup_parent.as_deref().filter(|p| !p.is_empty()) {
         let rel = Path::new(p.trim_start_matches('/'));
@@ -214,11 +214,11 @@ impl Engine {
     /// Undoes [`Engine::joins_for_start`]'s host mount once the container is down.
     pub(crate) fn unmount_shm(&self, rec: &ContainerRecord) {
         let path = shm_path(&self.cfg.container_dir(&rec.id));
-        if crate::fsops::is_mountpoint(&path) {
-            if let Err(e) = pier_sys::unmount(&path, false) {
-                tracing::warn!("{e}; detaching");
-                let _ = pier_sys::unmount(&path, true);
-            }
+        if crate::fsops::is_mountpoint(&path)
+            && let Err(e) = pier_sys::unmount(&path, false)
+        {
+            tracing::warn!("{e}; detaching");
+            let _ = pier_sys::unmount(&path, true);
         }
     }
 }

@@ -374,11 +374,11 @@ impl Engine {
         self.unmount_shm(rec);
         self.release_volumes(rec);
         let merged = self.merged_path(&rec.id);
-        if crate::fsops::is_mountpoint(&merged) {
-            if let Err(e) = pier_sys::unmount(&merged, false) {
-                tracing::warn!("unmount {}: {e}; detaching", merged.display());
-                let _ = pier_sys::unmount(&merged, true);
-            }
+        if crate::fsops::is_mountpoint(&merged)
+            && let Err(e) = pier_sys::unmount(&merged, false)
+        {
+            tracing::warn!("unmount {}: {e}; detaching", merged.display());
+            let _ = pier_sys::unmount(&merged, true);
         }
     }
 
@@ -578,7 +578,7 @@ impl Engine {
         opts: AttachOptions,
     ) -> Result<(
         bool,
-        impl std::future::Future<Output = Result<UnixStream>> + Send + 'static,
+        impl std::future::Future<Output = Result<UnixStream>> + Send + 'static + use<>,
     )> {
         let rec = self.find_container(key)?;
         let tty = rec.tty();

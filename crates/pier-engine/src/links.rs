@@ -118,10 +118,11 @@ fn link_env(link_name: &str, child_ip: &str, child: &ContainerRecord) -> Vec<Str
     }
     env.push(format!("{alias}_NAME={link_name}"));
     for e in child.config.env.iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            if k != "HOME" && k != "PATH" {
-                env.push(format!("{alias}_ENV_{k}={v}"));
-            }
+        if let Some((k, v)) = e.split_once('=')
+            && k != "HOME"
+            && k != "PATH"
+        {
+            env.push(format!("{alias}_ENV_{k}={v}"));
         }
     }
     env

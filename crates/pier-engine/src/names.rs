@@ -164,10 +164,10 @@ impl Engine {
                     return Ok(id);
                 }
                 // A short hex string is also a valid name; Docker tries the ID after the name.
-                if let Some(hex) = id_prefix(key) {
-                    if let Some(id) = by_prefix(hex)? {
-                        return Ok(id);
-                    }
+                if let Some(hex) = id_prefix(key)
+                    && let Some(id) = by_prefix(hex)?
+                {
+                    return Ok(id);
                 }
                 Err(EngineError::no_such_image(&r.familiar()))
             }

@@ -247,10 +247,10 @@ impl Engine {
             tracing::error!("creating built-in networks: {e}");
         }
         for n in self.networks().unwrap_or_default() {
-            if let Some(spec) = n.spec() {
-                if let Err(e) = self.net.ctl.add_network(spec).await {
-                    tracing::error!("bringing up network {}: {e}", n.name);
-                }
+            if let Some(spec) = n.spec()
+                && let Err(e) = self.net.ctl.add_network(spec).await
+            {
+                tracing::error!("bringing up network {}: {e}", n.name);
             }
         }
         self.net.ctl.watch_firewall();
@@ -522,10 +522,11 @@ impl Engine {
             )));
         }
         let ipam = body.ipam.unwrap_or_default();
-        if let Some(d) = ipam.driver.as_deref() {
-            if !d.is_empty() && d != "default" {
-                return Err(EngineError::not_found(format!("plugin \"{d}\" not found")));
-            }
+        if let Some(d) = ipam.driver.as_deref()
+            && !d.is_empty()
+            && d != "default"
+        {
+            return Err(EngineError::not_found(format!("plugin \"{d}\" not found")));
         }
         // Keep only what was given, as Docker echoes it.
         let given = |v: Option<String>| v.filter(|s| !s.is_empty());

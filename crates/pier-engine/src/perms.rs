@@ -105,10 +105,9 @@ pub(crate) fn secure_roots(cfg: &EngineConfig) -> Result<()> {
         .create_new(true)
         .mode(PRIVATE_FILE_MODE)
         .open(&db)
+        && e.kind() != std::io::ErrorKind::AlreadyExists
     {
-        if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(EngineError::from_io(&db, e));
-        }
+        return Err(EngineError::from_io(&db, e));
     }
     for (path, ft) in read_dir(&cfg.data_root)? {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());

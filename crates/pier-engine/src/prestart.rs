@@ -125,10 +125,12 @@ impl Engine {
         }
         self.unpin_early_netns(id).await;
         let merged = self.merged_path(id);
-        if had && !self.is_running(id) && crate::fsops::is_mountpoint(&merged) {
-            if let Err(e) = pier_sys::unmount(&merged, true) {
-                tracing::warn!("unmounting {}: {e}", merged.display());
-            }
+        if had
+            && !self.is_running(id)
+            && crate::fsops::is_mountpoint(&merged)
+            && let Err(e) = pier_sys::unmount(&merged, true)
+        {
+            tracing::warn!("unmounting {}: {e}", merged.display());
         }
     }
 }

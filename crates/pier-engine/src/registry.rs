@@ -99,10 +99,10 @@ fn pull_err(r: &Reference, e: RegistryError) -> EngineError {
 
 /// Credentials for `domain`: the client's, else the Docker config's.
 pub fn resolve_auth(domain: &str, header: Option<&str>) -> Result<Option<AuthConfig>> {
-    if let Some(h) = header {
-        if let Some(a) = AuthConfig::from_header(h)? {
-            return Ok(Some(a));
-        }
+    if let Some(h) = header
+        && let Some(a) = AuthConfig::from_header(h)?
+    {
+        return Ok(Some(a));
     }
     match DockerConfig::load(&pier_registry::default_config_dir())
         .and_then(|c| c.credentials(domain))
@@ -535,11 +535,11 @@ impl Engine {
             repos: vec![target.name()],
         };
         tokio::task::spawn_blocking(move || -> Result<()> {
-            if let Some(mut rec) = e.meta.image::<ImageRecord>(&id)? {
-                if !rec.repo_digests.contains(&repo_digest) {
-                    rec.repo_digests.push(repo_digest);
-                    e.meta.put_image(&id, &rec)?;
-                }
+            if let Some(mut rec) = e.meta.image::<ImageRecord>(&id)?
+                && !rec.repo_digests.contains(&repo_digest)
+            {
+                rec.repo_digests.push(repo_digest);
+                e.meta.put_image(&id, &rec)?;
             }
             e.remember_manifest(&id, source)
         })

@@ -76,17 +76,17 @@ fn check_cpuset(value: &str, what: &str, file: &str) -> Result<()> {
     .or_else(|_| std::fs::read_to_string(Path::new(ROOT).join("cpuset").join(file)))
     .unwrap_or_default();
     let avail = avail.trim();
-    if let Some(have) = parse_list(avail) {
-        if asked.iter().any(|c| !have.contains(c)) {
-            let kind = if what == "cpus" {
-                "CPUs"
-            } else {
-                "memory nodes"
-            };
-            return Err(bad(format!(
-                "Requested {kind} are not available - requested {value}, available: {avail}"
-            )));
-        }
+    if let Some(have) = parse_list(avail)
+        && asked.iter().any(|c| !have.contains(c))
+    {
+        let kind = if what == "cpus" {
+            "CPUs"
+        } else {
+            "memory nodes"
+        };
+        return Err(bad(format!(
+            "Requested {kind} are not available - requested {value}, available: {avail}"
+        )));
     }
     Ok(())
 }

@@ -94,10 +94,10 @@ pub(crate) fn options_for(
     };
     binds.extend(devs.binds);
     let mut env = c.env.clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
-        if let Some(hn) = &c.hostname {
-            env.insert(0, format!("HOSTNAME={hn}"));
-        }
+    if !env.iter().any(|e| e.starts_with("HOSTNAME="))
+        && let Some(hn) = &c.hostname
+    {
+        env.insert(0, format!("HOSTNAME={hn}"));
     }
     env.extend(devs.env);
     if c.tty.unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {

@@ -34,14 +34,14 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            if let Ok(v) =
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && let Ok(v) =
                 u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 4]).unwrap_or(""), 8)
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
+        {
+            out.push(v);
+            i += 4;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -91,12 +91,11 @@ fn shims_of(exec_root: &Path) -> Vec<(i32, String)> {
             .windows(2)
             .find(|w| w[0] == b"--state-dir")
             .map(|w| PathBuf::from(String::from_utf8_lossy(w[1]).into_owned()));
-        if let Some(state) = state {
-            if state.parent() == Some(containers.as_path()) {
-                if let Some(id) = state.file_name() {
-                    out.push((pid, id.to_string_lossy().into_owned()));
-                }
-            }
+        if let Some(state) = state
+            && state.parent() == Some(containers.as_path())
+            && let Some(id) = state.file_name()
+        {
+            out.push((pid, id.to_string_lossy().into_owned()));
         }
     }
     out
@@ -175,10 +174,10 @@ impl Engine {
         };
         let x = &self.cfg.exec_root;
         for (id, path) in entries(&self.cfg.runtime_root()) {
-            if !live.contains(&id) {
-                if let Err(e) = std::fs::remove_dir_all(&path) {
-                    tracing::warn!("removing runtime state {}: {e}", path.display());
-                }
+            if !live.contains(&id)
+                && let Err(e) = std::fs::remove_dir_all(&path)
+            {
+                tracing::warn!("removing runtime state {}: {e}", path.display());
             }
         }
         for (id, path) in entries(&x.join("containers")) {
@@ -187,10 +186,10 @@ impl Engine {
             }
         }
         for (id, path) in entries(&x.join("netns")) {
-            if !live.contains(&id) {
-                if let Err(e) = pier_network::netns::delete(&path) {
-                    tracing::warn!("removing namespace {}: {e}", path.display());
-                }
+            if !live.contains(&id)
+                && let Err(e) = pier_network::netns::delete(&path)
+            {
+                tracing::warn!("removing namespace {}: {e}", path.display());
             }
         }
         let d = &self.cfg.data_root;
@@ -267,10 +266,10 @@ fn sweep_mounts(cfg: &crate::EngineConfig, snaps_root: &Path, live: &HashSet<Str
             continue;
         }
         tracing::info!(mount = %m.display(), "unmounting what no live container owns");
-        if pier_sys::unmount(&m, false).is_err() {
-            if let Err(e) = pier_sys::unmount(&m, true) {
-                tracing::warn!("{e}");
-            }
+        if pier_sys::unmount(&m, false).is_err()
+            && let Err(e) = pier_sys::unmount(&m, true)
+        {
+            tracing::warn!("{e}");
         }
     }
 }

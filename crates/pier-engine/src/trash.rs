@@ -150,10 +150,10 @@ fn delete_in_background(paths: Vec<PathBuf>) {
 #[allow(clippy::disallowed_methods)]
 fn delete_all(paths: Vec<PathBuf>) {
     for p in paths {
-        if let Err(e) = std::fs::remove_dir_all(&p) {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("deleting {}: {e}", p.display());
-            }
+        if let Err(e) = std::fs::remove_dir_all(&p)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("deleting {}: {e}", p.display());
         }
     }
 }

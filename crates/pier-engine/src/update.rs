@@ -55,24 +55,24 @@ impl Engine {
         if let Some(p) = u.pids_limit.filter(|p| *p != 0) {
             h.pids_limit = Some(p);
         }
-        if let Some(p) = u.restart_policy.clone() {
-            if p.name.is_some() {
-                if h.auto_remove.unwrap_or(false)
-                    && !matches!(
-                        p.name,
-                        Some(pier_api::models::RestartPolicyNameEnum::NO)
-                            | Some(pier_api::models::RestartPolicyNameEnum::EMPTY)
-                    )
-                {
-                    return Err(EngineError::invalid_argument(
+        if let Some(p) = u.restart_policy.clone()
+            && p.name.is_some()
+        {
+            if h.auto_remove.unwrap_or(false)
+                && !matches!(
+                    p.name,
+                    Some(pier_api::models::RestartPolicyNameEnum::NO)
+                        | Some(pier_api::models::RestartPolicyNameEnum::EMPTY)
+                )
+            {
+                return Err(EngineError::invalid_argument(
                         "Restart policy cannot be updated because AutoRemove is enabled for the container",
                     ));
-                }
-                h.restart_policy = Some(RestartPolicy {
-                    name: p.name,
-                    maximum_retry_count: p.maximum_retry_count,
-                });
             }
+            h.restart_policy = Some(RestartPolicy {
+                name: p.name,
+                maximum_retry_count: p.maximum_retry_count,
+            });
         }
         let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
         crate::validate::resources(&rec.host_config, ncpu)?;
@@ -219,15 +219,15 @@ fn refuse_not_live(u: &ContainerUpdateBody) -> Result<()> {
 /// The cpuset, memory soft limit and blkio weight of a running container.
 fn live_extras(dir: &Path, v2: bool, u: &ContainerUpdateBody) -> Result<()> {
     let name = dir.to_string_lossy();
-    if let Some(c) = u.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
-        if v2 || name.contains("/cpuset/") {
-            write(dir, "cpuset.cpus", c)?;
-        }
+    if let Some(c) = u.cpuset_cpus.as_deref().filter(|c| !c.is_empty())
+        && (v2 || name.contains("/cpuset/"))
+    {
+        write(dir, "cpuset.cpus", c)?;
     }
-    if let Some(m) = u.cpuset_mems.as_deref().filter(|m| !m.is_empty()) {
-        if v2 || name.contains("/cpuset/") {
-            write(dir, "cpuset.mems", m)?;
-        }
+    if let Some(m) = u.cpuset_mems.as_deref().filter(|m| !m.is_empty())
+        && (v2 || name.contains("/cpuset/"))
+    {
+        write(dir, "cpuset.mems", m)?;
     }
     if let Some(r) = u.memory_reservation.filter(|r| *r > 0) {
         let file = if v2 {

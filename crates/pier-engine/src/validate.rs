@@ -117,12 +117,12 @@ pub(crate) fn resources(h: &HostConfig, ncpu: usize) -> Result<()> {
             "You should always set the Memory limit when using Memoryswap limit, see usage",
         ));
     }
-    if let Some(s) = h.memory_swappiness.filter(|s| *s != -1) {
-        if !(0..=100).contains(&s) {
-            return Err(bad(format!(
-                "Invalid value: {s}, valid memory swappiness range is 0-100"
-            )));
-        }
+    if let Some(s) = h.memory_swappiness.filter(|s| *s != -1)
+        && !(0..=100).contains(&s)
+    {
+        return Err(bad(format!(
+            "Invalid value: {s}, valid memory swappiness range is 0-100"
+        )));
     }
     let reservation = h.memory_reservation.unwrap_or(0);
     if reservation != 0 && reservation < MIN_MEMORY {
@@ -164,10 +164,10 @@ pub(crate) fn resources(h: &HostConfig, ncpu: usize) -> Result<()> {
     if quota > 0 && quota < 1000 {
         return Err(bad("CPU cfs quota can not be less than 1ms (i.e. 1000)"));
     }
-    if let Some(w) = h.blkio_weight.filter(|w| *w > 0) {
-        if !(10..=1000).contains(&w) {
-            return Err(bad("Range of blkio weight is from 10 to 1000"));
-        }
+    if let Some(w) = h.blkio_weight.filter(|w| *w > 0)
+        && !(10..=1000).contains(&w)
+    {
+        return Err(bad("Range of blkio weight is from 10 to 1000"));
     }
     Ok(())
 }

@@ -37,10 +37,10 @@ pub(crate) fn check_options(opts: &HashMap<String, String>) -> Result<()> {
         ("o", &["device", "type"]),
     ];
     for (opt, needs) in required {
-        if opts.contains_key(opt) {
-            if let Some(missing) = needs.iter().find(|n| !opts.contains_key(**n)) {
-                return Err(bad(format!("missing required option: {missing:?}")));
-            }
+        if opts.contains_key(opt)
+            && let Some(missing) = needs.iter().find(|n| !opts.contains_key(**n))
+        {
+            return Err(bad(format!("missing required option: {missing:?}")));
         }
     }
     Ok(())

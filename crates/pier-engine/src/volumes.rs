@@ -299,10 +299,10 @@ impl Engine {
     /// After `rm -v`: removes the container's anonymous volumes.
     pub(crate) fn remove_anonymous_volumes(&self, rec: &ContainerRecord) {
         for m in rec.mounts.iter().filter(|m| m.kind == "volume") {
-            if let Ok(Some(v)) = self.volumes.get(&m.name) {
-                if v.anonymous {
-                    let _ = self.volumes.remove(&m.name, false);
-                }
+            if let Ok(Some(v)) = self.volumes.get(&m.name)
+                && v.anonymous
+            {
+                let _ = self.volumes.remove(&m.name, false);
             }
         }
     }

@@ -53,11 +53,11 @@ impl Engine {
             Err(e) => {
                 // Docker's CLI sends its wait alongside the start: a fast
                 // `--rm` container may be gone before the wait arrives.
-                if let Some(ev) = self.recent_exit(key, Duration::from_secs(10)) {
-                    if ev.removed {
-                        let code = ev.exit_code;
-                        return Ok(Box::pin(async move { Ok(code) }));
-                    }
+                if let Some(ev) = self.recent_exit(key, Duration::from_secs(10))
+                    && ev.removed
+                {
+                    let code = ev.exit_code;
+                    return Ok(Box::pin(async move { Ok(code) }));
                 }
                 return Err(e);
             }

@@ -402,11 +402,12 @@ async fn forward(upstreams: &[SocketAddr], q: &[u8]) -> Option<Vec<u8>> {
             continue;
         }
         let mut buf = vec![0u8; 4096];
-        if let Ok(Ok(n)) = tokio::time::timeout(UPSTREAM_TIMEOUT, s.recv(&mut buf)).await {
-            if n >= 2 && buf[..2] == q[..2] {
-                buf.truncate(n);
-                return Some(buf);
-            }
+        if let Ok(Ok(n)) = tokio::time::timeout(UPSTREAM_TIMEOUT, s.recv(&mut buf)).await
+            && n >= 2
+            && buf[..2] == q[..2]
+        {
+            buf.truncate(n);
+            return Some(buf);
         }
     }
     None

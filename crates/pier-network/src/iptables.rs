@@ -106,19 +106,19 @@ fn installed() -> &'static [Backend] {
             }
         }
         // Distributions that ship one backend under the plain name.
-        if v.is_empty() {
-            if let Some(ver) = version("iptables") {
-                let kind = if ver.contains("nf_tables") {
-                    Kind::Nft
-                } else {
-                    Kind::Legacy
-                };
-                v.push(Backend {
-                    kind,
-                    iptables: "iptables".into(),
-                    restore: "iptables-restore".into(),
-                });
-            }
+        if v.is_empty()
+            && let Some(ver) = version("iptables")
+        {
+            let kind = if ver.contains("nf_tables") {
+                Kind::Nft
+            } else {
+                Kind::Legacy
+            };
+            v.push(Backend {
+                kind,
+                iptables: "iptables".into(),
+                restore: "iptables-restore".into(),
+            });
         }
         v
     })

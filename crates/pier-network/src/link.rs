@@ -100,18 +100,17 @@ impl Netlink {
 
     /// Makes sure bridge `name` exists, is up and carries `addr/prefix`.
     pub async fn ensure_bridge(&self, name: &str, addr: Ipv4Addr, prefix: u8) -> Result<u32> {
-        if self.index(name).await?.is_none() {
-            if let Err(e) = self
+        if self.index(name).await?.is_none()
+            && let Err(e) = self
                 .handle
                 .link()
                 .add(LinkBridge::new(name).build())
                 .execute()
                 .await
-            {
-                let e = NetError::netlink(format!("create bridge {name}"), e);
-                if e.errno() != Some(EEXIST) {
-                    return Err(e);
-                }
+        {
+            let e = NetError::netlink(format!("create bridge {name}"), e);
+            if e.errno() != Some(EEXIST) {
+                return Err(e);
             }
         }
         let idx = self.must_index(name).await?;
@@ -265,10 +264,10 @@ impl Netlink {
             .map_err(|e| NetError::netlink("list addresses", e))?
         {
             for attr in &a.attributes {
-                if let AddressAttribute::Address(IpAddr::V4(ip)) = attr {
-                    if !ip.is_loopback() {
-                        out.push(crate::ipam::Subnet::containing(*ip, a.header.prefix_len));
-                    }
+                if let AddressAttribute::Address(IpAddr::V4(ip)) = attr
+                    && !ip.is_loopback()
+                {
+                    out.push(crate::ipam::Subnet::containing(*ip, a.header.prefix_len));
                 }
             }
         }

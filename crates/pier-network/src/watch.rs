@@ -116,10 +116,10 @@ pub(crate) fn start(chain: String, bridges: Arc<Mutex<Option<Vec<String>>>>) {
                 }
                 let guard = bridges.lock().unwrap_or_else(|e| e.into_inner());
                 // Not synced yet: the daemon's own first sync comes.
-                if let Some(names) = guard.as_ref().filter(|n| !n.is_empty()) {
-                    if let Err(e) = crate::iptables::ensure(&chain, names) {
-                        tracing::warn!("putting {chain} back into iptables FORWARD: {e}");
-                    }
+                if let Some(names) = guard.as_ref().filter(|n| !n.is_empty())
+                    && let Err(e) = crate::iptables::ensure(&chain, names)
+                {
+                    tracing::warn!("putting {chain} back into iptables FORWARD: {e}");
                 }
             }
         });

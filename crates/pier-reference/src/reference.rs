@@ -301,10 +301,10 @@ fn parse_full(domain: &str, remainder: &str, original: &str) -> Result<Reference
         Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
         None => (rest, None),
     };
-    if let Some(t) = tag {
-        if !is_valid_tag(t) {
-            return Err(ReferenceError::InvalidFormat);
-        }
+    if let Some(t) = tag
+        && !is_valid_tag(t)
+    {
+        return Err(ReferenceError::InvalidFormat);
     }
     if !is_valid_domain(domain) || !is_valid_path(path) {
         // Docker reports uppercase separately when the lowercased input would parse.

@@ -99,11 +99,13 @@ impl AuthConfig {
 
     /// Fills username/password from `auth` when only that is set.
     pub fn expand_auth(&mut self) {
-        if self.username.is_empty() && self.password.is_empty() && !self.auth.is_empty() {
-            if let Some((u, p)) = decode_basic(&self.auth) {
-                self.username = u;
-                self.password = p;
-            }
+        if self.username.is_empty()
+            && self.password.is_empty()
+            && !self.auth.is_empty()
+            && let Some((u, p)) = decode_basic(&self.auth)
+        {
+            self.username = u;
+            self.password = p;
         }
     }
 

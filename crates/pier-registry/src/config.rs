@@ -99,10 +99,10 @@ impl DockerConfig {
     fn helper_for(&self, domain: &str) -> Option<String> {
         if let Some(Value::Object(h)) = self.doc.get("credHelpers") {
             for (k, v) in h {
-                if same_registry(k, domain) {
-                    if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
-                        return Some(s.to_string());
-                    }
+                if same_registry(k, domain)
+                    && let Some(s) = v.as_str().filter(|s| !s.is_empty())
+                {
+                    return Some(s.to_string());
                 }
             }
         }
@@ -111,10 +111,10 @@ impl DockerConfig {
 
     /// Credentials for registry `domain` (`docker.io`, `localhost:5000`).
     pub fn credentials(&self, domain: &str) -> Result<Option<AuthConfig>> {
-        if let Some(helper) = self.helper_for(domain) {
-            if let Some(a) = helper_get(&helper, &auth_key(domain))? {
-                return Ok(Some(a));
-            }
+        if let Some(helper) = self.helper_for(domain)
+            && let Some(a) = helper_get(&helper, &auth_key(domain))?
+        {
+            return Ok(Some(a));
         }
         let Some(Value::Object(auths)) = self.doc.get("auths") else {
             return Ok(None);

@@ -62,7 +62,7 @@ impl RegistryError {
 pub(crate) fn io_err(
     what: &'static str,
     path: &Path,
-) -> impl FnOnce(std::io::Error) -> RegistryError {
+) -> impl FnOnce(std::io::Error) -> RegistryError + use<> {
     let path = path.to_path_buf();
     move |source| RegistryError::Io { what, path, source }
 }
@@ -106,24 +106,24 @@ struct ErrorEntry {
 /// Formats a registry error body the way Docker prints it:
 /// `manifest unknown: manifest unknown`. Falls back to the HTTP status.
 pub(crate) fn describe_error_body(status: u16, body: &[u8]) -> (Vec<String>, String) {
-    if let Ok(b) = serde_json::from_slice::<ErrorBody>(body) {
-        if !b.errors.is_empty() {
-            let codes = b.errors.iter().map(|e| e.code.clone()).collect();
-            let text = b
-                .errors
-                .iter()
-                .map(|e| {
-                    let code = e.code.to_lowercase().replace('_', " ");
-                    if e.message.is_empty() {
-                        code
-                    } else {
-                        format!("{code}: {}", e.message)
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            return (codes, text);
-        }
+    if let Ok(b) = serde_json::from_slice::<ErrorBody>(body)
+        && !b.errors.is_empty()
+    {
+        let codes = b.errors.iter().map(|e| e.code.clone()).collect();
+        let text = b
+            .errors
+            .iter()
+            .map(|e| {
+                let code = e.code.to_lowercase().replace('_', " ");
+                if e.message.is_empty() {
+                    code
+                } else {
+                    format!("{code}: {}", e.message)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        return (codes, text);
     }
     let reason = reqwest::StatusCode::from_u16(status)
         .ok()

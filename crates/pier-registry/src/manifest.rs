@@ -274,13 +274,13 @@ pub fn select_platform<'a>(idx: &'a ImageIndex, want: &Platform) -> Option<&'a D
     if want.variant.is_none() {
         // No variant asked: for the host's own arch prefer its variant.
         let host = Platform::host();
-        if host.architecture == want.architecture && host.variant.is_some() {
-            if let Some(d) = candidates
+        if host.architecture == want.architecture
+            && host.variant.is_some()
+            && let Some(d) = candidates
                 .iter()
                 .find(|d| d.platform.as_ref().is_some_and(|p| p.matches(&host)))
-            {
-                return Some(d);
-            }
+        {
+            return Some(d);
         }
     }
     candidates.first().copied()

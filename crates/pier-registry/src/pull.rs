@@ -151,12 +151,12 @@ async fn fetch_manifest_at(
     let expected = want.or(header_digest
         .as_ref()
         .filter(|d| d.algorithm() == digest.algorithm()));
-    if let Some(w) = expected {
-        if w != &digest {
-            return Err(RegistryError::Protocol(format!(
-                "manifest for {shown}: digest mismatch: expected {w}, got {digest}"
-            )));
-        }
+    if let Some(w) = expected
+        && w != &digest
+    {
+        return Err(RegistryError::Protocol(format!(
+            "manifest for {shown}: digest mismatch: expected {w}, got {digest}"
+        )));
     }
     let (media_type, manifest) = parse_manifest(&content_type, &bytes)?;
     Ok(FetchedManifest {
@@ -253,13 +253,13 @@ pub async fn pull(
     let diff_ids = diff_ids_of(&config_bytes, &im.config.digest)?;
     if let (Some(want), Manifest::Image(_)) = (&opts.platform, &top.manifest) {
         // A single-platform image asked for by platform: it must be that one.
-        if let Ok(actual) = serde_json::from_slice::<Platform>(&config_bytes) {
-            if !actual.matches(want) {
-                return Err(RegistryError::NotFound(format!(
+        if let Ok(actual) = serde_json::from_slice::<Platform>(&config_bytes)
+            && !actual.matches(want)
+        {
+            return Err(RegistryError::NotFound(format!(
                     "image with reference {} was found but does not match the specified platform: wanted {want}, actual: {actual}",
                     r.familiar()
                 )));
-            }
         }
     }
     if diff_ids.len() != im.layers.len() {
@@ -512,14 +512,14 @@ async fn fetch_blob_once(
         if let Some(u) = &mut unpacking {
             u.feed(chunk).await;
         }
-        if let Some(id) = id {
-            if ticker.due() || current == d.size {
-                progress(Progress::Downloading {
-                    id: id.to_string(),
-                    current,
-                    total: d.size,
-                });
-            }
+        if let Some(id) = id
+            && (ticker.due() || current == d.size)
+        {
+            progress(Progress::Downloading {
+                id: id.to_string(),
+                current,
+                total: d.size,
+            });
         }
     }
     if let Some(id) = id {

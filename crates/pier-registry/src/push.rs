@@ -191,12 +191,11 @@ pub async fn push(
         .get("docker-content-digest")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<Digest>().ok())
+        && h != digest
     {
-        if h != digest {
-            return Err(RegistryError::Protocol(format!(
-                "registry stored manifest {h} but we sent {digest}"
-            )));
-        }
+        return Err(RegistryError::Protocol(format!(
+            "registry stored manifest {h} but we sent {digest}"
+        )));
     }
     let size = manifest_bytes.len() as u64;
     progress(Progress::PushDigest {
@@ -236,23 +235,23 @@ fn closed(e: tokio::sync::AcquireError) -> RegistryError {
 }
 
 fn plan(store: &ContentStore, img: &PushImage) -> Result<Plan> {
-    if let Some((mtype, bytes)) = &img.source_manifest {
-        if let Ok((mtype2, Manifest::Image(m))) = parse_manifest(mtype, bytes) {
-            let usable = m.config.digest == img.config
-                && m.layers.len() == img.layers.len()
-                && store.exists(&m.config.digest)
-                && m.layers.iter().all(|l| store.exists(&l.digest));
-            if usable {
-                return Ok(Plan {
-                    manifest: Some((mtype2, bytes.clone())),
-                    layers: m
-                        .layers
-                        .iter()
-                        .map(|d| Planned::Ready(Box::new(d.clone())))
-                        .collect(),
-                    config: m.config.clone(),
-                });
-            }
+    if let Some((mtype, bytes)) = &img.source_manifest
+        && let Ok((mtype2, Manifest::Image(m))) = parse_manifest(mtype, bytes)
+    {
+        let usable = m.config.digest == img.config
+            && m.layers.len() == img.layers.len()
+            && store.exists(&m.config.digest)
+            && m.layers.iter().all(|l| store.exists(&l.digest));
+        if usable {
+            return Ok(Plan {
+                manifest: Some((mtype2, bytes.clone())),
+                layers: m
+                    .layers
+                    .iter()
+                    .map(|d| Planned::Ready(Box::new(d.clone())))
+                    .collect(),
+                config: m.config.clone(),
+            });
         }
     }
     let config_size = store.size(&img.config)?;

@@ -191,10 +191,10 @@ impl Transports {
     pub fn for_domain(&self, domain: &str, skip_verify: bool) -> Result<reqwest::Client> {
         let key = (domain.to_string(), skip_verify);
         let stamp = certs_stamp(&self.opts.certs_dirs, domain);
-        if let Some((st, c)) = self.lock().get(&key) {
-            if *st == stamp {
-                return Ok(c.clone());
-            }
+        if let Some((st, c)) = self.lock().get(&key)
+            && *st == stamp
+        {
+            return Ok(c.clone());
         }
         let certs = host_certs(&self.opts.certs_dirs, domain)?;
         let client = if certs.cas.is_empty() && certs.identity.is_none() && !skip_verify {

@@ -64,10 +64,10 @@ impl Unpacking {
     /// Hands a downloaded chunk over. An unpack that gave up stops taking
     /// chunks; the download goes on regardless.
     pub(crate) async fn feed(&mut self, chunk: Bytes) {
-        if let Some(tx) = &self.tx {
-            if tx.send(chunk).await.is_err() {
-                self.tx = None;
-            }
+        if let Some(tx) = &self.tx
+            && tx.send(chunk).await.is_err()
+        {
+            self.tx = None;
         }
     }
 

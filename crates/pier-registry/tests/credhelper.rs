@@ -27,8 +27,13 @@ fn helpers_store_get_and_erase() {
         bin.path().display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    // Only this test runs in this binary: changing PATH here is safe.
-    std::env::set_var("PATH", &path);
+    // The helper is found on PATH, as Docker's are; a test may change the environment.
+    // SAFETY: only this test runs in this binary, and no other thread of it reads
+    // the environment while PATH is set.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("PATH", &path)
+    };
 
     let cfg_dir = tempfile::tempdir().unwrap();
     std::fs::write(

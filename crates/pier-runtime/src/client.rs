@@ -292,13 +292,14 @@ impl ShimClient {
         let mut s = self.send(req).await?;
         let line = self.read_line(&mut s).await?;
         // Errors come as a Reply even for calls that return something else.
-        if let Ok(r) = serde_json::from_slice::<Reply>(&line) {
-            if !r.ok && r.error.is_some() {
-                return Err(ShimError::Refused {
-                    message: r.error.unwrap_or_default(),
-                    exit_code: r.exit_code,
-                });
-            }
+        if let Ok(r) = serde_json::from_slice::<Reply>(&line)
+            && !r.ok
+            && r.error.is_some()
+        {
+            return Err(ShimError::Refused {
+                message: r.error.unwrap_or_default(),
+                exit_code: r.exit_code,
+            });
         }
         serde_json::from_slice(&line).map_err(|e| {
             self.proto_err(format!(

@@ -80,12 +80,13 @@ pub(crate) type AppState = Arc<Engine>;
 /// Strips a `/v1.xx` prefix, refusing versions outside what Pier serves.
 fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
     let path = req.uri().path();
-    if let Some(rest) = path.strip_prefix("/v") {
-        if let Some(i) = rest.find('/') {
-            let ver = &rest[..i];
-            if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
-                if pier_api::compare_versions(ver, pier_api::MIN_API_VERSION).is_lt() {
-                    return Err(Box::new(ApiError::new(
+    if let Some(rest) = path.strip_prefix("/v")
+        && let Some(i) = rest.find('/')
+    {
+        let ver = &rest[..i];
+        if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
+            if pier_api::compare_versions(ver, pier_api::MIN_API_VERSION).is_lt() {
+                return Err(Box::new(ApiError::new(
                         StatusCode::BAD_REQUEST,
                         format!(
                             "client version {ver} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
@@ -93,26 +94,25 @@ fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
                         ),
                     )
                     .into_response()));
-                }
-                if pier_api::compare_versions(ver, pier_api::API_VERSION).is_gt() {
-                    return Err(Box::new(
-                        ApiError::bad_request(format!(
-                            "client version {ver} is too new. Maximum supported API version is {}",
-                            pier_api::API_VERSION
-                        ))
-                        .into_response(),
-                    ));
-                }
-                let new_path = rest[i..].to_string();
-                let pq = match req.uri().query() {
-                    Some(q) => format!("{new_path}?{q}"),
-                    None => new_path,
-                };
-                let mut parts = req.uri().clone().into_parts();
-                parts.path_and_query = pq.parse().ok();
-                if let Ok(uri) = Uri::from_parts(parts) {
-                    *req.uri_mut() = uri;
-                }
+            }
+            if pier_api::compare_versions(ver, pier_api::API_VERSION).is_gt() {
+                return Err(Box::new(
+                    ApiError::bad_request(format!(
+                        "client version {ver} is too new. Maximum supported API version is {}",
+                        pier_api::API_VERSION
+                    ))
+                    .into_response(),
+                ));
+            }
+            let new_path = rest[i..].to_string();
+            let pq = match req.uri().query() {
+                Some(q) => format!("{new_path}?{q}"),
+                None => new_path,
+            };
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = pq.parse().ok();
+            if let Ok(uri) = Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
             }
         }
     }

@@ -40,10 +40,10 @@ pub fn now_nanos() -> i128 {
 /// Exponents, `inf`, `NaN` and out-of-range numbers are refused.
 pub fn timestamp(value: &str, now: i128) -> Result<Timestamp, String> {
     let bad = || format!("failed to parse value as time or duration: {value:?}");
-    if value != "0" {
-        if let Some(d) = go_duration(value) {
-            return Timestamp::from_nanos(now - d as i128).ok_or_else(bad);
-        }
+    if value != "0"
+        && let Some(d) = go_duration(value)
+    {
+        return Timestamp::from_nanos(now - d as i128).ok_or_else(bad);
     }
     if let Some(t) = date_time(value) {
         return Timestamp::from_nanos(t).ok_or_else(bad);

@@ -209,7 +209,10 @@ pub fn image_inspect(d: &ImageDetails) -> Value {
     });
     if let (Some(o), Value::Object(rest)) = (v.as_object_mut(), rest) {
         // `Variant` is `omitempty` in Docker's ImageInspect.
-        o.extend(rest.into_iter().filter(|(k, x)| k != "Variant" || !x.is_null()));
+        o.extend(
+            rest.into_iter()
+                .filter(|(k, x)| k != "Variant" || !x.is_null()),
+        );
     }
     v
 }

@@ -383,10 +383,10 @@ fn oom_killed_in(cgroup_path: &Path) -> bool {
     for (f, key) in files {
         if let Ok(s) = std::fs::read_to_string(&f) {
             for line in s.lines() {
-                if let Some(n) = line.strip_prefix(key) {
-                    if n.trim().parse::<u64>().unwrap_or(0) > 0 {
-                        return true;
-                    }
+                if let Some(n) = line.strip_prefix(key)
+                    && n.trim().parse::<u64>().unwrap_or(0) > 0
+                {
+                    return true;
                 }
             }
         }

@@ -71,10 +71,10 @@ impl LogWriter {
     fn rotate(&mut self) {
         if self.rot.max_file < 2 {
             // Nothing is kept: start the file over (appends land at the new end).
-            if let Some(f) = &self.file {
-                if f.set_len(0).is_ok() {
-                    self.size = 0;
-                }
+            if let Some(f) = &self.file
+                && f.set_len(0).is_ok()
+            {
+                self.size = 0;
             }
             return;
         }
@@ -95,10 +95,8 @@ impl LogWriter {
             }
         }
         self.size = 0;
-        if gz {
-            if let Err(e) = compress(&first, &rotated(&self.path, 1, true)) {
-                eprintln!("log rotation: compress {}: {e}", first.display());
-            }
+        if gz && let Err(e) = compress(&first, &rotated(&self.path, 1, true)) {
+            eprintln!("log rotation: compress {}: {e}", first.display());
         }
     }
 

@@ -557,12 +557,12 @@ fn pax_xattrs<R: Read>(e: &mut tar::Entry<'_, R>) -> Result<Vec<(String, Vec<u8>
     if let Some(exts) = e.pax_extensions().map_err(layer_io("reading PAX header"))? {
         for ext in exts {
             let ext = ext.map_err(layer_io("reading PAX header"))?;
-            if let Ok(key) = ext.key() {
-                if let Some(name) = key.strip_prefix("SCHILY.xattr.") {
-                    // Overlay's own attributes in a layer would corrupt the mount.
-                    if !name.starts_with("trusted.overlay.") {
-                        out.push((name.to_string(), ext.value_bytes().to_vec()));
-                    }
+            if let Ok(key) = ext.key()
+                && let Some(name) = key.strip_prefix("SCHILY.xattr.")
+            {
+                // Overlay's own attributes in a layer would corrupt the mount.
+                if !name.starts_with("trusted.overlay.") {
+                    out.push((name.to_string(), ext.value_bytes().to_vec()));
                 }
             }
         }
@@ -610,7 +610,7 @@ fn gid_of(gid: u32) -> rfs::Gid {
     rfs::Gid::from_raw(gid)
 }
 
-fn sys(what: &'static str, path: &Path) -> impl FnOnce(Errno) -> SnapshotError {
+fn sys(what: &'static str, path: &Path) -> impl FnOnce(Errno) -> SnapshotError + use<> {
     let path = path.to_path_buf();
     move |e| SnapshotError::Io {
         what,

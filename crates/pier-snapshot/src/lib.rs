@@ -177,10 +177,10 @@ impl Snapshotter {
         layers: Vec<(Digest, R)>,
         threads: usize,
     ) -> Result<Vec<Digest>> {
-        if let Some(p) = parent {
-            if !self.exists(p) {
-                return Err(SnapshotError::NotFound(p.to_string()));
-            }
+        if let Some(p) = parent
+            && !self.exists(p)
+        {
+            return Err(SnapshotError::NotFound(p.to_string()));
         }
         let mut chains = Vec::new();
         let mut todo = Vec::new();
@@ -382,10 +382,10 @@ impl Snapshotter {
     /// the overlay to mount. With no parent the only lower is an empty directory.
     pub fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<OverlayMount> {
         let dir = self.container_dir(key)?;
-        if !dir.exists() {
-            if let Some(pool) = self.spares() {
-                pool.take_into(&dir);
-            }
+        if !dir.exists()
+            && let Some(pool) = self.spares()
+        {
+            pool.take_into(&dir);
         }
         let lowers = match parent {
             Some(p) => self.lowers(p)?,

@@ -60,10 +60,10 @@ impl Staged {
     /// Publishes the snapshot (a rename). Its parent must exist by now; an
     /// existing snapshot of the same chain wins and this one is dropped.
     pub fn commit(mut self) -> Result<Digest> {
-        if let Some(p) = &self.parent {
-            if !self.snaps.exists(p) {
-                return Err(SnapshotError::NotFound(p.to_string()));
-            }
+        if let Some(p) = &self.parent
+            && !self.snaps.exists(p)
+        {
+            return Err(SnapshotError::NotFound(p.to_string()));
         }
         let tmp = self.tmp.take().expect("present until commit");
         if let Err(e) = self.snaps.commit(&tmp, &self.chain) {

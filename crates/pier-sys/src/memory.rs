@@ -22,27 +22,26 @@ pub fn release_clean_file_pages() -> io::Result<u64> {
     let mut maps: Vec<Map> = Vec::new();
     for line in smaps.lines() {
         let first = line.split_whitespace().next().unwrap_or("");
-        if let Some((a, b)) = first.split_once('-') {
-            if let (Ok(start), Ok(end)) =
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) =
                 (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-            {
-                let mut f = line.split_whitespace();
-                let _range = f.next();
-                let _perms = f.next();
-                let _off = f.next();
-                let _dev = f.next();
-                let inode = f.next().unwrap_or("0");
-                let path = f.next().unwrap_or("");
-                maps.push(Map {
-                    start,
-                    end,
-                    file_backed: inode != "0" && path.starts_with('/'),
-                    rss_kb: 0,
-                    anon_kb: u64::MAX,
-                    locked: false,
-                });
-                continue;
-            }
+        {
+            let mut f = line.split_whitespace();
+            let _range = f.next();
+            let _perms = f.next();
+            let _off = f.next();
+            let _dev = f.next();
+            let inode = f.next().unwrap_or("0");
+            let path = f.next().unwrap_or("");
+            maps.push(Map {
+                start,
+                end,
+                file_backed: inode != "0" && path.starts_with('/'),
+                rss_kb: 0,
+                anon_kb: u64::MAX,
+                locked: false,
+            });
+            continue;
         }
         let Some(m) = maps.last_mut() else { continue };
         let kb = |l: &str| -> u64 {

@@ -259,14 +259,15 @@ impl Builder<'_> {
                     }
                     continue;
                 }
-                if unpack && !it.generated {
-                    if let Some(gz) = archive_kind(&it.host)? {
-                        mkdir_all_in_root(root, &dest, dir_owner)?;
-                        // Docker keeps the archive's owners even with
-                        // --chown (which applies to the directory made).
-                        extract_archive(&it.host, gz, root, &dest, None)?;
-                        continue;
-                    }
+                if unpack
+                    && !it.generated
+                    && let Some(gz) = archive_kind(&it.host)?
+                {
+                    mkdir_all_in_root(root, &dest, dir_owner)?;
+                    // Docker keeps the archive's owners even with
+                    // --chown (which applies to the directory made).
+                    extract_archive(&it.host, gz, root, &dest, None)?;
+                    continue;
                 }
                 let existing_dir = resolve_in_root(root, &dest, true)
                     .map(|p| p.is_dir())

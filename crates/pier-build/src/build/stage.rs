@@ -47,10 +47,10 @@ impl StageState {
     /// A variable as instructions see it: ENV wins over ARG.
     pub fn lookup(&self, k: &str) -> Option<String> {
         for e in self.env().iter().rev() {
-            if let Some((ek, v)) = e.split_once('=') {
-                if ek == k {
-                    return Some(v.to_string());
-                }
+            if let Some((ek, v)) = e.split_once('=')
+                && ek == k
+            {
+                return Some(v.to_string());
             }
         }
         self.args

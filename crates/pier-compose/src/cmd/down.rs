@@ -72,10 +72,10 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
         .map(|(k, _)| network_name(&p, k))
         .collect();
     for n in api.networks_by_project(&p.name).await? {
-        if let Some(name) = n["Name"].as_str() {
-            if !nets.iter().any(|x| x == name) {
-                nets.push(name.to_string());
-            }
+        if let Some(name) = n["Name"].as_str()
+            && !nets.iter().any(|x| x == name)
+        {
+            nets.push(name.to_string());
         }
     }
     for n in nets {

@@ -98,7 +98,11 @@ async fn self_cli(ctx: &Ctx, args: Vec<String>) -> Result<i32> {
     if c.tlsverify {
         cmd.arg("--tlsverify");
     }
-    for (flag, path) in [("--tlscacert", &c.tlscacert), ("--tlscert", &c.tlscert), ("--tlskey", &c.tlskey)] {
+    for (flag, path) in [
+        ("--tlscacert", &c.tlscacert),
+        ("--tlscert", &c.tlscert),
+        ("--tlskey", &c.tlskey),
+    ] {
         if let Some(path) = path {
             cmd.arg(flag).arg(path);
         }

@@ -201,10 +201,10 @@ pub async fn build_service(
                 e.trim_end()
             )));
         }
-        if let Some(s) = m["stream"].as_str() {
-            if !o.quiet {
-                eprint!("{s}");
-            }
+        if let Some(s) = m["stream"].as_str()
+            && !o.quiet
+        {
+            eprint!("{s}");
         }
     }
     ctx.event("Service", service, "Built");

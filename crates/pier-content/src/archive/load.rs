@@ -216,10 +216,10 @@ impl Archive<'_> {
         for desc in index.manifests {
             // Multi-platform saves name an index whose other platforms' blobs are not
             // in the archive: only manifests actually present count.
-            if let Ok(d) = self.pick_manifest(&desc, 0) {
-                if self.store.exists(&d) {
-                    out.push((d, desc.annotations));
-                }
+            if let Ok(d) = self.pick_manifest(&desc, 0)
+                && self.store.exists(&d)
+            {
+                out.push((d, desc.annotations));
             }
         }
         Ok(out)
@@ -267,10 +267,10 @@ impl Archive<'_> {
         // Config digest -> OCI manifest digest, when the archive also is an OCI layout.
         let mut by_config = HashMap::new();
         for (m, _) in oci {
-            if let Ok(raw) = self.store.read_limited(m, METADATA_LIMIT) {
-                if let Ok(man) = serde_json::from_slice::<Manifest>(&raw) {
-                    by_config.insert(man.config.digest, m.clone());
-                }
+            if let Ok(raw) = self.store.read_limited(m, METADATA_LIMIT)
+                && let Ok(man) = serde_json::from_slice::<Manifest>(&raw)
+            {
+                by_config.insert(man.config.digest, m.clone());
             }
         }
         let repos = self.legacy_repositories()?;

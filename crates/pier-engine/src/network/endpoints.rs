@@ -446,14 +446,13 @@ impl Engine {
             if let Err(e) = r {
                 tracing::warn!("removing {} of {id}: {e}", a.host_veth);
             }
-            if let Ok(ip) = a.ip.parse::<Ipv4Addr>() {
-                if let Some(s) = leases
+            if let Ok(ip) = a.ip.parse::<Ipv4Addr>()
+                && let Some(s) = leases
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .get_mut(&a.network_id)
-                {
-                    s.remove(&ip);
-                }
+            {
+                s.remove(&ip);
             }
         });
     }
@@ -622,12 +621,12 @@ fn check_endpoint(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
             "network-scoped alias is supported only for containers in user defined networks",
         ));
     }
-    if let Some(m) = ep.mac_address.as_deref().filter(|m| !m.is_empty()) {
-        if link::parse_mac(m).is_none() {
-            return Err(EngineError::invalid_argument(format!(
-                "invalid MAC address: {m}"
-            )));
-        }
+    if let Some(m) = ep.mac_address.as_deref().filter(|m| !m.is_empty())
+        && link::parse_mac(m).is_none()
+    {
+        return Err(EngineError::invalid_argument(format!(
+            "invalid MAC address: {m}"
+        )));
     }
     Ok(())
 }

@@ -131,20 +131,19 @@ impl Engine {
             })
             .collect();
         for e in rec.config.exposed_ports.iter().flatten() {
-            if let Ok((port, proto)) = parse_port_key(e) {
-                if !rec
+            if let Ok((port, proto)) = parse_port_key(e)
+                && !rec
                     .network
                     .ports
                     .iter()
                     .any(|p| p.container_port == port && p.proto == proto)
-                {
-                    ports.push(PortSummary {
-                        ip: None,
-                        private_port: port,
-                        public_port: None,
-                        typ: Some(typ(&proto)),
-                    });
-                }
+            {
+                ports.push(PortSummary {
+                    ip: None,
+                    private_port: port,
+                    public_port: None,
+                    typ: Some(typ(&proto)),
+                });
             }
         }
         let nets = self.network_settings(rec).networks.into_iter().collect();

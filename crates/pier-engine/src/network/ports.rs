@@ -143,10 +143,10 @@ impl Engine {
                 })
             })
             .collect();
-        if !reqs.is_empty() {
-            if let Err(e) = self.net.ctl.publish(&rec.id, &a.network_id, &reqs) {
-                tracing::error!("republishing ports of {}: {e}", rec.id);
-            }
+        if !reqs.is_empty()
+            && let Err(e) = self.net.ctl.publish(&rec.id, &a.network_id, &reqs)
+        {
+            tracing::error!("republishing ports of {}: {e}", rec.id);
         }
     }
 }

@@ -111,7 +111,12 @@ impl VolumeService {
 
     /// Every volume's record.
     pub(crate) fn recs(&self) -> Result<Vec<VolumeRec>> {
-        Ok(self.meta.kv_list::<VolumeRec>(NS)?.into_iter().map(|(_, v)| v).collect())
+        Ok(self
+            .meta
+            .kv_list::<VolumeRec>(NS)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
     }
 
     pub(crate) fn get(&self, name: &str) -> Result<Option<VolumeRec>> {
@@ -184,7 +189,9 @@ impl VolumeService {
             if force {
                 return Ok(());
             }
-            return Err(EngineError::not_found(format!("get {name}: no such volume")));
+            return Err(EngineError::not_found(format!(
+                "get {name}: no such volume"
+            )));
         }
         if let Some(users) = self.in_use()?.get(name) {
             return Err(EngineError::conflict(format!(

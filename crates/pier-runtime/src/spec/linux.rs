@@ -284,21 +284,21 @@ pub(super) fn linux(
 
 #[cfg(test)]
 mod tests {
-    use crate::spec::tests::{gen, opts};
+    use crate::spec::tests::{opts, r#gen};
     use crate::spec::{NetworkNs, Resources};
 
     #[test]
     fn network_modes() {
         let mut o = opts();
         o.network = NetworkNs::Host;
-        let v = gen(&o);
+        let v = r#gen(&o);
         assert!(!v["linux"]["namespaces"]
             .as_array()
             .unwrap()
             .iter()
             .any(|n| n["type"] == "network"));
         o.network = NetworkNs::Path("/run/pier/netns/x".into());
-        let v = gen(&o);
+        let v = r#gen(&o);
         let net = v["linux"]["namespaces"]
             .as_array()
             .unwrap()
@@ -326,7 +326,7 @@ mod tests {
         o.shm = Shm::Bind("/dev/shm".into());
         o.cgroup_ns = false;
         o.domainname = Some("example.org".into());
-        let v = gen(&o);
+        let v = r#gen(&o);
         assert_eq!(ns_of(&v, "pid").unwrap()["path"], "/proc/7/ns/pid");
         assert!(ns_of(&v, "ipc").is_none());
         assert!(ns_of(&v, "cgroup").is_none());
@@ -341,7 +341,7 @@ mod tests {
         o.ipc = Namespace::New;
         o.shm = Shm::None;
         o.uts_host = true;
-        let v = gen(&o);
+        let v = r#gen(&o);
         assert!(ns_of(&v, "ipc").unwrap().get("path").is_none());
         assert!(!v["mounts"]
             .as_array()
@@ -370,7 +370,7 @@ mod tests {
             minor: None,
             access: "rm".into(),
         }];
-        let v = gen(&o);
+        let v = r#gen(&o);
         assert_eq!(v["linux"]["devices"][0]["path"], "/dev/xnull");
         assert_eq!(v["linux"]["devices"][0]["major"], 1);
         let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
@@ -393,7 +393,7 @@ mod tests {
             ..Default::default()
         };
         o.sysctls.insert("net.ipv4.ip_forward".into(), "1".into());
-        let v = gen(&o);
+        let v = r#gen(&o);
         let r = &v["linux"]["resources"];
         assert_eq!(r["memory"]["limit"], 100 << 20);
         assert_eq!(r["memory"]["swap"], 200 << 20);
@@ -407,7 +407,7 @@ mod tests {
             cpu_quota: Some(25_000),
             ..Default::default()
         };
-        let r = &gen(&o)["linux"]["resources"];
+        let r = &r#gen(&o)["linux"]["resources"];
         assert_eq!(r["cpu"]["quota"], 25_000);
         assert_eq!(r["cpu"]["period"], 50_000);
     }
@@ -439,7 +439,7 @@ mod tests {
             device_write_iops: vec![t(200)],
             ..Default::default()
         };
-        let v = gen(&o);
+        let v = r#gen(&o);
         let r = &v["linux"]["resources"];
         assert_eq!(r["cpu"]["cpus"], "0");
         assert_eq!(r["cpu"]["mems"], "0");

@@ -131,7 +131,7 @@ pub(super) fn mounts(o: &SpecOptions) -> Vec<Value> {
 mod tests {
     use serde_json::json;
 
-    use crate::spec::tests::{gen, opts};
+    use crate::spec::tests::{opts, r#gen};
     use crate::spec::{BindMount, TmpfsMount};
 
     #[test]
@@ -154,7 +154,7 @@ mod tests {
                 readonly: true,
             },
         ];
-        let v = gen(&o);
+        let v = r#gen(&o);
         assert_eq!(v["root"]["readonly"], true);
         let m = v["mounts"].as_array().unwrap();
         let shm: Vec<_> = m

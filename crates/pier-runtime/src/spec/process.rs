@@ -48,10 +48,10 @@ fn build_env(o: &SpecOptions) -> Vec<String> {
     if !env_has(&o.env, "PATH") {
         env.push(format!("PATH={DEFAULT_PATH}"));
     }
-    if let Some(h) = &o.hostname {
-        if !env_has(&o.env, "HOSTNAME") {
-            env.push(format!("HOSTNAME={h}"));
-        }
+    if let Some(h) = &o.hostname
+        && !env_has(&o.env, "HOSTNAME")
+    {
+        env.push(format!("HOSTNAME={h}"));
     }
     if o.terminal && !env_has(&o.env, "TERM") {
         env.push("TERM=xterm".into());
@@ -120,7 +120,7 @@ mod tests {
     use serde_json::json;
 
     use crate::spec::build_spec_on;
-    use crate::spec::tests::{gen, host, opts};
+    use crate::spec::tests::{host, opts, r#gen};
     use crate::spec::Ulimit;
 
     #[test]
@@ -132,7 +132,7 @@ mod tests {
         ];
         o.oom_score_adj = Some(500);
         o.no_new_privileges = true;
-        let v = gen(&o);
+        let v = r#gen(&o);
         let rl = v["process"]["rlimits"].as_array().unwrap();
         assert_eq!(rl.len(), 2);
         assert!(rl
@@ -157,7 +157,7 @@ mod tests {
         o.terminal = true;
         o.env = vec!["FOO=bar".into()];
         o.cwd = "/work".into();
-        let v = gen(&o);
+        let v = r#gen(&o);
         assert_eq!(
             v["process"]["user"],
             json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20]})

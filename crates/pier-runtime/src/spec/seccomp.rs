@@ -350,10 +350,10 @@ pub(crate) fn default_profile(caps: &[String], host: &Host<'_>) -> Result<LinuxS
         if r.not_arches.contains(&arch) || r.not_caps.iter().any(|c| has_cap(c)) {
             continue;
         }
-        if let Some(min) = r.min_kernel {
-            if host.kernel < min {
-                continue;
-            }
+        if let Some(min) = r.min_kernel
+            && host.kernel < min
+        {
+            continue;
         }
         let mut b = LinuxSyscallBuilder::default()
             .names(r.names.iter().map(|s| s.to_string()).collect::<Vec<_>>());
@@ -403,7 +403,7 @@ pub(crate) fn default_profile(caps: &[String], host: &Host<'_>) -> Result<LinuxS
 mod tests {
     use serde_json::{json, Value};
 
-    use crate::spec::tests::{gen, opts};
+    use crate::spec::tests::{opts, r#gen};
 
     fn syscall_rules<'a>(v: &'a Value, name: &str) -> Vec<&'a Value> {
         v["linux"]["seccomp"]["syscalls"]
@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn seccomp_profile_shape() {
-        let v = gen(&opts());
+        let v = r#gen(&opts());
         let sc = &v["linux"]["seccomp"];
         assert_eq!(sc["defaultAction"], "SCMP_ACT_ERRNO");
         assert_eq!(sc["defaultErrnoRet"], 1);
@@ -451,7 +451,7 @@ mod tests {
     fn seccomp_with_sys_admin() {
         let mut o = opts();
         o.cap_add = vec!["sys_admin".into()];
-        let v = gen(&o);
+        let v = r#gen(&o);
         assert!(!syscall_rules(&v, "mount").is_empty());
         let clone = syscall_rules(&v, "clone");
         assert_eq!(clone.len(), 1);

@@ -187,21 +187,19 @@ pub(crate) fn resolve(
     let has_cap = |c: &String| caps.contains(c);
     let mut syscalls = Vec::new();
     for c in &p.syscalls {
-        if let Some(x) = &c.excludes {
-            if x.arches.iter().any(|a| a == arch)
+        if let Some(x) = &c.excludes
+            && (x.arches.iter().any(|a| a == arch)
                 || x.caps.iter().any(has_cap)
-                || x.min_kernel.is_some_and(|k| host.kernel >= k)
-            {
-                continue;
-            }
+                || x.min_kernel.is_some_and(|k| host.kernel >= k))
+        {
+            continue;
         }
-        if let Some(i) = &c.includes {
-            if (!i.arches.is_empty() && !i.arches.iter().any(|a| a == arch))
+        if let Some(i) = &c.includes
+            && ((!i.arches.is_empty() && !i.arches.iter().any(|a| a == arch))
                 || !i.caps.iter().all(has_cap)
-                || i.min_kernel.is_some_and(|k| host.kernel < k)
-            {
-                continue;
-            }
+                || i.min_kernel.is_some_and(|k| host.kernel < k))
+        {
+            continue;
         }
         let names = if c.name.is_empty() {
             c.names.clone()

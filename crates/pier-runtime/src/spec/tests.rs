@@ -20,13 +20,13 @@ pub(super) fn opts() -> SpecOptions {
     }
 }
 
-pub(super) fn gen(o: &SpecOptions) -> Value {
+pub(super) fn r#gen(o: &SpecOptions) -> Value {
     serde_json::to_value(build_spec_on(o, &host(), true).unwrap()).unwrap()
 }
 
 #[test]
 fn defaults_match_docker() {
-    let v = gen(&opts());
+    let v = r#gen(&opts());
     let caps: Vec<&str> = v["process"]["capabilities"]["bounding"]
         .as_array()
         .unwrap()
@@ -110,7 +110,7 @@ fn defaults_match_docker() {
 fn privileged_spec() {
     let mut o = opts();
     o.privileged = true;
-    let v = gen(&o);
+    let v = r#gen(&o);
     assert_eq!(
         v["process"]["capabilities"]["bounding"]
             .as_array()

@@ -28,10 +28,10 @@ async fn create(
 ) -> ApiResult<Response> {
     // docker-py sends `detachKeys`; Go's decoder matches field names without
     // regard to case, so Docker takes it.
-    if let Some(o) = v.as_object_mut() {
-        if let Some(k) = o.remove("detachKeys") {
-            o.entry("DetachKeys").or_insert(k);
-        }
+    if let Some(o) = v.as_object_mut()
+        && let Some(k) = o.remove("detachKeys")
+    {
+        o.entry("DetachKeys").or_insert(k);
     }
     let cfg: ExecConfig = serde_json::from_value(v)
         .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?;

@@ -96,10 +96,8 @@ impl Sup {
         }
         self.finish_key(&None, &st);
         // The exit is reported; the runtime's state goes now (in a helper).
-        if delete {
-            if let Err(e) = lc::delete(&self.cfg.id, &self.cfg.runtime_root) {
-                eprintln!("pier-shim: delete container {}: {}", self.cfg.id, e.message);
-            }
+        if delete && let Err(e) = lc::delete(&self.cfg.id, &self.cfg.runtime_root) {
+            eprintln!("pier-shim: delete container {}: {}", self.cfg.id, e.message);
         }
         // Execs cannot outlive the container's pid namespace; stop waiting on them.
         for key in self.proc_keys().into_iter().flatten() {
@@ -149,10 +147,9 @@ impl Sup {
                     },
                 ..
             }) = slot
+                && out.is_empty()
             {
-                if out.is_empty() {
-                    *slot = None;
-                }
+                *slot = None;
             }
         }
     }

@@ -56,10 +56,11 @@ impl Sup {
                     closing: false,
                 };
                 // Bytes that came with the request line are stdin already.
-                if stdin && !rest.is_empty() {
-                    if let Some(p) = self.procs.get_mut(&exec) {
-                        p.stdin_buf.extend_from_slice(&rest);
-                    }
+                if stdin
+                    && !rest.is_empty()
+                    && let Some(p) = self.procs.get_mut(&exec)
+                {
+                    p.stdin_buf.extend_from_slice(&rest);
                 }
                 if let ConnState::Attached { .. } = &mut st {
                     c.state = st;

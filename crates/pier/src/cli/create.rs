@@ -566,10 +566,12 @@ pub async fn create_container(
     args: &CreateArgs,
     req: &CreateRequest,
 ) -> Result<String> {
-    if let Some(path) = &args.cidfile {
-        if std::path::Path::new(path).exists() {
-            bail!("container ID file found, make sure the other container isn't running or delete {path}");
-        }
+    if let Some(path) = &args.cidfile
+        && std::path::Path::new(path).exists()
+    {
+        bail!(
+            "container ID file found, make sure the other container isn't running or delete {path}"
+        );
     }
     let mut q = Vec::new();
     if let Some(n) = &req.name {

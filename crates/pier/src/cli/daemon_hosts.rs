@@ -73,12 +73,12 @@ pub fn check_plain_tcp(hosts: &[ListenAddr], tls: bool, insecure_tcp: bool) -> R
         return Ok(());
     }
     for h in hosts {
-        if let ListenAddr::Tcp(a) = h {
-            if !a.ip().is_loopback() {
-                bail!(
+        if let ListenAddr::Tcp(a) = h
+            && !a.ip().is_loopback()
+        {
+            bail!(
                     "refusing to serve the API on tcp://{a} without TLS: anyone who can reach it gets root on this host. Use --tlsverify (client certificates), or --insecure-tcp to serve it unauthenticated anyway"
                 );
-            }
         }
     }
     Ok(())

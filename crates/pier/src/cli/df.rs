@@ -220,8 +220,11 @@ fn verbose_data(
             let since = |k: &str| {
                 c[k].as_str()
                     .and_then(|t| {
-                        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                            .ok()
+                        time::OffsetDateTime::parse(
+                            t,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .ok()
                     })
                     .map(|t| clock.ago(t.unix_timestamp()))
                     .unwrap_or_default()

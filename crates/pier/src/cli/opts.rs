@@ -584,24 +584,22 @@ mod tests {
 
     #[test]
     fn env_and_files() {
-        std::env::set_var("PIER_TEST_ENV_X", "fromenv");
+        // PATH: set in every test run, so no test has to set a variable.
+        let path = format!("PATH={}", std::env::var("PATH").unwrap());
         assert_eq!(env_value("A=1").unwrap(), "A=1");
         assert_eq!(env_value("A=").unwrap(), "A=");
-        assert_eq!(
-            env_value("PIER_TEST_ENV_X").unwrap(),
-            "PIER_TEST_ENV_X=fromenv"
-        );
+        assert_eq!(env_value("PATH").unwrap(), path);
         assert_eq!(env_value("PIER_TEST_UNSET_Y").unwrap(), "PIER_TEST_UNSET_Y");
         assert!(env_value("=x").is_err());
 
         let dir = std::env::temp_dir().join(format!("pier-envfile-{}", std::process::id()));
         std::fs::write(
             &dir,
-            "# comment\n\nA=1\n  B=two words \nPIER_TEST_ENV_X\nPIER_TEST_UNSET_Y\n",
+            "# comment\n\nA=1\n  B=two words \nPATH\nPIER_TEST_UNSET_Y\n",
         )
         .unwrap();
         let v = parse_kv_file(dir.to_str().unwrap(), true).unwrap();
-        assert_eq!(v, vec!["A=1", "B=two words ", "PIER_TEST_ENV_X=fromenv"]);
+        assert_eq!(v, vec!["A=1".to_string(), "B=two words ".into(), path]);
         std::fs::write(&dir, "BAD KEY=1\n").unwrap();
         assert!(parse_kv_file(dir.to_str().unwrap(), true).is_err());
         std::fs::remove_file(&dir).unwrap();

@@ -379,11 +379,16 @@ mod tests {
     }
 
     #[test]
+    // SAFETY (the `unsafe` env calls): std serialises its own environment
+    // access, and no test of this binary calls into C code that reads it.
+    #[allow(unsafe_code)]
     fn auth_header_is_url_safe_json() {
-        std::env::set_var(
-            "DOCKER_CONFIG",
-            std::env::temp_dir().join("pier-no-such-config-dir"),
-        );
+        unsafe {
+            std::env::set_var(
+                "DOCKER_CONFIG",
+                std::env::temp_dir().join("pier-no-such-config-dir"),
+            )
+        };
         let h = registry_auth("localhost:5000");
         let raw = base64::engine::general_purpose::URL_SAFE.decode(h).unwrap();
         assert_eq!(raw, b"{}");

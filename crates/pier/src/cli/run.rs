@@ -153,10 +153,9 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
         eprintln!("the input device is not a TTY");
         return Err(Exit(1).into());
     }
-    if tty {
-        if let (Some((h, w)), Some(hc)) = (stream::window_size(), req.body.host_config.as_mut()) {
-            hc.console_size = Some(vec![h as usize, w as usize]);
-        }
+    if tty && let (Some((h, w)), Some(hc)) = (stream::window_size(), req.body.host_config.as_mut())
+    {
+        hc.console_size = Some(vec![h as usize, w as usize]);
     }
     let id = match create_container(client, &a.create, &req).await {
         Ok(id) => id,

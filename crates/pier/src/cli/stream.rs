@@ -49,10 +49,10 @@ impl RawGuard {
         let orig = termios::tcgetattr(&stdin)?;
         let mut raw = orig.clone();
         raw.make_raw();
-        if let Ok(mut g) = SAVED.lock() {
-            if g.is_none() {
-                *g = Some(orig);
-            }
+        if let Ok(mut g) = SAVED.lock()
+            && g.is_none()
+        {
+            *g = Some(orig);
         }
         termios::tcsetattr(&stdin, OptionalActions::Now, &raw)?;
         // A signal that would kill us must not leave the terminal raw.

@@ -351,15 +351,14 @@ impl State<'_> {
         if let Some(v) = (self.hook)(&base, last, args) {
             return Ok(v);
         }
-        if self.strict {
-            if let Value::Object(o) = &base {
-                if !o.contains_key(last.as_str()) {
-                    let path: String = fields.iter().map(|f| format!(".{f}")).collect();
-                    return err(format!(
-                        "executing \"\" at <{path}>: can't evaluate field {last}"
-                    ));
-                }
-            }
+        if self.strict
+            && let Value::Object(o) = &base
+            && !o.contains_key(last.as_str())
+        {
+            let path: String = fields.iter().map(|f| format!(".{f}")).collect();
+            return err(format!(
+                "executing \"\" at <{path}>: can't evaluate field {last}"
+            ));
         }
         Ok(field(&base, last))
     }

@@ -181,19 +181,19 @@ impl DirContext {
         let mut ignore_written = false;
         for e in &self.entries {
             let path = self.root.join(&e.rel);
-            if e.rel == ".dockerignore" {
-                if let Some((name, _)) = &self.extra {
-                    let mut content = fs::read(&path)
-                        .with_context(|| format!("can't open '{}'", path.display()))?;
-                    content.extend_from_slice(format!("\n{name}\n").as_bytes());
-                    let meta = fs::symlink_metadata(&path)
-                        .with_context(|| format!("can't stat '{}'", path.display()))?;
-                    let mut h = header(&meta);
-                    h.set_size(content.len() as u64);
-                    b.append_data(&mut h, &e.rel, &content[..])?;
-                    ignore_written = true;
-                    continue;
-                }
+            if e.rel == ".dockerignore"
+                && let Some((name, _)) = &self.extra
+            {
+                let mut content =
+                    fs::read(&path).with_context(|| format!("can't open '{}'", path.display()))?;
+                content.extend_from_slice(format!("\n{name}\n").as_bytes());
+                let meta = fs::symlink_metadata(&path)
+                    .with_context(|| format!("can't stat '{}'", path.display()))?;
+                let mut h = header(&meta);
+                h.set_size(content.len() as u64);
+                b.append_data(&mut h, &e.rel, &content[..])?;
+                ignore_written = true;
+                continue;
             }
             let meta = fs::symlink_metadata(&path)
                 .with_context(|| format!("can't stat '{}'", path.display()))?;

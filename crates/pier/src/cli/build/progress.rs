@@ -28,14 +28,12 @@ pub enum Line<'a> {
 }
 
 pub fn classify(line: &str) -> Line<'_> {
-    if let Some(rest) = line.strip_prefix("Step ") {
-        if let Some((nums, text)) = rest.split_once(" : ") {
-            if let Some((n, m)) = nums.split_once('/') {
-                if let (Ok(n), Ok(m)) = (n.parse(), m.parse()) {
-                    return Line::Step(n, m, text);
-                }
-            }
-        }
+    if let Some(rest) = line.strip_prefix("Step ")
+        && let Some((nums, text)) = rest.split_once(" : ")
+        && let Some((n, m)) = nums.split_once('/')
+        && let (Ok(n), Ok(m)) = (n.parse(), m.parse())
+    {
+        return Line::Step(n, m, text);
     }
     if let Some(rest) = line.strip_prefix(" ---> ") {
         let rest = rest.trim_end();
@@ -214,10 +212,10 @@ impl TtyView {
             ));
             bar.set_prefix(seconds(start.elapsed()));
         }
-        if let Some(s) = self.steps.last() {
-            if s.took.is_none() {
-                s.bar.set_prefix(seconds(s.start.elapsed()));
-            }
+        if let Some(s) = self.steps.last()
+            && s.took.is_none()
+        {
+            s.bar.set_prefix(seconds(s.start.elapsed()));
         }
     }
 
@@ -302,13 +300,13 @@ impl TtyView {
             b.finish_and_clear();
             self.mp.remove(&b);
         }
-        if let Some(s) = self.steps.last_mut() {
-            if s.took.is_none() {
-                let took = s.start.elapsed();
-                s.took = Some(took);
-                s.bar.set_prefix(seconds(took));
-                s.bar.finish();
-            }
+        if let Some(s) = self.steps.last_mut()
+            && s.took.is_none()
+        {
+            let took = s.start.elapsed();
+            s.took = Some(took);
+            s.bar.set_prefix(seconds(took));
+            s.bar.finish();
         }
     }
 
@@ -340,14 +338,14 @@ impl TtyView {
             self.mp.remove(&b);
         }
         let mut failed = None;
-        if let Some(s) = self.steps.last_mut() {
-            if s.took.is_none() {
-                let took = s.start.elapsed();
-                s.took = Some(took);
-                s.bar.set_prefix(seconds(took));
-                s.bar.finish_with_message(format!(" => ERROR {}", s.title));
-                failed = Some((s.title.clone(), s.tail.clone()));
-            }
+        if let Some(s) = self.steps.last_mut()
+            && s.took.is_none()
+        {
+            let took = s.start.elapsed();
+            s.took = Some(took);
+            s.bar.set_prefix(seconds(took));
+            s.bar.finish_with_message(format!(" => ERROR {}", s.title));
+            failed = Some((s.title.clone(), s.tail.clone()));
         }
         self.header.finish_with_message(self.header_text(" ERROR"));
         // Every bar is finished, so what is drawn stays; the failed step's
