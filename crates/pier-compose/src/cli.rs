@@ -1,8 +1,8 @@
 //! `pier compose …`: Compose v2's global flags and commands.
 
-use crate::api::Api;
 use crate::cmd;
-use crate::error::{ComposeError, Result};
+use crate::ctx::Ctx;
+use crate::error::Result;
 use crate::load::{self, Options, Project};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -87,33 +87,6 @@ pub struct VersionArgs {
     /// Shows only Compose's version number
     #[arg(long)]
     pub short: bool,
-}
-
-/// What every command gets: the loaded project (for those that need one),
-/// the daemon, and how to print.
-pub struct Ctx {
-    /// The global connection flags `pier` was given (`-H`, `--context`, TLS).
-    pub conn: pier_client::ConnectOptions,
-    pub quiet_progress: bool,
-    pub color: bool,
-}
-
-impl Ctx {
-    pub async fn api(&self) -> Result<Api> {
-        Ok(Api::new(pier_client::connect(&self.conn).await?))
-    }
-
-    /// A progress line as Compose v2 prints them when not on a terminal.
-    pub fn event(&self, kind: &str, name: &str, status: &str) {
-        if self.quiet_progress {
-            return;
-        }
-        if kind.is_empty() {
-            eprintln!(" {name} {status}");
-        } else {
-            eprintln!(" {kind} {name}  {status}");
-        }
-    }
 }
 
 fn load_project(g: &ComposeCli) -> Result<Project> {
@@ -204,23 +177,4 @@ async fn run(ctx: &Ctx, g: &ComposeCli) -> Result<i32> {
         Command::Run(a) => cmd::exec::run(ctx, &p, a).await,
         Command::Ls(_) | Command::Version(_) => unreachable!("handled above"),
     }
-}
-
-/// The services named on the command line, checked against the project
-/// (a service of an inactive profile is enabled by naming it).
-pub fn select(p: &mut Project, names: &[String]) -> Result<Vec<String>> {
-    if names.is_empty() {
-        return Ok(p.services.keys().cloned().collect());
-    }
-    for n in names {
-        if !p.services.contains_key(n) {
-            match p.disabled.shift_remove(n) {
-                Some(s) => {
-                    p.services.insert(n.clone(), s);
-                }
-                None => return Err(ComposeError::Project(format!("no such service: {n}"))),
-            }
-        }
-    }
-    Ok(names.to_vec())
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod cmd;
 pub mod convert;
+pub mod ctx;
 pub mod de;
 pub mod dotenv;
 pub mod error;

@@ -3,9 +3,9 @@
 
 use super::dependency_order;
 use crate::api::Summary;
-use crate::cli::Ctx;
 use crate::cmd::up::remove_container;
 use crate::convert::{image_name, network_name, volume_name};
+use crate::ctx::Ctx;
 use crate::error::{ComposeError, Result};
 use crate::load::Project;
 use clap::Args;

@@ -2,8 +2,8 @@
 //! is the `pier exec` / `pier start -a -i` of this same binary, so it lives in
 //! one place; compose finds the container and prepares it.
 
-use crate::cli::{select, Ctx};
 use crate::convert::container_name;
+use crate::ctx::{select, Ctx};
 use crate::error::{ComposeError, Result};
 use crate::load::Project;
 use clap::Args;

@@ -2,8 +2,8 @@
 //! service's `pull_policy` says).
 
 use crate::api::Api;
-use crate::cli::{select, Ctx};
 use crate::convert::image_name;
+use crate::ctx::{select, Ctx};
 use crate::error::{ComposeError, Result};
 use crate::load::Project;
 use crate::model::Service;

@@ -4,7 +4,7 @@
 
 use super::short_name;
 use crate::api::{Api, Summary};
-use crate::cli::{select, Ctx};
+use crate::ctx::{select, Ctx};
 use crate::error::Result;
 use crate::load::Project;
 use clap::Args;

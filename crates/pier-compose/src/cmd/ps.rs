@@ -1,6 +1,6 @@
 //! `ps`: the project's containers, as Compose v2 lists them.
 
-use crate::cli::{select, Ctx};
+use crate::ctx::{select, Ctx};
 use crate::error::Result;
 use crate::load::Project;
 use crate::out;

@@ -2,7 +2,7 @@
 
 use super::{dependency_order, with_deps};
 use crate::api::Summary;
-use crate::cli::{select, Ctx};
+use crate::ctx::{select, Ctx};
 use crate::error::Result;
 use crate::labels;
 use crate::load::Project;

@@ -4,8 +4,8 @@
 
 use super::{dependency_order, with_deps};
 use crate::api::{Api, Summary};
-use crate::cli::{select, Ctx};
 use crate::convert::{self, config_hash, container_name, create_spec, Instance};
+use crate::ctx::{select, Ctx};
 use crate::error::{ComposeError, Result};
 use crate::labels;
 use crate::load::Project;
