@@ -203,3 +203,45 @@ fn subpath_mounts_of_a_container_that_died_while_the_daemon_was_away_are_swept()
     assert_eq!(subpath_mounts(&d), 0);
     d.assert_clean();
 }
+
+#[test]
+fn api_start_errors_say_which_kind_and_read_only_holds() {
+    let d = TestDaemon::with_busybox();
+    d.pier_ok(&["volume", "create", "kv"]);
+    let data = data_dir(&d, "kv");
+    std::fs::create_dir_all(data.join("ro")).unwrap();
+    std::os::unix::fs::symlink("/", data.join("root")).unwrap();
+    // moby's safepath: escaping is invalid (400), missing is not found (404).
+    for (sub, status) in [("root", 400), ("nope", 404)] {
+        let body = serde_json::json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"Mounts": [
+            {"Type": "volume", "Source": "kv", "Target": "/x", "VolumeOptions": {"Subpath": sub}}
+        ]}});
+        let r = d.http(
+            "POST",
+            "/v1.45/containers/create",
+            Some("application/json"),
+            body.to_string().as_bytes(),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = serde_json::from_str::<serde_json::Value>(&r.text()).unwrap()["Id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = d.http("POST", &format!("/v1.45/containers/{id}/start"), None, b"");
+        assert_eq!(r.status, status, "{sub}: {}", r.text());
+        d.pier_ok(&["rm", "-f", &id]);
+    }
+    let out = d.pier(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=kv,dst=/r,volume-subpath=ro,readonly",
+        "busybox",
+        "touch",
+        "/r/x",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!data.join("ro/x").exists());
+    assert_eq!(subpath_mounts(&d), 0);
+    d.assert_clean();
+}
