@@ -213,17 +213,18 @@ fn api_versions_above_the_maximum_are_refused_like_docker() {
 #[test]
 fn options_of_newer_api_versions_are_honoured_or_refused() {
     let d = TestDaemon::with_busybox();
-    // 1.45: a subpath of a volume is not implemented.
+    // 1.45: a volume subpath is honoured (tests/volume_subpath.rs); one
+    // leaving the volume is refused at create.
     let r = create(
         &d,
         &json!({"Image": "busybox", "HostConfig": {"Mounts": [
-            {"Type": "volume", "Source": "v1", "Target": "/v", "VolumeOptions": {"Subpath": "sub"}}
+            {"Type": "volume", "Source": "v1", "Target": "/v", "VolumeOptions": {"Subpath": "../sub"}}
         ]}}),
     );
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(
         r.text()
-            .contains("not supported by Pier: VolumeOptions.Subpath"),
+            .contains("subpath must be a relative path within the volume"),
         "{}",
         r.text()
     );

@@ -46,6 +46,7 @@ mod util;
 mod validate;
 mod views;
 mod volume_mount;
+mod volume_subpath;
 mod volumes;
 mod wait;
 

@@ -372,6 +372,7 @@ impl Engine {
 
     fn unmount_root(&self, rec: &ContainerRecord) {
         self.unmount_shm(rec);
+        crate::volume_subpath::release(rec, &self.cfg.bundle_dir(&rec.id));
         self.release_volumes(rec);
         let merged = self.merged_path(&rec.id);
         if crate::fsops::is_mountpoint(&merged)
@@ -651,9 +652,12 @@ impl Engine {
     fn prepare_bundle(&self, rec: &ContainerRecord) -> Result<PathBuf> {
         // Legacy links add hosts entries and variables for this start only.
         let t = std::time::Instant::now();
-        let rec = &self.with_links(rec)?;
-        let rootfs = self.mount_rootfs(rec)?;
-        self.mount_volumes(rec)?;
+        let mut rec = self.with_links(rec)?;
+        let rootfs = self.mount_rootfs(&rec)?;
+        self.mount_volumes(&rec)?;
+        let bundle = self.cfg.bundle_dir(&rec.id);
+        crate::volume_subpath::mount(&mut rec, &bundle)?;
+        let rec = &rec;
         let mounted = t.elapsed();
         self.copy_up_volumes(&mut rec.clone(), &rootfs)?;
         // Docker creates a missing working directory (owned by root).
@@ -666,7 +670,6 @@ impl Engine {
         }
         crate::fsops::write_etc_files(rec)?;
         let files = t.elapsed();
-        let bundle = self.cfg.bundle_dir(&rec.id);
         std::fs::create_dir_all(&bundle).map_err(|e| EngineError::from_io(&bundle, e))?;
         // An exit kept for a restarted daemon (on_exit, full disk) is stale now.
         let _ = std::fs::remove_file(pier_runtime::proto::exit_file_path(&bundle));

@@ -138,6 +138,9 @@ pub struct MountRec {
     /// Bind propagation as given (`rshared`, `rslave`, ...); empty = rprivate.
     #[serde(default)]
     pub propagation: String,
+    /// `VolumeOptions.Subpath`: the part of the volume mounted (volumes only).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subpath: String,
 }
 
 /// What a container asked of networks and, while it runs, what it got.

@@ -103,6 +103,7 @@ impl Engine {
                     options: String::new(),
                     copy_up: false,
                     propagation,
+                    subpath: String::new(),
                 }
             } else {
                 let anonymous = src.is_empty();
@@ -123,6 +124,7 @@ impl Engine {
                     options: String::new(),
                     copy_up: fresh && !opts.split(',').any(|o| o == "nocopy"),
                     propagation: String::new(),
+                    subpath: String::new(),
                 }
             };
             mounts.retain(|x| x.destination != m.destination);
@@ -148,6 +150,7 @@ impl Engine {
                         options: String::new(),
                         copy_up: false,
                         propagation: String::new(),
+                        subpath: String::new(),
                     }
                 }
                 Some(MountTypeEnum::VOLUME) | None => {
@@ -172,6 +175,14 @@ impl Engine {
                             "error looking up volume plugin {d}: plugin \"{d}\" not found"
                         )));
                     }
+                    let subpath = m
+                        .volume_options
+                        .as_ref()
+                        .and_then(|o| o.subpath.clone())
+                        .unwrap_or_default();
+                    if !subpath.is_empty() {
+                        crate::volume_subpath::check(&subpath)?;
+                    }
                     let options = driver.and_then(|d| d.options.clone()).unwrap_or_default();
                     self.volumes.ensure(&name, anonymous, labels, options)?;
                     let nocopy = m
@@ -186,8 +197,11 @@ impl Engine {
                         destination: dst,
                         rw,
                         options: String::new(),
-                        copy_up: fresh && !nocopy,
+                        // A subpath exists before the container does: as in
+                        // Docker, the image's content fills it while it is empty.
+                        copy_up: (fresh || !subpath.is_empty()) && !nocopy,
                         propagation: String::new(),
+                        subpath,
                     }
                 }
                 Some(MountTypeEnum::TMPFS) => {
@@ -227,6 +241,7 @@ impl Engine {
                         options: opts.join(","),
                         copy_up: false,
                         propagation: String::new(),
+                        subpath: String::new(),
                     }
                 }
                 Some(other) => {
@@ -255,6 +270,7 @@ impl Engine {
                 options: String::new(),
                 copy_up: true,
                 propagation: String::new(),
+                subpath: String::new(),
             });
         }
         Ok(mounts)

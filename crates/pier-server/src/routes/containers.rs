@@ -79,12 +79,6 @@ fn refuse_newer_options(raw: &serde_json::Value) -> Result<(), ApiError> {
         .into_iter()
         .flatten();
     for m in mounts {
-        if m.pointer("/VolumeOptions/Subpath")
-            .and_then(|s| s.as_str())
-            .is_some_and(|s| !s.is_empty())
-        {
-            return refuse("VolumeOptions.Subpath (mounting a subpath of a volume)");
-        }
         // Read-only binds are always recursively read-only (ReadOnlyForceRecursive).
         if m.pointer("/BindOptions/ReadOnlyNonRecursive") == Some(&serde_json::Value::Bool(true)) {
             return refuse(

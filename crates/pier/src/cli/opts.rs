@@ -353,6 +353,7 @@ pub fn mount(spec: &str) -> Result<Mount> {
     let mut labels = HashMap::new();
     let mut driver_opts = HashMap::new();
     let mut driver = None;
+    let mut subpath = None;
     let mut nocopy = None;
     let mut propagation = None;
     let mut tmpfs = MountTmpfsOptions::default();
@@ -379,6 +380,7 @@ pub fn mount(spec: &str) -> Result<Mount> {
                 labels.insert(lk.to_string(), lv.to_string());
             }
             "volume-driver" => driver = Some(v),
+            "volume-subpath" => subpath = Some(v),
             "volume-opt" => {
                 let (ok, ov) = v.split_once('=').unwrap_or((&v, ""));
                 driver_opts.insert(ok.to_string(), ov.to_string());
@@ -411,9 +413,15 @@ pub fn mount(spec: &str) -> Result<Mount> {
             ..Default::default()
         });
     }
-    if nocopy.is_some() || !labels.is_empty() || driver.is_some() || !driver_opts.is_empty() {
+    if nocopy.is_some()
+        || !labels.is_empty()
+        || driver.is_some()
+        || !driver_opts.is_empty()
+        || subpath.is_some()
+    {
         m.volume_options = Some(MountVolumeOptions {
             no_copy: nocopy,
+            subpath,
             labels: (!labels.is_empty()).then_some(labels),
             // `volume-opt` without `volume-driver` is for the default driver.
             driver_config: (driver.is_some() || !driver_opts.is_empty()).then(|| {
@@ -422,7 +430,6 @@ pub fn mount(spec: &str) -> Result<Mount> {
                     options: (!driver_opts.is_empty()).then_some(driver_opts),
                 }
             }),
-            ..Default::default()
         });
     }
     if has_tmpfs {
@@ -642,6 +649,12 @@ mod tests {
         assert_eq!(m.typ, Some(MountType::VOLUME));
         assert_eq!(m.read_only, Some(false));
         assert_eq!(m.volume_options.unwrap().no_copy, Some(true));
+
+        let m = mount("type=volume,src=v,dst=/d,volume-subpath=sub/dir").unwrap();
+        assert_eq!(
+            m.volume_options.unwrap().subpath.as_deref(),
+            Some("sub/dir")
+        );
 
         let m = mount("type=bind,src=/a,dst=/b,bind-propagation=rshared").unwrap();
         assert!(m.bind_options.unwrap().propagation.is_some());
