@@ -133,6 +133,9 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, as dockerd: a log file or journal
+        // gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     pier_engine::configure_registries(opts.insecure_registries.clone());
     // Before anything opens files: idle clients must not starve containers.
