@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use pier_tests::{cmd, wait_until, Input, OutputExt, TestDaemon, CMD_TIMEOUT};
 
-const DOCKER: &str = "/usr/local/bin/docker";
+const DOCKER: &str = "/usr/bin/docker";
 const REG: &str = "127.0.0.1:5000";
 const USER: &str = "pier";
 const PASSWORD: &str = "login-pw";

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use pier_tests::{cmd, Input, OutputExt, TestDaemon, CMD_TIMEOUT};
 
-pub const DOCKER: &str = "/usr/local/bin/docker";
+pub const DOCKER: &str = "/usr/bin/docker";
 /// The daemon's own network namespace: any port is free there.
 pub const TLS_ADDR: &str = "tcp://127.0.0.1:2376";
 
