@@ -168,12 +168,6 @@ impl Clock {
     }
 }
 
-/// "3 seconds ago" for a unix timestamp, from now.
-#[cfg_attr(not(test), allow(dead_code))]
-pub fn ago_unix(ts: i64) -> String {
-    Clock::System.ago(ts)
-}
-
 /// The local zone's offset at `t` (TZ, else /etc/localtime), as Docker's CLI
 /// prints times; UTC when the system cannot tell.
 pub fn local_offset(t: OffsetDateTime) -> UtcOffset {
@@ -331,10 +325,10 @@ mod tests {
     fn ago_for_old_times() {
         assert!(Clock::System.ago(0).ends_with("years ago"));
         assert_eq!(Clock::Fixed { now: 90 }.ago(0), "About a minute ago");
-        assert!(ago_unix(0).ends_with("years ago"));
+        assert!(Clock::System.ago(0).ends_with("years ago"));
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        assert_eq!(ago_unix(now - 70), "About a minute ago");
-        assert_eq!(ago_unix(now + 5), "Less than a second ago");
+        assert_eq!(Clock::System.ago(now - 70), "About a minute ago");
+        assert_eq!(Clock::System.ago(now + 5), "Less than a second ago");
     }
 
     #[test]
