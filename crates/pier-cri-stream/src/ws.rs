@@ -1,0 +1,187 @@
+//! The websocket transports: remotecommand's channel protocol (one byte of
+//! channel before each binary message: 0 stdin, 1 stdout, 2 stderr,
+//! 3 error, 4 resize; v5 adds `[255, channel]` to close a channel) and
+//! SPDY tunnelled in binary messages, which client-go's port forwarding
+//! speaks as `SPDY/3.1+portforward.k8s.io`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket};
+use bytes::{BufMut, Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::backend::{Backend, Streams};
+use crate::pipe::{InStream, Out, OutStream};
+use crate::remotecommand::{self, Job, V5};
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
+const CLOSE_SIGNAL: u8 = 255;
+
+/// Largest websocket message or frame we accept from a client.
+pub(crate) const MAX_MESSAGE: usize = 1024 * 1024;
+/// How long a finished session waits for the client to close.
+const LINGER: Duration = Duration::from_secs(5);
+
+/// Exec or attach over an upgraded websocket.
+pub(crate) async fn serve_channels<B: Backend>(
+    backend: &B,
+    job: Job,
+    socket: WebSocket,
+    protocol: &'static str,
+) {
+    let wanted = job.wanted();
+    let (mut sink, mut source) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Out>(64);
+
+    let writer = tokio::spawn(async move {
+        while let Some(o) = out_rx.recv().await {
+            let msg = match o {
+                Out::Data { id, data } => {
+                    let mut m = BytesMut::with_capacity(data.len() + 1);
+                    m.put_u8(id as u8);
+                    m.put_slice(&data);
+                    Message::Binary(m.freeze())
+                }
+                Out::Fin { .. } | Out::Control(_) => continue,
+                Out::Close => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            };
+            if sink.feed(msg).await.is_err() {
+                break;
+            }
+            if out_rx.is_empty() && sink.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    let mut inputs: HashMap<u8, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut stdin = None;
+    let mut resize = None;
+    if wanted.stdin {
+        let (tx, rx) = mpsc::channel(16);
+        inputs.insert(STDIN, tx);
+        stdin = Some(InStream::new(rx));
+    }
+    if wanted.tty {
+        let (tx, rx) = mpsc::channel(4);
+        inputs.insert(RESIZE, tx);
+        resize = Some(remotecommand::spawn_resize_decoder(InStream::new(rx)));
+    }
+    let close_signal = protocol == V5;
+    let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+    let reader = tokio::spawn(async move {
+        let mut linger = false;
+        loop {
+            let msg = tokio::select! {
+                m = source.next() => m,
+                _ = done_rx.changed(), if !linger => { linger = true; continue; }
+                _ = tokio::time::sleep(LINGER), if linger => break,
+            };
+            let data = match msg {
+                Some(Ok(Message::Binary(b))) => b,
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                // Text, ping, pong: the library answers pings itself.
+                Some(Ok(_)) => continue,
+            };
+            let Some((&channel, rest)) = data.split_first() else {
+                continue;
+            };
+            if close_signal && channel == CLOSE_SIGNAL {
+                if rest.len() != 1 {
+                    debug!("websocket close signal of {} bytes", rest.len());
+                    break;
+                }
+                inputs.remove(&rest[0]);
+                continue;
+            }
+            if let Some(tx) = inputs.get(&channel)
+                && !rest.is_empty()
+                && tx.send(data.slice(1..)).await.is_err()
+            {
+                inputs.remove(&channel);
+            }
+        }
+    });
+
+    // The kubelet's first message: an empty one on the lowest writable
+    // channel, so the client knows the session is up.
+    let first = if wanted.stdout {
+        STDOUT
+    } else if wanted.stderr {
+        STDERR
+    } else {
+        ERROR
+    };
+    let _ = out_tx
+        .send(Out::Data {
+            id: first.into(),
+            data: Bytes::new(),
+        })
+        .await;
+
+    let streams = Streams {
+        stdin,
+        stdout: wanted
+            .stdout
+            .then(|| OutStream::new(STDOUT.into(), out_tx.clone())),
+        stderr: (wanted.stderr && !wanted.tty)
+            .then(|| OutStream::new(STDERR.into(), out_tx.clone())),
+        resize,
+    };
+    let msg = job.run(backend, streams, protocol).await;
+    remotecommand::finish(&out_tx, ERROR.into(), &[], msg).await;
+    drop(out_tx);
+    let _ = writer.await;
+    let _ = done_tx.send(true);
+    let _ = reader.await;
+}
+
+/// Carries a SPDY session in binary websocket messages: returns the local
+/// end of a pipe whose other end the websocket feeds and drains.
+pub(crate) fn tunnel(socket: WebSocket) -> tokio::io::DuplexStream {
+    let (local, remote) = tokio::io::duplex(64 * 1024);
+    let (mut rd, mut wr) = tokio::io::split(remote);
+    let (mut sink, mut source) = socket.split();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; crate::pipe::CHUNK];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if sink
+                        .send(Message::Binary(Bytes::copy_from_slice(&buf[..n])))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.close().await;
+    });
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = source.next().await {
+            match msg {
+                Message::Binary(b) if wr.write_all(&b).await.is_err() => break,
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    local
+}
