@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,6 +29,15 @@ const CLOSE_SIGNAL: u8 = 255;
 pub(crate) const MAX_MESSAGE: usize = 1024 * 1024;
 /// How long a finished session waits for the client to close.
 const LINGER: Duration = Duration::from_secs(5);
+
+/// client-go takes only a normal closure (1000) as the end of the streams;
+/// any other close, or none, fails the session.
+fn normal_close() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: close_code::NORMAL,
+        reason: "".into(),
+    }))
+}
 
 /// Exec or attach over an upgraded websocket.
 pub(crate) async fn serve_channels<B: Backend>(
@@ -52,7 +61,7 @@ pub(crate) async fn serve_channels<B: Backend>(
                 }
                 Out::Fin { .. } | Out::Control(_) => continue,
                 Out::Close => {
-                    let _ = sink.send(Message::Close(None)).await;
+                    let _ = sink.send(normal_close()).await;
                     break;
                 }
             };
@@ -170,7 +179,7 @@ pub(crate) fn tunnel(socket: WebSocket) -> tokio::io::DuplexStream {
                 }
             }
         }
-        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.send(normal_close()).await;
         let _ = sink.close().await;
     });
     tokio::spawn(async move {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::debug;
@@ -88,13 +88,16 @@ where
             Out::Control(f) => f,
             Out::Close => {
                 // As spdystream's Close, which the kubelet's server calls.
+                // The socket stays open until the client hangs up (or
+                // LINGER passes): spdystream hands frames to its streams
+                // asynchronously, and an early end of the connection can
+                // overtake the last data and status.
                 let _ = sink
                     .send(Frame::GoAway {
                         last_good: 0,
                         status: GOAWAY_OK,
                     })
                     .await;
-                let _ = sink.get_mut().shutdown().await;
                 break;
             }
         };
@@ -222,4 +225,83 @@ async fn read_loop<R>(
     }
     // Dropping the inputs ends every stream's input; dropping `incoming`
     // tells the handler that no stream will come.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spdy::frame::GOAWAY_PROTOCOL_ERROR;
+
+    fn syn(id: u32) -> Frame {
+        Frame::SynStream {
+            stream_id: id,
+            flags: 0,
+            headers: Headers(vec![("streamtype".into(), "stdin".into())]),
+        }
+    }
+
+    type ClientRx = FramedRead<tokio::io::ReadHalf<tokio::io::DuplexStream>, Codec>;
+    type ClientTx = FramedWrite<tokio::io::WriteHalf<tokio::io::DuplexStream>, Codec>;
+
+    /// The client side of a session over an in-memory pipe.
+    fn pair() -> (Session, ClientRx, ClientTx) {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (r, w) = tokio::io::split(b);
+        (
+            start(a),
+            FramedRead::new(r, Codec::new()),
+            FramedWrite::new(w, Codec::new()),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_stream_id_going_back_is_a_protocol_error() {
+        let (_session, mut rx, mut tx) = pair();
+        tx.send(syn(3)).await.unwrap();
+        tx.send(syn(1)).await.unwrap();
+        let mut saw = Vec::new();
+        while let Some(Ok(f)) = rx.next().await {
+            saw.push(f);
+        }
+        assert!(matches!(saw[0], Frame::SynReply { stream_id: 3, .. }));
+        assert!(
+            saw.contains(&Frame::GoAway {
+                last_good: 3,
+                status: GOAWAY_PROTOCOL_ERROR
+            }),
+            "{saw:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn input_ends_on_fin_and_on_reset_and_streams_come_in_order() {
+        let (mut session, mut rx, mut tx) = pair();
+        tx.send(syn(1)).await.unwrap();
+        tx.send(syn(3)).await.unwrap();
+        for id in [1, 3] {
+            assert!(matches!(
+                rx.next().await.unwrap().unwrap(),
+                Frame::SynReply { stream_id, .. } if stream_id == id
+            ));
+        }
+        tx.send(Frame::Data {
+            stream_id: 1,
+            flags: FLAG_FIN,
+            data: Bytes::from_static(b"in"),
+        })
+        .await
+        .unwrap();
+        tx.send(Frame::RstStream {
+            stream_id: 3,
+            status: 5,
+        })
+        .await
+        .unwrap();
+        let mut one = session.incoming.recv().await.unwrap();
+        let mut three = session.incoming.recv().await.unwrap();
+        assert_eq!((one.id, three.id), (1, 3));
+        assert_eq!(one.input.recv().await.as_deref(), Some(&b"in"[..]));
+        assert_eq!(one.input.recv().await, None);
+        assert_eq!(three.input.recv().await, None);
+    }
 }

@@ -182,6 +182,10 @@ impl SpdyClient {
         }
         let (status, head, conn) = http_request(url, "POST", &headers).await;
         assert_eq!(status, 101, "{head}");
+        // What client-go's SPDY round tripper checks in the answer.
+        let lower = head.to_ascii_lowercase();
+        assert!(lower.contains("\r\nconnection: upgrade\r\n"), "{head}");
+        assert!(lower.contains("\r\nupgrade: spdy/3.1\r\n"), "{head}");
         let protocol = head
             .lines()
             .find_map(|l| {
@@ -244,7 +248,11 @@ impl SpdyClient {
                         r.fin.push(stream_id);
                     }
                 }
-                Frame::GoAway { .. } => r.goaway = true,
+                // As client-go: done once the server says so.
+                Frame::GoAway { .. } => {
+                    r.goaway = true;
+                    break;
+                }
                 _ => {}
             }
         }

@@ -7,7 +7,8 @@ use super::*;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
-/// Every message per channel until the server closes.
+/// Every message per channel until the server closes, which must be a
+/// normal closure: client-go fails the session on any other.
 async fn drain(ws: &mut Ws) -> HashMap<u8, Vec<u8>> {
     let mut out: HashMap<u8, Vec<u8>> = HashMap::new();
     while let Some(m) = ws.next().await {
@@ -16,7 +17,12 @@ async fn drain(ws: &mut Ws) -> HashMap<u8, Vec<u8>> {
                 let (ch, rest) = b.split_first().expect("a channel byte");
                 out.entry(*ch).or_default().extend_from_slice(rest);
             }
-            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Close(frame)) => {
+                let code = frame.map(|f| u16::from(f.code));
+                assert_eq!(code, Some(1000), "not a normal closure");
+                break;
+            }
+            Err(e) => panic!("websocket error: {e}"),
             Ok(_) => {}
         }
     }
@@ -162,7 +168,7 @@ async fn hostile_messages_are_survived() {
             }
             let _ = ws.send(Message::binary(vec![255u8, 0])).await;
             let _ = ws.close(None).await;
-            drain(&mut ws).await;
+            while let Some(Ok(_)) = ws.next().await {}
         }
         let url = urls
             .exec_url(exec(&["echo", "alive"], false, false))
