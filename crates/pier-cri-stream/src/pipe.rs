@@ -4,11 +4,12 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::PollSender;
 
 use crate::spdy::Frame;
@@ -33,27 +34,74 @@ pub(crate) enum Out {
     Close,
 }
 
-/// Bytes the client sends on one stream (stdin, or a forwarded port's
-/// traffic). Reads end (0 bytes) when the client closes its side.
-pub struct InStream {
-    rx: mpsc::Receiver<Bytes>,
-    buf: Bytes,
+/// Input a connection holds for its streams' readers, at most: a client
+/// that sends faster than the container reads waits, as on TCP.
+pub(crate) const INPUT_BUDGET: usize = 8 * 1024 * 1024;
+
+/// A connection's input budget, shared by its streams.
+#[derive(Clone)]
+pub(crate) struct Budget(Arc<Semaphore>);
+
+impl Budget {
+    pub fn new() -> Self {
+        Budget(Arc::new(Semaphore::new(INPUT_BUDGET)))
+    }
 }
 
-impl InStream {
-    pub(crate) fn new(rx: mpsc::Receiver<Bytes>) -> Self {
+struct Chunk {
+    data: Bytes,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+/// The connection's end of an [`InStream`].
+pub(crate) struct Feed {
+    tx: mpsc::Sender<Chunk>,
+    budget: Budget,
+}
+
+impl Feed {
+    /// Queues a chunk (at most `INPUT_BUDGET` bytes) once the budget has
+    /// room; `Err` when nobody reads the stream any more.
+    pub async fn send(&self, data: Bytes) -> Result<(), ()> {
+        let n = data.len().min(INPUT_BUDGET) as u32;
+        let held = self.budget.0.clone().acquire_many_owned(n).await.ok();
+        self.tx.send(Chunk { data, held }).await.map_err(|_| ())
+    }
+}
+
+/// A stream's input: the end the backend reads and the end the connection feeds.
+pub(crate) fn input(budget: &Budget) -> (Feed, InStream) {
+    let (tx, rx) = mpsc::channel(16);
+    (
+        Feed {
+            tx,
+            budget: budget.clone(),
+        },
         InStream {
             rx,
             buf: Bytes::new(),
-        }
-    }
+            held: None,
+        },
+    )
+}
 
+/// Bytes the client sends on one stream (stdin, or a forwarded port's
+/// traffic). Reads end (0 bytes) when the client closes its side.
+pub struct InStream {
+    rx: mpsc::Receiver<Chunk>,
+    buf: Bytes,
+    /// The budget `buf` holds until it is read.
+    held: Option<OwnedSemaphorePermit>,
+}
+
+impl InStream {
     /// The next chunk as the client sent it; `None` at its end.
     pub async fn recv(&mut self) -> Option<Bytes> {
+        self.held = None;
         if !self.buf.is_empty() {
             return Some(std::mem::take(&mut self.buf));
         }
-        self.rx.recv().await
+        self.rx.recv().await.map(|c| c.data)
     }
 }
 
@@ -64,8 +112,12 @@ impl AsyncRead for InStream {
         out: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         while self.buf.is_empty() {
+            self.held = None;
             match ready!(self.rx.poll_recv(cx)) {
-                Some(b) => self.buf = b,
+                Some(c) => {
+                    self.buf = c.data;
+                    self.held = c.held;
+                }
                 None => return Poll::Ready(Ok(())),
             }
         }
@@ -215,14 +267,33 @@ mod tests {
 
     #[tokio::test]
     async fn reads_drain_chunks_then_end() {
-        let (tx, rx) = mpsc::channel(4);
-        let mut r = InStream::new(rx);
+        let (tx, mut r) = input(&Budget::new());
         tx.send(Bytes::from_static(b"ab")).await.unwrap();
         tx.send(Bytes::from_static(b"cd")).await.unwrap();
         drop(tx);
         let mut s = String::new();
         r.read_to_string(&mut s).await.unwrap();
         assert_eq!(s, "abcd");
+    }
+
+    #[tokio::test]
+    async fn unread_input_is_bounded_per_connection() {
+        let budget = Budget::new();
+        let (a, mut ra) = input(&budget);
+        let (b, _rb) = input(&budget);
+        let mb = Bytes::from(vec![0u8; 1 << 20]);
+        for _ in 0..INPUT_BUDGET >> 20 {
+            a.send(mb.clone()).await.unwrap();
+        }
+        // The budget is spent: the other stream waits...
+        let blocked =
+            tokio::time::timeout(std::time::Duration::from_millis(50), b.send(mb.clone())).await;
+        assert!(blocked.is_err());
+        // ...until the first one is read.
+        let mut buf = vec![0u8; 1 << 20];
+        ra.read_exact(&mut buf).await.unwrap();
+        ra.read_exact(&mut buf[..1]).await.unwrap();
+        b.send(mb).await.unwrap();
     }
 
     #[tokio::test]

@@ -324,8 +324,8 @@ mod tests {
 
     #[tokio::test]
     async fn resize_messages_split_anywhere_are_decoded() {
-        let (tx, rx) = mpsc::channel(8);
-        let mut sizes = spawn_resize_decoder(InStream::new(rx));
+        let (tx, input) = crate::pipe::input(&crate::pipe::Budget::new());
+        let mut sizes = spawn_resize_decoder(input);
         for part in [
             &b"{\"Width\":80,\"Hei"[..],
             b"ght\":24}\n{\"Width\":1",
@@ -356,8 +356,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_endless_resize_message_is_dropped() {
-        let (tx, rx) = mpsc::channel(8);
-        let mut sizes = spawn_resize_decoder(InStream::new(rx));
+        let (tx, input) = crate::pipe::input(&crate::pipe::Budget::new());
+        let mut sizes = spawn_resize_decoder(input);
         tx.send(Bytes::from_static(b"{\"Width\":")).await.unwrap();
         for _ in 0..10 {
             if tx.send(Bytes::from(vec![b' '; 1024])).await.is_err() {

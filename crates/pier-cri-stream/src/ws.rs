@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::backend::{Backend, Streams};
-use crate::pipe::{InStream, Out, OutStream};
+use crate::pipe::{self, Budget, Feed, Out, OutStream};
 use crate::remotecommand::{self, Job, V5};
 
 const STDIN: u8 = 0;
@@ -75,18 +75,19 @@ pub(crate) async fn serve_channels<B: Backend>(
         let _ = sink.close().await;
     });
 
-    let mut inputs: HashMap<u8, mpsc::Sender<Bytes>> = HashMap::new();
+    let budget = Budget::new();
+    let mut inputs: HashMap<u8, Feed> = HashMap::new();
     let mut stdin = None;
     let mut resize = None;
     if wanted.stdin {
-        let (tx, rx) = mpsc::channel(16);
+        let (tx, rx) = pipe::input(&budget);
         inputs.insert(STDIN, tx);
-        stdin = Some(InStream::new(rx));
+        stdin = Some(rx);
     }
     if wanted.tty {
-        let (tx, rx) = mpsc::channel(4);
+        let (tx, rx) = pipe::input(&budget);
         inputs.insert(RESIZE, tx);
-        resize = Some(remotecommand::spawn_resize_decoder(InStream::new(rx)));
+        resize = Some(remotecommand::spawn_resize_decoder(rx));
     }
     let close_signal = protocol == V5;
     let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);

@@ -15,12 +15,10 @@ use tracing::debug;
 use super::frame::{Codec, Frame, FLAG_FIN, GOAWAY_OK, GOAWAY_PROTOCOL_ERROR, RST_REFUSED_STREAM};
 use super::Headers;
 use super::ProtocolError;
-use crate::pipe::{InStream, Out};
+use crate::pipe::{self, Budget, Feed, InStream, Out};
 
 /// Streams a connection may have open for input at once; more are refused.
 const MAX_OPEN_STREAMS: usize = 1024;
-/// Chunks of input buffered per stream before the connection waits.
-const INPUT_DEPTH: usize = 16;
 /// How long a closed session waits for the client to hang up.
 const LINGER: Duration = Duration::from_secs(5);
 
@@ -120,7 +118,8 @@ async fn read_loop<R>(
     R: AsyncRead + Unpin,
 {
     let mut frames = FramedRead::new(r, Codec::new());
-    let mut inputs: HashMap<u32, mpsc::Sender<Bytes>> = HashMap::new();
+    let budget = Budget::new();
+    let mut inputs: HashMap<u32, Feed> = HashMap::new();
     let mut last_id = 0u32;
     let mut linger = false;
     loop {
@@ -175,7 +174,7 @@ async fn read_loop<R>(
                         .await;
                     continue;
                 }
-                let (tx, rx) = mpsc::channel(INPUT_DEPTH);
+                let (tx, rx) = pipe::input(&budget);
                 if flags & FLAG_FIN == 0 {
                     inputs.insert(stream_id, tx);
                 }
@@ -190,7 +189,7 @@ async fn read_loop<R>(
                 let stream = NewStream {
                     id: stream_id,
                     headers,
-                    input: InStream::new(rx),
+                    input: rx,
                 };
                 if incoming.send(stream).await.is_err() {
                     inputs.remove(&stream_id);
