@@ -16,7 +16,9 @@
 //! // proxies exec binds the node IP instead.
 //! let server = StreamServer::bind("127.0.0.1:0".parse()?).await?;
 //! let urls = server.handle(); // cheap to clone, kept by the gRPC service
-//! tokio::spawn(server.serve(MyBackend { engine }));
+//! // containerd's stream_idle_timeout; 4 h is the default.
+//! let server = server.with_idle_timeout(Duration::from_secs(4 * 3600));
+//! tokio::spawn(server.serve_until(MyBackend { engine }, daemon_shutdown));
 //!
 //! // RuntimeService::exec:
 //! let url = urls.exec_url(ExecRequest {
@@ -41,6 +43,7 @@
 
 mod backend;
 mod cache;
+mod idle;
 mod pipe;
 mod portforward;
 mod remotecommand;
@@ -48,8 +51,10 @@ mod server;
 mod spdy;
 mod ws;
 
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -91,6 +96,7 @@ pub enum StreamError {
 pub struct StreamServer {
     listener: TcpListener,
     handle: StreamHandle,
+    idle_timeout: Duration,
 }
 
 /// Makes the URLs; cheap to clone, valid while the server serves.
@@ -113,6 +119,7 @@ impl StreamServer {
             .map_err(|source| StreamError::Bind { addr, source })?;
         Ok(StreamServer {
             listener,
+            idle_timeout: idle::DEFAULT,
             handle: StreamHandle {
                 base: format!("http://{local}").into(),
                 cache: Arc::new(Cache::new(cache::TTL, cache::MAX_IN_FLIGHT)),
@@ -123,6 +130,13 @@ impl StreamServer {
     /// URLs start with `base` (`http://host:port`, no trailing slash).
     pub fn with_base_url(mut self, base: &str) -> Self {
         self.handle.base = base.trim_end_matches('/').into();
+        self
+    }
+
+    /// Closes a session with no traffic either way for `limit`
+    /// (containerd's `stream_idle_timeout`; 4 hours unless set).
+    pub fn with_idle_timeout(mut self, limit: Duration) -> Self {
+        self.idle_timeout = limit;
         self
     }
 
@@ -138,18 +152,34 @@ impl StreamServer {
 
     /// Serves until the task is dropped or the listener fails.
     pub async fn serve<B: Backend>(self, backend: B) -> Result<(), StreamError> {
+        self.serve_until(backend, std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` resolves, then stops listening at once.
+    /// Sessions already under way run on until their client or backend
+    /// ends them.
+    pub async fn serve_until<B, F>(self, backend: B, shutdown: F) -> Result<(), StreamError>
+    where
+        B: Backend,
+        F: Future<Output = ()> + Send + 'static,
+    {
         let addr = self.local_addr();
         let shared = Arc::new(server::Shared {
             cache: self.handle.cache.clone(),
             backend: Arc::new(backend),
+            idle: self.idle_timeout,
         });
         // Interactive sessions send keystrokes: no Nagle delay on them.
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        axum::serve(listener, server::router(shared))
-            .await
-            .map_err(|source| StreamError::Serve { addr, source })
+        // Not axum's graceful shutdown: a client that connected and never
+        // sent a request would hold the daemon's shutdown forever.
+        let serving = axum::serve(listener, server::router(shared)).into_future();
+        tokio::select! {
+            r = serving => r.map_err(|source| StreamError::Serve { addr, source }),
+            () = shutdown => Ok(()),
+        }
     }
 }
 

@@ -55,12 +55,12 @@ pub(crate) fn parse_port(header: Option<&str>) -> Result<u16, String> {
     Ok(port)
 }
 
-pub(crate) async fn serve_spdy<B, IO>(backend: Arc<B>, sandbox: String, io: IO)
+pub(crate) async fn serve_spdy<B, IO>(backend: Arc<B>, sandbox: String, io: IO, idle: Duration)
 where
     B: Backend,
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let mut session = spdy::start(io);
+    let mut session = spdy::start(io, idle);
     let out = session.out.clone();
     let mut pending: HashMap<String, Pair> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

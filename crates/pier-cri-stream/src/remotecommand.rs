@@ -268,12 +268,17 @@ impl Job {
 }
 
 /// Exec or attach over an upgraded SPDY connection.
-pub(crate) async fn serve_spdy<B, IO>(backend: &B, job: Job, io: IO, protocol: &'static str)
-where
+pub(crate) async fn serve_spdy<B, IO>(
+    backend: &B,
+    job: Job,
+    io: IO,
+    protocol: &'static str,
+    idle: Duration,
+) where
     B: Backend,
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
 {
-    let mut session = spdy::start(io);
+    let mut session = spdy::start(io, idle);
     let Some(opened) = collect_spdy(&mut session, job.wanted(), protocol).await else {
         let _ = session.out.send(Out::Close).await;
         return;

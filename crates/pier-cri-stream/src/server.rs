@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Path, Request, State};
@@ -25,6 +26,7 @@ const ACCEPTED_HEADER: &str = "x-accepted-stream-protocol-versions";
 pub(crate) struct Shared<B> {
     pub cache: Arc<Cache>,
     pub backend: Arc<B>,
+    pub idle: Duration,
 }
 
 pub(crate) fn router<B: Backend>(shared: Arc<Shared<B>>) -> Router {
@@ -156,12 +158,13 @@ where
 
 async fn remote_command<B: Backend>(shared: Arc<Shared<B>>, job: Job, req: Request) -> Response {
     let backend = shared.backend.clone();
+    let idle = shared.idle;
     if is_websocket(req.headers()) {
         ws_upgrade(
             req,
             remotecommand::WS_PROTOCOLS,
             move |socket, protocol| async move {
-                ws::serve_channels(&*backend, job, socket, protocol).await
+                ws::serve_channels(&*backend, job, socket, protocol, idle).await
             },
         )
         .await
@@ -170,7 +173,7 @@ async fn remote_command<B: Backend>(shared: Arc<Shared<B>>, job: Job, req: Reque
             req,
             remotecommand::SPDY_PROTOCOLS,
             move |io, protocol| async move {
-                remotecommand::serve_spdy(&*backend, job, io, protocol).await
+                remotecommand::serve_spdy(&*backend, job, io, protocol, idle).await
             },
         )
     }
@@ -207,6 +210,7 @@ async fn port_forward<B: Backend>(
         return not_found(&token);
     };
     let backend = shared.backend.clone();
+    let idle = shared.idle;
     let sandbox = r.pod_sandbox_id;
     if is_websocket(req.headers()) {
         // Only client-go's SPDY tunnel; the older websocket port-forward
@@ -215,13 +219,13 @@ async fn port_forward<B: Backend>(
             req,
             &[portforward::WS_TUNNEL_PROTOCOL],
             move |socket, _| async move {
-                portforward::serve_spdy(backend, sandbox, ws::tunnel(socket)).await
+                portforward::serve_spdy(backend, sandbox, ws::tunnel(socket), idle).await
             },
         )
         .await
     } else {
         spdy_upgrade(req, &[portforward::PROTOCOL], move |io, _| async move {
-            portforward::serve_spdy(backend, sandbox, io).await
+            portforward::serve_spdy(backend, sandbox, io, idle).await
         })
     }
 }

@@ -5,6 +5,7 @@
 //! speaks as `SPDY/3.1+portforward.k8s.io`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::backend::{Backend, Streams};
+use crate::idle::{self, Activity};
 use crate::pipe::{self, Budget, Feed, Out, OutStream};
 use crate::remotecommand::{self, Job, V5};
 
@@ -45,8 +47,11 @@ pub(crate) async fn serve_channels<B: Backend>(
     job: Job,
     socket: WebSocket,
     protocol: &'static str,
+    idle: Duration,
 ) {
     let wanted = job.wanted();
+    let activity = Arc::new(Activity::new());
+    let writer_activity = activity.clone();
     let (mut sink, mut source) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Out>(64);
 
@@ -68,6 +73,7 @@ pub(crate) async fn serve_channels<B: Backend>(
             if sink.feed(msg).await.is_err() {
                 break;
             }
+            writer_activity.touch();
             if out_rx.is_empty() && sink.flush().await.is_err() {
                 break;
             }
@@ -91,14 +97,25 @@ pub(crate) async fn serve_channels<B: Backend>(
     }
     let close_signal = protocol == V5;
     let (done_tx, mut done_rx) = tokio::sync::watch::channel(false);
+    let closer = out_tx.clone();
     let reader = tokio::spawn(async move {
         let mut linger = false;
+        let mut idle_check = tokio::time::interval(idle::check_every(idle));
         loop {
             let msg = tokio::select! {
                 m = source.next() => m,
                 _ = done_rx.changed(), if !linger => { linger = true; continue; }
                 _ = tokio::time::sleep(LINGER), if linger => break,
+                _ = idle_check.tick() => {
+                    if activity.idle_for() > idle {
+                        debug!("websocket session idle for over {idle:?}: closing");
+                        let _ = closer.send(Out::Close).await;
+                        break;
+                    }
+                    continue;
+                }
             };
+            activity.touch();
             let data = match msg {
                 Some(Ok(Message::Binary(b))) => b,
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,

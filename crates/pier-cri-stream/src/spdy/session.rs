@@ -3,6 +3,7 @@
 //! writer task that serializes every frame in queue order.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,6 +16,7 @@ use tracing::debug;
 use super::frame::{Codec, Frame, FLAG_FIN, GOAWAY_OK, GOAWAY_PROTOCOL_ERROR, RST_REFUSED_STREAM};
 use super::Headers;
 use super::ProtocolError;
+use crate::idle::{self, Activity};
 use crate::pipe::{self, Budget, Feed, InStream, Out};
 
 /// Streams a connection may have open for input at once; more are refused.
@@ -38,24 +40,35 @@ pub(crate) struct Session {
 }
 
 /// Starts serving SPDY on an upgraded connection.
-pub(crate) fn start<IO>(io: IO) -> Session
+pub(crate) fn start<IO>(io: IO, idle: Duration) -> Session
 where
     IO: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let activity = Arc::new(Activity::new());
     let (r, w) = tokio::io::split(io);
     let (out_tx, out_rx) = mpsc::channel(64);
     let (in_tx, in_rx) = mpsc::channel(16);
     let (closed_tx, closed_rx) = watch::channel(false);
-    tokio::spawn(write_loop(w, out_rx, closed_tx));
-    tokio::spawn(read_loop(r, out_tx.clone(), in_tx, closed_rx));
+    tokio::spawn(write_loop(w, out_rx, closed_tx, activity.clone()));
+    tokio::spawn(read_loop(
+        r,
+        out_tx.clone(),
+        in_tx,
+        closed_rx,
+        (activity, idle),
+    ));
     Session {
         incoming: in_rx,
         out: out_tx,
     }
 }
 
-async fn write_loop<W>(w: W, mut rx: mpsc::Receiver<Out>, closed: watch::Sender<bool>)
-where
+async fn write_loop<W>(
+    w: W,
+    mut rx: mpsc::Receiver<Out>,
+    closed: watch::Sender<bool>,
+    activity: Arc<Activity>,
+) where
     W: AsyncWrite + Unpin,
 {
     let mut sink = FramedWrite::new(w, Codec::new());
@@ -102,6 +115,7 @@ where
         if sink.feed(frame).await.is_err() {
             break;
         }
+        activity.touch();
         if rx.is_empty() && sink.flush().await.is_err() {
             break;
         }
@@ -114,6 +128,7 @@ async fn read_loop<R>(
     out: mpsc::Sender<Out>,
     incoming: mpsc::Sender<NewStream>,
     mut closed: watch::Receiver<bool>,
+    (activity, idle): (Arc<Activity>, Duration),
 ) where
     R: AsyncRead + Unpin,
 {
@@ -122,12 +137,22 @@ async fn read_loop<R>(
     let mut inputs: HashMap<u32, Feed> = HashMap::new();
     let mut last_id = 0u32;
     let mut linger = false;
+    let mut idle_check = tokio::time::interval(idle::check_every(idle));
     loop {
         let next = tokio::select! {
             f = frames.next() => f,
             _ = closed.changed(), if !linger => { linger = true; continue; }
             _ = tokio::time::sleep(LINGER), if linger => break,
+            _ = idle_check.tick() => {
+                if activity.idle_for() > idle {
+                    debug!("SPDY connection idle for over {idle:?}: closing");
+                    let _ = out.send(Out::Close).await;
+                    break;
+                }
+                continue;
+            }
         };
+        activity.touch();
         let frame = match next {
             None => break,
             Some(Ok(f)) => f,
@@ -247,7 +272,7 @@ mod tests {
         let (a, b) = tokio::io::duplex(1 << 16);
         let (r, w) = tokio::io::split(b);
         (
-            start(a),
+            start(a, crate::idle::DEFAULT),
             FramedRead::new(r, Codec::new()),
             FramedWrite::new(w, Codec::new()),
         )

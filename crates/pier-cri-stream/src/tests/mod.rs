@@ -83,9 +83,14 @@ impl Backend for Fake {
 }
 
 async fn start() -> StreamHandle {
+    start_with_idle_timeout(Duration::from_secs(3600)).await
+}
+
+async fn start_with_idle_timeout(limit: Duration) -> StreamHandle {
     let server = StreamServer::bind("127.0.0.1:0".parse().unwrap())
         .await
-        .unwrap();
+        .unwrap()
+        .with_idle_timeout(limit);
     let handle = server.handle();
     tokio::spawn(server.serve(Fake));
     handle

@@ -400,3 +400,50 @@ async fn hostile_spdy_sessions_end_without_hurting_the_server() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_idle_session_is_closed() {
+    bounded(async {
+        let urls = start_with_idle_timeout(Duration::from_millis(300)).await;
+        let mut req = exec_req(&["cat"]);
+        req.stdin = true;
+        let url = urls.exec_url(req).unwrap();
+        let (_, mut c) = SpdyClient::connect(&url, CLIENT_PROTOCOLS).await;
+        c.open(&[("streamType", "error")]).await;
+        let stdin = c.open(&[("streamType", "stdin")]).await;
+        let stdout = c.open(&[("streamType", "stdout")]).await;
+        c.open(&[("streamType", "stderr")]).await;
+        // Traffic keeps it open past the limit...
+        for _ in 0..4 {
+            c.write(stdin, b"x", false).await;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+        // ...silence ends it.
+        let started = std::time::Instant::now();
+        let r = c.read_to_end().await;
+        assert!(r.goaway);
+        assert_eq!(r.text(stdout), "xxxx");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_listening() {
+    bounded(async {
+        let server = StreamServer::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = server.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve_until(Fake, async {
+            let _ = stopped.await;
+        }));
+        // A connection that never sends a request does not hold it up.
+        let _idle = TcpStream::connect(addr).await.unwrap();
+        stop.send(()).unwrap();
+        task.await.unwrap().unwrap();
+        assert!(TcpStream::connect(addr).await.is_err());
+    })
+    .await;
+}
