@@ -95,18 +95,32 @@ where
         }
         let pair = pending.entry(id.clone()).or_default();
         pair.since.get_or_insert_with(Instant::now);
-        let dup = match kind.as_str() {
-            "error" => pair.error.replace(s).is_some(),
-            "data" => pair.data.replace(s).is_some(),
+        let slot = match kind.as_str() {
+            "error" => &mut pair.error,
+            "data" => &mut pair.data,
             other => {
                 debug!("port forward: unexpected stream type {other:?}");
                 end_pair(&out, None, Some(s.id), None).await;
-                false
+                continue;
             }
         };
-        if dup {
-            debug!("port forward request {id}: a stream came twice");
+        if slot.is_some() {
+            // The kubelet keeps the first and says so on the error stream.
+            let msg =
+                format!("error processing stream for request {id}: {kind} stream already assigned");
+            let error = pair.error.as_ref().map(|e| e.id);
+            if let Some(e) = error {
+                let _ = out
+                    .send(Out::Data {
+                        id: e,
+                        data: Bytes::from(msg),
+                    })
+                    .await;
+            }
+            end_pair(&out, None, Some(s.id), None).await;
+            continue;
         }
+        *slot = Some(s);
         if pair.error.is_some() && pair.data.is_some() {
             let p = pending.remove(&id).unwrap_or_default();
             let (Some(error), Some(data)) = (p.error, p.data) else {

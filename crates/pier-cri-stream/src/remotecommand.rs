@@ -131,7 +131,8 @@ pub(crate) struct Opened {
 
 /// Waits for the SPDY streams the request implies, as the kubelet's
 /// `waitStreamReply`: error always, stdin/stdout/stderr as asked, resize
-/// with a TTY from v3 on. `None` when the client breaks off or misbehaves.
+/// with a TTY from v3 on. `None` when the client breaks off, takes over 30
+/// seconds, or never opened an error stream.
 pub(crate) async fn collect_spdy(
     session: &mut spdy::Session,
     wanted: Wanted,
@@ -161,20 +162,18 @@ pub(crate) async fn collect_spdy(
             }
         };
         let kind = s.headers.get("streamtype").unwrap_or("").to_string();
-        let slot_taken = match kind.as_str() {
-            "error" => error.replace(s.id).is_some(),
-            "stdin" => stdin.replace(s.input).is_some(),
-            "stdout" => stdout.replace(OutStream::new(s.id, out.clone())).is_some(),
-            "stderr" => stderr.replace(OutStream::new(s.id, out.clone())).is_some(),
-            "resize" => resize.replace(s.input).is_some(),
+        // As the kubelet: a stream of another type is ignored, not
+        // counted; a second one of a type replaces the first.
+        match kind.as_str() {
+            "error" => error = Some(s.id),
+            "stdin" => stdin = Some(s.input),
+            "stdout" => stdout = Some(OutStream::new(s.id, out.clone())),
+            "stderr" => stderr = Some(OutStream::new(s.id, out.clone())),
+            "resize" => resize = Some(s.input),
             other => {
-                debug!("unexpected stream type {other:?}");
-                return None;
+                debug!("ignoring a stream of unexpected type {other:?}");
+                continue;
             }
-        };
-        if slot_taken {
-            debug!("duplicate {kind} stream");
-            return None;
         }
         got += 1;
     }

@@ -152,3 +152,33 @@ async fn exec_protocols_are_refused_on_port_forward() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_second_stream_of_a_type_is_refused_on_the_error_stream() {
+    bounded(async {
+        let port = echo_server().await;
+        let urls = start().await;
+        let (_, mut c) = SpdyClient::connect(&pf_url(&urls), &["portforward.k8s.io"]).await;
+        let p = port.to_string();
+        let error = c
+            .open(&[("streamType", "error"), ("port", &p), ("requestID", "9")])
+            .await;
+        let second = c
+            .open(&[("streamType", "error"), ("port", &p), ("requestID", "9")])
+            .await;
+        let mut r = Received::default();
+        c.read_until_fin(second, &mut r).await;
+        let data = c
+            .open(&[("streamType", "data"), ("port", &p), ("requestID", "9")])
+            .await;
+        c.write(data, b"still works", true).await;
+        c.read_until_fin(data, &mut r).await;
+        c.read_until_fin(error, &mut r).await;
+        assert_eq!(
+            r.text(error),
+            "error processing stream for request 9: error stream already assigned"
+        );
+        assert_eq!(r.text(data), "STILL WORKS");
+    })
+    .await;
+}

@@ -447,3 +447,20 @@ async fn shutdown_stops_listening() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn streams_of_unknown_types_are_ignored_as_the_kubelet_does() {
+    bounded(async {
+        let urls = start().await;
+        let url = urls.exec_url(exec_req(&["echo", "hi"])).unwrap();
+        let (_, mut c) = SpdyClient::connect(&url, CLIENT_PROTOCOLS).await;
+        let error = c.open(&[("streamType", "error")]).await;
+        c.open(&[("streamType", "video")]).await;
+        let stdout = c.open(&[("streamType", "stdout")]).await;
+        c.open(&[("streamType", "stderr")]).await;
+        let r = c.read_to_end().await;
+        assert_eq!(r.text(stdout), "hi\n");
+        assert_eq!(status(&r, error)["status"], "Success");
+    })
+    .await;
+}
