@@ -4,7 +4,8 @@
 //! Kubernetes' remotecommand or portforward protocol, over SPDY/3.1
 //! (`Upgrade: SPDY/3.1`, `X-Stream-Protocol-Version` v4 down to v1, or
 //! `portforward.k8s.io`) or over a websocket (`v5.channel.k8s.io`,
-//! `v4.channel.k8s.io`, or SPDY tunnelled as `SPDY/3.1+portforward.k8s.io`).
+//! `v4.channel.k8s.io`, the kubelet's older and base64 channel protocols,
+//! or SPDY tunnelled as `SPDY/3.1+portforward.k8s.io`).
 //! This is that server, as the kubelet's `pkg/kubelet/cri/streaming`
 //! serves it, over a [`Backend`] that the CRI server implements.
 //!

@@ -22,8 +22,17 @@ pub(crate) const V5: &str = "v5.channel.k8s.io";
 
 /// What the kubelet offers over SPDY (v5 is websocket-only), best first.
 pub(crate) const SPDY_PROTOCOLS: &[&str] = &[V4, V3, V2, V1];
-/// Over websockets: v5 adds the close signal that ends stdin.
-pub(crate) const WS_PROTOCOLS: &[&str] = &[V5, V4];
+/// Over websockets, as the kubelet: v5 adds the close signal that ends
+/// stdin; the base64 ones carry text messages for clients without binary
+/// frames; "" is a client that names no subprotocol (binary, pre-v4).
+pub(crate) const WS_PROTOCOLS: &[&str] = &[
+    V5,
+    V4,
+    "v4.base64.channel.k8s.io",
+    V1,
+    "base64.channel.k8s.io",
+    "",
+];
 
 /// How long a client may take to open its streams (the kubelet's default).
 const STREAM_CREATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,7 +57,8 @@ pub(crate) enum Outcome {
 
 /// The error stream's message, or nothing for a success before v4.
 pub(crate) fn status_message(outcome: &Outcome, cmd: &[String], protocol: &str) -> Option<Vec<u8>> {
-    let structured = protocol == V4 || protocol == V5;
+    // v4 and v5, over SPDY or websocket, binary or base64.
+    let structured = protocol.starts_with("v4.") || protocol.starts_with("v5.");
     let status = match outcome {
         Outcome::Exited(0) | Outcome::Attached => json!({"metadata": {}, "status": "Success"}),
         Outcome::Exited(code) => json!({

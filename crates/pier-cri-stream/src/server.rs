@@ -137,7 +137,12 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let client = header_values(req.headers(), header::SEC_WEBSOCKET_PROTOCOL);
-    let Some(protocol) = negotiate(&client, server) else {
+    let protocol = if client.is_empty() && server.contains(&"") {
+        Some("")
+    } else {
+        negotiate(&client, server)
+    };
+    let Some(protocol) = protocol else {
         return (
             StatusCode::BAD_REQUEST,
             format!("requested protocol(s) are not supported: {client:?}; supports {server:?}\n"),
@@ -149,8 +154,12 @@ where
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
+    let upgrade = if protocol.is_empty() {
+        upgrade
+    } else {
+        upgrade.protocols([protocol])
+    };
     upgrade
-        .protocols([protocol])
         .max_message_size(ws::MAX_MESSAGE)
         .max_frame_size(ws::MAX_MESSAGE)
         .on_upgrade(move |socket| serve(socket, protocol))

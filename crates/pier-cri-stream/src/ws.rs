@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,6 +52,7 @@ pub(crate) async fn serve_channels<B: Backend>(
     idle: Duration,
 ) {
     let wanted = job.wanted();
+    let base64 = protocol.contains("base64");
     let activity = Arc::new(Activity::new());
     let writer_activity = activity.clone();
     let (mut sink, mut source) = socket.split();
@@ -58,6 +61,10 @@ pub(crate) async fn serve_channels<B: Backend>(
     let writer = tokio::spawn(async move {
         while let Some(o) = out_rx.recv().await {
             let msg = match o {
+                Out::Data { id, data } if base64 => {
+                    let text = format!("{}{}", char::from(b'0' + id as u8), BASE64.encode(&data));
+                    Message::Text(text.into())
+                }
                 Out::Data { id, data } => {
                     let mut m = BytesMut::with_capacity(data.len() + 1);
                     m.put_u8(id as u8);
@@ -118,13 +125,31 @@ pub(crate) async fn serve_channels<B: Backend>(
             activity.touch();
             let data = match msg {
                 Some(Ok(Message::Binary(b))) => b,
+                Some(Ok(Message::Text(t))) if base64 => {
+                    Bytes::copy_from_slice(t.as_str().as_bytes())
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                // Text, ping, pong: the library answers pings itself.
+                // Ping, pong: the library answers pings itself.
                 Some(Ok(_)) => continue,
             };
             let Some((&channel, rest)) = data.split_first() else {
                 continue;
             };
+            if base64 {
+                // '0' + channel, then the payload in base64; a bad one is
+                // dropped, as the kubelet does.
+                let Ok(decoded) = BASE64.decode(rest) else {
+                    debug!("websocket message with bad base64");
+                    continue;
+                };
+                if let Some(tx) = inputs.get(&channel.wrapping_sub(b'0'))
+                    && !decoded.is_empty()
+                    && tx.send(Bytes::from(decoded)).await.is_err()
+                {
+                    inputs.remove(&channel.wrapping_sub(b'0'));
+                }
+                continue;
+            }
             if close_signal && channel == CLOSE_SIGNAL {
                 if rest.len() != 1 {
                     debug!("websocket close signal of {} bytes", rest.len());

@@ -142,7 +142,7 @@ async fn unknown_subprotocols_are_refused() {
     bounded(async {
         let urls = start().await;
         let url = urls.exec_url(exec(&["echo"], false, false)).unwrap();
-        let err = ws_connect(&url, "base64.channel.k8s.io").await.unwrap_err();
+        let err = ws_connect(&url, "v9.channel.k8s.io").await.unwrap_err();
         assert!(err.to_string().contains("400"), "{err}");
     })
     .await;
@@ -190,6 +190,74 @@ async fn an_idle_session_is_closed_normally() {
         let got = drain(&mut ws).await;
         assert_eq!(got[&1], b"hi");
         assert!(started.elapsed() < Duration::from_secs(2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn v4_base64_carries_text_both_ways() {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    bounded(async {
+        let urls = start().await;
+        let url = urls.exec_url(exec(&["cat"], true, false)).unwrap();
+        let (mut ws, proto) = ws_connect(&url, "v4.base64.channel.k8s.io").await.unwrap();
+        assert_eq!(proto, "v4.base64.channel.k8s.io");
+        ws.send(Message::text(format!("0{}", STANDARD.encode("abc"))))
+            .await
+            .unwrap();
+        // Bad base64 is dropped, the session goes on.
+        ws.send(Message::text("0!!!")).await.unwrap();
+        let mut stdout = Vec::new();
+        let mut status = None;
+        // No close signal in v4: the client closes when it has its output.
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            let (ch, payload) = t.as_str().split_at(1);
+            let bytes = STANDARD.decode(payload).unwrap();
+            match ch {
+                "1" => stdout.extend_from_slice(&bytes),
+                "3" => status = Some(bytes),
+                _ => {}
+            }
+            if stdout == b"abc" {
+                break;
+            }
+        }
+        assert_eq!(stdout, b"abc");
+        assert_eq!(status, None, "cat runs until stdin ends");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pre_v4_channels_get_the_error_as_text() {
+    bounded(async {
+        let urls = start().await;
+        let url = urls.exec_url(exec(&["exit", "3"], false, false)).unwrap();
+        let (mut ws, proto) = ws_connect(&url, "channel.k8s.io").await.unwrap();
+        assert_eq!(proto, "channel.k8s.io");
+        let got = drain(&mut ws).await;
+        let text = String::from_utf8(got[&3].clone()).unwrap();
+        assert!(text.contains("exit code 3"), "{text}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_client_naming_no_subprotocol_gets_binary_channels() {
+    bounded(async {
+        let urls = start().await;
+        let url = urls
+            .exec_url(exec(&["echo", "plain"], false, false))
+            .unwrap();
+        let req = url.replacen("http://", "ws://", 1);
+        let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+        assert!(resp.headers().get("sec-websocket-protocol").is_none());
+        let got = drain(&mut ws).await;
+        assert_eq!(got[&1], b"plain\n");
+        // Success is silence before v4.
+        assert!(!got.contains_key(&3));
     })
     .await;
 }
