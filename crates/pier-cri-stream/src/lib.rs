@@ -37,6 +37,11 @@
 //! for a URL, as containerd does: the URL is a one-time token that expires
 //! after a minute, and the backend runs only when a client connects.
 //!
+//! `examples/kubectl_interop.rs` checks the server against a real
+//! client-go client: a stand-in apiserver hands kubectl's exec, attach and
+//! port-forward connections to it (run it, then point
+//! `kubectl --server http://ADDR` at it).
+//!
 //! The backend gets the client's streams ([`Streams`]: stdin, stdout,
 //! stderr, terminal sizes) or, for a forwarded port, one duplex
 //! [`PortStream`] per client connection, to be joined to `port` inside the
