@@ -204,8 +204,8 @@ pub(crate) async fn collect_spdy(
     })
 }
 
-/// Runs the backend, writes the outcome, ends the streams and the
-/// connection.
+/// Writes the outcome on the error stream, then ends the output streams
+/// and the connection.
 pub(crate) async fn finish(
     out: &mpsc::Sender<Out>,
     error: u32,

@@ -1,6 +1,7 @@
-//! The websocket transports: remotecommand's channel protocol (one byte of
+//! The websocket transports: remotecommand's channel protocols (one byte of
 //! channel before each binary message: 0 stdin, 1 stdout, 2 stderr,
-//! 3 error, 4 resize; v5 adds `[255, channel]` to close a channel) and
+//! 3 error, 4 resize; v5 adds `[255, channel]` to close a channel; the
+//! base64 ones send text, `'0' + channel` then the payload in base64) and
 //! SPDY tunnelled in binary messages, which client-go's port forwarding
 //! speaks as `SPDY/3.1+portforward.k8s.io`.
 
