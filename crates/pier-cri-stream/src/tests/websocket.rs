@@ -182,14 +182,14 @@ async fn hostile_messages_are_survived() {
 #[tokio::test]
 async fn an_idle_session_is_closed_normally() {
     bounded(async {
-        let urls = start_with_idle_timeout(Duration::from_millis(300)).await;
+        let urls = start_with_idle_timeout(Duration::from_millis(600)).await;
         let url = urls.exec_url(exec(&["cat"], true, false)).unwrap();
         let (mut ws, _) = ws_connect(&url, "v5.channel.k8s.io").await.unwrap();
         ws.send(Message::binary(b"\x00hi".to_vec())).await.unwrap();
         let started = std::time::Instant::now();
         let got = drain(&mut ws).await;
         assert_eq!(got[&1], b"hi");
-        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(started.elapsed() < Duration::from_secs(5));
     })
     .await;
 }
