@@ -4,6 +4,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -131,22 +132,44 @@ impl AsyncRead for InStream {
 /// replies). Writes fail with `BrokenPipe` once the connection is gone;
 /// `shutdown` half-closes the stream.
 pub struct OutStream {
-    id: u32,
     tx: PollSender<Out>,
-    finished: bool,
+    end: Ender,
 }
 
 impl OutStream {
     pub(crate) fn new(id: u32, tx: mpsc::Sender<Out>) -> Self {
         OutStream {
-            id,
             tx: PollSender::new(tx),
-            finished: false,
+            end: Ender::new(id),
         }
     }
 
-    pub(crate) fn id(&self) -> u32 {
-        self.id
+    /// What ends this stream once the backend is done with it.
+    pub(crate) fn ender(&self) -> Ender {
+        self.end.clone()
+    }
+}
+
+/// Ends a stream's output once, whoever asks first: the backend's
+/// `shutdown` or the session when the backend returns.
+#[derive(Clone)]
+pub(crate) struct Ender {
+    id: u32,
+    done: Arc<AtomicBool>,
+}
+
+impl Ender {
+    pub fn new(id: u32) -> Self {
+        Ender {
+            id,
+            done: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub async fn end(&self, out: &mpsc::Sender<Out>) {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            let _ = out.send(Out::Fin { id: self.id }).await;
+        }
     }
 }
 
@@ -163,7 +186,7 @@ impl AsyncWrite for OutStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        if self.finished {
+        if self.end.done.load(Ordering::SeqCst) {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
                 "write after shutdown",
@@ -171,7 +194,7 @@ impl AsyncWrite for OutStream {
         }
         ready!(self.tx.poll_reserve(cx)).map_err(|_| gone())?;
         let n = buf.len().min(CHUNK);
-        let id = self.id;
+        let id = self.end.id;
         self.tx
             .send_item(Out::Data {
                 id,
@@ -187,13 +210,16 @@ impl AsyncWrite for OutStream {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.finished {
+        if self.end.done.load(Ordering::SeqCst) {
             return Poll::Ready(Ok(()));
         }
         ready!(self.tx.poll_reserve(cx)).map_err(|_| gone())?;
-        let id = self.id;
+        if self.end.done.swap(true, Ordering::SeqCst) {
+            self.tx.abort_send();
+            return Poll::Ready(Ok(()));
+        }
+        let id = self.end.id;
         self.tx.send_item(Out::Fin { id }).map_err(|_| gone())?;
-        self.finished = true;
         Poll::Ready(Ok(()))
     }
 }
@@ -263,6 +289,26 @@ mod tests {
             }
         }
         assert_eq!(sizes, vec![CHUNK, CHUNK, 10, 0]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_ends_once_whoever_ends_it() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let mut w = OutStream::new(3, tx.clone());
+        let end = w.ender();
+        w.shutdown().await.unwrap();
+        end.end(&tx).await;
+        let other = OutStream::new(5, tx.clone());
+        other.ender().end(&tx).await;
+        other.ender().end(&tx).await;
+        drop((w, other, tx));
+        let mut fins = Vec::new();
+        while let Some(o) = rx.recv().await {
+            if let Out::Fin { id } = o {
+                fins.push(id);
+            }
+        }
+        assert_eq!(fins, vec![3, 5]);
     }
 
     #[tokio::test]

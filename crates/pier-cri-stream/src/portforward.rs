@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::backend::Backend;
-use crate::pipe::{Out, OutStream, PortStream};
+use crate::pipe::{Ender, Out, OutStream, PortStream};
 use crate::spdy::{self, NewStream};
 
 pub(crate) const PROTOCOL: &str = "portforward.k8s.io";
@@ -80,7 +80,7 @@ where
                 for k in stale {
                     if let Some(p) = pending.remove(&k) {
                         debug!("port forward request {k}: timed out waiting for its streams");
-                        end_pair(&out, p.error.map(|s| s.id), p.data.map(|s| s.id),
+                        end_pair(&out, p.error.map(|s| s.id), p.data.map(|s| Ender::new(s.id)),
                             Some(format!("timed out waiting for streams of request {k}"))).await;
                     }
                 }
@@ -90,7 +90,7 @@ where
         let kind = s.headers.get("streamtype").unwrap_or("").to_string();
         let id = request_id(&s, &kind);
         if !pending.contains_key(&id) && pending.len() >= MAX_PENDING {
-            end_pair(&out, None, Some(s.id), None).await;
+            end_pair(&out, None, Some(Ender::new(s.id)), None).await;
             continue;
         }
         let pair = pending.entry(id.clone()).or_default();
@@ -100,7 +100,7 @@ where
             "data" => &mut pair.data,
             other => {
                 debug!("port forward: unexpected stream type {other:?}");
-                end_pair(&out, None, Some(s.id), None).await;
+                end_pair(&out, None, Some(Ender::new(s.id)), None).await;
                 continue;
             }
         };
@@ -117,7 +117,7 @@ where
                     })
                     .await;
             }
-            end_pair(&out, None, Some(s.id), None).await;
+            end_pair(&out, None, Some(Ender::new(s.id)), None).await;
             continue;
         }
         *slot = Some(s);
@@ -145,12 +145,14 @@ async fn forward<B: Backend>(
     data: NewStream,
     out: mpsc::Sender<Out>,
 ) {
+    let output = OutStream::new(data.id, out.clone());
+    let data_end = output.ender();
     let msg = match parse_port(data.headers.get("port")) {
         Err(m) => Some(m),
         Ok(port) => {
             let stream = PortStream {
                 input: data.input,
-                output: OutStream::new(data.id, out.clone()),
+                output,
             };
             match backend.port_forward(sandbox.clone(), port, stream).await {
                 Ok(()) => None,
@@ -161,13 +163,13 @@ async fn forward<B: Backend>(
             }
         }
     };
-    end_pair(&out, Some(error), Some(data.id), msg).await;
+    end_pair(&out, Some(error), Some(data_end), msg).await;
 }
 
 async fn end_pair(
     out: &mpsc::Sender<Out>,
     error: Option<u32>,
-    data: Option<u32>,
+    data: Option<Ender>,
     msg: Option<String>,
 ) {
     if let (Some(id), Some(m)) = (error, msg) {
@@ -178,8 +180,8 @@ async fn end_pair(
             })
             .await;
     }
-    for id in [data, error].into_iter().flatten() {
-        let _ = out.send(Out::Fin { id }).await;
+    for e in [data, error.map(Ender::new)].into_iter().flatten() {
+        e.end(out).await;
     }
 }
 

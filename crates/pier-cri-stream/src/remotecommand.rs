@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::backend::{Backend, BackendError, Streams, TerminalSize};
-use crate::pipe::{InStream, Out, OutStream};
+use crate::pipe::{Ender, InStream, Out, OutStream};
 use crate::spdy;
 
 pub(crate) const V1: &str = "channel.k8s.io";
@@ -136,7 +136,7 @@ pub(crate) fn spawn_resize_decoder(mut input: InStream) -> mpsc::Receiver<Termin
 pub(crate) struct Opened {
     pub streams: Streams,
     pub error: u32,
-    pub outputs: Vec<u32>,
+    pub outputs: Vec<Ender>,
 }
 
 /// Waits for the SPDY streams the request implies, as the kubelet's
@@ -189,9 +189,9 @@ pub(crate) async fn collect_spdy(
     }
     let mut outputs = Vec::new();
     let error = error?;
-    outputs.extend(stdout.as_ref().map(|s| s.id()));
-    outputs.extend(stderr.as_ref().map(|s| s.id()));
-    outputs.push(error);
+    outputs.extend(stdout.as_ref().map(OutStream::ender));
+    outputs.extend(stderr.as_ref().map(OutStream::ender));
+    outputs.push(Ender::new(error));
     Some(Opened {
         streams: Streams {
             stdin,
@@ -209,7 +209,7 @@ pub(crate) async fn collect_spdy(
 pub(crate) async fn finish(
     out: &mpsc::Sender<Out>,
     error: u32,
-    outputs: &[u32],
+    outputs: &[Ender],
     msg: Option<Vec<u8>>,
 ) {
     if let Some(m) = msg {
@@ -220,8 +220,8 @@ pub(crate) async fn finish(
             })
             .await;
     }
-    for &id in outputs {
-        let _ = out.send(Out::Fin { id }).await;
+    for e in outputs {
+        e.end(out).await;
     }
     let _ = out.send(Out::Close).await;
 }

@@ -2,7 +2,7 @@
 //! (replies, pings) and hands new streams to the protocol handler, and a
 //! writer task that serializes every frame in queue order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,30 +72,19 @@ async fn write_loop<W>(
     W: AsyncWrite + Unpin,
 {
     let mut sink = FramedWrite::new(w, Codec::new());
-    // A stream ends once: its FIN, then nothing more on it.
-    let mut finished: HashSet<u32> = HashSet::new();
+    // Each stream's FIN comes once and last: `Ender` sees to it.
     while let Some(out) = rx.recv().await {
         let frame = match out {
-            Out::Data { id, data } => {
-                if finished.contains(&id) {
-                    continue;
-                }
-                Frame::Data {
-                    stream_id: id,
-                    flags: 0,
-                    data,
-                }
-            }
-            Out::Fin { id } => {
-                if !finished.insert(id) {
-                    continue;
-                }
-                Frame::Data {
-                    stream_id: id,
-                    flags: FLAG_FIN,
-                    data: Bytes::new(),
-                }
-            }
+            Out::Data { id, data } => Frame::Data {
+                stream_id: id,
+                flags: 0,
+                data,
+            },
+            Out::Fin { id } => Frame::Data {
+                stream_id: id,
+                flags: FLAG_FIN,
+                data: Bytes::new(),
+            },
             Out::Control(f) => f,
             Out::Close => {
                 // As spdystream's Close, which the kubelet's server calls.
