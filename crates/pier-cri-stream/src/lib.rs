@@ -140,7 +140,8 @@ impl StreamServer {
     }
 
     /// Closes a session with no traffic either way for `limit`
-    /// (containerd's `stream_idle_timeout`; 4 hours unless set).
+    /// (containerd's `stream_idle_timeout`; 4 hours unless set, 0 for
+    /// none).
     pub fn with_idle_timeout(mut self, limit: Duration) -> Self {
         self.idle_timeout = limit;
         self

@@ -115,7 +115,7 @@ pub(crate) async fn serve_channels<B: Backend>(
                 _ = done_rx.changed(), if !linger => { linger = true; continue; }
                 _ = tokio::time::sleep(LINGER), if linger => break,
                 _ = idle_check.tick() => {
-                    if activity.idle_for() > idle {
+                    if activity.expired(idle) {
                         debug!("websocket session idle for over {idle:?}: closing");
                         let _ = closer.send(Out::Close).await;
                         break;

@@ -133,7 +133,7 @@ async fn read_loop<R>(
             _ = closed.changed(), if !linger => { linger = true; continue; }
             _ = tokio::time::sleep(LINGER), if linger => break,
             _ = idle_check.tick() => {
-                if activity.idle_for() > idle {
+                if activity.expired(idle) {
                     debug!("SPDY connection idle for over {idle:?}: closing");
                     let _ = out.send(Out::Close).await;
                     break;
