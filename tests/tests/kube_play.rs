@@ -220,6 +220,8 @@ fn pod_with_emptydir_and_configmap_plays_generates_and_replays() {
         format!("container:{}", infra["Id"].as_str().unwrap())
     );
     assert_eq!(writer["Config"]["Labels"]["io.pier.kube.pod"], "web");
+    // Every container of the pod answers to the pod's hostname.
+    assert_eq!(d.pier_ok(&["exec", "web-writer", "hostname"]), "web\n");
     let mounts = writer["Mounts"].as_array().unwrap();
     let config = mounts
         .iter()
@@ -383,6 +385,26 @@ spec:
         o.describe()
     );
     kube_ok(&d, &["down", &bad]);
+    assert_empty(&d);
+
+    // From standard input, created but not started; a Secret as files.
+    let yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {key: aGVsbG8=}\n---\n\
+                apiVersion: v1\nkind: Pod\nmetadata: {name: idle}\nspec:\n  restartPolicy: Never\n  volumes: [{name: sec, secret: {secretName: s}}]\n\
+                \x20 containers:\n    - {name: c, image: busybox, command: [cat, /s/key], volumeMounts: [{name: sec, mountPath: /s}]}\n";
+    let mut c = d.pier_cmd();
+    c.args(["kube", "play", "--start=false", "-"]);
+    let o = cmd::run(c, Input::Bytes(yaml.as_bytes()), CMD_TIMEOUT);
+    assert!(o.status.success(), "{}", o.describe());
+    assert_eq!(d.inspect("idle-c")["State"]["Status"], "created");
+    assert_eq!(d.inspect("idle-infra")["State"]["Running"], false);
+    // Pier has no `pod start`: the infra container first, then the others.
+    d.pier_ok(&["start", "idle-infra", "idle-c"]);
+    assert_eq!(d.pier_ok(&["wait", "idle-c"]).trim(), "0");
+    assert_eq!(d.pier_ok(&["logs", "idle-c"]), "hello");
+    let mut c = d.pier_cmd();
+    c.args(["kube", "down", "-"]);
+    let o = cmd::run(c, Input::Bytes(yaml.as_bytes()), CMD_TIMEOUT);
+    assert!(o.status.success(), "{}", o.describe());
     assert_empty(&d);
     d.assert_clean();
 }

@@ -1,5 +1,5 @@
-//! `kube play`: each pod as an infra container holding the network, IPC and
-//! UTS namespaces (the app image's `sleep` under Pier's init: no pause image,
+//! `kube play`: each pod as an infra container holding the network and IPC
+//! namespaces (the app image's `sleep` under Pier's init: no pause image,
 //! nothing pulled), its volumes, init containers run to completion, then the
 //! app containers joined to the infra one. `--down` removes by label.
 
@@ -491,6 +491,10 @@ fn create_body(pod: &Pod, c: &Container, infra: &str, role: &str) -> Result<Valu
     }
     if let Some(w) = &c.working_dir {
         body["WorkingDir"] = json!(w);
+    }
+    // Each container has its own UTS namespace: the pod's hostname is given to each.
+    if !pod.host_network {
+        body["Hostname"] = json!(pod.hostname.clone().unwrap_or_else(|| pod.name.clone()));
     }
     if let Some(u) = &c.user {
         body["User"] = json!(u);
