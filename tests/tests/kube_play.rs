@@ -252,6 +252,13 @@ fn pod_with_emptydir_and_configmap_plays_generates_and_replays() {
     ] {
         assert!(yaml.contains(want), "{want:?} missing in:\n{yaml}");
     }
+    // Containers in the YAML's order; what the image says left out.
+    let (server, writer) = (
+        yaml.find("- name: server").unwrap(),
+        yaml.find("- name: writer").unwrap(),
+    );
+    assert!(server < writer, "{yaml}");
+    assert!(!yaml.contains("workingDir"), "{yaml}");
     let dep = kube_ok(&d, &["generate", "--type", "deployment", "web-writer"]).out();
     let dep_file = dir.0.join("deployment.yaml");
     std::fs::write(&dep_file, &dep).unwrap();
@@ -481,6 +488,109 @@ spec:
             .count(),
         1
     );
+    kube_ok(&d, &["down", gen_file.to_str().unwrap()]);
+    assert_empty(&d);
+    d.assert_clean();
+}
+
+#[test]
+fn init_containers_probes_and_plain_containers_generated() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new("init");
+    let file = dir.write(
+        "init.yaml",
+        r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: prep
+spec:
+  volumes:
+    - {name: work, emptyDir: {}}
+  initContainers:
+    - name: fill
+      image: busybox
+      command: [sh, -c, "echo prepared > /work/state"]
+      volumeMounts: [{name: work, mountPath: /work}]
+  containers:
+    - name: main
+      image: busybox
+      command: [sh, -c, "cat /work/state; exec sleep 600"]
+      volumeMounts: [{name: work, mountPath: /work}]
+      readinessProbe:
+        exec: {command: [test, -f, /work/state]}
+        periodSeconds: 1
+"#,
+    );
+    kube_ok(&d, &["play", &file]);
+    assert_eq!(d.inspect("prep-fill")["State"]["ExitCode"], 0);
+    let main = d.inspect("prep-main");
+    assert_eq!(main["Config"]["Healthcheck"]["Test"][0], "CMD");
+    assert_eq!(main["Config"]["Healthcheck"]["Interval"], 1_000_000_000i64);
+    let healthy = wait_until(Duration::from_secs(20), || {
+        d.inspect("prep-main")["State"]["Health"]["Status"] == "healthy"
+    });
+    assert!(healthy, "{}", d.inspect("prep-main")["State"]);
+    assert_eq!(d.pier_ok(&["logs", "prep-main"]), "prepared\n");
+    let yaml = kube_ok(&d, &["generate", "prep-main"]).out();
+    let gen_file = dir.0.join("prep.yaml");
+    std::fs::write(&gen_file, &yaml).unwrap();
+    validate(&gen_file);
+    let init = yaml.find("initContainers:").expect(&yaml);
+    assert!(yaml[init..].contains("- name: fill"), "{yaml}");
+    assert!(
+        !yaml.contains("readinessProbe") && yaml.contains("livenessProbe:"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("workingDir"), "{yaml}");
+    kube_ok(&d, &["down", &file]);
+    assert_empty(&d);
+
+    // Containers made by `pier run` become one pod; a named volume a claim.
+    d.pier_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "plain_web",
+        "-p",
+        "127.0.0.1:18484:80",
+        "-v",
+        "my_data:/data",
+        "--memory",
+        "32m",
+        "--user",
+        "1000:1000",
+        "-e",
+        "MODE=plain",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/data",
+    ]);
+    let yaml = kube_ok(&d, &["generate", "-s", "plain_web"]).out();
+    let gen_file = dir.0.join("plain.yaml");
+    std::fs::write(&gen_file, &yaml).unwrap();
+    validate(&gen_file);
+    for want in [
+        "name: plain-web-pod",
+        "claimName: my-data",
+        "kind: PersistentVolumeClaim",
+        "memory: \"33554432\"",
+        "runAsUser: 1000",
+        "value: plain",
+        "hostIP: 127.0.0.1",
+    ] {
+        assert!(yaml.contains(want), "{want:?} missing in:\n{yaml}");
+    }
+    d.pier_ok(&["rm", "-f", "plain_web"]);
+    d.pier_ok(&["volume", "rm", "my_data"]);
+    kube_ok(&d, &["play", gen_file.to_str().unwrap()]);
+    let web = d.inspect("plain-web-pod-plain-web");
+    assert_eq!(web["HostConfig"]["Memory"], 32 << 20);
+    assert_eq!(web["Config"]["User"], "1000:1000");
     kube_ok(&d, &["down", gen_file.to_str().unwrap()]);
     assert_empty(&d);
     d.assert_clean();

@@ -56,6 +56,7 @@ pub struct PodView {
     /// Published ports (host config of the infra container or of each container).
     pub bindings: Value,
     pub containers: Vec<View>,
+    pub init_containers: Vec<View>,
 }
 
 /// A DNS-1123 label: what Kubernetes accepts as a container, volume or pod name.
@@ -123,8 +124,13 @@ fn container_yaml(v: &View, ports: &[Value], w: &mut Warnings) -> Value {
     if !env.is_empty() {
         o.insert("env".into(), json!(env));
     }
+    // An image without a working directory runs in `/`.
+    let image_wd = img["WorkingDir"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("/");
     if let Some(wd) = c["WorkingDir"].as_str().filter(|s| !s.is_empty())
-        && img["WorkingDir"].as_str() != Some(wd)
+        && wd != image_wd
     {
         o.insert("workingDir".into(), json!(wd));
     }
@@ -274,7 +280,12 @@ fn is_anonymous(name: &str) -> bool {
 fn volumes(pod: &PodView) -> (Vec<Value>, Vec<Value>) {
     let mut vols: Vec<Value> = Vec::new();
     let mut docs = Vec::new();
-    for m in pod.containers.iter().flat_map(|c| c.mounts.iter()) {
+    for m in pod
+        .init_containers
+        .iter()
+        .chain(&pod.containers)
+        .flat_map(|c| c.mounts.iter())
+    {
         let key = volume_key(m);
         if vols.iter().any(|v| v["name"] == key.as_str()) {
             continue;
@@ -415,6 +426,14 @@ pub fn documents(pod: &PodView, o: &GenOpts, w: &mut Warnings) -> Vec<Value> {
     let (vols, mut extra) = volumes(pod);
     let mut spec = Map::new();
     spec.insert("containers".into(), json!(containers));
+    if !pod.init_containers.is_empty() {
+        let init: Vec<Value> = pod
+            .init_containers
+            .iter()
+            .map(|c| container_yaml(c, &[], w))
+            .collect();
+        spec.insert("initContainers".into(), json!(init));
+    }
     let mut restart = pod
         .containers
         .first()
@@ -628,16 +647,20 @@ pub async fn from_containers(
         if pods.iter().any(|p| p.name == pod) {
             continue;
         }
-        let mut members = api::containers_with(&api.client, &format!("{}={pod}", l::POD)).await?;
-        members.sort_by_key(|c| c["Created"].as_i64().unwrap_or(0));
+        let members = api::containers_with(&api.client, &format!("{}={pod}", l::POD)).await?;
+        // Creation order is the YAML's order; the list's `Created` is in whole
+        // seconds, inspect's is not.
+        let mut full = Vec::new();
+        for m in &members {
+            full.push(api.inspect(m["Id"].as_str().unwrap_or_default()).await?);
+        }
+        full.sort_by(|a, b| a["Created"].as_str().cmp(&b["Created"].as_str()));
         let mut pv = PodView {
             name: pod.clone(),
             ..Default::default()
         };
-        for m in &members {
-            let id = m["Id"].as_str().unwrap_or_default();
-            let full = api.inspect(id).await?;
-            match m["Labels"][l::ROLE].as_str() {
+        for full in &full {
+            match full["Config"]["Labels"][l::ROLE].as_str() {
                 Some("infra") => {
                     pv.bindings = full["HostConfig"]["PortBindings"].clone();
                     if let Some(h) = full["Config"]["Hostname"].as_str().filter(|h| *h != pod) {
@@ -650,11 +673,8 @@ pub async fn from_containers(
                         pv.labels = m;
                     }
                 }
-                Some("app") => pv.containers.push(view_of(api, &full).await?),
-                _ => w.add(format!(
-                    "pod {pod}: init container {} left out",
-                    m["Labels"][l::CONTAINER].as_str().unwrap_or_default()
-                )),
+                Some("app") => pv.containers.push(view_of(api, full).await?),
+                _ => pv.init_containers.push(view_of(api, full).await?),
             }
         }
         pods.push(pv);
@@ -670,6 +690,16 @@ pub async fn from_containers(
             ..Default::default()
         };
         for v in &loose {
+            let net = v["HostConfig"]["NetworkMode"].as_str().unwrap_or("default");
+            if !matches!(net, "default" | "bridge") {
+                w.add(format!(
+                    "container {}: network mode {net:?} has no pod equivalent, left out",
+                    v["Name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .trim_start_matches('/')
+                ));
+            }
             for (k, b) in v["HostConfig"]["PortBindings"]
                 .as_object()
                 .into_iter()
