@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 #[derive(Parser, Debug)]
 #[command(
     name = "pier kube",
-    about = "Play containers, pods or volumes from a structured file, or generate one",
+    about = "Play Kubernetes YAML as pods of containers, or generate it from containers",
     disable_help_subcommand = true
 )]
 pub struct KubeCli {

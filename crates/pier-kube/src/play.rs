@@ -310,7 +310,12 @@ async fn play_pod(api: &Api, pod: &Pod, o: &PlayOpts) -> Result<Played> {
     }
     let infra = api.create(&infra_name(&pod.name), &body).await?;
     if !staged.is_empty() || o.start || !pod.init_containers.is_empty() {
-        api.start(&infra).await?;
+        api.start(&infra).await.map_err(|e| {
+            KubeError::Invalid(format!(
+                "pod {}: its infra container runs `sleep` from the first container's image {:?}: {e}",
+                pod.name, first.image
+            ))
+        })?;
     }
     for v in &staged {
         if let VolSource::Files { files, .. } = &v.source {
