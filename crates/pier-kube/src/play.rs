@@ -308,15 +308,15 @@ async fn play_pod(api: &Api, pod: &Pod, o: &PlayOpts) -> Result<Played> {
     if !pod.host_network {
         body["Hostname"] = json!(pod.hostname.clone().unwrap_or_else(|| pod.name.clone()));
     }
-    let infra = api.create(&infra_name(&pod.name), &body).await?;
-    if !staged.is_empty() || o.start || !pod.init_containers.is_empty() {
-        api.start(&infra).await.map_err(|e| {
+    let start = !staged.is_empty() || o.start || !pod.init_containers.is_empty();
+    let infra = create_infra(api, &infra_name(&pod.name), &mut body, start)
+        .await
+        .map_err(|e| {
             KubeError::Invalid(format!(
-                "pod {}: its infra container runs `sleep` from the first container's image {:?}: {e}",
+                "pod {}: infra container (`sleep` of image {:?}): {e}",
                 pod.name, first.image
             ))
         })?;
-    }
     for v in &staged {
         if let VolSource::Files { files, .. } = &v.source {
             api::put_archive(&api.client, &infra, &staging(&v.name), files_tar(files)?).await?;
@@ -359,6 +359,27 @@ async fn play_pod(api: &Api, pod: &Pod, o: &PlayOpts) -> Result<Played> {
         infra,
         containers: ids,
     })
+}
+
+/// Creates (and starts) the infra container. On a daemon host without a static
+/// init, `sleep` is PID 1 itself: it ignores SIGTERM, so a stop waits for the
+/// timeout, but the pod works.
+async fn create_infra(api: &Api, name: &str, body: &mut Value, start: bool) -> Result<String> {
+    let id = api.create(name, body).await?;
+    if !start {
+        return Ok(id);
+    }
+    match api.start(&id).await {
+        Ok(()) => Ok(id),
+        Err(pier_compose::ComposeError::Client(e)) if e.to_string().contains("--init needs") => {
+            api.remove(&id, true, true).await?;
+            body["HostConfig"]["Init"] = json!(false);
+            let id = api.create(name, body).await?;
+            api.start(&id).await?;
+            Ok(id)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn files_tar(files: &[(String, Vec<u8>, u32)]) -> Result<Vec<u8>> {
