@@ -478,7 +478,11 @@ spec:
     ] {
         assert!(yaml.contains(want), "{want:?} missing in:\n{yaml}");
     }
-    kube_ok(&d, &["play", gen_file.to_str().unwrap()]);
+    let played = kube_ok(&d, &["play", gen_file.to_str().unwrap()]).out();
+    assert!(
+        played.starts_with("Volume:\nproj-data\n\nPod:\n"),
+        "{played}"
+    );
     assert_eq!(
         d.inspect("proj-side")["Config"]["Env"]
             .as_array()
@@ -488,7 +492,8 @@ spec:
             .count(),
         1
     );
-    kube_ok(&d, &["down", gen_file.to_str().unwrap()]);
+    let down = kube_ok(&d, &["down", gen_file.to_str().unwrap()]).out();
+    assert!(down.ends_with("Volumes removed:\nproj-data\n"), "{down}");
     assert_empty(&d);
     d.assert_clean();
 }

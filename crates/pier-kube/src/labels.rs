@@ -16,3 +16,5 @@ pub const POD_LABELS: &str = "io.pier.kube.labels";
 pub const VOLUME: &str = "io.pier.kube.volume";
 /// The ConfigMap or Secret a volume holds the files of.
 pub const SOURCE: &str = "io.pier.kube.source";
+/// On a volume play made for a PersistentVolumeClaim document: the claim.
+pub const CLAIM: &str = "io.pier.kube.claim";

@@ -112,6 +112,18 @@ pub async fn play(api: &Api, plan: &Plan, o: &PlayOpts) -> Result<i32> {
             down_pod(api, &pod.name).await?;
         }
     }
+    for claim in &plan.claims {
+        if api.volume_inspect(claim).await?.is_none() {
+            let mut vl = Map::new();
+            vl.insert(l::VOLUME.into(), json!("persistentVolumeClaim"));
+            vl.insert(l::CLAIM.into(), json!(claim));
+            api.volume_create(&json!({ "Name": claim, "Labels": vl }))
+                .await?;
+        }
+        println_out("Volume:");
+        println_out(claim);
+        println_out("");
+    }
     let mut code = 0;
     for pod in &plan.pods {
         images(api, pod, o).await?;
@@ -576,6 +588,15 @@ pub async fn down(api: &Api, plan: &Plan) -> Result<i32> {
         let (infra, removed) = down_pod(api, &p.name).await?;
         pods.extend(infra);
         vols.extend(removed);
+    }
+    // A claim's volume goes only when play made it for this YAML's claim.
+    for c in &plan.claims {
+        if let Some(v) = api.volume_inspect(c).await?
+            && v["Labels"][l::CLAIM].as_str() == Some(c.as_str())
+            && api.volume_remove(c).await?
+        {
+            vols.push(c.clone());
+        }
     }
     println_out("Pods stopped:");
     for p in &pods {

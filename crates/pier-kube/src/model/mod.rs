@@ -136,6 +136,8 @@ impl Pod {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub pods: Vec<Pod>,
+    /// PersistentVolumeClaims of the YAML: named volumes.
+    pub claims: Vec<String>,
     pub warnings: Warnings,
 }
 
@@ -249,6 +251,7 @@ pub fn plan(docs: &[Value]) -> Result<Plan> {
     }
     let mut pods = Vec::new();
     let mut services = Vec::new();
+    let mut claims = Vec::new();
     for d in docs {
         let kind = d["kind"].as_str().unwrap_or_default();
         match kind {
@@ -353,12 +356,22 @@ pub fn plan(docs: &[Value]) -> Result<Plan> {
             "Service" => services.push(d.clone()),
             "PersistentVolumeClaim" => {
                 let name = name_of(d, kind)?;
+                let what = format!("persistentvolumeclaim/{name}");
                 cx.warnings.unknown_keys(
-                    &format!("persistentvolumeclaim/{name}"),
+                    &what,
+                    "",
+                    d,
+                    &["apiVersion", "kind", "metadata", "spec", "status"],
+                );
+                cx.meta(&what, "metadata", &d["metadata"]);
+                // Sizes and access modes mean nothing to a local volume.
+                cx.warnings.unknown_keys(
+                    &what,
                     "spec",
                     &d["spec"],
                     &["accessModes", "resources", "volumeMode", "storageClassName"],
                 );
+                claims.push(name);
             }
             "" => return Err(KubeError::Invalid("a document has no kind".into())),
             other => cx.warnings.add(format!(
@@ -372,6 +385,7 @@ pub fn plan(docs: &[Value]) -> Result<Plan> {
     }
     Ok(Plan {
         pods,
+        claims,
         warnings: cx.warnings,
     })
 }
@@ -574,6 +588,13 @@ impl Ctx {
             let path = h["path"].as_str().ok_or_else(|| {
                 KubeError::Invalid(format!("{what}: {at}.hostPath.path: Required value"))
             })?;
+            // As Podman: a path without a slash names a volume.
+            if !path.contains('/') {
+                return Ok(Volume {
+                    name,
+                    source: VolSource::Claim(path.to_string()),
+                });
+            }
             match h["type"].as_str().unwrap_or("") {
                 "DirectoryOrCreate" => {
                     std::fs::create_dir_all(path).map_err(|e| KubeError::io(path, e))?
