@@ -413,6 +413,28 @@ spec:
     let o = cmd::run(c, Input::Bytes(yaml.as_bytes()), CMD_TIMEOUT);
     assert!(o.status.success(), "{}", o.describe());
     assert_empty(&d);
+
+    // Two replicas share a claim; --replace keeps its data, --down removes it.
+    let keep = dir.write(
+        "keep.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: keep}\nspec:\n  replicas: 2\n  template:\n    spec:\n\
+         \x20     volumes: [{name: d, persistentVolumeClaim: {claimName: keep-data}}]\n\
+         \x20     containers: [{name: c, image: busybox, command: [sleep, '600'], volumeMounts: [{name: d, mountPath: /data}]}]\n",
+    );
+    kube_ok(&d, &["play", &keep]);
+    d.pier_ok(&["exec", "keep-pod-1-c", "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(
+        d.pier_ok(&["exec", "keep-pod-2-c", "cat", "/data/f"]),
+        "kept\n"
+    );
+    kube_ok(&d, &["play", "--replace", &keep]);
+    assert_eq!(
+        d.pier_ok(&["exec", "keep-pod-2-c", "cat", "/data/f"]),
+        "kept\n"
+    );
+    let down = kube_ok(&d, &["down", &keep]).out();
+    assert!(down.ends_with("Volumes removed:\nkeep-data\n"), "{down}");
+    assert_empty(&d);
     d.assert_clean();
 }
 

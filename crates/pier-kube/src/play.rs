@@ -109,7 +109,12 @@ pub async fn play(api: &Api, plan: &Plan, o: &PlayOpts) -> Result<i32> {
                     pod.name
                 )));
             }
-            down_pod(api, &pod.name).await?;
+            remove_containers(api, &pod.name).await?;
+        }
+    }
+    if o.replace {
+        for pod in &plan.pods {
+            remove_volumes(api, &pod.name, true).await?;
         }
     }
     for claim in &plan.claims {
@@ -131,7 +136,9 @@ pub async fn play(api: &Api, plan: &Plan, o: &PlayOpts) -> Result<i32> {
             Ok(p) => p,
             Err(e) => {
                 // No half pod left behind: what was made for it goes.
-                let _ = down_pod(api, &pod.name).await;
+                if remove_containers(api, &pod.name).await.is_ok() {
+                    let _ = remove_volumes(api, &pod.name, true).await;
+                }
                 return Err(e);
             }
         };
@@ -554,9 +561,8 @@ fn create_body(pod: &Pod, c: &Container, infra: &str, role: &str) -> Result<Valu
     Ok(body)
 }
 
-/// Removes a pod's containers (apps first, the infra last) and the volumes
-/// play made for it. Returns the infra container's ID and the volumes removed.
-pub async fn down_pod(api: &Api, pod: &str) -> Result<(Option<String>, Vec<String>)> {
+/// Removes a pod's containers (apps first, the infra last); the infra container's ID.
+pub async fn remove_containers(api: &Api, pod: &str) -> Result<Option<String>> {
     let mut all = api::containers_with(&api.client, &format!("{}={pod}", l::POD)).await?;
     all.sort_by_key(|c| c["Labels"][l::ROLE].as_str() == Some("infra"));
     let mut infra = None;
@@ -571,23 +577,39 @@ pub async fn down_pod(api: &Api, pod: &str) -> Result<(Option<String>, Vec<Strin
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(infra)
+}
+
+/// Removes the volumes play made for a pod (after every pod sharing them is
+/// gone); `keep_claims` keeps the claims' data (`--replace`, a failed play).
+pub async fn remove_volumes(api: &Api, pod: &str, keep_claims: bool) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     for v in api::volumes_with(&api.client, &format!("{}={pod}", l::POD)).await? {
+        if keep_claims
+            && api
+                .volume_inspect(&v)
+                .await?
+                .is_some_and(|i| i["Labels"][l::VOLUME].as_str() == Some("persistentVolumeClaim"))
+        {
+            continue;
+        }
         if api.volume_remove(&v).await? {
             removed.push(v);
         }
     }
-    Ok((infra, removed))
+    Ok(removed)
 }
 
 /// `kube play --down` / `kube down`: what the YAML's pods left, as Podman reports it.
 pub async fn down(api: &Api, plan: &Plan) -> Result<i32> {
     let mut pods = Vec::new();
     let mut vols = Vec::new();
+    // Containers of every pod first: pods of one Deployment share a claim.
     for p in &plan.pods {
-        let (infra, removed) = down_pod(api, &p.name).await?;
-        pods.extend(infra);
-        vols.extend(removed);
+        pods.extend(remove_containers(api, &p.name).await?);
+    }
+    for p in &plan.pods {
+        vols.extend(remove_volumes(api, &p.name, false).await?);
     }
     // A claim's volume goes only when play made it for this YAML's claim.
     for c in &plan.claims {
