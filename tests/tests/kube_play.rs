@@ -394,6 +394,19 @@ spec:
     kube_ok(&d, &["down", &bad]);
     assert_empty(&d);
 
+    // OnFailure: the failed first try is retried (backoffLimit), the Job completes.
+    let retry = dir.write(
+        "retry.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: retry}\nspec:\n  backoffLimit: 2\n  template:\n    spec:\n      restartPolicy: OnFailure\n      containers:\n        - {name: main, image: busybox, command: [sh, -c, 'test -f /tmp/tried || { touch /tmp/tried; exit 1; }']}\n",
+    );
+    let o = kube_ok(&d, &["play", &retry]);
+    assert!(o.err().contains("Job retry: completed"), "{}", o.describe());
+    let main = d.inspect("retry-pod-main");
+    assert_eq!(main["RestartCount"], 1);
+    assert_eq!(main["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
+    kube_ok(&d, &["down", &retry]);
+    assert_empty(&d);
+
     // From standard input, created but not started; a Secret as files.
     let yaml = "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata: {key: aGVsbG8=}\n---\n\
                 apiVersion: v1\nkind: Pod\nmetadata: {name: idle}\nspec:\n  restartPolicy: Never\n  volumes: [{name: sec, secret: {secretName: s}}]\n\
@@ -460,6 +473,9 @@ spec:
       image: localhost/hello:1
       ports:
         - {containerPort: 80, name: http}
+      livenessProbe:
+        httpGet: {path: /index.html, port: http}
+        periodSeconds: 1
 ---
 apiVersion: v1
 kind: Service
@@ -477,6 +493,10 @@ spec:
         .pier_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
         .contains("localhost/hello:1"));
     wait_for(&d, 18481, "/index.html", "built\n");
+    let healthy = wait_until(Duration::from_secs(20), || {
+        d.inspect("hello-web")["State"]["Health"]["Status"] == "healthy"
+    });
+    assert!(healthy, "{}", d.inspect("hello-web")["State"]);
     // --replace with --publish: the port moves.
     kube_ok(&d, &["play", "--replace", "--publish", "18482:80", &file]);
     wait_for(&d, 18482, "/index.html", "built\n");

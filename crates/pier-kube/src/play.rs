@@ -156,7 +156,7 @@ pub async fn play(api: &Api, plan: &Plan, o: &PlayOpts) -> Result<i32> {
         if pod.kind == Kind::Job && o.start {
             let mut failed = false;
             for (c, id) in pod.containers.iter().zip(&played.containers) {
-                let status = api.wait(id).await?;
+                let status = wait_job(api, id).await?;
                 if status != 0 {
                     eprintln!(
                         "Job {}: container {} failed with exit code {status}",
@@ -175,6 +175,24 @@ pub async fn play(api: &Api, plan: &Plan, o: &PlayOpts) -> Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// A Job container's final exit code: with `OnFailure` it is restarted up to
+/// `backoffLimit` times, and an exit followed by a restart is not the end.
+async fn wait_job(api: &Api, id: &str) -> Result<i64> {
+    loop {
+        let code = api.wait(id).await?;
+        if code == 0 {
+            return Ok(0);
+        }
+        // The restart policy decides a moment after the exit.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let v = api.inspect(id).await?;
+        let st = &v["State"];
+        if st["Restarting"].as_bool() != Some(true) && st["Running"].as_bool() != Some(true) {
+            return Ok(st["ExitCode"].as_i64().unwrap_or(code));
+        }
+    }
 }
 
 #[allow(clippy::print_stdout)]

@@ -194,7 +194,9 @@ impl Ctx {
             .filter(|k| c.get(*k).is_some())
             .collect();
         if let Some(first) = probes.first() {
-            out.healthcheck = Some(self.probe(what, &format!("{at}.{first}"), &c[*first])?);
+            let declared = out.declared.clone();
+            out.healthcheck =
+                Some(self.probe(what, &format!("{at}.{first}"), &c[*first], &declared)?);
             for other in &probes[1..] {
                 self.warnings.add(format!("{what}: {at}.{other}: one health check per container: {first} is used, ignored"));
             }
@@ -295,7 +297,13 @@ impl Ctx {
         Ok(out)
     }
 
-    fn probe(&mut self, what: &str, at: &str, p: &Value) -> Result<Value> {
+    fn probe(
+        &mut self,
+        what: &str,
+        at: &str,
+        p: &Value,
+        declared: &[(Option<String>, u16, String)],
+    ) -> Result<Value> {
         self.warnings.unknown_keys(
             what,
             at,
@@ -311,7 +319,15 @@ impl Ctx {
                 "successThreshold",
             ],
         );
-        let port = |v: &Value| str_of(v).unwrap_or_default();
+        // A port is a number or the name of one of the container's ports.
+        let port = |v: &Value| match v.as_str() {
+            Some(name) => declared
+                .iter()
+                .find(|(n, _, _)| n.as_deref() == Some(name))
+                .map(|(_, p, _)| p.to_string())
+                .unwrap_or_else(|| name.to_string()),
+            None => str_of(v).unwrap_or_default(),
+        };
         let test: Vec<String> = if let Some(cmd) =
             str_list(&p["exec"]["command"], &format!("{what}: {at}.exec.command"))?
         {
