@@ -259,11 +259,17 @@ fn pod_with_emptydir_and_configmap_plays_generates_and_replays() {
     );
     assert!(server < writer, "{yaml}");
     assert!(!yaml.contains("workingDir"), "{yaml}");
-    let dep = kube_ok(&d, &["generate", "--type", "deployment", "web-writer"]).out();
-    let dep_file = dir.0.join("deployment.yaml");
-    std::fs::write(&dep_file, &dep).unwrap();
-    validate(&dep_file);
-    assert!(dep.contains("kind: Deployment"), "{dep}");
+    for (ty, kind) in [
+        ("deployment", "Deployment"),
+        ("daemonset", "DaemonSet"),
+        ("job", "Job"),
+    ] {
+        let out = kube_ok(&d, &["generate", "--type", ty, "web-writer"]).out();
+        let f = dir.0.join(format!("{ty}.yaml"));
+        std::fs::write(&f, &out).unwrap();
+        validate(&f);
+        assert!(out.contains(&format!("kind: {kind}\n")), "{out}");
+    }
 
     // --down removes the pod, its volumes, and nothing else stays.
     let down = kube_ok(&d, &["play", "--down", &file]).out();

@@ -13,7 +13,8 @@ use serde_json::{json, Map, Value};
 #[derive(Debug, Clone, Default)]
 pub struct GenOpts {
     pub service: bool,
-    pub deployment: bool,
+    /// `pod`, `deployment`, `daemonset` or `job`.
+    pub kind: String,
     pub replicas: u64,
 }
 
@@ -438,9 +439,12 @@ pub fn documents(pod: &PodView, o: &GenOpts, w: &mut Warnings) -> Vec<Value> {
         .containers
         .first()
         .map_or("Never", |c| restart_policy(&c.host));
-    if o.deployment && restart != "Always" {
-        // The only policy a Deployment's pods may have.
-        restart = "Always";
+    match o.kind.as_str() {
+        // The only policy a Deployment's or DaemonSet's pods may have.
+        "deployment" | "daemonset" => restart = "Always",
+        // A Job's pods must end.
+        "job" if restart == "Always" => restart = "OnFailure",
+        _ => {}
     }
     spec.insert("restartPolicy".into(), json!(restart));
     if let Some(h) = &pod.hostname {
@@ -454,25 +458,38 @@ pub fn documents(pod: &PodView, o: &GenOpts, w: &mut Warnings) -> Vec<Value> {
         labels.insert("app".into(), json!(pod.name));
     }
     let mut docs = Vec::new();
-    if o.deployment {
-        docs.push(json!({
+    let template = json!({ "metadata": { "labels": labels }, "spec": spec });
+    let meta = |suffix: &str| json!({ "name": format!("{}-{suffix}", pod.name), "labels": labels });
+    docs.push(match o.kind.as_str() {
+        "deployment" => json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": { "name": format!("{}-deployment", pod.name), "labels": labels },
+            "metadata": meta("deployment"),
             "spec": {
                 "replicas": o.replicas.max(1),
                 "selector": { "matchLabels": labels },
-                "template": { "metadata": { "labels": labels }, "spec": spec },
+                "template": template,
             }
-        }));
-    } else {
-        docs.push(json!({
+        }),
+        "daemonset" => json!({
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": meta("daemonset"),
+            "spec": { "selector": { "matchLabels": labels }, "template": template }
+        }),
+        "job" => json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": meta("job"),
+            "spec": { "template": template }
+        }),
+        _ => json!({
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": { "name": pod.name, "labels": labels },
             "spec": spec,
-        }));
-    }
+        }),
+    });
     if o.service {
         let sports: Vec<Value> = ports
             .iter()

@@ -86,8 +86,13 @@ pub struct GenerateArgs {
     /// Also generate a Service for the pod's ports
     #[arg(short = 's', long)]
     pub service: bool,
-    /// The kind to generate: pod or deployment
-    #[arg(short = 't', long = "type", default_value = "pod", value_parser = ["pod", "deployment"])]
+    /// The kind to generate: pod, deployment, daemonset or job
+    #[arg(
+        short = 't',
+        long = "type",
+        default_value = "pod",
+        value_parser = ["pod", "deployment", "daemonset", "job"]
+    )]
     pub kind: String,
     /// Replicas of a deployment
     #[arg(short = 'r', long, default_value_t = 1)]
@@ -176,7 +181,7 @@ async fn run(conn: &pier_client::ConnectOptions, cmd: Command) -> Result<i32> {
             }
             let o = generate::GenOpts {
                 service: a.service,
-                deployment: a.kind == "deployment",
+                kind: a.kind.clone(),
                 replicas: a.replicas,
             };
             let docs: Vec<serde_json::Value> = pods
