@@ -153,7 +153,6 @@ async fn run(conn: &pier_client::ConnectOptions, cmd: Command) -> Result<i32> {
             let o = play::PlayOpts {
                 replace: a.replace,
                 build: a.build,
-                publish: a.publish.clone(),
                 start: a.start,
                 dir,
             };

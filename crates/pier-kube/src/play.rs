@@ -15,7 +15,6 @@ pub struct PlayOpts {
     pub replace: bool,
     /// `Some(true)`: build every image that has a directory; `None`: build only missing ones.
     pub build: Option<bool>,
-    pub publish: Vec<String>,
     pub start: bool,
     /// Where `--build` looks for image directories (the YAML's directory).
     pub dir: PathBuf,
@@ -201,7 +200,12 @@ fn println_out(s: &str) {
 }
 
 async fn images(api: &Api, pod: &Pod, o: &PlayOpts) -> Result<()> {
+    let mut done: Vec<&str> = Vec::new();
     for c in pod.init_containers.iter().chain(&pod.containers) {
+        if done.contains(&c.image.as_str()) {
+            continue;
+        }
+        done.push(&c.image);
         let have = api.image_id(&c.image).await?.is_some();
         if let Some((dir, file)) = build_dir(&o.dir, &c.image)
             && (o.build == Some(true) || (o.build.is_none() && !have))
