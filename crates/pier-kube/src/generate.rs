@@ -273,6 +273,42 @@ fn volume_key(m: &MountView) -> String {
     }
 }
 
+/// The ConfigMap or Secret a volume's files came from, and the `items` that put
+/// back files whose path is no valid key (a key has no `/`).
+fn source_doc(kind: &str, name: &str, files: &Files) -> (Value, Vec<Value>) {
+    let b64 = |b: &[u8]| json!(base64::engine::general_purpose::STANDARD.encode(b));
+    let (mut data, mut binary) = (Map::new(), Map::new());
+    let mut items = Vec::new();
+    let needs_items = files.iter().any(|(p, _)| p.contains('/'));
+    for (path, bytes) in files {
+        let k = path.replace('/', "_");
+        if needs_items {
+            items.push(json!({ "key": k, "path": path }));
+        }
+        match (kind, std::str::from_utf8(bytes)) {
+            ("secret", _) => {
+                data.insert(k, b64(bytes));
+            }
+            (_, Ok(text)) => {
+                data.insert(k, json!(text));
+            }
+            (_, Err(_)) => {
+                binary.insert(k, b64(bytes));
+            }
+        }
+    }
+    let mut doc = json!({
+        "apiVersion": "v1",
+        "kind": if kind == "secret" { "Secret" } else { "ConfigMap" },
+        "metadata": { "name": name },
+        "data": data,
+    });
+    if !binary.is_empty() {
+        doc["binaryData"] = Value::Object(binary);
+    }
+    (doc, items)
+}
+
 fn is_anonymous(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -280,7 +316,7 @@ fn is_anonymous(name: &str) -> bool {
 /// The pod's `volumes`, and the extra documents they need (PVCs, ConfigMaps, Secrets).
 fn volumes(pod: &PodView) -> (Vec<Value>, Vec<Value>) {
     let mut vols: Vec<Value> = Vec::new();
-    let mut docs = Vec::new();
+    let mut docs: Vec<Value> = Vec::new();
     for m in pod
         .init_containers
         .iter()
@@ -304,26 +340,21 @@ fn volumes(pod: &PodView) -> (Vec<Value>, Vec<Value>) {
             (_, Some("emptyDir")) => json!({ "name": key, "emptyDir": {} }),
             (_, Some(kind @ ("configMap" | "secret"))) if m.files.is_some() => {
                 let (name, files) = m.files.clone().expect("checked");
-                if kind == "secret" {
-                    let data: Map<String, Value> = files
-                        .iter()
-                        .map(|(k, b)| {
-                            (
-                                k.clone(),
-                                json!(base64::engine::general_purpose::STANDARD.encode(b)),
-                            )
-                        })
-                        .collect();
-                    docs.push(json!({ "apiVersion": "v1", "kind": "Secret", "metadata": { "name": name }, "data": data }));
-                    json!({ "name": key, "secret": { "secretName": name } })
-                } else {
-                    let data: Map<String, Value> = files
-                        .iter()
-                        .map(|(k, b)| (k.clone(), json!(String::from_utf8_lossy(b))))
-                        .collect();
-                    docs.push(json!({ "apiVersion": "v1", "kind": "ConfigMap", "metadata": { "name": name }, "data": data }));
-                    json!({ "name": key, "configMap": { "name": name } })
+                let (doc, items) = source_doc(kind, &name, &files);
+                if !docs.iter().any(|d| {
+                    d["kind"] == doc["kind"] && d["metadata"]["name"] == doc["metadata"]["name"]
+                }) {
+                    docs.push(doc);
                 }
+                let mut src = if kind == "secret" {
+                    json!({ "secretName": name })
+                } else {
+                    json!({ "name": name })
+                };
+                if !items.is_empty() {
+                    src["items"] = json!(items);
+                }
+                json!({ "name": key, kind: src })
             }
             _ if is_anonymous(&m.source) => json!({ "name": key, "emptyDir": {} }),
             _ => {
@@ -729,4 +760,31 @@ pub async fn from_containers(
         pods.push(pv);
     }
     Ok(pods)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configmap_files_back_to_keys_and_items() {
+        let files = vec![
+            ("a.txt".to_string(), b"text".to_vec()),
+            ("dir/b.bin".to_string(), vec![0xff, 0x00]),
+        ];
+        let (doc, items) = source_doc("configMap", "c", &files);
+        assert_eq!(doc["data"]["a.txt"], "text");
+        assert_eq!(doc["binaryData"]["dir_b.bin"], "/wA=");
+        assert_eq!(items[1], json!({ "key": "dir_b.bin", "path": "dir/b.bin" }));
+        let (doc, items) = source_doc("secret", "s", &files[..1].to_vec());
+        assert_eq!(doc["kind"], "Secret");
+        assert_eq!(doc["data"]["a.txt"], "dGV4dA==");
+        assert!(items.is_empty());
+    }
+
+    #[test]
+    fn dns_labels() {
+        assert_eq!(dns_label("/My_Volume."), "my-volume");
+        assert_eq!(dns_label("___"), "x");
+    }
 }
