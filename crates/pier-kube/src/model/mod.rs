@@ -469,6 +469,12 @@ impl Ctx {
                 ));
             }
         }
+        // No API server, so no token to mount.
+        if spec["automountServiceAccountToken"].as_bool() == Some(true) {
+            self.warnings.add(format!(
+                "{what}: {at}.automountServiceAccountToken: not supported by pier kube play, ignored"
+            ));
+        }
         let restart = match spec["restartPolicy"].as_str() {
             None if kind == Kind::Job => {
                 return Err(KubeError::Invalid(format!(
