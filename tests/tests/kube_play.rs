@@ -599,6 +599,25 @@ spec:
     kube_ok(&d, &["down", &file]);
     assert_empty(&d);
 
+    // hostNetwork: the pod listens on the daemon's own network.
+    let hostnet = dir.write(
+        "hostnet.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: hn}\nspec:\n  hostNetwork: true\n  containers:\n\
+         \x20   - {name: web, image: busybox, command: [httpd, -f, -p, '18485', -h, /etc], ports: [{containerPort: 18485, hostPort: 18485}]}\n",
+    );
+    kube_ok(&d, &["play", &hostnet]);
+    assert_eq!(d.inspect("hn-infra")["HostConfig"]["NetworkMode"], "host");
+    let up = wait_until(Duration::from_secs(20), || {
+        get(&d, 18485, "/passwd").is_some()
+    });
+    assert!(
+        up,
+        "nothing answers on the daemon's port 18485\n{}",
+        d.log_tail(20)
+    );
+    kube_ok(&d, &["down", &hostnet]);
+    assert_empty(&d);
+
     // Containers made by `pier run` become one pod; a named volume a claim.
     d.pier_ok(&[
         "run",

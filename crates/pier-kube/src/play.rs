@@ -307,6 +307,16 @@ async fn play_pod(api: &Api, pod: &Pod, o: &PlayOpts) -> Result<Played> {
     let mut exposed = Map::new();
     let mut bindings: Map<String, Value> = Map::new();
     for p in pod.ports() {
+        // On the host's network a port is already the host's port.
+        if pod.host_network {
+            if p.host_port != p.container_port {
+                return Err(KubeError::Invalid(format!(
+                    "pod {}: hostPort {} must match containerPort {} when hostNetwork is true",
+                    pod.name, p.host_port, p.container_port
+                )));
+            }
+            continue;
+        }
         let key = format!("{}/{}", p.container_port, p.protocol);
         exposed.insert(key.clone(), json!({}));
         let b = json!({ "HostIp": p.host_ip, "HostPort": p.host_port.to_string() });
