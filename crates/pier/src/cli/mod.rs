@@ -228,6 +228,16 @@ pub enum Cmd {
     Context(context::ContextCmd),
     /// Define and run multi-container applications
     Compose(ComposeArgs),
+    /// Play Kubernetes YAML as pods, or generate it from containers
+    Kube(KubeArgs),
+}
+
+/// `pier kube …`: everything after `kube` is parsed by `pier-kube`.
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct KubeArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// `pier compose …`: everything after `compose` is parsed by `pier-compose`.
@@ -418,6 +428,10 @@ pub async fn dispatch(mut cli: Cli) -> anyhow::Result<i32> {
         // Compose connects itself, and `config` needs no daemon at all.
         return Ok(pier_compose::cli::main(conn, a.args).await);
     }
+    if let Cmd::Kube(a) = cmd {
+        // Like compose: it connects itself, and `generate --compose` needs no daemon.
+        return Ok(pier_kube::main(conn, a.args).await);
+    }
     let client = pier_client::connect(&conn).await?;
     let c = &client;
     match cmd {
@@ -470,6 +484,7 @@ pub async fn dispatch(mut cli: Cli) -> anyhow::Result<i32> {
         | Cmd::Logout(_)
         | Cmd::Swarm(_)
         | Cmd::Compose(_)
+        | Cmd::Kube(_)
         | Cmd::Context(_)
         | Cmd::Container(_)
         | Cmd::Image(_)
