@@ -99,6 +99,15 @@ fn pulls_go_to_mirrors_in_order_and_pushes_only_where_allowed() {
     ]);
     let reg = Registry::start(&d);
     assert_eq!(reg.port, port);
+    // /info lists them as dockerd does.
+    let info = d.http("GET", "/info", None, b"").json();
+    assert_eq!(
+        info["RegistryConfig"]["Mirrors"],
+        serde_json::json!([
+            format!("http://127.0.0.1:{DEAD_MIRROR}/"),
+            format!("{mirror}/")
+        ])
+    );
     d.import_busybox();
     let local = format!("127.0.0.1:{port}");
 

@@ -75,6 +75,19 @@ pub fn configure(insecure: Vec<String>, mirrors: Vec<String>, hosts_dirs: Vec<st
     }
 }
 
+/// Docker Hub's mirrors, as dockerd's `/info` lists them (with a final `/`).
+pub(crate) fn mirrors() -> Vec<String> {
+    OPTIONS
+        .get()
+        .map(|o| {
+            o.mirrors
+                .iter()
+                .map(|m| format!("{}/", m.trim_end_matches('/')))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn client() -> Result<Client> {
     static CLIENT: OnceLock<Client> = OnceLock::new();
     if let Some(c) = CLIENT.get() {
