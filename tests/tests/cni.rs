@@ -245,6 +245,8 @@ fn bridge_portmap_add_reach_and_del_leaves_nothing() {
         protocol: "tcp".into(),
         host_ip: "127.0.0.1".into(),
     }];
+    // Every plugin is installed and speaks the list's version.
+    block_on(s.cni.validate(&s.net)).unwrap();
     s.attached.push(rt.clone());
     let result = block_on(s.cni.add(&s.net, &rt)).unwrap();
 

@@ -127,6 +127,15 @@ impl NetworkConfigList {
         Ok(list)
     }
 
+    /// The loopback network containerd's CRI attaches every pod to (as
+    /// `lo`) before its default network.
+    pub fn loopback() -> NetworkConfigList {
+        let text =
+            br#"{"cniVersion":"1.0.0","name":"cni-loopback","plugins":[{"type":"loopback"}]}"#;
+        // A constant that parses: a failure here is a bug caught by the tests.
+        Self::from_conflist(text).unwrap_or_else(|e| unreachable!("loopback config: {e}"))
+    }
+
     pub(crate) fn version(&self) -> Version {
         Version::parse(&self.cni_version).unwrap_or_default()
     }

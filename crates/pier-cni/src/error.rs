@@ -24,6 +24,10 @@ pub enum CniError {
     #[error("no CNI network named {0:?}")]
     NoNetwork(String),
 
+    /// The conf dir holds no network (containerd: "cni plugin not initialized").
+    #[error("no network config found in {}", dir.display())]
+    NoConfig { dir: PathBuf },
+
     #[error("network {network}: plugin {plugin:?} not found in {dirs}")]
     PluginNotFound {
         network: String,

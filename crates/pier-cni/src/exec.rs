@@ -21,6 +21,7 @@ pub enum Command {
     Add,
     Del,
     Check,
+    Version,
 }
 
 impl Command {
@@ -29,6 +30,7 @@ impl Command {
             Command::Add => "ADD",
             Command::Del => "DEL",
             Command::Check => "CHECK",
+            Command::Version => "VERSION",
         }
     }
 }

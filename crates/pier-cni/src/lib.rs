@@ -90,6 +90,59 @@ impl Cni {
             .map_err(|e| CniError::Invalid(format!("config loader: {e}")))?
     }
 
+    /// The default network: the conf dir's first.
+    pub async fn default_network(&self) -> Result<NetworkConfigList> {
+        self.load_networks()
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| CniError::NoConfig {
+                dir: self.opts.conf_dir.clone(),
+            })
+    }
+
+    /// Checks that every plugin of `net` is installed and speaks its
+    /// `cniVersion` (the VERSION command), as libcni's ValidateNetworkList;
+    /// a runtime reports its network ready only then.
+    pub async fn validate(&self, net: &NetworkConfigList) -> Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Versions {
+            #[serde(rename = "supportedVersions", default)]
+            supported: Vec<String>,
+        }
+        for plugin in &net.plugins {
+            let who = Who {
+                network: &net.name,
+                plugin: &plugin.plugin_type,
+                command: Command::Version,
+            };
+            let path = self.find(net, plugin)?;
+            let stdin = serde_json::to_vec(&serde_json::json!({"cniVersion": net.cni_version}))
+                .unwrap_or_default();
+            let env = [("CNI_COMMAND", "VERSION".to_string())];
+            let out = exec::run(&who, &path, &env, stdin, &self.limits()).await?;
+            let v: Versions = serde_json::from_slice(&out).map_err(|e| CniError::BadOutput {
+                network: net.name.clone(),
+                plugin: plugin.plugin_type.clone(),
+                command: Command::Version.as_str(),
+                msg: format!("invalid version answer: {e}"),
+            })?;
+            let want = net.version();
+            if !v.supported.iter().any(|s| Version::parse(s) == Some(want)) {
+                return Err(CniError::Network {
+                    network: net.name.clone(),
+                    msg: format!(
+                        "plugin {} does not support config version {:?} (it supports {})",
+                        plugin.plugin_type,
+                        net.cni_version,
+                        v.supported.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The network named `name` in the conf dir.
     pub async fn network(&self, name: &str) -> Result<NetworkConfigList> {
         self.load_networks()
@@ -258,20 +311,7 @@ impl Cni {
             plugin: &plugin.plugin_type,
             command,
         };
-        let path =
-            exec::find_plugin(&self.opts.bin_dirs, &plugin.plugin_type).ok_or_else(|| {
-                CniError::PluginNotFound {
-                    network: net.name.clone(),
-                    plugin: plugin.plugin_type.clone(),
-                    dirs: self
-                        .opts
-                        .bin_dirs
-                        .iter()
-                        .map(|d| d.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                }
-            })?;
+        let path = self.find(net, plugin)?;
         let stdin = plugin_config(net, plugin, prev, caps);
         let env = [
             ("CNI_COMMAND", command.as_str().to_string()),
@@ -296,11 +336,30 @@ impl Cni {
                     .join(":"),
             ),
         ];
-        let limits = Limits {
+        exec::run(&who, &path, &env, stdin, &self.limits()).await
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
             timeout: self.opts.plugin_timeout,
             stdout: self.opts.output_limit,
-        };
-        exec::run(&who, &path, &env, stdin, &limits).await
+        }
+    }
+
+    fn find(&self, net: &NetworkConfigList, plugin: &PluginConf) -> Result<PathBuf> {
+        exec::find_plugin(&self.opts.bin_dirs, &plugin.plugin_type).ok_or_else(|| {
+            CniError::PluginNotFound {
+                network: net.name.clone(),
+                plugin: plugin.plugin_type.clone(),
+                dirs: self
+                    .opts
+                    .bin_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })
     }
 }
 

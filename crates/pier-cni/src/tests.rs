@@ -278,3 +278,58 @@ async fn invalid_names_are_refused_before_any_plugin_runs() {
     let e = f.cni.check(&old, &rt()).await.unwrap_err().to_string();
     assert!(e.contains("does not support the CHECK command"), "{e}");
 }
+
+#[tokio::test]
+async fn validate_asks_each_plugin_for_its_versions() {
+    let f = Fixture::new();
+    let answer = r#"{"cniVersion":"1.0.0","supportedVersions":["0.3.1","0.4.0","1.0.0"]}"#;
+    f.script(
+        "a",
+        &format!("cat >/dev/null\n[ \"$CNI_COMMAND\" = VERSION ] && echo '{answer}'\n"),
+    );
+    f.script("b", &format!("cat >/dev/null\necho '{answer}'\n"));
+    f.cni.validate(&two_plugins()).await.unwrap();
+    let newer = list(r#"{"cniVersion":"1.1.0","name":"n","plugins":[{"type":"a"}]}"#);
+    let e = f.cni.validate(&newer).await.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "network n: plugin a does not support config version \"1.1.0\" (it supports 0.3.1, 0.4.0, 1.0.0)"
+    );
+    let missing =
+        list(r#"{"cniVersion":"1.0.0","name":"m","plugins":[{"type":"a"},{"type":"gone"}]}"#);
+    let e = f.cni.validate(&missing).await.unwrap_err();
+    assert!(matches!(e, CniError::PluginNotFound { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn the_default_network_is_the_first_file() {
+    let f = Fixture::new();
+    let e = f.cni.default_network().await.unwrap_err().to_string();
+    assert!(
+        e.starts_with("no network config found in ") && e.ends_with("/net.d"),
+        "{e}"
+    );
+    let dir = f.dir.path().join("net.d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("20-b.conflist"),
+        r#"{"cniVersion":"1.0.0","name":"b","plugins":[{"type":"a"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("10-a.conf"),
+        r#"{"cniVersion":"1.0.0","name":"a","type":"a"}"#,
+    )
+    .unwrap();
+    assert_eq!(f.cni.default_network().await.unwrap().name, "a");
+    assert_eq!(f.cni.network("b").await.unwrap().name, "b");
+    assert!(matches!(
+        f.cni.network("c").await,
+        Err(CniError::NoNetwork(_))
+    ));
+    let lo = NetworkConfigList::loopback();
+    assert_eq!(
+        (lo.name.as_str(), lo.plugins[0].plugin_type.as_str()),
+        ("cni-loopback", "loopback")
+    );
+}
