@@ -108,6 +108,9 @@ fn pulls_go_to_mirrors_in_order_and_pushes_only_where_allowed() {
             format!("{mirror}/")
         ])
     );
+    let info = d.pier_ok(&["info"]);
+    let want = format!(" Registry Mirrors:\n  http://127.0.0.1:{DEAD_MIRROR}/\n  {mirror}/\n");
+    assert!(info.contains(&want), "{info}");
     d.import_busybox();
     let local = format!("127.0.0.1:{port}");
 
