@@ -387,3 +387,50 @@ fn del_succeeds_when_the_namespace_is_already_gone() {
     assert_eq!(Setup::rules_naming(&ctr), Vec::<String>::new());
     assert_eq!(s.veths_on_bridge().trim(), "");
 }
+
+#[test]
+fn a_pod_gets_loopback_and_the_default_network_and_gives_them_back() {
+    let mut s = Setup::new(3, true);
+    let ns = s.new_netns(3);
+    let pod = format!("{}-pod", s.id);
+    // For the cleanup of a failed run: eth0 on the test network.
+    s.attached.push(RuntimeConf::new(&pod, &ns, "eth0"));
+    let args = vec![("IgnoreUnknown".to_string(), "1".to_string())];
+    let rc = pier_cni::RuntimeConfig::default();
+    let net = block_on(s.cni.setup_pod(&pod, &ns, &args, &rc)).unwrap();
+    assert_eq!(net.network, s.id);
+    let ip = net.result.ips[0].ip().unwrap().to_string();
+    let inside = sh_ok(&[
+        "nsenter",
+        &format!("--net={}", ns.display()),
+        "ip",
+        "-o",
+        "addr",
+    ]);
+    assert!(inside.contains("127.0.0.1/8"), "{inside}");
+    assert!(inside.contains(&format!("{ip}/24")), "{inside}");
+    let lo = sh_ok(&[
+        "nsenter",
+        &format!("--net={}", ns.display()),
+        "ip",
+        "-o",
+        "link",
+        "show",
+        "lo",
+    ]);
+    assert!(lo.contains("UP"), "{lo}");
+    assert_eq!(s.ipam_files(), std::slice::from_ref(&ip));
+
+    block_on(s.cni.teardown_pod(&pod, &ns, &args, &rc)).unwrap();
+    s.attached.clear();
+    assert_eq!(s.veths_on_bridge().trim(), "");
+    assert!(
+        s.ipam_files().is_empty(),
+        "host-local kept {:?}",
+        s.ipam_files()
+    );
+    assert_eq!(Setup::rules_naming(&pod), Vec::<String>::new());
+    assert!(block_on(s.cni.cached_attachments(&pod)).unwrap().is_empty());
+    // A second teardown (a retried StopPodSandbox) succeeds.
+    block_on(s.cni.teardown_pod(&pod, &ns, &args, &rc)).unwrap();
+}

@@ -113,7 +113,21 @@ pub(crate) async fn read(path: &Path) -> Result<Option<CachedInfo>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err("read CNI cache", path)(e)),
     };
-    let info: CachedInfo = serde_json::from_slice(&bytes).map_err(|e| CniError::Config {
+    parse(path, &bytes).map(Some)
+}
+
+/// As [`read`], for a blocking thread.
+pub(crate) fn read_sync(path: &Path) -> Result<Option<CachedInfo>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read CNI cache", path)(e)),
+    };
+    parse(path, &bytes).map(Some)
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<CachedInfo> {
+    let info: CachedInfo = serde_json::from_slice(bytes).map_err(|e| CniError::Config {
         path: path.to_path_buf(),
         msg: format!("invalid cached result: {e}"),
     })?;
@@ -123,7 +137,7 @@ pub(crate) async fn read(path: &Path) -> Result<Option<CachedInfo>> {
             msg: format!("unknown cache kind {:?}", info.kind),
         });
     }
-    Ok(Some(info))
+    Ok(info)
 }
 
 pub(crate) async fn remove(path: &Path) -> Result<()> {

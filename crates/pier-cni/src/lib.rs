@@ -7,6 +7,8 @@
 //!   environment, each one's result going to the next as `prevResult`, and
 //!   keeps the last result on disk; [`Cni::del`] runs them in reverse with
 //!   that cached result; [`Cni::check`] in order.
+//! - [`Cni::setup_pod`] / [`Cni::teardown_pod`]: `lo` then `eth0` on the
+//!   default network, as containerd's CRI; teardown uses the cached configs.
 //! - Capability arguments ([`RuntimeConfig`]: `portMappings`, `dns`,
 //!   `ipRanges`, `bandwidth`, ...) go to the plugins that declare them.
 
@@ -14,6 +16,7 @@ mod cache;
 mod config;
 mod error;
 mod exec;
+mod pod;
 mod types;
 mod version;
 
@@ -25,6 +28,7 @@ use serde_json::{Map, Value};
 pub use config::{conf_files, load_conf_dir, NetworkConfigList, PluginConf, CONF_EXTENSIONS};
 pub use error::{CniError, Result};
 pub use exec::Command;
+pub use pod::{CachedAttachment, PodNetwork, POD_IFNAME};
 pub use types::{
     Bandwidth, CniResult, Dns, DnsConfig, Interface, IpConfig, IpRange, PortMapping, Route,
     RuntimeConf, RuntimeConfig,
@@ -165,7 +169,7 @@ impl Cni {
             {
                 Ok(out) => out,
                 Err(e) => {
-                    if let Err(d) = self.run_del(net, rt, prev.as_ref(), &caps).await {
+                    if let Err(d) = self.run_del(net, rt, prev.as_ref(), &caps, true).await {
                         tracing::warn!("cleaning up a failed CNI ADD: {d}");
                     }
                     return Err(e);
@@ -219,7 +223,7 @@ impl Cni {
         } else {
             None
         };
-        self.run_del(net, rt, prev.as_ref(), &rt.runtime_config.to_map())
+        self.run_del(net, rt, prev.as_ref(), &rt.runtime_config.to_map(), false)
             .await?;
         cache::remove(&path).await
     }
@@ -274,18 +278,30 @@ impl Cni {
             .map_err(|msg| CniError::Config { path, msg })
     }
 
+    /// DEL, last plugin first. As libcni, the first failure stops it; when
+    /// `best_effort` (undoing a failed ADD) every plugin still gets its DEL
+    /// and the first failure is returned after.
     async fn run_del(
         &self,
         net: &NetworkConfigList,
         rt: &RuntimeConf,
         prev: Option<&Value>,
         caps: &Map<String, Value>,
+        best_effort: bool,
     ) -> Result<()> {
+        let mut first = None;
         for plugin in net.plugins.iter().rev() {
-            self.run_plugin(net, plugin, Command::Del, rt, prev, caps)
-                .await?;
+            if let Err(e) = self
+                .run_plugin(net, plugin, Command::Del, rt, prev, caps)
+                .await
+            {
+                if !best_effort {
+                    return Err(e);
+                }
+                first.get_or_insert(e);
+            }
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     }
 
     fn cache_path(&self, net: &NetworkConfigList, rt: &RuntimeConf) -> PathBuf {

@@ -333,3 +333,113 @@ async fn the_default_network_is_the_first_file() {
         ("cni-loopback", "loopback")
     );
 }
+
+#[tokio::test]
+async fn a_pod_gets_lo_then_eth0_and_loses_them_by_the_cached_configs() {
+    let f = Fixture::new();
+    f.plugin(
+        "loopback",
+        r#"{"cniVersion":"1.0.0","interfaces":[{"name":"lo","sandbox":"/ns"}]}"#,
+    );
+    f.plugin("a", RESULT_A);
+    f.plugin("b", RESULT_B);
+    let dir = f.dir.path().join("net.d");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("10-net1.conflist"),
+        r#"{"cniVersion":"1.0.0","name":"net1","plugins":[{"type":"a"},{"type":"b","capabilities":{"portMappings":true}}]}"#,
+    )
+    .unwrap();
+    let rc = rt().runtime_config;
+    let args = vec![("K8S_POD_NAME".to_string(), "p".to_string())];
+    let pod = f
+        .cni
+        .setup_pod("pod1", Path::new("/ns"), &args, &rc)
+        .await
+        .unwrap();
+    assert_eq!(pod.network, "net1");
+    assert_eq!(pod.result.dns.nameservers, ["10.9.0.1"]);
+    let calls: Vec<_> = f
+        .calls()
+        .iter()
+        .map(|c| format!("{} {} {}", c.0, c.1, c.2))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "loopback ADD pod1|lo|K8S_POD_NAME=p",
+            "a ADD pod1|eth0|K8S_POD_NAME=p",
+            "b ADD pod1|eth0|K8S_POD_NAME=p"
+        ]
+    );
+    // The loopback gets no port mappings.
+    assert!(f.calls()[0].3.get("runtimeConfig").is_none());
+    let mut cached: Vec<_> = f
+        .cni
+        .cached_attachments("pod1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| format!("{} {}", a.network.name, a.ifname))
+        .collect();
+    cached.sort();
+    assert_eq!(cached, ["cni-loopback lo", "net1 eth0"]);
+
+    // The conf dir changes under the pod: teardown still runs net1's plugins.
+    std::fs::remove_file(dir.join("10-net1.conflist")).unwrap();
+    f.cni
+        .teardown_pod("pod1", Path::new("/ns"), &args, &rc)
+        .await
+        .unwrap();
+    let calls: Vec<_> = f.calls()[3..]
+        .iter()
+        .map(|c| format!("{} {} {}", c.0, c.1, c.2))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "b DEL pod1|eth0|K8S_POD_NAME=p",
+            "a DEL pod1|eth0|K8S_POD_NAME=p",
+            "loopback DEL pod1|lo|K8S_POD_NAME=p"
+        ]
+    );
+    assert!(f.cni.cached_attachments("pod1").await.unwrap().is_empty());
+    // Again, with nothing cached and no network left: loopback only, success.
+    f.cni
+        .teardown_pod("pod1", Path::new("/ns"), &args, &rc)
+        .await
+        .unwrap();
+    let calls: Vec<_> = f.calls()[6..]
+        .iter()
+        .map(|c| format!("{} {}", c.0, c.1))
+        .collect();
+    assert_eq!(calls, ["loopback DEL"]);
+
+    // A failed setup leaves nothing attached.
+    std::fs::write(
+        dir.join("10-net1.conflist"),
+        r#"{"cniVersion":"1.0.0","name":"net1","plugins":[{"type":"a"},{"type":"nope"}]}"#,
+    )
+    .unwrap();
+    let e = f
+        .cni
+        .setup_pod("pod2", Path::new("/ns"), &args, &rc)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CniError::PluginNotFound { .. }), "{e}");
+    assert!(f.cni.cached_attachments("pod2").await.unwrap().is_empty());
+    // Every plugin got its DEL, though the missing one's failed.
+    let calls: Vec<_> = f.calls()[7..]
+        .iter()
+        .map(|c| format!("{} {} {}", c.0, c.1, c.2))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "loopback ADD pod2|lo|K8S_POD_NAME=p",
+            "a ADD pod2|eth0|K8S_POD_NAME=p",
+            "a DEL pod2|eth0|K8S_POD_NAME=p",
+            "loopback DEL pod2|lo|K8S_POD_NAME=p"
+        ]
+    );
+}
