@@ -1,12 +1,13 @@
 //! Pod networking through CNI with the real plugins of
 //! `containernetworking-plugins` (bridge, host-local, portmap, loopback): a
-//! namespace made here is attached, reached over the bridge and through a
-//! published loopback port, and detached with nothing left behind. The
-//! bridge name, subnet and IPAM dir are the test's own, so it cannot meet
-//! Pier's, Docker's or the CRI's networks.
+//! pod namespace made here is attached, reached over the bridge and through
+//! a published loopback port, and detached with nothing left behind.
+//!
+//! The "host" side is a network namespace of the test's own too: each plugin
+//! is run through a wrapper that enters it, so the bridge, its NAT and
+//! portmap's rules never touch the machine's (nor Pier's, Docker's or the
+//! CRI's), and deleting that namespace takes whatever a failed run left.
 
-use std::io::Read;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -14,12 +15,16 @@ use std::time::Duration;
 use pier_cni::{Cni, CniOptions, NetworkConfigList, PortMapping, RuntimeConf};
 use pier_tests::{cmd, wait_until, Input, OutputExt};
 
-/// Debian's location first: that is where `.ci/run` installs them.
-fn bin_dirs() -> Vec<PathBuf> {
+/// The plugins the tests use.
+const PLUGINS: [&str; 4] = ["bridge", "host-local", "portmap", "loopback"];
+
+/// Where the plugins are: Debian's location (what `.ci/run` installs), else upstream's.
+fn plugin_dir() -> PathBuf {
     ["/usr/lib/cni", "/opt/cni/bin"]
         .iter()
         .map(PathBuf::from)
-        .collect()
+        .find(|d| d.join("bridge").is_file())
+        .expect("CNI plugins in /usr/lib/cni or /opt/cni/bin (containernetworking-plugins)")
 }
 
 fn sh(argv: &[&str]) -> std::process::Output {
@@ -34,17 +39,66 @@ fn sh_ok(argv: &[&str]) -> String {
     o.out()
 }
 
+/// `argv` run in the network namespace at `ns`.
+fn in_ns(ns: &Path, argv: &[&str]) -> std::process::Output {
+    let mut full = vec!["nsenter".to_string(), format!("--net={}", ns.display())];
+    full.extend(argv.iter().map(|a| a.to_string()));
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
+    sh(&full)
+}
+
+fn in_ns_ok(ns: &Path, argv: &[&str]) -> String {
+    let o = in_ns(ns, argv);
+    assert!(
+        o.status.success(),
+        "in {}: {argv:?}: {}",
+        ns.display(),
+        o.describe()
+    );
+    o.out()
+}
+
+/// What a TCP connection from `ns` to `ip:port` reads until the peer closes.
+fn read_in(ns: &Path, ip: &str, port: u16) -> Option<String> {
+    let o = in_ns(
+        ns,
+        &[
+            "timeout",
+            "5",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/{ip}/{port} && cat <&3"),
+        ],
+    );
+    o.status.success().then(|| o.out())
+}
+
+/// A TCP server in `ns` on `addr:port` that writes `text` to each client.
+fn serve(ns: &Path, addr: &str, port: u16, text: &str) -> Child {
+    let script = format!(
+        "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(({addr:?},{port}))\ns.listen(4)\nwhile True:\n c,_=s.accept()\n c.sendall({text:?}.encode())\n c.close()\n"
+    );
+    Command::new("nsenter")
+        .arg(format!("--net={}", ns.display()))
+        .args(["python3", "-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Everything the test creates, removed on drop even when an assertion failed.
 struct Setup {
     id: String,
     bridge: String,
     subnet_prefix: String,
+    /// The namespace the plugins see as the host.
+    host: PathBuf,
     netns: Vec<String>,
     dir: tempfile::TempDir,
     cni: Cni,
     net: NetworkConfigList,
     attached: Vec<RuntimeConf>,
-    listener: Option<Child>,
+    servers: Vec<Child>,
 }
 
 impl Setup {
@@ -52,12 +106,31 @@ impl Setup {
     fn new(n: u32, ip_masq: bool) -> Setup {
         let pid = std::process::id();
         let id = format!("cnit{pid:x}-{n}");
-        // Bridge names hold 15 bytes; this one is unique to the process and test.
-        let bridge = format!("cnit{:x}x{n}", pid & 0xf_ffff);
-        // 10.213.0.0/16 and up are no default pool of Pier or Docker; a /24
-        // per process and test.
-        let subnet_prefix = format!("10.{}.{}", 213 + n, pid % 250 + 1);
+        let host_name = format!("{id}-host");
+        sh_ok(&["ip", "netns", "add", &host_name]);
+        let host = PathBuf::from("/run/netns").join(&host_name);
+        in_ns_ok(&host, &["ip", "link", "set", "lo", "up"]);
+        let bridge = "cni-test0".to_string();
+        let subnet_prefix = "10.213.7".to_string();
         let dir = tempfile::tempdir().unwrap();
+        // Each plugin through a wrapper that enters the test's host namespace.
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let real = plugin_dir();
+        for p in PLUGINS {
+            let w = bin.join(p);
+            std::fs::write(
+                &w,
+                format!(
+                    "#!/bin/sh\nexec nsenter --net={} {} \"$@\"\n",
+                    host.display(),
+                    real.join(p).display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(&w, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
+        }
         let conf_dir = dir.path().join("net.d");
         std::fs::create_dir(&conf_dir).unwrap();
         let conflist = serde_json::json!({
@@ -94,7 +167,8 @@ impl Setup {
         .unwrap();
         let cni = Cni::new(CniOptions {
             conf_dir,
-            bin_dirs: bin_dirs(),
+            // A directory without plugins first: the search goes on.
+            bin_dirs: vec![dir.path().join("none"), bin],
             cache_dir: dir.path().join("cache"),
             ..Default::default()
         });
@@ -104,12 +178,13 @@ impl Setup {
             id,
             bridge,
             subnet_prefix,
-            netns: Vec::new(),
+            host,
+            netns: vec![host_name],
             dir,
             cni,
             net,
             attached: Vec::new(),
-            listener: None,
+            servers: Vec::new(),
         }
     }
 
@@ -135,11 +210,11 @@ impl Setup {
         names
     }
 
-    /// The firewall rules (iptables through nft, or nft itself) naming `what`.
-    fn rules_naming(what: &str) -> Vec<String> {
+    /// The host side's firewall rules (iptables through nft, or nft) naming `what`.
+    fn rules_naming(&self, what: &str) -> Vec<String> {
         let mut out = Vec::new();
         for argv in [&["iptables-save"][..], &["nft", "list", "ruleset"][..]] {
-            let o = sh(argv);
+            let o = in_ns(&self.host, argv);
             out.extend(
                 o.out()
                     .lines()
@@ -151,13 +226,17 @@ impl Setup {
     }
 
     fn veths_on_bridge(&self) -> String {
-        sh(&["ip", "-o", "link", "show", "master", &self.bridge]).out()
+        in_ns(
+            &self.host,
+            &["ip", "-o", "link", "show", "master", &self.bridge],
+        )
+        .out()
     }
 }
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        if let Some(mut c) = self.listener.take() {
+        for c in &mut self.servers {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -166,24 +245,9 @@ impl Drop for Setup {
                 eprintln!("cleanup DEL {}: {e}", rt.container_id);
             }
         }
+        // The host namespace takes the bridge and every rule with it.
         for ns in &self.netns {
             let _ = sh(&["ip", "netns", "del", ns]);
-        }
-        // CNI's bridge plugin leaves the bridge itself, as containerd's cni0 stays.
-        let _ = sh(&["ip", "link", "del", &self.bridge]);
-        // After a failed DEL: NAT rules that still name this test's network.
-        let mut chains = Vec::new();
-        for line in sh(&["iptables", "-t", "nat", "-S"]).out().lines() {
-            if line.starts_with("-A ") && line.contains(&format!("\\\"{}\\\"", self.id)) {
-                let _ = sh(&["sh", "-c", &format!("iptables -t nat -D {}", &line[3..])]);
-                if let Some(chain) = line.split(" -j ").nth(1).filter(|c| c.starts_with("CNI-")) {
-                    chains.push(chain.to_string());
-                }
-            }
-        }
-        for chain in chains {
-            let _ = sh(&["iptables", "-t", "nat", "-F", &chain]);
-            let _ = sh(&["iptables", "-t", "nat", "-X", &chain]);
         }
     }
 }
@@ -196,44 +260,12 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Whether a TCP connection from `netns` to `ip:port` opens.
-fn connects_from(netns: &Path, ip: &str, port: u16) -> bool {
-    sh(&[
-        "nsenter",
-        &format!("--net={}", netns.display()),
-        "timeout",
-        "5",
-        "bash",
-        "-c",
-        &format!("exec 3<>/dev/tcp/{ip}/{port}"),
-    ])
-    .status
-    .success()
-}
-
-/// What a connection to `addr` reads before the other side closes.
-fn read_from(addr: (&str, u16)) -> std::io::Result<String> {
-    let mut c = TcpStream::connect(addr)?;
-    c.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut got = String::new();
-    c.read_to_string(&mut got)?;
-    Ok(got)
-}
-
 #[test]
 fn bridge_portmap_add_reach_and_del_leaves_nothing() {
     let mut s = Setup::new(1, true);
     let ns = s.new_netns(1);
     let ctr = format!("{}-c1", s.id);
-    let host_port = free_port();
+    let host_port = 18080;
     let mut rt = RuntimeConf::new(&ctr, &ns, "eth0");
     rt.args = vec![
         ("IgnoreUnknown".into(), "1".into()),
@@ -273,50 +305,37 @@ fn bridge_portmap_add_reach_and_del_leaves_nothing() {
     assert_eq!(eth0.name, "eth0");
     assert_eq!(eth0.sandbox, ns.to_string_lossy());
     assert!(result.interfaces.iter().any(|i| i.name == s.bridge));
-    let inside = sh_ok(&[
-        "nsenter",
-        &format!("--net={}", ns.display()),
-        "ip",
-        "-o",
-        "addr",
-    ]);
+    let inside = in_ns_ok(&ns, &["ip", "-o", "addr"]);
     assert!(inside.contains(&format!("{ip}/24")), "{inside}");
     // loopback ran too: lo is up.
     assert!(inside.contains("127.0.0.1/8"), "{inside}");
     assert_eq!(s.ipam_files(), std::slice::from_ref(&ip));
+    // Nothing reached the machine's own namespace.
+    assert!(!sh(&["ip", "link", "show", &s.bridge]).status.success());
 
-    // The namespace reaches the host over the bridge...
-    let on_gateway = TcpListener::bind((gateway.as_str(), 0)).unwrap();
-    let gw_port = on_gateway.local_addr().unwrap().port();
-    assert!(
-        connects_from(&ns, &gateway, gw_port),
-        "the namespace cannot reach its gateway {gateway}"
-    );
-    drop(on_gateway);
-    let script = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('0.0.0.0',8080))\ns.listen(4)\nwhile True:\n c,_=s.accept()\n c.sendall(b'hello from the pod\\n')\n c.close()\n";
-    s.listener = Some(
-        Command::new("nsenter")
-            .arg(format!("--net={}", ns.display()))
-            .args(["python3", "-c", script])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let hello = "hello from the pod\n";
-    // ...and the host reaches the pod's address...
+    // The pod reaches the host over the bridge...
+    let to_host = serve(&s.host, &gateway, 9000, "host\n");
+    s.servers.push(to_host);
     let up = wait_until(Duration::from_secs(10), || {
-        read_from((ip.as_str(), 8080)).is_ok_and(|g| g == hello)
+        read_in(&ns, &gateway, 9000).as_deref() == Some("host\n")
+    });
+    assert!(up, "the pod cannot reach its gateway {gateway}");
+    // ...the host reaches the pod's address...
+    let hello = "hello from the pod\n";
+    let pod_server = serve(&ns, "0.0.0.0", 8080, hello);
+    s.servers.push(pod_server);
+    let up = wait_until(Duration::from_secs(10), || {
+        read_in(&s.host, &ip, 8080).as_deref() == Some(hello)
     });
     assert!(up, "the host cannot reach {ip}:8080");
-    // ...and its published port on host loopback.
-    let got = read_from(("127.0.0.1", host_port));
+    // ...and the published port on the host's loopback.
     assert_eq!(
-        got.as_ref().ok().map(String::as_str),
+        read_in(&s.host, "127.0.0.1", host_port).as_deref(),
         Some(hello),
-        "127.0.0.1:{host_port}: {got:?}"
+        "127.0.0.1:{host_port}"
     );
     assert!(
-        !Setup::rules_naming(&ctr).is_empty(),
+        !s.rules_naming(&ctr).is_empty(),
         "portmap and ipMasq name the container in their rules"
     );
     assert!(!s.veths_on_bridge().is_empty());
@@ -346,20 +365,15 @@ fn bridge_portmap_add_reach_and_del_leaves_nothing() {
         "host-local kept {:?}",
         s.ipam_files()
     );
-    assert_eq!(Setup::rules_naming(&ctr), Vec::<String>::new());
+    assert_eq!(s.rules_naming(&ctr), Vec::<String>::new());
     assert!(block_on(fresh.cached_result(&s.net, &ctr, "eth0"))
         .unwrap()
         .is_none());
-    let inside = sh_ok(&[
-        "nsenter",
-        &format!("--net={}", ns.display()),
-        "ip",
-        "-o",
-        "link",
-    ]);
+    let inside = in_ns_ok(&ns, &["ip", "-o", "link"]);
     assert!(!inside.contains("eth0"), "{inside}");
-    assert!(
-        TcpStream::connect((Ipv4Addr::LOCALHOST, host_port)).is_err(),
+    assert_eq!(
+        read_in(&s.host, "127.0.0.1", host_port),
+        None,
         "the published port still answers"
     );
     // DEL again: already gone is success.
@@ -384,7 +398,7 @@ fn del_succeeds_when_the_namespace_is_already_gone() {
         "host-local kept {:?}",
         s.ipam_files()
     );
-    assert_eq!(Setup::rules_naming(&ctr), Vec::<String>::new());
+    assert_eq!(s.rules_naming(&ctr), Vec::<String>::new());
     assert_eq!(s.veths_on_bridge().trim(), "");
 }
 
@@ -400,24 +414,10 @@ fn a_pod_gets_loopback_and_the_default_network_and_gives_them_back() {
     let net = block_on(s.cni.setup_pod(&pod, &ns, &args, &rc)).unwrap();
     assert_eq!(net.network, s.id);
     let ip = net.result.ips[0].ip().unwrap().to_string();
-    let inside = sh_ok(&[
-        "nsenter",
-        &format!("--net={}", ns.display()),
-        "ip",
-        "-o",
-        "addr",
-    ]);
+    let inside = in_ns_ok(&ns, &["ip", "-o", "addr"]);
     assert!(inside.contains("127.0.0.1/8"), "{inside}");
     assert!(inside.contains(&format!("{ip}/24")), "{inside}");
-    let lo = sh_ok(&[
-        "nsenter",
-        &format!("--net={}", ns.display()),
-        "ip",
-        "-o",
-        "link",
-        "show",
-        "lo",
-    ]);
+    let lo = in_ns_ok(&ns, &["ip", "-o", "link", "show", "lo"]);
     assert!(lo.contains("UP"), "{lo}");
     assert_eq!(s.ipam_files(), std::slice::from_ref(&ip));
 
@@ -429,7 +429,7 @@ fn a_pod_gets_loopback_and_the_default_network_and_gives_them_back() {
         "host-local kept {:?}",
         s.ipam_files()
     );
-    assert_eq!(Setup::rules_naming(&pod), Vec::<String>::new());
+    assert_eq!(s.rules_naming(&pod), Vec::<String>::new());
     assert!(block_on(s.cni.cached_attachments(&pod)).unwrap().is_empty());
     // A second teardown (a retried StopPodSandbox) succeeds.
     block_on(s.cni.teardown_pod(&pod, &ns, &args, &rc)).unwrap();
