@@ -105,7 +105,7 @@ impl Setup {
     /// Test `n`'s network (each test of the process has its own).
     fn new(n: u32, ip_masq: bool) -> Setup {
         let pid = std::process::id();
-        let id = format!("cnit{pid:x}-{n}");
+        let id = format!("pier-cni-{pid:x}-{n}");
         let host_name = format!("{id}-host");
         sh_ok(&["ip", "netns", "add", &host_name]);
         let host = PathBuf::from("/run/netns").join(&host_name);
