@@ -18,6 +18,8 @@ pub struct Summary {
     pub state: String,
     pub status: String,
     pub image: String,
+    /// The image's ID (`ImageID`).
+    pub image_id: String,
     pub command: String,
     pub created: i64,
     pub ports: Vec<Value>,
@@ -46,6 +48,7 @@ impl Summary {
             state: v["State"].as_str().unwrap_or_default().to_string(),
             status: v["Status"].as_str().unwrap_or_default().to_string(),
             image: v["Image"].as_str().unwrap_or_default().to_string(),
+            image_id: v["ImageID"].as_str().unwrap_or_default().to_string(),
             command: v["Command"].as_str().unwrap_or_default().to_string(),
             created: v["Created"].as_i64().unwrap_or(0),
             ports: v["Ports"].as_array().cloned().unwrap_or_default(),
@@ -269,6 +272,21 @@ impl Api {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Names of the volumes labelled as `project`'s.
+    pub async fn volumes_by_project(&self, project: &str) -> Result<Vec<String>> {
+        let filters = json!({ "label": [format!("{}={project}", labels::PROJECT)] }).to_string();
+        let v: Value = self
+            .client
+            .get_json(&format!("/volumes{}", query(&[("filters", filters)])))
+            .await?;
+        Ok(v["Volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["Name"].as_str().map(str::to_string))
+            .collect())
     }
 
     pub async fn volume_create(&self, body: &Value) -> Result<()> {

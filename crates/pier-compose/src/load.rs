@@ -55,6 +55,31 @@ pub struct Project {
     pub warnings: Vec<String>,
 }
 
+impl Project {
+    /// A project known only by name (`down -p NAME` with no file): what it
+    /// has is found by the `com.docker.compose.project` label.
+    pub fn named(name: &str) -> Project {
+        Project {
+            name: normalize_project_name(name),
+            working_dir: PathBuf::new(),
+            config_files: Vec::new(),
+            env_files: Vec::new(),
+            services: IndexMap::new(),
+            disabled: IndexMap::new(),
+            networks: IndexMap::new(),
+            volumes: IndexMap::new(),
+            profiles: Vec::new(),
+            environment: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Whether this project came from files (not [`Project::named`]).
+    pub fn has_files(&self) -> bool {
+        !self.config_files.is_empty()
+    }
+}
+
 pub const FILE_NAMES: &[&str] = &[
     "compose.yaml",
     "compose.yml",

@@ -24,6 +24,9 @@ pub struct DownArgs {
     /// Specify a shutdown timeout in seconds
     #[arg(short = 't', long = "timeout")]
     pub timeout: Option<i64>,
+    /// Project name (the global flag, also accepted after `down` as Compose's persistent flags are)
+    #[arg(short = 'p', long = "project-name")]
+    pub project_name: Option<String>,
     pub services: Vec<String>,
 }
 
@@ -43,7 +46,15 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
     let mut order = dependency_order(&p, &all)?;
     order.reverse();
     let mut orphans: Vec<&Summary> = Vec::new();
-    for c in &containers {
+    if !p.has_files() {
+        // Known by name only: everything labelled with it goes, last made first.
+        let mut by_age: Vec<&Summary> = containers.iter().collect();
+        by_age.sort_by_key(|c| std::cmp::Reverse(c.created));
+        for c in by_age {
+            remove_container(ctx, &api, c, a.timeout, a.volumes).await?;
+        }
+    }
+    for c in containers.iter().filter(|_| p.has_files()) {
         if !p.services.contains_key(&c.service) && !c.oneoff {
             orphans.push(c);
         }
@@ -92,6 +103,13 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
                 eprintln!("WARN[0000] network {n} not removed: {e}");
             }
             Err(e) => return Err(e),
+        }
+    }
+    if a.volumes && !p.has_files() {
+        for name in api.volumes_by_project(&p.name).await? {
+            ctx.event("Volume", &name, "Removing");
+            api.volume_remove(&name).await?;
+            ctx.event("Volume", &name, "Removed");
         }
     }
     if a.volumes {

@@ -2,11 +2,14 @@
 
 pub mod config;
 pub mod down;
+pub mod events;
 pub mod exec;
 pub mod images;
+pub mod inspect;
 pub mod logs;
 pub mod ps;
 pub mod simple;
+pub mod transfer;
 pub mod up;
 
 use crate::error::{ComposeError, Result};
