@@ -395,3 +395,99 @@ fn run_flags_and_down_by_project_name_without_a_file() {
     assert_eq!(d.pier_ok(&["volume", "ls", "-q"]), "");
     d.assert_clean();
 }
+
+/// A distribution registry on 127.0.0.1:5000 inside the daemon's network
+/// namespace, stopped when dropped.
+struct Registry(std::process::Child);
+
+impl Registry {
+    fn start(d: &TestDaemon) -> Self {
+        let dir = d.root.join("registry");
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:5000\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = d
+            .in_netns("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let up = wait_until(Duration::from_secs(20), || {
+            d.in_netns("bash")
+                .args(["-c", "exec 3<>/dev/tcp/127.0.0.1/5000"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        assert!(up, "registry did not come up");
+        Registry(child)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn push_sends_built_and_named_images_and_skips_the_rest() {
+    let d = TestDaemon::with_busybox();
+    let reg = Registry::start(&d);
+    let dir = Dir::new(
+        "pu",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    build: .\n    image: 127.0.0.1:5000/pu/app:1\n  plain:\n    image: busybox\n",
+            ),
+            ("Dockerfile", "FROM busybox\nRUN echo built > /built\n"),
+        ],
+    );
+    compose_ok(&d, &dir, &["build"]);
+    let id = id_of(&d, "127.0.0.1:5000/pu/app:1");
+    let o = compose_ok(&d, &dir, &["push"]);
+    let err = stderr(&o);
+    assert!(err.contains(" plain Skipped"), "{err}");
+    assert!(
+        err.contains(" Image 127.0.0.1:5000/pu/app:1  Pushing"),
+        "{err}"
+    );
+    assert!(
+        err.contains(" Image 127.0.0.1:5000/pu/app:1  Pushed"),
+        "{err}"
+    );
+    d.pier_ok(&["rmi", "127.0.0.1:5000/pu/app:1"]);
+    compose_ok(&d, &dir, &["pull", "app"]);
+    assert_eq!(id_of(&d, "127.0.0.1:5000/pu/app:1"), id);
+    assert_eq!(
+        d.pier_ok(&["run", "--rm", "127.0.0.1:5000/pu/app:1", "cat", "/built"]),
+        "built\n"
+    );
+    // Nothing listens on port 5001: the failure is `push`'s, or a warning when ignored.
+    dir.write(
+        "compose.yaml",
+        "services:\n  app:\n    build: .\n    image: 127.0.0.1:5001/pu/app:1\n",
+    );
+    compose_ok(&d, &dir, &["build"]);
+    let o = compose(&d, &dir, &["push", "-q"]);
+    assert_ne!(o.status.code(), Some(0), "{}", o.describe());
+    let o = compose_ok(&d, &dir, &["push", "--ignore-push-failures"]);
+    assert!(
+        stderr(&o).contains("WARN[0000] failed to push 127.0.0.1:5001/pu/app:1"),
+        "{}",
+        stderr(&o)
+    );
+    drop(reg);
+    d.assert_clean();
+}
