@@ -491,3 +491,55 @@ fn push_sends_built_and_named_images_and_skips_the_rest() {
     drop(reg);
     d.assert_clean();
 }
+
+#[test]
+fn secrets_and_configs_are_mounted_where_compose_puts_them() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "sc",
+        &[
+            (
+                "compose.yaml",
+                "services:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    secrets:\n      - db_pw\n      - source: token\n        target: api_token\n        uid: '1000'\n        mode: 0400\n    configs:\n      - app_conf\n      - source: app_conf\n        target: /etc/app/app.conf\nsecrets:\n  db_pw:\n    file: ./db_pw.txt\n  token:\n    environment: API_TOKEN\nconfigs:\n  app_conf:\n    content: |\n      level=${LEVEL:-info}\n",
+            ),
+            ("db_pw.txt", "hunter2\n"),
+            (".env", "API_TOKEN=t0k3n\n"),
+        ],
+    );
+    compose_ok(&d, &dir, &["up", "-d"]);
+    let cat = |path: &str| d.pier_ok(&["exec", "sc-app-1", "cat", path]);
+    assert_eq!(cat("/run/secrets/db_pw"), "hunter2\n");
+    assert_eq!(cat("/run/secrets/api_token"), "t0k3n");
+    assert_eq!(cat("/app_conf"), "level=info\n");
+    assert_eq!(cat("/etc/app/app.conf"), "level=info\n");
+    let stat = d.pier_ok(&[
+        "exec",
+        "sc-app-1",
+        "stat",
+        "-c",
+        "%a %u",
+        "/run/secrets/api_token",
+        "/app_conf",
+    ]);
+    assert_eq!(stat, "400 1000\n444 0\n");
+    // The file source is a read-only bind of the host file.
+    let o = d.pier(&[
+        "exec",
+        "sc-app-1",
+        "sh",
+        "-c",
+        "echo x > /run/secrets/db_pw",
+    ]);
+    assert!(!o.status.success(), "{}", o.describe());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("db_pw.txt")).unwrap(),
+        "hunter2\n"
+    );
+    // `config` shows the definitions as written (the variable's name, not its value).
+    let cfg = compose_ok(&d, &dir, &["config", "--format", "json"]).out();
+    let v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
+    assert_eq!(v["secrets"]["token"]["environment"], "API_TOKEN");
+    assert_eq!(v["services"]["app"]["secrets"][1]["mode"], 256);
+    compose_ok(&d, &dir, &["down"]);
+    d.assert_clean();
+}

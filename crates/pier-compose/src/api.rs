@@ -187,6 +187,32 @@ impl Api {
         Ok(())
     }
 
+    /// Extracts the tar `data` at `path` in the container.
+    /// With `keep_owner` the archive's uid/gid are kept (`copyUIDGID`).
+    pub async fn put_archive(
+        &self,
+        id: &str,
+        path: &str,
+        keep_owner: bool,
+        data: Vec<u8>,
+    ) -> Result<()> {
+        let mut q = vec![("path", path.to_string())];
+        if keep_owner {
+            q.push(("copyUIDGID", "1".to_string()));
+        }
+        let q = query(&q);
+        let resp = self
+            .client
+            .request(
+                http::Method::PUT,
+                &format!("/containers/{}/archive{q}", enc(id)),
+                pier_client::body_bytes(data),
+            )
+            .await?;
+        read_body(resp).await?;
+        Ok(())
+    }
+
     pub async fn rename(&self, id: &str, name: &str) -> Result<()> {
         let q = query(&[("name", name.to_string())]);
         Ok(self

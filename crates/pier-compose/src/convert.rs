@@ -163,6 +163,8 @@ fn restart_policy(name: &str, svc: &Service) -> Result<Value> {
 pub struct CreateSpec {
     pub body: Value,
     pub extra_networks: Vec<(String, Value)>,
+    /// Secrets and configs to copy in before the container starts.
+    pub injects: Vec<crate::secrets::Inject>,
 }
 
 pub struct Instance<'a> {
@@ -310,6 +312,8 @@ pub fn create_spec(p: &Project, it: &Instance<'_>, with_ports: bool) -> Result<C
         }
     }
 
+    let (secret_binds, injects) = crate::secrets::plan(p, service, svc)?;
+    binds.extend(secret_binds);
     let mut host = Map::new();
     host.insert("Binds".into(), json!(binds));
     host.insert("PortBindings".into(), Value::Object(bindings));
@@ -538,6 +542,7 @@ pub fn create_spec(p: &Project, it: &Instance<'_>, with_ports: bool) -> Result<C
     Ok(CreateSpec {
         body: Value::Object(body),
         extra_networks: extra,
+        injects,
     })
 }
 

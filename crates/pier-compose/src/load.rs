@@ -49,6 +49,9 @@ pub struct Project {
     pub disabled: IndexMap<String, Service>,
     pub networks: IndexMap<String, Network>,
     pub volumes: IndexMap<String, model::Volume>,
+    /// Top-level `secrets` and `configs`, `file`s made absolute.
+    pub secrets: IndexMap<String, model::FileObject>,
+    pub configs: IndexMap<String, model::FileObject>,
     pub profiles: Vec<String>,
     /// The variables interpolation saw (process environment over `.env`).
     pub environment: HashMap<String, String>,
@@ -68,6 +71,8 @@ impl Project {
             disabled: IndexMap::new(),
             networks: IndexMap::new(),
             volumes: IndexMap::new(),
+            secrets: IndexMap::new(),
+            configs: IndexMap::new(),
             profiles: Vec::new(),
             environment: HashMap::new(),
             warnings: Vec::new(),
@@ -407,6 +412,8 @@ pub fn load(opts: &Options) -> Result<Project> {
         )
     });
     refuse_unsupported(&root)?;
+    let mut root = root;
+    octal_modes(&mut root);
     let mut file = to_model(&root)?;
     if file.version.is_some() {
         warnings.push(format!(
@@ -454,6 +461,14 @@ pub fn load(opts: &Options) -> Result<Project> {
     for (sname, svc) in file.services.iter_mut() {
         normalize_service(sname, svc, &working_dir, &environment)?;
     }
+    for (kind, defs) in [
+        ("secrets", &mut file.secrets),
+        ("configs", &mut file.configs),
+    ] {
+        for (n, o) in defs.iter_mut() {
+            normalize_file_object(kind, n, o, &working_dir, &environment)?;
+        }
+    }
     validate(&file)?;
     let uses_default = file
         .services
@@ -482,10 +497,84 @@ pub fn load(opts: &Options) -> Result<Project> {
         disabled,
         networks: file.networks,
         volumes: file.volumes,
+        secrets: file.secrets,
+        configs: file.configs,
         profiles,
         environment,
         warnings,
     })
+}
+
+/// `mode: 0440` under a service's `secrets`/`configs` stays text, so the
+/// model reads it as octal (YAML 1.2 would make it decimal 440).
+fn octal_modes(root: &mut Node) {
+    let Some(Value::Map(services)) = root.get_mut("services").map(|n| &mut n.value) else {
+        return;
+    };
+    for (_, svc) in services.iter_mut() {
+        for key in ["secrets", "configs"] {
+            if let Some(Value::Seq(items)) = svc.get_mut(key).map(|n| &mut n.value) {
+                for it in items.iter_mut() {
+                    if let Some(Value::Scalar { plain, .. }) =
+                        it.get_mut("mode").map(|n| &mut n.value)
+                    {
+                        *plain = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One top-level secret or config: exactly one source, a `file` made
+/// absolute, an `environment` variable read now (as Compose does).
+fn normalize_file_object(
+    kind: &str,
+    name: &str,
+    o: &mut model::FileObject,
+    dir: &Path,
+    env: &HashMap<String, String>,
+) -> Result<()> {
+    let invalid = |key: &str, message: &str| ComposeError::Invalid {
+        at: String::new(),
+        path: format!("{kind}.{name}{key}"),
+        message: message.into(),
+    };
+    if o.external {
+        return Err(invalid(
+            ".external",
+            "not supported by pier compose yet (external secrets and configs are Swarm's)",
+        ));
+    }
+    let sources = [&o.file, &o.environment, &o.content]
+        .iter()
+        .filter(|s| s.is_some())
+        .count();
+    if sources != 1 {
+        return Err(invalid(
+            "",
+            "must have exactly one of file, environment or content",
+        ));
+    }
+    if let Some(f) = &o.file {
+        o.file = Some(
+            absolute(dir, Path::new(&expand_home(f, env)))
+                .display()
+                .to_string(),
+        );
+    }
+    if let Some(var) = &o.environment
+        && !env.contains_key(var)
+    {
+        return Err(invalid(
+            ".environment",
+            &format!(
+                "environment variable {var:?} required by {} {name:?} is not set",
+                kind.trim_end_matches('s')
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn expand_home(p: &str, env: &HashMap<String, String>) -> String {
@@ -607,6 +696,19 @@ fn validate(file: &ComposeFile) -> Result<()> {
                 return Err(ComposeError::Project(format!(
                     "service {name:?} refers to undefined volume {src}: invalid compose project"
                 )));
+            }
+        }
+        for (kind, refs, defs) in [
+            ("secret", &s.secrets, &file.secrets),
+            ("config", &s.configs, &file.configs),
+        ] {
+            for r in refs {
+                if !defs.contains_key(&r.source) {
+                    return Err(ComposeError::Project(format!(
+                        "service {name:?} refers to undefined {kind} {}: invalid compose project",
+                        r.source
+                    )));
+                }
             }
         }
         if s.network_mode.is_some() && !s.networks.is_empty() {

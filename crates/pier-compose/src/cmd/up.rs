@@ -461,6 +461,10 @@ pub async fn create_container(
     for (net, endpoint) in spec.extra_networks {
         api.network_connect(&net, &id, &endpoint).await?;
     }
+    for f in &spec.injects {
+        let tar = crate::secrets::archive(std::slice::from_ref(f))?;
+        api.put_archive(&id, "/", f.keep_owner, tar).await?;
+    }
     Ok(id)
 }
 
