@@ -543,3 +543,50 @@ fn secrets_and_configs_are_mounted_where_compose_puts_them() {
     compose_ok(&d, &dir, &["down"]);
     d.assert_clean();
 }
+
+#[test]
+fn include_and_extends_run_with_paths_from_their_own_files() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "ie",
+        &[
+            (
+                "compose.yaml",
+                "include:\n  - sub/compose.yaml\nservices:\n  web:\n    extends:\n      file: common/base.yaml\n      service: sleeper\n    environment: [ROLE=web]\n    depends_on: [db]\n  worker:\n    extends: web\n    environment: [ROLE=worker]\n",
+            ),
+            (
+                "common/base.yaml",
+                "services:\n  sleeper:\n    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    env_file: ./base.env\n    volumes: ['./files:/files:ro']\n",
+            ),
+            ("common/base.env", "FROM_BASE=yes\nROLE=base\n"),
+            ("common/files/hello", "from common\n"),
+            (
+                "sub/compose.yaml",
+                "services:\n  db:\n    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    environment: ['DB_NAME=${DB_NAME}']\n    volumes: ['./init:/init:ro']\n",
+            ),
+            ("sub/.env", "DB_NAME=sub-db\n"),
+            ("sub/init/schema", "create\n"),
+        ],
+    );
+    compose_ok(&d, &dir, &["up", "-d"]);
+    assert_eq!(names(&d), "ie-db-1,ie-web-1,ie-worker-1");
+    let sh = |c: &str, cmd: &str| d.pier_ok(&["exec", c, "sh", "-c", cmd]);
+    assert_eq!(
+        sh("ie-web-1", "echo $ROLE $FROM_BASE; cat /files/hello"),
+        "web yes\nfrom common\n"
+    );
+    assert_eq!(
+        sh("ie-worker-1", "echo $ROLE $FROM_BASE; cat /files/hello"),
+        "worker yes\nfrom common\n"
+    );
+    assert_eq!(
+        sh("ie-db-1", "echo $DB_NAME; cat /init/schema"),
+        "sub-db\ncreate\n"
+    );
+    // The included service is the project's own: labels, network, `down`.
+    let db = d.inspect("ie-db-1");
+    assert_eq!(db["Config"]["Labels"]["com.docker.compose.project"], "ie");
+    assert!(db["NetworkSettings"]["Networks"]["ie_default"].is_object());
+    compose_ok(&d, &dir, &["down"]);
+    d.assert_clean();
+}

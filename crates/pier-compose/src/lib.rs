@@ -19,6 +19,7 @@ mod out;
 pub mod plugin;
 pub mod ports;
 pub mod secrets;
+pub mod tree;
 pub mod volumes;
 pub mod yaml;
 

@@ -152,7 +152,7 @@ fn check_project_name(s: &str) -> Result<()> {
     }
 }
 
-fn absolute(base: &Path, p: &Path) -> PathBuf {
+pub(crate) fn absolute(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -175,7 +175,7 @@ fn normalize_path(p: &Path) -> PathBuf {
     out
 }
 
-fn read_env_files(
+pub(crate) fn read_env_files(
     files: &[PathBuf],
     os_env: &HashMap<String, String>,
 ) -> Result<HashMap<String, String>> {
@@ -199,7 +199,7 @@ fn read_env_files(
 }
 
 /// Interpolates every scalar of the tree in place.
-fn interpolate(
+pub(crate) fn interpolate(
     node: &mut Node,
     path: &str,
     env: &HashMap<String, String>,
@@ -397,9 +397,13 @@ pub fn load(opts: &Options) -> Result<Project> {
 
     let mut merged: Option<Node> = None;
     for f in &files {
-        let text = std::fs::read_to_string(f).map_err(|e| ComposeError::io(f.display(), e))?;
-        let mut node = yaml::parse(&text, &f.display().to_string())?;
-        interpolate(&mut node, "", &environment, &mut warnings)?;
+        let mut c = crate::tree::Ctx {
+            env: &environment,
+            os_env: &opts.os_env,
+            warnings: &mut warnings,
+            stack: vec![f.clone()],
+        };
+        let node = crate::tree::load_file(f, &mut c)?;
         merged = merge::merge(merged, node, &mut Vec::new());
     }
     let root = merged.unwrap_or_else(|| {
@@ -577,7 +581,7 @@ fn normalize_file_object(
     Ok(())
 }
 
-fn expand_home(p: &str, env: &HashMap<String, String>) -> String {
+pub(crate) fn expand_home(p: &str, env: &HashMap<String, String>) -> String {
     match p.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             format!("{}{rest}", env.get("HOME").cloned().unwrap_or_default())

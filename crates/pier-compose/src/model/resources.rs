@@ -133,9 +133,8 @@ pub struct Volume {
 
 /// Keys of the specification that Pier's compose does not honour yet: a file
 /// using them is refused with the key's path instead of being half-run.
-pub const UNSUPPORTED_TOP: &[&str] = &["include", "models"];
+pub const UNSUPPORTED_TOP: &[&str] = &["models"];
 pub const UNSUPPORTED_SERVICE: &[&str] = &[
-    "extends",
     "develop",
     "annotations",
     "blkio_config",
