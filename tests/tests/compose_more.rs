@@ -590,3 +590,43 @@ fn include_and_extends_run_with_paths_from_their_own_files() {
     compose_ok(&d, &dir, &["down"]);
     d.assert_clean();
 }
+
+#[test]
+fn progress_is_a_live_view_with_tty_and_plain_lines_otherwise() {
+    let d = TestDaemon::with_busybox();
+    let dir = Dir::new(
+        "pg",
+        &[(
+            "compose.yaml",
+            "services:\n  app:\n    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n",
+        )],
+    );
+    // `--progress tty`: a redrawn block, even when stderr is not a terminal.
+    let err = stderr(&compose_ok(&d, &dir, &["--progress", "tty", "up", "-d"]));
+    assert!(err.contains("\x1b[34m[+]\x1b[0m Running 2/2\n"), "{err:?}");
+    assert!(err.contains("\x1b[3A"), "{err:?}");
+    assert!(
+        err.contains(" \x1b[32m✔\x1b[0m Network pg_default  Created"),
+        "{err:?}"
+    );
+    assert!(
+        err.contains(" \x1b[32m✔\x1b[0m Container pg-app-1  Started  "),
+        "{err:?}"
+    );
+    // `--ansi never` wins: plain lines, no escape codes.
+    let err = stderr(&compose_ok(
+        &d,
+        &dir,
+        &["--progress", "tty", "--ansi", "never", "stop"],
+    ));
+    assert_eq!(
+        err,
+        " Container pg-app-1  Stopping\n Container pg-app-1  Stopped\n"
+    );
+    // `--ansi always` makes `auto` a live view; `quiet` prints nothing.
+    let err = stderr(&compose_ok(&d, &dir, &["--ansi", "always", "start"]));
+    assert!(err.contains("[+]\x1b[0m Running 1/1"), "{err:?}");
+    let err = stderr(&compose_ok(&d, &dir, &["--progress", "quiet", "down"]));
+    assert_eq!(err, "");
+    d.assert_clean();
+}

@@ -140,12 +140,15 @@ pub async fn main(mut conn: pier_client::ConnectOptions, args: Vec<String>) -> i
             return code;
         }
     };
-    if g.progress.as_deref() == Some("tty") {
-        // Compose's live view is not written yet; plain lines are what `auto` gives.
-        eprintln!("--progress tty is not supported by pier compose yet (use auto, plain or quiet)");
-        return 1;
-    }
     let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let stderr_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Compose v2: `--ansi never` means plain progress, `--ansi always` a live
+    // view even off a terminal, `auto` a live view on one.
+    let live = match (g.progress.as_deref().unwrap_or("auto"), g.ansi.as_str()) {
+        ("quiet" | "plain", _) | (_, "never") => false,
+        ("tty", _) | (_, "always") => true,
+        _ => stderr_tty,
+    };
     let ctx = Ctx {
         conn: {
             conn.host = crate::plugin::host(conn.host.as_deref());
@@ -157,6 +160,7 @@ pub async fn main(mut conn: pier_client::ConnectOptions, args: Vec<String>) -> i
             "never" => false,
             _ => stdout_tty,
         },
+        live: live.then(|| std::sync::Mutex::new(crate::progress::Live::new(g.ansi != "never"))),
     };
     match run(&ctx, &g).await {
         Ok(code) => code,

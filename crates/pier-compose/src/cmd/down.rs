@@ -70,6 +70,7 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
         }
     } else if !orphans.is_empty() {
         let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
+        ctx.pause_progress();
         eprintln!(
             "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
             names.join(" ")
@@ -100,6 +101,7 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
             Err(crate::error::ComposeError::Client(e))
                 if e.to_string().contains("active endpoints") =>
             {
+                ctx.pause_progress();
                 eprintln!("WARN[0000] network {n} not removed: {e}");
             }
             Err(e) => return Err(e),

@@ -94,6 +94,7 @@ pub(crate) async fn self_cli(ctx: &Ctx, args: Vec<String>) -> Result<i32> {
 
 /// [`self_cli`], with its stdout dropped when `quiet`.
 pub(crate) async fn self_cli_quiet(ctx: &Ctx, args: Vec<String>, quiet: bool) -> Result<i32> {
+    ctx.pause_progress();
     let exe = std::env::current_exe().map_err(|e| ComposeError::io("current executable", e))?;
     let mut cmd = tokio::process::Command::new(&exe);
     let c = &ctx.conn;

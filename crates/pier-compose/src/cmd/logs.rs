@@ -268,6 +268,7 @@ pub async fn attach_until_done(
         .collect();
     let all_names: Vec<String> = containers.iter().map(|(_, n)| n.clone()).collect();
     let shorts: Vec<String> = attached.iter().map(|n| short_name(&p.name, n)).collect();
+    ctx.pause_progress();
     eprintln!("Attaching to {}", shorts.join(", "));
     let pre = prefixes(ctx, p, &attached, o.no_prefix, o.no_color);
     let now = std::time::SystemTime::now()
@@ -325,11 +326,13 @@ pub async fn attach_until_done(
                     if !captured {
                         code = exit;
                     }
+                    ctx.pause_progress();
                     eprintln!("Aborting on container exit...");
                     stop_all(ctx, api, &all_names, o.timeout).await?;
                 }
             },
             _ = tokio::signal::ctrl_c() => {
+                ctx.pause_progress();
                 eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
                 stop_all(ctx, api, &all_names, o.timeout).await?;
                 tasks.abort_all();

@@ -147,6 +147,7 @@ pub async fn push(ctx: &Ctx, p: &Project, a: &PushArgs) -> Result<i32> {
             self_cli_quiet(ctx, vec!["push".into(), "-q".into(), image.clone()], true).await?;
         if code != 0 {
             if a.ignore_push_failures {
+                ctx.pause_progress();
                 eprintln!("WARN[0000] failed to push {image}");
                 continue;
             }

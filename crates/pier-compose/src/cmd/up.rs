@@ -333,6 +333,7 @@ async fn handle_orphans(
     }
     if !remove {
         let names: Vec<String> = orphans.iter().map(|c| c.name.clone()).collect();
+        ctx.pause_progress();
         eprintln!(
             "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
             names.join(" ")
@@ -392,6 +393,7 @@ pub async fn ensure_networks(ctx: &Ctx, api: &Api, p: &Project, services: &[Stri
         if let Some(v) = existing {
             let label = v["Labels"][labels::NETWORK].as_str().unwrap_or_default();
             if label != key {
+                ctx.pause_progress();
                 eprintln!(
                     "WARN[0000] a network with name {name} exists but was not created by compose.\nSet `external: true` to use an existing network"
                 );
@@ -670,6 +672,7 @@ async fn wait_ready(
             let done = match health {
                 Some("healthy") => true,
                 Some("unhealthy") => {
+                    ctx.pause_progress();
                     eprintln!("container {name} is unhealthy");
                     return Ok(1);
                 }
@@ -689,10 +692,12 @@ async fn wait_ready(
                 break;
             }
             if !running {
+                ctx.pause_progress();
                 eprintln!("container {name} exited ({})", state["ExitCode"]);
                 return Ok(1);
             }
             if deadline.is_some_and(|d| Instant::now() > d) {
+                ctx.pause_progress();
                 eprintln!(
                     "timeout waiting for project {} to be running|healthy",
                     p.name
