@@ -42,14 +42,18 @@ pub fn replicas(svc: &Service) -> u64 {
         .unwrap_or(1)
 }
 
-/// The service's hash, without what Compose leaves out (build, pull policy,
-/// scale, dependencies): a container whose label differs is recreated.
+/// The service's hash, without what Docker Compose's `ServiceHash` leaves
+/// out (build, pull policy, scale, `deploy.replicas`, dependencies,
+/// profiles): a container whose label differs is recreated. The bytes hashed
+/// are Pier's normalised model, not compose-go's Go struct, so the value
+/// differs from Docker Compose's (see docs/compose.md).
 pub fn config_hash(svc: &Service) -> String {
     let mut s = svc.clone();
     s.build = None;
     s.pull_policy = None;
     s.scale = None;
     s.depends_on.clear();
+    s.profiles.clear();
     if let Some(d) = s.deploy.as_mut() {
         d.replicas = None;
     }

@@ -117,8 +117,18 @@ mod tests {
         let a = project("services:\n  s:\n    image: x\n    scale: 1\n").unwrap();
         let b = project("services:\n  s:\n    image: x\n    scale: 3\n").unwrap();
         let c = project("services:\n  s:\n    image: x\n    environment: [A=1]\n").unwrap();
+        let d = project(
+            "services:\n  s:\n    image: x\n    profiles: [p]\n    pull_policy: always\n    deploy: {replicas: 2}\n",
+        )
+        .unwrap();
         let h = |p: &Project| crate::convert::config_hash(&p.services["s"]);
         assert_eq!(h(&a), h(&b));
+        let hd = crate::convert::config_hash(&d.disabled["s"]);
+        let mut plain = d.disabled["s"].clone();
+        plain.deploy.as_mut().unwrap().replicas = None;
+        plain.profiles.clear();
+        plain.pull_policy = None;
+        assert_eq!(hd, crate::convert::config_hash(&plain));
         assert_ne!(h(&a), h(&c));
         assert_eq!(h(&a).len(), 64);
     }
