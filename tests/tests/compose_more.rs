@@ -630,3 +630,44 @@ fn progress_is_a_live_view_with_tty_and_plain_lines_otherwise() {
     assert_eq!(err, "");
     d.assert_clean();
 }
+
+#[test]
+fn down_services_takes_their_dependents_and_kill_reaches_orphans() {
+    let d = TestDaemon::with_busybox();
+    let svc = |deps: &str| {
+        format!(
+            "    image: busybox\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n{deps}"
+        )
+    };
+    let file = format!(
+        "services:\n  db:\n{}  api:\n{}  web:\n{}  other:\n{}",
+        svc(""),
+        svc("    depends_on: [db]\n"),
+        svc("    depends_on: [api]\n"),
+        svc("")
+    );
+    let dir = Dir::new("ds", &[("compose.yaml", &file)]);
+    compose_ok(&d, &dir, &["up", "-d"]);
+    let o = compose_ok(&d, &dir, &["down", "api"]);
+    let err = stderr(&o);
+    assert!(err.contains(" Container ds-web-1  Removed"), "{err}");
+    assert!(err.contains(" Container ds-api-1  Removed"), "{err}");
+    assert!(
+        err.contains(" Network ds_default  Resource is still in use"),
+        "{err}"
+    );
+    assert_eq!(names(&d), "ds-db-1,ds-other-1");
+    let o = compose(&d, &dir, &["down", "nope"]);
+    assert_eq!(stderr(&o), "no such service: nope\n");
+
+    // `other` leaves the file: `kill --remove-orphans` kills it too.
+    let file = format!("services:\n  db:\n{}", svc(""));
+    dir.write("compose.yaml", &file);
+    let o = compose_ok(&d, &dir, &["kill", "--remove-orphans"]);
+    let err = stderr(&o);
+    assert!(err.contains(" Container ds-db-1  Killed"), "{err}");
+    assert!(err.contains(" Container ds-other-1  Killed"), "{err}");
+    assert_eq!(d.inspect("ds-other-1")["State"]["Running"], false);
+    compose_ok(&d, &dir, &["down", "--remove-orphans"]);
+    d.assert_clean();
+}

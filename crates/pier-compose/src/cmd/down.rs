@@ -30,19 +30,43 @@ pub struct DownArgs {
     pub services: Vec<String>,
 }
 
-pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
-    if !a.services.is_empty() {
-        return Err(ComposeError::Project(
-            "down SERVICE... is not supported by pier compose yet".into(),
-        ));
+/// `names` and every service that depends on them, transitively (what
+/// Compose takes down with them).
+fn with_dependents(p: &Project, names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = names.to_vec();
+    loop {
+        let more: Vec<String> = p
+            .services
+            .iter()
+            .filter(|(n, s)| !out.contains(n) && s.depends_on.keys().any(|d| out.contains(d)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if more.is_empty() {
+            return out;
+        }
+        out.extend(more);
     }
+}
+
+pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
     // `down` acts on every service of the file, whatever the active profiles.
     let mut p = p.clone();
     let disabled: Vec<(String, _)> = p.disabled.drain(..).collect();
     p.services.extend(disabled);
+    for s in &a.services {
+        if p.has_files() && !p.services.contains_key(s) {
+            return Err(ComposeError::Project(format!("no such service: {s}")));
+        }
+    }
     let api = ctx.api().await?;
-    let containers = api.containers(&p.name, true, None).await?;
-    let all: Vec<String> = p.services.keys().cloned().collect();
+    let mut containers = api.containers(&p.name, true, None).await?;
+    let all: Vec<String> = if a.services.is_empty() {
+        p.services.keys().cloned().collect()
+    } else {
+        let named = with_dependents(&p, &a.services);
+        containers.retain(|c| named.contains(&c.service));
+        named
+    };
     let mut order = dependency_order(&p, &all)?;
     order.reverse();
     let mut orphans: Vec<&Summary> = Vec::new();
@@ -91,7 +115,14 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
         }
     }
     for n in nets {
-        if api.network_inspect(&n).await?.is_none() {
+        let Some(info) = api.network_inspect(&n).await? else {
+            continue;
+        };
+        if info["Containers"]
+            .as_object()
+            .is_some_and(|c| !c.is_empty())
+        {
+            ctx.event("Network", &n, "Resource is still in use");
             continue;
         }
         ctx.event("Network", &n, "Removing");
@@ -124,8 +155,13 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
                 continue;
             }
             ctx.event("Volume", &name, "Removing");
-            api.volume_remove(&name).await?;
-            ctx.event("Volume", &name, "Removed");
+            match api.volume_remove(&name).await {
+                Ok(_) => ctx.event("Volume", &name, "Removed"),
+                Err(ComposeError::Client(e)) if e.status() == Some(409) => {
+                    ctx.event("Volume", &name, "Resource is still in use")
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     if let Some(rmi) = &a.rmi {
