@@ -39,6 +39,8 @@ pub struct Live {
     /// Lines of the block drawn last, to move back over.
     drawn: usize,
     color: bool,
+    /// Spinner position.
+    frame: usize,
 }
 
 impl Live {
@@ -47,6 +49,7 @@ impl Live {
             entries: Vec::new(),
             drawn: 0,
             color,
+            frame: 0,
         }
     }
 
@@ -78,11 +81,24 @@ impl Live {
         e.status = status.to_string();
         e.error = status == "Error";
         e.took = (DONE.contains(&status) || e.error).then(|| now - e.started);
+        self.draw();
+    }
+
+    fn draw(&mut self) {
         let text = self.render();
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(text.as_bytes());
         let _ = err.flush();
         self.drawn = self.entries.len() + 1;
+        self.frame = self.frame.wrapping_add(1);
+    }
+
+    /// Redraws a block that has work in progress, so its spinner turns and
+    /// its times run (waiting for a health check can take a while).
+    pub fn tick(&mut self) {
+        if self.drawn > 0 && self.entries.iter().any(|e| e.took.is_none()) {
+            self.draw();
+        }
     }
 
     /// Leaves the block as drawn; the next event starts a new one.
@@ -135,7 +151,8 @@ impl Live {
             } else if e.took.is_some() {
                 paint("32", "✔")
             } else {
-                paint("34", "⠿")
+                const SPIN: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+                paint("34", SPIN[self.frame % SPIN.len()])
             };
             let took = e.took.unwrap_or_else(|| e.started.elapsed());
             s.push_str(&format!(
@@ -180,7 +197,7 @@ mod tests {
             "{r:?}"
         );
         assert!(
-            r.contains(" ⠿ Network p_default  Creating  0.0s\n"),
+            r.contains(" ⠋ Network p_default  Creating  0.0s\n"),
             "{r:?}"
         );
     }
