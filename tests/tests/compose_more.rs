@@ -376,6 +376,21 @@ fn run_flags_and_down_by_project_name_without_a_file() {
 
     // `down -p NAME` from elsewhere: found by its labels, one-off container and volume too.
     let elsewhere = Dir::new("empty", &[]);
+    // Other commands that act on what exists work by name too.
+    assert_eq!(
+        compose_ok(&d, &elsewhere, &["-p", "rf", "ps", "--services"]).out(),
+        "db\n"
+    );
+    compose_ok(&d, &elsewhere, &["-p", "rf", "stop", "db"]);
+    assert_eq!(d.inspect("rf-db-1")["State"]["Running"], false);
+    compose_ok(&d, &elsewhere, &["-p", "rf", "start"]);
+    assert_eq!(d.inspect("rf-db-1")["State"]["Running"], true);
+    let o = compose(&d, &elsewhere, &["-p", "rf", "up", "-d"]);
+    assert!(
+        stderr(&o).contains("no configuration file provided"),
+        "{}",
+        stderr(&o)
+    );
     let o = compose(&d, &elsewhere, &["down", "-p", "nope"]);
     assert!(o.status.success(), "{}", o.describe());
     let o = compose(&d, &elsewhere, &["down"]);

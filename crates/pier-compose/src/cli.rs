@@ -115,6 +115,31 @@ fn project_name(g: &ComposeCli) -> Option<String> {
     }
 }
 
+/// The commands Compose v2 runs with `-p NAME` alone (they act on the
+/// containers that exist, not on a file).
+fn by_name_ok(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Down(_)
+            | Command::Ps(_)
+            | Command::Logs(_)
+            | Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Rm(_)
+            | Command::Kill(_)
+            | Command::Pause(_)
+            | Command::Unpause(_)
+            | Command::Top(_)
+            | Command::Images(_)
+            | Command::Port(_)
+            | Command::Events(_)
+            | Command::Wait(_)
+            | Command::Exec(_)
+            | Command::Cp(_)
+    )
+}
+
 fn load_project(g: &ComposeCli) -> Result<Project> {
     let mut o = Options::from_process()?;
     o.files = g.file.clone();
@@ -207,14 +232,15 @@ async fn run(ctx: &Ctx, g: &ComposeCli) -> Result<i32> {
         return cmd::simple::ls(ctx, a).await;
     }
     let p = match load_project(g) {
-        // Compose v2 finds a project by its labels when only its name is given.
+        // Compose v2 finds a project by its labels when only its name is given
+        // to a command that acts on what exists.
         Err(ComposeError::Project(m))
-            if matches!(g.cmd, Command::Down(_))
+            if by_name_ok(&g.cmd)
                 && g.file.is_empty()
                 && m.starts_with("no configuration file") =>
         {
             match project_name(g) {
-                Some(n) => Project::named(&n),
+                Some(n) => cmd::project_from_labels(ctx, &n).await?,
                 None => return Err(ComposeError::Project(m)),
             }
         }

@@ -70,14 +70,6 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
     let mut order = dependency_order(&p, &all)?;
     order.reverse();
     let mut orphans: Vec<&Summary> = Vec::new();
-    if !p.has_files() {
-        // Known by name only: everything labelled with it goes, last made first.
-        let mut by_age: Vec<&Summary> = containers.iter().collect();
-        by_age.sort_by_key(|c| std::cmp::Reverse(c.created));
-        for c in by_age {
-            remove_container(ctx, &api, c, a.timeout, a.volumes).await?;
-        }
-    }
     for c in containers.iter().filter(|_| p.has_files()) {
         if !p.services.contains_key(&c.service) && !c.oneoff {
             orphans.push(c);
@@ -85,6 +77,18 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
     }
     for s in &order {
         for c in containers.iter().filter(|c| &c.service == s) {
+            remove_container(ctx, &api, c, a.timeout, a.volumes).await?;
+        }
+    }
+    if !p.has_files() {
+        // Known by name only: what no service label placed above (one-off
+        // containers of a service with no other) goes too, last made first.
+        let mut rest: Vec<&Summary> = containers
+            .iter()
+            .filter(|c| !p.services.contains_key(&c.service))
+            .collect();
+        rest.sort_by_key(|c| std::cmp::Reverse(c.created));
+        for c in rest {
             remove_container(ctx, &api, c, a.timeout, a.volumes).await?;
         }
     }
