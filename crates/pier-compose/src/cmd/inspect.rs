@@ -38,18 +38,20 @@ pub struct ImagesArgs {
     pub services: Vec<String>,
 }
 
-/// The project's service containers (not one-off) of the named services.
+/// The project's containers of the named services (one-off ones too when
+/// `oneoff` is `None`, as Compose's `top` and `images` list them).
 async fn containers(
     ctx: &Ctx,
     p: &Project,
     services: &[String],
     all: bool,
+    oneoff: Option<bool>,
 ) -> Result<(crate::api::Api, Vec<Summary>)> {
     let mut p = p.clone();
     let names = select(&mut p, services)?;
     let api = ctx.api().await?;
     let list = api
-        .containers(&p.name, all, Some(false))
+        .containers(&p.name, all, oneoff)
         .await?
         .into_iter()
         .filter(|c| names.contains(&c.service))
@@ -60,7 +62,7 @@ async fn containers(
 /// One table for every container, `SERVICE` and `#` first and `CMD` last,
 /// as Compose v2 prints it.
 pub async fn top(ctx: &Ctx, p: &Project, a: &TopArgs) -> Result<i32> {
-    let (api, mut list) = containers(ctx, p, &a.services, false).await?;
+    let (api, mut list) = containers(ctx, p, &a.services, false, None).await?;
     list.sort_by(|x, y| x.name.cmp(&y.name));
     let mut header: Vec<String> = vec!["SERVICE".into(), "#".into()];
     let mut entries: Vec<Vec<(String, String)>> = Vec::new();
@@ -120,7 +122,8 @@ pub async fn top(ctx: &Ctx, p: &Project, a: &TopArgs) -> Result<i32> {
 
 /// `port SERVICE PRIVATE_PORT`: `IP:PORT` of the binding.
 pub async fn port(ctx: &Ctx, p: &Project, a: &PortArgs) -> Result<i32> {
-    let (_, list) = containers(ctx, p, std::slice::from_ref(&a.service), false).await?;
+    let (_, list) =
+        containers(ctx, p, std::slice::from_ref(&a.service), false, Some(false)).await?;
     let c = list.iter().find(|c| c.number == a.index).ok_or_else(|| {
         ComposeError::Project(format!(
             "service \"{}\" is not running container #{}",
@@ -183,7 +186,7 @@ pub fn human_size(size: f64) -> String {
 /// The image each container runs: its name as the container was given it,
 /// with ID, platform, size and age from the image.
 pub async fn images(ctx: &Ctx, p: &Project, a: &ImagesArgs) -> Result<i32> {
-    let (api, mut list) = containers(ctx, p, &a.services, true).await?;
+    let (api, mut list) = containers(ctx, p, &a.services, true, None).await?;
     list.sort_by(|x, y| x.name.cmp(&y.name));
     let mut found: Vec<(String, String, String, Value)> = Vec::new();
     for c in &list {
