@@ -33,57 +33,26 @@ pub struct WaitArgs {
     pub services: Vec<String>,
 }
 
-/// `(year, month, day)` of a day count since 1970-01-01 (Howard Hinnant's
-/// civil_from_days).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+fn utc(nanos: i128) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Splits nanoseconds since the epoch into date, `HH:MM:SS` and nanoseconds (UTC).
-fn parts(nanos: i128) -> ((i64, u32, u32), String, u32) {
-    let secs = nanos.div_euclid(1_000_000_000) as i64;
-    let ns = nanos.rem_euclid(1_000_000_000) as u32;
-    let day = secs.div_euclid(86400);
-    let s = secs.rem_euclid(86400);
-    (
-        civil(day),
-        format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60),
-        ns,
-    )
-}
-
-/// Go's `2006-01-02 15:04:05.000000`, as Compose prints an event.
+/// Go's `2006-01-02 15:04:05.000000`, as Compose prints an event (UTC).
 pub fn text_time(nanos: i128) -> String {
-    let ((y, m, d), hms, ns) = parts(nanos);
-    format!("{y:04}-{m:02}-{d:02} {hms}.{:06}", ns / 1000)
+    utc(nanos)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:6]"
+        ))
+        .unwrap_or_default()
 }
 
 /// Go's RFC 3339 with nanoseconds (trailing zeros dropped), as `time.Time`
 /// marshals to JSON.
 pub fn json_time(nanos: i128) -> String {
-    let ((y, m, d), hms, ns) = parts(nanos);
-    let frac = if ns == 0 {
-        String::new()
-    } else {
-        format!(".{ns:09}").trim_end_matches('0').to_string()
-    };
-    format!("{y:04}-{m:02}-{d:02}T{hms}{frac}Z")
+    utc(nanos)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// One daemon event as Compose prints it, or `None` for what it leaves out
