@@ -619,7 +619,8 @@ fn progress_is_a_live_view_with_tty_and_plain_lines_otherwise() {
     // `--progress tty`: a redrawn block, even when stderr is not a terminal.
     let err = stderr(&compose_ok(&d, &dir, &["--progress", "tty", "up", "-d"]));
     assert!(err.contains("\x1b[34m[+]\x1b[0m Running 2/2\n"), "{err:?}");
-    assert!(err.contains("\x1b[3A"), "{err:?}");
+    // Moved back up over the header and both lines to redraw them.
+    assert!(err.contains("\x1b[2A\r\x1b[2K"), "{err:?}");
     assert!(
         err.contains(" \x1b[32m✔\x1b[0m Network pg_default  Created"),
         "{err:?}"

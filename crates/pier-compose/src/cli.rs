@@ -185,26 +185,10 @@ pub async fn main(mut conn: pier_client::ConnectOptions, args: Vec<String>) -> i
             "never" => false,
             _ => stdout_tty,
         },
-        live: live.then(|| {
-            let l = std::sync::Arc::new(std::sync::Mutex::new(crate::progress::Live::new(
-                g.ansi != "never",
-            )));
-            let weak = std::sync::Arc::downgrade(&l);
-            // Ends with the command (the only strong reference is the Ctx's).
-            std::thread::spawn(move || {
-                while let Some(l) = weak.upgrade() {
-                    if let Ok(mut l) = l.lock() {
-                        l.tick();
-                    }
-                    drop(l);
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-            });
-            l
-        }),
+        live: live.then(|| std::sync::Mutex::new(crate::progress::Live::new(g.ansi != "never"))),
     };
     let r = run(&ctx, &g).await;
-    // The ticker must not redraw over what follows.
+    // The block's last state is drawn before anything that follows.
     ctx.pause_progress();
     match r {
         Ok(code) => code,

@@ -13,7 +13,7 @@ pub struct Ctx {
     pub quiet_progress: bool,
     pub color: bool,
     /// The live view, when progress goes to a terminal (`--progress tty`/`auto`).
-    pub live: Option<std::sync::Arc<std::sync::Mutex<crate::progress::Live>>>,
+    pub live: Option<std::sync::Mutex<crate::progress::Live>>,
 }
 
 impl Ctx {
