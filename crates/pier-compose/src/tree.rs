@@ -342,19 +342,30 @@ fn resolve(
             names.join(" -> ")
         )));
     }
-    let svc = services.get(name).ok_or_else(|| {
-        ComposeError::Project(format!(
-            "cannot extend service {name:?} in {}: service not found",
+    let Some(svc) = services.get(name) else {
+        return Err(ComposeError::Project(format!(
+            "service {name:?} not found in {}",
             file.display()
-        ))
-    })?;
+        )));
+    };
     let mut own = svc.clone();
     let Some(ext) = remove_key(&mut own, "extends") else {
         return Ok(own);
     };
     let (base_name, base_file) = extends_target(&ext, &format!("services.{name}.extends"), file)?;
+    let missing = |services: &Node| {
+        services.get(&base_name).is_none().then(|| {
+            ComposeError::Project(format!(
+                "cannot extend service {name:?} in {}: service {base_name:?} not found",
+                base_file.display()
+            ))
+        })
+    };
     chain.push(key);
     let base = if base_file == file {
+        if let Some(e) = missing(services) {
+            return Err(e);
+        }
         resolve(services, &base_name, file, c, chain)?
     } else {
         let text = std::fs::read_to_string(&base_file)
@@ -363,6 +374,9 @@ fn resolve(
         interpolate(&mut other, "", c.env, c.warnings)?;
         let empty = Node::new(Value::Map(Vec::new()), other.pos.clone());
         let other_services = other.get("services").cloned().unwrap_or(empty);
+        if let Some(e) = missing(&other_services) {
+            return Err(e);
+        }
         let mut b = resolve(&other_services, &base_name, &base_file, c, chain)?;
         let dir = base_file.parent().unwrap_or(Path::new("/"));
         rebase_service(&mut b, dir, c.env);
@@ -463,7 +477,9 @@ mod tests {
         )])
         .unwrap_err();
         assert!(
-            e.to_string().starts_with("cannot extend service \"nope\""),
+            e.to_string().starts_with("cannot extend service \"a\" in ")
+                && e.to_string()
+                    .ends_with("compose.yaml: service \"nope\" not found"),
             "{e}"
         );
     }
