@@ -1,7 +1,7 @@
 //! `include` and `extends`, applied to each file's tree before the `-f`
 //! files merge (as compose-go does): an included file is loaded as its own
-//! project (its directory, its env file) and its resources added, a conflict
-//! being an error; a service that `extends` another (in the same file or
+//! project (its directory, its env file) and its resources added (one the
+//! including file also defines is merged under that file's keys); a service that `extends` another (in the same file or
 //! another) is the other merged with its own keys by Compose's merge rules.
 //! Relative paths from another directory are made absolute first, so they
 //! keep pointing where their file meant.
@@ -260,8 +260,9 @@ fn apply_include(root: &mut Node, dir: &Path, c: &mut Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Adds the included file's resources; one the file defines too is an error
-/// unless both are the same.
+/// Adds the included file's resources; one the including file defines too
+/// is merged, the including file's keys over the imported ones (as
+/// compose-go's `importResources` does).
 fn add_resources(root: &mut Node, inc: Node) -> Result<()> {
     let Value::Map(sections) = inc.value else {
         return Ok(());
@@ -289,15 +290,14 @@ fn add_resources(root: &mut Node, inc: Node) -> Result<()> {
             return Err(invalid(target, &section, "must be a mapping"));
         };
         for (k, v) in items {
-            match existing.iter().find(|(ek, _)| *ek == k) {
-                Some((_, old)) if old.to_json() != v.to_json() => {
-                    return Err(invalid(
-                        old,
-                        &format!("{section}.{k}"),
-                        "conflicts with imported resource",
-                    ))
+            match existing.iter_mut().find(|(ek, _)| *ek == k) {
+                // The including file's definition merges over the imported one.
+                Some((_, own)) => {
+                    let mut path = vec![section.clone(), k.clone()];
+                    if let Some(m) = merge::merge(Some(v), own.clone(), &mut path) {
+                        *own = m;
+                    }
                 }
-                Some(_) => {}
                 None => existing.push((k, v)),
             }
         }
@@ -503,18 +503,19 @@ mod tests {
         let ctx = db.build.as_ref().unwrap().long().context.unwrap();
         assert!(ctx.ends_with("/sub/db"), "{ctx}");
         assert!(p.volumes.contains_key("data"));
-        let e = project(&[
+        let p = project(&[
             (
                 "compose.yaml",
                 "include: [sub.yaml]\nservices:\n  db:\n    image: other\n",
             ),
-            ("sub.yaml", "services:\n  db:\n    image: x\n"),
+            (
+                "sub.yaml",
+                "services:\n  db:\n    image: x\n    command: [run]\n",
+            ),
         ])
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .ends_with("services.db: conflicts with imported resource"),
-            "{e}"
-        );
+        .unwrap();
+        let db = &p.services["db"];
+        assert_eq!(db.image.as_deref(), Some("other"));
+        assert_eq!(db.command, Some(vec!["run".to_string()]));
     }
 }
