@@ -18,6 +18,8 @@ pub struct Summary {
     pub state: String,
     pub status: String,
     pub image: String,
+    /// The image's ID (`ImageID`).
+    pub image_id: String,
     pub command: String,
     pub created: i64,
     pub ports: Vec<Value>,
@@ -46,6 +48,7 @@ impl Summary {
             state: v["State"].as_str().unwrap_or_default().to_string(),
             status: v["Status"].as_str().unwrap_or_default().to_string(),
             image: v["Image"].as_str().unwrap_or_default().to_string(),
+            image_id: v["ImageID"].as_str().unwrap_or_default().to_string(),
             command: v["Command"].as_str().unwrap_or_default().to_string(),
             created: v["Created"].as_i64().unwrap_or(0),
             ports: v["Ports"].as_array().cloned().unwrap_or_default(),
@@ -184,6 +187,32 @@ impl Api {
         Ok(())
     }
 
+    /// Extracts the tar `data` at `path` in the container.
+    /// With `keep_owner` the archive's uid/gid are kept (`copyUIDGID`).
+    pub async fn put_archive(
+        &self,
+        id: &str,
+        path: &str,
+        keep_owner: bool,
+        data: Vec<u8>,
+    ) -> Result<()> {
+        let mut q = vec![("path", path.to_string())];
+        if keep_owner {
+            q.push(("copyUIDGID", "1".to_string()));
+        }
+        let q = query(&q);
+        let resp = self
+            .client
+            .request(
+                http::Method::PUT,
+                &format!("/containers/{}/archive{q}", enc(id)),
+                pier_client::body_bytes(data),
+            )
+            .await?;
+        read_body(resp).await?;
+        Ok(())
+    }
+
     pub async fn rename(&self, id: &str, name: &str) -> Result<()> {
         let q = query(&[("name", name.to_string())]);
         Ok(self
@@ -269,6 +298,21 @@ impl Api {
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Names of the volumes labelled as `project`'s.
+    pub async fn volumes_by_project(&self, project: &str) -> Result<Vec<String>> {
+        let filters = json!({ "label": [format!("{}={project}", labels::PROJECT)] }).to_string();
+        let v: Value = self
+            .client
+            .get_json(&format!("/volumes{}", query(&[("filters", filters)])))
+            .await?;
+        Ok(v["Volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["Name"].as_str().map(str::to_string))
+            .collect())
     }
 
     pub async fn volume_create(&self, body: &Value) -> Result<()> {

@@ -2,7 +2,7 @@
 
 use crate::cmd;
 use crate::ctx::Ctx;
-use crate::error::Result;
+use crate::error::{ComposeError, Result};
 use crate::load::{self, Options, Project};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -48,6 +48,8 @@ pub enum Command {
     Config(cmd::config::ConfigArgs),
     /// Create and start containers
     Up(cmd::up::UpArgs),
+    /// Creates containers for a service
+    Create(cmd::up::CreateArgs),
     /// Stop and remove containers, networks
     Down(cmd::down::DownArgs),
     /// List containers
@@ -78,6 +80,22 @@ pub enum Command {
     Run(cmd::exec::RunArgs),
     /// List running compose projects
     Ls(cmd::simple::LsArgs),
+    /// Display the running processes
+    Top(cmd::inspect::TopArgs),
+    /// Print the public port for a port binding
+    Port(cmd::inspect::PortArgs),
+    /// List images used by the created containers
+    Images(cmd::inspect::ImagesArgs),
+    /// Receive real time events from containers
+    Events(cmd::events::EventsArgs),
+    /// Block until containers of all (or specified) services stop.
+    Wait(cmd::events::WaitArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(cmd::transfer::CpArgs),
+    /// Push service images
+    Push(cmd::transfer::PushArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(cmd::up::WatchArgs),
     /// Show the Docker Compose version information
     Version(VersionArgs),
 }
@@ -89,10 +107,43 @@ pub struct VersionArgs {
     pub short: bool,
 }
 
+/// `-p`, given before the command or (for `down`) after it.
+fn project_name(g: &ComposeCli) -> Option<String> {
+    match &g.cmd {
+        Command::Down(d) if d.project_name.is_some() => d.project_name.clone(),
+        _ => g.project_name.clone(),
+    }
+}
+
+/// The commands Compose v2 runs with `-p NAME` alone (they act on the
+/// containers that exist, not on a file).
+fn by_name_ok(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Down(_)
+            | Command::Ps(_)
+            | Command::Logs(_)
+            | Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Rm(_)
+            | Command::Kill(_)
+            | Command::Pause(_)
+            | Command::Unpause(_)
+            | Command::Top(_)
+            | Command::Images(_)
+            | Command::Port(_)
+            | Command::Events(_)
+            | Command::Wait(_)
+            | Command::Exec(_)
+            | Command::Cp(_)
+    )
+}
+
 fn load_project(g: &ComposeCli) -> Result<Project> {
     let mut o = Options::from_process()?;
     o.files = g.file.clone();
-    o.project_name = g.project_name.clone();
+    o.project_name = project_name(g);
     o.project_directory = g.project_directory.clone();
     o.env_files = g.env_file.clone();
     o.profiles = g.profile.clone();
@@ -114,12 +165,15 @@ pub async fn main(mut conn: pier_client::ConnectOptions, args: Vec<String>) -> i
             return code;
         }
     };
-    if g.progress.as_deref() == Some("tty") {
-        // Compose's live view is not written yet; plain lines are what `auto` gives.
-        eprintln!("--progress tty is not supported by pier compose yet (use auto, plain or quiet)");
-        return 1;
-    }
     let stdout_tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let stderr_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Compose v2: `--ansi never` means plain progress, `--ansi always` a live
+    // view even off a terminal, `auto` a live view on one.
+    let live = match (g.progress.as_deref().unwrap_or("auto"), g.ansi.as_str()) {
+        ("quiet" | "plain", _) | (_, "never") => false,
+        ("tty", _) | (_, "always") => true,
+        _ => stderr_tty,
+    };
     let ctx = Ctx {
         conn: {
             conn.host = crate::plugin::host(conn.host.as_deref());
@@ -131,8 +185,12 @@ pub async fn main(mut conn: pier_client::ConnectOptions, args: Vec<String>) -> i
             "never" => false,
             _ => stdout_tty,
         },
+        live: live.then(|| std::sync::Mutex::new(crate::progress::Live::new(g.ansi != "never"))),
     };
-    match run(&ctx, &g).await {
+    let r = run(&ctx, &g).await;
+    // The block's last state is drawn before anything that follows.
+    ctx.pause_progress();
+    match r {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{e}");
@@ -157,10 +215,33 @@ async fn run(ctx: &Ctx, g: &ComposeCli) -> Result<i32> {
     if let Command::Ls(a) = &g.cmd {
         return cmd::simple::ls(ctx, a).await;
     }
-    let p = load_project(g)?;
+    let p = match load_project(g) {
+        // Compose v2 finds a project by its labels when only its name is given
+        // to a command that acts on what exists.
+        Err(ComposeError::Project(m))
+            if by_name_ok(&g.cmd)
+                && g.file.is_empty()
+                && m.starts_with("no configuration file") =>
+        {
+            match project_name(g) {
+                Some(n) => cmd::project_from_labels(ctx, &n).await?,
+                None => return Err(ComposeError::Project(m)),
+            }
+        }
+        r => r?,
+    };
     match &g.cmd {
         Command::Config(a) => cmd::config::config(&p, a),
         Command::Up(a) => cmd::up::up(ctx, &p, a).await,
+        Command::Create(a) => cmd::up::create(ctx, &p, a).await,
+        Command::Top(a) => cmd::inspect::top(ctx, &p, a).await,
+        Command::Port(a) => cmd::inspect::port(ctx, &p, a).await,
+        Command::Images(a) => cmd::inspect::images(ctx, &p, a).await,
+        Command::Events(a) => cmd::events::events(ctx, &p, a).await,
+        Command::Wait(a) => cmd::events::wait(ctx, &p, a).await,
+        Command::Cp(a) => cmd::transfer::cp(ctx, &p, a).await,
+        Command::Push(a) => cmd::transfer::push(ctx, &p, a).await,
+        Command::Watch(a) => cmd::up::watch(&p, a),
         Command::Down(a) => cmd::down::down(ctx, &p, a).await,
         Command::Ps(a) => cmd::ps::ps(ctx, &p, a).await,
         Command::Logs(a) => cmd::logs::logs(ctx, &p, a).await,

@@ -42,14 +42,18 @@ pub fn replicas(svc: &Service) -> u64 {
         .unwrap_or(1)
 }
 
-/// The service's hash, without what Compose leaves out (build, pull policy,
-/// scale, dependencies): a container whose label differs is recreated.
+/// The service's hash, without what Docker Compose's `ServiceHash` leaves
+/// out (build, pull policy, scale, `deploy.replicas`, dependencies,
+/// profiles): a container whose label differs is recreated. The bytes hashed
+/// are Pier's normalised model, not compose-go's Go struct, so the value
+/// differs from Docker Compose's (see docs/compose.md).
 pub fn config_hash(svc: &Service) -> String {
     let mut s = svc.clone();
     s.build = None;
     s.pull_policy = None;
     s.scale = None;
     s.depends_on.clear();
+    s.profiles.clear();
     if let Some(d) = s.deploy.as_mut() {
         d.replicas = None;
     }
@@ -163,6 +167,8 @@ fn restart_policy(name: &str, svc: &Service) -> Result<Value> {
 pub struct CreateSpec {
     pub body: Value,
     pub extra_networks: Vec<(String, Value)>,
+    /// Secrets and configs to copy in before the container starts.
+    pub injects: Vec<crate::secrets::Inject>,
 }
 
 pub struct Instance<'a> {
@@ -310,6 +316,8 @@ pub fn create_spec(p: &Project, it: &Instance<'_>, with_ports: bool) -> Result<C
         }
     }
 
+    let (secret_binds, injects) = crate::secrets::plan(p, service, svc)?;
+    binds.extend(secret_binds);
     let mut host = Map::new();
     host.insert("Binds".into(), json!(binds));
     host.insert("PortBindings".into(), Value::Object(bindings));
@@ -538,6 +546,7 @@ pub fn create_spec(p: &Project, it: &Instance<'_>, with_ports: bool) -> Result<C
     Ok(CreateSpec {
         body: Value::Object(body),
         extra_networks: extra,
+        injects,
     })
 }
 

@@ -12,6 +12,8 @@ pub struct Ctx {
     pub conn: pier_client::ConnectOptions,
     pub quiet_progress: bool,
     pub color: bool,
+    /// The live view, when progress goes to a terminal (`--progress tty`/`auto`).
+    pub live: Option<std::sync::Mutex<crate::progress::Live>>,
 }
 
 impl Ctx {
@@ -19,15 +21,34 @@ impl Ctx {
         Ok(Api::new(pier_client::connect(&self.conn).await?))
     }
 
-    /// A progress line as Compose v2 prints them when not on a terminal.
+    /// One resource's progress: the live view's line, or a plain line as
+    /// Compose v2 prints them when not on a terminal.
     pub fn event(&self, kind: &str, name: &str, status: &str) {
         if self.quiet_progress {
+            return;
+        }
+        if let Some(l) = &self.live {
+            if let Ok(mut l) = l.lock() {
+                l.event(kind, name, status);
+            }
             return;
         }
         if kind.is_empty() {
             eprintln!(" {name} {status}");
         } else {
             eprintln!(" {kind} {name}  {status}");
+        }
+    }
+}
+
+impl Ctx {
+    /// Call before printing anything else to stderr: the live view's block
+    /// stays as drawn and the next event starts a new one below.
+    pub fn pause_progress(&self) {
+        if let Some(l) = &self.live
+            && let Ok(mut l) = l.lock()
+        {
+            l.pause();
         }
     }
 }

@@ -18,6 +18,9 @@ pub mod model;
 mod out;
 pub mod plugin;
 pub mod ports;
+pub mod progress;
+pub mod secrets;
+pub mod tree;
 pub mod volumes;
 pub mod yaml;
 

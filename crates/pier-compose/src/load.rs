@@ -49,10 +49,40 @@ pub struct Project {
     pub disabled: IndexMap<String, Service>,
     pub networks: IndexMap<String, Network>,
     pub volumes: IndexMap<String, model::Volume>,
+    /// Top-level `secrets` and `configs`, `file`s made absolute.
+    pub secrets: IndexMap<String, model::FileObject>,
+    pub configs: IndexMap<String, model::FileObject>,
     pub profiles: Vec<String>,
     /// The variables interpolation saw (process environment over `.env`).
     pub environment: HashMap<String, String>,
     pub warnings: Vec<String>,
+}
+
+impl Project {
+    /// A project known only by name (`down -p NAME` with no file): what it
+    /// has is found by the `com.docker.compose.project` label.
+    pub fn named(name: &str) -> Project {
+        Project {
+            name: normalize_project_name(name),
+            working_dir: PathBuf::new(),
+            config_files: Vec::new(),
+            env_files: Vec::new(),
+            services: IndexMap::new(),
+            disabled: IndexMap::new(),
+            networks: IndexMap::new(),
+            volumes: IndexMap::new(),
+            secrets: IndexMap::new(),
+            configs: IndexMap::new(),
+            profiles: Vec::new(),
+            environment: HashMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Whether this project came from files (not [`Project::named`]).
+    pub fn has_files(&self) -> bool {
+        !self.config_files.is_empty()
+    }
 }
 
 pub const FILE_NAMES: &[&str] = &[
@@ -122,7 +152,7 @@ fn check_project_name(s: &str) -> Result<()> {
     }
 }
 
-fn absolute(base: &Path, p: &Path) -> PathBuf {
+pub(crate) fn absolute(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -145,7 +175,7 @@ fn normalize_path(p: &Path) -> PathBuf {
     out
 }
 
-fn read_env_files(
+pub(crate) fn read_env_files(
     files: &[PathBuf],
     os_env: &HashMap<String, String>,
 ) -> Result<HashMap<String, String>> {
@@ -169,7 +199,7 @@ fn read_env_files(
 }
 
 /// Interpolates every scalar of the tree in place.
-fn interpolate(
+pub(crate) fn interpolate(
     node: &mut Node,
     path: &str,
     env: &HashMap<String, String>,
@@ -367,9 +397,13 @@ pub fn load(opts: &Options) -> Result<Project> {
 
     let mut merged: Option<Node> = None;
     for f in &files {
-        let text = std::fs::read_to_string(f).map_err(|e| ComposeError::io(f.display(), e))?;
-        let mut node = yaml::parse(&text, &f.display().to_string())?;
-        interpolate(&mut node, "", &environment, &mut warnings)?;
+        let mut c = crate::tree::Ctx {
+            env: &environment,
+            os_env: &opts.os_env,
+            warnings: &mut warnings,
+            stack: vec![f.clone()],
+        };
+        let node = crate::tree::load_file(f, &mut c)?;
         merged = merge::merge(merged, node, &mut Vec::new());
     }
     let root = merged.unwrap_or_else(|| {
@@ -382,6 +416,8 @@ pub fn load(opts: &Options) -> Result<Project> {
         )
     });
     refuse_unsupported(&root)?;
+    let mut root = root;
+    octal_modes(&mut root);
     let mut file = to_model(&root)?;
     if file.version.is_some() {
         warnings.push(format!(
@@ -429,6 +465,14 @@ pub fn load(opts: &Options) -> Result<Project> {
     for (sname, svc) in file.services.iter_mut() {
         normalize_service(sname, svc, &working_dir, &environment)?;
     }
+    for (kind, defs) in [
+        ("secrets", &mut file.secrets),
+        ("configs", &mut file.configs),
+    ] {
+        for (n, o) in defs.iter_mut() {
+            normalize_file_object(kind, n, o, &working_dir, &environment)?;
+        }
+    }
     validate(&file)?;
     let uses_default = file
         .services
@@ -457,13 +501,87 @@ pub fn load(opts: &Options) -> Result<Project> {
         disabled,
         networks: file.networks,
         volumes: file.volumes,
+        secrets: file.secrets,
+        configs: file.configs,
         profiles,
         environment,
         warnings,
     })
 }
 
-fn expand_home(p: &str, env: &HashMap<String, String>) -> String {
+/// `mode: 0440` under a service's `secrets`/`configs` stays text, so the
+/// model reads it as octal (YAML 1.2 would make it decimal 440).
+fn octal_modes(root: &mut Node) {
+    let Some(Value::Map(services)) = root.get_mut("services").map(|n| &mut n.value) else {
+        return;
+    };
+    for (_, svc) in services.iter_mut() {
+        for key in ["secrets", "configs"] {
+            if let Some(Value::Seq(items)) = svc.get_mut(key).map(|n| &mut n.value) {
+                for it in items.iter_mut() {
+                    if let Some(Value::Scalar { plain, .. }) =
+                        it.get_mut("mode").map(|n| &mut n.value)
+                    {
+                        *plain = false;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One top-level secret or config: exactly one source, a `file` made
+/// absolute, an `environment` variable read now (as Compose does).
+fn normalize_file_object(
+    kind: &str,
+    name: &str,
+    o: &mut model::FileObject,
+    dir: &Path,
+    env: &HashMap<String, String>,
+) -> Result<()> {
+    let invalid = |key: &str, message: &str| ComposeError::Invalid {
+        at: String::new(),
+        path: format!("{kind}.{name}{key}"),
+        message: message.into(),
+    };
+    if o.external {
+        return Err(invalid(
+            ".external",
+            "not supported by pier compose yet (external secrets and configs are Swarm's)",
+        ));
+    }
+    let sources = [&o.file, &o.environment, &o.content]
+        .iter()
+        .filter(|s| s.is_some())
+        .count();
+    if sources != 1 {
+        return Err(invalid(
+            "",
+            "must have exactly one of file, environment or content",
+        ));
+    }
+    if let Some(f) = &o.file {
+        o.file = Some(
+            absolute(dir, Path::new(&expand_home(f, env)))
+                .display()
+                .to_string(),
+        );
+    }
+    if let Some(var) = &o.environment
+        && !env.contains_key(var)
+    {
+        return Err(invalid(
+            ".environment",
+            &format!(
+                "environment variable {var:?} required by {} {name:?} is not set",
+                kind.trim_end_matches('s')
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn expand_home(p: &str, env: &HashMap<String, String>) -> String {
     match p.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             format!("{}{rest}", env.get("HOME").cloned().unwrap_or_default())
@@ -582,6 +700,19 @@ fn validate(file: &ComposeFile) -> Result<()> {
                 return Err(ComposeError::Project(format!(
                     "service {name:?} refers to undefined volume {src}: invalid compose project"
                 )));
+            }
+        }
+        for (kind, refs, defs) in [
+            ("secret", &s.secrets, &file.secrets),
+            ("config", &s.configs, &file.configs),
+        ] {
+            for r in refs {
+                if !defs.contains_key(&r.source) {
+                    return Err(ComposeError::Project(format!(
+                        "service {name:?} refers to undefined {kind} {}: invalid compose project",
+                        r.source
+                    )));
+                }
             }
         }
         if s.network_mode.is_some() && !s.networks.is_empty() {

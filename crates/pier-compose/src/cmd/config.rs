@@ -67,6 +67,12 @@ pub fn to_json(p: &Project) -> Result<Value> {
     if !volumes.is_empty() {
         top.insert("volumes".into(), Value::Object(volumes));
     }
+    for (key, defs) in [("secrets", &p.secrets), ("configs", &p.configs)] {
+        if !defs.is_empty() {
+            let v = serde_json::to_value(defs).map_err(|e| ComposeError::Project(e.to_string()))?;
+            top.insert(key.into(), v);
+        }
+    }
     Ok(Value::Object(top))
 }
 

@@ -24,26 +24,53 @@ pub struct DownArgs {
     /// Specify a shutdown timeout in seconds
     #[arg(short = 't', long = "timeout")]
     pub timeout: Option<i64>,
+    /// Project name (the global flag, also accepted after `down` as Compose's persistent flags are)
+    #[arg(short = 'p', long = "project-name")]
+    pub project_name: Option<String>,
     pub services: Vec<String>,
 }
 
-pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
-    if !a.services.is_empty() {
-        return Err(ComposeError::Project(
-            "down SERVICE... is not supported by pier compose yet".into(),
-        ));
+/// `names` and every service that depends on them, transitively (what
+/// Compose takes down with them).
+fn with_dependents(p: &Project, names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = names.to_vec();
+    loop {
+        let more: Vec<String> = p
+            .services
+            .iter()
+            .filter(|(n, s)| !out.contains(n) && s.depends_on.keys().any(|d| out.contains(d)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if more.is_empty() {
+            return out;
+        }
+        out.extend(more);
     }
+}
+
+pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
     // `down` acts on every service of the file, whatever the active profiles.
     let mut p = p.clone();
     let disabled: Vec<(String, _)> = p.disabled.drain(..).collect();
     p.services.extend(disabled);
+    for s in &a.services {
+        if p.has_files() && !p.services.contains_key(s) {
+            return Err(ComposeError::Project(format!("no such service: {s}")));
+        }
+    }
     let api = ctx.api().await?;
-    let containers = api.containers(&p.name, true, None).await?;
-    let all: Vec<String> = p.services.keys().cloned().collect();
+    let mut containers = api.containers(&p.name, true, None).await?;
+    let all: Vec<String> = if a.services.is_empty() {
+        p.services.keys().cloned().collect()
+    } else {
+        let named = with_dependents(&p, &a.services);
+        containers.retain(|c| named.contains(&c.service));
+        named
+    };
     let mut order = dependency_order(&p, &all)?;
     order.reverse();
     let mut orphans: Vec<&Summary> = Vec::new();
-    for c in &containers {
+    for c in containers.iter().filter(|_| p.has_files()) {
         if !p.services.contains_key(&c.service) && !c.oneoff {
             orphans.push(c);
         }
@@ -53,12 +80,25 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
             remove_container(ctx, &api, c, a.timeout, a.volumes).await?;
         }
     }
+    if !p.has_files() {
+        // Known by name only: what no service label placed above (one-off
+        // containers of a service with no other) goes too, last made first.
+        let mut rest: Vec<&Summary> = containers
+            .iter()
+            .filter(|c| !p.services.contains_key(&c.service))
+            .collect();
+        rest.sort_by_key(|c| std::cmp::Reverse(c.created));
+        for c in rest {
+            remove_container(ctx, &api, c, a.timeout, a.volumes).await?;
+        }
+    }
     if a.remove_orphans {
         for c in &orphans {
             remove_container(ctx, &api, c, a.timeout, a.volumes).await?;
         }
     } else if !orphans.is_empty() {
         let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
+        ctx.pause_progress();
         eprintln!(
             "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
             names.join(" ")
@@ -79,7 +119,14 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
         }
     }
     for n in nets {
-        if api.network_inspect(&n).await?.is_none() {
+        let Some(info) = api.network_inspect(&n).await? else {
+            continue;
+        };
+        if info["Containers"]
+            .as_object()
+            .is_some_and(|c| !c.is_empty())
+        {
+            ctx.event("Network", &n, "Resource is still in use");
             continue;
         }
         ctx.event("Network", &n, "Removing");
@@ -89,9 +136,17 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
             Err(crate::error::ComposeError::Client(e))
                 if e.to_string().contains("active endpoints") =>
             {
+                ctx.pause_progress();
                 eprintln!("WARN[0000] network {n} not removed: {e}");
             }
             Err(e) => return Err(e),
+        }
+    }
+    if a.volumes && !p.has_files() {
+        for name in api.volumes_by_project(&p.name).await? {
+            ctx.event("Volume", &name, "Removing");
+            api.volume_remove(&name).await?;
+            ctx.event("Volume", &name, "Removed");
         }
     }
     if a.volumes {
@@ -104,8 +159,13 @@ pub async fn down(ctx: &Ctx, p: &Project, a: &DownArgs) -> Result<i32> {
                 continue;
             }
             ctx.event("Volume", &name, "Removing");
-            api.volume_remove(&name).await?;
-            ctx.event("Volume", &name, "Removed");
+            match api.volume_remove(&name).await {
+                Ok(_) => ctx.event("Volume", &name, "Removed"),
+                Err(ComposeError::Client(e)) if e.status() == Some(409) => {
+                    ctx.event("Volume", &name, "Resource is still in use")
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     if let Some(rmi) = &a.rmi {

@@ -76,13 +76,25 @@ pub struct RunArgs {
     /// Add or override a label
     #[arg(short, long)]
     pub label: Vec<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Bind mount a volume
+    #[arg(short, long)]
+    pub volume: Vec<String>,
     pub service: String,
     #[arg(allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
 /// Runs this binary's own CLI (`pier -H <host> <args>`) and returns its exit code.
-async fn self_cli(ctx: &Ctx, args: Vec<String>) -> Result<i32> {
+pub(crate) async fn self_cli(ctx: &Ctx, args: Vec<String>) -> Result<i32> {
+    self_cli_quiet(ctx, args, false).await
+}
+
+/// [`self_cli`], with its stdout dropped when `quiet`.
+pub(crate) async fn self_cli_quiet(ctx: &Ctx, args: Vec<String>, quiet: bool) -> Result<i32> {
+    ctx.pause_progress();
     let exe = std::env::current_exe().map_err(|e| ComposeError::io("current executable", e))?;
     let mut cmd = tokio::process::Command::new(&exe);
     let c = &ctx.conn;
@@ -106,6 +118,9 @@ async fn self_cli(ctx: &Ctx, args: Vec<String>) -> Result<i32> {
         if let Some(path) = path {
             cmd.arg(flag).arg(path);
         }
+    }
+    if quiet {
+        cmd.stdout(std::process::Stdio::null());
     }
     let status = cmd
         .args(args)
@@ -151,6 +166,43 @@ pub async fn exec(ctx: &Ctx, p: &Project, a: &ExecArgs) -> Result<i32> {
     self_cli(ctx, args).await
 }
 
+/// `run -p` and `-v` in the service's own short syntax: `-p` ports are
+/// published (alone, or with the service's under `--service-ports`), `-v`
+/// mounts come after the service's. Whether ports are published.
+fn add_ports_and_volumes(p: &mut Project, a: &RunArgs) -> Result<bool> {
+    let wd = p.working_dir.clone();
+    let declared: Vec<String> = p.volumes.keys().cloned().collect();
+    let svc = p
+        .services
+        .get_mut(&a.service)
+        .ok_or_else(|| ComposeError::Project(format!("no such service: {}", a.service)))?;
+    let mut extra = Vec::new();
+    for spec in &a.publish {
+        extra.extend(crate::ports::parse_short(spec).map_err(ComposeError::Project)?);
+    }
+    if !a.publish.is_empty() && !a.service_ports {
+        svc.ports.clear();
+    }
+    svc.ports.extend(extra);
+    for spec in &a.volume {
+        let mut v = crate::volumes::parse_short(spec).map_err(ComposeError::Project)?;
+        match (v.kind.as_str(), &v.source) {
+            ("bind", Some(src)) if !src.starts_with('/') => {
+                v.source = Some(wd.join(src).display().to_string());
+            }
+            ("volume", Some(src)) if !declared.contains(src) => {
+                return Err(ComposeError::Project(format!(
+                    "service {:?} refers to undefined volume {src}: invalid compose project",
+                    a.service
+                )));
+            }
+            _ => {}
+        }
+        svc.volumes.push(v);
+    }
+    Ok(a.service_ports || !a.publish.is_empty())
+}
+
 fn random_suffix() -> String {
     let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
     hex::encode(Sha256::digest(seed.as_bytes()))[..12].to_string()
@@ -168,6 +220,7 @@ pub async fn run(ctx: &Ctx, p: &Project, a: &RunArgs) -> Result<i32> {
         };
         super::up::up(ctx, &p, &up).await?;
     }
+    let with_ports = add_ports_and_volumes(&mut p, a)?;
     let api = ctx.api().await?;
     let svc_name = a.service.clone();
     super::up::ensure_networks(ctx, &api, &p, std::slice::from_ref(&svc_name)).await?;
@@ -203,7 +256,7 @@ pub async fn run(ctx: &Ctx, p: &Project, a: &RunArgs) -> Result<i32> {
         &images[&a.service],
         &name,
         true,
-        a.service_ports,
+        with_ports,
         |b| {
             if !a.command.is_empty() {
                 b["Cmd"] = json!(a.command);

@@ -163,6 +163,8 @@ pub async fn build_service(
     }
     let dir = Path::new(&context);
     ctx.event("Service", service, "Building");
+    // The build's own output follows the block.
+    ctx.pause_progress();
     // A daemon on this host reads the directory in place; otherwise it gets a tar.
     use std::os::unix::fs::MetadataExt;
     let canon = std::fs::canonicalize(dir).map_err(|e| ComposeError::io(dir.display(), e))?;

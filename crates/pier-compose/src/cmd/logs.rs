@@ -204,64 +204,137 @@ pub async fn logs(ctx: &Ctx, p: &Project, a: &LogsArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// `up` without `-d`: streams every container's output until all have
-/// exited; Ctrl-C stops the project (a second one is not waited for).
+/// When `up` stops the whole project on its own.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Abort {
+    /// `--abort-on-container-exit`: when any container exits.
+    OnExit,
+    /// `--abort-on-container-failure`: when one exits with a non-zero code.
+    OnFailure,
+}
+
+/// How `up` stays attached.
+pub struct AttachOpts {
+    /// Services whose output is streamed.
+    pub attach: Vec<String>,
+    /// Containers (re)created by this `up`, shown from their start.
+    pub fresh: Vec<String>,
+    pub timeout: Option<i64>,
+    pub abort: Option<Abort>,
+    pub exit_code_from: Option<String>,
+    pub no_color: bool,
+    pub no_prefix: bool,
+}
+
+/// Stops `names` last to first, with progress lines; a second Ctrl-C kills
+/// the one being stopped.
+async fn stop_all(ctx: &Ctx, api: &Api, names: &[String], timeout: Option<i64>) -> Result<()> {
+    for n in names.iter().rev() {
+        ctx.event("Container", n, "Stopping");
+        let stop = api.stop(n, timeout);
+        tokio::select! {
+            r = stop => { r?; }
+            _ = tokio::signal::ctrl_c() => {
+                let _ = api.kill(n, "SIGKILL").await;
+            }
+        }
+        ctx.event("Container", n, "Stopped");
+    }
+    Ok(())
+}
+
+/// `up` without `-d`: streams the attached containers' output until they
+/// have exited (or, with an abort policy, until the first one does, then
+/// stops the project); Ctrl-C stops the project. The exit code is 0, the
+/// first exited container's under an abort policy, `--exit-code-from`'s
+/// service's when given, 130 after Ctrl-C.
 pub async fn attach_until_done(
     ctx: &Ctx,
     api: &Api,
     p: &Project,
     containers: &[(String, String)],
-    fresh: &[String],
-    timeout: Option<i64>,
+    o: &AttachOpts,
 ) -> Result<i32> {
-    let names: Vec<String> = containers.iter().map(|(_, n)| n.clone()).collect();
-    let shorts: Vec<String> = names.iter().map(|n| short_name(&p.name, n)).collect();
+    let attached: Vec<String> = containers
+        .iter()
+        .filter(|(s, _)| o.attach.contains(s))
+        .map(|(_, n)| n.clone())
+        .collect();
+    // Under an abort policy every container is watched, attached or not.
+    let watched: Vec<(String, String)> = containers
+        .iter()
+        .filter(|(_, n)| o.abort.is_some() || attached.contains(n))
+        .cloned()
+        .collect();
+    let all_names: Vec<String> = containers.iter().map(|(_, n)| n.clone()).collect();
+    let shorts: Vec<String> = attached.iter().map(|n| short_name(&p.name, n)).collect();
+    ctx.pause_progress();
     eprintln!("Attaching to {}", shorts.join(", "));
-    let pre = prefixes(ctx, p, &names, false, false);
+    let pre = prefixes(ctx, p, &attached, o.no_prefix, o.no_color);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let shared = Arc::new(Api::new(api.client.clone()));
     let mut tasks = tokio::task::JoinSet::new();
-    for (name, prefix) in names.iter().cloned().zip(pre) {
+    for (service, name) in watched {
         let api = shared.clone();
+        let prefix = attached
+            .iter()
+            .position(|n| n == &name)
+            .map(|i| pre[i].clone());
         // Containers that were already running show only what they print from now on.
-        let since = (!fresh.contains(&name)).then(|| now.to_string());
-        let short = short_name(&p.name, &name);
+        let since = (!o.fresh.contains(&name)).then(|| now.to_string());
         tasks.spawn(async move {
-            let o = StreamOpts {
-                follow: true,
-                timestamps: false,
-                tail: "all",
-                since,
-                until: None,
-            };
-            let _ = stream_one(&api, &name, &o, prefix).await;
+            if let Some(prefix) = &prefix {
+                let so = StreamOpts {
+                    follow: true,
+                    timestamps: false,
+                    tail: "all",
+                    since,
+                    until: None,
+                };
+                let _ = stream_one(&api, &name, &so, prefix.clone()).await;
+            }
             let code = api.wait(&name).await.unwrap_or(-1);
-            crate::out::line(&format!("{short} exited with code {code}"));
+            (service, name, code, prefix.is_some())
         });
     }
+    let mut code: i64 = 0;
+    let mut aborted = false;
+    let mut captured = false;
     loop {
         tokio::select! {
-            // Containers' own exit codes do not make `up` fail (that is
-            // `--exit-code-from`, not implemented).
-            r = tasks.join_next() => if r.is_none() {
-                return Ok(0);
+            r = tasks.join_next() => {
+                let Some(r) = r else { return Ok(code as i32) };
+                let Ok((service, name, exit, shown)) = r else { continue };
+                if shown {
+                    let short = short_name(&p.name, &name);
+                    crate::out::line(&format!("{short} exited with code {exit}"));
+                }
+                if !captured && o.exit_code_from.as_deref() == Some(service.as_str()) {
+                    code = exit;
+                    captured = true;
+                }
+                let trigger = match o.abort {
+                    Some(Abort::OnExit) => true,
+                    Some(Abort::OnFailure) => exit != 0,
+                    None => false,
+                };
+                if trigger && !aborted {
+                    aborted = true;
+                    if !captured {
+                        code = exit;
+                    }
+                    ctx.pause_progress();
+                    eprintln!("Aborting on container exit...");
+                    stop_all(ctx, api, &all_names, o.timeout).await?;
+                }
             },
             _ = tokio::signal::ctrl_c() => {
+                ctx.pause_progress();
                 eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-                for n in names.iter().rev() {
-                    ctx.event("Container", n, "Stopping");
-                    let stop = api.stop(n, timeout);
-                    tokio::select! {
-                        r = stop => { r?; }
-                        _ = tokio::signal::ctrl_c() => {
-                            let _ = api.kill(n, "SIGKILL").await;
-                        }
-                    }
-                    ctx.event("Container", n, "Stopped");
-                }
+                stop_all(ctx, api, &all_names, o.timeout).await?;
                 tasks.abort_all();
                 return Ok(130);
             }

@@ -2,15 +2,72 @@
 
 pub mod config;
 pub mod down;
+pub mod events;
 pub mod exec;
 pub mod images;
+pub mod inspect;
 pub mod logs;
 pub mod ps;
 pub mod simple;
+pub mod transfer;
 pub mod up;
 
 use crate::error::{ComposeError, Result};
 use crate::load::Project;
+
+/// A project known only by name: its services are those its containers'
+/// labels name, with the image and `depends_on` the labels record.
+pub async fn project_from_labels(ctx: &crate::ctx::Ctx, name: &str) -> Result<Project> {
+    use crate::model::{Condition, DependsOn, Service};
+    let mut p = Project::named(name);
+    let api = ctx.api().await?;
+    for c in api.all_compose_containers().await? {
+        let l = &c["Labels"];
+        let label = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+        if label(crate::labels::PROJECT) != p.name || label(crate::labels::ONEOFF) == "True" {
+            continue;
+        }
+        let service = label(crate::labels::SERVICE);
+        if service.is_empty() || p.services.contains_key(&service) {
+            continue;
+        }
+        let mut svc = Service {
+            image: c["Image"].as_str().map(str::to_string),
+            ..Default::default()
+        };
+        // `db:service_healthy:false,cache:service_started:false`
+        for dep in label(crate::labels::DEPENDS_ON)
+            .split(',')
+            .filter(|d| !d.is_empty())
+        {
+            let mut parts = dep.split(':');
+            let (Some(d), cond) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let condition = match cond {
+                Some("service_healthy") => Condition::ServiceHealthy,
+                Some("service_completed_successfully") => Condition::ServiceCompletedSuccessfully,
+                _ => Condition::ServiceStarted,
+            };
+            svc.depends_on.insert(
+                d.to_string(),
+                DependsOn {
+                    condition,
+                    restart: false,
+                    required: false,
+                },
+            );
+        }
+        p.services.insert(service, svc);
+    }
+    // A dependency whose containers are gone is not waited for.
+    let known: Vec<String> = p.services.keys().cloned().collect();
+    for s in p.services.values_mut() {
+        s.depends_on.retain(|d, _| known.contains(d));
+    }
+    p.services.sort_keys();
+    Ok(p)
+}
 
 /// `names` and, transitively, what they depend on.
 pub fn with_deps(p: &Project, names: &[String]) -> Vec<String> {
@@ -114,8 +171,18 @@ mod tests {
         let a = project("services:\n  s:\n    image: x\n    scale: 1\n").unwrap();
         let b = project("services:\n  s:\n    image: x\n    scale: 3\n").unwrap();
         let c = project("services:\n  s:\n    image: x\n    environment: [A=1]\n").unwrap();
+        let d = project(
+            "services:\n  s:\n    image: x\n    profiles: [p]\n    pull_policy: always\n    deploy: {replicas: 2}\n",
+        )
+        .unwrap();
         let h = |p: &Project| crate::convert::config_hash(&p.services["s"]);
         assert_eq!(h(&a), h(&b));
+        let hd = crate::convert::config_hash(&d.disabled["s"]);
+        let mut plain = d.disabled["s"].clone();
+        plain.deploy.as_mut().unwrap().replicas = None;
+        plain.profiles.clear();
+        plain.pull_policy = None;
+        assert_eq!(hd, crate::convert::config_hash(&plain));
         assert_ne!(h(&a), h(&c));
         assert_eq!(h(&a).len(), 64);
     }

@@ -55,7 +55,7 @@ fn ports(v: &[Value]) -> String {
     out.join(", ")
 }
 
-fn ago(created: i64) -> String {
+pub(crate) fn ago(created: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

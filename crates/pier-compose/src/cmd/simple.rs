@@ -153,17 +153,24 @@ pub async fn rm(ctx: &Ctx, p: &Project, a: &RmArgs) -> Result<i32> {
 }
 
 pub async fn kill(ctx: &Ctx, p: &Project, a: &KillArgs) -> Result<i32> {
-    if a.remove_orphans {
-        return Err(crate::error::ComposeError::Project(
-            "kill --remove-orphans is not supported by pier compose yet".into(),
-        ));
-    }
     let mut p = p.clone();
     let (api, list) = targets(ctx, &mut p, &a.services, true).await?;
     for c in list.into_iter().filter(|c| c.running()) {
         ctx.event("Container", &c.name, "Killing");
         api.kill(&c.id, &a.signal).await?;
         ctx.event("Container", &c.name, "Killed");
+    }
+    // With --remove-orphans Compose kills the orphans too (services no
+    // longer in the file); it removes nothing.
+    let known = |s: &str| p.services.contains_key(s) || p.disabled.contains_key(s);
+    if a.remove_orphans {
+        for c in api.containers(&p.name, false, Some(false)).await? {
+            if !known(&c.service) {
+                ctx.event("Container", &c.name, "Killing");
+                api.kill(&c.id, &a.signal).await?;
+                ctx.event("Container", &c.name, "Killed");
+            }
+        }
     }
     Ok(0)
 }

@@ -55,12 +55,175 @@ pub struct UpArgs {
     /// Pull image before running ("always"|"missing"|"never")
     #[arg(long, value_parser = ["always", "missing", "never"])]
     pub pull: Option<String>,
+    /// Stops all containers if any container was stopped. Incompatible with -d
+    #[arg(long)]
+    pub abort_on_container_exit: bool,
+    /// Stops all containers if any container exited with failure. Incompatible with -d
+    #[arg(long)]
+    pub abort_on_container_failure: bool,
+    /// Return the exit code of the selected service container. Implies --abort-on-container-exit
+    #[arg(long, value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Restrict attaching to the specified services. Incompatible with --attach-dependencies.
+    #[arg(long)]
+    pub attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services
+    #[arg(long)]
+    pub no_attach: Vec<String>,
+    /// Automatically attach to log output of dependent services
+    #[arg(long)]
+    pub attach_dependencies: bool,
+    /// Produce monochrome output
+    #[arg(long)]
+    pub no_color: bool,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    pub no_log_prefix: bool,
+    /// Watch source code and rebuild/refresh containers when files are updated.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Build images before starting containers
+    #[arg(long)]
+    pub build: bool,
+    /// Don't build an image, even if it's policy
+    #[arg(long, conflicts_with = "build")]
+    pub no_build: bool,
+    /// Recreate containers even if their configuration and image haven't changed
+    #[arg(long)]
+    pub force_recreate: bool,
+    /// If containers already exist, don't recreate them
+    #[arg(long, conflicts_with = "force_recreate")]
+    pub no_recreate: bool,
+    /// Pull image before running ("always"|"missing"|"never"|"build")
+    #[arg(long, value_parser = ["always", "missing", "never", "build"])]
+    pub pull: Option<String>,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present
+    #[arg(long, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Assume "yes" as answer to all prompts and run non-interactively
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    pub services: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Do not build & start services before watching
+    #[arg(long)]
+    pub no_up: bool,
+    /// hide build output
+    #[arg(long)]
+    pub quiet: bool,
+    /// Prune dangling images on rebuild
+    #[arg(long)]
+    pub prune: bool,
+    pub services: Vec<String>,
+}
+
+/// `create`: `up --no-start`.
+pub async fn create(ctx: &Ctx, p: &Project, a: &CreateArgs) -> Result<i32> {
+    let up_args = UpArgs {
+        detach: true,
+        no_start: true,
+        build: a.build,
+        no_build: a.no_build,
+        force_recreate: a.force_recreate,
+        no_recreate: a.no_recreate,
+        pull: a.pull.clone(),
+        remove_orphans: a.remove_orphans,
+        scale: a.scale.clone(),
+        services: a.services.clone(),
+        ..Default::default()
+    };
+    up(ctx, p, &up_args).await
+}
+
+/// `watch` needs `develop.watch`, which the loader refuses by name, so no
+/// loaded service can have it: the answer is Compose's own for that case.
+pub fn watch(p: &Project, a: &WatchArgs) -> Result<i32> {
+    let mut p = p.clone();
+    select(&mut p, &a.services)?;
+    Err(ComposeError::Project(
+        "none of the selected services is configured for watch, consider setting a 'develop' section (develop.watch is not supported by pier compose yet)".into(),
+    ))
+}
+
+/// Compose v2's checks of `up`'s flags against each other.
+fn check_flags(p: &Project, a: &UpArgs) -> Result<()> {
+    let err = |m: &str| Err(ComposeError::Project(m.to_string()));
+    if a.watch {
+        return err("up --watch: develop.watch is not supported by pier compose yet");
+    }
+    if let Some(s) = &a.exit_code_from
+        && !p.services.contains_key(s)
+    {
+        return Err(ComposeError::Project(format!("no such service: {s}")));
+    }
+    let abort = a.abort_on_container_exit || a.exit_code_from.is_some();
+    if abort && a.abort_on_container_failure {
+        return err(
+            "--abort-on-container-failure cannot be combined with --abort-on-container-exit",
+        );
+    }
+    if !a.attach.is_empty() && a.attach_dependencies {
+        return err("cannot combine --attach and --attach-dependencies");
+    }
+    let attached_flags =
+        abort || a.abort_on_container_failure || !a.attach.is_empty() || a.attach_dependencies;
+    if a.wait && attached_flags {
+        return err("--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+    }
+    if a.detach && attached_flags {
+        return err("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+    }
+    Ok(())
+}
+
+/// The services `up` streams: `--attach`'s, or those named (with their
+/// dependencies under `--attach-dependencies`) that do not say `attach:
+/// false`; never those of `--no-attach`.
+fn attached_services(p: &Project, named: &[String], a: &UpArgs) -> Result<Vec<String>> {
+    let mut out: Vec<String> = if !a.attach.is_empty() {
+        let unknown: Vec<&String> = a
+            .attach
+            .iter()
+            .filter(|s| !p.services.contains_key(*s))
+            .collect();
+        if !unknown.is_empty() {
+            let u: Vec<&str> = unknown.iter().map(|s| s.as_str()).collect();
+            return Err(ComposeError::Project(format!(
+                "cannot attach to services not included in up: {}",
+                u.join(", ")
+            )));
+        }
+        a.attach.clone()
+    } else {
+        let base = if a.attach_dependencies {
+            with_deps(p, named)
+        } else {
+            named.to_vec()
+        };
+        base.into_iter()
+            .filter(|s| p.services[s].attach != Some(false))
+            .collect()
+    };
+    out.retain(|s| !a.no_attach.contains(s));
+    Ok(out)
 }
 
 pub async fn up(ctx: &Ctx, p: &Project, a: &UpArgs) -> Result<i32> {
     let mut p = p.clone();
     let named = select(&mut p, &a.services)?;
+    check_flags(&p, a)?;
+    let attach = attached_services(&p, &named, a)?;
     let mut scale: HashMap<String, u64> = HashMap::new();
     for s in &a.scale {
         let (n, c) = s
@@ -126,11 +289,22 @@ pub async fn up(ctx: &Ctx, p: &Project, a: &UpArgs) -> Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    let attach: Vec<(String, String)> = all
-        .into_iter()
-        .filter(|(s, _)| p.services[s].attach != Some(false))
-        .collect();
-    super::logs::attach_until_done(ctx, &api, &p, &attach, &started_fresh, a.timeout).await
+    let o = super::logs::AttachOpts {
+        attach,
+        fresh: started_fresh,
+        timeout: a.timeout,
+        abort: if a.abort_on_container_exit || a.exit_code_from.is_some() {
+            Some(super::logs::Abort::OnExit)
+        } else if a.abort_on_container_failure {
+            Some(super::logs::Abort::OnFailure)
+        } else {
+            None
+        },
+        exit_code_from: a.exit_code_from.clone(),
+        no_color: a.no_color,
+        no_prefix: a.no_log_prefix,
+    };
+    super::logs::attach_until_done(ctx, &api, &p, &all, &o).await
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -159,6 +333,7 @@ async fn handle_orphans(
     }
     if !remove {
         let names: Vec<String> = orphans.iter().map(|c| c.name.clone()).collect();
+        ctx.pause_progress();
         eprintln!(
             "WARN[0000] Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
             names.join(" ")
@@ -218,6 +393,7 @@ pub async fn ensure_networks(ctx: &Ctx, api: &Api, p: &Project, services: &[Stri
         if let Some(v) = existing {
             let label = v["Labels"][labels::NETWORK].as_str().unwrap_or_default();
             if label != key {
+                ctx.pause_progress();
                 eprintln!(
                     "WARN[0000] a network with name {name} exists but was not created by compose.\nSet `external: true` to use an existing network"
                 );
@@ -286,6 +462,10 @@ pub async fn create_container(
     let id = api.create(name, &body).await?;
     for (net, endpoint) in spec.extra_networks {
         api.network_connect(&net, &id, &endpoint).await?;
+    }
+    for f in &spec.injects {
+        let tar = crate::secrets::archive(std::slice::from_ref(f))?;
+        api.put_archive(&id, "/", f.keep_owner, tar).await?;
     }
     Ok(id)
 }
@@ -492,6 +672,7 @@ async fn wait_ready(
             let done = match health {
                 Some("healthy") => true,
                 Some("unhealthy") => {
+                    ctx.pause_progress();
                     eprintln!("container {name} is unhealthy");
                     return Ok(1);
                 }
@@ -511,10 +692,12 @@ async fn wait_ready(
                 break;
             }
             if !running {
+                ctx.pause_progress();
                 eprintln!("container {name} exited ({})", state["ExitCode"]);
                 return Ok(1);
             }
             if deadline.is_some_and(|d| Instant::now() > d) {
+                ctx.pause_progress();
                 eprintln!(
                     "timeout waiting for project {} to be running|healthy",
                     p.name

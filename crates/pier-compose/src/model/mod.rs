@@ -8,7 +8,9 @@ use crate::volumes::ServiceVolume;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+mod files;
 mod resources;
+pub use files::*;
 pub use resources::*;
 
 pub type KvMap = IndexMap<String, Option<String>>;
@@ -31,6 +33,18 @@ pub struct ComposeFile {
     pub networks: IndexMap<String, Network>,
     #[serde(default, deserialize_with = "null_map")]
     pub volumes: IndexMap<String, Volume>,
+    #[serde(
+        default,
+        skip_serializing_if = "IndexMap::is_empty",
+        deserialize_with = "null_map"
+    )]
+    pub secrets: IndexMap<String, FileObject>,
+    #[serde(
+        default,
+        skip_serializing_if = "IndexMap::is_empty",
+        deserialize_with = "null_map"
+    )]
+    pub configs: IndexMap<String, FileObject>,
 }
 
 /// `networks: {front: }`: a key with no body is an object with defaults.
@@ -320,6 +334,18 @@ pub struct Service {
         deserialize_with = "de::opt_bool"
     )]
     pub attach: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "files::file_refs"
+    )]
+    pub secrets: Vec<FileRef>,
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "files::file_refs"
+    )]
+    pub configs: Vec<FileRef>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

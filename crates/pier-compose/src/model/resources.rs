@@ -133,12 +133,9 @@ pub struct Volume {
 
 /// Keys of the specification that Pier's compose does not honour yet: a file
 /// using them is refused with the key's path instead of being half-run.
-pub const UNSUPPORTED_TOP: &[&str] = &["include", "secrets", "configs", "models"];
+pub const UNSUPPORTED_TOP: &[&str] = &["models"];
 pub const UNSUPPORTED_SERVICE: &[&str] = &[
-    "extends",
     "develop",
-    "secrets",
-    "configs",
     "annotations",
     "blkio_config",
     "cgroup",
