@@ -11,6 +11,7 @@ use pier_network::{link, netns, EndpointSpec};
 use pier_runtime::spec::NetworkNs;
 
 use super::ports::port_specs;
+use super::service::NetworkService;
 use super::{hosts, mode_of, owns_netns, NetworkRecord};
 use crate::records::{Attached, ContainerNetwork, ContainerRecord};
 use crate::util::random_id;
@@ -105,7 +106,7 @@ impl Engine {
             return Ok(out);
         }
         if mode != "host" && mode != "none" {
-            let n = self.find_network(&mode)?;
+            let n = self.networks.find(&mode)?;
             mode = match n.driver.as_str() {
                 "host" => "host".into(),
                 "null" => "none".into(),
@@ -124,7 +125,7 @@ impl Engine {
             // Docker 25+ clients key the endpoint of `--network default` (the
             // mode they send when none is given) by that name too.
             let k = if k == "default" { "bridge" } else { k.as_str() };
-            let n = self.find_network(k)?;
+            let n = self.networks.find(k)?;
             if n.driver != "bridge" {
                 continue;
             }
@@ -155,7 +156,7 @@ impl Engine {
     pub(crate) async fn network_prepare(&self, rec: &mut ContainerRecord) -> Result<Plumbing> {
         let mode = mode_of(rec);
         // A namespace begun at create is this start's (see prestart.rs).
-        let early = take(&self.net.pinning, &rec.id);
+        let early = take(&self.networks.pinning, &rec.id);
         let pinned = match early {
             Some(h) => h.await.unwrap_or(false) && owns_netns(&mode),
             None => false,
@@ -216,7 +217,7 @@ impl Engine {
             return Err(e);
         }
         for (name, a) in &rec.network.attached {
-            self.endpoint_event("connect", name, a, &rec.id);
+            self.networks.endpoint_event("connect", name, a, &rec.id);
         }
         Ok(plumbing)
     }
@@ -230,7 +231,7 @@ impl Engine {
         };
         for (net_id, ep) in &p.endpoints {
             // Also brings loopback up.
-            self.net.ctl.attach(&netns, net_id, ep).await?;
+            self.networks.ctl.attach(&netns, net_id, ep).await?;
         }
         if p.endpoints.is_empty() {
             let nl = link::Netlink::in_netns(&netns)?;
@@ -248,14 +249,14 @@ impl Engine {
         index: usize,
         later: Option<&mut Plumbing>,
     ) -> Result<()> {
-        let n = self.find_network(name)?;
+        let n = self.networks.find(name)?;
         let spec = n.spec().ok_or_else(|| {
             EngineError::invalid_argument(format!("network {name} cannot take endpoints"))
         })?;
         let req = rec.network.requested.get(name).cloned().unwrap_or_default();
         let want = requested_ip(&req)?;
         let ip = {
-            let mut leases = self.net.leases();
+            let mut leases = self.networks.leases();
             let used = leases.entry(n.id.clone()).or_default();
             let mut taken = used.clone();
             taken.extend(n.reserved.iter().copied());
@@ -285,7 +286,7 @@ impl Engine {
         match later {
             Some(p) => p.endpoints.push((n.id.clone(), ep.clone())),
             None => {
-                if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
+                if let Err(e) = self.networks.ctl.attach(&netns, &n.id, &ep).await {
                     self.release(&n.id, ip);
                     return Err(EngineError::from(e));
                 }
@@ -300,9 +301,9 @@ impl Engine {
             Vec::new()
         };
         if spec.dns {
-            self.net.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
-            self.net.ctl.set_links(&n.id, &rec.id, &links_of(&req));
-            self.net
+            self.networks.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
+            self.networks.ctl.set_links(&n.id, &rec.id, &links_of(&req));
+            self.networks
                 .ctl
                 .set_upstreams(&n.id, &rec.id, ip, &own_dns_servers(rec));
             if index == 0 {
@@ -328,7 +329,7 @@ impl Engine {
     }
 
     fn release(&self, net_id: &str, ip: Ipv4Addr) {
-        if let Some(s) = self.net.leases().get_mut(net_id) {
+        if let Some(s) = self.networks.leases().get_mut(net_id) {
             s.remove(&ip);
         }
     }
@@ -358,7 +359,7 @@ impl Engine {
                 .and_then(|()| netns::create(&path))
                 .is_ok()
         });
-        self.net
+        self.networks
             .pinning
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -367,18 +368,26 @@ impl Engine {
 
     /// Containers whose namespace was begun at create and not yet taken.
     pub(crate) fn net_pinning_ids(&self) -> Vec<String> {
-        let pinning = self.net.pinning.lock().unwrap_or_else(|e| e.into_inner());
+        let pinning = self
+            .networks
+            .pinning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         pinning.keys().cloned().collect()
     }
 
     pub(crate) fn net_pinning_early(&self, id: &str) -> bool {
-        let pinning = self.net.pinning.lock().unwrap_or_else(|e| e.into_inner());
+        let pinning = self
+            .networks
+            .pinning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         pinning.contains_key(id)
     }
 
     /// Removes a namespace begun at create that no start took.
     pub(crate) async fn unpin_early_netns(&self, id: &str) {
-        let early = take(&self.net.pinning, id);
+        let early = take(&self.networks.pinning, id);
         let Some(h) = early else {
             return;
         };
@@ -390,12 +399,13 @@ impl Engine {
     /// [`Self::network_teardown_exited`]; `keep_netns`: leave the container's
     /// own namespace pinned (a new one from [`Self::pin_netns_early`]).
     async fn unwire(&self, rec: &mut ContainerRecord, background: bool, keep_netns: bool) {
-        if let Err(e) = self.net.ctl.unpublish(&rec.id) {
+        if let Err(e) = self.networks.ctl.unpublish(&rec.id) {
             tracing::warn!("unpublishing ports of {}: {e}", rec.id);
         }
         rec.network.ports.clear();
         for (name, a) in std::mem::take(&mut rec.network.attached) {
-            self.endpoint_event("disconnect", &name, &a, &rec.id);
+            self.networks
+                .endpoint_event("disconnect", &name, &a, &rec.id);
             if background {
                 self.detach_in_background(&rec.id, a);
             } else {
@@ -404,7 +414,7 @@ impl Engine {
         }
         rec.network.dns_server = None;
         let own = self.cfg.exec_root.join("netns").join(&rec.id);
-        let pending = take(&self.net.unpinning, &rec.id);
+        let pending = take(&self.networks.unpinning, &rec.id);
         if let Some(h) = pending {
             let _ = h.await;
         }
@@ -414,7 +424,11 @@ impl Engine {
             // the same container does (`network_prepare`).
             let h = spawn_unpin(own);
             if background {
-                let mut pending = self.net.unpinning.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pending = self
+                    .networks
+                    .unpinning
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 pending.retain(|_, h| !h.is_finished());
                 pending.insert(rec.id.clone(), h);
             } else {
@@ -425,8 +439,8 @@ impl Engine {
     }
 
     async fn detach_one(&self, id: &str, a: &Attached) {
-        self.net.ctl.clear_names(&a.network_id, id);
-        if let Err(e) = self.net.ctl.detach(&a.host_veth).await {
+        self.networks.ctl.clear_names(&a.network_id, id);
+        if let Err(e) = self.networks.ctl.detach(&a.host_veth).await {
             tracing::warn!("removing {} of {id}: {e}", a.host_veth);
         }
         if let Ok(ip) = a.ip.parse() {
@@ -435,8 +449,8 @@ impl Engine {
     }
 
     fn detach_in_background(&self, id: &str, a: Attached) {
-        self.net.ctl.clear_names(&a.network_id, id);
-        let leases = self.net.leases.clone();
+        self.networks.ctl.clear_names(&a.network_id, id);
+        let leases = self.networks.leases.clone();
         let id = id.to_string();
         tokio::spawn(async move {
             let r = match link::Netlink::current() {
@@ -465,20 +479,20 @@ impl Engine {
                 continue;
             };
             if let Some(req) = rec.network.requested.get(name) {
-                self.net
+                self.networks
                     .ctl
                     .set_links(&a.network_id, &rec.id, &links_of(req));
             }
-            self.net
+            self.networks
                 .leases()
                 .entry(a.network_id.clone())
                 .or_default()
                 .insert(ip);
             if !a.dns_names.is_empty() {
-                self.net
+                self.networks
                     .ctl
                     .set_names(&a.network_id, &rec.id, &a.dns_names, ip);
-                self.net
+                self.networks
                     .ctl
                     .set_upstreams(&a.network_id, &rec.id, ip, &own_dns_servers(rec));
             }
@@ -493,8 +507,8 @@ impl Engine {
         container: &str,
         cfg: Option<EndpointSettings>,
     ) -> Result<()> {
-        let _g = self.net.ops.lock().await;
-        let n = self.find_network(key)?;
+        let _g = self.networks.ops.lock().await;
+        let n = self.networks.find(key)?;
         let id = self.find_container(container)?.id;
         let lock = self.op_lock(&id);
         let _c = lock.lock().await;
@@ -544,7 +558,8 @@ impl Engine {
             }
         }
         self.save_container(&rec)?;
-        self.network_event("connect", &n, &[("container", rec.id.clone())]);
+        self.networks
+            .event("connect", &n, &[("container", rec.id.clone())]);
         Ok(())
     }
 
@@ -556,8 +571,8 @@ impl Engine {
         force: bool,
     ) -> Result<()> {
         let _ = force;
-        let _g = self.net.ops.lock().await;
-        let n = self.find_network(key)?;
+        let _g = self.networks.ops.lock().await;
+        let n = self.networks.find(key)?;
         let id = self.find_container(container)?.id;
         let lock = self.op_lock(&id);
         let _c = lock.lock().await;
@@ -584,14 +599,15 @@ impl Engine {
                 }
             }
             if a.ifname == "eth0" {
-                let _ = self.net.ctl.unpublish(&rec.id);
+                let _ = self.networks.ctl.unpublish(&rec.id);
                 rec.network.ports.clear();
                 rec.network.dns_server = None;
             }
             self.detach_one(&rec.id, &a).await;
         }
         self.save_container(&rec)?;
-        self.network_event("disconnect", &n, &[("container", rec.id.clone())]);
+        self.networks
+            .event("disconnect", &n, &[("container", rec.id.clone())]);
         Ok(())
     }
 }
@@ -643,4 +659,24 @@ fn spawn_unpin(path: PathBuf) -> tokio::task::JoinHandle<()> {
 /// Takes `id`'s entry out of one of the pending-work maps.
 fn take<T>(map: &std::sync::Mutex<std::collections::HashMap<String, T>>, id: &str) -> Option<T> {
     map.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
+}
+
+impl Engine {
+    /// Networks: records, IPAM, the controller and its leases.
+    pub fn networks(&self) -> &NetworkService {
+        &self.networks
+    }
+
+    /// Makes sure `bridge`, `host` and `none` exist, brings every bridge
+    /// network up and rebuilds leases, names and ports of running
+    /// containers (after a daemon restart).
+    pub(crate) async fn restore_networks(&self) {
+        self.networks.restore().await;
+        let Ok(recs) = self.meta.containers::<ContainerRecord>() else {
+            return;
+        };
+        for rec in recs.into_iter().filter(|r| r.state.running()) {
+            self.readopt_endpoints(&rec);
+        }
+    }
 }
