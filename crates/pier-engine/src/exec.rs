@@ -5,6 +5,8 @@
 
 mod host;
 mod service;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
