@@ -4,6 +4,7 @@
 //! out at start/stop lives in `network/endpoints.rs`; the kernel side is
 //! pier-network's.
 
+mod attach;
 pub(crate) mod endpoints;
 pub(crate) mod hosts;
 mod inspect;

@@ -7,24 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pier_api::models::{ContainerConfig, EndpointSettings, HostConfig, NetworkingConfig};
-use pier_network::{link, netns, EndpointSpec};
+use pier_network::{link, netns};
 use pier_runtime::spec::NetworkNs;
 
+use super::attach::{links_of, own_dns_servers, requested_ip, Plumbing};
 use super::ports::port_specs;
 use super::service::NetworkService;
 use super::{hosts, mode_of, owns_netns, NetworkRecord};
-use crate::records::{Attached, ContainerNetwork, ContainerRecord};
-use crate::util::random_id;
+use crate::records::{ContainerNetwork, ContainerRecord};
 use crate::{Engine, EngineError, Result};
-
-/// Kernel work planned by `network_prepare` for `network_plumb`.
-#[derive(Default)]
-pub(crate) struct Plumbing {
-    /// The container's own namespace (None: host's or another container's).
-    netns: Option<PathBuf>,
-    /// Veths to make: (network ID, endpoint).
-    endpoints: Vec<(String, EndpointSpec)>,
-}
 
 /// The namespace the container's spec joins.
 pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
@@ -37,45 +28,6 @@ pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
         _ if key.is_empty() => NetworkNs::New,
         _ => NetworkNs::Path(PathBuf::from(key)),
     }
-}
-
-fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
-    match ep
-        .ipam_config
-        .as_ref()
-        .and_then(|c| c.ipv4_address.as_deref())
-        .filter(|s| !s.is_empty())
-    {
-        None => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| EngineError::invalid_argument(format!("invalid IPv4 address: {s}"))),
-    }
-}
-
-/// `name:alias` links as (alias, target); a bare `name` is its own alias.
-fn links_of(ep: &EndpointSettings) -> Vec<(String, String)> {
-    ep.links
-        .iter()
-        .flatten()
-        .map(|l| {
-            let (target, alias) = l.split_once(':').unwrap_or((l, l));
-            (
-                alias.trim_start_matches('/').to_string(),
-                target.trim_start_matches('/').to_string(),
-            )
-        })
-        .collect()
-}
-
-/// A container's `--dns` servers, for the embedded DNS to forward to.
-fn own_dns_servers(rec: &ContainerRecord) -> Vec<std::net::SocketAddr> {
-    pier_network::dns::parse_servers(rec.host_config.dns.as_deref().unwrap_or(&[]))
-}
-
-fn endpoint_id() -> String {
-    (random_id() + &random_id())[..64].to_string()
 }
 
 impl Engine {
@@ -206,7 +158,8 @@ impl Engine {
         }
         let r = async {
             for (i, name) in names.iter().enumerate() {
-                self.attach_endpoint(rec, name, i, Some(&mut plumbing))
+                self.networks
+                    .attach_endpoint(rec, name, i, Some(&mut plumbing))
                     .await?;
             }
             self.publish_ports(rec)
@@ -238,100 +191,6 @@ impl Engine {
             nl.loopback_up().await?;
         }
         Ok(())
-    }
-
-    /// Leases an address on network `name` and records the endpoint; the
-    /// veth is made now, or added to `later` for [`Self::network_plumb`].
-    async fn attach_endpoint(
-        &self,
-        rec: &mut ContainerRecord,
-        name: &str,
-        index: usize,
-        later: Option<&mut Plumbing>,
-    ) -> Result<()> {
-        let n = self.networks.find(name)?;
-        let spec = n.spec().ok_or_else(|| {
-            EngineError::invalid_argument(format!("network {name} cannot take endpoints"))
-        })?;
-        let req = rec.network.requested.get(name).cloned().unwrap_or_default();
-        let want = requested_ip(&req)?;
-        let ip = {
-            let mut leases = self.networks.leases();
-            let used = leases.entry(n.id.clone()).or_default();
-            let mut taken = used.clone();
-            taken.extend(n.reserved.iter().copied());
-            let pool = if want.is_none() {
-                n.ip_range.unwrap_or(spec.subnet)
-            } else {
-                spec.subnet
-            };
-            let ip = pier_network::ipam::allocate(&pool, spec.gateway, &taken, want)?;
-            used.insert(ip);
-            ip
-        };
-        let mac = req
-            .mac_address
-            .as_deref()
-            .filter(|m| !m.is_empty())
-            .and_then(link::parse_mac)
-            .unwrap_or_else(|| link::mac_for_ip(ip));
-        let ep = EndpointSpec {
-            ifname: format!("eth{index}"),
-            host_veth: format!("veth{}", &random_id()[..7]),
-            ip,
-            mac,
-            default_route: index == 0,
-        };
-        let netns = PathBuf::from(&rec.network.sandbox_key);
-        match later {
-            Some(p) => p.endpoints.push((n.id.clone(), ep.clone())),
-            None => {
-                if let Err(e) = self.networks.ctl.attach(&netns, &n.id, &ep).await {
-                    self.release(&n.id, ip);
-                    return Err(EngineError::from(e));
-                }
-            }
-        }
-        let aliases = req.aliases.clone().unwrap_or_default();
-        let dns_names = if spec.dns {
-            let mut v = vec![rec.name.clone(), rec.id[..12].to_string()];
-            v.extend(aliases.iter().cloned());
-            v
-        } else {
-            Vec::new()
-        };
-        if spec.dns {
-            self.networks.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
-            self.networks.ctl.set_links(&n.id, &rec.id, &links_of(&req));
-            self.networks
-                .ctl
-                .set_upstreams(&n.id, &rec.id, ip, &own_dns_servers(rec));
-            if index == 0 {
-                rec.network.dns_server = Some(spec.gateway.to_string());
-            }
-        }
-        rec.network.attached.insert(
-            name.to_string(),
-            Attached {
-                network_id: n.id.clone(),
-                endpoint_id: endpoint_id(),
-                ip: ip.to_string(),
-                prefix: spec.subnet.prefix,
-                gateway: spec.gateway.to_string(),
-                mac: link::format_mac(&mac),
-                host_veth: ep.host_veth,
-                ifname: ep.ifname,
-                aliases,
-                dns_names,
-            },
-        );
-        Ok(())
-    }
-
-    fn release(&self, net_id: &str, ip: Ipv4Addr) {
-        if let Some(s) = self.networks.leases().get_mut(net_id) {
-            s.remove(&ip);
-        }
     }
 
     /// Unwires a container that stopped (idempotent): ports, names, veths,
@@ -407,9 +266,9 @@ impl Engine {
             self.networks
                 .endpoint_event("disconnect", &name, &a, &rec.id);
             if background {
-                self.detach_in_background(&rec.id, a);
+                self.networks.detach_endpoint_in_background(&rec.id, a);
             } else {
-                self.detach_one(&rec.id, &a).await;
+                self.networks.detach_endpoint(&rec.id, &a).await;
             }
         }
         rec.network.dns_server = None;
@@ -436,39 +295,6 @@ impl Engine {
             }
         }
         rec.network.sandbox_key.clear();
-    }
-
-    async fn detach_one(&self, id: &str, a: &Attached) {
-        self.networks.ctl.clear_names(&a.network_id, id);
-        if let Err(e) = self.networks.ctl.detach(&a.host_veth).await {
-            tracing::warn!("removing {} of {id}: {e}", a.host_veth);
-        }
-        if let Ok(ip) = a.ip.parse() {
-            self.release(&a.network_id, ip);
-        }
-    }
-
-    fn detach_in_background(&self, id: &str, a: Attached) {
-        self.networks.ctl.clear_names(&a.network_id, id);
-        let leases = self.networks.leases.clone();
-        let id = id.to_string();
-        tokio::spawn(async move {
-            let r = match link::Netlink::current() {
-                Ok(nl) => nl.delete_link(&a.host_veth).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = r {
-                tracing::warn!("removing {} of {id}: {e}", a.host_veth);
-            }
-            if let Ok(ip) = a.ip.parse::<Ipv4Addr>()
-                && let Some(s) = leases
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(&a.network_id)
-            {
-                s.remove(&ip);
-            }
-        });
     }
 
     /// After a daemon restart, for a container still running: its leases,
@@ -549,7 +375,9 @@ impl Engine {
             let idx = (0..)
                 .find(|i| !used.contains(&format!("eth{i}").as_str()))
                 .unwrap_or(0);
-            self.attach_endpoint(&mut rec, &n.name, idx, None).await?;
+            self.networks
+                .attach_endpoint(&mut rec, &n.name, idx, None)
+                .await?;
             if let Some(a) = rec.network.attached.get(&n.name) {
                 let names = hosts::names(&rec, &a.aliases);
                 if let Err(e) = hosts::add_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
@@ -603,7 +431,7 @@ impl Engine {
                 rec.network.ports.clear();
                 rec.network.dns_server = None;
             }
-            self.detach_one(&rec.id, &a).await;
+            self.networks.detach_endpoint(&rec.id, &a).await;
         }
         self.save_container(&rec)?;
         self.networks

@@ -23,8 +23,9 @@ use crate::{EngineError, Result};
 /// Networks: their records (in the metadata store), IPAM, the controller
 /// that makes bridges and veths, and the address leases. It reaches no other
 /// part of the engine: containers come in as their records (to tell which
-/// endpoints are on a network), and wiring one in or out at start/stop is
-/// `endpoints.rs`, which uses the handles below.
+/// endpoints are on a network); a container's endpoints are made and undone
+/// by the calls in `attach.rs`, which `endpoints.rs` (the container side)
+/// uses with the handles below.
 pub struct NetworkService {
     meta: Arc<Metadata>,
     events: Arc<Events>,
