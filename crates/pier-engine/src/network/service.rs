@@ -33,7 +33,7 @@ pub struct NetworkService {
     opts: NetworkOptions,
     pub(crate) ctl: Controller,
     /// Addresses in use per network ID (rebuilt from running containers).
-    /// Shared with the background deletions of veths (see `endpoints.rs`).
+    /// Shared with the background deletions of veths (see `attach.rs`).
     pub(super) leases: Arc<Mutex<HashMap<String, HashSet<Ipv4Addr>>>>,
     /// Serialises network create/remove/connect.
     pub(super) ops: tokio::sync::Mutex<()>,
