@@ -105,7 +105,7 @@ impl EngineBackend {
             Network::Host => "host".to_string(),
             Network::Default => "bridge".to_string(),
             Network::Named(n) => {
-                let n = e.find_network(n)?;
+                let n = e.networks.find(n)?;
                 match n.driver.as_str() {
                     "host" => "host".to_string(),
                     "null" => "none".to_string(),

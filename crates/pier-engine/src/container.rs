@@ -468,7 +468,7 @@ impl Engine {
             .and_then(|ep| ep.mac_address.clone())
             .filter(|m| !m.is_empty());
         Ok(ContainerDetails {
-            exec_ids: self.exec_ids_of(&rec.id),
+            exec_ids: self.execs.ids_of(&rec.id),
             health: self.health_report(&rec),
             links: self.inspect_links(&rec),
             mounts: crate::volumes::mount_points(&rec),

@@ -155,15 +155,12 @@ impl Engine {
             if let Some(mut s) = stream {
                 let _ = s.read_to_end(&mut buf).await;
             }
-            self.exec_finished(&exec_id, Duration::from_secs(5)).await;
-            let code = self.inspect_exec(&exec_id)?.exit_code.unwrap_or(-1);
+            self.execs.finished(&exec_id, Duration::from_secs(5)).await;
+            let code = self.execs.inspect(&exec_id)?.exit_code.unwrap_or(-1);
             Ok::<_, crate::EngineError>((code, unframe(&buf)))
         };
         let r = tokio::time::timeout(timeout, run).await;
-        self.execs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&exec_id);
+        self.execs.forget(&exec_id);
         match r {
             Ok(Ok((code, mut out))) => {
                 out.truncate(MAX_OUTPUT);

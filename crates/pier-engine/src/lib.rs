@@ -62,9 +62,10 @@ pub use build::EngineBackend;
 pub use container::{CreateOptions, ListOptions};
 pub use error::{EngineError, ErrorKind, Result};
 pub use events::EventFilter;
-pub use exec::ExecStart;
+pub use exec::{ExecService, ExecStart};
 pub use logs::frame;
 pub use logs::LogOptions;
+pub use network::service::NetworkService;
 pub use pier_network::{AddressPool, NetworkOptions};
 pub use pier_registry::{AuthConfig, RegistryError};
 pub use records::{ContainerRecord, ImageRecord, StateRecord};
@@ -120,7 +121,7 @@ pub struct Engine {
     content: ContentStore,
     snaps: Snapshotter,
     live: Mutex<HashMap<String, Arc<lifecycle::Live>>>,
-    execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
+    execs: exec::ExecService,
     health: Mutex<HashMap<String, health::Health>>,
     op_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pending: Mutex<HashMap<String, Vec<lifecycle::PendingAttach>>>,
@@ -128,7 +129,7 @@ pub struct Engine {
     recent_exits: Mutex<std::collections::VecDeque<(std::time::Instant, String, wait::ExitEvent)>>,
     events: Arc<events::Events>,
     volumes: volumes::VolumeService,
-    net: network::NetState,
+    networks: NetworkService,
     started: std::time::Instant,
     /// Container directories made ahead (see `pier_snapshot::spare`).
     spare_dirs: Option<pier_snapshot::spare::SparePool>,
@@ -167,7 +168,6 @@ impl Engine {
             tracing::warn!("cleaning unfinished snapshots: {e}");
         }
         let cfg_spare_dir = cfg.data_root.join("spare-containers");
-        let net = network::NetState::new(&cfg.network);
         let meta = Arc::new(meta);
         let events = Arc::new(events::Events::new());
         let volumes = volumes::VolumeService::new(
@@ -175,13 +175,14 @@ impl Engine {
             events.clone(),
             cfg.data_root.join("volumes"),
         );
+        let networks = NetworkService::new(&cfg.network, meta.clone(), events.clone());
         let engine = Arc::new(Engine {
             cfg,
             meta,
             content,
             snaps,
             live: Mutex::new(HashMap::new()),
-            execs: Mutex::new(HashMap::new()),
+            execs: exec::ExecService::default(),
             health: Mutex::new(HashMap::new()),
             op_locks: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
@@ -189,7 +190,7 @@ impl Engine {
             recent_exits: Mutex::new(Default::default()),
             events,
             volumes,
-            net,
+            networks,
             started: std::time::Instant::now(),
             spare_dirs: pier_snapshot::spare::SparePool::new(
                 cfg_spare_dir,

@@ -559,7 +559,7 @@ impl Engine {
         })
         .await??;
         tracing::debug!(id = %rec.id, ?network, removed = ?t.elapsed(), "container removed");
-        self.drop_execs_of(&rec.id);
+        self.execs.drop_of(&rec.id);
         if volumes {
             self.remove_anonymous_volumes(&rec);
         }

@@ -12,6 +12,7 @@ mod listener;
 mod panic;
 mod params;
 mod routes;
+mod services;
 mod shape;
 
 #[cfg(test)]

@@ -7,23 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use pier_api::models::{ContainerConfig, EndpointSettings, HostConfig, NetworkingConfig};
-use pier_network::{link, netns, EndpointSpec};
+use pier_network::{link, netns};
 use pier_runtime::spec::NetworkNs;
 
+use super::attach::{links_of, own_dns_servers, requested_ip, Plumbing};
 use super::ports::port_specs;
+use super::service::NetworkService;
 use super::{hosts, mode_of, owns_netns, NetworkRecord};
-use crate::records::{Attached, ContainerNetwork, ContainerRecord};
-use crate::util::random_id;
+use crate::records::{ContainerNetwork, ContainerRecord};
 use crate::{Engine, EngineError, Result};
-
-/// Kernel work planned by `network_prepare` for `network_plumb`.
-#[derive(Default)]
-pub(crate) struct Plumbing {
-    /// The container's own namespace (None: host's or another container's).
-    netns: Option<PathBuf>,
-    /// Veths to make: (network ID, endpoint).
-    endpoints: Vec<(String, EndpointSpec)>,
-}
 
 /// The namespace the container's spec joins.
 pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
@@ -36,45 +28,6 @@ pub(crate) fn netns_for(rec: &ContainerRecord) -> NetworkNs {
         _ if key.is_empty() => NetworkNs::New,
         _ => NetworkNs::Path(PathBuf::from(key)),
     }
-}
-
-fn requested_ip(ep: &EndpointSettings) -> Result<Option<Ipv4Addr>> {
-    match ep
-        .ipam_config
-        .as_ref()
-        .and_then(|c| c.ipv4_address.as_deref())
-        .filter(|s| !s.is_empty())
-    {
-        None => Ok(None),
-        Some(s) => s
-            .parse()
-            .map(Some)
-            .map_err(|_| EngineError::invalid_argument(format!("invalid IPv4 address: {s}"))),
-    }
-}
-
-/// `name:alias` links as (alias, target); a bare `name` is its own alias.
-fn links_of(ep: &EndpointSettings) -> Vec<(String, String)> {
-    ep.links
-        .iter()
-        .flatten()
-        .map(|l| {
-            let (target, alias) = l.split_once(':').unwrap_or((l, l));
-            (
-                alias.trim_start_matches('/').to_string(),
-                target.trim_start_matches('/').to_string(),
-            )
-        })
-        .collect()
-}
-
-/// A container's `--dns` servers, for the embedded DNS to forward to.
-fn own_dns_servers(rec: &ContainerRecord) -> Vec<std::net::SocketAddr> {
-    pier_network::dns::parse_servers(rec.host_config.dns.as_deref().unwrap_or(&[]))
-}
-
-fn endpoint_id() -> String {
-    (random_id() + &random_id())[..64].to_string()
 }
 
 impl Engine {
@@ -105,7 +58,7 @@ impl Engine {
             return Ok(out);
         }
         if mode != "host" && mode != "none" {
-            let n = self.find_network(&mode)?;
+            let n = self.networks.find(&mode)?;
             mode = match n.driver.as_str() {
                 "host" => "host".into(),
                 "null" => "none".into(),
@@ -124,7 +77,7 @@ impl Engine {
             // Docker 25+ clients key the endpoint of `--network default` (the
             // mode they send when none is given) by that name too.
             let k = if k == "default" { "bridge" } else { k.as_str() };
-            let n = self.find_network(k)?;
+            let n = self.networks.find(k)?;
             if n.driver != "bridge" {
                 continue;
             }
@@ -155,7 +108,7 @@ impl Engine {
     pub(crate) async fn network_prepare(&self, rec: &mut ContainerRecord) -> Result<Plumbing> {
         let mode = mode_of(rec);
         // A namespace begun at create is this start's (see prestart.rs).
-        let early = take(&self.net.pinning, &rec.id);
+        let early = take(&self.networks.pinning, &rec.id);
         let pinned = match early {
             Some(h) => h.await.unwrap_or(false) && owns_netns(&mode),
             None => false,
@@ -205,7 +158,8 @@ impl Engine {
         }
         let r = async {
             for (i, name) in names.iter().enumerate() {
-                self.attach_endpoint(rec, name, i, Some(&mut plumbing))
+                self.networks
+                    .attach_endpoint(rec, name, i, Some(&mut plumbing))
                     .await?;
             }
             self.publish_ports(rec)
@@ -216,7 +170,7 @@ impl Engine {
             return Err(e);
         }
         for (name, a) in &rec.network.attached {
-            self.endpoint_event("connect", name, a, &rec.id);
+            self.networks.endpoint_event("connect", name, a, &rec.id);
         }
         Ok(plumbing)
     }
@@ -230,107 +184,13 @@ impl Engine {
         };
         for (net_id, ep) in &p.endpoints {
             // Also brings loopback up.
-            self.net.ctl.attach(&netns, net_id, ep).await?;
+            self.networks.ctl.attach(&netns, net_id, ep).await?;
         }
         if p.endpoints.is_empty() {
             let nl = link::Netlink::in_netns(&netns)?;
             nl.loopback_up().await?;
         }
         Ok(())
-    }
-
-    /// Leases an address on network `name` and records the endpoint; the
-    /// veth is made now, or added to `later` for [`Self::network_plumb`].
-    async fn attach_endpoint(
-        &self,
-        rec: &mut ContainerRecord,
-        name: &str,
-        index: usize,
-        later: Option<&mut Plumbing>,
-    ) -> Result<()> {
-        let n = self.find_network(name)?;
-        let spec = n.spec().ok_or_else(|| {
-            EngineError::invalid_argument(format!("network {name} cannot take endpoints"))
-        })?;
-        let req = rec.network.requested.get(name).cloned().unwrap_or_default();
-        let want = requested_ip(&req)?;
-        let ip = {
-            let mut leases = self.net.leases();
-            let used = leases.entry(n.id.clone()).or_default();
-            let mut taken = used.clone();
-            taken.extend(n.reserved.iter().copied());
-            let pool = if want.is_none() {
-                n.ip_range.unwrap_or(spec.subnet)
-            } else {
-                spec.subnet
-            };
-            let ip = pier_network::ipam::allocate(&pool, spec.gateway, &taken, want)?;
-            used.insert(ip);
-            ip
-        };
-        let mac = req
-            .mac_address
-            .as_deref()
-            .filter(|m| !m.is_empty())
-            .and_then(link::parse_mac)
-            .unwrap_or_else(|| link::mac_for_ip(ip));
-        let ep = EndpointSpec {
-            ifname: format!("eth{index}"),
-            host_veth: format!("veth{}", &random_id()[..7]),
-            ip,
-            mac,
-            default_route: index == 0,
-        };
-        let netns = PathBuf::from(&rec.network.sandbox_key);
-        match later {
-            Some(p) => p.endpoints.push((n.id.clone(), ep.clone())),
-            None => {
-                if let Err(e) = self.net.ctl.attach(&netns, &n.id, &ep).await {
-                    self.release(&n.id, ip);
-                    return Err(EngineError::from(e));
-                }
-            }
-        }
-        let aliases = req.aliases.clone().unwrap_or_default();
-        let dns_names = if spec.dns {
-            let mut v = vec![rec.name.clone(), rec.id[..12].to_string()];
-            v.extend(aliases.iter().cloned());
-            v
-        } else {
-            Vec::new()
-        };
-        if spec.dns {
-            self.net.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
-            self.net.ctl.set_links(&n.id, &rec.id, &links_of(&req));
-            self.net
-                .ctl
-                .set_upstreams(&n.id, &rec.id, ip, &own_dns_servers(rec));
-            if index == 0 {
-                rec.network.dns_server = Some(spec.gateway.to_string());
-            }
-        }
-        rec.network.attached.insert(
-            name.to_string(),
-            Attached {
-                network_id: n.id.clone(),
-                endpoint_id: endpoint_id(),
-                ip: ip.to_string(),
-                prefix: spec.subnet.prefix,
-                gateway: spec.gateway.to_string(),
-                mac: link::format_mac(&mac),
-                host_veth: ep.host_veth,
-                ifname: ep.ifname,
-                aliases,
-                dns_names,
-            },
-        );
-        Ok(())
-    }
-
-    fn release(&self, net_id: &str, ip: Ipv4Addr) {
-        if let Some(s) = self.net.leases().get_mut(net_id) {
-            s.remove(&ip);
-        }
     }
 
     /// Unwires a container that stopped (idempotent): ports, names, veths,
@@ -358,7 +218,7 @@ impl Engine {
                 .and_then(|()| netns::create(&path))
                 .is_ok()
         });
-        self.net
+        self.networks
             .pinning
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -367,18 +227,26 @@ impl Engine {
 
     /// Containers whose namespace was begun at create and not yet taken.
     pub(crate) fn net_pinning_ids(&self) -> Vec<String> {
-        let pinning = self.net.pinning.lock().unwrap_or_else(|e| e.into_inner());
+        let pinning = self
+            .networks
+            .pinning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         pinning.keys().cloned().collect()
     }
 
     pub(crate) fn net_pinning_early(&self, id: &str) -> bool {
-        let pinning = self.net.pinning.lock().unwrap_or_else(|e| e.into_inner());
+        let pinning = self
+            .networks
+            .pinning
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         pinning.contains_key(id)
     }
 
     /// Removes a namespace begun at create that no start took.
     pub(crate) async fn unpin_early_netns(&self, id: &str) {
-        let early = take(&self.net.pinning, id);
+        let early = take(&self.networks.pinning, id);
         let Some(h) = early else {
             return;
         };
@@ -390,21 +258,22 @@ impl Engine {
     /// [`Self::network_teardown_exited`]; `keep_netns`: leave the container's
     /// own namespace pinned (a new one from [`Self::pin_netns_early`]).
     async fn unwire(&self, rec: &mut ContainerRecord, background: bool, keep_netns: bool) {
-        if let Err(e) = self.net.ctl.unpublish(&rec.id) {
+        if let Err(e) = self.networks.ctl.unpublish(&rec.id) {
             tracing::warn!("unpublishing ports of {}: {e}", rec.id);
         }
         rec.network.ports.clear();
         for (name, a) in std::mem::take(&mut rec.network.attached) {
-            self.endpoint_event("disconnect", &name, &a, &rec.id);
+            self.networks
+                .endpoint_event("disconnect", &name, &a, &rec.id);
             if background {
-                self.detach_in_background(&rec.id, a);
+                self.networks.detach_endpoint_in_background(&rec.id, a);
             } else {
-                self.detach_one(&rec.id, &a).await;
+                self.networks.detach_endpoint(&rec.id, &a).await;
             }
         }
         rec.network.dns_server = None;
         let own = self.cfg.exec_root.join("netns").join(&rec.id);
-        let pending = take(&self.net.unpinning, &rec.id);
+        let pending = take(&self.networks.unpinning, &rec.id);
         if let Some(h) = pending {
             let _ = h.await;
         }
@@ -414,7 +283,11 @@ impl Engine {
             // the same container does (`network_prepare`).
             let h = spawn_unpin(own);
             if background {
-                let mut pending = self.net.unpinning.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pending = self
+                    .networks
+                    .unpinning
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 pending.retain(|_, h| !h.is_finished());
                 pending.insert(rec.id.clone(), h);
             } else {
@@ -422,39 +295,6 @@ impl Engine {
             }
         }
         rec.network.sandbox_key.clear();
-    }
-
-    async fn detach_one(&self, id: &str, a: &Attached) {
-        self.net.ctl.clear_names(&a.network_id, id);
-        if let Err(e) = self.net.ctl.detach(&a.host_veth).await {
-            tracing::warn!("removing {} of {id}: {e}", a.host_veth);
-        }
-        if let Ok(ip) = a.ip.parse() {
-            self.release(&a.network_id, ip);
-        }
-    }
-
-    fn detach_in_background(&self, id: &str, a: Attached) {
-        self.net.ctl.clear_names(&a.network_id, id);
-        let leases = self.net.leases.clone();
-        let id = id.to_string();
-        tokio::spawn(async move {
-            let r = match link::Netlink::current() {
-                Ok(nl) => nl.delete_link(&a.host_veth).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = r {
-                tracing::warn!("removing {} of {id}: {e}", a.host_veth);
-            }
-            if let Ok(ip) = a.ip.parse::<Ipv4Addr>()
-                && let Some(s) = leases
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get_mut(&a.network_id)
-            {
-                s.remove(&ip);
-            }
-        });
     }
 
     /// After a daemon restart, for a container still running: its leases,
@@ -465,20 +305,20 @@ impl Engine {
                 continue;
             };
             if let Some(req) = rec.network.requested.get(name) {
-                self.net
+                self.networks
                     .ctl
                     .set_links(&a.network_id, &rec.id, &links_of(req));
             }
-            self.net
+            self.networks
                 .leases()
                 .entry(a.network_id.clone())
                 .or_default()
                 .insert(ip);
             if !a.dns_names.is_empty() {
-                self.net
+                self.networks
                     .ctl
                     .set_names(&a.network_id, &rec.id, &a.dns_names, ip);
-                self.net
+                self.networks
                     .ctl
                     .set_upstreams(&a.network_id, &rec.id, ip, &own_dns_servers(rec));
             }
@@ -493,8 +333,8 @@ impl Engine {
         container: &str,
         cfg: Option<EndpointSettings>,
     ) -> Result<()> {
-        let _g = self.net.ops.lock().await;
-        let n = self.find_network(key)?;
+        let _g = self.networks.ops.lock().await;
+        let n = self.networks.find(key)?;
         let id = self.find_container(container)?.id;
         let lock = self.op_lock(&id);
         let _c = lock.lock().await;
@@ -535,7 +375,9 @@ impl Engine {
             let idx = (0..)
                 .find(|i| !used.contains(&format!("eth{i}").as_str()))
                 .unwrap_or(0);
-            self.attach_endpoint(&mut rec, &n.name, idx, None).await?;
+            self.networks
+                .attach_endpoint(&mut rec, &n.name, idx, None)
+                .await?;
             if let Some(a) = rec.network.attached.get(&n.name) {
                 let names = hosts::names(&rec, &a.aliases);
                 if let Err(e) = hosts::add_entry(Path::new(&rec.hosts_path), &a.ip, &names) {
@@ -544,7 +386,8 @@ impl Engine {
             }
         }
         self.save_container(&rec)?;
-        self.network_event("connect", &n, &[("container", rec.id.clone())]);
+        self.networks
+            .event("connect", &n, &[("container", rec.id.clone())]);
         Ok(())
     }
 
@@ -556,8 +399,8 @@ impl Engine {
         force: bool,
     ) -> Result<()> {
         let _ = force;
-        let _g = self.net.ops.lock().await;
-        let n = self.find_network(key)?;
+        let _g = self.networks.ops.lock().await;
+        let n = self.networks.find(key)?;
         let id = self.find_container(container)?.id;
         let lock = self.op_lock(&id);
         let _c = lock.lock().await;
@@ -584,14 +427,15 @@ impl Engine {
                 }
             }
             if a.ifname == "eth0" {
-                let _ = self.net.ctl.unpublish(&rec.id);
+                let _ = self.networks.ctl.unpublish(&rec.id);
                 rec.network.ports.clear();
                 rec.network.dns_server = None;
             }
-            self.detach_one(&rec.id, &a).await;
+            self.networks.detach_endpoint(&rec.id, &a).await;
         }
         self.save_container(&rec)?;
-        self.network_event("disconnect", &n, &[("container", rec.id.clone())]);
+        self.networks
+            .event("disconnect", &n, &[("container", rec.id.clone())]);
         Ok(())
     }
 }
@@ -643,4 +487,24 @@ fn spawn_unpin(path: PathBuf) -> tokio::task::JoinHandle<()> {
 /// Takes `id`'s entry out of one of the pending-work maps.
 fn take<T>(map: &std::sync::Mutex<std::collections::HashMap<String, T>>, id: &str) -> Option<T> {
     map.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
+}
+
+impl Engine {
+    /// Networks: records, IPAM, the controller and its leases.
+    pub fn networks(&self) -> &NetworkService {
+        &self.networks
+    }
+
+    /// Makes sure `bridge`, `host` and `none` exist, brings every bridge
+    /// network up and rebuilds leases, names and ports of running
+    /// containers (after a daemon restart).
+    pub(crate) async fn restore_networks(&self) {
+        self.networks.restore().await;
+        let Ok(recs) = self.meta.containers::<ContainerRecord>() else {
+            return;
+        };
+        for rec in recs.into_iter().filter(|r| r.state.running()) {
+            self.readopt_endpoints(&rec);
+        }
+    }
 }

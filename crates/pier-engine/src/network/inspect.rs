@@ -30,7 +30,7 @@ impl Engine {
                 .unwrap_or_default();
             let a = rec.network.attached.get(&name).cloned().unwrap_or_default();
             let net_id = if a.network_id.is_empty() {
-                self.find_network(&name).map(|n| n.id).unwrap_or_default()
+                self.networks.find(&name).map(|n| n.id).unwrap_or_default()
             } else {
                 a.network_id.clone()
             };

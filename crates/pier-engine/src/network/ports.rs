@@ -100,7 +100,7 @@ impl Engine {
             })
             .collect();
         let pubs = self
-            .net
+            .networks
             .ctl
             .publish(&rec.id, &a.network_id, &reqs)
             .map_err(|e| {
@@ -144,7 +144,7 @@ impl Engine {
             })
             .collect();
         if !reqs.is_empty()
-            && let Err(e) = self.net.ctl.publish(&rec.id, &a.network_id, &reqs)
+            && let Err(e) = self.networks.ctl.publish(&rec.id, &a.network_id, &reqs)
         {
             tracing::error!("republishing ports of {}: {e}", rec.id);
         }

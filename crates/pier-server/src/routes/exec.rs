@@ -1,5 +1,7 @@
 //! `/containers/{id}/exec` and `/exec/...`.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,9 +13,11 @@ use tokio::net::UnixStream;
 
 use crate::body::{Json, Query as Q};
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::services::ExecApi;
 
-pub fn routes() -> Router<AppState> {
+type Api = Arc<dyn ExecApi>;
+
+pub fn routes() -> Router<Api> {
     Router::new()
         .route("/containers/{id}/exec", post(create))
         .route("/exec/{id}/start", post(start))
@@ -22,7 +26,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn create(
-    State(e): State<AppState>,
+    State(e): State<Api>,
     Path(id): Path<String>,
     Json(mut v): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
@@ -35,7 +39,7 @@ async fn create(
     }
     let cfg: ExecConfig = serde_json::from_value(v)
         .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?;
-    let exec_id = e.create_exec(&id, cfg)?;
+    let exec_id = e.create(&id, cfg)?;
     Ok((
         StatusCode::CREATED,
         axum::Json(serde_json::json!({"Id": exec_id})),
@@ -43,11 +47,7 @@ async fn create(
         .into_response())
 }
 
-async fn start(
-    State(e): State<AppState>,
-    Path(id): Path<String>,
-    req: Request,
-) -> ApiResult<Response> {
+async fn start(State(e): State<Api>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, 1 << 20)
         .await
@@ -59,18 +59,18 @@ async fn start(
             .map_err(|err| ApiError::bad_request(format!("invalid JSON: {err}")))?
     };
     let detach = cfg.detach.unwrap_or(false);
-    let tty = e.exec_tty(&id)?;
+    let tty = e.tty(&id)?;
     // Docker frames the stream by the start request's `Tty`, not the exec's:
     // docker-py starts TTY execs with `Tty: false` and reads frames.
     let framed = !tty || !cfg.tty.unwrap_or(false);
     // Detach keys end the session and leave the process running, as for attach.
-    let keys = match e.exec_detach_keys(&id)?.filter(|k| !k.is_empty()) {
+    let keys = match e.detach_keys(&id)?.filter(|k| !k.is_empty()) {
         Some(k) => pier_api::detach::parse_detach_keys(&k).map_err(|err| {
             ApiError::bad_request(format!("Invalid detach keys ({k}) provided: {err}"))
         })?,
         None => vec![16, 17],
     };
-    let stream = e.start_exec(&id, pier_engine::ExecStart { detach }).await?;
+    let stream = e.start(&id, pier_engine::ExecStart { detach }).await?;
     match stream {
         None => Ok(StatusCode::OK.into_response()),
         Some(s) => {
@@ -82,7 +82,7 @@ async fn start(
                 s
             };
             let req = Request::from_parts(parts, axum::body::Body::empty());
-            let done = e.exec_finished(&id, std::time::Duration::from_secs(5));
+            let done = e.finished(&id, std::time::Duration::from_secs(5));
             Ok(crate::hijack::hijack_then(
                 req,
                 !framed,
@@ -125,16 +125,16 @@ fn frame_raw(raw: UnixStream) -> std::io::Result<UnixStream> {
 }
 
 async fn resize(
-    State(e): State<AppState>,
+    State(e): State<Api>,
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<StatusCode> {
     let h = crate::params::qdimension(&q, "h")?;
     let w = crate::params::qdimension(&q, "w")?;
-    e.resize_exec(&id, h, w).await?;
+    e.resize(&id, h, w).await?;
     Ok(StatusCode::CREATED)
 }
 
-async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(axum::Json(e.inspect_exec(&id)?).into_response())
+async fn inspect(State(e): State<Api>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(axum::Json(e.inspect(&id)?).into_response())
 }

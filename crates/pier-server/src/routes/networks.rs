@@ -1,5 +1,7 @@
 //! `/networks/...`.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,10 +13,12 @@ use serde_json::Value;
 
 use crate::body::{filters, Json, Query as Q};
 use crate::error::{ApiError, ApiResult};
+use crate::services::NetworkApi;
 use crate::shape;
-use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
+type Api = Arc<dyn NetworkApi>;
+
+pub fn routes() -> Router<Api> {
     Router::new()
         .route("/networks", get(list))
         .route("/networks/create", post(create))
@@ -24,20 +28,16 @@ pub fn routes() -> Router<AppState> {
         .route("/networks/{id}/disconnect", post(disconnect))
 }
 
-async fn list(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
-    let list: Vec<Value> = e
-        .list_networks(&filters(&q)?)?
-        .iter()
-        .map(shape::network)
-        .collect();
+async fn list(State(e): State<Api>, Query(q): Query<Q>) -> ApiResult<Response> {
+    let list: Vec<Value> = e.list(&filters(&q)?)?.iter().map(shape::network).collect();
     Ok(axum::Json(list).into_response())
 }
 
-async fn inspect(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(axum::Json(shape::network(&e.inspect_network(&id)?)).into_response())
+async fn inspect(State(e): State<Api>, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(axum::Json(shape::network(&e.inspect(&id)?)).into_response())
 }
 
-async fn create(State(e): State<AppState>, Json(mut body): Json<Value>) -> ApiResult<Response> {
+async fn create(State(e): State<Api>, Json(mut body): Json<Value>) -> ApiResult<Response> {
     let Some(o) = body.as_object_mut() else {
         return Err(ApiError::bad_request(
             "network create: body must be a JSON object",
@@ -47,12 +47,12 @@ async fn create(State(e): State<AppState>, Json(mut body): Json<Value>) -> ApiRe
     o.entry("Name").or_insert_with(|| "".into());
     let req: NetworkCreateRequest = serde_json::from_value(body)
         .map_err(|err| ApiError::bad_request(format!("network create: {err}")))?;
-    let r = e.create_network(req).await?;
+    let r = e.create(req).await?;
     Ok((StatusCode::CREATED, axum::Json(r)).into_response())
 }
 
-async fn remove(State(e): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    e.remove_network(&id).await?;
+async fn remove(State(e): State<Api>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    e.remove(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -65,7 +65,7 @@ fn container_of(body: &Value) -> ApiResult<String> {
 }
 
 async fn connect(
-    State(e): State<AppState>,
+    State(e): State<Api>,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<StatusCode> {
@@ -77,21 +77,21 @@ async fn connect(
                 .map_err(|err| ApiError::bad_request(format!("invalid EndpointConfig: {err}")))?,
         ),
     };
-    e.connect_network(&id, &container, cfg).await?;
+    e.connect(&id, &container, cfg).await?;
     Ok(StatusCode::OK)
 }
 
 async fn disconnect(
-    State(e): State<AppState>,
+    State(e): State<Api>,
     Path(id): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<StatusCode> {
     let container = container_of(&body)?;
     let force = body.get("Force").and_then(Value::as_bool).unwrap_or(false);
-    e.disconnect_network(&id, &container, force).await?;
+    e.disconnect(&id, &container, force).await?;
     Ok(StatusCode::OK)
 }
 
-async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
-    Ok(axum::Json(e.prune_networks(&filters(&q)?).await?).into_response())
+async fn prune(State(e): State<Api>, Query(q): Query<Q>) -> ApiResult<Response> {
+    Ok(axum::Json(e.prune(&filters(&q)?).await?).into_response())
 }
