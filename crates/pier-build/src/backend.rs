@@ -132,6 +132,8 @@ pub struct RunProcess {
     /// `--security=insecure`.
     pub privileged: bool,
     pub mounts: Vec<RunMount>,
+    /// Bytes of the step's /dev/shm; 0 = the runtime's default.
+    pub shm_size: i64,
 }
 
 /// What the cache remembers for one step.

@@ -132,6 +132,7 @@ impl EngineBackend {
                 binds: Some(binds),
                 tmpfs: Some(tmpfs),
                 privileged: Some(p.privileged),
+                shm_size: (p.shm_size > 0).then_some(p.shm_size),
                 ..Default::default()
             },
             path: p.args.first().cloned().unwrap_or_default(),

@@ -70,6 +70,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `--secret id=...,src=...`: secret id to host file.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// `--shm-size`: bytes of /dev/shm in RUN steps; 0 = the runtime's 64 MB.
+    pub shm_size: i64,
 }
 
 /// What a successful build produced.

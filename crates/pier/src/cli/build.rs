@@ -74,6 +74,9 @@ pub struct BuildArgs {
     /// Add a custom host-to-IP mapping ("host:ip")
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+    /// Size of /dev/shm in RUN steps
+    #[arg(long = "shm-size", value_parser = super::opts::ram_in_bytes)]
+    pub shm_size: Option<i64>,
     /// PATH | - (a directory, or a tar archive or Dockerfile on stdin)
     pub path: String,
 }
@@ -165,6 +168,9 @@ fn build_query(a: &BuildArgs, dockerfile: Option<&str>) -> Vec<(&'static str, St
     }
     if !a.add_host.is_empty() {
         q.push(("extrahosts", a.add_host.join(",")));
+    }
+    if let Some(n) = a.shm_size.filter(|n| *n > 0) {
+        q.push(("shmsize", n.to_string()));
     }
     q
 }
