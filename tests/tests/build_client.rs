@@ -2,7 +2,7 @@
 //! steps, and the classic builder's output and intermediate images.
 
 use pier_tests::tar::{build as tar, Entry};
-use pier_tests::TestDaemon;
+use pier_tests::{OutputExt, TestDaemon};
 
 /// A context directory with one Dockerfile, removed when dropped.
 struct Context(std::path::PathBuf);
@@ -96,5 +96,144 @@ fn run_steps_get_the_asked_shm_size() {
     // Not a number of bytes: refused before anything runs.
     let (status, msgs) = api_build(&d, "shmsize=lots", SHM_PROBE);
     assert_eq!(status, 400, "{msgs:?}");
+    d.assert_clean();
+}
+
+/// The short IDs of the ` ---> ID` lines, in order.
+fn step_ids(out: &str) -> Vec<String> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix(" ---> "))
+        .filter(|r| r.len() == 12 && r.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect()
+}
+
+fn image_ids(d: &TestDaemon, args: &[&str]) -> Vec<String> {
+    d.pier_ok(&[&["images", "-q", "--no-trunc"], args].concat())
+        .lines()
+        .map(|l| l.trim_start_matches("sha256:")[..12].to_string())
+        .collect()
+}
+
+#[test]
+fn classic_output_names_images_that_exist_and_rmi_takes_the_chain() {
+    let d = TestDaemon::with_busybox();
+    let busybox = d.inspect("busybox")["Id"].as_str().unwrap().to_string();
+    let c = context("FROM busybox\nENV A=1\nRUN echo hi > /f\nCOPY x /x\nCMD [\"cat\", \"/f\"]\n");
+    std::fs::write(c.0.join("x"), "x").unwrap();
+
+    // stdout is a pipe here: the classic builder's text.
+    let out = d.pier_ok(&["build", "-t", "classic", c.arg()]);
+    let first = out.lines().next().unwrap();
+    assert!(
+        first.starts_with("Reading build context in place") && first.ends_with(c.arg()),
+        "{out}"
+    );
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/5 : FROM busybox",
+            "Step 2/5 : ENV A=1",
+            "Step 3/5 : RUN echo hi > /f",
+            "Step 4/5 : COPY x /x",
+            "Step 5/5 : CMD [\"cat\", \"/f\"]",
+        ],
+        "{out}"
+    );
+    let ids = step_ids(&out);
+    assert_eq!(ids.len(), 5, "{out}");
+    assert_eq!(ids[0], busybox.trim_start_matches("sha256:")[..12], "{out}");
+    let built = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(built, ids[4], "{out}");
+    assert!(
+        out.ends_with("Successfully tagged classic:latest\n"),
+        "{out}"
+    );
+    // Every step's image runs and inspects; each one's parent is the step before.
+    for (i, id) in ids.iter().enumerate().skip(1) {
+        let img = d.inspect(id);
+        let parent = img["Parent"].as_str().unwrap();
+        assert!(
+            parent
+                .trim_start_matches("sha256:")
+                .starts_with(&ids[i - 1]),
+            "{i}: {img}"
+        );
+        assert_eq!(
+            d.pier_ok(&["run", "--rm", id, "sh", "-c", "echo $A"]),
+            "1\n"
+        );
+    }
+    assert_eq!(d.pier_ok(&["run", "--rm", &ids[4]]), "hi\n");
+    // As Docker: the intermediate images show with -a only, untagged.
+    let all = image_ids(&d, &["-a"]);
+    let shown = image_ids(&d, &[]);
+    for id in &ids[1..4] {
+        assert!(
+            all.contains(id) && !shown.contains(id),
+            "{id}: {all:?} {shown:?}"
+        );
+    }
+    assert!(shown.contains(&ids[4]));
+    // An image others were built on cannot go by ID.
+    let o = d.pier(&["rmi", &ids[2]]);
+    assert!(!o.status.success(), "{}", o.out());
+    assert!(
+        o.err().contains("image has dependent child images"),
+        "{}",
+        o.err()
+    );
+
+    // rmi of the result takes the untagged chain down to busybox with it.
+    let out = d.pier_ok(&["rmi", "classic"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Untagged: classic:latest", "{out}");
+    let deleted: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| {
+            l.strip_prefix("Deleted: sha256:")
+                .unwrap_or_else(|| panic!("{out}"))
+        })
+        .collect();
+    assert_eq!(deleted.len(), 4, "{out}");
+    for (d, id) in deleted.iter().zip(ids[1..].iter().rev()) {
+        assert!(d.starts_with(id.as_str()), "{out}");
+    }
+    assert_eq!(
+        image_ids(&d, &["-a"]),
+        [busybox.trim_start_matches("sha256:")[..12].to_string()]
+    );
+
+    // From the cache, the same images again; sent as a tar this time, with its size.
+    let o = {
+        let mut cmd = d.pier_cmd();
+        cmd.args(["build", c.arg()]).env("PIER_BUILD_TAR", "1");
+        pier_tests::cmd::run(cmd, pier_tests::Input::Null, pier_tests::CMD_TIMEOUT)
+    };
+    let out = o.out();
+    assert!(o.status.success(), "{out}");
+    let first = out.lines().next().unwrap();
+    let size = first
+        .strip_prefix("Sending build context to Pier daemon  ")
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(size.ends_with("kB") && !size.starts_with('0'), "{out}");
+    assert_eq!(out.matches(" ---> Using cache").count(), 4, "{out}");
+    assert_eq!(step_ids(&out), ids, "{out}");
+    // Untagged, the result is dangling: prune takes it and its chain.
+    let pruned = d.pier_ok(&["image", "prune", "-f"]);
+    for id in &ids[1..] {
+        assert!(
+            pruned.contains(&format!("deleted: sha256:{id}")),
+            "{pruned}"
+        );
+    }
+    assert_eq!(
+        image_ids(&d, &["-a"]),
+        [busybox.trim_start_matches("sha256:")[..12].to_string()]
+    );
     d.assert_clean();
 }

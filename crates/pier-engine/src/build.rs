@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use pier_api::models::{ContainerConfig, HostConfig};
 use pier_build::{
-    BackendError, BackendResult, BaseImage, BuildBackend, CacheRecord, LayerInfo, Network,
-    OutputStream, RunMount, RunProcess, WorkRoot,
+    BackendError, BackendResult, BaseImage, BuildBackend, CacheRecord, ImageRole, LayerInfo,
+    Network, OutputStream, RunMount, RunProcess, WorkRoot,
 };
 use pier_reference::{chain_id, Digest};
 
@@ -471,8 +471,13 @@ impl BuildBackend for EngineBackend {
         config_json: &[u8],
         layers: &[LayerInfo],
         tags: &[String],
+        role: ImageRole<'_>,
     ) -> BackendResult<String> {
         let e = &self.engine;
+        let parent = match role {
+            ImageRole::Step { parent } => parent,
+            ImageRole::Result => "",
+        };
         let d = e
             .content
             .put(config_json)
@@ -482,10 +487,13 @@ impl BuildBackend for EngineBackend {
             full.push(crate::names::parse_ref(t).map_err(be)?.full());
         }
         let rec = e
-            .register_image(&d, layers.iter().map(stored).collect(), &full, "")
+            .register_image(&d, layers.iter().map(stored).collect(), &full, parent)
             .map_err(be)?;
-        // API 1.46: a built image is announced whether or not it is tagged.
-        e.image_event("create", &rec.id, &rec.id);
+        // API 1.46: a built image is announced whether or not it is tagged;
+        // the classic builder's step images are not.
+        if role == ImageRole::Result {
+            e.image_event("create", &rec.id, &rec.id);
+        }
         for t in tags {
             e.image_event("tag", &rec.id, t);
         }

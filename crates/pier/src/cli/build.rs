@@ -358,8 +358,13 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
     };
     let headers = [("Content-Type", "application/x-tar".to_string())];
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let mut in_place: Option<String>;
     let resp = loop {
         let mut q = build_query(&a, dockerfile.as_deref());
+        in_place = local
+            .iter()
+            .find(|(k, _)| *k == "piercontext")
+            .map(|(_, dir)| dir.clone());
         q.append(&mut local);
         let path = format!("/build{}", query(&q));
         let resp = client.request_with(Method::POST, &path, body, &headers);
@@ -410,7 +415,10 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
                 };
                 if first {
                     first = false;
-                    view.context_sent(sent.load(Ordering::Relaxed));
+                    match &in_place {
+                        Some(dir) => view.context_in_place(dir),
+                        None => view.context_sent(sent.load(Ordering::Relaxed)),
+                    }
                 }
                 if let Some(msg) = m
                     .pointer("/errorDetail/message")
