@@ -12,7 +12,7 @@ use pier_build::{
 };
 use pier_reference::{chain_id, Digest};
 
-use crate::records::{ContainerRecord, StateRecord, StoredLayer};
+use crate::records::{ContainerRecord, ImageRecord, StateRecord, StoredLayer};
 use crate::shim::AttachOptions;
 use crate::shim::Shim;
 use crate::util::random_id;
@@ -478,6 +478,17 @@ impl BuildBackend for EngineBackend {
             ImageRole::Step { parent } => parent,
             ImageRole::Result => "",
         };
+        // A cached build meets its step images again: one lookup, no writes.
+        if let ImageRole::Step { .. } = role {
+            let id = Digest::sha256(config_json).to_string();
+            if e.meta
+                .image::<ImageRecord>(&id)
+                .map_err(|err| BackendError::internal(err.to_string()))?
+                .is_some()
+            {
+                return Ok(id);
+            }
+        }
         let d = e
             .content
             .put(config_json)
