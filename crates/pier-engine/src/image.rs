@@ -294,8 +294,14 @@ impl Engine {
         self.tag_image(&rec.id, target).map(|_| ())
     }
 
-    /// `docker rmi`.
-    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<ImageDeleteResponseItem>> {
+    /// `docker rmi`; with `prune` (unless `--no-prune`) also the untagged
+    /// parents the image leaves childless.
+    pub fn remove_image(
+        &self,
+        name: &str,
+        force: bool,
+        prune: bool,
+    ) -> Result<Vec<ImageDeleteResponseItem>> {
         let rec = self.find_image(name)?;
         let tags = self.meta.tags_of(&rec.id)?;
         let named = Reference::parse(name)
@@ -378,7 +384,9 @@ impl Engine {
             untagged: None,
             deleted: Some(rec.id.clone()),
         });
-        self.delete_parents(&rec, &mut out)?;
+        if prune {
+            self.delete_parents(&rec, &mut out)?;
+        }
         self.collect_garbage()?;
         Ok(out)
     }
