@@ -95,7 +95,7 @@ impl View {
                 "Reading build context in place (nothing to send): {dir}"
             )),
             View::Quiet => {}
-            View::Tty(t) => t.context_sent(0),
+            View::Tty(t) => t.context_done("read in place"),
         }
     }
 
@@ -233,11 +233,12 @@ impl TtyView {
     }
 
     fn context_sent(&mut self, bytes: u64) {
+        self.context_done(&crate::format::units::human_size(bytes as f64));
+    }
+
+    fn context_done(&mut self, what: &str) {
         if let Some((bar, start)) = self.context.take() {
-            bar.set_message(format!(
-                " => [internal] load build context: {}",
-                crate::format::units::human_size(bytes as f64)
-            ));
+            bar.set_message(format!(" => [internal] load build context: {what}"));
             bar.set_prefix(seconds(start.elapsed()));
             bar.finish();
         }
