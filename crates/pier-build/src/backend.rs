@@ -132,6 +132,20 @@ pub struct RunProcess {
     /// `--security=insecure`.
     pub privileged: bool,
     pub mounts: Vec<RunMount>,
+    /// Bytes of the step's /dev/shm; 0 = the runtime's default.
+    pub shm_size: i64,
+}
+
+/// Why the builder stores an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageRole<'a> {
+    /// A step's image (the classic builder's ` ---> ID`); `parent` is the
+    /// image of the step before (empty on scratch), kept when the image
+    /// already has one.
+    Step { parent: &'a str },
+    /// The build's result (also the last step's image): announced to
+    /// event listeners.
+    Result,
 }
 
 /// What the cache remembers for one step.
@@ -193,6 +207,7 @@ pub trait BuildBackend: Send + Sync {
         config_json: &[u8],
         layers: &[LayerInfo],
         tags: &[String],
+        role: ImageRole<'_>,
     ) -> BackendResult<String>;
 
     /// The record stored under `key`, if any (and if its layer still exists).

@@ -49,7 +49,8 @@ mod users;
 
 pub use backend::{
     BackendError, BackendErrorKind, BackendResult, BaseImage, BuildBackend, CacheRecord, History,
-    ImageConfig, LayerInfo, Network, OutputStream, RootFs, RunMount, RunProcess, WorkRoot,
+    ImageConfig, ImageRole, LayerInfo, Network, OutputStream, RootFs, RunMount, RunProcess,
+    WorkRoot,
 };
 pub use build::{build, build_tar, host_platform, BuildOptions, BuildResult};
 pub use context::unpack_context;

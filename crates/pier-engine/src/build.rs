@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use pier_api::models::{ContainerConfig, HostConfig};
 use pier_build::{
-    BackendError, BackendResult, BaseImage, BuildBackend, CacheRecord, LayerInfo, Network,
-    OutputStream, RunMount, RunProcess, WorkRoot,
+    BackendError, BackendResult, BaseImage, BuildBackend, CacheRecord, ImageRole, LayerInfo,
+    Network, OutputStream, RunMount, RunProcess, WorkRoot,
 };
 use pier_reference::{chain_id, Digest};
 
-use crate::records::{ContainerRecord, StateRecord, StoredLayer};
+use crate::records::{ContainerRecord, ImageRecord, StateRecord, StoredLayer};
 use crate::shim::AttachOptions;
 use crate::shim::Shim;
 use crate::util::random_id;
@@ -132,6 +132,7 @@ impl EngineBackend {
                 binds: Some(binds),
                 tmpfs: Some(tmpfs),
                 privileged: Some(p.privileged),
+                shm_size: (p.shm_size > 0).then_some(p.shm_size),
                 ..Default::default()
             },
             path: p.args.first().cloned().unwrap_or_default(),
@@ -470,8 +471,24 @@ impl BuildBackend for EngineBackend {
         config_json: &[u8],
         layers: &[LayerInfo],
         tags: &[String],
+        role: ImageRole<'_>,
     ) -> BackendResult<String> {
         let e = &self.engine;
+        let parent = match role {
+            ImageRole::Step { parent } => parent,
+            ImageRole::Result => "",
+        };
+        // A cached build meets its step images again: one lookup, no writes.
+        if let ImageRole::Step { .. } = role {
+            let id = Digest::sha256(config_json).to_string();
+            if e.meta
+                .image::<ImageRecord>(&id)
+                .map_err(|err| BackendError::internal(err.to_string()))?
+                .is_some()
+            {
+                return Ok(id);
+            }
+        }
         let d = e
             .content
             .put(config_json)
@@ -481,10 +498,13 @@ impl BuildBackend for EngineBackend {
             full.push(crate::names::parse_ref(t).map_err(be)?.full());
         }
         let rec = e
-            .register_image(&d, layers.iter().map(stored).collect(), &full, "")
+            .register_image(&d, layers.iter().map(stored).collect(), &full, parent)
             .map_err(be)?;
-        // API 1.46: a built image is announced whether or not it is tagged.
-        e.image_event("create", &rec.id, &rec.id);
+        // API 1.46: a built image is announced whether or not it is tagged;
+        // the classic builder's step images are not.
+        if role == ImageRole::Result {
+            e.image_event("create", &rec.id, &rec.id);
+        }
         for t in tags {
             e.image_event("tag", &rec.id, t);
         }

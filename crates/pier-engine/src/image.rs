@@ -294,8 +294,14 @@ impl Engine {
         self.tag_image(&rec.id, target).map(|_| ())
     }
 
-    /// `docker rmi`.
-    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<ImageDeleteResponseItem>> {
+    /// `docker rmi`; with `prune` (unless `--no-prune`) also the untagged
+    /// parents the image leaves childless.
+    pub fn remove_image(
+        &self,
+        name: &str,
+        force: bool,
+        prune: bool,
+    ) -> Result<Vec<ImageDeleteResponseItem>> {
         let rec = self.find_image(name)?;
         let tags = self.meta.tags_of(&rec.id)?;
         let named = Reference::parse(name)
@@ -353,11 +359,24 @@ impl Engine {
                 }
             }
         }
+        // An image others were built on: by name it only loses the name
+        // (and stays as an intermediate image), by ID it is refused.
+        let has_children =
+            crate::image_chain::parents_of(&self.meta.images::<ImageRecord>()?).contains(&rec.id);
+        if has_children && named.is_none() {
+            self.refuse_if_parent(&rec.id)?;
+        }
         for t in &tags {
             if let Ok(r) = Reference::parse(t) {
+                if has_children {
+                    self.meta.delete_tag(t)?;
+                }
                 out.push(untagged(&r.familiar()));
                 self.image_event("untag", &rec.id, &r.familiar());
             }
+        }
+        if has_children {
+            return Ok(out);
         }
         self.meta.delete_image(&rec.id)?;
         self.image_event("delete", &rec.id, "");
@@ -365,6 +384,9 @@ impl Engine {
             untagged: None,
             deleted: Some(rec.id.clone()),
         });
+        if prune {
+            self.delete_parents(&rec, &mut out)?;
+        }
         self.collect_garbage()?;
         Ok(out)
     }
@@ -409,7 +431,10 @@ impl Engine {
         }
         garbage.sort_by_key(|g| std::cmp::Reverse(g.0));
         for (_, snap) in garbage {
-            self.snaps.remove(&snap)?;
+            // A large image's files take seconds to delete: `rmi` returns
+            // once the snapshot is out of the way (see trash.rs).
+            let doomed = self.snaps.detach(&snap)?;
+            self.discard_dir(&self.cfg.data_root, &doomed)?;
             let init = self.cfg.init_layer_dir(Some(&snap.to_string()));
             if let Err(e) = std::fs::remove_dir_all(&init)
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -437,7 +462,6 @@ impl Engine {
         all: bool,
         filters: &HashMap<String, Vec<String>>,
     ) -> Result<Vec<ImageSummary>> {
-        let _ = all;
         let mut tag_map: HashMap<String, Vec<String>> = HashMap::new();
         for (t, id) in self.meta.all_tags()? {
             if let Ok(r) = Reference::parse(&t) {
@@ -449,9 +473,15 @@ impl Engine {
             *users.entry(c.image_id).or_default() += 1;
         }
         let bounds = image_filter::ImageBounds::new(self, filters)?;
+        let images = self.meta.images::<ImageRecord>()?;
+        let parents = crate::image_chain::parents_of(&images);
         let mut out = Vec::new();
-        for (id, img) in self.meta.images::<ImageRecord>()? {
+        for (id, img) in images {
             let tags = tag_map.remove(&id).unwrap_or_default();
+            // As Docker: intermediate images (untagged, built on) only with -a.
+            if !all && tags.is_empty() && parents.contains(&id) {
+                continue;
+            }
             let labels = img
                 .config
                 .config
@@ -571,33 +601,46 @@ impl Engine {
             .collect();
         let mut deleted = Vec::new();
         let mut reclaimed = 0i64;
-        for (id, img) in self.meta.images::<ImageRecord>()? {
-            if used.contains(&id) {
-                continue;
-            }
-            let tags = self.meta.tags_of(&id)?;
-            if !tags.is_empty() && !all {
-                continue;
-            }
-            let cfg = &img.config;
-            let labels = cfg.config.as_ref().and_then(|c| c.labels.clone());
-            if !f.allows(
-                cfg.created.as_deref().unwrap_or(""),
-                &labels.unwrap_or_default(),
-            ) {
-                continue;
-            }
-            for t in &tags {
-                if let Ok(r) = Reference::parse(t) {
-                    deleted.push(untagged(&r.familiar()));
+        // Images built on others go first; their parents are then checked
+        // again (as Docker, a parent goes with its last child when untagged).
+        let mut again = true;
+        while again {
+            again = false;
+            let images = self.meta.images::<ImageRecord>()?;
+            let parents = crate::image_chain::parents_of(&images);
+            for (id, img) in images {
+                if used.contains(&id) || parents.contains(&id) {
+                    continue;
                 }
+                if self.meta.image::<ImageRecord>(&id)?.is_none() {
+                    continue;
+                }
+                let tags = self.meta.tags_of(&id)?;
+                if !tags.is_empty() && !all {
+                    continue;
+                }
+                let cfg = &img.config;
+                let labels = cfg.config.as_ref().and_then(|c| c.labels.clone());
+                if !f.allows(
+                    cfg.created.as_deref().unwrap_or(""),
+                    &labels.unwrap_or_default(),
+                ) {
+                    continue;
+                }
+                for t in &tags {
+                    if let Ok(r) = Reference::parse(t) {
+                        deleted.push(untagged(&r.familiar()));
+                    }
+                }
+                self.meta.delete_image(&id)?;
+                reclaimed += img.size;
+                deleted.push(ImageDeleteResponseItem {
+                    untagged: None,
+                    deleted: Some(id),
+                });
+                self.delete_parents(&img, &mut deleted)?;
+                again = true;
             }
-            self.meta.delete_image(&id)?;
-            reclaimed += img.size;
-            deleted.push(ImageDeleteResponseItem {
-                untagged: None,
-                deleted: Some(id),
-            });
         }
         self.collect_garbage()?;
         Ok(ImagePruneResponse {

@@ -17,6 +17,7 @@ mod exec;
 mod fsops;
 mod health;
 mod image;
+mod image_chain;
 mod image_filter;
 mod isolation;
 mod lifecycle;

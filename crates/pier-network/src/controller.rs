@@ -2,7 +2,7 @@
 //! firewall table, kept consistent with what the engine's records say.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -42,7 +42,10 @@ pub struct EndpointSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRequest {
     pub proto: String,
-    pub host_ip: Ipv4Addr,
+    /// `0.0.0.0` with `all_families`: `[::]` too, on the same port, when
+    /// the namespace has IPv6 (Docker's default for a port without an IP).
+    pub host_ip: IpAddr,
+    pub all_families: bool,
     /// `(0, 0)`: any free port.
     pub host_ports: (u16, u16),
     pub container_ip: Ipv4Addr,
@@ -53,7 +56,7 @@ pub struct PortRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedPort {
     pub proto: String,
-    pub host_ip: Ipv4Addr,
+    pub host_ip: IpAddr,
     pub host_port: u16,
     pub container_port: u16,
 }
@@ -67,7 +70,54 @@ struct LiveNetwork {
 #[derive(Default)]
 struct State {
     nets: HashMap<String, LiveNetwork>,
-    ports: HashMap<String, Vec<(PortRule, PortProxy)>>,
+    /// Per owner: each proxy and its DNAT rule (none for IPv6: containers
+    /// have IPv4 only, so the proxy alone carries IPv6 clients).
+    ports: HashMap<String, Vec<(Option<PortRule>, PortProxy)>>,
+}
+
+/// The proxies for one request: its address, and for a port published on
+/// every address also `[::]` on the same port when there is IPv6 (a port
+/// the kernel picked that is taken on `[::]` is picked again).
+fn bind_request(r: &PortRequest, v6: bool) -> Result<Vec<PortProxy>> {
+    let target = SocketAddrV4::new(r.container_ip, r.container_port);
+    let (lo, hi) = r.host_ports;
+    if !(v6 && r.all_families && r.host_ip.is_unspecified()) {
+        return Ok(vec![crate::proxy::start(
+            &r.proto,
+            r.host_ip,
+            lo..=hi,
+            target,
+        )?]);
+    }
+    let candidates: Vec<(u16, u16)> = if lo == 0 {
+        vec![(0, 0); 8]
+    } else {
+        (lo..=hi).map(|p| (p, p)).collect()
+    };
+    let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+    let mut last = None;
+    for (a, b) in candidates {
+        let first = match crate::proxy::start(&r.proto, r.host_ip, a..=b, target) {
+            Ok(p) => p,
+            Err(e @ NetError::Conflict(_)) => {
+                last = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let port = first.host_port;
+        match crate::proxy::start(&r.proto, any6, port..=port, target) {
+            Ok(second) => return Ok(vec![first, second]),
+            Err(e @ NetError::Conflict(_)) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(match last {
+        Some(e) if lo == hi => e,
+        _ => NetError::Conflict(format!(
+            "Bind for 0.0.0.0:{lo}-{hi} failed: all ports are already allocated"
+        )),
+    })
 }
 
 /// Owns the live networking state of a daemon.
@@ -228,30 +278,31 @@ impl Controller {
             return Ok(Vec::new());
         }
         let spec = self.spec(net_id)?;
-        let mut bound = Vec::new();
+        let v6 = crate::proxy::host_has_ipv6();
+        let mut bound: Vec<(Option<PortRule>, PortProxy)> = Vec::new();
+        let mut out = Vec::new();
         for r in reqs {
-            let target = SocketAddrV4::new(r.container_ip, r.container_port);
-            let proxy =
-                crate::proxy::start(&r.proto, r.host_ip, r.host_ports.0..=r.host_ports.1, target)?;
-            let rule = PortRule {
-                proto: r.proto.clone(),
-                host_ip: Some(r.host_ip),
-                host_port: proxy.host_port,
-                container_ip: r.container_ip,
-                container_port: r.container_port,
-                bridge: spec.bridge.clone(),
-            };
-            bound.push((rule, proxy));
+            for proxy in bind_request(r, v6)? {
+                out.push(PublishedPort {
+                    proto: r.proto.clone(),
+                    host_ip: proxy.host_ip,
+                    host_port: proxy.host_port,
+                    container_port: r.container_port,
+                });
+                let rule = match proxy.host_ip {
+                    IpAddr::V4(ip) => Some(PortRule {
+                        proto: r.proto.clone(),
+                        host_ip: Some(ip),
+                        host_port: proxy.host_port,
+                        container_ip: r.container_ip,
+                        container_port: r.container_port,
+                        bridge: spec.bridge.clone(),
+                    }),
+                    IpAddr::V6(_) => None,
+                };
+                bound.push((rule, proxy));
+            }
         }
-        let out = bound
-            .iter()
-            .map(|(r, p)| PublishedPort {
-                proto: r.proto.clone(),
-                host_ip: p.host_ip,
-                host_port: p.host_port,
-                container_port: r.container_port,
-            })
-            .collect();
         self.state()
             .ports
             .entry(owner.to_string())
@@ -292,7 +343,7 @@ impl Controller {
                 .ports
                 .values()
                 .flatten()
-                .map(|(r, _)| r.clone())
+                .filter_map(|(r, _)| r.clone())
                 .collect();
             ports.sort_by_key(|p| (p.host_port, p.proto.clone()));
             (bridges, ports)

@@ -8,7 +8,7 @@
 //! container starts.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ const UDP_IDLE: Duration = Duration::from_secs(90);
 /// A running proxy; dropping it closes the port and every connection.
 pub struct PortProxy {
     pub proto: String,
-    pub host_ip: Ipv4Addr,
+    pub host_ip: IpAddr,
     pub host_port: u16,
     task: JoinHandle<()>,
 }
@@ -36,27 +36,40 @@ impl Drop for PortProxy {
 
 impl std::fmt::Debug for PortProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}/{}", self.host_ip, self.host_port, self.proto)
+        write!(
+            f,
+            "{}/{}",
+            SocketAddr::new(self.host_ip, self.host_port),
+            self.proto
+        )
     }
 }
 
-fn allocated(ip: Ipv4Addr, port: u16) -> NetError {
+fn allocated(ip: IpAddr, port: u16) -> NetError {
     NetError::Conflict(format!(
-        "Bind for {ip}:{port} failed: port is already allocated"
+        "Bind for {} failed: port is already allocated",
+        SocketAddr::new(ip, port)
     ))
+}
+
+/// Whether this network namespace has IPv6 (any interface with an IPv6
+/// address, loopback's `::1` included): Docker then publishes a port on
+/// `[::]` beside `0.0.0.0`.
+pub fn host_has_ipv6() -> bool {
+    std::fs::read_to_string("/proc/net/if_inet6").is_ok_and(|s| !s.trim().is_empty())
 }
 
 /// Binds `host_ip` on the first free port of `ports` (`0..=0`: any port the
 /// kernel picks) and forwards what arrives there to `target`.
 pub fn start(
     proto: &str,
-    host_ip: Ipv4Addr,
+    host_ip: IpAddr,
     ports: std::ops::RangeInclusive<u16>,
     target: SocketAddrV4,
 ) -> Result<PortProxy> {
     let (lo, hi) = (*ports.start(), *ports.end());
     for port in ports {
-        let addr = SocketAddr::V4(SocketAddrV4::new(host_ip, port));
+        let addr = SocketAddr::new(host_ip, port);
         let bound = match proto {
             "tcp" => bind_tcp(addr).map(|l| {
                 let p = l.local_addr().map(|a| a.port()).unwrap_or(port);
@@ -88,14 +101,25 @@ pub fn start(
     Err(if lo == hi {
         allocated(host_ip, lo)
     } else {
+        let ip = match host_ip {
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
         NetError::Conflict(format!(
-            "Bind for {host_ip}:{lo}-{hi} failed: all ports are already allocated"
+            "Bind for {ip}:{lo}-{hi} failed: all ports are already allocated"
         ))
     })
 }
 
 fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let s = TcpSocket::new_v4()?;
+    let s = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => {
+            let s = TcpSocket::new_v6()?;
+            v6_only(&s)?;
+            s
+        }
+    };
     // Restarting the daemon must be able to take its ports back while old
     // connections linger in TIME_WAIT.
     s.set_reuseaddr(true)?;
@@ -104,9 +128,31 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
-    let s = std::net::UdpSocket::bind(addr)?;
+    let s = match addr {
+        SocketAddr::V4(_) => std::net::UdpSocket::bind(addr)?,
+        SocketAddr::V6(a) => {
+            use nix::sys::socket as ns;
+            use std::os::fd::AsRawFd as _;
+            let fd = ns::socket(
+                ns::AddressFamily::Inet6,
+                ns::SockType::Datagram,
+                ns::SockFlag::SOCK_CLOEXEC,
+                None,
+            )?;
+            v6_only(&fd)?;
+            ns::bind(fd.as_raw_fd(), &ns::SockaddrIn6::from(a))?;
+            std::net::UdpSocket::from(fd)
+        }
+    };
     s.set_nonblocking(true)?;
     UdpSocket::from_std(s)
+}
+
+/// `[::]` only for IPv6: `0.0.0.0` on the same port is a proxy of its own,
+/// as docker-proxy binds the two.
+fn v6_only(fd: &impl std::os::fd::AsFd) -> std::io::Result<()> {
+    nix::sys::socket::setsockopt(fd, nix::sys::socket::sockopt::Ipv6V6Only, &true)
+        .map_err(std::io::Error::from)
 }
 
 async fn serve_tcp(l: TcpListener, target: SocketAddrV4) {
@@ -171,7 +217,7 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_and_udp_round_trip_on_loopback() {
-        let lo = Ipv4Addr::LOCALHOST;
+        let lo = IpAddr::from([127, 0, 0, 1]);
         let echo = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let echo_addr = match echo.local_addr().unwrap() {
             SocketAddr::V4(a) => a,
@@ -213,5 +259,29 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(&b[..n], b"ping");
+    }
+
+    #[tokio::test]
+    async fn ipv6_binds_beside_ipv4_on_the_same_port() {
+        if !host_has_ipv6() {
+            return;
+        }
+        // Loopback only here; the wildcards (where IPV6_V6ONLY matters) are
+        // the root test's, in a namespace of its own.
+        let target = SocketAddrV4::new([127, 0, 0, 1].into(), 9);
+        let lo6: IpAddr = "::1".parse().unwrap();
+        for proto in ["tcp", "udp"] {
+            let v4 = start(proto, IpAddr::from([127, 0, 0, 1]), 0..=0, target).unwrap();
+            let p = v4.host_port;
+            let v6 = start(proto, lo6, p..=p, target).unwrap();
+            assert_eq!((v6.host_ip, v6.host_port), (lo6, p));
+            let e = start(proto, lo6, p..=p, target).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!(
+                    "Bind for [::1]:{p} failed: port is already allocated"
+                )),
+                "{e}"
+            );
+        }
     }
 }

@@ -205,7 +205,8 @@ fn published_port_reaches_container_via_proxy_and_dnat() {
         serve_peer_addr(&c, 80);
         let req = |ports: (u16, u16)| PortRequest {
             proto: "tcp".into(),
-            host_ip: Ipv4Addr::UNSPECIFIED,
+            host_ip: Ipv4Addr::UNSPECIFIED.into(),
+            all_families: false,
             host_ports: ports,
             container_ip: cip,
             container_port: 80,

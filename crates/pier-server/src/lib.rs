@@ -5,6 +5,7 @@
 //! `/v1.xx` prefix handling and shutdown.
 
 mod body;
+mod daemon_log;
 mod endpoints;
 mod error;
 mod hijack;
@@ -28,6 +29,7 @@ pub use pier_engine::{AddressPool, NetworkOptions};
 use pier_engine::{Engine, EngineConfig};
 use tower::ServiceExt;
 
+pub use daemon_log::LogFormat;
 pub use endpoints::{ListenAddr, TlsOptions};
 pub use error::ApiError;
 
@@ -52,6 +54,8 @@ pub struct DaemonOptions {
     pub debug: bool,
     /// `--log-level` as a tracing filter (`debug` wins over it).
     pub log_level: Option<String>,
+    /// `--log-format` (daemon.json `log-format`): text or JSON lines.
+    pub log_format: LogFormat,
     /// `--insecure-registry` and daemon.json `insecure-registries`.
     pub insecure_registries: Vec<String>,
     /// `--registry-mirror` and daemon.json `registry-mirrors` (Docker Hub's).
@@ -133,16 +137,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     } else {
         opts.log_level.as_deref().unwrap_or("info")
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PIER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
-        )
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal, as dockerd: a log file or journal
-        // gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    daemon_log::init(filter, opts.log_format);
     pier_engine::configure_registries(
         opts.insecure_registries.clone(),
         opts.registry_mirrors.clone(),

@@ -341,6 +341,15 @@ impl Snapshotter {
 
     /// Removes a snapshot that no other snapshot builds on.
     pub fn remove(&self, chain: &Digest) -> Result<()> {
+        let doomed = self.detach(chain)?;
+        fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))
+    }
+
+    /// [`Snapshotter::remove`] without the deleting: the snapshot is gone
+    /// at once (renamed to a temporary name in the snapshot root, which
+    /// [`Snapshotter::cleanup`] clears after a crash); the caller deletes
+    /// the returned directory, in the background if it likes.
+    pub fn detach(&self, chain: &Digest) -> Result<PathBuf> {
         if !self.exists(chain) {
             return Err(SnapshotError::NotFound(chain.to_string()));
         }
@@ -361,7 +370,7 @@ impl Snapshotter {
             TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         fs::rename(&dir, &doomed).map_err(io_err("rename", &dir))?;
-        fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))
+        Ok(doomed)
     }
 
     fn container_dir(&self, key: &str) -> Result<PathBuf> {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use pier_dockerfile::{Instruction, Lexer, Stage};
 use pier_reference::{Digest, Reference};
 
-use crate::backend::{BaseImage, BuildBackend, LayerInfo, Network, WorkRoot};
+use crate::backend::{BaseImage, BuildBackend, ImageRole, LayerInfo, Network, WorkRoot};
 use crate::error::{BuildError, Result};
 use crate::fsutil::resolve_in_root;
 use crate::ignore::DockerIgnore;
@@ -70,6 +70,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `--secret id=...,src=...`: secret id to host file.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// `--shm-size`: bytes of /dev/shm in RUN steps; 0 = the runtime's 64 MB.
+    pub shm_size: i64,
 }
 
 /// What a successful build produced.
@@ -435,23 +437,7 @@ impl<'a> Builder<'a> {
             self.say(&format!("{w}\n"));
             self.warnings.push(w);
         }
-        let cfg = st.config.config.get_or_insert_with(Default::default);
-        if !self.common.opts.labels.is_empty() {
-            let labels = cfg.labels.get_or_insert_with(Default::default);
-            for (k, v) in &self.common.opts.labels {
-                labels.insert(k.clone(), v.clone());
-            }
-        }
-        st.config.rootfs.diff_ids = st.layers.iter().map(|l| l.diff_id.clone()).collect();
-        st.config.created = Some(
-            st.config
-                .history
-                .iter()
-                .rev()
-                .find_map(|h| h.created.clone())
-                .unwrap_or_else(now_rfc3339),
-        );
-        let json = st.config.to_json();
+        let json = self.image_json(&st, true);
         let tags: Vec<String> = self
             .common
             .opts
@@ -459,8 +445,17 @@ impl<'a> Builder<'a> {
             .iter()
             .filter_map(|t| Reference::parse(t).ok().map(|r| r.familiar()))
             .collect();
-        let id = self.common.backend.create_image(&json, &st.layers, &tags)?;
         let expected = Digest::sha256(&json).to_string();
+        // The last step's image already is the result unless the build's
+        // labels came after it (a target stage with no step after FROM).
+        if expected != st.image_id {
+            self.store_image(&mut st, &json)?;
+            self.say(&format!(" ---> {}\n", short_id(&st.image_id)));
+        }
+        let id = self
+            .common
+            .backend
+            .create_image(&json, &st.layers, &tags, ImageRole::Result)?;
         if id != expected {
             return Err(BuildError::Backend(crate::backend::BackendError::internal(
                 format!("backend stored the image as {id}, expected {expected}"),
@@ -477,6 +472,63 @@ impl<'a> Builder<'a> {
             tags,
             warnings: std::mem::take(&mut self.warnings),
         })
+    }
+
+    /// The image config of `st` as stored: its layers' diff IDs, the time
+    /// of its last step, and on the build's `final` image its `--label`s.
+    fn image_json(&self, st: &StageState, last: bool) -> Vec<u8> {
+        let mut config = st.config.clone();
+        if last && !self.common.opts.labels.is_empty() {
+            let cfg = config.config.get_or_insert_with(Default::default);
+            let labels = cfg.labels.get_or_insert_with(Default::default);
+            for (k, v) in &self.common.opts.labels {
+                labels.insert(k.clone(), v.clone());
+            }
+        }
+        config.rootfs.diff_ids = st.layers.iter().map(|l| l.diff_id.clone()).collect();
+        config.created = Some(
+            config
+                .history
+                .iter()
+                .rev()
+                .find_map(|h| h.created.clone())
+                .unwrap_or_else(now_rfc3339),
+        );
+        config.to_json()
+    }
+
+    /// As Docker's classic builder, every step leaves an untagged image
+    /// whose parent is the previous step's, shown as ` ---> ID`: clients
+    /// run and inspect them, `images -a` lists them, and removing the
+    /// final image removes the chain. The build's last step is its result.
+    pub(crate) fn step_image(&mut self, st: &mut StageState) -> Result<()> {
+        let last = self.step == self.common.total;
+        let json = self.image_json(st, last);
+        self.store_image(st, &json)?;
+        self.say(&format!(" ---> {}\n", short_id(&st.image_id)));
+        Ok(())
+    }
+
+    /// Stores `json` as the image after `st`'s current one.
+    fn store_image(&mut self, st: &mut StageState, json: &[u8]) -> Result<()> {
+        let expected = Digest::sha256(json).to_string();
+        // A step that changed nothing leaves the same image: no self-parent.
+        let parent = if st.image_id == expected {
+            ""
+        } else {
+            st.image_id.as_str()
+        };
+        let id =
+            self.common
+                .backend
+                .create_image(json, &st.layers, &[], ImageRole::Step { parent })?;
+        if id != expected {
+            return Err(BuildError::Backend(crate::backend::BackendError::internal(
+                format!("backend stored the image as {id}, expected {expected}"),
+            )));
+        }
+        st.image_id = id;
+        Ok(())
     }
 
     /// An image for `FROM`, `COPY --from` or a bind mount: local unless

@@ -67,6 +67,7 @@ impl Builder<'_> {
             extra_hosts: self.common.opts.extra_hosts.clone(),
             privileged: r.security == Security::Insecure,
             mounts: mounts.mounts,
+            shm_size: self.common.opts.shm_size,
         };
         let descriptor = serde_json::json!({
             "run": args,

@@ -25,6 +25,9 @@ pub(crate) struct StageState {
     pub layers: Vec<LayerInfo>,
     /// Cache key of everything so far.
     pub key: String,
+    /// The image of the last step (classic builder's ` ---> ID`); empty
+    /// for a stage on scratch before its first step.
+    pub image_id: String,
     /// ARGs declared in this stage, in order, with their values.
     pub args: Vec<(String, Option<String>)>,
     /// A CMD was given in this stage (ENTRYPOINT then keeps it).
@@ -164,10 +167,11 @@ impl Builder<'_> {
                     self.common.done.get(&j).cloned().ok_or_else(|| {
                         BuildError::Invalid(format!("stage {image} was not built"))
                     })?;
-                self.say(&format!(" ---> {}\n", short_id(&base.key)));
+                self.say(&format!(" ---> {}\n", short_id(&base.image_id)));
                 StageState {
                     index,
                     key: next_key(&base.key, &format!("FROM stage\n{plat}")),
+                    image_id: base.image_id,
                     config: base.config,
                     layers: base.layers,
                     args: Vec::new(),
@@ -190,10 +194,12 @@ impl Builder<'_> {
                     }),
                     ..Default::default()
                 };
-                self.say(" ---> scratch\n");
+                // As Docker's classic builder: scratch is no image.
+                self.say(" ---> \n");
                 StageState {
                     index,
                     key: next_key("", &format!("FROM scratch\n{plat}")),
+                    image_id: String::new(),
                     config,
                     layers: Vec::new(),
                     args: Vec::new(),
@@ -215,6 +221,7 @@ impl Builder<'_> {
                 StageState {
                     index,
                     key: next_key("", &format!("FROM {}\n{plat}", img.id)),
+                    image_id: img.id.clone(),
                     config,
                     layers: img.layers.clone(),
                     args: Vec::new(),
@@ -442,8 +449,7 @@ impl Builder<'_> {
                     .push(o.expression.clone());
                 // BuildKit records no history for ONBUILD.
                 st.key = next_key(&st.key, &format!("ONBUILD {}", o.expression));
-                self.say(&format!(" ---> {}\n", short_id(&st.key)));
-                Ok(())
+                self.step_image(st)
             }
         }
     }
@@ -488,8 +494,7 @@ impl Builder<'_> {
             }
         };
         st.add_history(created, created_by, true);
-        self.say(&format!(" ---> {}\n", short_id(&st.key)));
-        Ok(())
+        self.step_image(st)
     }
 
     /// The cached result of the step `created_by` with `key` on top of `st`,
@@ -590,8 +595,7 @@ impl Builder<'_> {
             st.layers.push(l);
         }
         st.add_history(rec.created, created_by, empty);
-        self.say(&format!(" ---> {}\n", short_id(&st.key)));
-        Ok(())
+        self.step_image(st)
     }
 
     fn workdir_step(&mut self, st: &mut StageState, w: &str) -> Result<()> {

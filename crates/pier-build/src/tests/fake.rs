@@ -30,6 +30,8 @@ pub struct Fake {
     pub layers: Mutex<HashMap<String, PathBuf>>,
     pub cache: Mutex<HashMap<String, CacheRecord>>,
     pub created: Mutex<Created>,
+    /// Step images (the classic builder's ` ---> ID`): ID -> parent ID.
+    pub steps: Mutex<HashMap<String, String>>,
     pub calls: Mutex<Calls>,
     n: Mutex<usize>,
 }
@@ -48,6 +50,7 @@ impl Fake {
             layers: Mutex::default(),
             cache: Mutex::default(),
             created: Mutex::default(),
+            steps: Mutex::default(),
             calls: Mutex::default(),
             n: Mutex::new(0),
         }
@@ -212,11 +215,20 @@ impl BuildBackend for Fake {
         config_json: &[u8],
         layers: &[LayerInfo],
         tags: &[String],
+        role: ImageRole<'_>,
     ) -> BackendResult<String> {
         for l in layers {
             assert!(self.layers.lock().unwrap().contains_key(&l.diff_id));
         }
         let id = Digest::sha256(config_json).to_string();
+        if let ImageRole::Step { parent } = role {
+            assert!(tags.is_empty());
+            let mut steps = self.steps.lock().unwrap();
+            steps
+                .entry(id.clone())
+                .or_insert_with(|| parent.to_string());
+            return Ok(id);
+        }
         // Built images can be named later (FROM, --cache-from), as in a store.
         let image = BaseImage {
             id: id.clone(),

@@ -241,6 +241,9 @@ fn failing_run_reports_code_and_creates_nothing() {
         matches!(out.events.last(), Some(Event::RunFailed { message: m, code: 3 }) if m.contains("non-zero code: 3"))
     );
     assert!(out.text().contains("Step 3/4 : RUN exit 3"));
+    // As Docker's classic builder: the step that passed leaves its
+    // (untagged) image, the build no result.
+    assert_eq!(f.steps.lock().unwrap().len(), 1);
     assert!(f.created.lock().unwrap().is_empty());
     // Every prepared root was released.
     let calls = f.calls.lock().unwrap();
@@ -271,6 +274,42 @@ fn output_stream_matches_docker() {
         f.created.lock().unwrap()[&id].1,
         ["app:latest", "reg.example:5000/x/y:v1"]
     );
+}
+
+#[test]
+fn every_step_leaves_an_image_on_the_one_before() {
+    let f = fake();
+    let c = context(&[]);
+    let out = run_build(
+        &f,
+        c.path(),
+        "FROM base\nENV A=1\nRUN echo hi > /f\nCMD [\"sh\"]\n",
+        |o| o.labels = [("l".to_string(), "v".to_string())].into(),
+    );
+    let id = out.id();
+    let ids: Vec<String> = out
+        .text()
+        .lines()
+        .filter_map(|l| l.strip_prefix(" ---> "))
+        .filter(|r| r.len() == 12 && r.chars().all(|c| c.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len(), 4, "{}", out.text());
+    let steps = f.steps.lock().unwrap();
+    let full = |short: &str| {
+        steps
+            .keys()
+            .find(|k| k[7..19] == *short)
+            .unwrap_or_else(|| panic!("{short} was not stored"))
+            .clone()
+    };
+    // Each step's image sits on the one before (the first on the base).
+    for w in ids.windows(2) {
+        assert_eq!(steps[&full(&w[1])][7..19], w[0]);
+    }
+    // The last step's image is the result, with the build's labels on it only.
+    assert_eq!(full(&ids[3]), id);
+    assert_eq!(f.config_of(&id)["config"]["Labels"]["l"], "v");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! containers after a daemon restart.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use pier_api::models::{ContainerConfig, HostConfig, PortBinding};
 use pier_network::PortRequest;
@@ -35,8 +35,9 @@ fn parse_host_ports(s: &str) -> Result<(u16, u16)> {
     Ok((a, b))
 }
 
-/// One `-p`/`-P` request: container port, proto, host IP, host port range.
-type PortSpec = (u16, String, Ipv4Addr, (u16, u16));
+/// One `-p`/`-P` request: container port, proto, host IP (None: every
+/// address, IPv6 too), host port range.
+type PortSpec = (u16, String, Option<IpAddr>, (u16, u16));
 
 /// What `-p` and `-P` ask for.
 pub(super) fn port_specs(rec_cfg: &ContainerConfig, host: &HostConfig) -> Result<Vec<PortSpec>> {
@@ -59,16 +60,14 @@ pub(super) fn port_specs(rec_cfg: &ContainerConfig, host: &HostConfig) -> Result
         };
         for b in binds {
             let ip = b.host_ip.unwrap_or_default();
-            // IPv6 host addresses are not published (no IPv6 on bridges yet).
-            if ip.contains(':') {
-                continue;
-            }
-            let ip: Ipv4Addr = if ip.is_empty() {
-                Ipv4Addr::UNSPECIFIED
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            // IPv6 clients reach the IPv4-only container through the proxy.
+            let ip: Option<IpAddr> = if ip.is_empty() {
+                None
             } else {
-                ip.parse().map_err(|_| {
+                Some(ip.parse().map_err(|_| {
                     EngineError::invalid_argument(format!("invalid host IP address: {ip}"))
-                })?
+                })?)
             };
             let ports = parse_host_ports(b.host_port.as_deref().unwrap_or(""))?;
             out.push((port, proto.clone(), ip, ports));
@@ -93,7 +92,8 @@ impl Engine {
             .into_iter()
             .map(|(port, proto, host_ip, host_ports)| PortRequest {
                 proto,
-                host_ip,
+                host_ip: host_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                all_families: host_ip.is_none(),
                 host_ports,
                 container_ip: cip,
                 container_port: port,
@@ -137,6 +137,8 @@ impl Engine {
                 Some(PortRequest {
                     proto: p.proto.clone(),
                     host_ip: p.host_ip.parse().ok()?,
+                    // Each address it had is in the record on its own.
+                    all_families: false,
                     host_ports: (p.host_port, p.host_port),
                     container_ip: cip,
                     container_port: p.container_port,
@@ -190,7 +192,38 @@ mod tests {
         };
         let s = port_specs(&cfg, &host).unwrap();
         assert_eq!(s.len(), 2);
-        assert!(s.contains(&(80, "tcp".into(), Ipv4Addr::LOCALHOST, (8080, 8080))));
-        assert!(s.contains(&(53, "udp".into(), Ipv4Addr::UNSPECIFIED, (0, 0))));
+        // An IPv6 host address is published, bracketed or not.
+        let mut pb = HashMap::new();
+        pb.insert(
+            "80/tcp".to_string(),
+            Some(vec![PortBinding {
+                host_ip: Some("[::1]".into()),
+                host_port: Some("8080".into()),
+            }]),
+        );
+        let v6 = port_specs(
+            &ContainerConfig::default(),
+            &HostConfig {
+                port_bindings: Some(pb),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            v6,
+            [(
+                80,
+                "tcp".into(),
+                Some(std::net::Ipv6Addr::LOCALHOST.into()),
+                (8080, 8080)
+            )]
+        );
+        assert!(s.contains(&(
+            80,
+            "tcp".into(),
+            Some(Ipv4Addr::LOCALHOST.into()),
+            (8080, 8080)
+        )));
+        assert!(s.contains(&(53, "udp".into(), None, (0, 0))));
     }
 }

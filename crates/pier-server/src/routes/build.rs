@@ -29,11 +29,10 @@ fn json_map<T: serde::de::DeserializeOwned + Default>(q: &Q, key: &str) -> ApiRe
 }
 
 /// Build parameters of Docker's API that Pier's builder does not apply (resource
-/// limits of RUN steps, Windows isolation, squash). Clients send most of them on
+/// limits of RUN steps other than /dev/shm's size, Windows isolation, squash). Clients send most of them on
 /// every build with an empty or zero value; any other value is refused rather
 /// than dropped.
 const UNAPPLIED: &[&str] = &[
-    "shmsize",
     "memory",
     "memswap",
     "cpushares",
@@ -103,6 +102,7 @@ async fn build(
         .find(|(k, _)| k == "dockerfile")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    let shm_size = shm_size(&q)?;
     let local = local_context(&q)?;
     let opts = pier_build::BuildOptions {
         context: local.clone().unwrap_or_default(),
@@ -120,6 +120,7 @@ async fn build(
         platform: q.get("platform").cloned().filter(|p| !p.is_empty()),
         pull: qbool(&q, "pull"),
         secrets: Default::default(),
+        shm_size,
     };
     let quiet = qbool(&q, "q");
     let reader = blocking_reader(body);
@@ -164,6 +165,20 @@ async fn build(
     })
     .await;
     Ok(resp)
+}
+
+/// `shmsize` in bytes, as Docker parses it (an integer; 0 or absent = the
+/// 64 MB default).
+fn shm_size(q: &Q) -> ApiResult<i64> {
+    match q.get("shmsize").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        None => Ok(0),
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if n >= 0 => Ok(n),
+            _ => Err(ApiError::bad_request(format!(
+                "invalid shmsize: {s:?}: not a number of bytes"
+            ))),
+        },
+    }
 }
 
 /// Pier's own extension for a local `pier build`: `piercontext=<dir>` and
@@ -264,7 +279,6 @@ mod unapplied_tests {
         assert!(refuse_unapplied(&defaults).is_ok());
         assert!(refuse_unapplied(&q(&[("ulimits", "[]"), ("squash", "false")])).is_ok());
         for (k, v) in [
-            ("shmsize", "67108864"),
             ("memory", "1g"),
             ("squash", "1"),
             ("isolation", "hyperv"),

@@ -188,7 +188,9 @@ async fn by_name(
         }
         (Method::DELETE, "") => {
             let force = qbool(&q, "force");
-            let r = tokio::task::spawn_blocking(move || e.remove_image(&name, force)).await??;
+            let prune = !qbool(&q, "noprune");
+            let r =
+                tokio::task::spawn_blocking(move || e.remove_image(&name, force, prune)).await??;
             Ok(axum::Json(r).into_response())
         }
         _ => Err(ApiError::new(

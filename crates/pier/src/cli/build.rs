@@ -74,6 +74,9 @@ pub struct BuildArgs {
     /// Add a custom host-to-IP mapping ("host:ip")
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
+    /// Size of /dev/shm in RUN steps
+    #[arg(long = "shm-size", value_parser = super::opts::ram_in_bytes)]
+    pub shm_size: Option<i64>,
     /// PATH | - (a directory, or a tar archive or Dockerfile on stdin)
     pub path: String,
 }
@@ -165,6 +168,9 @@ fn build_query(a: &BuildArgs, dockerfile: Option<&str>) -> Vec<(&'static str, St
     }
     if !a.add_host.is_empty() {
         q.push(("extrahosts", a.add_host.join(",")));
+    }
+    if let Some(n) = a.shm_size.filter(|n| *n > 0) {
+        q.push(("shmsize", n.to_string()));
     }
     q
 }
@@ -352,8 +358,13 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
     };
     let headers = [("Content-Type", "application/x-tar".to_string())];
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let mut in_place: Option<String>;
     let resp = loop {
         let mut q = build_query(&a, dockerfile.as_deref());
+        in_place = local
+            .iter()
+            .find(|(k, _)| *k == "piercontext")
+            .map(|(_, dir)| dir.clone());
         q.append(&mut local);
         let path = format!("/build{}", query(&q));
         let resp = client.request_with(Method::POST, &path, body, &headers);
@@ -404,7 +415,10 @@ pub async fn build(client: &Client, a: BuildArgs) -> Result<i32> {
                 };
                 if first {
                     first = false;
-                    view.context_sent(sent.load(Ordering::Relaxed));
+                    match &in_place {
+                        Some(dir) => view.context_in_place(dir),
+                        None => view.context_sent(sent.load(Ordering::Relaxed)),
+                    }
                 }
                 if let Some(msg) = m
                     .pointer("/errorDetail/message")

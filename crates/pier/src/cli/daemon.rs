@@ -49,6 +49,9 @@ pub struct DaemonArgs {
     /// Set the logging level ("debug", "info", "warn", "error", "fatal")
     #[arg(short = 'l', long = "log-level")]
     pub log_level: Option<String>,
+    /// Set the logging format ("text"|"json")
+    #[arg(long = "log-format")]
+    pub log_format: Option<String>,
     /// Enable insecure registry communication (host, host:port or CIDR; repeatable)
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
@@ -137,6 +140,7 @@ pub async fn run(
     give("tlskey", a.tlskey.as_ref().map(|p| p.display().to_string()));
     give("debug", debug_flag.then(|| "true".to_string()));
     give("log-level", level_flag.clone());
+    give("log-format", a.log_format.clone());
     give(
         "insecure-registry",
         (!a.insecure_registry.is_empty()).then(|| a.insecure_registry.join(",")),
@@ -192,6 +196,13 @@ pub async fn run(
         Some(l) => Some(tracing_level(&l)?.to_string()),
         None => None,
     };
+    let log_format: pier_server::LogFormat = a
+        .log_format
+        .as_deref()
+        .or(file.log_format.as_deref())
+        .unwrap_or("text")
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut log_defaults = pier_server::LogDefaults::default();
     if let Some(d) = a.log_driver.or(file.log_driver.clone()) {
         log_defaults.driver = d;
@@ -251,6 +262,7 @@ pub async fn run(
         shim_binary,
         debug: debug_flag || file.debug.unwrap_or(false),
         log_level,
+        log_format,
         insecure_registries,
         registry_mirrors,
         registry_hosts_dirs: a.hosts_dir,

@@ -23,6 +23,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("hosts", "host"),
     ("insecure-registries", "insecure-registry"),
     ("log-driver", "log-driver"),
+    ("log-format", "log-format"),
     ("log-level", "log-level"),
     ("log-opts", "log-opt"),
     ("registry-mirrors", "registry-mirror"),
@@ -46,6 +47,7 @@ pub struct DaemonConfig {
     pub hosts: Option<Vec<String>>,
     pub insecure_registries: Option<Vec<String>>,
     pub log_driver: Option<String>,
+    pub log_format: Option<String>,
     pub log_level: Option<String>,
     pub log_opts: Option<HashMap<String, String>>,
     pub registry_mirrors: Option<Vec<String>>,
@@ -113,6 +115,10 @@ impl DaemonConfig {
         cfg.raw = raw;
         if let Some(l) = &cfg.log_level {
             tracing_level(l)?;
+        }
+        if let Some(f) = &cfg.log_format {
+            f.parse::<pier_server::LogFormat>()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         Ok(cfg)
     }

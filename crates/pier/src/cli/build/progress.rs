@@ -40,7 +40,9 @@ pub fn classify(line: &str) -> Line<'_> {
         if rest == "Using cache" {
             return Line::UsingCache;
         }
-        if rest.starts_with("Running in ")
+        // An empty ID is FROM scratch.
+        if rest.is_empty()
+            || rest.starts_with("Running in ")
             || rest.starts_with("Removed intermediate container")
             || (!rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit()))
         {
@@ -83,6 +85,17 @@ impl View {
             )),
             View::Quiet => {}
             View::Tty(t) => t.context_sent(bytes),
+        }
+    }
+
+    /// The daemon read the context directory itself: nothing was sent.
+    pub fn context_in_place(&mut self, dir: &str) {
+        match self {
+            View::Plain => println(&format!(
+                "Reading build context in place (nothing to send): {dir}"
+            )),
+            View::Quiet => {}
+            View::Tty(t) => t.context_done("read in place"),
         }
     }
 
@@ -220,11 +233,12 @@ impl TtyView {
     }
 
     fn context_sent(&mut self, bytes: u64) {
+        self.context_done(&crate::format::units::human_size(bytes as f64));
+    }
+
+    fn context_done(&mut self, what: &str) {
         if let Some((bar, start)) = self.context.take() {
-            bar.set_message(format!(
-                " => [internal] load build context: {}",
-                crate::format::units::human_size(bytes as f64)
-            ));
+            bar.set_message(format!(" => [internal] load build context: {what}"));
             bar.set_prefix(seconds(start.elapsed()));
             bar.finish();
         }
