@@ -33,6 +33,7 @@ mod reap;
 mod records;
 mod registry;
 mod resources;
+mod restart_policy;
 mod restore;
 mod shim;
 mod spec;
@@ -136,6 +137,8 @@ pub struct Engine {
     prestarts: Mutex<HashMap<String, prestart::Prestart>>,
     /// Held per container while its root is checked and mounted.
     mount_lock: util::KeyedLock,
+    /// Delays before the next restart of each container (restart_policy.rs).
+    backoff: restart_policy::Backoff,
 }
 
 impl Engine {
@@ -200,6 +203,7 @@ impl Engine {
             .ok(),
             prestarts: Mutex::new(HashMap::new()),
             mount_lock: util::KeyedLock::default(),
+            backoff: Default::default(),
         });
         // Again, for the directories the stores made on a fresh install.
         perms::secure_roots(&engine.cfg)?;
