@@ -225,3 +225,139 @@ fn restart_sends_the_signal_asked_for() {
     assert_eq!(o.code(), 1, "{}", o.describe());
     d.pier_ok(&["rm", "-f", &id]);
 }
+
+/// A directory under /tmp removed when dropped, also when a test fails.
+struct TmpDir(std::path::PathBuf);
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmp_dir(tag: &str) -> TmpDir {
+    let dir = std::path::PathBuf::from(format!(
+        "/tmp/pier-opts-{tag}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    TmpDir(dir)
+}
+
+#[test]
+fn daemon_json_gives_containers_dns_and_ulimit_defaults() {
+    let tmp = tmp_dir("defaults");
+    let cfg = tmp.0.join("daemon.json");
+    std::fs::write(
+        &cfg,
+        r#"{"dns":["10.9.9.9"],"dns-search":["corp.example"],"dns-opts":["ndots:3"],
+            "default-ulimits":{"nofile":{"Name":"nofile","Soft":123,"Hard":456}},
+            "live-restore":true,"features":{"buildkit":true}}"#,
+    )
+    .unwrap();
+    let d = TestDaemon::start_with_args(&["--config-file", cfg.to_str().unwrap()]);
+    d.import_busybox();
+    let run = |args: &[&str]| {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(args);
+        d.pier_ok(&a)
+    };
+    let show = "cat /etc/resolv.conf; ulimit -Sn; ulimit -Hn";
+    let out = run(&["busybox", "sh", "-c", show]);
+    assert!(out.contains("nameserver 10.9.9.9\n"), "{out}");
+    assert!(out.contains("search corp.example\n"), "{out}");
+    assert!(out.contains("options ndots:3\n"), "{out}");
+    assert!(out.ends_with("123\n456\n"), "{out}");
+    // A container's own settings win, each on its own.
+    let out = run(&[
+        "--dns-search",
+        "mine.example",
+        "--ulimit",
+        "nofile=50:60",
+        "busybox",
+        "sh",
+        "-c",
+        show,
+    ]);
+    assert!(out.contains("nameserver 10.9.9.9\n"), "{out}");
+    assert!(out.contains("search mine.example\n"), "{out}");
+    assert!(!out.contains("corp.example"), "{out}");
+    assert!(out.ends_with("50\n60\n"), "{out}");
+    // On a user network the embedded DNS (at the gateway) answers and
+    // forwards to the daemon's servers; search and options are the daemon's.
+    d.pier_ok(&["network", "create", "defnet"]);
+    let out = run(&["--network", "defnet", "busybox", "cat", "/etc/resolv.conf"]);
+    let net: Value = serde_json::from_str(&d.pier_ok(&["network", "inspect", "defnet"])).unwrap();
+    let gw = net[0]["IPAM"]["Config"][0]["Gateway"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(out.starts_with(&format!("nameserver {gw}\n")), "{out}");
+    assert!(out.contains("search corp.example\n"), "{out}");
+    assert!(out.contains("ndots:3"), "{out}");
+    // As dockerd, defaults are applied at start, not stored in the container.
+    let id = d.pier_ok(&["create", "busybox"]);
+    let h = &d.inspect(id.trim())["HostConfig"];
+    assert!(h["Dns"].as_array().is_none_or(Vec::is_empty), "{h}");
+    assert!(h["Ulimits"].as_array().is_none_or(Vec::is_empty), "{h}");
+    d.pier_ok(&["rm", id.trim()]);
+    d.pier_ok(&["network", "rm", "defnet"]);
+}
+
+/// `pier daemon` with `cfg` as its config file, expected to refuse to start.
+fn daemon_refuses(dir: &std::path::Path, cfg: &str, flags: &[&str]) -> String {
+    let file = dir.join("daemon.json");
+    std::fs::write(&file, cfg).unwrap();
+    let data = dir.join("data");
+    let mut c = std::process::Command::new(pier_tests::pier_bin());
+    c.arg("daemon")
+        .arg("--config-file")
+        .arg(&file)
+        .arg("--data-root")
+        .arg(&data)
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.join("s.sock").display()))
+        .args(flags);
+    let o = pier_tests::cmd::run(c, pier_tests::Input::Null, Duration::from_secs(20));
+    assert_ne!(o.code(), 0, "{}", o.describe());
+    assert!(!data.exists(), "a refused config touches nothing");
+    o.err()
+}
+
+#[test]
+fn daemon_json_switches_pier_cannot_honour_stop_the_daemon() {
+    let tmp = tmp_dir("switches");
+    let dir = &tmp.0;
+    let e = daemon_refuses(dir, r#"{"live-restore":false}"#, &[]);
+    assert!(
+        e.contains("not supported by Pier: live-restore=false"),
+        "{e}"
+    );
+    let e = daemon_refuses(dir, r#"{"features":{"containerd-snapshotter":true}}"#, &[]);
+    assert!(
+        e.contains("not supported by Pier: features.containerd-snapshotter=true"),
+        "{e}"
+    );
+    let e = daemon_refuses(dir, r#"{"dns":["1.1.1.1"]}"#, &["--dns", "8.8.8.8"]);
+    assert!(
+        e.contains("the following directives are specified both as a flag and in the configuration file: dns: (from flag: 8.8.8.8, from file: [\"1.1.1.1\"])"),
+        "{e}"
+    );
+    let e = daemon_refuses(dir, r#"{"dns":["not-an-ip"]}"#, &[]);
+    assert!(
+        e.contains("IP address is not correctly formatted: not-an-ip"),
+        "{e}"
+    );
+    let e = daemon_refuses(
+        dir,
+        r#"{"default-ulimits":{"nosuch":{"Name":"nosuch","Soft":1,"Hard":1}}}"#,
+        &[],
+    );
+    assert!(e.contains("invalid default-ulimits"), "{e}");
+}

@@ -10,6 +10,7 @@ mod changes;
 mod container;
 mod container_filter;
 mod cpfs;
+mod defaults;
 mod devices;
 mod error;
 mod events;
@@ -61,6 +62,7 @@ use pier_snapshot::Snapshotter;
 
 pub use build::EngineBackend;
 pub use container::{CreateOptions, ListOptions};
+pub use defaults::ContainerDefaults;
 pub use error::{EngineError, ErrorKind, Result};
 pub use events::EventFilter;
 pub use exec::ExecStart;
@@ -95,6 +97,8 @@ pub struct EngineConfig {
     /// Where CDI specs are read (`--cdi-spec-dir`; default `/etc/cdi`,
     /// `/var/run/cdi`).
     pub cdi_spec_dirs: Vec<PathBuf>,
+    /// daemon.json `dns`, `dns-opts`, `dns-search`, `default-ulimits`.
+    pub container_defaults: ContainerDefaults,
 }
 
 impl EngineConfig {
@@ -147,6 +151,7 @@ impl Engine {
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         logconf::validate(&cfg.log_defaults.driver, &cfg.log_defaults.opts)
             .map_err(|e| EngineError::invalid_argument(format!("failed to set log opts: {e}")))?;
+        cfg.container_defaults.validate()?;
         for dir in [
             cfg.data_root.clone(),
             cfg.data_root.join("containers"),

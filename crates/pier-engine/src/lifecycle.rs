@@ -642,6 +642,7 @@ impl Engine {
         // Legacy links add hosts entries and variables for this start only.
         let t = std::time::Instant::now();
         let mut rec = self.with_links(rec)?;
+        self.cfg.container_defaults.apply(&mut rec.host_config);
         let rootfs = self.mount_rootfs(&rec)?;
         self.mount_volumes(&rec)?;
         let bundle = self.cfg.bundle_dir(&rec.id);

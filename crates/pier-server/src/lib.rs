@@ -23,7 +23,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-pub use pier_engine::{AddressPool, NetworkOptions};
+pub use pier_engine::{AddressPool, ContainerDefaults, NetworkOptions};
 use pier_engine::{Engine, EngineConfig};
 use tower::ServiceExt;
 
@@ -62,6 +62,8 @@ pub struct DaemonOptions {
     pub log_defaults: pier_engine::logconf::LogDefaults,
     /// `--cdi-spec-dir`: where CDI device specs are read.
     pub cdi_spec_dirs: Vec<PathBuf>,
+    /// daemon.json `dns`, `dns-opts`, `dns-search`, `default-ulimits`.
+    pub container_defaults: pier_engine::ContainerDefaults,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +154,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         network: opts.network.clone(),
         log_defaults: opts.log_defaults.clone(),
         cdi_spec_dirs: opts.cdi_spec_dirs.clone(),
+        container_defaults: opts.container_defaults.clone(),
     })
     .await?;
     let listeners =

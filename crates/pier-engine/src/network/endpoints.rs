@@ -68,9 +68,13 @@ fn links_of(ep: &EndpointSettings) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A container's `--dns` servers, for the embedded DNS to forward to.
-fn own_dns_servers(rec: &ContainerRecord) -> Vec<std::net::SocketAddr> {
-    pier_network::dns::parse_servers(rec.host_config.dns.as_deref().unwrap_or(&[]))
+/// A container's `--dns` servers (else the daemon's `dns`), for the
+/// embedded DNS to forward to.
+fn own_dns_servers(rec: &ContainerRecord, daemon: &[String]) -> Vec<std::net::SocketAddr> {
+    match rec.host_config.dns.as_deref() {
+        Some(own) if !own.is_empty() => pier_network::dns::parse_servers(own),
+        _ => pier_network::dns::parse_servers(daemon),
+    }
 }
 
 fn endpoint_id() -> String {
@@ -302,9 +306,12 @@ impl Engine {
         if spec.dns {
             self.net.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
             self.net.ctl.set_links(&n.id, &rec.id, &links_of(&req));
-            self.net
-                .ctl
-                .set_upstreams(&n.id, &rec.id, ip, &own_dns_servers(rec));
+            self.net.ctl.set_upstreams(
+                &n.id,
+                &rec.id,
+                ip,
+                &own_dns_servers(rec, &self.cfg.container_defaults.dns),
+            );
             if index == 0 {
                 rec.network.dns_server = Some(spec.gateway.to_string());
             }
@@ -478,9 +485,12 @@ impl Engine {
                 self.net
                     .ctl
                     .set_names(&a.network_id, &rec.id, &a.dns_names, ip);
-                self.net
-                    .ctl
-                    .set_upstreams(&a.network_id, &rec.id, ip, &own_dns_servers(rec));
+                self.net.ctl.set_upstreams(
+                    &a.network_id,
+                    &rec.id,
+                    ip,
+                    &own_dns_servers(rec, &self.cfg.container_defaults.dns),
+                );
             }
         }
         self.republish_ports(rec);
