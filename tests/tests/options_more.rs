@@ -361,3 +361,143 @@ fn daemon_json_switches_pier_cannot_honour_stop_the_daemon() {
     );
     assert!(e.contains("invalid default-ulimits"), "{e}");
 }
+
+#[test]
+fn events_honour_every_filter_type_and_the_time_window() {
+    let d = TestDaemon::with_busybox();
+    let before = now_secs() - 2;
+    std::thread::sleep(Duration::from_millis(1100));
+    let since = now_secs();
+    d.pier_ok(&["network", "create", "evnet"]);
+    d.pier_ok(&["volume", "create", "evvol"]);
+    d.pier_ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "evc",
+        "--label",
+        "tier=front",
+        "--network",
+        "evnet",
+        "-v",
+        "evvol:/d",
+        "busybox",
+        "true",
+    ]);
+    d.pier_ok(&["tag", "busybox", "evimg:1"]);
+    let get = |f: &str| events(&d, f, since);
+    let summary = |evs: &[Value]| -> Vec<String> {
+        evs.iter()
+            .map(|e| {
+                format!(
+                    "{} {} {}",
+                    e["Type"].as_str().unwrap(),
+                    e["Action"].as_str().unwrap(),
+                    e["Actor"]["Attributes"]["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    let all = get("{}");
+    let kinds = |evs: &[Value]| -> std::collections::BTreeSet<String> {
+        evs.iter()
+            .map(|e| e["Type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        kinds(&all).into_iter().collect::<Vec<_>>(),
+        ["container", "image", "network", "volume"],
+        "{:?}",
+        summary(&all)
+    );
+    let check = |f: &str, want_kinds: &[&str], must: &[&str]| {
+        let evs = get(f);
+        let s = summary(&evs);
+        assert!(!evs.is_empty(), "{f}: nothing");
+        assert!(
+            kinds(&evs).iter().all(|k| want_kinds.contains(&k.as_str())),
+            "{f}: {s:?}"
+        );
+        for m in must {
+            assert!(s.iter().any(|x| x.starts_with(m)), "{f}: no {m:?} in {s:?}");
+        }
+        s
+    };
+    check(
+        r#"{"type":["network"]}"#,
+        &["network"],
+        &["network create evnet", "network connect evnet"],
+    );
+    check(
+        r#"{"network":["evnet"]}"#,
+        &["network"],
+        &["network create", "network connect", "network disconnect"],
+    );
+    check(
+        r#"{"volume":["evvol"]}"#,
+        &["volume"],
+        &["volume create", "volume mount", "volume unmount"],
+    );
+    check(
+        r#"{"container":["evc"]}"#,
+        &["container"],
+        &[
+            "container create evc",
+            "container start evc",
+            "container die evc",
+            "container destroy evc",
+        ],
+    );
+    check(r#"{"image":["evimg"]}"#, &["image"], &["image tag evimg:1"]);
+    check(
+        r#"{"image":["evimg:1"]}"#,
+        &["image"],
+        &["image tag evimg:1"],
+    );
+    check(
+        r#"{"label":["tier=front"]}"#,
+        &["container"],
+        &["container start evc"],
+    );
+    let s = check(
+        r#"{"type":["container"],"event":["die"]}"#,
+        &["container"],
+        &["container die evc"],
+    );
+    assert_eq!(s.len(), 1, "{s:?}");
+    check(
+        r#"{"scope":["local"]}"#,
+        &["container", "image", "network", "volume"],
+        &[],
+    );
+    assert!(get(r#"{"scope":["swarm"]}"#).is_empty());
+    assert!(get(r#"{"daemon":["nosuchdaemon"]}"#).is_empty());
+    assert!(get(r#"{"type":["daemon"]}"#).is_empty());
+    assert!(
+        get(r#"{"volume":["evvol"],"network":["evnet"]}"#).is_empty(),
+        "keys are ANDed"
+    );
+    // A window that ends before anything happened holds nothing.
+    let r = d.http(
+        "GET",
+        &format!("/events?since={before}&until={}", before + 1),
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.text().trim().is_empty(), "{}", r.text());
+    let r = d.http(
+        "GET",
+        &format!(
+            "/events?since={since}&until={}&filters={}",
+            now_secs(),
+            urlencode(r#"{"bogus":["x"]}"#)
+        ),
+        None,
+        b"",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("nvalid filter 'bogus'"), "{}", r.text());
+    d.pier_ok(&["network", "rm", "evnet"]);
+    d.pier_ok(&["volume", "rm", "evvol"]);
+}

@@ -173,6 +173,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(rec.id.clone(), Arc::new(Live { shim: shim.clone() }));
+        self.volume_use_events("mount", rec);
         self.container_event("start", rec, &[]);
         self.monitor(rec.id.clone(), shim);
         self.watch_health(rec);
@@ -307,6 +308,7 @@ impl Engine {
             false
         });
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
+        self.volume_use_events("unmount", &rec);
         let saved = t.elapsed();
         self.network_teardown_exited(&mut rec).await;
         let network = t.elapsed();

@@ -82,13 +82,7 @@ async fn events(
     Query(q): Query<crate::body::Query>,
 ) -> ApiResult<Response> {
     let f = filters(&q)?;
-    let filter = pier_engine::EventFilter {
-        kinds: f.get("type").cloned().unwrap_or_default(),
-        events: f.get("event").cloned().unwrap_or_default(),
-        containers: f.get("container").cloned().unwrap_or_default(),
-        images: f.get("image").cloned().unwrap_or_default(),
-        labels: f.get("label").cloned().unwrap_or_default(),
-    };
+    let filter = pier_engine::EventFilter::new(f)?;
     let now = now_nanos();
     let since = qtime(&q, "since", now)?.map(Timestamp::as_nanos);
     let until = qtime(&q, "until", now)?.map(Timestamp::as_nanos);
