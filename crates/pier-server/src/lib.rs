@@ -4,6 +4,7 @@
 //! Routing lives in `routes/<noun>.rs`; this file wires the listener, the
 //! `/v1.xx` prefix handling and shutdown.
 
+mod activation;
 mod body;
 mod endpoints;
 mod error;
@@ -146,6 +147,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     tracing::debug!("open file limit {nofile}: up to {max_conns} API connections");
     // Before anything else: a group that does not exist is a start-up error.
     let socket_gid = pier_engine::perms::socket_gid(&opts.group)?;
+    let activated = activation::take_for(&opts.hosts)?;
     let engine = Engine::open(EngineConfig {
         data_root: opts.data_root.clone(),
         exec_root: opts.exec_root.clone(),
@@ -157,8 +159,13 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         container_defaults: opts.container_defaults.clone(),
     })
     .await?;
-    let listeners =
-        endpoints::bind_all(&opts.hosts, opts.tls.as_ref(), socket_gid, &opts.exec_root)?;
+    let listeners = endpoints::bind_all(
+        &opts.hosts,
+        activated,
+        opts.tls.as_ref(),
+        socket_gid,
+        &opts.exec_root,
+    )?;
     let router = routes::router(engine.clone()).layer(panic::layer());
     let app = tower::service_fn(move |req: Request| {
         let router = router.clone();
