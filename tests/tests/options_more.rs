@@ -662,3 +662,106 @@ fn socket_activation_refuses_what_systemd_did_not_pass() {
         d.log()
     );
 }
+
+fn df(d: &TestDaemon) -> Value {
+    let r = d.http("GET", "/system/df", None, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    serde_json::from_slice(&r.body).unwrap()
+}
+
+fn build_prune(d: &TestDaemon, query: &str) -> (u16, Value) {
+    let r = d.http("POST", &format!("/build/prune{query}"), None, b"");
+    (
+        r.status,
+        serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn system_df_counts_volumes_and_build_cache_and_builder_prune_chooses() {
+    let d = TestDaemon::with_busybox();
+    let ctx = tmp_dir("bctx");
+    std::fs::write(
+        ctx.0.join("Dockerfile"),
+        "FROM busybox\nRUN dd if=/dev/zero of=/big bs=1k count=200 2>/dev/null\n",
+    )
+    .unwrap();
+    d.pier_ok(&["build", "-q", "-t", "bp1", ctx.0.to_str().unwrap()]);
+    d.pier_ok(&["volume", "create", "bpvol"]);
+    d.pier_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "bpvol:/d",
+        "busybox",
+        "dd",
+        "if=/dev/zero",
+        "of=/d/f",
+        "bs=1k",
+        "count=100",
+    ]);
+    let v = df(&d);
+    let vol = v["Volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["Name"] == "bpvol")
+        .unwrap_or_else(|| panic!("{}", v["Volumes"]));
+    assert!(
+        vol["UsageData"]["Size"].as_i64().unwrap() >= 100 * 1024,
+        "{vol}"
+    );
+    assert_eq!(vol["UsageData"]["RefCount"], 0);
+    let cache = v["BuildCache"].as_array().unwrap().clone();
+    assert!(!cache.is_empty(), "{v}");
+    assert!(cache.iter().all(|c| c["Shared"] == true), "{cache:?}");
+    let ids: Vec<String> = cache
+        .iter()
+        .map(|c| c["ID"].as_str().unwrap().to_string())
+        .collect();
+    let out = d.pier_ok(&["system", "df"]);
+    assert!(out.contains("Local Volumes"), "{out}");
+    assert!(out.contains("Build Cache"), "{out}");
+    // Without `all` a record an image shares stays; the filters choose.
+    let (st, r) = build_prune(&d, "");
+    assert_eq!(st, 200);
+    assert!(
+        ids.iter()
+            .all(|i| !r["CachesDeleted"].to_string().contains(i.as_str())),
+        "{r}"
+    );
+    let (st, r) = build_prune(
+        &d,
+        &format!("?all=1&filters={}", urlencode(r#"{"until":["1h"]}"#)),
+    );
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(
+        r["CachesDeleted"],
+        serde_json::json!([]),
+        "nothing is an hour old"
+    );
+    let (st, _) = build_prune(
+        &d,
+        &format!("?filters={}", urlencode(r#"{"label":["a=b"]}"#)),
+    );
+    assert_eq!(st, 400);
+    let (st, r) = build_prune(&d, "?max-used-space=1000");
+    assert_eq!(st, 400, "{r}");
+    assert_eq!(df(&d)["BuildCache"].as_array().unwrap().len(), cache.len());
+    // Once the image is gone the record is the cache's own: a size limit
+    // above what it takes keeps it, a plain prune frees it.
+    d.pier_ok(&["rmi", "bp1"]);
+    d.pier_ok(&["builder", "prune", "-f", "--keep-storage", "1g"]);
+    assert_eq!(df(&d)["BuildCache"].as_array().unwrap().len(), cache.len());
+    let (st, r) = build_prune(&d, "?reserved-space=1");
+    assert_eq!(st, 200, "{r}");
+    assert!(r["SpaceReclaimed"].as_i64().unwrap() >= 200 * 1024, "{r}");
+    for i in &ids {
+        assert!(
+            r["CachesDeleted"].to_string().contains(i.as_str()),
+            "{i}: {r}"
+        );
+    }
+    assert_eq!(df(&d)["BuildCache"], serde_json::json!([]));
+    d.pier_ok(&["volume", "rm", "bpvol"]);
+}

@@ -4,6 +4,7 @@
 //! snapshotter and the live state of running containers (their shims).
 
 mod build;
+mod build_prune;
 mod cdi;
 mod cgroup_warm;
 mod changes;
@@ -61,6 +62,7 @@ use pier_metadata::Metadata;
 use pier_snapshot::Snapshotter;
 
 pub use build::EngineBackend;
+pub use build_prune::{BuildPruneOptions, BuildPruneReport};
 pub use container::{CreateOptions, ListOptions};
 pub use defaults::ContainerDefaults;
 pub use error::{EngineError, ErrorKind, Result};
