@@ -719,6 +719,24 @@ fn system_df_counts_volumes_and_build_cache_and_builder_prune_chooses() {
         .iter()
         .map(|c| c["ID"].as_str().unwrap().to_string())
         .collect();
+    // API 1.42's `type` asks for some kinds only; the others are null.
+    let r = d.http("GET", "/system/df?type=volume&type=build-cache", None, b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let some: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(some["Images"], Value::Null, "{some}");
+    assert_eq!(some["Containers"], Value::Null, "{some}");
+    assert_eq!(some["Volumes"], v["Volumes"]);
+    assert_eq!(
+        some["BuildCache"].as_array().map(Vec::len),
+        Some(cache.len())
+    );
+    let r = d.http("GET", "/system/df?type=bogus", None, b"");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("unknown object type: bogus"),
+        "{}",
+        r.text()
+    );
     let out = d.pier_ok(&["system", "df"]);
     assert!(out.contains("Local Volumes"), "{out}");
     assert!(out.contains("Build Cache"), "{out}");
