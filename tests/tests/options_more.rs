@@ -1,28 +1,15 @@
 //! Options of issue 15 beyond devices, resources, namespaces and stats:
 //! restart policies as dockerd's restart manager runs them, daemon.json's
-//! container defaults, `/events` filters and socket activation.
+//! container defaults, `/events` filters, `system df` and `builder prune`
+//! (boot and socket activation: options_boot.rs).
 
 use std::time::{Duration, Instant};
 
+mod options_util;
+
+use options_util::*;
 use pier_tests::{wait_until, OutputExt, TestDaemon};
 use serde_json::Value;
-
-fn run_d(d: &TestDaemon, args: &[&str]) -> String {
-    let mut a = vec!["run", "-d"];
-    a.extend_from_slice(args);
-    d.pier_ok(&a).trim().to_string()
-}
-
-fn state(d: &TestDaemon, c: &str) -> (String, i64) {
-    let v = d.inspect(c);
-    (
-        v["State"]["Status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        v["RestartCount"].as_i64().unwrap_or(-1),
-    )
-}
 
 /// The events of the last `secs` seconds that `filters` (JSON) lets through.
 fn events(d: &TestDaemon, filters: &str, since: i64) -> Vec<Value> {
@@ -41,22 +28,6 @@ fn events(d: &TestDaemon, filters: &str, since: i64) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[test]
@@ -224,28 +195,6 @@ fn restart_sends_the_signal_asked_for() {
     let o = d.pier(&["restart", "--signal", "NOPE", &id]);
     assert_eq!(o.code(), 1, "{}", o.describe());
     d.pier_ok(&["rm", "-f", &id]);
-}
-
-/// A directory under /tmp removed when dropped, also when a test fails.
-struct TmpDir(std::path::PathBuf);
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp_dir(tag: &str) -> TmpDir {
-    let dir = std::path::PathBuf::from(format!(
-        "/tmp/pier-opts-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    TmpDir(dir)
 }
 
 #[test]
@@ -500,167 +449,6 @@ fn events_honour_every_filter_type_and_the_time_window() {
     assert!(r.text().contains("nvalid filter 'bogus'"), "{}", r.text());
     d.pier_ok(&["network", "rm", "evnet"]);
     d.pier_ok(&["volume", "rm", "evvol"]);
-}
-
-/// A daemon in its own network namespace, started as systemd starts a
-/// socket-activated service: the unit's socket as fd 3, `LISTEN_FDS=1` and
-/// `LISTEN_PID` naming the daemon itself (sh's `$$`, kept across `exec`).
-struct Activated {
-    dir: TmpDir,
-    netns: String,
-    cgroup: String,
-    child: Option<std::process::Child>,
-}
-
-impl Activated {
-    fn spawn(tag: &str, listen_pid: &str, hosts: &[&str]) -> (Activated, std::path::PathBuf) {
-        let dir = tmp_dir(tag);
-        let sock = dir.0.join("activated.sock");
-        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-        let netns = format!("pier-act-{}-{tag}", std::process::id());
-        let cgroup = format!("pier-act-{}-{tag}", std::process::id());
-        for argv in [
-            vec!["ip", "netns", "add", &netns],
-            vec!["ip", "-n", &netns, "link", "set", "lo", "up"],
-        ] {
-            let st = std::process::Command::new(argv[0])
-                .args(&argv[1..])
-                .status()
-                .unwrap();
-            assert!(st.success(), "{argv:?}");
-        }
-        let script =
-            format!("exec 3<&0 </dev/null; LISTEN_PID={listen_pid} LISTEN_FDS=1 exec \"$@\"");
-        let mut c = std::process::Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{netns}"))
-            .args(["--", "sh", "-c", &script, "sh"])
-            .arg(pier_tests::pier_bin())
-            .arg("daemon")
-            .arg("--data-root")
-            .arg(dir.0.join("data"))
-            .arg("--exec-root")
-            .arg(dir.0.join("exec"))
-            .args(["--cgroup-parent", &cgroup])
-            .args(hosts.iter().flat_map(|h| ["-H", h]))
-            .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
-                listener,
-            )))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(dir.0.join("daemon.log")).unwrap());
-        let child = c.spawn().unwrap();
-        (
-            Activated {
-                dir,
-                netns,
-                cgroup,
-                child: Some(child),
-            },
-            sock,
-        )
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.0.join("daemon.log")).unwrap_or_default()
-    }
-
-    /// Waits for the daemon to exit (it is expected to refuse to start).
-    fn exit_code(&mut self) -> i32 {
-        let mut c = self.child.take().unwrap();
-        let t = Instant::now();
-        loop {
-            if let Some(st) = c.try_wait().unwrap() {
-                return st.code().unwrap_or(-1);
-            }
-            assert!(t.elapsed() < Duration::from_secs(30), "{}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Activated {
-    fn drop(&mut self) {
-        self.stop();
-        pier_tests::cleanup::remove_cgroups(&self.cgroup);
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.netns])
-            .status();
-    }
-}
-
-impl Activated {
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(20) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-#[test]
-fn the_daemon_serves_sockets_passed_by_systemd() {
-    let (mut d, sock) = Activated::spawn("ok", "$$", &["fd://"]);
-    let ping = || pier_tests::http::request(&sock, "GET", "/_ping", None, b"");
-    assert!(
-        wait_until(Duration::from_secs(60), || ping()
-            .is_ok_and(|r| r.status == 200)),
-        "no answer on the activated socket; log:\n{}",
-        d.log()
-    );
-    let r = pier_tests::http::request(&sock, "GET", "/containers/json", None, b"").unwrap();
-    assert_eq!(r.status, 200, "{}", r.text());
-    let o = std::process::Command::new(pier_tests::pier_bin())
-        .args(["-H", &format!("unix://{}", sock.display()), "version"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    d.stop();
-    // The socket belongs to the service manager: the daemon leaves it.
-    assert!(sock.exists());
-}
-
-#[test]
-fn socket_activation_refuses_what_systemd_did_not_pass() {
-    // LISTEN_PID names another process: these sockets are not ours.
-    let (mut d, _) = Activated::spawn("notours", "1", &["fd://"]);
-    assert_ne!(d.exit_code(), 0);
-    assert!(
-        d.log().contains(
-            "no sockets found via socket activation: make sure the service was started by systemd"
-        ),
-        "{}",
-        d.log()
-    );
-    let (mut d, _) = Activated::spawn("few", "$$", &["fd://5"]);
-    assert_ne!(d.exit_code(), 0);
-    assert!(
-        d.log()
-            .contains("too few socket activated files passed in by systemd"),
-        "{}",
-        d.log()
-    );
-    assert!(
-        !d.dir.0.join("data").exists(),
-        "refused before touching anything"
-    );
-    let (mut d, _) = Activated::spawn("nan", "$$", &["fd://x"]);
-    assert_ne!(d.exit_code(), 0);
-    assert!(
-        d.log()
-            .contains("failed to parse systemd fd address: should be a number: x"),
-        "{}",
-        d.log()
-    );
 }
 
 fn df(d: &TestDaemon) -> Value {
