@@ -116,6 +116,26 @@ for pid in $(pgrep -x pier || true); do
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
 done
+# Where systemd runs, the daemon is its service: pier.socket holds the API
+# socket and pier.service starts at boot, so containers with a restart policy
+# come back after a reboot (docs/systemd.md). Elsewhere the CLI starts it.
+if [ -d /run/systemd/system ]; then
+  install -m 0644 contrib/systemd/pier.service contrib/systemd/pier.socket /etc/systemd/system/
+  getent group docker >/dev/null || groupadd --system docker
+  systemctl daemon-reload
+  if ! systemctl is-active --quiet pier.service; then
+    # A daemon started by hand gives way to the service; containers live on.
+    for pid in $(pgrep -x pier || true); do
+      cmd=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null || true)
+      case "$cmd" in *" daemon"*) ;; *) continue ;; esac
+      case "$cmd" in *"/tmp/pier-"*) continue ;; esac
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    done
+  fi
+  systemctl enable --now pier.socket pier.service
+  say "pier.socket and pier.service enabled (systemctl status pier)"
+fi
 if ! pinged; then
   pier version >/dev/null 2>&1 || true   # autostart
 fi

@@ -617,17 +617,41 @@ impl Engine {
             .collect())
     }
 
-    /// `POST /build/prune`: forgets the build cache and collects its layers.
-    pub fn prune_build_cache(&self) -> crate::Result<i64> {
-        let mut reclaimed = 0i64;
-        for (k, r) in self.meta.kv_list::<CacheRecord>(CACHE_NS)? {
-            if let Some(l) = &r.layer {
-                reclaimed += l.size as i64;
+    /// `POST /build/prune`: forgets the chosen cache records (build_prune.rs)
+    /// and collects the layers nothing else holds.
+    pub fn prune_build_cache(
+        &self,
+        o: &crate::BuildPruneOptions,
+    ) -> crate::Result<crate::BuildPruneReport> {
+        let image_blobs: std::collections::HashSet<String> = self
+            .meta
+            .images::<crate::records::ImageRecord>()?
+            .into_iter()
+            .flat_map(|(_, img)| img.layers.into_iter().map(|l| l.blob))
+            .collect();
+        let all = self
+            .meta
+            .kv_list::<CacheRecord>(CACHE_NS)?
+            .into_iter()
+            .map(|(k, r)| {
+                let shared = r
+                    .layer
+                    .as_ref()
+                    .is_some_and(|l| image_blobs.contains(&l.blob));
+                crate::build_prune::Candidate::of(k, &r, shared)
+            })
+            .collect();
+        let mut report = crate::BuildPruneReport::default();
+        for c in crate::build_prune::choose(all, o)? {
+            self.meta.kv_delete(CACHE_NS, &c.key)?;
+            // A shared layer stays with its image: nothing is freed.
+            if !c.shared {
+                report.reclaimed += c.size;
             }
-            self.meta.kv_delete(CACHE_NS, &k)?;
+            report.deleted.push(c.id);
         }
         self.collect_garbage()?;
-        Ok(reclaimed)
+        Ok(report)
     }
 
     /// A chain ID for a layer stack (for tests and diagnostics).

@@ -4,12 +4,14 @@
 //! snapshotter and the live state of running containers (their shims).
 
 mod build;
+mod build_prune;
 mod cdi;
 mod cgroup_warm;
 mod changes;
 mod container;
 mod container_filter;
 mod cpfs;
+mod defaults;
 mod devices;
 mod error;
 mod events;
@@ -34,6 +36,7 @@ mod reap;
 mod records;
 mod registry;
 mod resources;
+mod restart_policy;
 mod restore;
 mod shim;
 mod spec;
@@ -60,7 +63,9 @@ use pier_metadata::Metadata;
 use pier_snapshot::Snapshotter;
 
 pub use build::EngineBackend;
+pub use build_prune::{BuildPruneOptions, BuildPruneReport};
 pub use container::{CreateOptions, ListOptions};
+pub use defaults::ContainerDefaults;
 pub use error::{EngineError, ErrorKind, Result};
 pub use events::EventFilter;
 pub use exec::{ExecService, ExecStart};
@@ -96,6 +101,8 @@ pub struct EngineConfig {
     /// Where CDI specs are read (`--cdi-spec-dir`; default `/etc/cdi`,
     /// `/var/run/cdi`).
     pub cdi_spec_dirs: Vec<PathBuf>,
+    /// daemon.json `dns`, `dns-opts`, `dns-search`, `default-ulimits`.
+    pub container_defaults: ContainerDefaults,
 }
 
 impl EngineConfig {
@@ -138,6 +145,8 @@ pub struct Engine {
     prestarts: Mutex<HashMap<String, prestart::Prestart>>,
     /// Held per container while its root is checked and mounted.
     mount_lock: util::KeyedLock,
+    /// Delays before the next restart of each container (restart_policy.rs).
+    backoff: restart_policy::Backoff,
 }
 
 impl Engine {
@@ -146,6 +155,7 @@ impl Engine {
     pub async fn open(cfg: EngineConfig) -> Result<Arc<Engine>> {
         logconf::validate(&cfg.log_defaults.driver, &cfg.log_defaults.opts)
             .map_err(|e| EngineError::invalid_argument(format!("failed to set log opts: {e}")))?;
+        cfg.container_defaults.validate()?;
         for dir in [
             cfg.data_root.clone(),
             cfg.data_root.join("containers"),
@@ -176,7 +186,12 @@ impl Engine {
             events.clone(),
             cfg.data_root.join("volumes"),
         );
-        let networks = NetworkService::new(&cfg.network, meta.clone(), events.clone());
+        let networks = NetworkService::new(
+            &cfg.network,
+            cfg.container_defaults.dns.clone(),
+            meta.clone(),
+            events.clone(),
+        );
         let engine = Arc::new(Engine {
             cfg,
             meta,
@@ -202,6 +217,7 @@ impl Engine {
             .ok(),
             prestarts: Mutex::new(HashMap::new()),
             mount_lock: util::KeyedLock::default(),
+            backoff: Default::default(),
         });
         // Again, for the directories the stores made on a fresh install.
         perms::secure_roots(&engine.cfg)?;

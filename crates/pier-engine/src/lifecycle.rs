@@ -70,6 +70,10 @@ impl Engine {
             return Err(EngineError::not_modified("container already started"));
         }
         rec.state.stopped_by_user = false;
+        // A start by hand begins the policy's count and delays again (dockerd
+        // resets its restart manager).
+        rec.restart_count = 0;
+        self.backoff.reset(&rec.id);
         self.start_locked(&mut rec).await
     }
 
@@ -169,6 +173,7 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(rec.id.clone(), Arc::new(Live { shim: shim.clone() }));
+        self.volume_use_events("mount", rec);
         self.container_event("start", rec, &[]);
         self.monitor(rec.id.clone(), shim);
         self.watch_health(rec);
@@ -303,6 +308,7 @@ impl Engine {
             false
         });
         self.container_event("die", &rec, &[("exitCode", info.exit_code.to_string())]);
+        self.volume_use_events("unmount", &rec);
         let saved = t.elapsed();
         self.network_teardown_exited(&mut rec).await;
         let network = t.elapsed();
@@ -317,15 +323,17 @@ impl Engine {
         let _ = self.save_state(&rec);
         self.publish_exit(&rec, info.exit_code, false);
         tracing::debug!(%id, ?saved, ?network, ?unmounted, recorded = ?t.elapsed(), "exit recorded");
-        if self.should_restart(&rec) {
+        if crate::restart_policy::restarts_after_exit(&rec) {
+            let delay = self
+                .backoff
+                .next(id, crate::restart_policy::run_length(&rec));
             rec.state.status = ContainerStatus::Restarting;
+            rec.restart_count += 1;
             let _ = self.save_state(&rec);
             let this = self.clone();
             let id = id.to_string();
             tokio::spawn(async move {
-                // Docker backs off from 100 ms, doubling; a short fixed delay
-                // keeps a crash-looping container from spinning the CPU.
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(delay).await;
                 let lock = this.op_lock(&id);
                 let _g = lock.lock().await;
                 if let Ok(mut rec) = this.find_container(&id) {
@@ -333,30 +341,11 @@ impl Engine {
                     {
                         return;
                     }
-                    rec.restart_count += 1;
                     let _ = this.start_locked(&mut rec).await;
                 }
             });
         } else if rec.host_config.auto_remove.unwrap_or(false) {
             let _ = self.remove_container(id, true, true).await;
-        }
-    }
-
-    fn should_restart(&self, rec: &ContainerRecord) -> bool {
-        use pier_api::models::RestartPolicyNameEnum as P;
-        if rec.state.stopped_by_user {
-            return false;
-        }
-        let Some(p) = &rec.host_config.restart_policy else {
-            return false;
-        };
-        match p.name {
-            Some(P::ALWAYS) | Some(P::UNLESS_STOPPED) => true,
-            Some(P::ON_FAILURE) => {
-                let max = p.maximum_retry_count.unwrap_or(0);
-                rec.state.exit_code != 0 && (max == 0 || rec.restart_count < max)
-            }
-            _ => false,
         }
     }
 
@@ -394,12 +383,12 @@ impl Engine {
         if !rec.state.running() {
             return Err(EngineError::not_modified("container already stopped"));
         }
-        rec.state.stopped_by_user = true;
-        self.save_state(&rec)?;
         let sig = match signal.or(rec.config.stop_signal.as_deref()) {
             Some(s) if !s.is_empty() => parse_signal(s)?,
             _ => libc_sigterm(),
         };
+        rec.state.stopped_by_user = true;
+        self.save_state(&rec)?;
         let timeout = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         self.kill_and_wait(&rec, sig, timeout).await?;
         self.container_event("stop", &rec, &[]);
@@ -481,8 +470,9 @@ impl Engine {
         self: &Arc<Self>,
         key: &str,
         timeout: Option<i64>,
+        signal: Option<&str>,
     ) -> Result<()> {
-        match self.stop_container(key, timeout, None).await {
+        match self.stop_container(key, timeout, signal).await {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::NotModified => {}
             Err(e) => return Err(e),
@@ -520,6 +510,7 @@ impl Engine {
             return Ok(()); // removed meanwhile (auto-remove)
         };
         let t = std::time::Instant::now();
+        self.backoff.reset(&rec.id);
         self.undo_prestart(&rec.id).await;
         self.network_teardown(&mut rec).await;
         let network = t.elapsed();
@@ -653,6 +644,7 @@ impl Engine {
         // Legacy links add hosts entries and variables for this start only.
         let t = std::time::Instant::now();
         let mut rec = self.with_links(rec)?;
+        self.cfg.container_defaults.apply(&mut rec.host_config);
         let rootfs = self.mount_rootfs(&rec)?;
         self.mount_volumes(&rec)?;
         let bundle = self.cfg.bundle_dir(&rec.id);

@@ -280,6 +280,7 @@ mod tests {
             network: Default::default(),
             log_defaults: Default::default(),
             cdi_spec_dirs: Vec::new(),
+            container_defaults: Default::default(),
         };
         let ctr = cfg.data_root.join("containers/abc");
         std::fs::create_dir_all(&ctr).unwrap();

@@ -26,8 +26,9 @@ impl Engine {
         let mut live = HashSet::new();
         let mut ended: Vec<(String, ExitInfo)> = Vec::new();
         for rec in &recs {
-            if !rec.state.running() {
-                if self.should_restart_on_boot(rec) {
+            // Restarting: between two runs, with no shim to find.
+            if !rec.state.running() || rec.state.status == crate::ContainerStatus::Restarting {
+                if crate::restart_policy::restarts_on_boot(rec) {
                     restart.push(rec.id.clone());
                 }
                 continue;
@@ -80,15 +81,5 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.to_string(), Arc::new(Live { shim: shim.clone() }));
         self.monitor(id.to_string(), shim);
-    }
-
-    fn should_restart_on_boot(&self, rec: &ContainerRecord) -> bool {
-        use pier_api::models::RestartPolicyNameEnum as P;
-        !rec.state.stopped_by_user
-            && rec.state.status == crate::ContainerStatus::Exited
-            && matches!(
-                rec.host_config.restart_policy.as_ref().and_then(|p| p.name),
-                Some(P::ALWAYS) | Some(P::UNLESS_STOPPED)
-            )
     }
 }

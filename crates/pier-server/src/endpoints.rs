@@ -23,6 +23,9 @@ use crate::DaemonError;
 pub enum ListenAddr {
     Unix(PathBuf),
     Tcp(SocketAddr),
+    /// `fd://` (every socket a service manager passed) or `fd://N` (only
+    /// fd N): systemd socket activation, as dockerd takes it.
+    Fd(Option<i32>),
 }
 
 impl std::fmt::Display for ListenAddr {
@@ -30,6 +33,8 @@ impl std::fmt::Display for ListenAddr {
         match self {
             ListenAddr::Unix(p) => write!(f, "unix://{}", p.display()),
             ListenAddr::Tcp(a) => write!(f, "tcp://{a}"),
+            ListenAddr::Fd(None) => write!(f, "fd://"),
+            ListenAddr::Fd(Some(n)) => write!(f, "fd://{n}"),
         }
     }
 }
@@ -128,17 +133,34 @@ async fn refuse_plain_http(s: &mut TcpStream) -> io::Result<()> {
 /// Binds every address; unix sockets get mode 0660, owner root and group `gid`.
 pub(crate) fn bind_all(
     hosts: &[ListenAddr],
+    activated: Vec<Vec<crate::activation::Taken>>,
     tls: Option<&TlsOptions>,
     gid: u32,
     exec_root: &Path,
 ) -> Result<Vec<Listener>, DaemonError> {
     // As dockerd: TLS settings concern TCP addresses only.
-    let any_tcp = hosts.iter().any(|h| matches!(h, ListenAddr::Tcp(_)));
+    // (An activated socket may be TCP too.)
+    let any_tcp = hosts
+        .iter()
+        .any(|h| matches!(h, ListenAddr::Tcp(_) | ListenAddr::Fd(_)));
     let acceptor = tls.filter(|_| any_tcp).map(acceptor).transpose()?;
     let mut out = Vec::new();
-    for h in hosts {
+    for (h, taken) in hosts.iter().zip(activated) {
         match h {
             ListenAddr::Unix(path) => out.push(Listener::Unix(bind_unix(path, gid, exec_root)?)),
+            ListenAddr::Fd(_) => {
+                for l in taken {
+                    out.push(match l {
+                        crate::activation::Taken::Unix(l) => Listener::Unix(l),
+                        crate::activation::Taken::Tcp(l) => {
+                            if acceptor.is_none() {
+                                tracing::warn!("API listening on an activated TCP socket without TLS: anyone who reaches it controls this host");
+                            }
+                            Listener::Tcp(l, acceptor.clone())
+                        }
+                    });
+                }
+            }
             ListenAddr::Tcp(addr) => {
                 let l = std::net::TcpListener::bind(addr)
                     .and_then(|l| {

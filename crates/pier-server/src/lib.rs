@@ -4,6 +4,7 @@
 //! Routing lives in `routes/<noun>.rs`; this file wires the listener, the
 //! `/v1.xx` prefix handling and shutdown.
 
+mod activation;
 mod body;
 mod daemon_log;
 mod endpoints;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-pub use pier_engine::{AddressPool, NetworkOptions};
+pub use pier_engine::{AddressPool, ContainerDefaults, NetworkOptions};
 use pier_engine::{Engine, EngineConfig};
 use tower::ServiceExt;
 
@@ -72,6 +73,8 @@ pub struct DaemonOptions {
     pub log_defaults: pier_engine::logconf::LogDefaults,
     /// `--cdi-spec-dir`: where CDI device specs are read.
     pub cdi_spec_dirs: Vec<PathBuf>,
+    /// daemon.json `dns`, `dns-opts`, `dns-search`, `default-ulimits`.
+    pub container_defaults: pier_engine::ContainerDefaults,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +152,7 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     tracing::debug!("open file limit {nofile}: up to {max_conns} API connections");
     // Before anything else: a group that does not exist is a start-up error.
     let socket_gid = pier_engine::perms::socket_gid(&opts.group)?;
+    let activated = activation::take_for(&opts.hosts)?;
     let engine = Engine::open(EngineConfig {
         data_root: opts.data_root.clone(),
         exec_root: opts.exec_root.clone(),
@@ -157,10 +161,16 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         network: opts.network.clone(),
         log_defaults: opts.log_defaults.clone(),
         cdi_spec_dirs: opts.cdi_spec_dirs.clone(),
+        container_defaults: opts.container_defaults.clone(),
     })
     .await?;
-    let listeners =
-        endpoints::bind_all(&opts.hosts, opts.tls.as_ref(), socket_gid, &opts.exec_root)?;
+    let listeners = endpoints::bind_all(
+        &opts.hosts,
+        activated,
+        opts.tls.as_ref(),
+        socket_gid,
+        &opts.exec_root,
+    )?;
     let router = routes::router(engine.clone()).layer(panic::layer());
     let app = tower::service_fn(move |req: Request| {
         let router = router.clone();

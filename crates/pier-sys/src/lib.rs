@@ -7,6 +7,7 @@
 // The workspace denies `unsafe_code`; this crate is where it is allowed.
 #![allow(unsafe_code)]
 
+mod activation;
 mod fdpass;
 mod memory;
 mod mount;
@@ -15,6 +16,7 @@ mod process;
 mod seccomp;
 mod tty;
 
+pub use activation::{take_activation_listeners, Activated, FIRST_ACTIVATION_FD};
 pub use fdpass::{recv_fd, send_fd};
 pub use memory::release_clean_file_pages;
 pub use mount::{bind_mount, mount_overlay, mount_overlay_volatile, unmount};

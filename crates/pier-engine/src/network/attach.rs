@@ -53,9 +53,16 @@ pub(super) fn links_of(ep: &EndpointSettings) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A container's `--dns` servers, for the embedded DNS to forward to.
-pub(super) fn own_dns_servers(rec: &ContainerRecord) -> Vec<std::net::SocketAddr> {
-    pier_network::dns::parse_servers(rec.host_config.dns.as_deref().unwrap_or(&[]))
+/// A container's `--dns` servers (else the daemon's `dns`), for the
+/// embedded DNS to forward to.
+pub(super) fn own_dns_servers(
+    rec: &ContainerRecord,
+    daemon: &[String],
+) -> Vec<std::net::SocketAddr> {
+    match rec.host_config.dns.as_deref() {
+        Some(own) if !own.is_empty() => pier_network::dns::parse_servers(own),
+        _ => pier_network::dns::parse_servers(daemon),
+    }
 }
 
 fn endpoint_id() -> String {
@@ -127,7 +134,7 @@ impl NetworkService {
             self.ctl.set_names(&n.id, &rec.id, &dns_names, ip);
             self.ctl.set_links(&n.id, &rec.id, &links_of(&req));
             self.ctl
-                .set_upstreams(&n.id, &rec.id, ip, &own_dns_servers(rec));
+                .set_upstreams(&n.id, &rec.id, ip, &own_dns_servers(rec, &self.daemon_dns));
             if index == 0 {
                 rec.network.dns_server = Some(spec.gateway.to_string());
             }

@@ -318,9 +318,12 @@ impl Engine {
                 self.networks
                     .ctl
                     .set_names(&a.network_id, &rec.id, &a.dns_names, ip);
-                self.networks
-                    .ctl
-                    .set_upstreams(&a.network_id, &rec.id, ip, &own_dns_servers(rec));
+                self.networks.ctl.set_upstreams(
+                    &a.network_id,
+                    &rec.id,
+                    ip,
+                    &own_dns_servers(rec, &self.networks.daemon_dns),
+                );
             }
         }
         self.republish_ports(rec);
@@ -443,6 +446,17 @@ impl Engine {
 /// Docker's rules for endpoint settings on a network.
 fn check_endpoint(n: &NetworkRecord, ep: &EndpointSettings) -> Result<()> {
     let default_bridge = n.is_default_bridge();
+    // Pier's bridges carry IPv4 only: an IPv6 address asked for would be dropped.
+    if let Some(ip6) = ep
+        .ipam_config
+        .as_ref()
+        .and_then(|c| c.ipv6_address.as_deref())
+        .filter(|a| !a.is_empty())
+    {
+        return Err(EngineError::invalid_argument(format!(
+            "not supported by Pier: IPv6 address {ip6} (--ip6); Pier's networks are IPv4 only"
+        )));
+    }
     if let Some(ip) = requested_ip(ep)? {
         if default_bridge {
             return Err(EngineError::invalid_argument(

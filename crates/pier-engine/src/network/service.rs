@@ -43,10 +43,17 @@ pub struct NetworkService {
     /// Namespaces begun at create (see `prestart.rs`), by container ID; true
     /// once pinned.
     pub(crate) pinning: Mutex<HashMap<String, tokio::task::JoinHandle<bool>>>,
+    /// The daemon's `dns` (daemon.json), for containers without `--dns`.
+    pub(crate) daemon_dns: Vec<String>,
 }
 
 impl NetworkService {
-    pub(crate) fn new(opts: &NetworkOptions, meta: Arc<Metadata>, events: Arc<Events>) -> Self {
+    pub(crate) fn new(
+        opts: &NetworkOptions,
+        daemon_dns: Vec<String>,
+        meta: Arc<Metadata>,
+        events: Arc<Events>,
+    ) -> Self {
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let bridge = opts.bridge.as_deref().unwrap_or(DEFAULT_BRIDGE);
         NetworkService {
@@ -59,6 +66,7 @@ impl NetworkService {
             ops: tokio::sync::Mutex::new(()),
             unpinning: Mutex::new(HashMap::new()),
             pinning: Mutex::new(HashMap::new()),
+            daemon_dns,
         }
     }
 

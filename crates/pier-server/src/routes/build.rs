@@ -243,10 +243,27 @@ impl std::io::Write for QuietFilter<'_> {
     }
 }
 
-async fn prune(State(e): State<AppState>) -> ApiResult<Response> {
-    let reclaimed = tokio::task::spawn_blocking(move || e.prune_build_cache()).await??;
+async fn prune(State(e): State<AppState>, Query(q): Query<Q>) -> ApiResult<Response> {
+    // API 1.48 names keep-storage `reserved-space`; its two other limits are
+    // refused rather than ignored.
+    for k in ["max-used-space", "min-free-space"] {
+        if crate::params::qint(&q, k)?.unwrap_or(0) != 0 {
+            return Err(ApiError::bad_request(format!(
+                "not supported by Pier: build cache prune {k}"
+            )));
+        }
+    }
+    let keep = crate::params::qint(&q, "reserved-space")?
+        .or(crate::params::qint(&q, "keep-storage")?)
+        .unwrap_or(0);
+    let o = pier_engine::BuildPruneOptions {
+        all: qbool(&q, "all"),
+        keep_bytes: keep,
+        filters: crate::body::filters(&q)?,
+    };
+    let r = tokio::task::spawn_blocking(move || e.prune_build_cache(&o)).await??;
     Ok(
-        axum::Json(serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": reclaimed}))
+        axum::Json(serde_json::json!({"CachesDeleted": r.deleted, "SpaceReclaimed": r.reclaimed}))
             .into_response(),
     )
 }

@@ -193,7 +193,11 @@ async fn restart(
     Path(id): Path<String>,
     Query(q): Query<Q>,
 ) -> ApiResult<StatusCode> {
-    e.restart_container(&id, qint(&q, "t")?).await?;
+    let signal = q
+        .get("signal")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty());
+    e.restart_container(&id, qint(&q, "t")?, signal).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -51,10 +51,46 @@ async fn info(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
     Ok(Json(crate::shape::info(&e.info()?)))
 }
 
-async fn df(State(e): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+/// `GET /system/df`; API 1.42's `type` (repeatable) asks for some kinds only,
+/// the others answer `null` as dockerd's do.
+async fn df(
+    State(e): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<serde_json::Value>> {
+    const KINDS: [(&str, &str); 4] = [
+        ("container", "Containers"),
+        ("image", "Images"),
+        ("volume", "Volumes"),
+        ("build-cache", "BuildCache"),
+    ];
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw.as_deref().unwrap_or("")).unwrap_or_default();
+    let asked: Vec<String> = pairs
+        .into_iter()
+        .filter(|(k, _)| k == "type")
+        .map(|(_, v)| v)
+        .collect();
+    if let Some(bad) = asked.iter().find(|t| !KINDS.iter().any(|(k, _)| k == t)) {
+        return Err(crate::error::ApiError::bad_request(format!(
+            "unknown object type: {bad}"
+        )));
+    }
     let e2 = e.clone();
     let usage = tokio::task::spawn_blocking(move || e2.disk_usage()).await??;
-    Ok(Json(crate::shape::disk_usage(&usage)))
+    let mut v = crate::shape::disk_usage(&usage);
+    if !asked.is_empty()
+        && let Some(o) = v.as_object_mut()
+    {
+        for (kind, key) in KINDS {
+            if !asked.iter().any(|t| t == kind) {
+                o.insert(key.into(), serde_json::Value::Null);
+            }
+        }
+        if !asked.iter().any(|t| t == "image") {
+            o.insert("LayersSize".into(), 0.into());
+        }
+    }
+    Ok(Json(v))
 }
 
 /// Docker's event JSON also carries the old top-level fields some clients read.
@@ -82,13 +118,7 @@ async fn events(
     Query(q): Query<crate::body::Query>,
 ) -> ApiResult<Response> {
     let f = filters(&q)?;
-    let filter = pier_engine::EventFilter {
-        kinds: f.get("type").cloned().unwrap_or_default(),
-        events: f.get("event").cloned().unwrap_or_default(),
-        containers: f.get("container").cloned().unwrap_or_default(),
-        images: f.get("image").cloned().unwrap_or_default(),
-        labels: f.get("label").cloned().unwrap_or_default(),
-    };
+    let filter = pier_engine::EventFilter::new(f)?;
     let now = now_nanos();
     let since = qtime(&q, "since", now)?.map(Timestamp::as_nanos);
     let until = qtime(&q, "until", now)?.map(Timestamp::as_nanos);

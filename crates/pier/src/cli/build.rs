@@ -497,7 +497,8 @@ pub async fn prune(client: &Client, a: BuilderPruneArgs) -> Result<i32> {
         q.push(("all", "1".to_string()));
     }
     if let Some(k) = &a.keep_storage {
-        q.push(("keep-storage", k.clone()));
+        // Sent in bytes, as the docker CLI sends it.
+        q.push(("keep-storage", super::opts::ram_in_bytes(k)?.to_string()));
     }
     if let Some(f) = filters_json(&a.filter) {
         q.push(("filters", f));

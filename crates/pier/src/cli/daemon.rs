@@ -5,7 +5,7 @@ use clap::Args;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::daemon_config::{tracing_level, DaemonConfig};
+use super::daemon_config::{tracing_level, ContainerDefaultFlags, DaemonConfig};
 use super::daemon_hosts::{check_plain_tcp, parse_listen, tls_options, TlsFlags};
 
 #[derive(Args, Debug)]
@@ -80,6 +80,21 @@ pub struct DaemonArgs {
     /// Default log driver options (KEY=VALUE; repeatable)
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
+    /// DNS server for containers that set none (repeatable)
+    #[arg(long = "dns")]
+    pub dns: Vec<String>,
+    /// DNS option for containers that set none (repeatable)
+    #[arg(long = "dns-opt")]
+    pub dns_opt: Vec<String>,
+    /// DNS search domain for containers that set none (repeatable)
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Ulimit for containers that do not set it: NAME=SOFT[:HARD] (repeatable)
+    #[arg(long = "default-ulimit")]
+    pub default_ulimit: Vec<String>,
+    /// Containers keep running while the daemon is down (always on in Pier)
+    #[arg(long = "live-restore")]
+    pub live_restore: bool,
     /// Daemon configuration file
     #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
     pub config_file: PathBuf,
@@ -161,6 +176,12 @@ pub async fn run(
         "log-opt",
         (!a.log_opt.is_empty()).then(|| a.log_opt.join(",")),
     );
+    let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.join(","));
+    give("dns", list(&a.dns));
+    give("dns-opt", list(&a.dns_opt));
+    give("dns-search", list(&a.dns_search));
+    give("default-ulimit", list(&a.default_ulimit));
+    give("live-restore", a.live_restore.then(|| "true".to_string()));
     file.check_flags(&given).map_err(|e| {
         anyhow::anyhow!(
             "unable to configure the Docker daemon with file {}: {e}",
@@ -247,6 +268,12 @@ pub async fn run(
         .group
         .or(file.group.clone())
         .unwrap_or_else(|| "docker".to_string());
+    let container_defaults = file.container_defaults(ContainerDefaultFlags {
+        dns: a.dns,
+        dns_opts: a.dns_opt,
+        dns_search: a.dns_search,
+        ulimits: a.default_ulimit,
+    })?;
     let opts = pier_server::DaemonOptions {
         data_root: a
             .data_root
@@ -274,6 +301,7 @@ pub async fn run(
         } else {
             a.cdi_spec_dir
         },
+        container_defaults,
     };
     pier_server::run(opts).await?;
     Ok(0)

@@ -32,6 +32,14 @@ pub const KEYS: &[(&str, &str)] = &[
     ("tlscert", "tlscert"),
     ("tlskey", "tlskey"),
     ("tlsverify", "tlsverify"),
+    // Container defaults, applied at each start (pier_server::ContainerDefaults).
+    ("dns", "dns"),
+    ("dns-opts", "dns-opt"),
+    ("dns-search", "dns-search"),
+    ("default-ulimits", "default-ulimit"),
+    // Accepted as what Pier always does, or refused (see `checked_switches`).
+    ("live-restore", "live-restore"),
+    ("features", ""),
 ];
 
 #[derive(Debug, Default, Deserialize, PartialEq)]
@@ -56,6 +64,12 @@ pub struct DaemonConfig {
     pub tlscert: Option<PathBuf>,
     pub tlskey: Option<PathBuf>,
     pub tlsverify: Option<bool>,
+    pub dns: Option<Vec<String>>,
+    pub dns_opts: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub default_ulimits: Option<HashMap<String, pier_api::models::ResourcesUlimits>>,
+    pub live_restore: Option<bool>,
+    pub features: Option<HashMap<String, bool>>,
     /// The file's own values, for messages about conflicts.
     #[serde(skip)]
     raw: serde_json::Map<String, serde_json::Value>,
@@ -120,7 +134,70 @@ impl DaemonConfig {
             f.parse::<pier_server::LogFormat>()
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
+        cfg.checked_switches()?;
         Ok(cfg)
+    }
+
+    /// `live-restore` and `features`: what Pier does anyway is accepted,
+    /// the rest refused rather than ignored.
+    fn checked_switches(&self) -> Result<()> {
+        if self.live_restore == Some(false) {
+            bail!("not supported by Pier: live-restore=false (containers always keep running while the daemon restarts)");
+        }
+        let mut names: Vec<_> = self.features.iter().flatten().collect();
+        names.sort();
+        for (name, on) in names {
+            match (name.as_str(), on) {
+                // Pier has one builder; either value leaves it as it is.
+                ("buildkit", _) => {}
+                ("cdi", true) | ("containerd-snapshotter", false) => {}
+                ("cdi", false) => bail!(
+                    "not supported by Pier: features.cdi=false (CDI devices are always enabled)"
+                ),
+                _ => bail!("not supported by Pier: features.{name}={on}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The container defaults of the file (`dns`, `dns-opts`, `dns-search`,
+    /// `default-ulimits`), flags winning (they cannot both be given).
+    pub fn container_defaults(
+        &self,
+        flags: ContainerDefaultFlags,
+    ) -> Result<pier_server::ContainerDefaults> {
+        let or = |flag: Vec<String>, file: &Option<Vec<String>>| {
+            if flag.is_empty() {
+                file.clone().unwrap_or_default()
+            } else {
+                flag
+            }
+        };
+        let ulimits = if flags.ulimits.is_empty() {
+            let mut v: Vec<_> = self
+                .default_ulimits
+                .iter()
+                .flatten()
+                .map(|(k, u)| pier_api::models::ResourcesUlimits {
+                    name: u.name.clone().or_else(|| Some(k.clone())),
+                    ..u.clone()
+                })
+                .collect();
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            v
+        } else {
+            flags
+                .ulimits
+                .iter()
+                .map(|s| super::opts::ulimit(s))
+                .collect::<Result<_>>()?
+        };
+        Ok(pier_server::ContainerDefaults {
+            dns: or(flags.dns, &self.dns),
+            dns_options: or(flags.dns_opts, &self.dns_opts),
+            dns_search: or(flags.dns_search, &self.dns_search),
+            ulimits,
+        })
     }
 
     /// Refuses keys of the file whose flag is in `given` (flag name, value
@@ -149,6 +226,15 @@ impl DaemonConfig {
         }
         Ok(())
     }
+}
+
+/// `pier daemon --dns`, `--dns-opt`, `--dns-search`, `--default-ulimit`.
+#[derive(Debug, Default)]
+pub struct ContainerDefaultFlags {
+    pub dns: Vec<String>,
+    pub dns_opts: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub ulimits: Vec<String>,
 }
 
 /// The tracing filter for one of dockerd's `--log-level` values.
@@ -221,6 +307,50 @@ mod tests {
         assert!(DaemonConfig::parse(br#"{"debug":"yes"}"#).is_err());
         assert!(DaemonConfig::parse(br#"{"log-level":"loud"}"#).is_err());
         assert!(DaemonConfig::parse(br#"["x"]"#).is_err());
+    }
+
+    #[test]
+    fn container_defaults_and_switches() {
+        let c = DaemonConfig::parse(
+            br#"{"dns":["10.0.0.53"],"dns-opts":["ndots:3"],"dns-search":["corp.example"],
+                "default-ulimits":{"nofile":{"Name":"nofile","Soft":100,"Hard":200},
+                                   "nproc":{"Hard":9,"Soft":9}},
+                "live-restore":true,"features":{"buildkit":true,"cdi":true}}"#,
+        )
+        .unwrap();
+        let d = c.container_defaults(Default::default()).unwrap();
+        assert_eq!(d.dns, ["10.0.0.53"]);
+        assert_eq!(d.dns_options, ["ndots:3"]);
+        assert_eq!(d.dns_search, ["corp.example"]);
+        let names: Vec<_> = d.ulimits.iter().map(|u| u.name.clone().unwrap()).collect();
+        assert_eq!(names, ["nofile", "nproc"]);
+        assert_eq!(
+            (d.ulimits[0].soft, d.ulimits[0].hard),
+            (Some(100), Some(200))
+        );
+        let d = c
+            .container_defaults(ContainerDefaultFlags {
+                ulimits: vec!["core=0:0".into()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(d.ulimits[0].name.as_deref(), Some("core"));
+        for bad in [
+            r#"{"live-restore":false}"#,
+            r#"{"features":{"cdi":false}}"#,
+            r#"{"features":{"containerd-snapshotter":true}}"#,
+            r#"{"features":{"no-such-feature":true}}"#,
+        ] {
+            let e = DaemonConfig::parse(bad.as_bytes()).unwrap_err().to_string();
+            assert!(e.starts_with("not supported by Pier: "), "{bad}: {e}");
+        }
+        let c = DaemonConfig::parse(br#"{"dns":["1.1.1.1"]}"#).unwrap();
+        let e = c.check_flags(&[("dns", "8.8.8.8".into())]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("dns: (from flag: 8.8.8.8, from file: [\"1.1.1.1\"])"),
+            "{e}"
+        );
     }
 
     #[test]

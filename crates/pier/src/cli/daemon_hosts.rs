@@ -25,8 +25,16 @@ pub fn parse_listen(host: &str, tls: bool) -> Result<ListenAddr> {
     if host.starts_with('/') {
         return Ok(ListenAddr::Unix(PathBuf::from(host)));
     }
+    if let Some(n) = host.strip_prefix("fd://") {
+        return match n {
+            "" | "*" => Ok(ListenAddr::Fd(None)),
+            n => n.parse().map(|n| ListenAddr::Fd(Some(n))).map_err(|_| {
+                anyhow::anyhow!("failed to parse systemd fd address: should be a number: {n}")
+            }),
+        };
+    }
     let Some(rest) = host.strip_prefix("tcp://") else {
-        bail!("invalid bind address ({host}): pier listens on unix:// and tcp:// addresses");
+        bail!("invalid bind address ({host}): pier listens on unix://, tcp:// and fd:// addresses");
     };
     let rest = rest.trim_end_matches('/');
     if rest.contains('/') {
@@ -150,7 +158,14 @@ mod tests {
         assert_eq!(tcp("tcp://:2380", false).to_string(), "0.0.0.0:2380");
         assert_eq!(tcp("tcp://[::1]:2381", false).to_string(), "[::1]:2381");
         assert_eq!(tcp("tcp://[::]", true).to_string(), "[::]:2376");
-        assert!(parse_listen("fd://", false).is_err());
+        assert_eq!(parse_listen("fd://", false).unwrap(), ListenAddr::Fd(None));
+        assert_eq!(parse_listen("fd://*", false).unwrap(), ListenAddr::Fd(None));
+        assert_eq!(
+            parse_listen("fd://4", false).unwrap(),
+            ListenAddr::Fd(Some(4))
+        );
+        assert!(parse_listen("fd://x", false).is_err());
+        assert!(parse_listen("npipe://x", false).is_err());
         assert!(parse_listen("tcp://1.2.3.4:notaport", false).is_err());
         assert!(parse_listen("unix://", false).is_err());
     }
