@@ -112,3 +112,22 @@ fn ports_bind_ipv6_too_and_an_ipv6_host_address_works() {
     d.pier(&["container", "prune", "-f"]);
     d.assert_clean();
 }
+
+/// Networks are IPv4 only: `--ipv6` or an IPv6 subnet is refused, not
+/// recorded and shown as if the network had IPv6 (it never got an address).
+#[test]
+fn ipv6_networks_are_refused_not_faked() {
+    let d = TestDaemon::start();
+    let o = d.pier(&["network", "create", "--ipv6", "v6a"]);
+    assert!(!o.status.success(), "{}", o.describe());
+    assert!(o.err().contains("not supported by Pier: IPv6 networks"), "{}", o.describe());
+
+    let body = br#"{"Name":"v6b","IPAM":{"Config":[{"Subnet":"2001:389::/64"}]}}"#;
+    let r = d.http("POST", "/networks/create", Some("application/json"), body);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("IPv6 networks"), "{}", r.text());
+
+    let names = d.pier_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!names.contains("v6a") && !names.contains("v6b"), "{names}");
+    d.assert_clean();
+}

@@ -430,6 +430,17 @@ impl NetworkService {
                 auxiliary_addresses: c.auxiliary_addresses.filter(|m| !m.is_empty()),
             })
             .collect();
+        // Pier's bridges are IPv4 only: an IPv6 network would be recorded and
+        // shown but never get an address, so it is refused rather than faked.
+        if body.enable_ipv6 == Some(true)
+            || ipam_config
+                .iter()
+                .any(|c| c.subnet.as_deref().is_some_and(|s| s.contains(':')))
+        {
+            return Err(EngineError::invalid_argument(
+                "not supported by Pier: IPv6 networks (EnableIPv6 or an IPv6 subnet)",
+            ));
+        }
         let taken: Vec<Subnet> = existing.iter().filter_map(|n| n.subnet).collect();
         let bad = |m: String| EngineError::invalid_argument(m);
         let mut subnet = None;
