@@ -150,6 +150,7 @@ impl EngineBackend {
             ),
             mounts: Vec::new(),
             network: Default::default(),
+            cri: None,
         };
         let mut rec = rec;
         if network != "none" && network != "host" {

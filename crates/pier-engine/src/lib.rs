@@ -10,6 +10,7 @@ mod changes;
 mod container;
 mod container_filter;
 mod cpfs;
+mod cri;
 mod devices;
 mod error;
 mod events;
@@ -60,6 +61,7 @@ use pier_snapshot::Snapshotter;
 
 pub use build::EngineBackend;
 pub use container::{CreateOptions, ListOptions};
+pub use cri::{CriSpec, NsMode, PauseOptions};
 pub use error::{EngineError, ErrorKind, Result};
 pub use events::EventFilter;
 pub use exec::ExecStart;

@@ -70,6 +70,9 @@ pub struct DaemonArgs {
     /// Default log driver options (KEY=VALUE; repeatable)
     #[arg(long = "log-opt")]
     pub log_opt: Vec<String>,
+    /// The Kubernetes CRI socket: unix:///path (default unix://<exec-root>/cri.sock); "" or none turns CRI off
+    #[arg(long = "cri-socket")]
+    pub cri_socket: Option<String>,
     /// Daemon configuration file
     #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
     pub config_file: PathBuf,
@@ -128,6 +131,7 @@ pub async fn run(
         a.tlscert.as_ref().map(|p| p.display().to_string()),
     );
     give("tlskey", a.tlskey.as_ref().map(|p| p.display().to_string()));
+    give("cri-socket", a.cri_socket.clone());
     give("debug", debug_flag.then(|| "true".to_string()));
     give("log-level", level_flag.clone());
     give(
@@ -241,6 +245,17 @@ pub async fn run(
             a.cdi_spec_dir
         },
     };
-    pier_server::run(opts).await?;
+    let cri_flag = a
+        .cri_socket
+        .or(file.cri_socket.clone())
+        .unwrap_or_else(|| format!("unix://{}", opts.exec_root.join("cri.sock").display()));
+    let mut sidecars: Vec<pier_server::Sidecar> = Vec::new();
+    if let Some(path) = pier_cri::socket_path(&cri_flag).map_err(anyhow::Error::msg)? {
+        sidecars.push(Box::new(move |engine, gid, stop| {
+            let listener = pier_cri::bind(&path, Some(gid))?;
+            Ok(Box::pin(pier_cri::serve(engine, listener, path, stop)))
+        }));
+    }
+    pier_server::run_with(opts, sidecars).await?;
     Ok(0)
 }

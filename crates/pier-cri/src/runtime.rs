@@ -1,0 +1,210 @@
+//! RuntimeService: version and status, and the dispatch to sandboxes
+//! (`sandbox.rs`), containers (`container.rs`) and exec (`exec.rs`).
+
+use tonic::{Request, Response, Status};
+
+use crate::convert::status_of;
+use crate::proto::{self, runtime_service_server::RuntimeService};
+use crate::Cri;
+
+/// The CRI version this server speaks.
+const API_VERSION: &str = "v1";
+
+#[tonic::async_trait]
+impl RuntimeService for Cri {
+    async fn version(
+        &self,
+        _req: Request<proto::VersionRequest>,
+    ) -> Result<Response<proto::VersionResponse>, Status> {
+        Ok(Response::new(proto::VersionResponse {
+            version: "0.1.0".into(),
+            runtime_name: "pier".into(),
+            runtime_version: env!("CARGO_PKG_VERSION").into(),
+            runtime_api_version: API_VERSION.into(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        req: Request<proto::StatusRequest>,
+    ) -> Result<Response<proto::StatusResponse>, Status> {
+        let cond = |t: &str| proto::RuntimeCondition {
+            r#type: t.into(),
+            status: true,
+            reason: String::new(),
+            message: String::new(),
+        };
+        let handler = proto::RuntimeHandler {
+            name: String::new(),
+            features: Some(proto::RuntimeHandlerFeatures {
+                recursive_read_only_mounts: false,
+                user_namespaces: false,
+            }),
+        };
+        let mut info = std::collections::HashMap::new();
+        if req.into_inner().verbose {
+            info.insert(
+                "config".to_string(),
+                serde_json::json!({ "cgroupDriver": "cgroupfs", "sandboxImage": "" }).to_string(),
+            );
+        }
+        Ok(Response::new(proto::StatusResponse {
+            status: Some(proto::RuntimeStatus {
+                conditions: vec![cond("RuntimeReady"), cond("NetworkReady")],
+            }),
+            info,
+            runtime_handlers: vec![
+                proto::RuntimeHandler {
+                    name: "runc".into(),
+                    ..handler.clone()
+                },
+                handler,
+            ],
+            features: Some(proto::RuntimeFeatures {
+                supplemental_groups_policy: false,
+                ..Default::default()
+            }),
+        }))
+    }
+
+    async fn runtime_config(
+        &self,
+        _req: Request<proto::RuntimeConfigRequest>,
+    ) -> Result<Response<proto::RuntimeConfigResponse>, Status> {
+        Ok(Response::new(proto::RuntimeConfigResponse {
+            linux: Some(proto::LinuxRuntimeConfiguration {
+                cgroup_driver: proto::CgroupDriver::Cgroupfs as i32,
+            }),
+        }))
+    }
+
+    async fn update_runtime_config(
+        &self,
+        _req: Request<proto::UpdateRuntimeConfigRequest>,
+    ) -> Result<Response<proto::UpdateRuntimeConfigResponse>, Status> {
+        // The pod CIDR is for a CNI plugin to read; Pier has none that uses it.
+        Ok(Response::new(proto::UpdateRuntimeConfigResponse {}))
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        req: Request<proto::RunPodSandboxRequest>,
+    ) -> Result<Response<proto::RunPodSandboxResponse>, Status> {
+        Cri::run_pod_sandbox(self, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        req: Request<proto::StopPodSandboxRequest>,
+    ) -> Result<Response<proto::StopPodSandboxResponse>, Status> {
+        Cri::stop_pod_sandbox(self, &req.into_inner().pod_sandbox_id).await?;
+        Ok(Response::new(proto::StopPodSandboxResponse {}))
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        req: Request<proto::RemovePodSandboxRequest>,
+    ) -> Result<Response<proto::RemovePodSandboxResponse>, Status> {
+        Cri::remove_pod_sandbox(self, &req.into_inner().pod_sandbox_id).await?;
+        Ok(Response::new(proto::RemovePodSandboxResponse {}))
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        req: Request<proto::PodSandboxStatusRequest>,
+    ) -> Result<Response<proto::PodSandboxStatusResponse>, Status> {
+        Cri::pod_sandbox_status(self, req.into_inner()).map(Response::new)
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        req: Request<proto::ListPodSandboxRequest>,
+    ) -> Result<Response<proto::ListPodSandboxResponse>, Status> {
+        Cri::list_pod_sandbox(self, req.into_inner()).map(Response::new)
+    }
+
+    async fn create_container(
+        &self,
+        req: Request<proto::CreateContainerRequest>,
+    ) -> Result<Response<proto::CreateContainerResponse>, Status> {
+        let container_id = Cri::create_container(self, req.into_inner()).await?;
+        Ok(Response::new(proto::CreateContainerResponse {
+            container_id,
+        }))
+    }
+
+    async fn start_container(
+        &self,
+        req: Request<proto::StartContainerRequest>,
+    ) -> Result<Response<proto::StartContainerResponse>, Status> {
+        self.start_one(&req.into_inner().container_id).await?;
+        Ok(Response::new(proto::StartContainerResponse {}))
+    }
+
+    async fn stop_container(
+        &self,
+        req: Request<proto::StopContainerRequest>,
+    ) -> Result<Response<proto::StopContainerResponse>, Status> {
+        let r = req.into_inner();
+        self.stop_one(&r.container_id, r.timeout).await?;
+        Ok(Response::new(proto::StopContainerResponse {}))
+    }
+
+    async fn remove_container(
+        &self,
+        req: Request<proto::RemoveContainerRequest>,
+    ) -> Result<Response<proto::RemoveContainerResponse>, Status> {
+        self.remove_one(&req.into_inner().container_id).await?;
+        Ok(Response::new(proto::RemoveContainerResponse {}))
+    }
+
+    async fn list_containers(
+        &self,
+        req: Request<proto::ListContainersRequest>,
+    ) -> Result<Response<proto::ListContainersResponse>, Status> {
+        let containers = Cri::list_containers(self, req.into_inner().filter)?;
+        Ok(Response::new(proto::ListContainersResponse { containers }))
+    }
+
+    async fn container_status(
+        &self,
+        req: Request<proto::ContainerStatusRequest>,
+    ) -> Result<Response<proto::ContainerStatusResponse>, Status> {
+        Cri::container_status(self, req.into_inner()).map(Response::new)
+    }
+
+    async fn exec_sync(
+        &self,
+        req: Request<proto::ExecSyncRequest>,
+    ) -> Result<Response<proto::ExecSyncResponse>, Status> {
+        Cri::exec_sync(self, req.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn update_container_resources(
+        &self,
+        req: Request<proto::UpdateContainerResourcesRequest>,
+    ) -> Result<Response<proto::UpdateContainerResourcesResponse>, Status> {
+        let r = req.into_inner();
+        let rec = self.must_container(&r.container_id)?;
+        let l = r.linux.unwrap_or_default();
+        let pos = |v: i64| (v > 0).then_some(v);
+        let body = pier_api::models::ContainerUpdateBody {
+            cpu_period: pos(l.cpu_period),
+            cpu_quota: pos(l.cpu_quota),
+            cpu_shares: pos(l.cpu_shares),
+            memory: pos(l.memory_limit_in_bytes),
+            memory_swap: pos(l.memory_swap_limit_in_bytes),
+            cpuset_cpus: Some(l.cpuset_cpus).filter(|c| !c.is_empty()),
+            cpuset_mems: Some(l.cpuset_mems).filter(|c| !c.is_empty()),
+            ..Default::default()
+        };
+        self.engine
+            .update_container(&rec.id, body)
+            .map_err(status_of)?;
+        Ok(Response::new(proto::UpdateContainerResourcesResponse {}))
+    }
+}

@@ -1,0 +1,162 @@
+//! What the CRI server (`pier-cri`) needs of the engine beyond the Docker
+//! API's entry points. A pod's container is an engine container whose record
+//! carries a [`CriSpec`]: it joins the namespaces held by its pod's holder
+//! process (`pier-shim pause`) instead of getting Docker networking, writes its
+//! log in the kubelet's format at the kubelet's path, and is hidden from the
+//! Docker API's lists, as containerd keeps CRI objects in their own namespace.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
+
+use crate::records::ContainerRecord;
+use crate::{CreateOptions, Engine, EngineError, Result};
+
+/// How a pod container gets one namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NsMode {
+    /// Its own.
+    #[default]
+    New,
+    /// The host's.
+    Host,
+    /// The pod's, through the holder's `/proc/<pid>/ns/<kind>`.
+    Join(PathBuf),
+}
+
+/// The CRI side of a container record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CriSpec {
+    pub sandbox_id: String,
+    pub net: NsMode,
+    pub ipc: NsMode,
+    pub pid: NsMode,
+    /// Replace the default masked and read-only paths when set.
+    #[serde(default)]
+    pub masked_paths: Option<Vec<String>>,
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<String>>,
+    /// The kubelet's log path (CRI format), or none.
+    #[serde(default)]
+    pub log_path: Option<PathBuf>,
+    /// What the CRI server keeps of the container (its metadata, labels,
+    /// annotations); the engine does not read it.
+    #[serde(default)]
+    pub server: serde_json::Value,
+}
+
+/// Namespaces a pod's holder process makes.
+#[derive(Debug, Clone, Default)]
+pub struct PauseOptions {
+    pub net: bool,
+    pub ipc: bool,
+    pub uts: bool,
+    pub pid: bool,
+    pub hostname: Option<String>,
+}
+
+/// Namespace of kv records the CRI server keeps its sandboxes in.
+const CRI_KV: &str = "cri";
+
+impl Engine {
+    /// Creates a pod container (see the module docs); the rest of its life
+    /// goes through the usual entry points (`start_container`, ...).
+    pub fn create_cri_container(&self, opts: CreateOptions, cri: CriSpec) -> Result<String> {
+        if let Some(dir) = cri.log_path.as_deref().and_then(|p| p.parent()) {
+            std::fs::create_dir_all(dir).map_err(|e| EngineError::from_io(dir, e))?;
+        }
+        self.create_container_with(opts, Some(cri)).map(|r| r.id)
+    }
+
+    /// Every pod container's record.
+    pub fn cri_containers(&self) -> Result<Vec<ContainerRecord>> {
+        let recs: Vec<ContainerRecord> = self.meta.containers()?;
+        Ok(recs.into_iter().filter(|r| r.cri.is_some()).collect())
+    }
+
+    /// Starts a pod's namespace holder and returns its pid.
+    pub async fn start_pause(&self, o: &PauseOptions) -> Result<i32> {
+        let mut cmd = tokio::process::Command::new(&self.cfg.shim_binary);
+        cmd.arg("pause");
+        for (on, flag) in [
+            (o.net, "--net"),
+            (o.ipc, "--ipc"),
+            (o.uts, "--uts"),
+            (o.pid, "--pid"),
+        ] {
+            if on {
+                cmd.arg(flag);
+            }
+        }
+        if let Some(h) = &o.hostname {
+            cmd.args(["--hostname", h]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| EngineError::from_io(&self.cfg.shim_binary, e))?;
+        let out = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        let read = tokio::io::BufReader::new(out).read_line(&mut line).await;
+        let _ = child.wait().await;
+        read.map_err(|e| EngineError::from_io(&self.cfg.shim_binary, e))?;
+        match line.trim_end().split_once(' ') {
+            Some(("ok", pid)) => pid
+                .parse()
+                .map_err(|_| EngineError::internal(format!("pod holder said {line:?}"))),
+            Some(("error", msg)) => Err(EngineError::internal(format!("pod holder: {msg}"))),
+            _ => Err(EngineError::internal(format!("pod holder said {line:?}"))),
+        }
+    }
+
+    /// Stores a CRI server record (sandboxes) in the metadata database.
+    pub fn cri_put<T: Serialize>(&self, key: &str, v: &T) -> Result<()> {
+        Ok(self.meta.kv_put(CRI_KV, key, v)?)
+    }
+
+    pub fn cri_list<T: serde::de::DeserializeOwned>(&self) -> Result<Vec<(String, T)>> {
+        Ok(self.meta.kv_list(CRI_KV)?)
+    }
+
+    pub fn cri_delete(&self, key: &str) -> Result<bool> {
+        Ok(self.meta.kv_delete(CRI_KV, key)?)
+    }
+}
+
+fn ns_of(m: &NsMode) -> pier_runtime::spec::Namespace {
+    match m {
+        NsMode::New => pier_runtime::spec::Namespace::New,
+        NsMode::Host => pier_runtime::spec::Namespace::Host,
+        NsMode::Join(p) => pier_runtime::spec::Namespace::Join(p.clone()),
+    }
+}
+
+/// Points a pod container's spec options at its pod's namespaces.
+pub(crate) fn apply_options(c: &CriSpec, o: &mut pier_runtime::spec::SpecOptions) {
+    o.network = match &c.net {
+        NsMode::New => pier_runtime::spec::NetworkNs::New,
+        NsMode::Host => pier_runtime::spec::NetworkNs::Host,
+        NsMode::Join(p) => pier_runtime::spec::NetworkNs::Path(p.clone()),
+    };
+    o.ipc = ns_of(&c.ipc);
+    if c.ipc == NsMode::Host {
+        o.shm = pier_runtime::spec::Shm::Bind("/dev/shm".into());
+    }
+    o.pid = ns_of(&c.pid);
+}
+
+/// The masked and read-only paths the kubelet asked for.
+pub(crate) fn apply_spec(c: &CriSpec, spec: &mut oci_spec::runtime::Spec) {
+    if let Some(linux) = spec.linux_mut() {
+        if let Some(m) = &c.masked_paths {
+            linux.set_masked_paths(Some(m.clone()));
+        }
+        if let Some(r) = &c.readonly_paths {
+            linux.set_readonly_paths(Some(r.clone()));
+        }
+    }
+}

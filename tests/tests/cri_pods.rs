@@ -1,0 +1,222 @@
+//! The CRI server (`pier-cri`) driven with crictl, as a node operator or the
+//! kubelet would: pods and their containers, ExecSync, CRI-format logs,
+//! images shared with `pier build`, and idempotent stops of unknown ids.
+//!
+//! crictl comes from `../shared/conformance/cri/crictl.gz` (cri-tools built
+//! for this project) or `$PIER_CRICTL`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use pier_tests::{alive, repo_root, wait_until, OutputExt, TestDaemon};
+
+/// Unpacks crictl once per test process.
+fn crictl_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("PIER_CRICTL") {
+            return PathBuf::from(p);
+        }
+        // shared/ sits beside the checkout (or beside a worktree's parent).
+        let gz = ["..", "../.."]
+            .iter()
+            .map(|up| {
+                repo_root()
+                    .join(up)
+                    .join("shared/conformance/cri/crictl.gz")
+            })
+            .find(|p| p.is_file())
+            .expect("crictl.gz not found in ../shared/conformance/cri/ (or set PIER_CRICTL)");
+        let out = PathBuf::from(format!("/tmp/pier-test-crictl-{}", std::process::id()));
+        let f = std::fs::File::open(&gz).unwrap_or_else(|e| panic!("{}: {e}", gz.display()));
+        let o = Command::new("gzip")
+            .args(["-dc"])
+            .stdin(f)
+            .output()
+            .expect("gzip");
+        assert!(o.status.success(), "gunzip crictl: {}", o.describe());
+        std::fs::write(&out, &o.stdout).expect("write crictl");
+        std::fs::set_permissions(&out, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod crictl");
+        out
+    })
+    .clone()
+}
+
+struct Crictl<'a> {
+    d: &'a TestDaemon,
+}
+
+impl Crictl<'_> {
+    fn run(&self, args: &[&str]) -> Output {
+        let ep = format!("unix://{}", self.d.exec_root.join("cri.sock").display());
+        Command::new(crictl_bin())
+            .args(["-r", &ep, "-i", &ep, "-t", "30s"])
+            .args(args)
+            .output()
+            .expect("run crictl")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.status.success(),
+            "crictl {args:?}: {}\n--- daemon log ---\n{}",
+            o.describe(),
+            self.d.log_tail(30)
+        );
+        o.out().trim().to_string()
+    }
+}
+
+fn write(dir: &Path, name: &str, v: serde_json::Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, v.to_string()).expect("write config");
+    p.display().to_string()
+}
+
+#[test]
+fn pod_lifecycle_through_crictl() {
+    let d = TestDaemon::with_busybox();
+    let c = Crictl { d: &d };
+    // An image from `pier build` is a pod's image too: one image store.
+    let ctx = d.root.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nRUN echo built-by-pier > /built.txt\n",
+    )
+    .unwrap();
+    d.pier_ok(&["build", "-q", "-t", "cri-built:1", ctx.to_str().unwrap()]);
+    let images = c.ok(&["images"]);
+    assert!(
+        images.contains("docker.io/library/cri-built")
+            && images.contains("docker.io/library/busybox"),
+        "{images}"
+    );
+
+    let logs = d.root.join("pod-logs");
+    let pod = write(
+        &d.root,
+        "pod.json",
+        serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default", "uid": "uid-1", "attempt": 0},
+            "hostname": "webhost",
+            "log_directory": logs,
+            "dns_config": {"servers": ["10.9.9.9"], "searches": ["example.test"]},
+            "linux": {}
+        }),
+    );
+    let ctr = write(
+        &d.root,
+        "ctr.json",
+        serde_json::json!({
+            "metadata": {"name": "app"},
+            "image": {"image": "cri-built:1"},
+            "command": ["sh", "-c", "cat /built.txt; echo to-stderr >&2; echo $GREETING; exec sleep 1000"],
+            "envs": [{"key": "GREETING", "value": "hi-there"}],
+            "log_path": "app.log",
+            "linux": {}
+        }),
+    );
+    let pod_id = c.ok(&["runp", &pod]);
+    let info: serde_json::Value = serde_json::from_str(&c.ok(&["inspectp", &pod_id])).unwrap();
+    assert_eq!(info["status"]["state"], "SANDBOX_READY", "{info}");
+    let holder = info["info"]["pid"].as_i64().expect("holder pid") as i32;
+    assert!(alive(holder));
+
+    let ctr_id = c.ok(&["create", &pod_id, &ctr, &pod]);
+    c.ok(&["start", &ctr_id]);
+    // Pod containers are not Docker containers.
+    assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
+    let ps = c.ok(&["ps", "-a", "-q", "--pod", &pod_id]);
+    assert_eq!(ps, ctr_id);
+
+    // The kubelet's log format at the kubelet's path.
+    let log = logs.join("app.log");
+    assert!(
+        wait_until(Duration::from_secs(10), || std::fs::read_to_string(&log)
+            .is_ok_and(|s| s.contains("hi-there"))),
+        "no log at {}",
+        log.display()
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l[1..] == ["stdout", "F", "built-by-pier"]),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l[1..] == ["stderr", "F", "to-stderr"]),
+        "{text}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l[0].ends_with('Z') && l[0].contains('T')),
+        "{text}"
+    );
+    let shown = c.run(&["logs", &ctr_id]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("built-by-pier"));
+
+    // ExecSync in the pod's namespaces: its hostname, its resolv.conf.
+    let out = c.ok(&[
+        "exec",
+        "-s",
+        &ctr_id,
+        "sh",
+        "-c",
+        "hostname; cat /etc/resolv.conf",
+    ]);
+    assert!(out.contains("webhost"), "{out}");
+    assert!(
+        out.contains("10.9.9.9") && out.contains("example.test"),
+        "{out}"
+    );
+    let failed = c.run(&["exec", "-s", &ctr_id, "sh", "-c", "exit 3"]);
+    assert!(!failed.status.success());
+    assert!(
+        failed.err().contains("exited with 3"),
+        "{}",
+        failed.describe()
+    );
+
+    let st: serde_json::Value = serde_json::from_str(&c.ok(&["inspect", &ctr_id])).unwrap();
+    assert_eq!(st["status"]["state"], "CONTAINER_RUNNING", "{st}");
+    assert_eq!(st["status"]["metadata"]["name"], "app");
+
+    c.ok(&["stop", "-t", "0", &ctr_id]);
+    let st: serde_json::Value = serde_json::from_str(&c.ok(&["inspect", &ctr_id])).unwrap();
+    assert_eq!(st["status"]["state"], "CONTAINER_EXITED", "{st}");
+    c.ok(&["rm", &ctr_id]);
+    c.ok(&["stopp", &pod_id]);
+    assert!(wait_until(Duration::from_secs(5), || !alive(holder)));
+    let info: serde_json::Value = serde_json::from_str(&c.ok(&["inspectp", &pod_id])).unwrap();
+    assert_eq!(info["status"]["state"], "SANDBOX_NOTREADY", "{info}");
+    c.ok(&["rmp", &pod_id]);
+    assert_eq!(c.ok(&["pods", "-q"]), "");
+    assert_eq!(c.ok(&["ps", "-a", "-q"]), "");
+    d.assert_clean();
+}
+
+#[test]
+fn stopping_unknown_ids_succeeds() {
+    let d = TestDaemon::start();
+    let c = Crictl { d: &d };
+    let unknown = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    // The Idempotence specs: stopping what is gone succeeds. (crictl's rm
+    // and rmp ask for the status first, so they do fail on an unknown id.)
+    c.ok(&["stopp", unknown]);
+    c.ok(&["stop", unknown]);
+    let o = c.run(&["inspectp", unknown]);
+    assert!(!o.status.success());
+    assert!(
+        o.err().contains("NotFound") || o.err().contains("not found"),
+        "{}",
+        o.describe()
+    );
+    d.assert_clean();
+}
