@@ -76,14 +76,22 @@ impl Cri {
             Err(Status::internal("exec did not report its exit"))
         };
         if req.timeout > 0 {
-            tokio::time::timeout(Duration::from_secs(req.timeout as u64), run)
-                .await
-                .map_err(|_| {
-                    Status::deadline_exceeded(format!(
+            match tokio::time::timeout(Duration::from_secs(req.timeout as u64), run).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // The process goes with its deadline, as containerd kills it.
+                    if let Ok(i) = self.engine.inspect_exec(&id)
+                        && let Some(p) =
+                            i.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32))
+                    {
+                        let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                    }
+                    Err(Status::deadline_exceeded(format!(
                         "command {:?} timed out after {}s",
                         req.cmd, req.timeout
-                    ))
-                })?
+                    )))
+                }
+            }
         } else {
             run.await
         }

@@ -18,6 +18,8 @@ mod exec;
 mod image;
 mod runtime;
 mod sandbox;
+mod stats;
+mod stream;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,17 +34,20 @@ pub mod proto {
 use proto::image_service_server::ImageServiceServer;
 use proto::runtime_service_server::RuntimeServiceServer;
 
-/// The CRI server's state: the engine and a lock serialising sandbox changes.
+/// The CRI server's state: the engine, a lock serialising sandbox changes,
+/// and the streaming server's URL maker.
 pub struct Cri {
     engine: Arc<Engine>,
     sandboxes: tokio::sync::Mutex<()>,
+    stream: pier_cri_stream::StreamHandle,
 }
 
 impl Cri {
-    pub fn new(engine: Arc<Engine>) -> Arc<Cri> {
+    pub fn new(engine: Arc<Engine>, stream: pier_cri_stream::StreamHandle) -> Arc<Cri> {
         Arc::new(Cri {
             engine,
             sandboxes: tokio::sync::Mutex::new(()),
+            stream,
         })
     }
 }
@@ -89,7 +94,25 @@ pub async fn serve(
     path: PathBuf,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let cri = Cri::new(engine);
+    // containerd's default: loopback, a free port; the URLs name it.
+    let streams = match pier_cri_stream::StreamServer::bind(([127, 0, 0, 1], 0).into()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("CRI streaming server: {e}");
+            return;
+        }
+    };
+    let cri = Cri::new(engine.clone(), streams.handle());
+    let mut stop2 = stop.clone();
+    let backend = stream::StreamBackend { engine };
+    tokio::spawn(async move {
+        let done = async move {
+            let _ = stop2.wait_for(|s| *s).await;
+        };
+        if let Err(e) = streams.serve_until(backend, done).await {
+            tracing::error!("CRI streaming server: {e}");
+        }
+    });
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let res = tonic::transport::Server::builder()
         .add_service(

@@ -7,6 +7,13 @@ use crate::convert::status_of;
 use crate::proto::{self, runtime_service_server::RuntimeService};
 use crate::Cri;
 
+fn stream_status(e: pier_cri_stream::RequestError) -> Status {
+    match e {
+        pier_cri_stream::RequestError::InvalidArgument(m) => Status::invalid_argument(m),
+        pier_cri_stream::RequestError::TooManyInFlight => Status::resource_exhausted(e.to_string()),
+    }
+}
+
 /// The CRI version this server speaks.
 const API_VERSION: &str = "v1";
 
@@ -182,6 +189,110 @@ impl RuntimeService for Cri {
         Cri::exec_sync(self, req.into_inner())
             .await
             .map(Response::new)
+    }
+
+    async fn exec(
+        &self,
+        req: Request<proto::ExecRequest>,
+    ) -> Result<Response<proto::ExecResponse>, Status> {
+        let r = req.into_inner();
+        let rec = self.must_container(&r.container_id)?;
+        if !rec.state.running() {
+            return Err(Status::failed_precondition(format!(
+                "container {} is not running",
+                rec.id
+            )));
+        }
+        if !(r.stdout || r.stderr || r.stdin) {
+            return Err(Status::invalid_argument(
+                "one of stdin, stdout, or stderr must be set",
+            ));
+        }
+        let url = self
+            .stream
+            .exec_url(pier_cri_stream::ExecRequest {
+                container_id: rec.id,
+                cmd: r.cmd,
+                tty: r.tty,
+                stdin: r.stdin,
+                stdout: r.stdout,
+                stderr: r.stderr,
+            })
+            .map_err(stream_status)?;
+        Ok(Response::new(proto::ExecResponse { url }))
+    }
+
+    async fn attach(
+        &self,
+        req: Request<proto::AttachRequest>,
+    ) -> Result<Response<proto::AttachResponse>, Status> {
+        let r = req.into_inner();
+        let rec = self.must_container(&r.container_id)?;
+        let url = self
+            .stream
+            .attach_url(pier_cri_stream::AttachRequest {
+                container_id: rec.id,
+                tty: r.tty,
+                stdin: r.stdin,
+                stdout: r.stdout,
+                stderr: r.stderr,
+            })
+            .map_err(stream_status)?;
+        Ok(Response::new(proto::AttachResponse { url }))
+    }
+
+    async fn port_forward(
+        &self,
+        req: Request<proto::PortForwardRequest>,
+    ) -> Result<Response<proto::PortForwardResponse>, Status> {
+        let r = req.into_inner();
+        let s = self.sandbox(&r.pod_sandbox_id)?.ok_or_else(|| {
+            Status::not_found(format!("pod sandbox {} not found", r.pod_sandbox_id))
+        })?;
+        let url = self
+            .stream
+            .port_forward_url(pier_cri_stream::PortForwardRequest {
+                pod_sandbox_id: s.id,
+                port: r.port,
+            })
+            .map_err(stream_status)?;
+        Ok(Response::new(proto::PortForwardResponse { url }))
+    }
+
+    async fn reopen_container_log(
+        &self,
+        req: Request<proto::ReopenContainerLogRequest>,
+    ) -> Result<Response<proto::ReopenContainerLogResponse>, Status> {
+        let rec = self.must_container(&req.into_inner().container_id)?;
+        if !rec.state.running() {
+            return Err(Status::failed_precondition(format!(
+                "container {} is not running",
+                rec.id
+            )));
+        }
+        self.engine
+            .reopen_cri_log(&rec.id)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(proto::ReopenContainerLogResponse {}))
+    }
+
+    async fn container_stats(
+        &self,
+        req: Request<proto::ContainerStatsRequest>,
+    ) -> Result<Response<proto::ContainerStatsResponse>, Status> {
+        let rec = self.must_container(&req.into_inner().container_id)?;
+        Ok(Response::new(proto::ContainerStatsResponse {
+            stats: Some(self.stats_of(&rec)?),
+        }))
+    }
+
+    async fn list_container_stats(
+        &self,
+        req: Request<proto::ListContainerStatsRequest>,
+    ) -> Result<Response<proto::ListContainerStatsResponse>, Status> {
+        let stats = self.list_stats(req.into_inner().filter)?;
+        Ok(Response::new(proto::ListContainerStatsResponse { stats }))
     }
 
     async fn update_container_resources(

@@ -113,6 +113,11 @@ impl Engine {
         }
     }
 
+    /// CRI's ReopenContainerLog: the shim opens the log path again.
+    pub async fn reopen_cri_log(&self, id: &str) -> Result<()> {
+        self.shim_of(id)?.reopen_log().await
+    }
+
     /// Stores a CRI server record (sandboxes) in the metadata database.
     pub fn cri_put<T: Serialize>(&self, key: &str, v: &T) -> Result<()> {
         Ok(self.meta.kv_put(CRI_KV, key, v)?)

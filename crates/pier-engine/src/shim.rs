@@ -167,6 +167,10 @@ impl Shim {
         self.client.pause().await.map_err(EngineError::from)
     }
 
+    pub async fn reopen_log(&self) -> Result<()> {
+        self.client.reopen_log().await.map_err(EngineError::from)
+    }
+
     pub async fn resume(&self) -> Result<()> {
         self.client.resume().await.map_err(EngineError::from)
     }

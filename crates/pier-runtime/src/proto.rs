@@ -72,6 +72,9 @@ pub enum Request {
     },
     /// Clean up and exit (kills the container first if it still runs).
     Shutdown,
+    /// Reopen the log file at its path (CRI's ReopenContainerLog, after the
+    /// kubelet renamed the old one).
+    ReopenLog,
 }
 
 /// The generic answer.

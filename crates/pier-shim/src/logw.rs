@@ -131,6 +131,18 @@ impl LogWriter {
         }
     }
 
+    /// Opens the log at its path again (a new file when the old one was
+    /// renamed away); a writer without a file stays without one.
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        let f = open_log(&self.path)?;
+        self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        self.file = Some(f);
+        Ok(())
+    }
+
     /// Adds output of `stream` (0 = stdout, 1 = stderr), emitting complete lines.
     pub fn write(&mut self, stream: usize, mut data: &[u8]) {
         if self.file.is_none() {
