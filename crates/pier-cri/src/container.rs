@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use pier_api::models::{ContainerCreateBody, DeviceMapping, HostConfig};
 use pier_engine::{
-    ContainerRecord, ContainerStatus as EngineStatus, CreateOptions, CriSpec, NsMode,
+    ContainerRecord, ContainerStatus as EngineStatus, CreateOptions, CriMount, CriSpec, NsMode,
 };
 use serde::{Deserialize, Serialize};
 use tonic::Status;
@@ -97,14 +97,14 @@ fn user_of(sec: &proto::LinuxContainerSecurityContext) -> Result<Option<String>,
     }))
 }
 
-fn bind_of(m: &proto::Mount) -> Result<String, Status> {
-    if m.recursive_read_only {
-        return Err(Status::invalid_argument(
-            "recursive read-only mounts are not supported by Pier",
-        ));
-    }
+fn bind_of(m: &proto::Mount) -> Result<(String, CriMount), Status> {
     if m.image.is_some() {
-        return Err(Status::invalid_argument(
+        // The kubelet's spec: an image volume is read-only.
+        if !m.readonly {
+            return Err(Status::invalid_argument("image volumes must be read-only"));
+        }
+        // Unimplemented is how critest (and the kubelet) learn it is missing.
+        return Err(Status::unimplemented(
             "image volumes are not supported by Pier",
         ));
     }
@@ -122,12 +122,26 @@ fn bind_of(m: &proto::Mount) -> Result<String, Status> {
         MountPropagation::PropagationHostToContainer => "rslave",
         MountPropagation::PropagationBidirectional => "rshared",
     };
+    if m.recursive_read_only {
+        if !m.readonly {
+            return Err(Status::invalid_argument(
+                "recursive read-only mount needs readonly to be set",
+            ));
+        }
+        if prop != "rprivate" {
+            return Err(Status::invalid_argument(
+                "recursive read-only mount needs private propagation",
+            ));
+        }
+    }
     let rw = if m.readonly { "ro" } else { "rw" };
-    Ok(format!(
-        "{}:{}:{rw},{prop}",
-        src.display(),
-        m.container_path
-    ))
+    let cm = CriMount {
+        destination: m.container_path.clone(),
+        readonly: m.readonly,
+        recursive_readonly: m.recursive_read_only,
+        propagation: prop.into(),
+    };
+    Ok((format!("{}:{}:{rw}", src.display(), m.container_path), cm))
 }
 
 impl Cri {
@@ -251,11 +265,13 @@ impl Cri {
         if let Some(o) = seccomp_opt(sec.seccomp.as_ref(), sec.privileged)? {
             security_opt.push(o);
         }
-        let binds = cfg
+        let (binds, mounts): (Vec<String>, Vec<CriMount>) = cfg
             .mounts
             .iter()
             .map(bind_of)
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
         let devices = cfg
             .devices
             .iter()
@@ -361,6 +377,7 @@ impl Cri {
             masked_paths: (!sec.privileged).then(|| sec.masked_paths.clone()),
             readonly_paths: (!sec.privileged).then(|| sec.readonly_paths.clone()),
             log_path,
+            mounts,
             server: serde_json::Value::Null,
         };
         Ok((body, spec))

@@ -14,6 +14,16 @@ fn stream_status(e: pier_cri_stream::RequestError) -> Status {
     }
 }
 
+fn rro_supported() -> bool {
+    let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut it = rel
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    (major, minor) >= (5, 12)
+}
+
 /// The CRI version this server speaks.
 const API_VERSION: &str = "v1";
 
@@ -44,7 +54,8 @@ impl RuntimeService for Cri {
         let handler = proto::RuntimeHandler {
             name: String::new(),
             features: Some(proto::RuntimeHandlerFeatures {
-                recursive_read_only_mounts: false,
+                // mount_setattr(AT_RECURSIVE), Linux 5.12 on.
+                recursive_read_only_mounts: rro_supported(),
                 user_namespaces: false,
             }),
         };

@@ -26,6 +26,18 @@ pub enum NsMode {
     Join(PathBuf),
 }
 
+/// How one of the kubelet's bind mounts is made (options Docker's bind
+/// syntax cannot say: non-recursive read-only, propagation per mount).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CriMount {
+    pub destination: String,
+    pub readonly: bool,
+    /// Read-only below the source too (`rro`).
+    pub recursive_readonly: bool,
+    /// `rprivate`, `rslave` or `rshared`.
+    pub propagation: String,
+}
+
 /// The CRI side of a container record.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CriSpec {
@@ -41,6 +53,8 @@ pub struct CriSpec {
     /// The kubelet's log path (CRI format), or none.
     #[serde(default)]
     pub log_path: Option<PathBuf>,
+    #[serde(default)]
+    pub mounts: Vec<CriMount>,
     /// What the CRI server keeps of the container (its metadata, labels,
     /// annotations); the engine does not read it.
     #[serde(default)]
@@ -154,9 +168,40 @@ pub(crate) fn apply_options(c: &CriSpec, o: &mut pier_runtime::spec::SpecOptions
     o.pid = ns_of(&c.pid);
 }
 
-/// The masked and read-only paths the kubelet asked for.
+/// The masked and read-only paths the kubelet asked for, and its mounts'
+/// read-only and propagation options.
 pub(crate) fn apply_spec(c: &CriSpec, spec: &mut oci_spec::runtime::Spec) {
+    if let Some(mounts) = spec.mounts_mut() {
+        for m in mounts.iter_mut() {
+            let Some(cm) = c.mounts.iter().find(|cm| {
+                m.typ().as_deref() == Some("bind")
+                    && m.destination().as_os_str() == cm.destination.as_str()
+            }) else {
+                continue;
+            };
+            let mut o = vec![
+                "rbind".to_string(),
+                if cm.readonly { "ro" } else { "rw" }.to_string(),
+            ];
+            if cm.recursive_readonly {
+                o.push("rro".into());
+            }
+            o.push(cm.propagation.clone());
+            m.set_options(Some(o));
+        }
+    }
+    // A mount that propagates back to the host needs a shared root, as
+    // containerd sets rootfsPropagation (the runtime's default is slave,
+    // which already lets host mounts in).
+    let root_prop = c
+        .mounts
+        .iter()
+        .any(|m| m.propagation == "rshared")
+        .then_some("shared");
     if let Some(linux) = spec.linux_mut() {
+        if let Some(p) = root_prop {
+            linux.set_rootfs_propagation(Some(p.to_string()));
+        }
         if let Some(m) = &c.masked_paths {
             linux.set_masked_paths(Some(m.clone()));
         }

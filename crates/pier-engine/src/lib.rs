@@ -61,7 +61,7 @@ use pier_snapshot::Snapshotter;
 
 pub use build::EngineBackend;
 pub use container::{CreateOptions, ListOptions};
-pub use cri::{CriSpec, NsMode, PauseOptions};
+pub use cri::{CriMount, CriSpec, NsMode, PauseOptions};
 pub use error::{EngineError, ErrorKind, Result};
 pub use events::EventFilter;
 pub use exec::ExecStart;
