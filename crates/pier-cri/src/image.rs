@@ -10,6 +10,22 @@ use crate::convert::{now_ns, status_of};
 use crate::proto::{self, image_service_server::ImageService};
 use crate::Cri;
 
+/// The client's `grpc-timeout` (`<digits><unit>`), if it sent one.
+fn grpc_deadline(md: &tonic::metadata::MetadataMap) -> Option<std::time::Duration> {
+    let v = md.get("grpc-timeout")?.to_str().ok()?;
+    let (n, unit) = v.split_at(v.len().checked_sub(1)?);
+    let n: u64 = n.parse().ok()?;
+    Some(match unit {
+        "H" => std::time::Duration::from_secs(n * 3600),
+        "M" => std::time::Duration::from_secs(n * 60),
+        "S" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_millis(n),
+        "u" => std::time::Duration::from_micros(n),
+        "n" => std::time::Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// Docker's familiar names (`busybox:latest`) as the full names CRI clients
 /// compare (`docker.io/library/busybox:latest`).
 fn full_name(familiar: &str) -> String {
@@ -105,33 +121,24 @@ impl ImageService for Cri {
         &self,
         req: Request<proto::PullImageRequest>,
     ) -> Result<Response<proto::PullImageResponse>, Status> {
+        let deadline = grpc_deadline(req.metadata());
         let req = req.into_inner();
         let name = req.image.map(|i| i.image).unwrap_or_default();
         if name.is_empty() {
             return Err(Status::invalid_argument("image must be set"));
         }
-        let (r, _) = pier_engine::pull_reference(&name, "").map_err(status_of)?;
-        let sink = |_: serde_json::Value| {};
-        let engine = Arc::clone(&self.engine);
-        match req.auth {
-            Some(a) => {
-                let auth: pier_engine::AuthConfig = serde_json::from_value(serde_json::json!({
-                    "username": a.username, "password": a.password, "auth": a.auth,
-                    "serveraddress": a.server_address, "identitytoken": a.identity_token,
-                    "registrytoken": a.registry_token,
-                }))
-                .map_err(|e| Status::invalid_argument(format!("auth: {e}")))?;
-                engine.pull_one(&r, None, Some(auth), &sink).await
-            }
-            None => engine
-                .pull_image(&r, false, None, None, &sink)
+        let pull = self.pull(&name, req.auth);
+        match deadline {
+            // Ahead of tonic's own timer, which answers Cancelled: a client
+            // past its deadline expects DeadlineExceeded, as containerd says.
+            Some(d) => tokio::time::timeout(d.mul_f32(0.9), pull)
                 .await
-                .and_then(|()| engine.find_image(&r.to_string())),
+                .map_err(|_| {
+                    Status::deadline_exceeded(format!("pulling {name}: deadline exceeded"))
+                })?,
+            None => pull.await,
         }
-        .map_err(status_of)
-        .map(|rec| Response::new(proto::PullImageResponse { image_ref: rec.id }))
     }
-
     async fn remove_image(
         &self,
         req: Request<proto::RemoveImageRequest>,
@@ -140,6 +147,7 @@ impl ImageService for Cri {
         if name.is_empty() {
             return Err(Status::invalid_argument("image must be set"));
         }
+        let _guard = self.image_removals.lock().await;
         let engine = Arc::clone(&self.engine);
         let res = tokio::task::spawn_blocking(move || -> Result<(), EngineError> {
             let rec = engine.find_image(&name)?;
@@ -179,6 +187,35 @@ impl ImageService for Cri {
             image_filesystems: vec![fs.clone()],
             container_filesystems: vec![fs],
         }))
+    }
+}
+
+impl Cri {
+    async fn pull(
+        &self,
+        name: &str,
+        auth: Option<proto::AuthConfig>,
+    ) -> Result<Response<proto::PullImageResponse>, Status> {
+        let (r, _) = pier_engine::pull_reference(name, "").map_err(status_of)?;
+        let sink = |_: serde_json::Value| {};
+        let engine = Arc::clone(&self.engine);
+        match auth {
+            Some(a) => {
+                let auth: pier_engine::AuthConfig = serde_json::from_value(serde_json::json!({
+                    "username": a.username, "password": a.password, "auth": a.auth,
+                    "serveraddress": a.server_address, "identitytoken": a.identity_token,
+                    "registrytoken": a.registry_token,
+                }))
+                .map_err(|e| Status::invalid_argument(format!("auth: {e}")))?;
+                engine.pull_one(&r, None, Some(auth), &sink).await
+            }
+            None => engine
+                .pull_image(&r, false, None, None, &sink)
+                .await
+                .and_then(|()| engine.find_image(&r.to_string())),
+        }
+        .map_err(status_of)
+        .map(|rec| Response::new(proto::PullImageResponse { image_ref: rec.id }))
     }
 }
 

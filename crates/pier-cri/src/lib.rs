@@ -39,6 +39,8 @@ use proto::runtime_service_server::RuntimeServiceServer;
 pub struct Cri {
     engine: Arc<Engine>,
     sandboxes: tokio::sync::Mutex<()>,
+    /// Concurrent removals of one image would race in the engine.
+    image_removals: tokio::sync::Mutex<()>,
     stream: pier_cri_stream::StreamHandle,
 }
 
@@ -47,6 +49,7 @@ impl Cri {
         Arc::new(Cri {
             engine,
             sandboxes: tokio::sync::Mutex::new(()),
+            image_removals: tokio::sync::Mutex::new(()),
             stream,
         })
     }
