@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh — from a fresh Debian 12 machine to a running Pier and a demo app.
-#   1. Debian packages (build tools, busybox-static, iptables/nftables, registry, ...)
+#   1. Debian packages (build tools, busybox-static, iptables/nftables, registry, CNI
+#      plugins, ...), and a default CNI network for pods when /etc/cni/net.d has none
 #   2. Rust (through the machine's rustup) if cargo is missing
 #   3. build Pier (release) and install pier + pier-shim into /usr/local/bin
 #   4. start the daemon if needed, import busybox:latest
@@ -19,7 +20,7 @@ fi
 # ------------------------------------------------------------------ 1. packages
 PKGS=(build-essential pkg-config libseccomp-dev busybox-static tini iptables nftables
       iproute2 docker-registry mmdebstrap docker.io docker-compose skopeo jq hyperfine curl
-      util-linux openssl)
+      util-linux openssl containernetworking-plugins)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -31,6 +32,42 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y --no-install-recommends "${missing[@]}"
 else
   say "Debian packages: all present"
+fi
+
+# Pods (the CRI server) are networked through CNI, as containerd and CRI-O do:
+# the first config of /etc/cni/net.d is the pod network. Written only when the
+# directory has none, so a network set up for another runtime stays in charge.
+# 10.77.0.0/16 is none of Docker's or Pier's default pools, nor podman's
+# (10.88/16), CRI-O's (10.85/16) or netavark's (10.89/16).
+cni_dir=/etc/cni/net.d
+if ! ls "$cni_dir"/*.conflist "$cni_dir"/*.conf "$cni_dir"/*.json >/dev/null 2>&1; then
+  mkdir -p "$cni_dir"
+  cat > "$cni_dir/10-pier.conflist.tmp" <<'CONF'
+{
+  "cniVersion": "1.0.0",
+  "name": "pier",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "cni-pier0",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "10.77.0.0/16", "gateway": "10.77.0.1" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } },
+    { "type": "loopback" }
+  ]
+}
+CONF
+  mv "$cni_dir/10-pier.conflist.tmp" "$cni_dir/10-pier.conflist"
+  say "wrote the default pod network $cni_dir/10-pier.conflist (bridge cni-pier0, 10.77.0.0/16)"
+else
+  say "CNI: $cni_dir already has a network config; left as it is"
 fi
 
 # ---------------------------------------------------------------------- 2. Rust

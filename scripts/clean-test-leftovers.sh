@@ -31,6 +31,12 @@ for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^pier-[tb]-'
   id=${ns#pier-?-}
   [ -d "/tmp/pier-test-$id" ] || [ -d "/tmp/pier-bench-$id" ] || { ip netns del "$ns"; n=$((n + 1)); }
 done
+# Namespaces of tests/tests/cni.rs (pier-cni-<test pid in hex>-...) whose test
+# process has ended: the bridge and rules it made live in them.
+for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^pier-cni-[0-9a-f]+-'); do
+  hex=${ns#pier-cni-}; hex=${hex%%-*}
+  kill -0 "$((16#$hex))" 2>/dev/null || { ip netns del "$ns"; n=$((n + 1)); }
+done
 # Busybox tarballs of test processes that have ended (see busybox_rootfs_tar()).
 for t in /tmp/pier-test-busybox-*.tar; do
   [ -f "$t" ] || continue

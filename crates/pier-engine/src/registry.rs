@@ -42,10 +42,11 @@ struct SourceManifest {
 static OPTIONS: OnceLock<RegistryOptions> = OnceLock::new();
 
 /// Sets how the daemon reaches registries (`--insecure-registry`, daemon.json
-/// `insecure-registries`), before the first pull or push. Entries in
-/// `PIER_INSECURE_REGISTRIES` (comma separated) are added to `insecure`;
-/// certificates come from [`pier_registry::DEFAULT_CERTS_DIRS`].
-pub fn configure(insecure: Vec<String>) {
+/// `insecure-registries`; `--registry-mirror`, `registry-mirrors` for Docker
+/// Hub), before the first pull or push. Entries in `PIER_INSECURE_REGISTRIES`
+/// (comma separated) are added to `insecure`; certificates and `hosts.toml`
+/// come from `hosts_dirs`, or [`pier_registry::DEFAULT_CERTS_DIRS`] when empty.
+pub fn configure(insecure: Vec<String>, mirrors: Vec<String>, hosts_dirs: Vec<std::path::PathBuf>) {
     let mut insecure = insecure;
     insecure.extend(
         std::env::var("PIER_INSECURE_REGISTRIES")
@@ -57,10 +58,15 @@ pub fn configure(insecure: Vec<String>) {
     );
     let opts = RegistryOptions {
         insecure,
-        certs_dirs: pier_registry::DEFAULT_CERTS_DIRS
-            .iter()
-            .map(std::path::PathBuf::from)
-            .collect(),
+        certs_dirs: if hosts_dirs.is_empty() {
+            pier_registry::DEFAULT_CERTS_DIRS
+                .iter()
+                .map(std::path::PathBuf::from)
+                .collect()
+        } else {
+            hosts_dirs
+        },
+        mirrors,
         resolve: Vec::new(),
         user_agent: Some(format!("pier/{}", env!("CARGO_PKG_VERSION"))),
     };
@@ -69,13 +75,26 @@ pub fn configure(insecure: Vec<String>) {
     }
 }
 
+/// Docker Hub's mirrors, as dockerd's `/info` lists them (with a final `/`).
+pub(crate) fn mirrors() -> Vec<String> {
+    OPTIONS
+        .get()
+        .map(|o| {
+            o.mirrors
+                .iter()
+                .map(|m| format!("{}/", m.trim_end_matches('/')))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn client() -> Result<Client> {
     static CLIENT: OnceLock<Client> = OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
     if OPTIONS.get().is_none() {
-        configure(Vec::new());
+        configure(Vec::new(), Vec::new(), Vec::new());
     }
     let opts = OPTIONS.get().cloned().unwrap_or_default();
     let c = Client::new(opts).map_err(|e| EngineError::wrap(ErrorKind::Internal, e))?;

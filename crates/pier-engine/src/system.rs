@@ -132,6 +132,7 @@ impl Engine {
             data_root: self.cfg.data_root.display().to_string(),
             hostname,
             runtime_path: self.cfg.shim_binary.display().to_string(),
+            registry_mirrors: crate::registry::mirrors(),
         })
     }
 

@@ -184,6 +184,8 @@ pub struct SystemReport {
     pub hostname: String,
     /// The runtime (our shim) and where it is.
     pub runtime_path: String,
+    /// `--registry-mirror`s as dockerd shows them (`http://host:port/`).
+    pub registry_mirrors: Vec<String>,
 }
 
 /// `GET /system/df`.

@@ -6,12 +6,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderName, HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 
 use crate::auth::{encode_basic, parse_www_authenticate, AuthConfig, Challenge, TokenResponse};
 use crate::error::{http_err, status_error, RegistryError, Result};
-use crate::transport::{host_of, RegistryOptions, Transports};
+use crate::hosts::{self, Endpoint};
+use crate::transport::{host_of, ExtraTls, RegistryOptions, Transports};
 
 #[derive(Clone)]
 struct CachedToken {
@@ -41,14 +42,75 @@ impl Client {
         self.transports.opts()
     }
 
+    /// Where `domain`'s content is fetched and pushed, in the order tried
+    /// (`hosts.toml` mirrors and `registry-mirrors` first; see [`crate::hosts`]).
+    pub fn endpoints(&self, domain: &str) -> Result<Vec<Endpoint>> {
+        hosts::endpoints(self.options(), domain)
+    }
+
+    /// The endpoints a pull of `domain` tries, in order: those with the
+    /// `pull` capability, and `resolve` too unless the pull is by digest.
+    pub fn pull_endpoints(&self, domain: &str, by_digest: bool) -> Result<Vec<Endpoint>> {
+        let all = self.endpoints(domain)?;
+        let source = all.iter().find_map(|e| e.source.clone());
+        let eps: Vec<Endpoint> = all
+            .into_iter()
+            .filter(|e| e.capabilities.pull && (e.capabilities.resolve || by_digest))
+            .collect();
+        if eps.is_empty() {
+            return Err(RegistryError::Invalid(format!(
+                "no host of {domain} may {}{}",
+                if by_digest { "pull" } else { "resolve tags" },
+                source.map_or(String::new(), |s| format!(" (see {})", s.display()))
+            )));
+        }
+        Ok(eps)
+    }
+
     /// Opens a session with registry `domain` for `repo` with `actions`
-    /// (`pull`, `push`), plus `pull` on `extra_pull` repos (mount sources).
-    ///
-    /// Secure registries are reached over HTTPS with verified certificates.
-    /// Insecure ones (loopback, or listed) as Docker does: HTTPS without
-    /// certificate checks, then plain HTTP when HTTPS cannot connect.
+    /// (`pull`, `push`), plus `pull` on `extra_pull` repos (mount sources),
+    /// at the registry's first endpoint that may push when `actions` has
+    /// `push` (mirrors never get a push without that capability), else at
+    /// the registry itself.
     pub async fn session(
         &self,
+        domain: &str,
+        repo: &str,
+        actions: &[&str],
+        extra_pull: &[String],
+        creds: Option<AuthConfig>,
+    ) -> Result<Session> {
+        let eps = self.endpoints(domain)?;
+        let ep =
+            if actions.contains(&"push") {
+                eps.iter().find(|e| e.capabilities.push).ok_or_else(|| {
+                    RegistryError::Invalid(format!(
+                        "no host of {domain} may push{}",
+                        eps.iter().find_map(|e| e.source.as_ref()).map_or(
+                            String::new(),
+                            |s| format!(" ({} gives none the \"push\" capability)", s.display())
+                        )
+                    ))
+                })?
+            } else {
+                eps.iter()
+                    .find(|e| !e.mirror)
+                    .or(eps.last())
+                    .ok_or_else(|| RegistryError::Invalid(format!("no host for {domain}")))?
+            };
+        self.session_at(ep, domain, repo, actions, extra_pull, creds)
+            .await
+    }
+
+    /// Opens a session with endpoint `ep` of registry `domain`.
+    ///
+    /// The registry at its implied address is reached as Docker does: over
+    /// HTTPS with verified certificates, or, when insecure (loopback, or
+    /// listed), HTTPS without certificate checks, then plain HTTP when HTTPS
+    /// cannot connect. An endpoint written with its scheme gets that scheme.
+    pub async fn session_at(
+        &self,
+        ep: &Endpoint,
         domain: &str,
         repo: &str,
         actions: &[&str],
@@ -64,19 +126,46 @@ impl Client {
                 scopes.insert(format!("repository:{r}:pull"));
             }
         }
-        let insecure = is_loopback(domain) || self.options().is_insecure(domain);
-        let host = api_host(domain);
+        let insecure_host = |h: &str| is_loopback(h) || self.options().is_insecure(h);
+        let insecure = insecure_host(&ep.host) || (!ep.mirror && insecure_host(domain));
+        // A hosts.toml mirror is another party: the registry's credentials
+        // are not sent there (dockerd's registry-mirrors do get them).
+        let creds = if ep.mirror && ep.source.is_some() && ep.host != domain {
+            None
+        } else {
+            creds
+        };
+        let certs_key = if ep.mirror { ep.host.as_str() } else { domain };
+        let extra = ExtraTls {
+            ca: ep.ca.clone(),
+            client: ep.client.clone(),
+            connect_timeout: ep.dial_timeout,
+        };
+        let mut headers = Vec::new();
+        for (k, v) in &ep.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| RegistryError::Invalid(format!("invalid header name {k:?}")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| RegistryError::Invalid(format!("invalid value of header {k}")))?;
+            headers.push((name, value));
+        }
         let mut s = Session {
             client: self.clone(),
-            http: self.transports.for_domain(domain, insecure)?,
+            http: self.transports.for_domain(
+                certs_key,
+                ep.skip_verify.unwrap_or(insecure),
+                &extra,
+            )?,
             domain: domain.to_string(),
-            base: Url::parse(&format!("https://{host}/"))
+            base: Url::parse(&format!("{}://{}/", ep.scheme, ep.host))
                 .map_err(|e| RegistryError::Invalid(format!("invalid registry {domain}: {e}")))?,
+            root: ep.path.clone(),
+            headers,
             creds: creds.filter(|c| !c.is_anonymous()),
             scopes,
             auth: Arc::new(Mutex::new(None)),
         };
-        if !insecure {
+        if ep.explicit_scheme || !insecure {
             s.ping().await?;
             return Ok(s);
         }
@@ -134,6 +223,10 @@ pub struct Session {
     http: reqwest::Client,
     domain: String,
     base: Url,
+    /// The API root on `base`: `/v2`, or a mirror's own (`/path/v2`).
+    root: String,
+    /// Sent with every request (a `hosts.toml`'s `header`).
+    headers: Vec<(HeaderName, HeaderValue)>,
     creds: Option<AuthConfig>,
     scopes: BTreeSet<String>,
     auth: Arc<Mutex<Option<HeaderValue>>>,
@@ -149,12 +242,28 @@ impl Session {
         &self.base
     }
 
-    /// An absolute URL for `path` (which starts with `/v2/`), or a `Location`
-    /// header value (absolute or relative).
+    /// An absolute URL for `path` (which starts with `/v2/`, mapped onto the
+    /// endpoint's API root), or a `Location` header value (absolute or relative).
     pub fn url(&self, path: &str) -> Result<Url> {
+        let rooted;
+        let path = match path.strip_prefix("/v2") {
+            Some(rest) if self.root != "/v2" && (rest.is_empty() || rest.starts_with('/')) => {
+                rooted = format!("{}{rest}", self.root.trim_end_matches('/'));
+                rooted.as_str()
+            }
+            _ => path,
+        };
         self.base
             .join(path)
             .map_err(|e| RegistryError::Protocol(format!("bad URL {path}: {e}")))
+    }
+
+    /// Adds the endpoint's configured headers.
+    fn decorate(&self, mut rb: RequestBuilder) -> RequestBuilder {
+        for (k, v) in &self.headers {
+            rb = rb.header(k.clone(), v.clone());
+        }
+        rb
     }
 
     /// `GET /v2/`: learns the auth challenge and authenticates up front, so
@@ -162,8 +271,7 @@ impl Session {
     async fn ping(&mut self) -> Result<()> {
         let url = self.url("/v2/")?;
         let resp = self
-            .http
-            .get(url.clone())
+            .decorate(self.http.get(url.clone()))
             .send()
             .await
             .map_err(http_err(format!("Get \"{url}\"")))?;
@@ -207,7 +315,7 @@ impl Session {
     ) -> Result<Response> {
         let mut retried = false;
         loop {
-            let mut rb = build(&self.http);
+            let mut rb = self.decorate(build(&self.http));
             if let Some(h) = self.current_auth() {
                 rb = rb.header(AUTHORIZATION, h);
             }
@@ -360,7 +468,7 @@ impl Session {
                     .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
                     .collect::<Vec<_>>()
                     .join("&");
-                http.post(url.clone())
+                self.decorate(http.post(url.clone()))
                     .header("content-type", "application/x-www-form-urlencoded")
                     .body(body)
                     .send()
@@ -379,7 +487,7 @@ impl Session {
                         q.append_pair("account", &c.username);
                     }
                 }
-                let mut rb = http.get(url.clone());
+                let mut rb = self.decorate(http.get(url.clone()));
                 if let Some(c) = &self.creds {
                     rb = rb.basic_auth(&c.username, Some(&c.password));
                 }

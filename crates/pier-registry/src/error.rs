@@ -53,6 +53,15 @@ impl RegistryError {
         matches!(self, RegistryError::Invalid(_))
     }
 
+    /// A failure on our side (content store, files, the caller's input),
+    /// which another mirror would not cure.
+    pub fn is_local(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::Content(_) | RegistryError::Io { .. } | RegistryError::Credentials(_)
+        )
+    }
+
     /// The registry could not be reached at all (refused, no route, timed out).
     pub fn is_unreachable(&self) -> bool {
         matches!(self, RegistryError::Http { source, .. } if source.is_connect() || source.is_timeout())

@@ -6,11 +6,13 @@
 //! - [`pull()`] / [`push()`] / [`login`]: the transfers, reporting [`Progress`].
 //! - [`DockerConfig`]: `~/.docker/config.json` and credential helpers.
 //! - [`manifest`]: manifests, indexes, platforms.
+//! - [`hosts`]: mirrors (containerd's `hosts.toml`, dockerd's `registry-mirrors`).
 
 mod auth;
 mod client;
 mod config;
 mod error;
+pub mod hosts;
 pub mod manifest;
 mod progress;
 mod pull;
@@ -22,6 +24,7 @@ pub use auth::{parse_www_authenticate, AuthConfig, Challenge};
 pub use client::{is_loopback, Client, Session};
 pub use config::{auth_key, default_config_dir, DockerConfig, DOCKER_HUB_AUTH_KEY};
 pub use error::{RegistryError, Result};
+pub use hosts::{Capabilities, Endpoint};
 pub use manifest::{Descriptor, Platform};
 pub use progress::{no_progress, short_id, Progress, ProgressFn};
 pub use pull::{

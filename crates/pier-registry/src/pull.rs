@@ -203,6 +203,48 @@ pub async fn resolve_platform(
     }
 }
 
+/// Runs `op` on a session with each endpoint a pull of `r` may use (mirrors
+/// first, see [`crate::hosts`]) until one succeeds. A failure of the
+/// registry's side moves on to the next; the last endpoint's error is the
+/// one returned, so a pull with every mirror down reads as the registry's.
+pub(crate) async fn on_pull_endpoints<T, F, Fut>(
+    client: &Client,
+    r: &Reference,
+    auth: Option<AuthConfig>,
+    mut op: F,
+) -> Result<T>
+where
+    F: FnMut(Session) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let eps = client.pull_endpoints(r.domain(), r.digest().is_some())?;
+    let n = eps.len();
+    let mut last = None;
+    for (i, ep) in eps.iter().enumerate() {
+        let result = match client
+            .session_at(ep, r.domain(), r.path(), &["pull"], &[], auth.clone())
+            .await
+        {
+            Ok(s) => op(s).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(v) => return Ok(v),
+            Err(e) if i + 1 < n && !e.is_local() => {
+                tracing::info!(
+                    "pulling {} from {} failed, trying the next host: {e}",
+                    r.familiar(),
+                    ep.url()
+                );
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| RegistryError::Protocol(format!("no host to pull {}", r.familiar()))))
+}
+
 /// Pulls `r` into `store`. Registering the image is the caller's business.
 pub async fn pull(
     client: &Client,
@@ -211,9 +253,20 @@ pub async fn pull(
     opts: &PullOptions,
     progress: ProgressFn<'_>,
 ) -> Result<PulledImage> {
-    let s = client
-        .session(r.domain(), r.path(), &["pull"], &[], opts.auth.clone())
-        .await?;
+    on_pull_endpoints(client, r, opts.auth.clone(), |s| async move {
+        pull_from(&s, store, r, opts, progress).await
+    })
+    .await
+}
+
+async fn pull_from(
+    s: &Session,
+    store: &ContentStore,
+    r: &Reference,
+    opts: &PullOptions,
+    progress: ProgressFn<'_>,
+) -> Result<PulledImage> {
+    let s = s.clone();
     let platform = opts.platform.clone().unwrap_or_else(Platform::host);
     let (top, m) = resolve_platform(&s, r, &platform).await?;
     let Manifest::Image(im) = &m.manifest else {
@@ -559,10 +612,11 @@ pub async fn inspect(
     r: &Reference,
     auth: Option<AuthConfig>,
 ) -> Result<DistributionInfo> {
-    let s = client
-        .session(r.domain(), r.path(), &["pull"], &[], auth)
-        .await?;
-    let top = fetch_manifest(&s, r).await?;
+    on_pull_endpoints(client, r, auth, |s| async move { inspect_at(&s, r).await }).await
+}
+
+async fn inspect_at(s: &Session, r: &Reference) -> Result<DistributionInfo> {
+    let top = fetch_manifest(s, r).await?;
     let descriptor = Descriptor::new(&top.media_type, top.digest.clone(), top.bytes.len() as u64);
     let platforms = match &top.manifest {
         Manifest::Index(idx) => idx
@@ -602,14 +656,21 @@ pub async fn list_tags(
     r: &Reference,
     auth: Option<AuthConfig>,
 ) -> Result<Vec<String>> {
+    on_pull_endpoints(
+        client,
+        r,
+        auth,
+        |s| async move { list_tags_at(&s, r).await },
+    )
+    .await
+}
+
+async fn list_tags_at(s: &Session, r: &Reference) -> Result<Vec<String>> {
     #[derive(serde::Deserialize)]
     struct Tags {
         #[serde(default)]
         tags: Option<Vec<String>>,
     }
-    let s = client
-        .session(r.domain(), r.path(), &["pull"], &[], auth)
-        .await?;
     let mut url = s.url(&format!("/v2/{}/tags/list", r.path()))?;
     let mut out = Vec::new();
     for _ in 0..1000 {

@@ -33,6 +33,9 @@ pub struct RegistryOptions {
     pub resolve: Vec<(String, SocketAddr)>,
     /// Sent as `User-Agent`.
     pub user_agent: Option<String>,
+    /// dockerd's `registry-mirrors`: `http(s)://host[:port]` URLs tried in
+    /// order before Docker Hub, for Docker Hub pulls only.
+    pub mirrors: Vec<String>,
 }
 
 impl RegistryOptions {
@@ -137,6 +140,30 @@ fn host_certs(dirs: &[PathBuf], domain: &str) -> Result<HostCerts> {
     Ok(out)
 }
 
+/// Adds the CA and client certificate files a `hosts.toml` names.
+fn extra_certs(extra: &ExtraTls, out: &mut HostCerts) -> Result<()> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    for p in &extra.ca {
+        let pem = read(p)?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| RegistryError::Invalid(format!("CA certificate {}: {e}", p.display())))?;
+        out.cas.extend(certs);
+    }
+    if let Some((cert, key)) = extra.client.first() {
+        let mut pem = read(cert)?;
+        if let Some(key) = key {
+            pem.push(b'\n');
+            pem.extend(read(key)?);
+        }
+        out.identity = Some(reqwest::Identity::from_pem(&pem).map_err(|e| {
+            RegistryError::Invalid(format!("client certificate {}: {e}", cert.display()))
+        })?);
+    }
+    Ok(())
+}
+
 /// Files of `certs.d/<domain>/` with their size and mtime: a client built for
 /// a registry is reused only while its certificate files stay the same, so a
 /// CA dropped in while the daemon runs is used at once, as Docker does.
@@ -160,7 +187,34 @@ fn certs_stamp(dirs: &[PathBuf], domain: &str) -> CertsStamp {
     out
 }
 
-type HostKey = (String, bool);
+/// TLS files a `hosts.toml` names for one endpoint, on top of its `certs.d` dir.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct ExtraTls {
+    pub ca: Vec<PathBuf>,
+    pub client: Vec<(PathBuf, Option<PathBuf>)>,
+    /// `dial_timeout`, instead of the usual 30 s.
+    pub connect_timeout: Option<Duration>,
+}
+
+impl ExtraTls {
+    fn is_empty(&self) -> bool {
+        self.ca.is_empty() && self.client.is_empty()
+    }
+
+    fn is_default(&self) -> bool {
+        self.is_empty() && self.connect_timeout.is_none()
+    }
+
+    fn files(&self) -> impl Iterator<Item = &PathBuf> {
+        self.ca.iter().chain(
+            self.client
+                .iter()
+                .flat_map(|(c, k)| std::iter::once(c).chain(k)),
+        )
+    }
+}
+
+type HostKey = (String, bool, ExtraTls);
 
 /// HTTP clients: one shared for registries with no special TLS needs, one per
 /// registry that has certificates or skips verification.
@@ -187,20 +241,42 @@ impl Transports {
         &self.opts
     }
 
-    /// The client for `domain`; `skip_verify` for insecure registries.
-    pub fn for_domain(&self, domain: &str, skip_verify: bool) -> Result<reqwest::Client> {
-        let key = (domain.to_string(), skip_verify);
-        let stamp = certs_stamp(&self.opts.certs_dirs, domain);
+    /// The client for `domain`; `skip_verify` for insecure registries;
+    /// `extra` CA and client certificate files from a `hosts.toml`.
+    pub fn for_domain(
+        &self,
+        domain: &str,
+        skip_verify: bool,
+        extra: &ExtraTls,
+    ) -> Result<reqwest::Client> {
+        let key = (domain.to_string(), skip_verify, extra.clone());
+        let mut stamp = certs_stamp(&self.opts.certs_dirs, domain);
+        for f in extra.files() {
+            let m = std::fs::metadata(f).ok();
+            stamp.push((
+                f.clone(),
+                m.as_ref().map_or(0, |m| m.len()),
+                m.and_then(|m| m.modified().ok()),
+            ));
+        }
         if let Some((st, c)) = self.lock().get(&key)
             && *st == stamp
         {
             return Ok(c.clone());
         }
-        let certs = host_certs(&self.opts.certs_dirs, domain)?;
-        let client = if certs.cas.is_empty() && certs.identity.is_none() && !skip_verify {
+        let mut certs = host_certs(&self.opts.certs_dirs, domain)?;
+        extra_certs(extra, &mut certs)?;
+        let client = if certs.cas.is_empty()
+            && certs.identity.is_none()
+            && !skip_verify
+            && extra.is_default()
+        {
             self.plain.clone()
         } else {
             let mut b = builder(&self.opts).danger_accept_invalid_certs(skip_verify);
+            if let Some(t) = extra.connect_timeout {
+                b = b.connect_timeout(t);
+            }
             for ca in certs.cas {
                 b = b.add_root_certificate(ca);
             }

@@ -53,6 +53,11 @@ pub struct DaemonOptions {
     pub log_level: Option<String>,
     /// `--insecure-registry` and daemon.json `insecure-registries`.
     pub insecure_registries: Vec<String>,
+    /// `--registry-mirror` and daemon.json `registry-mirrors` (Docker Hub's).
+    pub registry_mirrors: Vec<String>,
+    /// `--hosts-dir`: registry `certs.d` directories (certificates and
+    /// `hosts.toml`); empty for `/etc/pier/certs.d`, `/etc/docker/certs.d`.
+    pub registry_hosts_dirs: Vec<PathBuf>,
     /// `--bridge`, `--bip`, `--default-address-pool` (daemon.json `bridge`,
     /// `bip`, `default-address-pools`).
     pub network: NetworkOptions,
@@ -155,7 +160,11 @@ pub async fn run_with(opts: DaemonOptions, sidecars: Vec<Sidecar>) -> Result<(),
         // gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
-    pier_engine::configure_registries(opts.insecure_registries.clone());
+    pier_engine::configure_registries(
+        opts.insecure_registries.clone(),
+        opts.registry_mirrors.clone(),
+        opts.registry_hosts_dirs.clone(),
+    );
     // Before anything opens files: idle clients must not starve containers.
     let nofile = listener::raise_nofile_limit();
     let max_conns = listener::connection_limit(nofile);

@@ -318,7 +318,7 @@ pub fn info(r: &SystemReport) -> Value {
         "NCPU": r.ncpu,
         "MemTotal": r.mem_total,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": []},
+        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"], "Mirrors": r.registry_mirrors},
         "DockerRootDir": r.data_root,
         "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
         "Name": r.hostname,

@@ -52,6 +52,13 @@ pub struct DaemonArgs {
     /// Enable insecure registry communication (host, host:port or CIDR; repeatable)
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
+    /// Preferred Docker registry mirror (repeatable; tried in order before Docker Hub)
+    #[arg(long = "registry-mirror")]
+    pub registry_mirror: Vec<String>,
+    /// Registry config directory: certs.d/<host>/ with certificates and hosts.toml
+    /// (repeatable; default /etc/pier/certs.d and /etc/docker/certs.d)
+    #[arg(long = "hosts-dir")]
+    pub hosts_dir: Vec<PathBuf>,
     /// Name of the default bridge network's interface (default pier0)
     #[arg(short = 'b', long = "bridge")]
     pub bridge: Option<String>,
@@ -138,6 +145,10 @@ pub async fn run(
         "insecure-registry",
         (!a.insecure_registry.is_empty()).then(|| a.insecure_registry.join(",")),
     );
+    give(
+        "registry-mirror",
+        (!a.registry_mirror.is_empty()).then(|| a.registry_mirror.join(",")),
+    );
     give("log-driver", a.log_driver.clone());
     give("bridge", a.bridge.clone());
     give("bip", a.bip.clone());
@@ -202,6 +213,15 @@ pub async fn run(
     } else {
         a.insecure_registry
     };
+    let registry_mirrors = if a.registry_mirror.is_empty() {
+        file.registry_mirrors.clone().unwrap_or_default()
+    } else {
+        a.registry_mirror
+    };
+    // Checked at start, as dockerd does: a bad mirror is no pull-time surprise.
+    for m in &registry_mirrors {
+        pier_registry::hosts::docker_mirror(m)?;
+    }
     let pools = if a.default_address_pool.is_empty() {
         file.default_address_pools
             .iter()
@@ -236,6 +256,8 @@ pub async fn run(
         debug: debug_flag || file.debug.unwrap_or(false),
         log_level,
         insecure_registries,
+        registry_mirrors,
+        registry_hosts_dirs: a.hosts_dir,
         log_defaults,
         network,
         group,

@@ -212,6 +212,16 @@ pub async fn info(client: &Client, a: InfoArgs) -> Result<i32> {
     line(&mut out, "Docker Root Dir", "/DockerRootDir");
     line(&mut out, "Debug Mode", "/Debug");
     line(&mut out, "Experimental", "/ExperimentalBuild");
+    // As the docker CLI: the section only when there are mirrors.
+    let mirrors = v
+        .pointer("/RegistryConfig/Mirrors")
+        .and_then(Value::as_array);
+    if let Some(mirrors) = mirrors.filter(|m| !m.is_empty()) {
+        out.push_str(" Registry Mirrors:\n");
+        for m in mirrors {
+            out.push_str(&format!("  {}\n", m.as_str().unwrap_or("")));
+        }
+    }
     line(&mut out, "Live Restore Enabled", "/LiveRestoreEnabled");
     for w in v["Warnings"].as_array().into_iter().flatten() {
         out.push_str(&format!("{}\n", w.as_str().unwrap_or("")));
