@@ -42,15 +42,22 @@ pub struct Cri {
     /// Concurrent removals of one image would race in the engine.
     image_removals: tokio::sync::Mutex<()>,
     stream: pier_cri_stream::StreamHandle,
+    /// Pod networks (`None`: pods get loopback only).
+    cni: Option<pier_cni::Cni>,
 }
 
 impl Cri {
-    pub fn new(engine: Arc<Engine>, stream: pier_cri_stream::StreamHandle) -> Arc<Cri> {
+    pub fn new(
+        engine: Arc<Engine>,
+        stream: pier_cri_stream::StreamHandle,
+        cni: Option<pier_cni::Cni>,
+    ) -> Arc<Cri> {
         Arc::new(Cri {
             engine,
             sandboxes: tokio::sync::Mutex::new(()),
             image_removals: tokio::sync::Mutex::new(()),
             stream,
+            cni,
         })
     }
 }
@@ -95,6 +102,7 @@ pub async fn serve(
     engine: Arc<Engine>,
     listener: tokio::net::UnixListener,
     path: PathBuf,
+    cni_conf_dir: Option<PathBuf>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     // containerd's default: loopback, a free port; the URLs name it.
@@ -105,7 +113,13 @@ pub async fn serve(
             return;
         }
     };
-    let cri = Cri::new(engine.clone(), streams.handle());
+    let cni = cni_conf_dir.map(|conf_dir| {
+        pier_cni::Cni::new(pier_cni::CniOptions {
+            conf_dir,
+            ..Default::default()
+        })
+    });
+    let cri = Cri::new(engine.clone(), streams.handle(), cni);
     let mut stop2 = stop.clone();
     let backend = stream::StreamBackend { engine };
     tokio::spawn(async move {

@@ -35,6 +35,15 @@ pub(crate) struct SandboxRec {
     pub cgroup_parent: String,
     pub sysctls: BTreeMap<String, String>,
     pub runtime_handler: String,
+    /// The pod's addresses from CNI (empty without it).
+    #[serde(default)]
+    pub ips: Vec<String>,
+    /// Port mappings handed to CNI (kept for the DEL).
+    #[serde(default)]
+    pub port_mappings: Vec<(u16, u16, String, String)>,
+    /// Whether CNI attached the pod (and so must detach it).
+    #[serde(default)]
+    pub cni: bool,
 }
 
 impl SandboxRec {
@@ -76,6 +85,41 @@ fn holder_alive(pid: i32) -> bool {
             .ok()
             .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
             .unwrap_or(false)
+}
+
+/// `CNI_ARGS` as the kubelet's runtimes send them.
+fn cni_args(s: &SandboxRec) -> Vec<(String, String)> {
+    [
+        ("IgnoreUnknown", "1"),
+        ("K8S_POD_NAMESPACE", s.namespace.as_str()),
+        ("K8S_POD_NAME", s.name.as_str()),
+        ("K8S_POD_INFRA_CONTAINER_ID", s.id.as_str()),
+        ("K8S_POD_UID", s.uid.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn cni_runtime_config(s: &SandboxRec) -> pier_cni::RuntimeConfig {
+    pier_cni::RuntimeConfig {
+        port_mappings: s
+            .port_mappings
+            .iter()
+            .map(|(h, c, p, ip)| pier_cni::PortMapping {
+                host_port: *h,
+                container_port: *c,
+                protocol: p.clone(),
+                host_ip: ip.clone(),
+            })
+            .collect(),
+        dns: Some(pier_cni::DnsConfig {
+            servers: s.dns_servers.clone(),
+            searches: s.dns_searches.clone(),
+            options: s.dns_options.clone(),
+        }),
+        ..Default::default()
+    }
 }
 
 fn kill_holder(pid: i32) {
@@ -182,7 +226,25 @@ impl Cri {
             .await
             .map_err(status_of)?;
         let dns = cfg.dns_config.clone().unwrap_or_default();
-        let rec = SandboxRec {
+        let port_mappings = cfg
+            .port_mappings
+            .iter()
+            .filter(|p| p.host_port > 0)
+            .map(|p| {
+                let proto = match proto::Protocol::try_from(p.protocol).unwrap_or_default() {
+                    proto::Protocol::Tcp => "tcp",
+                    proto::Protocol::Udp => "udp",
+                    proto::Protocol::Sctp => "sctp",
+                };
+                (
+                    p.host_port as u16,
+                    p.container_port as u16,
+                    proto.to_string(),
+                    p.host_ip.clone(),
+                )
+            })
+            .collect();
+        let mut rec = SandboxRec {
             id: random_id(),
             name: md.name.clone(),
             uid: md.uid.clone(),
@@ -204,7 +266,36 @@ impl Cri {
             cgroup_parent: linux.cgroup_parent.clone(),
             sysctls: btree(&linux.sysctls),
             runtime_handler: req.runtime_handler.clone(),
+            ips: Vec::new(),
+            port_mappings,
+            cni: false,
         };
+        if !host_net && let Some(cni) = &self.cni {
+            let netns = rec.ns_path("net");
+            match cni
+                .setup_pod(&rec.id, &netns, &cni_args(&rec), &cni_runtime_config(&rec))
+                .await
+            {
+                Ok(net) => {
+                    rec.cni = true;
+                    rec.ips = net
+                        .result
+                        .ips
+                        .iter()
+                        .map(|i| i.address.split('/').next().unwrap_or_default().to_string())
+                        .collect();
+                }
+                // No network configured: the pod has loopback only.
+                Err(pier_cni::CniError::NoConfig { .. }) => {}
+                Err(e) => {
+                    kill_holder(pid);
+                    return Err(Status::internal(format!(
+                        "setting up the network of pod sandbox {}: {e}",
+                        rec.id
+                    )));
+                }
+            }
+        }
         if let Err(e) = self.engine.cri_put(&rec.id, &rec) {
             kill_holder(pid);
             return Err(status_of(e));
@@ -223,22 +314,48 @@ impl Cri {
             self.stop_one(&c.id, 0).await?;
         }
         let _guard = self.sandboxes.lock().await;
+        self.detach_network(&mut s).await?;
         kill_holder(s.pid);
         s.ready = false;
         self.engine.cri_put(&s.id, &s).map_err(status_of)
     }
 
     pub(crate) async fn remove_pod_sandbox(&self, id: &str) -> Result<(), Status> {
-        let Some(s) = self.sandbox(id)? else {
+        let Some(mut s) = self.sandbox(id)? else {
             return Ok(());
         };
         for c in self.containers_of(&s.id)? {
             self.remove_one(&c.id).await?;
         }
         let _guard = self.sandboxes.lock().await;
+        self.detach_network(&mut s).await?;
         kill_holder(s.pid);
         self.engine.cri_delete(&s.id).map_err(status_of)?;
         Ok(())
+    }
+
+    /// CNI DEL while the holder (and so the namespace) is still there.
+    async fn detach_network(&self, s: &mut SandboxRec) -> Result<(), Status> {
+        if !s.cni {
+            return Ok(());
+        }
+        if let Some(cni) = &self.cni {
+            cni.teardown_pod(
+                &s.id,
+                &s.ns_path("net"),
+                &cni_args(s),
+                &cni_runtime_config(s),
+            )
+            .await
+            .map_err(|e| {
+                Status::internal(format!(
+                    "detaching pod sandbox {} from its network: {e}",
+                    s.id
+                ))
+            })?;
+        }
+        s.cni = false;
+        self.engine.cri_put(&s.id, &*s).map_err(status_of)
     }
 
     pub(crate) fn pod_sandbox_status(
@@ -261,8 +378,13 @@ impl Cri {
             state: s.state() as i32,
             created_at: s.created_ns,
             network: Some(proto::PodSandboxNetworkStatus {
-                ip: String::new(),
-                additional_ips: Vec::new(),
+                ip: s.ips.first().cloned().unwrap_or_default(),
+                additional_ips: s
+                    .ips
+                    .iter()
+                    .skip(1)
+                    .map(|ip| proto::PodIp { ip: ip.clone() })
+                    .collect(),
             }),
             linux: Some(proto::LinuxPodSandboxStatus {
                 namespaces: Some(proto::Namespace {

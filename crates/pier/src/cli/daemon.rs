@@ -80,6 +80,9 @@ pub struct DaemonArgs {
     /// The Kubernetes CRI socket: unix:///path (default unix://<exec-root>/cri.sock); "" or none turns CRI off
     #[arg(long = "cri-socket")]
     pub cri_socket: Option<String>,
+    /// CNI network configs for CRI pods (default /etc/cni/net.d; "" gives pods loopback only)
+    #[arg(long = "cni-conf-dir")]
+    pub cni_conf_dir: Option<String>,
     /// Daemon configuration file
     #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
     pub config_file: PathBuf,
@@ -272,10 +275,21 @@ pub async fn run(
         .or(file.cri_socket.clone())
         .unwrap_or_else(|| format!("unix://{}", opts.exec_root.join("cri.sock").display()));
     let mut sidecars: Vec<pier_server::Sidecar> = Vec::new();
+    let cni_conf_dir = match a.cni_conf_dir.as_deref() {
+        None => Some(PathBuf::from("/etc/cni/net.d")),
+        Some("") => None,
+        Some(d) => Some(PathBuf::from(d)),
+    };
     if let Some(path) = pier_cri::socket_path(&cri_flag).map_err(anyhow::Error::msg)? {
         sidecars.push(Box::new(move |engine, gid, stop| {
             let listener = pier_cri::bind(&path, Some(gid))?;
-            Ok(Box::pin(pier_cri::serve(engine, listener, path, stop)))
+            Ok(Box::pin(pier_cri::serve(
+                engine,
+                listener,
+                path,
+                cni_conf_dir,
+                stop,
+            )))
         }));
     }
     pier_server::run_with(opts, sidecars).await?;
