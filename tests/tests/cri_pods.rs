@@ -220,3 +220,94 @@ fn stopping_unknown_ids_succeeds() {
     );
     d.assert_clean();
 }
+
+#[test]
+fn pod_network_through_cni() {
+    // A bridge network of this test's own (its name, bridge and subnet), whose
+    // plugins run in the daemon's namespace: nothing of it reaches the host.
+    assert!(
+        ["/opt/cni/bin", "/usr/lib/cni"]
+            .iter()
+            .any(|d| Path::new(d).join("bridge").is_file()),
+        "CNI plugins (Debian's containernetworking-plugins) not installed"
+    );
+    let tag = format!("{:x}", std::process::id() % 0xfff);
+    let root = PathBuf::from(format!("/tmp/pier-test-cni-{tag}"));
+    let netd = root.join("net.d");
+    std::fs::create_dir_all(&netd).unwrap();
+    let net = format!("piercri{tag}");
+    std::fs::write(
+        netd.join("10-pier-test.conflist"),
+        serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": net,
+            "plugins": [{
+                "type": "bridge", "bridge": format!("pcri{tag}"), "isGateway": true,
+                "ipam": {"type": "host-local", "dataDir": root.join("ipam"),
+                         "ranges": [[{"subnet": "10.213.7.0/24"}]]}
+            }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let d = TestDaemon::start_with_args(&["--cni-conf-dir", netd.to_str().unwrap()]);
+    d.import_busybox();
+    let c = Crictl { d: &d };
+    let pod = write(
+        &d.root,
+        "pod.json",
+        serde_json::json!({
+            "metadata": {"name": "netpod", "namespace": "default", "uid": "uid-n", "attempt": 0},
+            "linux": {}
+        }),
+    );
+    let ctr = write(
+        &d.root,
+        "ctr.json",
+        serde_json::json!({
+            "metadata": {"name": "c"}, "image": {"image": "busybox:latest"},
+            "command": ["sh", "-c", "while true; do echo pong | nc -l -p 8080; done"],
+            "linux": {}
+        }),
+    );
+    let pod_id = c.ok(&["runp", &pod]);
+    let info: serde_json::Value = serde_json::from_str(&c.ok(&["inspectp", &pod_id])).unwrap();
+    let ip = info["status"]["network"]["ip"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(ip.starts_with("10.213.7."), "{info}");
+    let ctr_id = c.ok(&["create", &pod_id, &ctr, &pod]);
+    c.ok(&["start", &ctr_id]);
+    // The container is in the pod's network: eth0 has the pod's address,
+    // and the daemon's namespace reaches it over the bridge.
+    let addrs = c.ok(&["exec", "-s", &ctr_id, "ip", "-4", "addr", "show", "eth0"]);
+    assert!(addrs.contains(&ip), "{addrs}");
+    let reached = wait_until(Duration::from_secs(10), || {
+        d.in_netns("timeout")
+            .args(["2", "bash", "-c", &format!("cat < /dev/tcp/{ip}/8080")])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("pong"))
+    });
+    assert!(
+        reached,
+        "{ip}:8080 not reachable from the daemon's namespace"
+    );
+    c.ok(&["stop", "-t", "0", &ctr_id]);
+    c.ok(&["rm", &ctr_id]);
+    c.ok(&["stopp", &pod_id]);
+    c.ok(&["rmp", &pod_id]);
+    // The address went back to the pool at the DEL.
+    let leases: Vec<_> = std::fs::read_dir(root.join("ipam").join(&net))
+        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        leases
+            .iter()
+            .all(|n| !n.to_string_lossy().starts_with("10.")),
+        "{leases:?}"
+    );
+    d.assert_clean();
+    drop(d);
+    let _ = std::fs::remove_dir_all(&root);
+}
