@@ -7,9 +7,20 @@
 # containerd 1.6 on this machine (../shared/conformance/cri/README.md): median 468 ms,
 # p90 519 ms, runp 112 ms, 13.5 MB shim RSS per pod.
 #   N=30  CRICTL=path (default: unpacked from ../shared/conformance/cri/crictl.gz)
+#   CNI_CONF_DIR=dir: the pods' networks; default the bridge + portmap conflist
+#   containerd's baseline used (../shared/conformance/cri/images/containerd-reference/
+#   net.d), "" for loopback-only pods.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 N=${N:-30}
+if [ -z "${CNI_CONF_DIR+set}" ]; then
+  CNI_CONF_DIR=""
+  for d in "$REPO/../shared" "$REPO/../../shared"; do
+    [ -d "$d/conformance/cri/images/containerd-reference/net.d" ] && {
+      CNI_CONF_DIR=$(cd "$d/conformance/cri/images/containerd-reference/net.d" && pwd); break; }
+  done
+fi
+PIER_DAEMON_ARGS=(--cni-conf-dir "$CNI_CONF_DIR")
 
 pier_start
 WORK=$(mktemp -d /tmp/cri-pods-XXXXXX)
@@ -22,7 +33,7 @@ if [ -z "$CRICTL" ]; then
 fi
 [ -n "$CRICTL" ] || { say "no crictl: set CRICTL"; exit 1; }
 EP=unix://$BXROOT/cri.sock
-cri() { "$CRICTL" --config /dev/null -r "$EP" -i "$EP" "$@" 2>/dev/null; }
+cri() { "$CRICTL" --config /dev/null -r "$EP" -i "$EP" "$@" 2>>"$WORK/crictl.err" || { say "crictl $*: $(tail -1 "$WORK/crictl.err")"; return 1; }; }
 
 cat > "$WORK/pod.json" <<JSON
 {"metadata":{"name":"bench","namespace":"default","uid":"bench-uid","attempt":0},
@@ -79,7 +90,7 @@ stats() { # microseconds on stdin -> "median p90" in ms
 read -r lm lp <<<"$(printf '%s\n' "${LIFE[@]}" | stats)"
 mem=$(printf '%s\n' "${MEM[@]}" | awk '{r+=$1; p+=$2} END {printf "%.2f %.2f", r/NR/1024, p/NR/1024}')
 read -r mrss mpss <<<"$mem"
-echo "pier CRI, $N pod lifecycles through crictl ($(basename "$PIER_BIN") at $PIER_BIN)"
+echo "pier CRI, $N pod lifecycles through crictl ($PIER_BIN; CNI conf dir: ${CNI_CONF_DIR:-none, loopback only})"
 echo "  lifecycle (runp,create,start,stop,rm,stopp,rmp): median ${lm} ms, p90 ${lp} ms   (containerd 1.6: 468 / 519 ms)"
 for st in "${STEPS[@]}"; do
   read -r m p <<<"$(printf '%s\n' ${T[$st]} | stats)"
