@@ -120,7 +120,11 @@ fn ipv6_networks_are_refused_not_faked() {
     let d = TestDaemon::start();
     let o = d.pier(&["network", "create", "--ipv6", "v6a"]);
     assert!(!o.status.success(), "{}", o.describe());
-    assert!(o.err().contains("not supported by Pier: IPv6 networks"), "{}", o.describe());
+    assert!(
+        o.err().contains("not supported by Pier: IPv6 networks"),
+        "{}",
+        o.describe()
+    );
 
     let body = br#"{"Name":"v6b","IPAM":{"Config":[{"Subnet":"2001:389::/64"}]}}"#;
     let r = d.http("POST", "/networks/create", Some("application/json"), body);

@@ -151,6 +151,7 @@ impl EngineBackend {
             ),
             mounts: Vec::new(),
             network: Default::default(),
+            cri: None,
         };
         let mut rec = rec;
         if network != "none" && network != "host" {

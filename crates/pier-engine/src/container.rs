@@ -212,6 +212,14 @@ pub(crate) fn container_dir_skeleton(dir: &std::path::Path) -> std::io::Result<(
 impl Engine {
     /// `POST /containers/create`.
     pub fn create_container(&self, opts: CreateOptions) -> Result<ContainerCreateResponse> {
+        self.create_container_with(opts, None)
+    }
+
+    pub(crate) fn create_container_with(
+        &self,
+        opts: CreateOptions,
+        cri: Option<crate::cri::CriSpec>,
+    ) -> Result<ContainerCreateResponse> {
         // A start usually follows within milliseconds.
         crate::cgroup_warm::prewarm();
         let (mut cfg, mut host) = split_body(&opts.body)?;
@@ -315,8 +323,15 @@ impl Engine {
             cgroups_path,
             mounts: Vec::new(),
             network,
+            cri: None,
         };
         let mut rec = rec;
+        if let Some(c) = cri {
+            if let Some(p) = &c.log_path {
+                rec.log_path = p.display().to_string();
+            }
+            rec.cri = Some(c);
+        }
         rec.mounts = match self.resolve_mounts(&rec) {
             Ok(m) => m,
             Err(e) => {
@@ -367,6 +382,9 @@ impl Engine {
         let explicit_status = opts.filters.contains_key("status");
         let filter = crate::container_filter::ContainerFilter::new(self, &opts.filters)?;
         for rec in recs {
+            if rec.cri.is_some() {
+                continue;
+            }
             if !opts.all && opts.limit.is_none() && !explicit_status && !rec.state.running() {
                 continue;
             }
@@ -521,7 +539,7 @@ impl Engine {
         let mut reclaimed = 0i64;
         for rec in self.meta.containers::<ContainerRecord>()? {
             let labels = rec.config.labels.clone().unwrap_or_default();
-            if rec.state.running() || !f.allows(&rec.created, &labels) {
+            if rec.cri.is_some() || rec.state.running() || !f.allows(&rec.created, &labels) {
                 continue;
             }
             let (this, r) = (self.clone(), rec.clone());

@@ -328,7 +328,8 @@ mod tests {
             LogRotation {
                 max_size: 20 * 1024 * 1024,
                 max_file: 5,
-                compress: true
+                compress: true,
+                ..Default::default()
             }
         );
         assert_eq!(

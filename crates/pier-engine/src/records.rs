@@ -105,6 +105,9 @@ pub struct ContainerRecord {
     /// Networks asked for and, while running, attached.
     #[serde(default)]
     pub network: ContainerNetwork,
+    /// Set for a CRI pod's container (`cri.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cri: Option<crate::cri::CriSpec>,
 }
 
 impl ContainerRecord {

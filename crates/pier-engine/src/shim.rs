@@ -81,7 +81,10 @@ impl Shim {
             state_dir: bundle.to_path_buf(),
             runtime_root: cfg.runtime_root(),
             log_path: Some(PathBuf::from(&rec.log_path)).filter(|p| !p.as_os_str().is_empty()),
-            log_rotation: crate::logconf::resolved_of(rec.host_config.log_config.as_ref()).rotation,
+            log_rotation: pier_runtime::proto::LogRotation {
+                cri_format: rec.cri.is_some(),
+                ..crate::logconf::resolved_of(rec.host_config.log_config.as_ref()).rotation
+            },
             tty: rec.tty(),
             stdin: rec.config.open_stdin.unwrap_or(false),
             stdin_once: rec.config.stdin_once.unwrap_or(false),
@@ -162,6 +165,10 @@ impl Shim {
 
     pub async fn pause(&self) -> Result<()> {
         self.client.pause().await.map_err(EngineError::from)
+    }
+
+    pub async fn reopen_log(&self) -> Result<()> {
+        self.client.reopen_log().await.map_err(EngineError::from)
     }
 
     pub async fn resume(&self) -> Result<()> {

@@ -103,7 +103,7 @@ pub(crate) fn options_for(
     if c.tty.unwrap_or(false) && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
-    Ok(SpecOptions {
+    let mut o = SpecOptions {
         args,
         env,
         cwd: c.working_dir.clone().unwrap_or_else(|| "/".into()),
@@ -168,7 +168,11 @@ pub(crate) fn options_for(
             .unwrap_or_default()
             .into_iter()
             .collect(),
-    })
+    };
+    if let Some(c) = &rec.cri {
+        crate::cri::apply_options(c, &mut o);
+    }
+    Ok(o)
 }
 
 /// Where `--init` puts the init process inside the container (Docker's path).
@@ -216,5 +220,9 @@ pub(crate) fn spec_joining(
     cdi_dirs: &[PathBuf],
 ) -> Result<oci_spec::runtime::Spec> {
     let o = options_for(rec, rootfs, joins, cdi_dirs)?;
-    build_spec(&o).map_err(EngineError::from)
+    let mut spec = build_spec(&o).map_err(EngineError::from)?;
+    if let Some(c) = &rec.cri {
+        crate::cri::apply_spec(c, &mut spec);
+    }
+    Ok(spec)
 }

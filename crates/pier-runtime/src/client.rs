@@ -381,6 +381,10 @@ impl ShimClient {
         self.call_ok(&Request::Pause).await.map(|_| ())
     }
 
+    pub async fn reopen_log(&self) -> Result<(), ShimError> {
+        self.call_ok(&Request::ReopenLog).await.map(|_| ())
+    }
+
     pub async fn resume(&self) -> Result<(), ShimError> {
         self.call_ok(&Request::Resume).await.map(|_| ())
     }

@@ -72,6 +72,9 @@ pub enum Request {
     },
     /// Clean up and exit (kills the container first if it still runs).
     Shutdown,
+    /// Reopen the log file at its path (CRI's ReopenContainerLog, after the
+    /// kubelet renamed the old one).
+    ReopenLog,
 }
 
 /// The generic answer.
@@ -165,6 +168,9 @@ pub struct LogRotation {
     pub max_file: u32,
     /// Rotated files are gzip'd (`<file>.1.gz`).
     pub compress: bool,
+    /// Lines in the kubelet's CRI format (`<RFC3339Nano> <stream> <P|F> <text>`)
+    /// instead of json-file's JSON.
+    pub cri_format: bool,
 }
 
 impl LogRotation {
@@ -179,6 +185,9 @@ impl LogRotation {
             if self.compress {
                 v.push("--log-compress".to_string());
             }
+        }
+        if self.cri_format {
+            v.push("--log-format-cri".to_string());
         }
         v
     }

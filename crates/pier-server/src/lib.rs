@@ -90,6 +90,19 @@ pub enum DaemonError {
 
 pub(crate) type AppState = Arc<Engine>;
 
+/// A service the daemon runs beside the Docker API on the same engine (the
+/// CRI server, which the `pier` binary brings). Given the engine, the API
+/// socket's group and the shutdown signal, it binds its listener (an error
+/// stops the start-up) and returns what to run until shutdown.
+pub type Sidecar = Box<
+    dyn FnOnce(
+            Arc<Engine>,
+            u32,
+            tokio::sync::watch::Receiver<bool>,
+        ) -> std::io::Result<futures::future::BoxFuture<'static, ()>>
+        + Send,
+>;
+
 /// Strips a `/v1.xx` prefix, refusing versions outside what Pier serves.
 fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
     let path = req.uri().path();
@@ -135,6 +148,11 @@ fn strip_version(mut req: Request) -> Result<Request, Box<Response>> {
 /// Runs the daemon in the foreground until SIGINT/SIGTERM. Containers keep
 /// running when it stops (their shims own them).
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
+    run_with(opts, Vec::new()).await
+}
+
+/// [`run`], with services beside the Docker API.
+pub async fn run_with(opts: DaemonOptions, sidecars: Vec<Sidecar>) -> Result<(), DaemonError> {
     let filter = if opts.debug {
         "debug"
     } else {
@@ -182,6 +200,14 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut side_tasks = Vec::new();
+    for s in sidecars {
+        let fut = s(engine.clone(), socket_gid, stop_rx.clone()).map_err(|e| DaemonError::Io {
+            context: "starting a service beside the API".into(),
+            source: e,
+        })?;
+        side_tasks.push(tokio::spawn(fut));
+    }
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -209,6 +235,9 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         std::time::Duration::from_secs(2),
     )
     .await;
+    for t in side_tasks {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), t).await;
+    }
     // Created containers keep nothing of a start that no longer comes.
     engine.undo_prestarts().await;
     endpoints::remove_sockets(&opts.hosts);

@@ -104,15 +104,21 @@ impl LogWriter {
         if self.file.is_none() {
             return;
         }
-        let line = LogLine {
-            log: String::from_utf8_lossy(bytes).into_owned(),
-            stream: if stream == 0 { "stdout" } else { "stderr" }.to_string(),
-            time: rfc3339_nano(SystemTime::now()),
+        let name = if stream == 0 { "stdout" } else { "stderr" };
+        let s = if self.rot.cri_format {
+            cri_line(name, bytes)
+        } else {
+            let line = LogLine {
+                log: String::from_utf8_lossy(bytes).into_owned(),
+                stream: name.to_string(),
+                time: rfc3339_nano(SystemTime::now()),
+            };
+            let Ok(mut s) = serde_json::to_vec(&line) else {
+                return;
+            };
+            s.push(b'\n');
+            s
         };
-        let Ok(mut s) = serde_json::to_vec(&line) else {
-            return;
-        };
-        s.push(b'\n');
         // Like Docker: a file that has reached its size rotates before the next
         // line, so it exceeds max-size by less than one line.
         if self.rot.max_size > 0 && self.size >= self.rot.max_size {
@@ -123,6 +129,18 @@ impl LogWriter {
         if f.write_all(&s).is_ok() {
             self.size += s.len() as u64;
         }
+    }
+
+    /// Opens the log at its path again (a new file when the old one was
+    /// renamed away); a writer without a file stays without one.
+    pub fn reopen(&mut self) -> std::io::Result<()> {
+        if self.file.is_none() {
+            return Ok(());
+        }
+        let f = open_log(&self.path)?;
+        self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        self.file = Some(f);
+        Ok(())
     }
 
     /// Adds output of `stream` (0 = stdout, 1 = stderr), emitting complete lines.
@@ -161,6 +179,19 @@ impl LogWriter {
     }
 }
 
+/// One line of the kubelet's CRI log format: `F` ends a line, `P` is a part
+/// of a longer one (the text is kept as bytes, without its newline).
+fn cri_line(stream: &str, bytes: &[u8]) -> Vec<u8> {
+    let (text, tag) = match bytes.strip_suffix(b"\n") {
+        Some(t) => (t, "F"),
+        None => (bytes, "P"),
+    };
+    let mut s = format!("{} {stream} {tag} ", rfc3339_nano(SystemTime::now())).into_bytes();
+    s.extend_from_slice(text);
+    s.push(b'\n');
+    s
+}
+
 /// gzips `from` into `to` (through a temporary name, so a reader never sees
 /// half a `.gz`), then removes `from`.
 fn compress(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -197,6 +228,16 @@ mod tests {
     }
 
     #[test]
+    fn cri_lines_mark_partial_and_full() {
+        let full = String::from_utf8(cri_line("stdout", b"hello\n")).unwrap();
+        let parts: Vec<&str> = full.splitn(4, ' ').collect();
+        assert!(parts[0].ends_with('Z'), "{full}");
+        assert_eq!(&parts[1..], ["stdout", "F", "hello\n"]);
+        let part = String::from_utf8(cri_line("stderr", b"abc")).unwrap();
+        assert!(part.ends_with(" stderr P abc\n"), "{part}");
+    }
+
+    #[test]
     fn splits_lines_like_docker() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("log.json");
@@ -222,6 +263,7 @@ mod tests {
             max_size: 1000,
             max_file: 3,
             compress,
+            ..Default::default()
         };
         let mut w = LogWriter::new(open_log(&p).unwrap(), p.clone(), rot);
         for i in 0..200 {
@@ -269,6 +311,7 @@ mod tests {
             max_size: 500,
             max_file: 1,
             compress: false,
+            ..Default::default()
         };
         let mut w = LogWriter::new(open_log(&p).unwrap(), p.clone(), rot);
         for i in 0..200 {

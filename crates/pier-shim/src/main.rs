@@ -1,7 +1,9 @@
 //! pier-shim: one small supervisor per container.
 //!
+//! `pier-shim pause ...` holds a CRI pod's namespaces instead (`pause.rs`).
+//!
 //! `pier-shim --id ID --bundle DIR --state-dir DIR --runtime-root DIR --log PATH
-//!  [--log-max-size BYTES --log-max-file N [--log-compress]] [--tty] [--stdin] [--stdin-once] [--wait-go]`
+//!  [--log-max-size BYTES --log-max-file N [--log-compress]] [--log-format-cri] [--tty] [--stdin] [--stdin-once] [--wait-go]`
 //!
 //! Forks into the background at once (the first process exits), creates the
 //! container, then prints one line on its original stdout: `ok <shim pid>` or
@@ -17,6 +19,7 @@ mod cleanup;
 mod filter;
 mod lc;
 mod logw;
+mod pause;
 mod stdio;
 mod sup;
 
@@ -74,6 +77,7 @@ fn parse_args() -> Result<Args> {
                     val("--log-max-file")?.parse().context("--log-max-file")?
             }
             "--log-compress" => a.log_rotation.compress = true,
+            "--log-format-cri" => a.log_rotation.cri_format = true,
             "--tty" => a.tty = true,
             "--stdin" => a.stdin = true,
             "--stdin-once" => a.stdin_once = true,
@@ -105,6 +109,9 @@ fn parse_args() -> Result<Args> {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("pause") {
+        pause::main(std::env::args().skip(2));
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {

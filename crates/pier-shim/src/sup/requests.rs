@@ -149,6 +149,13 @@ impl Sup {
                 let r = self.prepare_exec(id, &process, tty, stdin);
                 reply(&mut c.stream, &r);
             }
+            Request::ReopenLog => {
+                let r = match self.log.reopen() {
+                    Ok(()) => Reply::ok(),
+                    Err(e) => Reply::err(format!("reopen log: {e}")),
+                };
+                reply(&mut c.stream, &r);
+            }
             Request::ExecStart { id } => {
                 let r = self.start_exec(id);
                 reply(&mut c.stream, &r);

@@ -95,6 +95,12 @@ pub struct DaemonArgs {
     /// Containers keep running while the daemon is down (always on in Pier)
     #[arg(long = "live-restore")]
     pub live_restore: bool,
+    /// The Kubernetes CRI socket: unix:///path (default unix://<exec-root>/cri.sock); "" or none turns CRI off
+    #[arg(long = "cri-socket")]
+    pub cri_socket: Option<String>,
+    /// CNI network configs for CRI pods (default /etc/cni/net.d; "" gives pods loopback only)
+    #[arg(long = "cni-conf-dir")]
+    pub cni_conf_dir: Option<String>,
     /// Daemon configuration file
     #[arg(long = "config-file", default_value = "/etc/pier/daemon.json")]
     pub config_file: PathBuf,
@@ -153,6 +159,7 @@ pub async fn run(
         a.tlscert.as_ref().map(|p| p.display().to_string()),
     );
     give("tlskey", a.tlskey.as_ref().map(|p| p.display().to_string()));
+    give("cri-socket", a.cri_socket.clone());
     give("debug", debug_flag.then(|| "true".to_string()));
     give("log-level", level_flag.clone());
     give("log-format", a.log_format.clone());
@@ -303,6 +310,28 @@ pub async fn run(
         },
         container_defaults,
     };
-    pier_server::run(opts).await?;
+    let cri_flag = a
+        .cri_socket
+        .or(file.cri_socket.clone())
+        .unwrap_or_else(|| format!("unix://{}", opts.exec_root.join("cri.sock").display()));
+    let mut sidecars: Vec<pier_server::Sidecar> = Vec::new();
+    let cni_conf_dir = match a.cni_conf_dir.as_deref() {
+        None => Some(PathBuf::from("/etc/cni/net.d")),
+        Some("") => None,
+        Some(d) => Some(PathBuf::from(d)),
+    };
+    if let Some(path) = pier_cri::socket_path(&cri_flag).map_err(anyhow::Error::msg)? {
+        sidecars.push(Box::new(move |engine, gid, stop| {
+            let listener = pier_cri::bind(&path, Some(gid))?;
+            Ok(Box::pin(pier_cri::serve(
+                engine,
+                listener,
+                path,
+                cni_conf_dir,
+                stop,
+            )))
+        }));
+    }
+    pier_server::run_with(opts, sidecars).await?;
     Ok(0)
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 pub const KEYS: &[(&str, &str)] = &[
     ("bip", "bip"),
     ("bridge", "bridge"),
+    ("cri-socket", "cri-socket"),
     ("data-root", "data-root"),
     ("debug", "debug"),
     ("default-address-pools", "default-address-pool"),
@@ -47,6 +48,7 @@ pub const KEYS: &[(&str, &str)] = &[
 pub struct DaemonConfig {
     pub bip: Option<String>,
     pub bridge: Option<String>,
+    pub cri_socket: Option<String>,
     pub data_root: Option<PathBuf>,
     pub debug: Option<bool>,
     pub default_address_pools: Option<Vec<AddressPool>>,
