@@ -152,6 +152,7 @@ fn record(status: ContainerStatus) -> ContainerRecord {
         cgroups_path: "/pier-test/web".into(),
         mounts: Vec::new(),
         network: Default::default(),
+        cri: None,
     }
 }
 
