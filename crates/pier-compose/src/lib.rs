@@ -18,6 +18,7 @@ pub mod model;
 mod out;
 pub mod plugin;
 pub mod ports;
+mod prep;
 pub mod progress;
 pub mod secrets;
 pub mod tree;

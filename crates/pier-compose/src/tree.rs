@@ -7,8 +7,8 @@
 //! keep pointing where their file meant.
 
 use crate::error::{ComposeError, Result};
-use crate::load::{absolute, expand_home, interpolate, read_env_files};
 use crate::merge;
+use crate::prep::{absolute, expand_home, interpolate, read_env_files};
 use crate::yaml::{self, Node, Value};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

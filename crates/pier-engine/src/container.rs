@@ -218,7 +218,7 @@ impl Engine {
     pub(crate) fn create_container_with(
         &self,
         opts: CreateOptions,
-        cri: Option<crate::cri::CriSpec>,
+        cri: Option<crate::cri_spec::CriSpec>,
     ) -> Result<ContainerCreateResponse> {
         // A start usually follows within milliseconds.
         crate::cgroup_warm::prewarm();

@@ -107,7 +107,7 @@ pub struct ContainerRecord {
     pub network: ContainerNetwork,
     /// Set for a CRI pod's container (`cri.rs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cri: Option<crate::cri::CriSpec>,
+    pub cri: Option<crate::cri_spec::CriSpec>,
 }
 
 impl ContainerRecord {

@@ -71,7 +71,7 @@ pub(crate) fn mount(rec: &mut ContainerRecord, bundle: &Path) -> Result<()> {
         let dir = bundle.join(DIR);
         std::fs::create_dir_all(&dir).map_err(|e| EngineError::from_io(&dir, e))?;
         let target = dir.join(i.to_string());
-        crate::volume_mount::unmount_dir(&target);
+        crate::mountinfo::unmount_dir(&target);
         let made = if is_dir {
             std::fs::create_dir_all(&target)
         } else {
@@ -104,7 +104,7 @@ pub(crate) fn release(rec: &ContainerRecord, bundle: &Path) {
     for (i, m) in rec.mounts.iter().enumerate() {
         if m.kind == "volume"
             && !m.subpath.is_empty()
-            && crate::volume_mount::unmount_dir(&dir.join(i.to_string()))
+            && crate::mountinfo::unmount_dir(&dir.join(i.to_string()))
         {
             tracing::warn!(id = %rec.id, subpath = %m.subpath, "volume subpath still mounted");
         }

@@ -198,14 +198,6 @@ impl Client {
     }
 }
 
-/// Docker Hub's API lives on another host than its name.
-pub(crate) fn api_host(domain: &str) -> &str {
-    match domain {
-        "docker.io" | "index.docker.io" => "registry-1.docker.io",
-        d => d,
-    }
-}
-
 /// Loopback registries are reached over plain HTTP, as Docker does.
 pub fn is_loopback(domain: &str) -> bool {
     let host = host_of(domain);
@@ -582,8 +574,8 @@ mod tests {
         ] {
             assert!(!is_loopback(d), "{d}");
         }
-        assert_eq!(api_host("docker.io"), "registry-1.docker.io");
-        assert_eq!(api_host("localhost:5000"), "localhost:5000");
+        assert_eq!(crate::hosts::api_host("docker.io"), "registry-1.docker.io");
+        assert_eq!(crate::hosts::api_host("localhost:5000"), "localhost:5000");
     }
 
     #[test]

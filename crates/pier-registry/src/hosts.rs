@@ -83,7 +83,7 @@ impl Endpoint {
     pub fn registry(domain: &str) -> Endpoint {
         Endpoint {
             scheme: "https".into(),
-            host: crate::client::api_host(domain).to_string(),
+            host: api_host(domain).to_string(),
             path: "/v2".into(),
             explicit_scheme: false,
             capabilities: Capabilities::ALL,
@@ -254,7 +254,7 @@ pub(crate) fn parse_hosts(text: &str, path: &Path, domain: &str) -> Result<Vec<E
             // containerd: the registry's usual address, with every
             // capability, but the top-level TLS and header settings.
             let mut ep = endpoint_of(
-                &format!("https://{}", crate::client::api_host(domain)),
+                &format!("https://{}", api_host(domain)),
                 &table,
                 dir,
                 "server",
@@ -487,6 +487,14 @@ fn strings(v: &Value) -> std::result::Result<Vec<String>, String> {
             "must be a string or a list of strings, not a {}",
             other.type_str()
         )),
+    }
+}
+
+/// Docker Hub's API lives on another host than its name.
+pub(crate) fn api_host(domain: &str) -> &str {
+    match domain {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        d => d,
     }
 }
 

@@ -201,7 +201,7 @@ impl VolumeService {
         }
         // A device still mounted there (a daemon that died with it) is the
         // user's data: unmount it rather than delete what it holds.
-        if crate::volume_mount::unmount_dir(&self.dir(name)) {
+        if crate::mountinfo::unmount_dir(&self.dir(name)) {
             return Err(EngineError::conflict(format!(
                 "remove {name}: {} is still mounted",
                 self.dir(name).display()
