@@ -558,8 +558,9 @@ impl NetworkService {
     }
 
     async fn remove_locked(&self, n: &NetworkRecord) -> Result<()> {
+        // moby answers 403 Forbidden here, as for creating a pre-defined one.
         if n.builtin() {
-            return Err(EngineError::invalid_argument(format!(
+            return Err(EngineError::forbidden(format!(
                 "{} is a pre-defined network and cannot be removed",
                 n.name
             )));

@@ -105,7 +105,7 @@ impl NetworkApi for Fake {
             self.record(format!("remove {key}"));
             match key {
                 "net1" => Ok(()),
-                "builtin" => Err(EngineError::invalid_argument(
+                "builtin" => Err(EngineError::forbidden(
                     "bridge is a pre-defined network and cannot be removed",
                 )),
                 "busy" => Err(EngineError::conflict(
@@ -256,7 +256,7 @@ async fn errors_map_to_docker_statuses() {
         ("net1", StatusCode::NO_CONTENT),
         ("nope", StatusCode::NOT_FOUND),
         ("busy", StatusCode::CONFLICT),
-        ("builtin", StatusCode::BAD_REQUEST),
+        ("builtin", StatusCode::FORBIDDEN),
     ] {
         let (st, v) = json(&app, "DELETE", &format!("/networks/{key}"), "").await;
         assert_eq!(st, want, "DELETE {key}: {v}");
