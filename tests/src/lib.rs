@@ -10,6 +10,7 @@
 pub mod cleanup;
 pub mod cmd;
 pub mod http;
+pub mod registry;
 pub mod tar;
 
 use std::collections::hash_map::RandomState;

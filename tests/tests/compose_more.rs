@@ -7,6 +7,7 @@
 mod compose_util;
 
 use compose_util::*;
+use pier_tests::registry::Registry;
 use pier_tests::{wait_until, OutputExt, TestDaemon};
 use std::io::BufRead;
 use std::process::Stdio;
@@ -409,50 +410,6 @@ fn run_flags_and_down_by_project_name_without_a_file() {
     assert_eq!(d.pier_ok(&["ps", "-aq"]), "");
     assert_eq!(d.pier_ok(&["volume", "ls", "-q"]), "");
     d.assert_clean();
-}
-
-/// A distribution registry on 127.0.0.1:5000 inside the daemon's network
-/// namespace, stopped when dropped.
-struct Registry(std::process::Child);
-
-impl Registry {
-    fn start(d: &TestDaemon) -> Self {
-        let dir = d.root.join("registry");
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("config.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:5000\n",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = d
-            .in_netns("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let up = wait_until(Duration::from_secs(20), || {
-            d.in_netns("bash")
-                .args(["-c", "exec 3<>/dev/tcp/127.0.0.1/5000"])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        assert!(up, "registry did not come up");
-        Registry(child)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -5,11 +5,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
+use pier_tests::registry::Registry;
 use pier_tests::tar::{build as tar, Entry};
-use pier_tests::{busybox_rootfs_tar, wait_until, Input, OutputExt, TestDaemon};
+use pier_tests::{busybox_rootfs_tar, Input, OutputExt, TestDaemon};
 
 fn sha256_hex(data: &[u8]) -> String {
     let mut c = Command::new("sha256sum")
@@ -117,50 +117,6 @@ fn saved_config(d: &TestDaemon, image: &str) -> Vec<u8> {
         .find(|(n, _)| *n == name)
         .unwrap_or_else(|| panic!("{name} in the archive"))
         .1
-}
-
-/// A distribution registry on 127.0.0.1:5000 inside the daemon's network
-/// namespace, stopped when dropped.
-struct Registry(Child);
-
-impl Registry {
-    fn start(d: &TestDaemon) -> Self {
-        let dir = d.root.join("registry");
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("config.yml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:5000\n",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = d
-            .in_netns("docker-registry")
-            .arg("serve")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let up = wait_until(Duration::from_secs(20), || {
-            d.in_netns("bash")
-                .args(["-c", "exec 3<>/dev/tcp/127.0.0.1/5000"])
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        });
-        assert!(up, "registry did not come up");
-        Registry(child)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Pushes `image` as `repo`, removes both locally, pulls it back: its ID.
