@@ -1,31 +1,18 @@
 //! `--log-format text|json` and `--log-level` (and their daemon.json keys),
 //! as dockerd: JSON is one logrus-shaped object per line.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use pier_tests::{cmd, pier_bin, Input, OutputExt, TestDaemon};
 
-struct TmpDir(PathBuf);
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp_dir(tag: &str) -> TmpDir {
-    let dir = PathBuf::from(format!(
-        "/tmp/pier-logfmt-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    TmpDir(dir)
+/// A directory under /tmp removed when dropped, also when a test fails.
+fn tmp_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("pier-logfmt-{tag}-"))
+        .tempdir_in("/tmp")
+        .unwrap()
 }
 
 /// The log's lines as JSON objects; panics on a line that is not one.
@@ -79,7 +66,7 @@ fn json_log_lines_have_time_level_msg_and_fields() {
 #[test]
 fn daemon_json_sets_format_and_level() {
     let dir = tmp_dir("file");
-    let cfg = dir.0.join("daemon.json");
+    let cfg = dir.path().join("daemon.json");
     std::fs::write(&cfg, r#"{"log-format":"json","log-level":"warn"}"#).unwrap();
     let d = TestDaemon::start_with_args(&["--config-file", cfg.to_str().unwrap()]);
     d.import_busybox();
@@ -129,12 +116,12 @@ fn daemon_refuses(dir: &Path, cfg: &str, flags: &[&str]) -> String {
 #[test]
 fn unknown_formats_and_conflicts_are_refused() {
     let dir = tmp_dir("bad");
-    let e = daemon_refuses(&dir.0, "{}", &["--log-format", "xml"]);
+    let e = daemon_refuses(dir.path(), "{}", &["--log-format", "xml"]);
     assert!(e.contains("unknown log format: xml"), "{e}");
-    let e = daemon_refuses(&dir.0, r#"{"log-format":"logfmt"}"#, &[]);
+    let e = daemon_refuses(dir.path(), r#"{"log-format":"logfmt"}"#, &[]);
     assert!(e.contains("unknown log format: logfmt"), "{e}");
     let e = daemon_refuses(
-        &dir.0,
+        dir.path(),
         r#"{"log-format":"json"}"#,
         &["--log-format", "text"],
     );
@@ -142,6 +129,6 @@ fn unknown_formats_and_conflicts_are_refused() {
         e.contains("specified both as a flag and in the configuration file: log-format: (from flag: text, from file: json)"),
         "{e}"
     );
-    let e = daemon_refuses(&dir.0, "{}", &["--log-level", "loud"]);
+    let e = daemon_refuses(dir.path(), "{}", &["--log-level", "loud"]);
     assert!(e.contains("unable to parse logging level: loud"), "{e}");
 }

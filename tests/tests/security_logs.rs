@@ -377,7 +377,7 @@ fn bad_drivers_and_options_are_refused_at_create() {
 #[test]
 fn daemon_json_sets_the_default_log_config() {
     let dir = tempfile_dir("cfg");
-    let cfg = dir.0.join("daemon.json");
+    let cfg = dir.path().join("daemon.json");
     std::fs::write(
         &cfg,
         r#"{"log-driver":"json-file","log-opts":{"max-size":"2k","max-file":"3"}}"#,
@@ -416,25 +416,11 @@ fn daemon_json_sets_the_default_log_config() {
 }
 
 /// A directory under /tmp removed when dropped, also when a test fails.
-struct TmpDir(PathBuf);
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempfile_dir(tag: &str) -> TmpDir {
-    let dir = PathBuf::from(format!(
-        "/tmp/pier-logs-{tag}-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    TmpDir(dir)
+fn tempfile_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("pier-logs-{tag}-"))
+        .tempdir_in("/tmp")
+        .unwrap()
 }
 
 /// `pier daemon` with `cfg` as its config file, expected to refuse to start.
@@ -462,7 +448,7 @@ fn daemon_refuses(dir: &Path, cfg: &str, flags: &[&str]) -> String {
 #[test]
 fn daemon_json_unknown_keys_and_conflicts_stop_the_daemon() {
     let tmp = tempfile_dir("bad");
-    let dir = &tmp.0;
+    let dir = tmp.path();
     let e = daemon_refuses(dir, r#"{"log-driver":"local","bogus-key":1}"#, &[]);
     assert!(
         e.contains("the following directives don't match any configuration option: bogus-key"),
